@@ -1,0 +1,152 @@
+# ngx_ai_relay
+#
+#   make run     build, start Redis + nginx with conf.example and a demo
+#                upstream, seed a demo account, print how to call it
+#   make stop    stop what `make run` started
+#   make test    build, C unit tests, Test::Nginx suite (own Redis)
+#
+# Everything the build and the tests need comes from Debian's packages;
+# `make deps` (run by the targets above) installs what is missing.
+
+SHELL        := /bin/bash
+TOP          := $(CURDIR)
+BUILD        := $(TOP)/build
+NGX_SRC      := /usr/share/nginx/src
+NGINX        ?= /usr/sbin/nginx
+ECHO_MODULE  := /usr/lib/nginx/modules/ngx_http_echo_module.so
+MODULE       := $(BUILD)/nginx/objs/ngx_ai_relay_module.so
+ASAN_MODULE  := $(BUILD)/nginx-asan/objs/ngx_ai_relay_module.so
+RUN          := $(TOP)/run
+
+TEST_REDIS_PORT ?= 6399
+TEST_PORT       ?= 1984
+
+CC           ?= cc
+CFLAGS       ?= -O2 -g
+WARN         := -std=gnu99 -W -Wall -Wpointer-arith -Wno-unused-parameter \
+                -Werror
+
+DEB_PKGS := nginx nginx-dev libnginx-mod-http-echo libjansson-dev \
+            libhiredis-dev libssl-dev redis-server redis-tools \
+            libtest-base-perl libcmocka-dev curl make gcc
+
+MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
+               $(wildcard $(TOP)/src/*.c $(TOP)/src/*.h)
+
+.PHONY: all build deps test unit test-nginx test-runner test-asan \
+        test-valgrind run stop clean fuzz bench bench-peers install cli
+
+all: build
+
+-include t/unit/unit.mk
+-include t/unit/core.mk
+-include src/cli/cli.mk
+-include fuzz/fuzz.mk
+-include bench/bench.mk
+
+# ---------------------------------------------------------------- deps
+
+deps: $(BUILD)/.deps
+
+$(BUILD)/.deps: Makefile
+	@mkdir -p $(BUILD)
+	@missing=""; \
+	for p in $(DEB_PKGS) $(CLI_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    $$SUDO apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
+	        --no-install-recommends $$missing; \
+	fi
+	@# Debian starts the packaged services; the project runs its own.
+	@-if pgrep -f "nginx: master process /usr/sbin/nginx -g" >/dev/null; \
+	    then /usr/sbin/nginx -s quit 2>/dev/null; fi
+	@-if pgrep -x redis-server >/dev/null && [ -f /etc/redis/redis.conf ] \
+	    && pgrep -f "redis-server 127.0.0.1:6379" >/dev/null; then \
+	    redis-cli -p 6379 shutdown nosave 2>/dev/null; fi
+	@touch $@
+
+# --------------------------------------------------------------- build
+
+build: $(MODULE)
+
+$(BUILD)/nginx/.configured: $(BUILD)/.deps $(TOP)/config
+	rm -rf $(BUILD)/nginx
+	cp -r $(NGX_SRC) $(BUILD)/nginx
+	cd $(BUILD)/nginx && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --add-dynamic-module=$(TOP) > configure.log
+	touch $@
+
+$(MODULE): $(BUILD)/nginx/.configured $(MODULE_SRCS)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+
+$(BUILD)/nginx-asan/.configured: $(BUILD)/.deps $(TOP)/config
+	rm -rf $(BUILD)/nginx-asan
+	cp -r $(NGX_SRC) $(BUILD)/nginx-asan
+	cd $(BUILD)/nginx-asan && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="-fsanitize=address -fno-omit-frame-pointer -g" \
+	        --with-ld-opt="-fsanitize=address" \
+	        --add-dynamic-module=$(TOP) > configure.log
+	touch $@
+
+$(ASAN_MODULE): $(BUILD)/nginx-asan/.configured $(MODULE_SRCS)
+	$(MAKE) -C $(BUILD)/nginx-asan -f objs/Makefile modules
+
+# ---------------------------------------------------------------- test
+
+TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
+           TEST_NGINX_LOAD_MODULES="$(ECHO_MODULE) $(1)" \
+           TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
+           TEST_NGINX_SERVER_PORT=$(TEST_PORT) \
+           TEST_NGINX_CLI=$(BUILD)/ai-relay \
+           PATH=$(BUILD):$$PATH
+
+test: build unit cli test-runner test-nginx cli-test
+
+test-runner: deps
+	prove -I t/lib -r t/runner
+
+test-nginx: build
+	@t/redis.sh start $(TEST_REDIS_PORT)
+	@rc=0; $(call TEST_ENV,$(MODULE)) prove -I t/lib $(PROVE_FLAGS) \
+	    $(or $(T),t/*.t) || rc=$$?; \
+	t/redis.sh stop $(TEST_REDIS_PORT); exit $$rc
+
+# the same suite with the module built with AddressSanitizer
+test-asan: $(ASAN_MODULE) cli
+	@t/redis.sh start $(TEST_REDIS_PORT)
+	@rc=0; $(call TEST_ENV,$(ASAN_MODULE)) \
+	    TEST_NGINX_BINARY=$(TOP)/t/asan-nginx.sh \
+	    prove -I t/lib $(PROVE_FLAGS) $(or $(T),t/*.t) || rc=$$?; \
+	t/redis.sh stop $(TEST_REDIS_PORT); exit $$rc
+
+# the same suite under valgrind memcheck (slow)
+test-valgrind: build cli
+	@t/redis.sh start $(TEST_REDIS_PORT)
+	@rc=0; $(call TEST_ENV,$(MODULE)) TEST_NGINX_USE_VALGRIND=1 \
+	    TEST_NGINX_TIMEOUT=20 \
+	    prove -I t/lib $(PROVE_FLAGS) $(or $(T),t/*.t) || rc=$$?; \
+	t/redis.sh stop $(TEST_REDIS_PORT); exit $$rc
+
+# ----------------------------------------------------------------- run
+
+run: build cli
+	@RUN=$(RUN) NGINX=$(NGINX) MODULE=$(MODULE) CLI=$(BUILD)/ai-relay \
+	    TOP=$(TOP) tools/run.sh start
+
+stop:
+	@RUN=$(RUN) NGINX=$(NGINX) TOP=$(TOP) tools/run.sh stop
+
+install: build cli
+	install -d $(DESTDIR)/usr/lib/nginx/modules $(DESTDIR)/usr/bin
+	install -m 644 $(MODULE) $(DESTDIR)/usr/lib/nginx/modules/
+	install -m 755 $(BUILD)/ai-relay $(DESTDIR)/usr/bin/
+
+clean:
+	rm -rf $(BUILD) t/servroot* $(RUN)

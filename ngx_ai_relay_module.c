@@ -1,0 +1,606 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * ngx_ai_relay: an OpenAI-compatible AI API relay inside nginx.
+ *
+ * This file holds the directives, the configuration and the module's
+ * life cycle only; the work is done in src/.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_handler.h"
+#include "ngx_ai_relay_filter.h"
+#include "ngx_ai_relay_billing.h"
+#include "ngx_ai_relay_journal.h"
+#include "ngx_ai_relay_variables.h"
+#include "ngx_ai_relay_lua.h"
+
+
+static ngx_int_t ngx_ai_relay_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_ai_relay_postconfiguration(ngx_conf_t *cf);
+static void *ngx_ai_relay_create_main_conf(ngx_conf_t *cf);
+static char *ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_ai_relay_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_ai_relay_init_process(ngx_cycle_t *cycle);
+static void ngx_ai_relay_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_ai_relay_db_bounds = {
+    ngx_conf_check_num_bounds, 0, 65535
+};
+
+
+static ngx_conf_num_bounds_t  ngx_ai_relay_depth_bounds = {
+    ngx_conf_check_num_bounds, 1, 64
+};
+
+
+static ngx_conf_num_bounds_t  ngx_ai_relay_json_depth_bounds = {
+    ngx_conf_check_num_bounds, 2, NGX_AI_RELAY_JSON_DEPTH_LIMIT
+};
+
+
+static ngx_conf_num_bounds_t  ngx_ai_relay_max_tokens_bounds = {
+    ngx_conf_check_num_bounds, 0, 10000000
+};
+
+
+static ngx_command_t  ngx_ai_relay_commands[] = {
+
+    { ngx_string("ai_relay"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ai_relay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_relay_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_ai_relay_redis_addr,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_relay_redis_password"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, password),
+      NULL },
+
+    { ngx_string("ai_relay_redis_db"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, db),
+      &ngx_ai_relay_db_bounds },
+
+    { ngx_string("ai_relay_redis_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, connect_timeout),
+      NULL },
+
+    { ngx_string("ai_relay_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, timeout),
+      NULL },
+
+    { ngx_string("ai_relay_reservation_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, reservation_ttl),
+      NULL },
+
+    { ngx_string("ai_relay_records_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, records_max),
+      NULL },
+
+    { ngx_string("ai_relay_journal"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, journal),
+      NULL },
+
+    { ngx_string("ai_relay_journal_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, journal_max),
+      NULL },
+
+    { ngx_string("ai_relay_default_max_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, default_max_tokens),
+      &ngx_ai_relay_max_tokens_bounds },
+
+    { ngx_string("ai_relay_max_alias_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, max_alias_depth),
+      &ngx_ai_relay_depth_bounds },
+
+    { ngx_string("ai_relay_stream_usage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, inject_usage),
+      NULL },
+
+    { ngx_string("ai_relay_allow_unpriced"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, allow_unpriced),
+      NULL },
+
+    { ngx_string("ai_relay_sse_max_event"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, max_event),
+      NULL },
+
+    { ngx_string("ai_relay_response_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, response_max),
+      NULL },
+
+    { ngx_string("ai_relay_json_max_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, max_depth),
+      &ngx_ai_relay_json_depth_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_ai_relay_module_ctx = {
+    ngx_ai_relay_preconfiguration,         /* preconfiguration */
+    ngx_ai_relay_postconfiguration,        /* postconfiguration */
+
+    ngx_ai_relay_create_main_conf,         /* create main configuration */
+    ngx_ai_relay_init_main_conf,           /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_ai_relay_create_loc_conf,          /* create location configuration */
+    ngx_ai_relay_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_ai_relay_module = {
+    NGX_MODULE_V1,
+    &ngx_ai_relay_module_ctx,              /* module context */
+    ngx_ai_relay_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_ai_relay_init_process,             /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_ai_relay_exit_process,             /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_conf_enum_t  ngx_ai_relay_styles[] = {
+    { ngx_string("off"), NGX_AI_RELAY_STYLE_OFF },
+    { ngx_string("openai"), NGX_AI_RELAY_STYLE_OPENAI },
+    { ngx_string("anthropic"), NGX_AI_RELAY_STYLE_ANTHROPIC },
+    { ngx_string("gemini"), NGX_AI_RELAY_STYLE_GEMINI },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_int_t
+ngx_ai_relay_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_ai_relay_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_ai_relay_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h, *first;
+    ngx_ai_relay_main_conf_t   *armcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    armcf = ngx_http_conf_get_module_main_conf(cf, ngx_ai_relay_module);
+
+    if (!armcf->enabled) {
+        /* nothing configured: cost nothing */
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_ai_relay_handler;
+
+    /* first in the LOG phase: the access log then sees usage and cost */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    first = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    ngx_memmove(first + 1, first, (h - first) * sizeof(ngx_http_handler_pt));
+    *first = ngx_ai_relay_log_handler;
+
+    armcf->request_id_index = ngx_http_get_variable_index(cf,
+                                               &ngx_ai_relay_request_id_name);
+    if (armcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_ai_relay_filter_init(cf);
+}
+
+
+static void *
+ngx_ai_relay_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_pcalloc(cf->pool, sizeof(ngx_ai_relay_main_conf_t));
+    if (armcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     armcf->addr = { 0, NULL };
+     *     armcf->password = { 0, NULL };
+     *     armcf->journal = { 0, NULL };
+     *     armcf->enabled = 0;
+     *     armcf->redis = NULL;
+     */
+
+    armcf->db = NGX_CONF_UNSET;
+    armcf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    armcf->timeout = NGX_CONF_UNSET_MSEC;
+    armcf->reservation_ttl = NGX_CONF_UNSET;
+    armcf->records_max = NGX_CONF_UNSET_UINT;
+    armcf->journal_max = NGX_CONF_UNSET_UINT;
+
+    return armcf;
+}
+
+
+static char *
+ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_ai_relay_main_conf_t *armcf = conf;
+
+    ngx_ai_relay_redis_t  *rds;
+
+    if (armcf->addr.len == 0) {
+        ngx_str_set(&armcf->addr, "127.0.0.1:6379");
+        ngx_str_set(&armcf->host, "127.0.0.1");
+        armcf->port = 6379;
+    }
+
+    ngx_conf_init_value(armcf->db, 0);
+    ngx_conf_init_msec_value(armcf->connect_timeout, 1000);
+    ngx_conf_init_msec_value(armcf->timeout, 1000);
+    ngx_conf_init_value(armcf->reservation_ttl, 3600);
+    ngx_conf_init_uint_value(armcf->records_max, 100000);
+    ngx_conf_init_uint_value(armcf->journal_max, 100000);
+
+    if (armcf->journal.len == 0) {
+        ngx_str_set(&armcf->journal, "logs/ai_relay.journal");
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &armcf->journal, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    rds = ngx_pcalloc(cf->pool, sizeof(ngx_ai_relay_redis_t));
+    if (rds == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rds->host = (char *) armcf->host.data;
+    rds->port = (int) armcf->port;
+    rds->unix_path = armcf->unix_path.len ? (char *) armcf->unix_path.data
+                                          : NULL;
+    rds->password = armcf->password;
+    rds->db = armcf->db;
+    rds->connect_timeout = armcf->connect_timeout;
+    rds->timeout = armcf->timeout;
+    rds->script_src = ngx_ai_relay_scripts;
+    rds->nscripts = NGX_AI_RELAY_NSCRIPTS;
+    rds->script_sha = ngx_pcalloc(cf->pool,
+                                  NGX_AI_RELAY_NSCRIPTS * sizeof(ngx_str_t));
+    if (rds->script_sha == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_queue_init(&armcf->journal_queue);
+
+    rds->on_ready = ngx_ai_relay_journal_replay;
+    rds->data = armcf;
+
+    armcf->redis = rds;
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_ai_relay_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_ai_relay_loc_conf_t  *arlcf;
+
+    arlcf = ngx_pcalloc(cf->pool, sizeof(ngx_ai_relay_loc_conf_t));
+    if (arlcf == NULL) {
+        return NULL;
+    }
+
+    arlcf->style = NGX_CONF_UNSET_UINT;
+    arlcf->default_max_tokens = NGX_CONF_UNSET;
+    arlcf->max_alias_depth = NGX_CONF_UNSET_UINT;
+    arlcf->inject_usage = NGX_CONF_UNSET;
+    arlcf->allow_unpriced = NGX_CONF_UNSET;
+    arlcf->max_event = NGX_CONF_UNSET_SIZE;
+    arlcf->response_max = NGX_CONF_UNSET_SIZE;
+    arlcf->max_depth = NGX_CONF_UNSET_UINT;
+
+    return arlcf;
+}
+
+
+static char *
+ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_ai_relay_loc_conf_t *prev = parent;
+    ngx_ai_relay_loc_conf_t *conf = child;
+
+    ngx_conf_merge_uint_value(conf->style, prev->style,
+                              NGX_AI_RELAY_STYLE_OFF);
+    ngx_conf_merge_value(conf->default_max_tokens, prev->default_max_tokens,
+                         4096);
+    ngx_conf_merge_uint_value(conf->max_alias_depth, prev->max_alias_depth,
+                              8);
+    ngx_conf_merge_value(conf->inject_usage, prev->inject_usage, 1);
+    ngx_conf_merge_value(conf->allow_unpriced, prev->allow_unpriced, 0);
+    ngx_conf_merge_size_value(conf->max_event, prev->max_event,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->response_max, prev->response_max,
+                              1024 * 1024);
+    ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth, 128);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_loc_conf_t *arlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    if (arlcf->style != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; ngx_ai_relay_styles[i].name.len; i++) {
+        if (ngx_strcmp(ngx_ai_relay_styles[i].name.data, value[1].data)
+            == 0)
+        {
+            arlcf->style = ngx_ai_relay_styles[i].value;
+            break;
+        }
+    }
+
+    if (arlcf->style == NGX_CONF_UNSET_UINT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"openai\", "
+                           "\"anthropic\", \"gemini\" or \"off\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (arlcf->style != NGX_AI_RELAY_STYLE_OFF) {
+        armcf = ngx_http_conf_get_module_main_conf(cf, ngx_ai_relay_module);
+        armcf->enabled = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "127.0.0.1:6379", "[::1]:6379" or "unix:/path": numeric only, since
+ * hiredis resolves names with a blocking getaddrinfo()
+ */
+
+static char *
+ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_main_conf_t *armcf = conf;
+
+    u_char     *p, *colon;
+    ngx_str_t  *value, host;
+    ngx_int_t   port;
+
+    if (armcf->addr.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    armcf->addr = value[1];
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        armcf->unix_path.len = value[1].len - 5;
+        armcf->unix_path.data = value[1].data + 5;   /* NUL ended */
+        return NGX_CONF_OK;
+    }
+
+    colon = NULL;
+
+    for (p = value[1].data + value[1].len; p > value[1].data; p--) {
+        if (p[-1] == ':') {
+            colon = p - 1;
+            break;
+        }
+
+        if (p[-1] == ']') {
+            break;
+        }
+    }
+
+    if (colon == NULL) {
+        host = value[1];
+        port = 6379;
+
+    } else {
+        host.data = value[1].data;
+        host.len = colon - value[1].data;
+        port = ngx_atoi(colon + 1, value[1].data + value[1].len - colon - 1);
+    }
+
+    if (host.len > 2 && host.data[0] == '[' && host.data[host.len - 1] == ']')
+    {
+        host.data++;
+        host.len -= 2;
+    }
+
+    if (port < 1 || port > 65535) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis port in \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+        && ngx_inet6_addr(host.data, host.len, NULL) != NGX_OK
+#endif
+       )
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis address \"%V\" must be a numeric IP "
+                           "address or a \"unix:\" path, names would be "
+                           "resolved with a blocking call", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    armcf->host.data = ngx_pnalloc(cf->pool, host.len + 1);
+    if (armcf->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(armcf->host.data, host.data, host.len);
+    armcf->host.data[host.len] = '\0';
+    armcf->host.len = host.len;
+    armcf->port = port;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_init_process(ngx_cycle_t *cycle)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
+        return NGX_OK;
+    }
+
+    armcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ai_relay_module);
+
+    if (armcf == NULL || !armcf->enabled) {
+        return NGX_OK;
+    }
+
+    return ngx_ai_relay_worker_redis(armcf) ? NGX_OK : NGX_ERROR;
+}
+
+
+/* the worker's Redis link, set up on first use (also after a HUP reload
+ * in single process mode, where init_process does not run again) */
+
+ngx_ai_relay_redis_t *
+ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
+{
+    ngx_ai_relay_redis_t  *rds;
+
+    rds = armcf->redis;
+
+    if (!armcf->initialized) {
+        armcf->initialized = 1;
+
+        if (ngx_ai_relay_redis_init(rds, ngx_cycle->log) != NGX_OK) {
+            return NULL;
+        }
+
+        ngx_ai_relay_journal_load(armcf);
+        ngx_ai_relay_redis_connect(rds);
+    }
+
+    return rds;
+}
+
+
+static void
+ngx_ai_relay_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
+        return;
+    }
+
+    armcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ai_relay_module);
+
+    if (armcf == NULL || !armcf->initialized) {
+        return;
+    }
+
+    /* unanswered settlements come back with NULL and go to the journal */
+
+    ngx_ai_relay_redis_close(armcf->redis);
+    ngx_ai_relay_journal_save(armcf);
+}

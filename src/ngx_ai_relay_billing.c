@@ -1,0 +1,432 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * Money for one request: the reservation estimate before proxying, and
+ * the settlement in the LOG phase, which runs exactly once however the
+ * request ends (success, upstream error, timeout, client abort, worker
+ * shutdown).  A settlement Redis did not acknowledge goes to the journal
+ * and is replayed; SETTLE is idempotent by request id.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_billing.h"
+#include "ngx_ai_relay_journal.h"
+#include "ngx_ai_relay_handler.h"
+
+
+#define NGX_AI_RELAY_SETTLE_ARGS  64
+
+
+static ngx_int_t ngx_ai_relay_settle(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+
+
+ngx_int_t
+ngx_ai_relay_price_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    redisReply *flat)
+{
+    off_t         v;
+    size_t        i;
+    ngx_str_t     k;
+    redisReply  **e;
+
+    ngx_ai_relay_price_init(&ctx->price);
+
+    e = flat->element;
+
+    for (i = 0; i + 1 < flat->elements; i += 2) {
+
+        if (e[i]->type != REDIS_REPLY_STRING
+            || e[i + 1]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        k.data = (u_char *) e[i]->str;
+        k.len = e[i]->len;
+
+        v = ngx_atoof((u_char *) e[i + 1]->str, e[i + 1]->len);
+
+        if (v == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai relay: price \"%V\" of \"%V\" is not a "
+                          "whole number of micro-USD, ignored",
+                          &k, &ctx->resolved_model);
+            continue;
+        }
+
+#define ngx_ai_relay_is(s)                                                    \
+        (k.len == sizeof(s) - 1 && ngx_strncmp(k.data, s, k.len) == 0)
+
+        if (ngx_ai_relay_is("input")) {
+            ctx->price.input = v;
+
+        } else if (ngx_ai_relay_is("cached_input")) {
+            ctx->price.cached_input = v;
+
+        } else if (ngx_ai_relay_is("cache_write")) {
+            ctx->price.cache_write_5m = v;
+
+        } else if (ngx_ai_relay_is("cache_write_1h")) {
+            ctx->price.cache_write_1h = v;
+
+        } else if (ngx_ai_relay_is("output")) {
+            ctx->price.output = v;
+
+        } else if (ngx_ai_relay_is("request")) {
+            ctx->price.per_request = v;
+
+        } else if (ngx_ai_relay_is("image")) {
+            ctx->price.per_image = v;
+
+        } else if (k.len > 6 && ngx_strncmp(k.data, "image:", 6) == 0) {
+            (void) ngx_ai_relay_price_add_image(&ctx->price,
+                                                (char *) k.data + 6,
+                                                k.len - 6, v);
+        }
+
+#undef ngx_ai_relay_is
+    }
+
+    return NGX_OK;
+}
+
+
+/* the most this request may cost: prompt estimate plus max_tokens */
+
+ngx_int_t
+ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    int64_t                      max_out, images;
+    ngx_ai_relay_loc_conf_t     *arlcf;
+    ngx_ai_relay_price_usage_t   pu;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    max_out = ctx->max_tokens >= 0 ? ctx->max_tokens
+                                   : arlcf->default_max_tokens;
+
+    if (ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_EMBEDDINGS) {
+        max_out = 0;
+    }
+
+    if (ngx_ai_relay_price_estimate(&ctx->price, ctx->prompt_estimate,
+                                    max_out, &ctx->reserve)
+        != NGX_AI_RELAY_PRICE_OK)
+    {
+        ctx->reserve = (int64_t) 1 << 61;
+    }
+
+    if (ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES) {
+        ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+
+        pu.images = ctx->images_requested;
+        pu.image_size = (char *) ctx->image_size.data;
+        pu.image_size_len = ctx->image_size.len;
+        pu.image_quality = (char *) ctx->image_quality.data;
+        pu.image_quality_len = ctx->image_quality.len;
+
+        if (ngx_ai_relay_price_cost(&ctx->price, &pu, &images)
+            == NGX_AI_RELAY_PRICE_OK)
+        {
+            ctx->reserve += images;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What the request used, and what it costs.  Usage the upstream reported
+ * wins; a successful answer without usage (a provider that never sends
+ * it, a cut stream, a client gone mid-stream) is estimated from the
+ * prompt and the text actually streamed; a failed upstream answer costs
+ * nothing unless it reported usage.
+ */
+
+void
+ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_uint_t                   status;
+    ngx_ai_relay_usage_t        *u;
+    ngx_ai_relay_price_usage_t   pu;
+
+    u = ctx->usage;
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    if (u) {
+        if (ctx->resp_len && !ctx->resp_overflow) {
+            (void) ngx_ai_relay_usage_body(u, ctx->resp, ctx->resp_len);
+        }
+
+        ngx_ai_relay_usage_finish(u);
+    }
+
+    ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+
+    if (u && u->found) {
+        ctx->usage_source = u->estimated ? NGX_AI_RELAY_USAGE_ESTIMATED
+                                         : NGX_AI_RELAY_USAGE_UPSTREAM;
+
+        pu.prompt_tokens = u->prompt_tokens;
+        pu.cached_tokens = u->cached_tokens;
+        pu.cache_write_5m_tokens = u->cache_write_5m_tokens;
+        pu.cache_write_1h_tokens = u->cache_write_1h_tokens;
+        pu.completion_tokens = u->completion_tokens;
+        pu.images = u->images;
+
+        if (pu.prompt_tokens == 0 && u->estimated) {
+            pu.prompt_tokens = ctx->prompt_estimate;
+        }
+
+    } else if (ctx->upstream_ok) {
+        ctx->usage_source = NGX_AI_RELAY_USAGE_ESTIMATED;
+
+        pu.prompt_tokens = ctx->prompt_estimate;
+        pu.completion_tokens = u ? u->text_tokens : 0;
+
+        if (u && u->images) {
+            pu.images = u->images;
+        }
+
+    } else {
+        ctx->usage_source = NGX_AI_RELAY_USAGE_NONE;
+    }
+
+    if (ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES
+        && ctx->usage_source != NGX_AI_RELAY_USAGE_NONE
+        && pu.images == 0 && ctx->upstream_ok)
+    {
+        pu.images = ctx->images_requested;
+    }
+
+    pu.image_size = (char *) ctx->image_size.data;
+    pu.image_size_len = ctx->image_size.len;
+    pu.image_quality = (char *) ctx->image_quality.data;
+    pu.image_quality_len = ctx->image_quality.len;
+
+    ctx->prompt_tokens = pu.prompt_tokens;
+    ctx->completion_tokens = pu.completion_tokens;
+    ctx->cached_tokens = pu.cached_tokens;
+    ctx->cache_write_tokens = pu.cache_write_5m_tokens
+                              + pu.cache_write_1h_tokens;
+    ctx->reasoning_tokens = u ? u->reasoning_tokens : 0;
+
+    if (ctx->usage_source == NGX_AI_RELAY_USAGE_NONE) {
+        ctx->cost = 0;
+
+    } else if (ngx_ai_relay_price_cost(&ctx->price, &pu, &ctx->cost)
+               != NGX_AI_RELAY_PRICE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ai relay: cost overflow for request %V",
+                      &ctx->request_id);
+    }
+
+    ctx->final_status = status;
+    ctx->usage_done = 1;
+}
+
+
+ngx_int_t
+ngx_ai_relay_log_handler(ngx_http_request_t *r)
+{
+    ngx_ai_relay_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
+
+    if (ctx == NULL || !ctx->reserved_ok || ctx->settled || r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx->settled = 1;
+
+    if (!ctx->usage_done) {
+        ngx_ai_relay_usage_final(r, ctx);
+    }
+
+    if (ngx_ai_relay_settle(r, ctx) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ai relay: settlement of request %V could not be "
+                      "prepared", &ctx->request_id);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                        *p, *last;
+    size_t                         len;
+    ngx_str_t                      a[NGX_AI_RELAY_SETTLE_ARGS], pre, err;
+    ngx_tm_t                       tm;
+    ngx_uint_t                     n, status;
+    ngx_time_t                    *tp;
+    ngx_msec_t                     now, latency;
+    ngx_ai_relay_main_conf_t      *armcf;
+    ngx_ai_relay_journal_entry_t  *entry;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    tp = ngx_timeofday();
+    now = (ngx_msec_t) (tp->sec * 1000 + tp->msec);
+    latency = now - ctx->start_msec;
+    ngx_gmtime(tp->sec, &tm);
+
+    status = ctx->final_status;
+
+    if (status == 0 && r->connection->error) {
+        status = 499;
+    }
+
+    err = ctx->err_message;
+
+    if (err.len == 0 && ctx->usage && ctx->usage->has_error) {
+        err.data = ctx->usage->error;
+        err.len = ctx->usage->error_len;
+    }
+
+    pre.len = sizeof("ar:{u}:") - 1 + ctx->user_id.len;
+    len = 8 * (pre.len + sizeof("stats:") + ctx->key_hash.len
+               + ctx->request_id.len) + 24 * NGX_INT64_LEN;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = p + len;
+    n = 0;
+
+#define ngx_ai_relay_lit(s)                                                   \
+    a[n].data = (u_char *) s; a[n].len = sizeof(s) - 1; n++
+
+#define ngx_ai_relay_str(s)                                                   \
+    a[n] = s; n++
+
+#define ngx_ai_relay_fmt(...)                                                 \
+    a[n].data = p; p = ngx_sprintf(p, __VA_ARGS__);                           \
+    a[n].len = p - a[n].data; n++
+
+    /* numkeys and keys: "EVALSHA sha" is added when sent */
+
+    ngx_ai_relay_lit("8");
+
+    pre.data = p;
+    p = ngx_sprintf(p, "ar:{u%V}:", &ctx->user_id);
+
+    ngx_ai_relay_fmt("%Vuser", &pre);
+    ngx_ai_relay_fmt("%Vkey:%V", &pre, &ctx->key_hash);
+    ngx_ai_relay_fmt("%Vrl:%V", &pre, &ctx->key_hash);
+    ngx_ai_relay_fmt("%Vres", &pre);
+    ngx_ai_relay_fmt("%Vresq", &pre);
+    ngx_ai_relay_fmt("%Vdone:%V", &pre, &ctx->request_id);
+    ngx_ai_relay_fmt("%Vlog", &pre);
+    ngx_ai_relay_fmt("%Vstats:%04d%02d%02d", &pre, tm.ngx_tm_year,
+                     tm.ngx_tm_mon, tm.ngx_tm_mday);
+
+    ngx_ai_relay_str(ctx->request_id);
+    ngx_ai_relay_fmt("%L", ctx->cost);
+    ngx_ai_relay_fmt("%L", ctx->prompt_tokens);
+    ngx_ai_relay_fmt("%L", ctx->completion_tokens);
+    ngx_ai_relay_fmt("%T", tp->sec);
+    ngx_ai_relay_fmt("%ui", armcf->records_max);
+    ngx_ai_relay_str(ctx->key_id);
+    ngx_ai_relay_str(ctx->model);
+    ngx_ai_relay_fmt("%ui", status);
+
+    /* the request record */
+
+    ngx_ai_relay_lit("time");
+    ngx_ai_relay_fmt("%M", now);
+    ngx_ai_relay_lit("request_id");
+    ngx_ai_relay_str(ctx->request_id);
+    ngx_ai_relay_lit("key_id");
+    ngx_ai_relay_str(ctx->key_id);
+    ngx_ai_relay_lit("key");
+    ngx_ai_relay_str(ctx->key_masked);
+    ngx_ai_relay_lit("user");
+    ngx_ai_relay_str(ctx->user_id);
+    ngx_ai_relay_lit("model");
+    ngx_ai_relay_str(ctx->model);
+    ngx_ai_relay_lit("upstream_model");
+    ngx_ai_relay_str(ctx->upstream_model);
+    ngx_ai_relay_lit("channel");
+    ngx_ai_relay_str(ctx->channel ? ctx->channel->id : ctx->none);
+    ngx_ai_relay_lit("stream");
+    ngx_ai_relay_fmt("%d", (int) ctx->stream);
+    ngx_ai_relay_lit("status");
+    ngx_ai_relay_fmt("%ui", status);
+    ngx_ai_relay_lit("error");
+    ngx_ai_relay_str(err);
+    ngx_ai_relay_lit("latency_ms");
+    ngx_ai_relay_fmt("%M", latency);
+    ngx_ai_relay_lit("ttft_ms");
+
+    if (ctx->ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
+        ngx_ai_relay_lit("");
+
+    } else {
+        ngx_ai_relay_fmt("%M", ctx->ttft);
+    }
+
+    ngx_ai_relay_lit("prompt_tokens");
+    ngx_ai_relay_fmt("%L", ctx->prompt_tokens);
+    ngx_ai_relay_lit("cached_tokens");
+    ngx_ai_relay_fmt("%L", ctx->cached_tokens);
+    ngx_ai_relay_lit("cache_write_tokens");
+    ngx_ai_relay_fmt("%L", ctx->cache_write_tokens);
+    ngx_ai_relay_lit("completion_tokens");
+    ngx_ai_relay_fmt("%L", ctx->completion_tokens);
+    ngx_ai_relay_lit("reasoning_tokens");
+    ngx_ai_relay_fmt("%L", ctx->reasoning_tokens);
+    ngx_ai_relay_lit("cost");
+    ngx_ai_relay_fmt("%L", ctx->cost);
+    ngx_ai_relay_lit("usage_source");
+
+    switch (ctx->usage_source) {
+    case NGX_AI_RELAY_USAGE_UPSTREAM:
+        ngx_ai_relay_lit("upstream");
+        break;
+    case NGX_AI_RELAY_USAGE_ESTIMATED:
+        ngx_ai_relay_lit("estimated");
+        break;
+    default:
+        ngx_ai_relay_lit("none");
+    }
+
+#undef ngx_ai_relay_lit
+#undef ngx_ai_relay_str
+#undef ngx_ai_relay_fmt
+
+    if (p > last) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ai relay: settlement arguments overflow");
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai relay: settle %V: cost %L, prompt %L, "
+                   "completion %L, status %ui", &ctx->request_id,
+                   ctx->cost, ctx->prompt_tokens, ctx->completion_tokens,
+                   status);
+
+    entry = ngx_ai_relay_journal_entry(r->connection->log, a, n);
+    if (entry == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_ai_relay_journal_send(armcf, entry);
+
+    return NGX_OK;
+}

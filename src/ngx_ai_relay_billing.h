@@ -1,0 +1,27 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_BILLING_H_INCLUDED_
+#define _NGX_AI_RELAY_BILLING_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+
+
+ngx_int_t ngx_ai_relay_price_parse(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, redisReply *flat);
+ngx_int_t ngx_ai_relay_reserve_estimate(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+void ngx_ai_relay_usage_final(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+ngx_int_t ngx_ai_relay_log_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_AI_RELAY_BILLING_H_INCLUDED_ */

@@ -1,0 +1,527 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * The request body: read it whole (from memory or nginx's temp file),
+ * validate and scan it in one pass, and rewrite only the bytes that must
+ * change (the model name, stream_options.include_usage) by splicing:
+ * every other byte reaches the upstream as the client sent it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_body.h"
+#include "ngx_ai_relay_error.h"
+
+
+#define NGX_AI_RELAY_MAX_MEMBERS     256
+#define NGX_AI_RELAY_MAX_MODEL_LEN   256
+
+
+static ngx_int_t ngx_ai_relay_body_get(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_uint_t ngx_ai_relay_body_format(ngx_http_request_t *r,
+    ngx_uint_t style);
+static ngx_int_t ngx_ai_relay_gemini_model(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+
+
+static ngx_int_t
+ngx_ai_relay_body_get(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len, size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            size = (size_t) (b->file_last - b->file_pos);
+
+            /* nginx wrote it a moment ago: it is in the page cache */
+
+            n = ngx_read_file(b->file, p, size, b->file_pos);
+
+            if (n == NGX_ERROR || (size_t) n != size) {
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "ai relay: reading the body from \"%V\" "
+                              "failed", &b->file->name);
+                return NGX_ERROR;
+            }
+
+            p += size;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_ai_relay_body_format(ngx_http_request_t *r, ngx_uint_t style)
+{
+    ngx_str_t  *u;
+
+    u = &r->uri;
+
+#define ngx_ai_relay_ends(s)                                                  \
+    (u->len >= sizeof(s) - 1                                                  \
+     && ngx_strncmp(u->data + u->len - (sizeof(s) - 1), s, sizeof(s) - 1)    \
+        == 0)
+
+    if (ngx_ai_relay_ends("/chat/completions")) {
+        return NGX_AI_RELAY_FMT_OPENAI_CHAT;
+    }
+
+    if (ngx_ai_relay_ends("/completions")) {
+        return NGX_AI_RELAY_FMT_OPENAI_COMPLETIONS;
+    }
+
+    if (ngx_ai_relay_ends("/embeddings")) {
+        return NGX_AI_RELAY_FMT_OPENAI_EMBEDDINGS;
+    }
+
+    if (ngx_ai_relay_ends("/responses")) {
+        return NGX_AI_RELAY_FMT_OPENAI_RESPONSES;
+    }
+
+    if (ngx_ai_relay_ends("/images/generations")
+        || ngx_ai_relay_ends("/images/edits"))
+    {
+        return NGX_AI_RELAY_FMT_OPENAI_IMAGES;
+    }
+
+    if (ngx_ai_relay_ends("/messages")) {
+        return NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES;
+    }
+
+    if (ngx_ai_relay_ends(":generateContent")
+        || ngx_ai_relay_ends(":streamGenerateContent"))
+    {
+        return NGX_AI_RELAY_FMT_GEMINI;
+    }
+
+#undef ngx_ai_relay_ends
+
+    switch (style) {
+    case NGX_AI_RELAY_STYLE_ANTHROPIC:
+        return NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES;
+    case NGX_AI_RELAY_STYLE_GEMINI:
+        return NGX_AI_RELAY_FMT_GEMINI;
+    default:
+        return NGX_AI_RELAY_FMT_OPENAI_CHAT;
+    }
+}
+
+
+/* Gemini names the model in the path: /v1beta/models/<model>:<method> */
+
+static ngx_int_t
+ngx_ai_relay_gemini_model(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char  *p, *start, *end, *last;
+
+    start = NULL;
+    end = NULL;
+    last = r->uri.data + r->uri.len;
+
+    for (p = r->uri.data; p + 8 <= last; p++) {
+        if (ngx_strncmp(p, "/models/", 8) == 0) {
+            start = p + 8;
+        }
+    }
+
+    if (start == NULL) {
+        return NGX_DECLINED;
+    }
+
+    for (end = start; end < last && *end != ':' && *end != '/'; end++) {
+        /* void */
+    }
+
+    if (end == start) {
+        return NGX_DECLINED;
+    }
+
+    ctx->model.len = end - start;
+    ctx->model.data = ngx_pnalloc(r->pool, ctx->model.len + 1);
+    if (ctx->model.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->model.data, start, ctx->model.len);
+    ctx->model.data[ctx->model.len] = '\0';
+
+    ctx->gemini_path = 1;
+    ctx->stream = (last - end >= (ssize_t) sizeof(":streamGenerateContent") - 1
+                   && ngx_strncmp(end, ":streamGenerateContent",
+                                  sizeof(":streamGenerateContent") - 1)
+                      == 0);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    int                          rc, flag;
+    char                         err[128];
+    size_t                       len;
+    int64_t                      n, units;
+    ngx_int_t                    grc;
+    ngx_ai_relay_json_scan_t    *scan;
+    ngx_ai_relay_loc_conf_t     *arlcf;
+    ngx_ai_relay_json_member_t  *members;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    if (ngx_ai_relay_body_get(r, &ctx->body) != NGX_OK) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                               "internal error");
+        return NGX_ERROR;
+    }
+
+    if (ctx->body.len == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai relay: client sent an empty body");
+        ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                               "We could not parse the JSON body of your "
+                               "request: the body is empty.");
+        return NGX_ERROR;
+    }
+
+    scan = ngx_palloc(r->pool, sizeof(ngx_ai_relay_json_scan_t));
+    members = ngx_palloc(r->pool, NGX_AI_RELAY_MAX_MEMBERS
+                                  * sizeof(ngx_ai_relay_json_member_t));
+    if (scan == NULL || members == NULL) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                               "internal error");
+        return NGX_ERROR;
+    }
+
+    ngx_ai_relay_json_scan_init(scan, members, NGX_AI_RELAY_MAX_MEMBERS);
+    scan->max_depth = arlcf->max_depth;
+
+    rc = ngx_ai_relay_json_scan(scan, ctx->body.data, ctx->body.len);
+
+    if (rc != NGX_AI_RELAY_JSON_OK) {
+        ngx_ai_relay_json_strerror(scan, ctx->body.data, err, sizeof(err));
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai relay: client sent invalid JSON: %s", err);
+
+        if (rc == NGX_AI_RELAY_JSON_ERR_NOT_OBJECT) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                   "The request body must be a JSON "
+                                   "object.");
+
+        } else {
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                   "We could not parse the JSON body of "
+                                   "your request: %s.", err);
+        }
+
+        return NGX_ERROR;
+    }
+
+    ctx->scan = scan;
+    ctx->usage_format = ngx_ai_relay_body_format(r, arlcf->style);
+
+    /* the model */
+
+    if (ctx->usage_format == NGX_AI_RELAY_FMT_GEMINI) {
+        grc = ngx_ai_relay_gemini_model(r, ctx);
+
+        if (grc == NGX_ERROR) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                                   "internal error");
+            return NGX_ERROR;
+        }
+
+        if (grc == NGX_DECLINED) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "missing_model",
+                                   "The model must be named in the path: "
+                                   "/v1beta/models/{model}:generateContent."
+                                   );
+            return NGX_ERROR;
+        }
+
+    } else {
+        ctx->model.data = ngx_pnalloc(r->pool, NGX_AI_RELAY_MAX_MODEL_LEN + 1);
+        if (ctx->model.data == NULL) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                                   "internal error");
+            return NGX_ERROR;
+        }
+
+        rc = ngx_ai_relay_json_get_string(scan, ctx->body.data, "model", 5,
+                                          ctx->model.data,
+                                          NGX_AI_RELAY_MAX_MODEL_LEN, &len);
+
+        if (rc == NGX_AI_RELAY_JSON_GET_MISSING) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: client sent no model");
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "missing_model",
+                                   "You must provide a model parameter.");
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_AI_RELAY_JSON_GET_OK || len == 0
+            || ngx_strlchr(ctx->model.data, ctx->model.data + len, '\0'))
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: client sent an invalid model");
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "invalid_model",
+                                   "The model parameter must be a non-empty "
+                                   "string of at most %d bytes.",
+                                   NGX_AI_RELAY_MAX_MODEL_LEN);
+            return NGX_ERROR;
+        }
+
+        ctx->model.len = len;
+        ctx->model.data[len] = '\0';
+
+        if (ngx_ai_relay_json_get_bool(scan, ctx->body.data, "stream", 6,
+                                       &flag)
+            == NGX_AI_RELAY_JSON_GET_OK)
+        {
+            ctx->stream = flag ? 1 : 0;
+        }
+    }
+
+    /* what the answer may cost at most: max_tokens and friends */
+
+    ctx->max_tokens = -1;
+
+    if ((ngx_ai_relay_json_get_int(scan, ctx->body.data, "max_tokens", 10, &n)
+         == NGX_AI_RELAY_JSON_GET_OK
+         || ngx_ai_relay_json_get_int(scan, ctx->body.data,
+                                      "max_completion_tokens", 21, &n)
+            == NGX_AI_RELAY_JSON_GET_OK
+         || ngx_ai_relay_json_get_int(scan, ctx->body.data,
+                                      "max_output_tokens", 17, &n)
+            == NGX_AI_RELAY_JSON_GET_OK
+         || ngx_ai_relay_json_get_nested_int(scan, ctx->body.data,
+                                             "generationConfig", 16,
+                                             "maxOutputTokens", 15, &n)
+            == NGX_AI_RELAY_JSON_GET_OK)
+        && n >= 0)
+    {
+        ctx->max_tokens = n;
+    }
+
+    if (ngx_ai_relay_json_get_int(scan, ctx->body.data, "n", 1, &n)
+        == NGX_AI_RELAY_JSON_GET_OK && n > 0 && n <= 128)
+    {
+        ctx->images_requested = n;
+
+    } else {
+        ctx->images_requested = 1;
+    }
+
+    /*
+     * prompt estimate from the text of all string values: ~4 ASCII
+     * characters per token, one token per other character (an upper
+     * bound for CJK, generous for accented Latin)
+     */
+
+    units = (int64_t) scan->str_ascii + 4 * (int64_t) scan->str_non_ascii;
+    ctx->prompt_estimate = (units + 3) / 4;
+
+    if (ctx->prompt_estimate == 0) {
+        ctx->prompt_estimate = 1;
+    }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai relay: body %uz bytes, model \"%V\", stream %d, "
+                   "max_tokens %L, prompt estimate %L",
+                   ctx->body.len, &ctx->model, (int) ctx->stream,
+                   ctx->max_tokens, ctx->prompt_estimate);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Splice the edits into the body as a chain of buffers that point into
+ * the original bytes: a 1 MB body is not copied again.
+ */
+
+ngx_int_t
+ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    int                          rc;
+    u_char                      *quoted;
+    size_t                       n, i, npieces, out_len, qlen;
+    ngx_buf_t                   *b;
+    ngx_chain_t                 *cl, **ll;
+    ngx_table_elt_t             *h;
+    ngx_ai_relay_json_edit_t     edits[2];
+    ngx_ai_relay_json_piece_t    pieces[5];
+    ngx_ai_relay_loc_conf_t     *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    n = 0;
+
+    if (!ctx->gemini_path
+        && (ctx->upstream_model.len != ctx->model.len
+            || ngx_strncmp(ctx->upstream_model.data, ctx->model.data,
+                           ctx->model.len) != 0))
+    {
+        qlen = ngx_ai_relay_json_quote_len(ctx->upstream_model.data,
+                                           ctx->upstream_model.len);
+        quoted = ngx_pnalloc(r->pool, qlen);
+        if (quoted == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_ai_relay_json_quote(quoted, ctx->upstream_model.data,
+                                ctx->upstream_model.len);
+
+        if (ngx_ai_relay_json_edit_member(ctx->scan, ctx->body.data,
+                                          "model", 5, quoted, qlen, NULL, 0,
+                                          &edits[n])
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+
+        n++;
+    }
+
+    if (ctx->stream && arlcf->inject_usage
+        && (ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_CHAT
+            || ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_COMPLETIONS))
+    {
+        rc = ngx_ai_relay_json_edit_include_usage(ctx->scan, ctx->body.data,
+                                                  &edits[n]);
+
+        switch (rc) {
+
+        case NGX_AI_RELAY_JSON_USAGE_ADD_OPTIONS:
+        case NGX_AI_RELAY_JSON_USAGE_SET_OPTIONS:
+        case NGX_AI_RELAY_JSON_USAGE_ADD_FIELD:
+        case NGX_AI_RELAY_JSON_USAGE_SET_FIELD:
+            ctx->injected_usage = 1;
+            n++;
+            break;
+
+        case NGX_AI_RELAY_JSON_USAGE_CONFLICT:
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: stream_options is not an object, "
+                          "usage will be estimated if not reported");
+            break;
+
+        default: /* NGX_AI_RELAY_JSON_USAGE_PRESENT */
+            break;
+        }
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_ai_relay_json_splice(ctx->body.data, ctx->body.len, edits, n,
+                                 pieces, 5, &npieces, &out_len)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ai relay: body splice failed");
+        return NGX_ERROR;
+    }
+
+    ll = &cl;
+    b = NULL;
+
+    for (i = 0; i < npieces; i++) {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = (u_char *) pieces[i].data;
+        b->last = b->pos + pieces[i].len;
+        b->start = b->pos;
+        b->end = b->last;
+        b->memory = 1;
+
+        *ll = ngx_alloc_chain_link(r->pool);
+        if (*ll == NULL) {
+            return NGX_ERROR;
+        }
+
+        (*ll)->buf = b;
+        ll = &(*ll)->next;
+    }
+
+    *ll = NULL;
+
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last_buf = 1;
+
+    r->request_body->bufs = cl;
+    r->request_body->temp_file = NULL;
+
+    r->headers_in.content_length_n = out_len;
+
+    h = r->headers_in.content_length;
+
+    if (h) {
+        h->value.data = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%O", (off_t) out_len)
+                       - h->value.data;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai relay: body rewritten, %uz -> %uz bytes",
+                   ctx->body.len, out_len);
+
+    return NGX_OK;
+}

@@ -1,0 +1,646 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * The response path on relay locations.
+ *
+ * Header filter: nginx's own error pages become JSON errors in the
+ * client's API style; upstream 401/403 (the channel's key was refused)
+ * become a 502 that says so without echoing the upstream body; an event
+ * stream gets an SSE parser, any other answer is copied (up to
+ * ai_relay_response_max) for its usage.
+ *
+ * Body filter: observes streams in place and passes every buffer on
+ * untouched, except when the relay itself asked the upstream for
+ * stream_options.include_usage: then complete events are forwarded one
+ * by one and the usage-only chunk the client did not ask for is left
+ * out.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_filter.h"
+#include "ngx_ai_relay_error.h"
+
+
+/* an event larger than this is forwarded before it ends (never usage) */
+#define NGX_AI_RELAY_HOLD_MAX      65536
+
+/* upstream error bodies kept for the request record */
+#define NGX_AI_RELAY_ERROR_KEEP    4096
+
+
+static ngx_int_t ngx_ai_relay_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_ai_relay_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_ai_relay_replace_header(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *message);
+static ngx_int_t ngx_ai_relay_replace_body(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static void ngx_ai_relay_observe(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_ai_relay_drop_usage(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_ai_relay_hold(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, u_char *p, size_t len);
+static ngx_int_t ngx_ai_relay_emit(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t ***ll);
+static void ngx_ai_relay_collect(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static void *ngx_ai_relay_pool_alloc(void *data, size_t size);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_ai_relay_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_ai_relay_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_ai_relay_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_header_filter(ngx_http_request_t *r)
+{
+    size_t                    size;
+    ngx_str_t                *type;
+    ngx_uint_t                status;
+    ngx_ai_relay_ctx_t       *ctx;
+    ngx_ai_relay_loc_conf_t  *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    if (arlcf->style == NGX_AI_RELAY_STYLE_OFF || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
+
+    if (ctx && ctx->own_error) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    status = r->headers_out.status;
+
+    if (r->err_status) {
+
+        /* nginx's own error page: say it in JSON */
+
+        if (ctx == NULL) {
+            ctx = ngx_ai_relay_get_ctx(r);
+            if (ctx == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        switch (status) {
+        case NGX_HTTP_BAD_GATEWAY:
+            return ngx_ai_relay_replace_header(r, ctx, status, "bad_gateway",
+                       "The upstream server could not be reached or sent "
+                       "an invalid answer.");
+        case NGX_HTTP_GATEWAY_TIME_OUT:
+            return ngx_ai_relay_replace_header(r, ctx, status,
+                       "upstream_timeout", "The upstream server timed out.");
+        case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+            return ngx_ai_relay_replace_header(r, ctx, status,
+                       "request_too_large", "The request body is too large.");
+        case NGX_HTTP_BAD_REQUEST:
+            return ngx_ai_relay_replace_header(r, ctx, status,
+                       "invalid_request", "The request is malformed.");
+        case NGX_HTTP_NOT_FOUND:
+            return ngx_ai_relay_replace_header(r, ctx, status, "not_found",
+                       "Not found.");
+        case NGX_HTTP_REQUEST_TIME_OUT:
+            return ngx_ai_relay_replace_header(r, ctx, status,
+                       "request_timeout",
+                       "The client sent the request too slowly.");
+        default:
+            return ngx_ai_relay_replace_header(r, ctx, status, "",
+                       status >= 500 ? "The relay failed to serve the "
+                                       "request."
+                                     : "The request was refused.");
+        }
+    }
+
+    if (ctx == NULL || !ctx->relay || ctx->state != NGX_AI_RELAY_STATE_DONE
+        || ctx->status != NGX_DECLINED || ctx->header_seen)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* the upstream's answer */
+
+    ctx->header_seen = 1;
+    ctx->upstream_ok = (status >= 200 && status < 300);
+
+    if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: channel %V refused its key #%ui with "
+                      "status %ui", &ctx->channel->id,
+                      ctx->upstream_key_index, status);
+
+        ctx->upstream_ok = 0;
+
+        /* its body may quote the channel's key: never pass it on */
+
+        return ngx_ai_relay_replace_header(r, ctx, NGX_HTTP_BAD_GATEWAY,
+                   "upstream_auth_failed",
+                   "The upstream refused the relay's credentials for this "
+                   "model; the relay's operator has been told.");
+    }
+
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai relay: upstream answer is compressed (\"%V\"), "
+                      "usage will be estimated",
+                      &r->headers_out.content_encoding->value);
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->usage = ngx_palloc(r->pool, sizeof(ngx_ai_relay_usage_t));
+    if (ctx->usage == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_ai_relay_usage_init(ctx->usage, ctx->usage_format);
+
+    type = &r->headers_out.content_type;
+
+    if (type->len >= sizeof("text/event-stream") - 1
+        && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
+                           sizeof("text/event-stream") - 1) == 0)
+    {
+        ctx->sse = ngx_palloc(r->pool, sizeof(ngx_ai_relay_sse_t));
+        if (ctx->sse == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_ai_relay_sse_init(ctx->sse, ngx_ai_relay_pool_alloc, r->pool,
+                              arlcf->max_event);
+
+        r->filter_need_in_memory = 1;
+
+        if (ctx->injected_usage) {
+            /* we will leave bytes out: the length is no longer known */
+            ctx->drop = 1;
+            ngx_http_clear_content_length(r);
+            ngx_http_clear_accept_ranges(r);
+        }
+
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* a whole JSON answer: keep a copy for its usage */
+
+    size = ctx->upstream_ok ? arlcf->response_max : NGX_AI_RELAY_ERROR_KEEP;
+
+    if (r->headers_out.content_length_n > 0
+        && (size_t) r->headers_out.content_length_n < size)
+    {
+        size = (size_t) r->headers_out.content_length_n;
+    }
+
+    ctx->resp_cap = size;
+    ctx->collect = 1;
+    r->filter_need_in_memory = 1;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_ai_relay_replace_header(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_uint_t status, const char *code, const char *message)
+{
+    ngx_str_t                 msg;
+    ngx_ai_relay_loc_conf_t  *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    msg.data = (u_char *) message;
+    msg.len = ngx_strlen(message);
+
+    ctx->replace = ngx_ai_relay_error_body(r, arlcf->style, status, code,
+                                           &msg);
+    if (ctx->replace == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->err_message.len == 0) {
+        ctx->err_message = msg;
+        ctx->err_status = status;
+    }
+
+    ctx->replace_body = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.status_line.len = 0;
+    r->headers_out.content_length_n = ctx->replace->last - ctx->replace->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->headers_out.content_encoding) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+    }
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t         *cl;
+    ngx_time_t          *tp;
+    ngx_ai_relay_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
+
+    if (ctx == NULL || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->replace_body) {
+        return ngx_ai_relay_replace_body(r, ctx, in);
+    }
+
+    if (!ctx->header_seen || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
+        for (cl = in; cl; cl = cl->next) {
+            if (ngx_buf_size(cl->buf)) {
+                tp = ngx_timeofday();
+                ctx->ttft = (ngx_msec_t) (tp->sec * 1000 + tp->msec)
+                            - ctx->start_msec;
+                break;
+            }
+        }
+    }
+
+    if (ctx->drop) {
+        return ngx_ai_relay_drop_usage(r, ctx, in);
+    }
+
+    if (ctx->sse) {
+        ngx_ai_relay_observe(r, ctx, in);
+
+    } else if (ctx->collect) {
+        ngx_ai_relay_collect(r, ctx, in);
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+/* nginx's error page is swallowed; our JSON goes out once instead */
+
+static ngx_int_t
+ngx_ai_relay_replace_body(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_chain_t   out, *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (ctx->replaced) {
+        return ngx_http_next_body_filter(r, NULL);
+    }
+
+    ctx->replaced = 1;
+
+    out.buf = ctx->replace;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+static void
+ngx_ai_relay_event(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_int_t *rc)
+{
+    ngx_ai_relay_sse_t  *sse;
+
+    sse = ctx->sse;
+
+    if (sse->truncated) {
+        *rc = 0;
+        return;
+    }
+
+    *rc = ngx_ai_relay_usage_event(ctx->usage, sse->event_name,
+                                   sse->event_name_len, sse->data,
+                                   sse->data_len);
+}
+
+
+/* the usual path: read the stream where it lies, change nothing */
+
+static void
+ngx_ai_relay_observe(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char       *p;
+    size_t        len, n;
+    ngx_int_t     rc;
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (ngx_buf_in_memory(cl->buf)) {
+            p = cl->buf->pos;
+            len = cl->buf->last - p;
+
+            while (len) {
+                n = ngx_ai_relay_sse_feed(ctx->sse, p, len);
+                p += n;
+                len -= n;
+
+                if (ctx->sse->event_ready) {
+                    ngx_ai_relay_event(r, ctx, &rc);
+                }
+            }
+        }
+
+        if (cl->buf->last_buf && ngx_ai_relay_sse_finish(ctx->sse)) {
+            ngx_ai_relay_event(r, ctx, &rc);
+        }
+    }
+}
+
+
+/*
+ * Forward complete events, leaving out the usage-only chunk that exists
+ * only because the relay asked for it.  The input is consumed; what goes
+ * on are copies, one buffer per event, flushed at once.
+ */
+
+static ngx_int_t
+ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char        *p;
+    size_t         len, n;
+    ngx_int_t      rc;
+    ngx_buf_t     *b;
+    ngx_chain_t   *cl, *out, **ll;
+    ngx_uint_t     last;
+
+    out = NULL;
+    ll = &out;
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (ngx_buf_in_memory(cl->buf)) {
+            p = cl->buf->pos;
+            len = cl->buf->last - p;
+
+            while (len) {
+                n = ngx_ai_relay_sse_feed(ctx->sse, p, len);
+
+                if (ngx_ai_relay_hold(r, ctx, p, n) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                p += n;
+                len -= n;
+
+                if (ctx->sse->event_ready) {
+                    ngx_ai_relay_event(r, ctx, &rc);
+
+                    if (rc & NGX_AI_RELAY_USAGE_ONLY) {
+                        ngx_log_debug0(NGX_LOG_DEBUG_HTTP,
+                                       r->connection->log, 0,
+                                       "ai relay: injected usage chunk "
+                                       "left out");
+                        ctx->hold_len = 0;
+                        ctx->hold_early = 0;
+                        continue;
+                    }
+
+                    if (ngx_ai_relay_emit(r, ctx, &ll) != NGX_OK) {
+                        return NGX_ERROR;
+                    }
+
+                    ctx->hold_early = 0;
+
+                } else if (ctx->hold_len > NGX_AI_RELAY_HOLD_MAX) {
+                    /* too big to be a usage chunk */
+                    if (ngx_ai_relay_emit(r, ctx, &ll) != NGX_OK) {
+                        return NGX_ERROR;
+                    }
+
+                    ctx->hold_early = 1;
+                }
+            }
+
+            cl->buf->pos = cl->buf->last;
+        }
+
+        if (cl->buf->last_buf) {
+            last = 1;
+
+            if (ngx_ai_relay_sse_finish(ctx->sse)) {
+                ngx_ai_relay_event(r, ctx, &rc);
+
+                if (rc & NGX_AI_RELAY_USAGE_ONLY) {
+                    ctx->hold_len = 0;
+                }
+            }
+
+            if (ngx_ai_relay_emit(r, ctx, &ll) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (last) {
+        cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = cl->buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+        b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
+        b->last_buf = 1;
+
+        *ll = cl;
+        ll = &cl->next;
+    }
+
+    *ll = NULL;
+
+    rc = ngx_http_next_body_filter(r, out);
+
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                            (ngx_buf_tag_t) &ngx_ai_relay_module);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_hold(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx, u_char *p,
+    size_t len)
+{
+    u_char  *nb;
+    size_t   cap;
+
+    if (ctx->hold_len + len > ctx->hold_cap) {
+        cap = ctx->hold_cap ? ctx->hold_cap : 512;
+
+        while (cap < ctx->hold_len + len) {
+            cap *= 2;
+        }
+
+        nb = ngx_palloc(r->pool, cap);
+        if (nb == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(nb, ctx->hold, ctx->hold_len);
+        ctx->hold = nb;
+        ctx->hold_cap = cap;
+    }
+
+    ngx_memcpy(ctx->hold + ctx->hold_len, p, len);
+    ctx->hold_len += len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    u_char       *start, *end;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (ctx->hold_len == 0) {
+        return NGX_OK;
+    }
+
+    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = cl->buf;
+
+    start = b->start;
+    end = b->end;
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    if (start == NULL || (size_t) (end - start) < ctx->hold_len) {
+        start = ngx_palloc(r->pool, ngx_max(ctx->hold_len, 256));
+        if (start == NULL) {
+            return NGX_ERROR;
+        }
+
+        end = start + ngx_max(ctx->hold_len, 256);
+    }
+
+    b->start = start;
+    b->end = end;
+    b->pos = start;
+    b->last = ngx_cpymem(start, ctx->hold, ctx->hold_len);
+    b->temporary = 1;
+    b->flush = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
+
+    ctx->hold_len = 0;
+
+    **ll = cl;
+    *ll = &cl->next;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ai_relay_collect(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    size_t        len;
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (!ngx_buf_in_memory(cl->buf) || ctx->resp_overflow) {
+            continue;
+        }
+
+        len = cl->buf->last - cl->buf->pos;
+
+        if (len == 0) {
+            continue;
+        }
+
+        if (ctx->resp == NULL) {
+            ctx->resp = ngx_palloc(r->pool, ctx->resp_cap);
+            if (ctx->resp == NULL) {
+                ctx->resp_overflow = 1;
+                continue;
+            }
+        }
+
+        if (ctx->resp_len + len > ctx->resp_cap) {
+            if (ctx->upstream_ok) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "ai relay: answer larger than "
+                              "ai_relay_response_max, usage will be "
+                              "estimated");
+                ctx->resp_overflow = 1;
+                continue;
+            }
+
+            len = ctx->resp_cap - ctx->resp_len;
+        }
+
+        ngx_memcpy(ctx->resp + ctx->resp_len, cl->buf->pos, len);
+        ctx->resp_len += len;
+    }
+}
+
+
+static void *
+ngx_ai_relay_pool_alloc(void *data, size_t size)
+{
+    return ngx_palloc(data, size);
+}

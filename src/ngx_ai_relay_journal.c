@@ -1,0 +1,519 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * The settlement journal: settlements Redis has not acknowledged wait
+ * here, in the worker's memory, and are sent again when the link comes
+ * back.  At worker exit they are written to "<ai_relay_journal>.<pid>";
+ * the next worker claims such files at start and replays them.  Replays
+ * are safe: SETTLE does nothing for a request id it already settled.
+ *
+ * Files are touched only at worker start and exit, and when the memory
+ * journal is full (ai_relay_journal_max), never on a normal request.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_journal.h"
+#include "ngx_ai_relay_lua.h"
+
+
+#define NGX_AI_RELAY_JOURNAL_MAGIC  "ngx_ai_relay journal 1\n"
+#define NGX_AI_RELAY_JOURNAL_ARGS   128
+
+
+static void ngx_ai_relay_journal_reply(void *data, redisReply *reply);
+static void ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_journal_entry_t *entry);
+static ngx_int_t ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf,
+    ngx_queue_t *q, ngx_ai_relay_journal_entry_t *one);
+static ngx_int_t ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf,
+    ngx_str_t *name);
+
+
+ngx_ai_relay_journal_entry_t *
+ngx_ai_relay_journal_entry(ngx_log_t *log, ngx_str_t *args, ngx_uint_t n)
+{
+    u_char                        *p;
+    size_t                         size;
+    ngx_uint_t                     i;
+    ngx_ai_relay_journal_entry_t  *entry;
+
+    size = sizeof(ngx_ai_relay_journal_entry_t)
+           + n * (sizeof(size_t) + sizeof(u_char *));
+
+    for (i = 0; i < n; i++) {
+        size += args[i].len;
+    }
+
+    entry = ngx_alloc(size, log);
+    if (entry == NULL) {
+        return NULL;
+    }
+
+    entry->argc = n;
+    entry->failures = 0;
+    entry->armcf = NULL;
+    entry->lens = (size_t *) (entry + 1);
+    entry->argv = (u_char **) (entry->lens + n);
+
+    p = (u_char *) (entry->argv + n);
+
+    for (i = 0; i < n; i++) {
+        entry->lens[i] = args[i].len;
+        entry->argv[i] = p;
+        p = ngx_cpymem(p, args[i].data, args[i].len);
+    }
+
+    return entry;
+}
+
+
+void
+ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_journal_entry_t *entry)
+{
+    size_t                     lens[NGX_AI_RELAY_JOURNAL_ARGS + 2];
+    ngx_uint_t                 i;
+    const char                *argv[NGX_AI_RELAY_JOURNAL_ARGS + 2];
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_redis_cmd_t  *cmd;
+
+    entry->armcf = armcf;
+
+    rds = ngx_ai_relay_worker_redis(armcf);
+
+    if (rds == NULL || entry->argc > NGX_AI_RELAY_JOURNAL_ARGS) {
+        ngx_ai_relay_journal_keep(armcf, entry);
+        return;
+    }
+
+    argv[0] = "EVALSHA";
+    lens[0] = 7;
+    argv[1] = (const char *) rds->script_sha[NGX_AI_RELAY_SCRIPT_SETTLE].data;
+    lens[1] = rds->script_sha[NGX_AI_RELAY_SCRIPT_SETTLE].len;
+
+    for (i = 0; i < entry->argc; i++) {
+        argv[i + 2] = (const char *) entry->argv[i];
+        lens[i + 2] = entry->lens[i];
+    }
+
+    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_journal_reply, entry,
+                                  (int) entry->argc + 2, argv, lens);
+    if (cmd == NULL) {
+        ngx_ai_relay_journal_keep(armcf, entry);
+        return;
+    }
+
+    ngx_ai_relay_redis_set_critical(cmd);
+}
+
+
+static void
+ngx_ai_relay_journal_reply(void *data, redisReply *reply)
+{
+    ngx_ai_relay_journal_entry_t  *entry = data;
+
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = entry->armcf;
+
+    if (reply == NULL) {
+        ngx_ai_relay_journal_keep(armcf, entry);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        entry->failures++;
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ai relay: settlement of request %*s failed: %*s",
+                      entry->lens[9], entry->argv[9],
+                      (size_t) reply->len, reply->str);
+
+        ngx_ai_relay_journal_keep(armcf, entry);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ai relay: settlement of request %*s acknowledged",
+                   entry->lens[9], entry->argv[9]);
+
+    ngx_free(entry);
+}
+
+
+static void
+ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_journal_entry_t *entry)
+{
+    if (armcf->journal_n >= armcf->journal_max) {
+        /* memory is full: the file is the last resort, never a drop */
+
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ai relay: settlement journal full, writing "
+                      "request %*s to \"%V\"",
+                      entry->lens[9], entry->argv[9], &armcf->journal);
+
+        if (ngx_ai_relay_journal_write(armcf, NULL, entry) == NGX_OK) {
+            ngx_free(entry);
+            return;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "ai relay: settlement of request %*s kept in the journal "
+                  "until redis answers", entry->lens[9], entry->argv[9]);
+
+    ngx_queue_insert_tail(&armcf->journal_queue, &entry->queue);
+    armcf->journal_n++;
+}
+
+
+/* the link is (back) up: send what waited */
+
+void
+ngx_ai_relay_journal_replay(ngx_ai_relay_redis_t *rds)
+{
+    ngx_queue_t                    pending, *q;
+    ngx_ai_relay_main_conf_t      *armcf;
+    ngx_ai_relay_journal_entry_t  *entry;
+
+    armcf = rds->data;
+
+    if (ngx_queue_empty(&armcf->journal_queue)) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, rds->log, 0,
+                  "ai relay: replaying %ui journaled settlements",
+                  armcf->journal_n);
+
+    /* entries that fail again go back to the journal, not to this loop */
+
+    ngx_queue_init(&pending);
+    ngx_queue_add(&pending, &armcf->journal_queue);
+    ngx_queue_init(&armcf->journal_queue);
+    armcf->journal_n = 0;
+
+    while (!ngx_queue_empty(&pending)) {
+        q = ngx_queue_head(&pending);
+        ngx_queue_remove(q);
+
+        entry = ngx_queue_data(q, ngx_ai_relay_journal_entry_t, queue);
+        ngx_ai_relay_journal_send(armcf, entry);
+    }
+}
+
+
+/* worker exit: what Redis never acknowledged goes to a file */
+
+void
+ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
+{
+    ngx_queue_t                   *q;
+    ngx_ai_relay_journal_entry_t  *entry;
+
+    if (ngx_queue_empty(&armcf->journal_queue)) {
+        return;
+    }
+
+    if (ngx_ai_relay_journal_write(armcf, &armcf->journal_queue, NULL)
+        == NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ai relay: %ui settlements saved to the journal "
+                      "\"%V\"", armcf->journal_n, &armcf->journal);
+    }
+
+    while (!ngx_queue_empty(&armcf->journal_queue)) {
+        q = ngx_queue_head(&armcf->journal_queue);
+        ngx_queue_remove(q);
+        entry = ngx_queue_data(q, ngx_ai_relay_journal_entry_t, queue);
+        ngx_free(entry);
+    }
+
+    armcf->journal_n = 0;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
+    ngx_ai_relay_journal_entry_t *one)
+{
+    u_char                         num[NGX_INT_T_LEN + 1], *p, *name;
+    size_t                         len;
+    ngx_fd_t                       fd;
+    ngx_uint_t                     i;
+    ngx_queue_t                   *e;
+    ngx_ai_relay_journal_entry_t  *entry;
+
+    len = armcf->journal.len + 1 + NGX_INT_T_LEN + 1;
+
+    name = ngx_alloc(len, ngx_cycle->log);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(name, "%V.%P%Z", &armcf->journal, ngx_pid);
+
+    fd = ngx_open_file(name, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
+                       NGX_FILE_DEFAULT_ACCESS);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed, settlements lost",
+                      name);
+        ngx_free(name);
+        return NGX_ERROR;
+    }
+
+    if (lseek(fd, 0, SEEK_END) == 0) {
+        (void) ngx_write_fd(fd, NGX_AI_RELAY_JOURNAL_MAGIC,
+                            sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1);
+    }
+
+    e = q ? ngx_queue_head(q) : NULL;
+
+    for ( ;; ) {
+        if (one) {
+            entry = one;
+
+        } else if (e != ngx_queue_sentinel(q)) {
+            entry = ngx_queue_data(e, ngx_ai_relay_journal_entry_t, queue);
+            e = ngx_queue_next(e);
+
+        } else {
+            break;
+        }
+
+        p = ngx_sprintf(num, "%ui\n", entry->argc);
+        (void) ngx_write_fd(fd, num, p - num);
+
+        for (i = 0; i < entry->argc; i++) {
+            p = ngx_sprintf(num, "%uz\n", entry->lens[i]);
+            (void) ngx_write_fd(fd, num, p - num);
+            (void) ngx_write_fd(fd, entry->argv[i], entry->lens[i]);
+            (void) ngx_write_fd(fd, "\n", 1);
+        }
+
+        if (one) {
+            break;
+        }
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", name);
+    }
+
+    ngx_free(name);
+
+    return NGX_OK;
+}
+
+
+/* worker start: claim journal files left by workers that exited */
+
+void
+ngx_ai_relay_journal_load(ngx_ai_relay_main_conf_t *armcf)
+{
+    u_char      *base, *slash;
+    size_t       blen;
+    ngx_dir_t    dir;
+    ngx_str_t    dname, claimed, src;
+    ngx_uint_t   seq;
+
+    ngx_queue_init(&armcf->journal_queue);
+    armcf->journal_n = 0;
+
+    slash = NULL;
+
+    for (base = armcf->journal.data;
+         base < armcf->journal.data + armcf->journal.len;
+         base++)
+    {
+        if (*base == '/') {
+            slash = base;
+        }
+    }
+
+    if (slash == NULL) {
+        return;
+    }
+
+    dname.len = slash - armcf->journal.data;
+    dname.data = ngx_alloc(dname.len + 1, ngx_cycle->log);
+    if (dname.data == NULL) {
+        return;
+    }
+
+    ngx_memcpy(dname.data, armcf->journal.data, dname.len);
+    dname.data[dname.len] = '\0';
+
+    base = slash + 1;
+    blen = armcf->journal.data + armcf->journal.len - base;
+
+    if (ngx_open_dir(&dname, &dir) == NGX_ERROR) {
+        /* no folder yet: nothing to replay */
+        ngx_free(dname.data);
+        return;
+    }
+
+    seq = 0;
+
+    for ( ;; ) {
+        if (ngx_read_dir(&dir) == NGX_ERROR) {
+            break;
+        }
+
+        if (ngx_de_namelen(&dir) <= blen + 1
+            || ngx_strncmp(ngx_de_name(&dir), base, blen) != 0
+            || ngx_de_name(&dir)[blen] != '.'
+            || ngx_strstr(ngx_de_name(&dir) + blen, ".claimed") != NULL)
+        {
+            continue;
+        }
+
+        src.len = dname.len + 1 + ngx_de_namelen(&dir);
+        src.data = ngx_alloc(src.len + 1, ngx_cycle->log);
+        claimed.data = ngx_alloc(armcf->journal.len + 64, ngx_cycle->log);
+
+        if (src.data == NULL || claimed.data == NULL) {
+            ngx_free(src.data);
+            ngx_free(claimed.data);
+            break;
+        }
+
+        ngx_sprintf(src.data, "%V/%s%Z", &dname, ngx_de_name(&dir));
+        claimed.len = ngx_sprintf(claimed.data, "%V.%P.%ui.claimed%Z",
+                                  &armcf->journal, ngx_pid, seq++)
+                      - claimed.data - 1;
+
+        /* rename() is atomic: one worker wins each file */
+
+        if (ngx_rename_file(src.data, claimed.data) == 0) {
+            if (ngx_ai_relay_journal_read(armcf, &claimed) == NGX_OK) {
+                (void) ngx_delete_file(claimed.data);
+            }
+        }
+
+        ngx_free(src.data);
+        ngx_free(claimed.data);
+    }
+
+    (void) ngx_close_dir(&dir);
+    ngx_free(dname.data);
+
+    if (armcf->journal_n) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ai relay: %ui journaled settlements to replay",
+                      armcf->journal_n);
+    }
+}
+
+
+static ngx_int_t
+ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name)
+{
+    u_char                        *buf, *p, *last;
+    ssize_t                        n;
+    ngx_str_t                      args[NGX_AI_RELAY_JOURNAL_ARGS];
+    ngx_int_t                      argc, i, len;
+    ngx_file_t                     file;
+    ngx_file_info_t                fi;
+    ngx_ai_relay_journal_entry_t  *entry;
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+
+    file.name = *name;
+    file.log = ngx_cycle->log;
+    file.fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        (void) ngx_close_file(file.fd);
+        return NGX_ERROR;
+    }
+
+    buf = ngx_alloc(ngx_file_size(&fi) + 1, ngx_cycle->log);
+    if (buf == NULL) {
+        (void) ngx_close_file(file.fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_file(&file, buf, ngx_file_size(&fi), 0);
+    (void) ngx_close_file(file.fd);
+
+    if (n != (ssize_t) ngx_file_size(&fi)
+        || n < (ssize_t) sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1
+        || ngx_strncmp(buf, NGX_AI_RELAY_JOURNAL_MAGIC,
+                       sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1) != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "ai relay: journal \"%V\" is not readable, "
+                      "left in place", name);
+        ngx_free(buf);
+        return NGX_ERROR;
+    }
+
+    p = buf + sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1;
+    last = buf + n;
+
+#define ngx_ai_relay_number(v)                                                \
+    {                                                                         \
+        u_char  *nl = ngx_strlchr(p, last, '\n');                             \
+        if (nl == NULL) goto broken;                                          \
+        v = ngx_atoi(p, nl - p);                                              \
+        if (v == NGX_ERROR) goto broken;                                      \
+        p = nl + 1;                                                           \
+    }
+
+    while (p < last) {
+        ngx_ai_relay_number(argc);
+
+        if (argc <= 0 || argc > NGX_AI_RELAY_JOURNAL_ARGS) {
+            goto broken;
+        }
+
+        for (i = 0; i < argc; i++) {
+            ngx_ai_relay_number(len);
+
+            if (last - p < len + 1) {
+                goto broken;
+            }
+
+            args[i].data = p;
+            args[i].len = len;
+            p += len + 1;
+        }
+
+        entry = ngx_ai_relay_journal_entry(ngx_cycle->log, args, argc);
+        if (entry == NULL) {
+            break;
+        }
+
+        entry->armcf = armcf;
+        ngx_queue_insert_tail(&armcf->journal_queue, &entry->queue);
+        armcf->journal_n++;
+    }
+
+#undef ngx_ai_relay_number
+
+    ngx_free(buf);
+    return NGX_OK;
+
+broken:
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                  "ai relay: journal \"%V\" is truncated; its complete "
+                  "entries are replayed", name);
+    ngx_free(buf);
+    return NGX_OK;
+}

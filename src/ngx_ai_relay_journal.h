@@ -1,0 +1,37 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_JOURNAL_H_INCLUDED_
+#define _NGX_AI_RELAY_JOURNAL_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_ai_relay_module.h"
+
+
+/* one settlement: the arguments of EVALSHA after the script's SHA1 */
+typedef struct {
+    ngx_queue_t                  queue;
+    ngx_uint_t                   argc;
+    ngx_uint_t                   failures;
+    ngx_ai_relay_main_conf_t    *armcf;
+    size_t                      *lens;
+    u_char                     **argv;
+} ngx_ai_relay_journal_entry_t;
+
+
+ngx_ai_relay_journal_entry_t *ngx_ai_relay_journal_entry(ngx_log_t *log,
+    ngx_str_t *args, ngx_uint_t n);
+void ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_journal_entry_t *entry);
+void ngx_ai_relay_journal_replay(ngx_ai_relay_redis_t *rds);
+void ngx_ai_relay_journal_load(ngx_ai_relay_main_conf_t *armcf);
+void ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf);
+
+
+#endif /* _NGX_AI_RELAY_JOURNAL_H_INCLUDED_ */

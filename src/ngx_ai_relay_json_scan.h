@@ -1,0 +1,260 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_JSON_SCAN_H_INCLUDED_
+#define _NGX_AI_RELAY_JSON_SCAN_H_INCLUDED_
+
+
+/*
+ * A strict, single-pass JSON validator and top-level object scanner for
+ * request bodies.  It needs no nginx headers and allocates nothing.
+ *
+ * ngx_ai_relay_json_scan() validates a whole document against RFC 8259
+ * (one value, strict numbers, strict escapes including \uXXXX surrogate
+ * pairs, raw bytes must be well-formed UTF-8: no overlongs, no UTF-8
+ * encoded surrogates, nothing above U+10FFFF, no BOM) and records, for
+ * every member of the top-level object, the byte spans of its key and of
+ * its value.  The caller then rewrites single members by splicing edits
+ * into the original bytes, so every other byte (numbers, unknown fields,
+ * key order, whitespace) reaches the upstream unchanged.
+ *
+ * Policy beyond RFC 8259:
+ *   - the top-level value must be an object (NGX_AI_RELAY_JSON_ERR_NOT_OBJECT,
+ *     reported only for an otherwise valid document);
+ *   - duplicate keys in the top-level object are rejected
+ *     (NGX_AI_RELAY_JSON_ERR_DUPLICATE, reported only for an otherwise valid
+ *     document; keys are compared after unescaping, so "model" and
+ *     "mo\u0064el" are duplicates).  Parsers disagree on which duplicate
+ *     wins, so accepting them would let the relay bill one model while the
+ *     upstream serves another.  Duplicates inside nested objects are allowed;
+ *     ngx_ai_relay_json_object_find() returns the last one, as most parsers
+ *     do;
+ *   - lone surrogate escapes ("\uD800") are rejected;
+ *   - "\u0000" is accepted (RFC 8259 allows it); getters return lengths, so
+ *     a decoded value may contain NUL bytes;
+ *   - nesting deeper than max_depth containers is rejected
+ *     (NGX_AI_RELAY_JSON_ERR_DEPTH).  The top-level object is depth 1.
+ *
+ * Text measurement (for prompt token estimates): while validating, the
+ * scanner counts the DECODED content of every string VALUE in the document
+ * (object keys at any depth are not counted):
+ *   - str_ascii: code points below U+0080; a raw ASCII byte counts 1, an
+ *     escape such as \n, \" or \u0041 counts 1;
+ *   - str_non_ascii: code points U+0080 and above; a raw 2, 3 or 4 byte
+ *     UTF-8 sequence counts 1, a \uXXXX escape or an escaped surrogate pair
+ *     counts 1.
+ * The same two counters are kept per top-level member (over the strings
+ * inside that member's value), so the caller can sum "messages", "input",
+ * "prompt", "contents", "system" and so on without a second pass.
+ *
+ * Offsets are byte offsets from the start of the body.
+ */
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define NGX_AI_RELAY_JSON_DEFAULT_DEPTH  512
+#define NGX_AI_RELAY_JSON_DEPTH_LIMIT    4096
+
+
+typedef enum {
+    NGX_AI_RELAY_JSON_OK = 0,
+    NGX_AI_RELAY_JSON_ERR_SYNTAX,       /* malformed JSON */
+    NGX_AI_RELAY_JSON_ERR_UTF8,         /* raw bytes are not UTF-8 */
+    NGX_AI_RELAY_JSON_ERR_DEPTH,        /* more than max_depth containers */
+    NGX_AI_RELAY_JSON_ERR_NOT_OBJECT,   /* valid JSON, but not an object */
+    NGX_AI_RELAY_JSON_ERR_DUPLICATE,    /* valid JSON, duplicate top key */
+    NGX_AI_RELAY_JSON_ERR_MEMBERS       /* more than members_max members */
+} ngx_ai_relay_json_rc_e;
+
+
+typedef enum {
+    NGX_AI_RELAY_JSON_NONE = 0,
+    NGX_AI_RELAY_JSON_STRING,
+    NGX_AI_RELAY_JSON_NUMBER,
+    NGX_AI_RELAY_JSON_OBJECT,
+    NGX_AI_RELAY_JSON_ARRAY,
+    NGX_AI_RELAY_JSON_TRUE,
+    NGX_AI_RELAY_JSON_FALSE,
+    NGX_AI_RELAY_JSON_NULL
+} ngx_ai_relay_json_type_e;
+
+
+typedef enum {
+    NGX_AI_RELAY_JSON_GET_OK = 0,
+    NGX_AI_RELAY_JSON_GET_MISSING,      /* no such member */
+    NGX_AI_RELAY_JSON_GET_TYPE,         /* present, of another type */
+    NGX_AI_RELAY_JSON_GET_RANGE         /* not an exact int64, or too long */
+} ngx_ai_relay_json_get_e;
+
+
+/* what ngx_ai_relay_json_edit_include_usage() decided */
+typedef enum {
+    NGX_AI_RELAY_JSON_USAGE_PRESENT = 0, /* already true: no edit */
+    NGX_AI_RELAY_JSON_USAGE_ADD_OPTIONS, /* adds "stream_options":{...} */
+    NGX_AI_RELAY_JSON_USAGE_SET_OPTIONS, /* "stream_options":null replaced */
+    NGX_AI_RELAY_JSON_USAGE_ADD_FIELD,   /* adds "include_usage":true */
+    NGX_AI_RELAY_JSON_USAGE_SET_FIELD,   /* false or null replaced by true */
+    NGX_AI_RELAY_JSON_USAGE_CONFLICT     /* stream_options is neither object
+                                          * nor null, or include_usage is
+                                          * neither boolean nor null: no
+                                          * edit */
+} ngx_ai_relay_json_usage_e;
+
+
+typedef struct {
+    size_t                      key_start;   /* after the opening quote */
+    size_t                      key_end;     /* at the closing quote */
+    size_t                      value_start; /* first byte of the value */
+    size_t                      value_end;   /* one past its last byte */
+    uint64_t                    str_ascii;
+    uint64_t                    str_non_ascii;
+    uint32_t                    key_hash;    /* internal */
+    unsigned                    type:4;      /* ngx_ai_relay_json_type_e */
+    unsigned                    key_escaped:1;
+    unsigned                    value_escaped:1; /* string with escapes */
+} ngx_ai_relay_json_member_t;
+
+
+typedef struct {
+    /* set by the caller (ngx_ai_relay_json_scan_init() sets defaults) */
+    ngx_ai_relay_json_member_t  *members;    /* NULL: validate only */
+    size_t                       members_max;
+    unsigned                     max_depth;  /* 1..DEPTH_LIMIT */
+
+    /* results */
+    size_t                       nmembers;
+    size_t                       obj_start;  /* offset of the top '{' */
+    size_t                       obj_end;    /* offset of the top '}' */
+    uint64_t                     str_ascii;
+    uint64_t                     str_non_ascii;
+
+    int                          rc;         /* ngx_ai_relay_json_rc_e */
+    const char                  *err;        /* static text, or NULL */
+    size_t                       err_offset;
+    size_t                       err_member; /* DUPLICATE: the 2nd one */
+
+    /* members appended to the top-level object by the edit helpers */
+    size_t                       nadded;
+} ngx_ai_relay_json_scan_t;
+
+
+/* replace [start, end) by data; start == end inserts */
+typedef struct {
+    size_t                       start;
+    size_t                       end;
+    const unsigned char         *data;
+    size_t                       len;
+} ngx_ai_relay_json_edit_t;
+
+
+typedef struct {
+    const unsigned char         *data;
+    size_t                       len;
+} ngx_ai_relay_json_piece_t;
+
+
+void ngx_ai_relay_json_scan_init(ngx_ai_relay_json_scan_t *scan,
+    ngx_ai_relay_json_member_t *members, size_t members_max);
+int ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
+    const unsigned char *body, size_t len);
+
+/* "invalid UTF-8 at offset 123", "duplicate key \"model\"", ...; NUL-ended */
+size_t ngx_ai_relay_json_strerror(const ngx_ai_relay_json_scan_t *scan,
+    const unsigned char *body, char *buf, size_t size);
+
+/* lookups: name is the unescaped key; only after NGX_AI_RELAY_JSON_OK */
+ngx_ai_relay_json_member_t *ngx_ai_relay_json_find(
+    const ngx_ai_relay_json_scan_t *scan, const unsigned char *body,
+    const char *name, size_t name_len);
+
+/*
+ * One level down: within the (validated) object value of obj, find member
+ * name; the last of duplicates wins.  Returns 1 and fills *out, or 0.
+ * out->str_* counters are not filled.
+ */
+int ngx_ai_relay_json_object_find(const unsigned char *body,
+    const ngx_ai_relay_json_member_t *obj, const char *name,
+    size_t name_len, ngx_ai_relay_json_member_t *out);
+
+/* value getters: m may be NULL (GET_MISSING) */
+int ngx_ai_relay_json_member_string(const unsigned char *body,
+    const ngx_ai_relay_json_member_t *m, unsigned char *buf, size_t size,
+    size_t *len);
+int ngx_ai_relay_json_member_int(const unsigned char *body,
+    const ngx_ai_relay_json_member_t *m, int64_t *value);
+int ngx_ai_relay_json_member_bool(const ngx_ai_relay_json_member_t *m,
+    int *value);
+
+int ngx_ai_relay_json_get_string(const ngx_ai_relay_json_scan_t *scan,
+    const unsigned char *body, const char *name, size_t name_len,
+    unsigned char *buf, size_t size, size_t *len);
+int ngx_ai_relay_json_get_int(const ngx_ai_relay_json_scan_t *scan,
+    const unsigned char *body, const char *name, size_t name_len,
+    int64_t *value);
+int ngx_ai_relay_json_get_bool(const ngx_ai_relay_json_scan_t *scan,
+    const unsigned char *body, const char *name, size_t name_len,
+    int *value);
+
+/* e.g. generationConfig.maxOutputTokens */
+int ngx_ai_relay_json_get_nested_int(const ngx_ai_relay_json_scan_t *scan,
+    const unsigned char *body, const char *outer, size_t outer_len,
+    const char *inner, size_t inner_len, int64_t *value);
+
+/* decode validated string content (between the quotes) into dst */
+int ngx_ai_relay_json_unescape(const unsigned char *src, size_t len,
+    unsigned char *dst, size_t size, size_t *out_len);
+
+/* JSON string literal with quotes; src is copied as is if >= 0x80 */
+size_t ngx_ai_relay_json_quote_len(const unsigned char *src, size_t len);
+unsigned char *ngx_ai_relay_json_quote(unsigned char *dst,
+    const unsigned char *src, size_t len);
+
+int ngx_ai_relay_json_utf8_valid(const unsigned char *p, size_t len);
+
+/*
+ * Edit helpers.  Edits made from one scan must be spliced together, in
+ * the order they were made: two members appended to an empty object rely
+ * on it for their separating comma.
+ *
+ * edit_member: replace the value of top-level member name by the raw JSON
+ * value (not copied: edit->data = value), or, when there is no such
+ * member, append ,"name":value to the object, built in scratch (size it
+ * with edit_member_size()).  Returns 0, or -1 if scratch is too small.
+ */
+size_t ngx_ai_relay_json_edit_member_size(const char *name, size_t name_len,
+    size_t value_len);
+int ngx_ai_relay_json_edit_member(ngx_ai_relay_json_scan_t *scan,
+    const unsigned char *body, const char *name, size_t name_len,
+    const unsigned char *value, size_t value_len, unsigned char *scratch,
+    size_t scratch_size, ngx_ai_relay_json_edit_t *edit);
+
+/*
+ * Make "stream_options":{"include_usage":true} hold.  Returns
+ * ngx_ai_relay_json_usage_e; *edit is set for ADD_* and SET_* (edit data
+ * are static strings).
+ */
+int ngx_ai_relay_json_edit_include_usage(ngx_ai_relay_json_scan_t *scan,
+    const unsigned char *body, ngx_ai_relay_json_edit_t *edit);
+
+/*
+ * Apply edits to body as a list of pieces pointing into body and into the
+ * edits' data (zero-length pieces are left out).  Edits are sorted in place
+ * by offset (stable; at one offset insertions go before a replacement) and
+ * must not overlap.  2 * nedits + 1 pieces always suffice.  Returns 0, or
+ * -1 for overlapping or out-of-range edits or too few pieces.
+ */
+int ngx_ai_relay_json_splice(const unsigned char *body, size_t len,
+    ngx_ai_relay_json_edit_t *edits, size_t nedits,
+    ngx_ai_relay_json_piece_t *pieces, size_t max_pieces, size_t *npieces,
+    size_t *out_len);
+unsigned char *ngx_ai_relay_json_pieces_copy(unsigned char *dst,
+    const ngx_ai_relay_json_piece_t *pieces, size_t npieces);
+
+
+#endif /* _NGX_AI_RELAY_JSON_SCAN_H_INCLUDED_ */

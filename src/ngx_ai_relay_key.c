@@ -1,0 +1,160 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "ngx_ai_relay_key.h"
+
+
+#define NGX_AI_RELAY_KEY_ELLIPSIS      "\xe2\x80\xa6"    /* U+2026 */
+#define NGX_AI_RELAY_KEY_ELLIPSIS_LEN  3
+
+/* 62 * 4: bytes at or above this are rejected, so no modulo bias */
+#define NGX_AI_RELAY_KEY_REJECT        248
+
+
+static const char  ngx_ai_relay_key_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+
+int
+ngx_ai_relay_key_hash(const unsigned char *key, size_t len, char *out)
+{
+    unsigned int   n, i;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    static const char  hex[] = "0123456789abcdef";
+
+    if (EVP_Digest(key, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0xf];
+    }
+
+    out[2 * n] = '\0';
+
+    return 0;
+}
+
+
+int
+ngx_ai_relay_key_equal(const void *a, size_t alen, const void *b,
+    size_t blen)
+{
+    if (alen != blen) {
+        return 0;
+    }
+
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+
+size_t
+ngx_ai_relay_key_mask(const unsigned char *key, size_t len, char *out,
+    size_t size)
+{
+    char    *p;
+    size_t   i, head, tail;
+
+    if (size < NGX_AI_RELAY_KEY_MASK_SIZE) {
+        if (size > 0) {
+            out[0] = '\0';
+        }
+
+        return 0;
+    }
+
+    if (len >= 12) {
+        head = 5;
+        tail = 4;
+
+    } else if (len >= 4) {
+        head = 2;
+        tail = 0;
+
+    } else {
+        head = 0;
+        tail = 0;
+    }
+
+    p = out;
+
+    for (i = 0; i < head; i++) {
+        *p++ = (key[i] > 0x20 && key[i] < 0x7f) ? (char) key[i] : '?';
+    }
+
+    memcpy(p, NGX_AI_RELAY_KEY_ELLIPSIS, NGX_AI_RELAY_KEY_ELLIPSIS_LEN);
+    p += NGX_AI_RELAY_KEY_ELLIPSIS_LEN;
+
+    for (i = len - tail; i < len; i++) {
+        *p++ = (key[i] > 0x20 && key[i] < 0x7f) ? (char) key[i] : '?';
+    }
+
+    *p = '\0';
+
+    return p - out;
+}
+
+
+int
+ngx_ai_relay_key_generate(char *out, size_t size)
+{
+    size_t         n, i;
+    unsigned char  rnd[64];
+
+    if (size <= NGX_AI_RELAY_KEY_GEN_LEN) {
+        return -1;
+    }
+
+    memcpy(out, NGX_AI_RELAY_KEY_PREFIX, sizeof(NGX_AI_RELAY_KEY_PREFIX) - 1);
+    n = sizeof(NGX_AI_RELAY_KEY_PREFIX) - 1;
+
+    while (n < NGX_AI_RELAY_KEY_GEN_LEN) {
+
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            OPENSSL_cleanse(out, size);
+            return -1;
+        }
+
+        for (i = 0; i < sizeof(rnd) && n < NGX_AI_RELAY_KEY_GEN_LEN; i++) {
+            if (rnd[i] < NGX_AI_RELAY_KEY_REJECT) {
+                out[n++] = ngx_ai_relay_key_alphabet[rnd[i] % 62];
+            }
+        }
+    }
+
+    out[n] = '\0';
+
+    OPENSSL_cleanse(rnd, sizeof(rnd));
+
+    return 0;
+}
+
+
+int
+ngx_ai_relay_key_valid(const unsigned char *key, size_t len)
+{
+    size_t  i;
+
+    if (len < NGX_AI_RELAY_KEY_MIN_LEN || len > NGX_AI_RELAY_KEY_MAX_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (key[i] <= 0x20 || key[i] >= 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}

@@ -1,0 +1,24 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_MODELS_H_INCLUDED_
+#define _NGX_AI_RELAY_MODELS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+
+
+ngx_uint_t ngx_ai_relay_models_request(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+ngx_int_t ngx_ai_relay_models_send(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+
+
+#endif /* _NGX_AI_RELAY_MODELS_H_INCLUDED_ */

@@ -1,0 +1,215 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_MODULE_H_INCLUDED_
+#define _NGX_AI_RELAY_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_redis.h"
+#include "ngx_ai_relay_json_scan.h"
+#include "ngx_ai_relay_sse.h"
+#include "ngx_ai_relay_usage.h"
+#include "ngx_ai_relay_price.h"
+
+
+#define NGX_AI_RELAY_UNSET          -1
+
+/* API style of a relay location: how keys arrive and how errors look */
+#define NGX_AI_RELAY_STYLE_OFF        0
+#define NGX_AI_RELAY_STYLE_OPENAI     1
+#define NGX_AI_RELAY_STYLE_ANTHROPIC  2
+#define NGX_AI_RELAY_STYLE_GEMINI     3
+
+/* provider style of a channel: which header carries its key */
+#define NGX_AI_RELAY_PROVIDER_OPENAI     1
+#define NGX_AI_RELAY_PROVIDER_ANTHROPIC  2
+#define NGX_AI_RELAY_PROVIDER_GEMINI     3
+
+/* where the request handler is */
+#define NGX_AI_RELAY_STATE_START      0
+#define NGX_AI_RELAY_STATE_BODY       1
+#define NGX_AI_RELAY_STATE_LOOKUP     2
+#define NGX_AI_RELAY_STATE_RESERVE    3
+#define NGX_AI_RELAY_STATE_DONE       4
+#define NGX_AI_RELAY_STATE_SENT       5
+
+/* how the usage of a request was found */
+#define NGX_AI_RELAY_USAGE_NONE       0
+#define NGX_AI_RELAY_USAGE_UPSTREAM   1
+#define NGX_AI_RELAY_USAGE_ESTIMATED  2
+
+#define NGX_AI_RELAY_MAX_CMDS         4
+#define NGX_AI_RELAY_ROTATION_SLOTS   256
+
+
+typedef struct {
+    ngx_str_t                     addr;          /* ai_relay_redis */
+    ngx_str_t                     host;          /* numeric IP, NUL ended */
+    ngx_int_t                     port;
+    ngx_str_t                     unix_path;     /* NUL ended, or empty */
+    ngx_str_t                     password;      /* ai_relay_redis_password */
+    ngx_int_t                     db;            /* ai_relay_redis_db */
+    ngx_msec_t                    connect_timeout;
+    ngx_msec_t                    timeout;       /* ai_relay_redis_timeout */
+    time_t                        reservation_ttl;
+    ngx_uint_t                    records_max;   /* ai_relay_records_max */
+    ngx_str_t                     journal;       /* ai_relay_journal */
+    ngx_uint_t                    journal_max;
+
+    ngx_flag_t                    enabled;       /* any relay location */
+    ngx_int_t                     request_id_index;
+
+    /* worker state */
+    ngx_ai_relay_redis_t         *redis;
+    ngx_flag_t                    initialized;
+    ngx_queue_t                   journal_queue;
+    ngx_uint_t                    journal_n;
+
+    /* upstream key rotation counters, per channel id slot */
+    ngx_uint_t                    rotation[NGX_AI_RELAY_ROTATION_SLOTS];
+} ngx_ai_relay_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                    style;         /* ai_relay */
+    ngx_int_t                     default_max_tokens;
+    ngx_uint_t                    max_alias_depth;
+    ngx_flag_t                    inject_usage;  /* ai_relay_stream_usage */
+    ngx_flag_t                    allow_unpriced;
+    size_t                        max_event;     /* ai_relay_sse_max_event */
+    size_t                        response_max;  /* ai_relay_response_max */
+    ngx_uint_t                    max_depth;     /* ai_relay_json_max_depth */
+} ngx_ai_relay_loc_conf_t;
+
+
+/* one upstream channel able to serve the requested model */
+typedef struct {
+    ngx_str_t                     id;
+    ngx_uint_t                    provider;
+    ngx_str_t                     base_url;
+    ngx_str_t                     keys;          /* newline separated */
+    ngx_int_t                     priority;
+    ngx_uint_t                    weight;
+    ngx_str_t                     upstream_model;
+    unsigned                      enabled:1;
+} ngx_ai_relay_channel_t;
+
+
+typedef struct {
+    ngx_uint_t                    state;
+    ngx_int_t                     status;        /* handler's final result */
+
+    /* pending Redis replies, oldest first, and their deadline */
+    ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];
+    ngx_uint_t                    nsent;
+    ngx_uint_t                    nreplied;
+    ngx_event_t                   timeout;
+
+    /* the client's key: never kept in plaintext */
+    ngx_str_t                     key_hash;      /* 64 hex digits */
+    ngx_str_t                     key_masked;
+    ngx_str_t                     key_id;
+    ngx_str_t                     user_id;
+    ngx_str_t                     allowed_models;
+
+    /* the request */
+    ngx_str_t                     request_id;
+    ngx_str_t                     body;          /* contiguous */
+    ngx_ai_relay_json_scan_t     *scan;
+    ngx_str_t                     model;         /* as the client sent it */
+    ngx_str_t                     resolved_model;/* end of the alias chain */
+    ngx_str_t                     upstream_model;/* what the upstream sees */
+    ngx_uint_t                    usage_format;
+    int64_t                       max_tokens;    /* -1: not given */
+    int64_t                       prompt_estimate;
+    int64_t                       reserve;       /* micro-USD */
+    int64_t                       images_requested;
+    ngx_str_t                     image_size;
+    ngx_str_t                     image_quality;
+
+    /* the route */
+    ngx_str_t                     route_status;
+    ngx_str_t                     route_detail;
+    ngx_ai_relay_price_t          price;
+    ngx_ai_relay_channel_t       *channels;
+    ngx_uint_t                    nchannels;
+    ngx_uint_t                    nenabled;
+    ngx_ai_relay_channel_t       *channel;
+    ngx_str_t                     upstream_url;
+    ngx_str_t                     upstream_key;
+    ngx_uint_t                    upstream_key_index;
+
+    /* our own answer: models list, or an error */
+    ngx_buf_t                    *response;
+    ngx_uint_t                    found;
+    ngx_uint_t                    err_status;
+    ngx_str_t                     err_message;
+    const char                   *err_code;
+    ngx_int_t                     retry_after;
+    ngx_buf_t                    *replace;       /* instead of nginx's page */
+
+    /* the response */
+    ngx_ai_relay_sse_t           *sse;
+    ngx_ai_relay_usage_t         *usage;
+    u_char                       *resp;          /* non-stream body copy */
+    size_t                        resp_len;
+    size_t                        resp_cap;
+    u_char                       *hold;          /* drop mode: bytes of */
+    size_t                        hold_len;      /*   the current event */
+    size_t                        hold_cap;
+    ngx_chain_t                  *free;
+    ngx_chain_t                  *busy;
+    ngx_msec_t                    start_msec;
+    ngx_msec_t                    ttft;          /* NGX_AI_RELAY_UNSET */
+
+    /* the bill */
+    ngx_uint_t                    usage_source;
+    ngx_uint_t                    final_status;
+    int64_t                       cost;
+    int64_t                       prompt_tokens;
+    int64_t                       completion_tokens;
+    int64_t                       cached_tokens;
+    int64_t                       cache_write_tokens;
+    int64_t                       reasoning_tokens;
+
+    ngx_str_t                     none;          /* always empty */
+
+    unsigned                      relay:1;
+    unsigned                      models_list:1;
+    unsigned                      key_valid:1;
+    unsigned                      stream:1;
+    unsigned                      injected_usage:1;
+    unsigned                      gemini_path:1;
+    unsigned                      route_failed:1;
+    unsigned                      unlimited:1;
+    unsigned                      reserved_ok:1;
+    unsigned                      own_error:1;
+    unsigned                      replace_body:1;
+    unsigned                      replaced:1;
+    unsigned                      header_seen:1;
+    unsigned                      upstream_ok:1;
+    unsigned                      collect:1;
+    unsigned                      resp_overflow:1;
+    unsigned                      drop:1;
+    unsigned                      hold_early:1;
+    unsigned                      usage_done:1;
+    unsigned                      settled:1;
+} ngx_ai_relay_ctx_t;
+
+
+ngx_ai_relay_ctx_t *ngx_ai_relay_get_ctx(ngx_http_request_t *r);
+ngx_ai_relay_redis_t *ngx_ai_relay_worker_redis(
+    ngx_ai_relay_main_conf_t *armcf);
+
+
+extern ngx_module_t  ngx_ai_relay_module;
+
+
+#endif /* _NGX_AI_RELAY_MODULE_H_INCLUDED_ */

@@ -1,0 +1,710 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * hiredis' async API driven by nginx's event loop: one connection per
+ * worker, level-triggered events (hiredis reads at most 16k per call),
+ * hiredis owns the fd, every queued command gets exactly one callback.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_ai_relay_redis.h"
+
+
+#define NGX_AI_RELAY_REDIS_BACKOFF_MIN  100
+#define NGX_AI_RELAY_REDIS_BACKOFF_MAX  3000
+
+
+static void ngx_ai_relay_redis_add_read(void *privdata);
+static void ngx_ai_relay_redis_del_read(void *privdata);
+static void ngx_ai_relay_redis_add_write(void *privdata);
+static void ngx_ai_relay_redis_del_write(void *privdata);
+static void ngx_ai_relay_redis_cleanup(void *privdata);
+static void ngx_ai_relay_redis_read_handler(ngx_event_t *rev);
+static void ngx_ai_relay_redis_write_handler(ngx_event_t *wev);
+static void ngx_ai_relay_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_ai_relay_redis_on_disconnect(const redisAsyncContext *ac,
+    int status);
+static void ngx_ai_relay_redis_drop(ngx_ai_relay_redis_t *rds,
+    const char *why);
+static void ngx_ai_relay_redis_schedule(ngx_ai_relay_redis_t *rds);
+static void ngx_ai_relay_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_ai_relay_redis_connect_timer_handler(ngx_event_t *ev);
+static void ngx_ai_relay_redis_watchdog_handler(ngx_event_t *ev);
+static void ngx_ai_relay_redis_arm_watchdog(ngx_ai_relay_redis_t *rds);
+static void ngx_ai_relay_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_ai_relay_redis_setup_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_ai_relay_redis_load_scripts(ngx_ai_relay_redis_t *rds);
+static ngx_ai_relay_redis_cmd_t *ngx_ai_relay_redis_prepare(
+    ngx_ai_relay_redis_t *rds, ngx_ai_relay_redis_handler_pt handler,
+    void *data);
+static void ngx_ai_relay_redis_sent(ngx_ai_relay_redis_t *rds,
+    ngx_ai_relay_redis_cmd_t *cmd);
+
+
+ngx_int_t
+ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log)
+{
+    ngx_uint_t     i;
+    unsigned int   n;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    rds->log = log;
+    rds->state = NGX_AI_RELAY_REDIS_DISCONNECTED;
+    rds->backoff = NGX_AI_RELAY_REDIS_BACKOFF_MIN;
+
+    rds->reconnect.handler = ngx_ai_relay_redis_reconnect_handler;
+    rds->reconnect.data = rds;
+    rds->reconnect.log = log;
+    rds->reconnect.cancelable = 1;
+
+    rds->connect_timer.handler = ngx_ai_relay_redis_connect_timer_handler;
+    rds->connect_timer.data = rds;
+    rds->connect_timer.log = log;
+    rds->connect_timer.cancelable = 1;
+
+    rds->watchdog.handler = ngx_ai_relay_redis_watchdog_handler;
+    rds->watchdog.data = rds;
+    rds->watchdog.log = log;
+    rds->watchdog.cancelable = 1;
+
+    for (i = 0; i < rds->nscripts; i++) {
+        if (EVP_Digest(rds->script_src[i].data, rds->script_src[i].len, md,
+                       &n, EVP_sha1(), NULL)
+            != 1)
+        {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "ai relay: EVP_Digest(sha1) failed");
+            return NGX_ERROR;
+        }
+
+        rds->script_sha[i].data = ngx_alloc(2 * n, log);
+        if (rds->script_sha[i].data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_hex_dump(rds->script_sha[i].data, md, n);
+        rds->script_sha[i].len = 2 * n;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ai_relay_redis_connect(ngx_ai_relay_redis_t *rds)
+{
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    if (rds->ac || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (rds->reconnect.timer_set) {
+        ngx_del_timer(&rds->reconnect);
+    }
+
+    rds->last_attempt = ngx_current_msec;
+
+    if (rds->unix_path) {
+        ac = redisAsyncConnectUnix(rds->unix_path);
+
+    } else {
+        ac = redisAsyncConnect(rds->host, rds->port);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "ai relay: redis connect failed: out of memory");
+        ngx_ai_relay_redis_schedule(rds);
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "ai relay: redis connect to %s:%d failed: %s",
+                      rds->unix_path ? rds->unix_path : rds->host,
+                      rds->unix_path ? 0 : rds->port, ac->errstr);
+        redisAsyncFree(ac);
+        ngx_ai_relay_redis_schedule(rds);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rds->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_ai_relay_redis_schedule(rds);
+        return;
+    }
+
+    /* ngx_get_connection() zeroes the events; epoll logs through ev->log */
+
+    c->log = rds->log;
+    c->read->log = rds->log;
+    c->write->log = rds->log;
+    c->read->handler = ngx_ai_relay_redis_read_handler;
+    c->write->handler = ngx_ai_relay_redis_write_handler;
+    c->data = ac;
+
+    ac->data = rds;
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_ai_relay_redis_add_read;
+    ac->ev.delRead = ngx_ai_relay_redis_del_read;
+    ac->ev.addWrite = ngx_ai_relay_redis_add_write;
+    ac->ev.delWrite = ngx_ai_relay_redis_del_write;
+    ac->ev.cleanup = ngx_ai_relay_redis_cleanup;
+
+    rds->ac = ac;
+    rds->conn = c;
+    rds->state = NGX_AI_RELAY_REDIS_CONNECTING;
+
+    /* the hooks must be set first: this arms the write event */
+
+    redisAsyncSetConnectCallback(ac, ngx_ai_relay_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_ai_relay_redis_on_disconnect);
+
+    ngx_add_timer(&rds->connect_timer, rds->connect_timeout);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, rds->log, 0,
+                   "ai relay: redis connecting");
+
+    /* queued before anything else, so they run first on this link */
+
+    if (rds->password.len) {
+        redisAsyncCommand(ac, ngx_ai_relay_redis_setup_reply, "AUTH",
+                          "AUTH %b", rds->password.data,
+                          rds->password.len);
+    }
+
+    if (rds->db) {
+        redisAsyncCommand(ac, ngx_ai_relay_redis_setup_reply, "SELECT",
+                          "SELECT %d", (int) rds->db);
+    }
+
+    ngx_ai_relay_redis_load_scripts(rds);
+}
+
+
+void
+ngx_ai_relay_redis_close(ngx_ai_relay_redis_t *rds)
+{
+    if (rds->reconnect.timer_set) {
+        ngx_del_timer(&rds->reconnect);
+    }
+
+    if (rds->watchdog.timer_set) {
+        ngx_del_timer(&rds->watchdog);
+    }
+
+    if (rds->connect_timer.timer_set) {
+        ngx_del_timer(&rds->connect_timer);
+    }
+
+    if (rds->ac) {
+        ngx_ai_relay_redis_drop(rds, NULL);
+    }
+}
+
+
+ngx_ai_relay_redis_cmd_t *
+ngx_ai_relay_redis_send(ngx_ai_relay_redis_t *rds,
+    ngx_ai_relay_redis_handler_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_ai_relay_redis_cmd_t  *cmd;
+
+    cmd = ngx_ai_relay_redis_prepare(rds, handler, data);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    if (redisAsyncCommandArgv(rds->ac, ngx_ai_relay_redis_reply, cmd, argc,
+                              argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_free(cmd);
+        return NULL;
+    }
+
+    ngx_ai_relay_redis_sent(rds, cmd);
+
+    return cmd;
+}
+
+
+ngx_ai_relay_redis_cmd_t *
+ngx_ai_relay_redis_send_formatted(ngx_ai_relay_redis_t *rds,
+    ngx_ai_relay_redis_handler_pt handler, void *data, u_char *buf,
+    size_t len)
+{
+    ngx_ai_relay_redis_cmd_t  *cmd;
+
+    cmd = ngx_ai_relay_redis_prepare(rds, handler, data);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    if (redisAsyncFormattedCommand(rds->ac, ngx_ai_relay_redis_reply, cmd,
+                                   (const char *) buf, len)
+        != REDIS_OK)
+    {
+        ngx_free(cmd);
+        return NULL;
+    }
+
+    ngx_ai_relay_redis_sent(rds, cmd);
+
+    return cmd;
+}
+
+
+static ngx_ai_relay_redis_cmd_t *
+ngx_ai_relay_redis_prepare(ngx_ai_relay_redis_t *rds,
+    ngx_ai_relay_redis_handler_pt handler, void *data)
+{
+    ngx_ai_relay_redis_cmd_t  *cmd;
+
+    if (rds->ac == NULL
+        && ngx_current_msec - rds->last_attempt >= NGX_AI_RELAY_REDIS_BACKOFF_MIN)
+    {
+        /* on demand: recover as soon as Redis is back */
+        ngx_ai_relay_redis_connect(rds);
+    }
+
+    if (rds->ac == NULL) {
+        return NULL;
+    }
+
+    cmd = ngx_alloc(sizeof(ngx_ai_relay_redis_cmd_t), rds->log);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cmd->handler = handler;
+    cmd->data = data;
+    cmd->redis = rds;
+    cmd->critical = 0;
+
+    return cmd;
+}
+
+
+static void
+ngx_ai_relay_redis_sent(ngx_ai_relay_redis_t *rds,
+    ngx_ai_relay_redis_cmd_t *cmd)
+{
+    if (rds->pending++ == 0) {
+        rds->last_reply = ngx_current_msec;
+    }
+
+    ngx_ai_relay_redis_arm_watchdog(rds);
+}
+
+
+void
+ngx_ai_relay_redis_detach(ngx_ai_relay_redis_cmd_t *cmd)
+{
+    cmd->handler = NULL;
+    cmd->data = NULL;
+}
+
+
+void
+ngx_ai_relay_redis_set_critical(ngx_ai_relay_redis_cmd_t *cmd)
+{
+    ngx_ai_relay_redis_t  *rds;
+
+    rds = cmd->redis;
+
+    cmd->critical = 1;
+    rds->critical++;
+
+    /* an unanswered settlement holds up a graceful worker exit */
+    rds->watchdog.cancelable = 0;
+}
+
+
+static void
+ngx_ai_relay_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                *reply;
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_redis_cmd_t  *cmd;
+
+    reply = r;
+    cmd = privdata;
+    rds = cmd->redis;
+
+    rds->pending--;
+
+    if (cmd->critical) {
+        if (--rds->critical == 0) {
+            rds->watchdog.cancelable = 1;
+        }
+    }
+
+    if (reply) {
+        rds->last_reply = ngx_current_msec;
+
+        if (reply->type == REDIS_REPLY_ERROR
+            && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
+            && rds->ac == ac)
+        {
+            /* SCRIPT FLUSH on the server: load them again */
+            ngx_log_error(NGX_LOG_WARN, rds->log, 0,
+                          "ai relay: redis lost its scripts, reloading");
+            ngx_ai_relay_redis_load_scripts(rds);
+        }
+    }
+
+    if (cmd->handler) {
+        cmd->handler(cmd->data, reply);
+    }
+
+    ngx_free(cmd);
+}
+
+
+static void
+ngx_ai_relay_redis_setup_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply            *reply;
+    ngx_ai_relay_redis_t  *rds;
+
+    reply = r;
+    rds = ac->data;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "ai relay: redis %s failed: %s",
+                      (char *) privdata, reply->str);
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_load_scripts(ngx_ai_relay_redis_t *rds)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < rds->nscripts; i++) {
+        redisAsyncCommand(rds->ac, ngx_ai_relay_redis_setup_reply,
+                          "SCRIPT LOAD", "SCRIPT LOAD %b",
+                          rds->script_src[i].data, rds->script_src[i].len);
+    }
+}
+
+
+void
+ngx_ai_relay_redis_timed_out(ngx_ai_relay_redis_t *rds)
+{
+    /*
+     * a single reply cannot be cancelled (replies are FIFO): the
+     * watchdog drops the link when nothing comes back at all
+     */
+    ngx_ai_relay_redis_arm_watchdog(rds);
+}
+
+
+static void
+ngx_ai_relay_redis_arm_watchdog(ngx_ai_relay_redis_t *rds)
+{
+    if (rds->pending && !rds->watchdog.timer_set) {
+        ngx_add_timer(&rds->watchdog, rds->timeout);
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_watchdog_handler(ngx_event_t *ev)
+{
+    ngx_msec_t             silent;
+    ngx_ai_relay_redis_t  *rds;
+
+    rds = ev->data;
+
+    if (rds->pending == 0 || rds->ac == NULL) {
+        return;
+    }
+
+    silent = ngx_current_msec - rds->last_reply;
+
+    if (silent >= 2 * rds->timeout
+        && rds->state == NGX_AI_RELAY_REDIS_READY)
+    {
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "ai relay: redis sent nothing for %M ms "
+                      "with %ui commands pending, reconnecting",
+                      silent, rds->pending);
+        ngx_ai_relay_redis_drop(rds, "silent");
+        return;
+    }
+
+    ngx_add_timer(&rds->watchdog, rds->timeout);
+}
+
+
+static void
+ngx_ai_relay_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_ai_relay_redis_t  *rds;
+
+    rds = ac->data;
+
+    if (rds->ac != ac) {
+        return;
+    }
+
+    if (rds->connect_timer.timer_set) {
+        ngx_del_timer(&rds->connect_timer);
+    }
+
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "ai relay: redis connect to %s:%d failed: %s",
+                      rds->unix_path ? rds->unix_path : rds->host,
+                      rds->unix_path ? 0 : rds->port, ac->errstr);
+
+        /* hiredis frees the context after this callback */
+        rds->ac = NULL;
+        rds->state = NGX_AI_RELAY_REDIS_DISCONNECTED;
+        ngx_ai_relay_redis_schedule(rds);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, rds->log, 0,
+                  "ai relay: redis connected to %s:%d",
+                  rds->unix_path ? rds->unix_path : rds->host,
+                  rds->unix_path ? 0 : rds->port);
+
+    rds->state = NGX_AI_RELAY_REDIS_READY;
+    rds->backoff = NGX_AI_RELAY_REDIS_BACKOFF_MIN;
+
+    if (rds->on_ready) {
+        rds->on_ready(rds);
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_ai_relay_redis_t  *rds;
+
+    rds = ac->data;
+
+    if (rds->ac != ac) {
+        /* we dropped it ourselves */
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                  "ai relay: redis connection lost: %s",
+                  ac->err ? ac->errstr : "closed");
+
+    rds->ac = NULL;
+    rds->state = NGX_AI_RELAY_REDIS_DISCONNECTED;
+    ngx_ai_relay_redis_schedule(rds);
+}
+
+
+static void
+ngx_ai_relay_redis_drop(ngx_ai_relay_redis_t *rds, const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = rds->ac;
+
+    /* detach first: callbacks run now with NULL and may send again */
+
+    rds->ac = NULL;
+    rds->state = NGX_AI_RELAY_REDIS_DISCONNECTED;
+
+    if (rds->connect_timer.timer_set) {
+        ngx_del_timer(&rds->connect_timer);
+    }
+
+    redisAsyncFree(ac);
+
+    if (why) {
+        ngx_ai_relay_redis_schedule(rds);
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_schedule(ngx_ai_relay_redis_t *rds)
+{
+    if (ngx_exiting || ngx_quit || ngx_terminate
+        || rds->reconnect.timer_set)
+    {
+        return;
+    }
+
+    ngx_add_timer(&rds->reconnect, rds->backoff);
+
+    rds->backoff *= 2;
+    if (rds->backoff > NGX_AI_RELAY_REDIS_BACKOFF_MAX) {
+        rds->backoff = NGX_AI_RELAY_REDIS_BACKOFF_MAX;
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_ai_relay_redis_connect(ev->data);
+}
+
+
+static void
+ngx_ai_relay_redis_connect_timer_handler(ngx_event_t *ev)
+{
+    ngx_ai_relay_redis_t  *rds;
+
+    rds = ev->data;
+
+    if (rds->ac && rds->state == NGX_AI_RELAY_REDIS_CONNECTING) {
+        ngx_log_error(NGX_LOG_ERR, rds->log, NGX_ETIMEDOUT,
+                      "ai relay: redis connect timed out");
+        ngx_ai_relay_redis_drop(rds, "timeout");
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_read_handler(ngx_event_t *rev)
+{
+    ngx_connection_t  *c;
+
+    c = rev->data;
+
+    /* may free the context and, through cleanup, this connection */
+
+    redisAsyncHandleRead(c->data);
+}
+
+
+static void
+ngx_ai_relay_redis_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t  *c;
+
+    c = wev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+static void
+ngx_ai_relay_redis_add_read(void *privdata)
+{
+    ngx_connection_t  *c;
+
+    c = privdata;
+
+    if (!c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "ai relay: redis add read event failed");
+        }
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_del_read(void *privdata)
+{
+    ngx_connection_t  *c;
+
+    c = privdata;
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_add_write(void *privdata)
+{
+    ngx_connection_t  *c;
+
+    c = privdata;
+
+    if (!c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "ai relay: redis add write event failed");
+        }
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_del_write(void *privdata)
+{
+    ngx_connection_t  *c;
+
+    c = privdata;
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_ai_relay_redis_cleanup(void *privdata)
+{
+    ngx_connection_t      *c;
+    redisAsyncContext     *ac;
+    ngx_ai_relay_redis_t  *rds;
+
+    c = privdata;
+    ac = c->data;
+    rds = ac->data;
+
+    ngx_ai_relay_redis_del_read(c);
+    ngx_ai_relay_redis_del_write(c);
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    /* hiredis closes the fd itself, right after this hook */
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+
+    if (rds->conn == c) {
+        rds->conn = NULL;
+    }
+}

@@ -1,0 +1,94 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_REDIS_H_INCLUDED_
+#define _NGX_AI_RELAY_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+
+#define NGX_AI_RELAY_REDIS_DISCONNECTED  0
+#define NGX_AI_RELAY_REDIS_CONNECTING    1
+#define NGX_AI_RELAY_REDIS_READY         2
+
+
+/*
+ * Called once per command: with the reply, or with NULL when the
+ * connection failed before a reply came.  The reply is freed by hiredis
+ * as soon as the handler returns.
+ */
+typedef void (*ngx_ai_relay_redis_handler_pt)(void *data, redisReply *reply);
+
+
+/* privdata of one queued command; ngx_alloc()ed, outlives requests */
+typedef struct {
+    ngx_ai_relay_redis_handler_pt   handler;    /* NULL: detached */
+    void                           *data;
+    struct ngx_ai_relay_redis_s    *redis;
+    unsigned                        critical:1; /* holds worker exit */
+} ngx_ai_relay_redis_cmd_t;
+
+
+typedef struct ngx_ai_relay_redis_s  ngx_ai_relay_redis_t;
+
+struct ngx_ai_relay_redis_s {
+    redisAsyncContext              *ac;         /* NULL: disconnected */
+    ngx_connection_t               *conn;       /* wraps ac->c.fd */
+    ngx_uint_t                      state;
+
+    ngx_event_t                     reconnect;
+    ngx_event_t                     connect_timer;
+    ngx_event_t                     watchdog;
+    ngx_msec_t                      backoff;
+
+    ngx_uint_t                      pending;    /* commands in flight */
+    ngx_uint_t                      critical;   /* settlements in flight */
+    ngx_msec_t                      last_reply;
+    ngx_msec_t                      last_attempt;
+
+    /* configuration, copied from the main conf */
+    char                           *host;
+    int                             port;
+    char                           *unix_path;
+    ngx_str_t                       password;
+    ngx_int_t                       db;
+    ngx_msec_t                      connect_timeout;
+    ngx_msec_t                      timeout;
+
+    /* script SHA1s, hex */
+    ngx_str_t                      *script_sha;
+    ngx_str_t                      *script_src;
+    ngx_uint_t                      nscripts;
+
+    /* called after every successful (re)connect */
+    void                          (*on_ready)(ngx_ai_relay_redis_t *rds);
+    void                           *data;
+
+    ngx_log_t                      *log;
+};
+
+
+ngx_int_t ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log);
+void ngx_ai_relay_redis_connect(ngx_ai_relay_redis_t *rds);
+void ngx_ai_relay_redis_close(ngx_ai_relay_redis_t *rds);
+
+ngx_ai_relay_redis_cmd_t *ngx_ai_relay_redis_send(ngx_ai_relay_redis_t *rds,
+    ngx_ai_relay_redis_handler_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+ngx_ai_relay_redis_cmd_t *ngx_ai_relay_redis_send_formatted(
+    ngx_ai_relay_redis_t *rds, ngx_ai_relay_redis_handler_pt handler,
+    void *data, u_char *cmd, size_t len);
+void ngx_ai_relay_redis_detach(ngx_ai_relay_redis_cmd_t *cmd);
+void ngx_ai_relay_redis_set_critical(ngx_ai_relay_redis_cmd_t *cmd);
+void ngx_ai_relay_redis_timed_out(ngx_ai_relay_redis_t *rds);
+
+
+#endif /* _NGX_AI_RELAY_REDIS_H_INCLUDED_ */

@@ -1,0 +1,737 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * From the route script's answer to a proxied request: the channel (the
+ * highest priority tier with an enabled channel, weighted random inside
+ * it), the upstream key (in rotation), the upstream URL, and the client's
+ * key headers replaced by the channel's.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_route.h"
+#include "ngx_ai_relay_body.h"
+#include "ngx_ai_relay_error.h"
+#include "ngx_ai_relay_billing.h"
+#include "ngx_ai_relay_key.h"
+#include "ngx_ai_relay_handler.h"
+
+
+static ngx_int_t ngx_ai_relay_channels_parse(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, redisReply **e, size_t n);
+static ngx_ai_relay_channel_t *ngx_ai_relay_channel_pick(
+    ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_upstream_key(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
+static ngx_int_t ngx_ai_relay_upstream_url(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
+static ngx_int_t ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
+static ngx_uint_t ngx_ai_relay_is_key_header(ngx_str_t *name);
+
+
+const char *
+ngx_ai_relay_script_sha(ngx_http_request_t *r, ngx_uint_t n, size_t *len)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    *len = armcf->redis->script_sha[n].len;
+
+    return (const char *) armcf->redis->script_sha[n].data;
+}
+
+
+/* hash and mask the client's key; the plaintext goes no further */
+
+ngx_int_t
+ngx_ai_relay_client_key(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_ai_relay_ctx_t *ctx)
+{
+    char    masked[NGX_AI_RELAY_KEY_MASK_SIZE];
+    size_t  len;
+
+    ctx->key_hash.data = ngx_pnalloc(r->pool, NGX_AI_RELAY_KEY_HASH_LEN + 1);
+    if (ctx->key_hash.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ai_relay_key_hash(key->data, key->len,
+                              (char *) ctx->key_hash.data)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ai relay: SHA-256 failed");
+        return NGX_ERROR;
+    }
+
+    ctx->key_hash.len = NGX_AI_RELAY_KEY_HASH_LEN;
+
+    len = ngx_ai_relay_key_mask(key->data, key->len, masked, sizeof(masked));
+
+    ctx->key_masked.data = ngx_pnalloc(r->pool, len);
+    if (ctx->key_masked.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->key_masked.data, masked, len);
+    ctx->key_masked.len = len;
+
+    ctx->key_valid = ngx_ai_relay_key_valid(key->data, key->len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"ok", resolved, version, priced_as, {price k, v, ...}, channel, ...}
+ * or {status, detail} when the model does not route
+ */
+
+ngx_int_t
+ngx_ai_relay_route_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    redisReply *reply)
+{
+    ngx_str_t                  status, priced_as;
+    redisReply               **e;
+    ngx_ai_relay_loc_conf_t   *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: unexpected reply of the route script");
+        return NGX_ERROR;
+    }
+
+    e = reply->element;
+
+    if (ngx_ai_relay_reply_string(r, e[0], &status) != NGX_OK
+        || ngx_ai_relay_reply_string(r, e[1], &ctx->route_detail)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (status.len != 2 || ngx_strncmp(status.data, "ok", 2) != 0) {
+        ctx->route_failed = 1;
+        ctx->route_status = status;
+        return NGX_OK;
+    }
+
+    if (reply->elements < 5 || e[4]->type != REDIS_REPLY_ARRAY) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: unexpected reply of the route script");
+        return NGX_ERROR;
+    }
+
+    ctx->resolved_model = ctx->route_detail;
+
+    if (ngx_ai_relay_reply_string(r, e[3], &priced_as) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (priced_as.len == 0 && !arlcf->allow_unpriced) {
+        ctx->route_failed = 1;
+        ngx_str_set(&ctx->route_status, "unpriced");
+        return NGX_OK;
+    }
+
+    if (ngx_ai_relay_price_parse(r, ctx, e[4]) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ai_relay_channels_parse(r, ctx, e + 5, reply->elements - 5)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->nenabled == 0) {
+        ctx->route_failed = 1;
+        ngx_str_set(&ctx->route_status, "nochannel");
+        return NGX_OK;
+    }
+
+    return ngx_ai_relay_reserve_estimate(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    redisReply **e, size_t n)
+{
+    size_t                   i, j;
+    ngx_str_t                f[8];
+    ngx_int_t                v;
+    ngx_ai_relay_channel_t  *ch;
+
+    ctx->channels = ngx_pcalloc(r->pool,
+                                (n ? n : 1) * sizeof(ngx_ai_relay_channel_t));
+    if (ctx->channels == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        if (e[i]->type != REDIS_REPLY_ARRAY || e[i]->elements != 8) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai relay: unexpected channel in route reply");
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < 8; j++) {
+            if (ngx_ai_relay_reply_string(r, e[i]->element[j], &f[j])
+                == NGX_ERROR)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        ch = &ctx->channels[ctx->nchannels];
+
+        ch->id = f[0];
+        ch->base_url = f[2];
+        ch->keys = f[3];
+        ch->upstream_model = f[7];
+
+        if (f[1].len == 6 && ngx_strncmp(f[1].data, "openai", 6) == 0) {
+            ch->provider = NGX_AI_RELAY_PROVIDER_OPENAI;
+
+        } else if (f[1].len == 17
+                   && ngx_strncmp(f[1].data, "openai-compatible", 17) == 0)
+        {
+            ch->provider = NGX_AI_RELAY_PROVIDER_OPENAI;
+
+        } else if (f[1].len == 9
+                   && ngx_strncmp(f[1].data, "anthropic", 9) == 0)
+        {
+            ch->provider = NGX_AI_RELAY_PROVIDER_ANTHROPIC;
+
+        } else if (f[1].len == 6 && ngx_strncmp(f[1].data, "gemini", 6) == 0)
+        {
+            ch->provider = NGX_AI_RELAY_PROVIDER_GEMINI;
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai relay: channel %V has an unknown provider "
+                          "\"%V\", skipped", &f[0], &f[1]);
+            continue;
+        }
+
+        if (ch->base_url.len == 0) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai relay: channel %V has no base_url, skipped",
+                          &f[0]);
+            continue;
+        }
+
+        while (ch->base_url.len
+               && ch->base_url.data[ch->base_url.len - 1] == '/')
+        {
+            ch->base_url.len--;
+        }
+
+        v = ngx_atoi(f[4].data[0] == '-' ? f[4].data + 1 : f[4].data,
+                     f[4].data[0] == '-' ? f[4].len - 1 : f[4].len);
+        ch->priority = (v == NGX_ERROR) ? 0
+                       : (f[4].data[0] == '-' ? -v : v);
+
+        v = ngx_atoi(f[5].data, f[5].len);
+        ch->weight = (v == NGX_ERROR) ? 1 : (ngx_uint_t) v;
+
+        ch->enabled = (f[6].len == 7
+                       && ngx_strncmp(f[6].data, "enabled", 7) == 0)
+                      || (f[6].len == 1 && f[6].data[0] == '1');
+
+        if (ch->enabled) {
+            ctx->nenabled++;
+        }
+
+        ctx->nchannels++;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ai_relay_model_not_found(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_set_error(r, NGX_HTTP_NOT_FOUND, "model_not_found",
+                           "The model `%V` does not exist or you do not "
+                           "have access to it.", &ctx->model);
+}
+
+
+void
+ngx_ai_relay_route_error(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_str_t  *s;
+
+    s = &ctx->route_status;
+
+    if (s->len == 7 && ngx_strncmp(s->data, "unknown", 7) == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai relay: unknown model \"%V\"", &ctx->model);
+        ngx_ai_relay_model_not_found(r, ctx);
+        return;
+    }
+
+    if (s->len == 5 && ngx_strncmp(s->data, "cycle", 5) == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: model alias cycle: %V", &ctx->route_detail);
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "model_alias_cycle",
+                               "The model alias chain %V is a cycle; "
+                               "the relay's operator must fix it.",
+                               &ctx->route_detail);
+        return;
+    }
+
+    if (s->len == 4 && ngx_strncmp(s->data, "deep", 4) == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: model alias chain too long: %V",
+                      &ctx->route_detail);
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "model_alias_too_deep",
+                               "The model alias chain %V is too long; "
+                               "the relay's operator must fix it.",
+                               &ctx->route_detail);
+        return;
+    }
+
+    if (s->len == 6 && ngx_strncmp(s->data, "broken", 6) == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: model alias points nowhere: %V",
+                      &ctx->route_detail);
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "model_alias_broken",
+                               "The model alias chain %V ends at a model "
+                               "that does not exist; the relay's operator "
+                               "must fix it.", &ctx->route_detail);
+        return;
+    }
+
+    if (s->len == 8 && ngx_strncmp(s->data, "unpriced", 8) == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: model \"%V\" has no price",
+                      &ctx->resolved_model);
+        ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                               "model_not_priced",
+                               "The model `%V` is not available: it has no "
+                               "price configured.", &ctx->model);
+        return;
+    }
+
+    /* "nochannel" */
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ai relay: no enabled channel for model \"%V\"",
+                  &ctx->resolved_model);
+    ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                           "service_unavailable",
+                           "No available channel for model `%V`, please "
+                           "retry later.", &ctx->model);
+}
+
+
+ngx_int_t
+ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_channel_t  *ch;
+
+    ch = ngx_ai_relay_channel_pick(r, ctx);
+
+    ctx->channel = ch;
+    ctx->upstream_model = ch->upstream_model.len ? ch->upstream_model
+                                                 : ctx->resolved_model;
+
+    if (ngx_ai_relay_upstream_key(r, ctx, ch) != NGX_OK
+        || ngx_ai_relay_body_rewrite(r, ctx) != NGX_OK
+        || ngx_ai_relay_upstream_url(r, ctx, ch) != NGX_OK
+        || ngx_ai_relay_upstream_headers(r, ctx, ch) != NGX_OK)
+    {
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                               "internal error");
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai relay: model \"%V\" -> \"%V\" via channel %V, %V",
+                   &ctx->model, &ctx->upstream_model, &ch->id,
+                   &ctx->upstream_url);
+
+    return NGX_OK;
+}
+
+
+/* the highest priority tier with an enabled channel, weighted inside */
+
+static ngx_ai_relay_channel_t *
+ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_int_t                best;
+    ngx_uint_t               i, total, count, pick;
+    ngx_ai_relay_channel_t  *ch, *last;
+
+    best = NGX_MAX_INT_T_VALUE;
+    last = NULL;
+
+    for (i = 0; i < ctx->nchannels; i++) {
+        ch = &ctx->channels[i];
+
+        if (ch->enabled && (last == NULL || ch->priority > best)) {
+            best = ch->priority;
+            last = ch;
+        }
+    }
+
+    total = 0;
+    count = 0;
+
+    for (i = 0; i < ctx->nchannels; i++) {
+        ch = &ctx->channels[i];
+
+        if (ch->enabled && ch->priority == best) {
+            total += ch->weight;
+            count++;
+        }
+    }
+
+    /* all weights 0: plain round of the dice */
+
+    pick = (ngx_uint_t) ngx_random() % (total ? total : count);
+
+    for (i = 0; i < ctx->nchannels; i++) {
+        ch = &ctx->channels[i];
+
+        if (!ch->enabled || ch->priority != best) {
+            continue;
+        }
+
+        if (total == 0) {
+            if (pick-- == 0) {
+                return ch;
+            }
+
+            continue;
+        }
+
+        if (pick < ch->weight) {
+            return ch;
+        }
+
+        pick -= ch->weight;
+    }
+
+    return last;
+}
+
+
+/* several upstream keys, one per line, used in turn */
+
+static ngx_int_t
+ngx_ai_relay_upstream_key(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_channel_t *ch)
+{
+    u_char                    *p, *last, *start, *end;
+    ngx_uint_t                 n, want, pass;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    ngx_str_null(&ctx->upstream_key);
+
+    want = 0;
+    last = ch->keys.data + ch->keys.len;
+
+    for (pass = 0; pass < 2; pass++) {
+        n = 0;
+
+        for (p = ch->keys.data; p < last; p = end + 1) {
+            end = ngx_strlchr(p, last, '\n');
+            if (end == NULL) {
+                end = last;
+            }
+
+            for (start = p; start < end && *start <= ' '; start++) {
+                /* void */
+            }
+
+            for (p = end; p > start && p[-1] <= ' '; p--) {
+                /* void */
+            }
+
+            if (p == start) {
+                continue;
+            }
+
+            if (pass == 1 && n == want) {
+                ctx->upstream_key.data = start;
+                ctx->upstream_key.len = p - start;
+                ctx->upstream_key_index = n;
+                return NGX_OK;
+            }
+
+            n++;
+        }
+
+        if (n == 0) {
+            /* an upstream that needs no key */
+            return NGX_OK;
+        }
+
+        want = armcf->rotation[ngx_hash_key(ch->id.data, ch->id.len)
+                               % NGX_AI_RELAY_ROTATION_SLOTS]++ % n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * base_url + the client's path (Gemini: with the upstream model) + the
+ * query string without the client's "key" argument
+ */
+
+static ngx_int_t
+ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_channel_t *ch)
+{
+    u_char     *p, *q, *path, *path_end, *args, *args_end, *last, *seg,
+               *seg_end;
+    size_t      len;
+    ngx_uint_t  escape, first;
+
+    path = r->unparsed_uri.data;
+    path_end = r->args_start ? r->args_start - 1
+                             : r->unparsed_uri.data + r->unparsed_uri.len;
+
+    if (path_end < path || r->unparsed_uri.len == 0) {
+        path = r->uri.data;
+        path_end = r->uri.data + r->uri.len;
+    }
+
+    args = r->args.data;
+    args_end = r->args.data + r->args.len;
+
+    /* Gemini: the model segment of the path */
+
+    seg = NULL;
+    seg_end = NULL;
+    escape = 0;
+
+    if (ctx->gemini_path) {
+        for (p = path; p + 8 <= path_end; p++) {
+            if (ngx_strncmp(p, "/models/", 8) == 0) {
+                seg = p + 8;
+            }
+        }
+
+        if (seg) {
+            for (seg_end = seg;
+                 seg_end < path_end && *seg_end != ':' && *seg_end != '/';
+                 seg_end++)
+            { /* void */ }
+
+            escape = 2 * ngx_escape_uri(NULL, ctx->upstream_model.data,
+                                        ctx->upstream_model.len,
+                                        NGX_ESCAPE_URI_COMPONENT);
+        }
+    }
+
+    len = ch->base_url.len + (path_end - path) + 1 + (args_end - args)
+          + ctx->upstream_model.len + escape;
+
+    ctx->upstream_url.data = ngx_pnalloc(r->pool, len);
+    if (ctx->upstream_url.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->upstream_url.data, ch->base_url.data,
+                   ch->base_url.len);
+
+    if (seg) {
+        p = ngx_cpymem(p, path, seg - path);
+        p = (u_char *) ngx_escape_uri(p, ctx->upstream_model.data,
+                                      ctx->upstream_model.len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+        p = ngx_cpymem(p, seg_end, path_end - seg_end);
+
+    } else {
+        p = ngx_cpymem(p, path, path_end - path);
+    }
+
+    /* the query string, minus key=... */
+
+    first = 1;
+
+    for (q = args; q < args_end; q = last + 1) {
+        last = ngx_strlchr(q, args_end, '&');
+        if (last == NULL) {
+            last = args_end;
+        }
+
+        if (last - q >= 4 && ngx_strncmp(q, "key=", 4) == 0) {
+            continue;
+        }
+
+        if (last == q) {
+            continue;
+        }
+
+        *p++ = first ? '?' : '&';
+        first = 0;
+        p = ngx_cpymem(p, q, last - q);
+    }
+
+    ctx->upstream_url.len = p - ctx->upstream_url.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_ai_relay_is_key_header(ngx_str_t *name)
+{
+    switch (name->len) {
+
+    case sizeof("authorization") - 1:
+        return ngx_strncasecmp(name->data, (u_char *) "authorization",
+                               name->len) == 0;
+
+    case sizeof("x-api-key") - 1:
+        return ngx_strncasecmp(name->data, (u_char *) "x-api-key",
+                               name->len) == 0;
+
+    case sizeof("x-goog-api-key") - 1:
+        return ngx_strncasecmp(name->data, (u_char *) "x-goog-api-key",
+                               name->len) == 0;
+
+    case sizeof("accept-encoding") - 1:
+        /* the relay reads the response: no compression upstream */
+        return ngx_strncasecmp(name->data, (u_char *) "accept-encoding",
+                               name->len) == 0;
+
+    default:
+        return 0;
+    }
+}
+
+
+/*
+ * The request headers as the upstream gets them: the client's key
+ * headers are gone whatever the proxy configuration, and the channel's
+ * key is in the header its provider expects.
+ */
+
+static ngx_int_t
+ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch)
+{
+    u_char           *p;
+    ngx_uint_t        i, n;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    n = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&headers, r->pool, n + 1, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_ai_relay_is_key_header(&h[i].key)) {
+            continue;
+        }
+
+        nh = ngx_list_push(&headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    r->headers_in.headers = headers;
+    r->headers_in.authorization = NULL;
+
+    if (ctx->upstream_key.len == 0) {
+        return NGX_OK;
+    }
+
+    nh = ngx_list_push(&r->headers_in.headers);
+    if (nh == NULL) {
+        return NGX_ERROR;
+    }
+
+    nh->hash = 1;
+#if (nginx_version >= 1023000)
+    nh->next = NULL;
+#endif
+
+    switch (ch->provider) {
+
+    case NGX_AI_RELAY_PROVIDER_ANTHROPIC:
+        ngx_str_set(&nh->key, "x-api-key");
+        nh->value = ctx->upstream_key;
+        break;
+
+    case NGX_AI_RELAY_PROVIDER_GEMINI:
+        ngx_str_set(&nh->key, "x-goog-api-key");
+        nh->value = ctx->upstream_key;
+        break;
+
+    default: /* NGX_AI_RELAY_PROVIDER_OPENAI */
+        ngx_str_set(&nh->key, "Authorization");
+
+        nh->value.len = sizeof("Bearer ") - 1 + ctx->upstream_key.len;
+        nh->value.data = ngx_pnalloc(r->pool, nh->value.len);
+        if (nh->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(nh->value.data, "Bearer ", sizeof("Bearer ") - 1);
+        ngx_memcpy(p, ctx->upstream_key.data, ctx->upstream_key.len);
+
+        r->headers_in.authorization = nh;
+        break;
+    }
+
+    nh->lowcase_key = ngx_pnalloc(r->pool, nh->key.len);
+    if (nh->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
+
+    return NGX_OK;
+}
