@@ -1,0 +1,307 @@
+package AIRelayTest;
+
+# Test helpers for ngx_ai_relay's Test::Nginx suite: a tiny Redis client
+# (RESP over a socket, binary safe) and the seeding of users, keys, models,
+# channels and prices in the layout of docs/redis-layout.md.
+#
+# Kept apart from t/lib (our Test::Nginx::Socket runner) so that the .t
+# files also run under the real Test::Nginx:
+#     use lib 't/helpers'; use AIRelayTest;
+
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use Digest::SHA qw(sha256_hex);
+use Exporter 'import';
+use Time::HiRes qw(sleep);
+
+our @EXPORT = qw(redis redis_ok key_hash reset_redis seed_user seed_key
+                 seed_model seed_alias seed_channel seed_price seed_world
+                 mock_url user_field key_field records last_record
+                 wait_for $TEST_KEY $TEST_KEY2 $REDIS_PORT $SERVER_PORT);
+
+our $REDIS_PORT = $ENV{TEST_NGINX_REDIS_PORT} || 6399;
+our $SERVER_PORT = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT}
+                   || 1984;
+
+our $TEST_KEY = 'sk-test0000000000000000000000000000000000000000001';
+our $TEST_KEY2 = 'sk-test0000000000000000000000000000000000000000002';
+
+my $sock;
+
+sub _connect {
+    return $sock if $sock && $sock->connected;
+    $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $REDIS_PORT,
+                                  Proto => 'tcp', Timeout => 3)
+        or die "cannot connect to redis on port $REDIS_PORT: $!\n";
+    binmode $sock;
+    return $sock;
+}
+
+sub _line {
+    my ($s) = @_;
+    my $line = '';
+    while (1) {
+        my $c;
+        my $n = sysread($s, $c, 1);
+        die "redis closed the connection\n" unless $n;
+        $line .= $c;
+        last if $line =~ /\r\n$/;
+    }
+    $line =~ s/\r\n$//;
+    return $line;
+}
+
+sub _read {
+    my ($s, $want) = @_;
+    my $buf = '';
+    while (length($buf) < $want) {
+        my $n = sysread($s, $buf, $want - length($buf), length($buf));
+        die "redis closed the connection\n" unless $n;
+    }
+    return $buf;
+}
+
+sub _reply {
+    my ($s) = @_;
+    my $line = _line($s);
+    my $t = substr($line, 0, 1, '');
+    return $line if $t eq '+';
+    die "redis error: $line\n" if $t eq '-';
+    return $line + 0 if $t eq ':';
+    if ($t eq '$') {
+        return undef if $line < 0;
+        my $data = _read($s, $line + 2);
+        return substr($data, 0, $line);
+    }
+    if ($t eq '*') {
+        return undef if $line < 0;
+        return [ map { _reply($s) } 1 .. $line ];
+    }
+    die "bad redis reply type '$t'\n";
+}
+
+# redis('HSET', 'key', 'f', 'v') -> the reply (arrays as array refs)
+sub redis {
+    my @args = @_;
+    my $s = _connect();
+    my $cmd = '*' . scalar(@args) . "\r\n";
+    $cmd .= '$' . length($_) . "\r\n$_\r\n" for map { defined $_ ? $_ : '' } @args;
+    print $s $cmd;
+    return _reply($s);
+}
+
+sub redis_ok { my $r = eval { redis('PING') }; return defined $r && $r eq 'PONG' }
+
+sub key_hash { return sha256_hex($_[0]) }
+
+sub reset_redis { redis('FLUSHALL'); return }
+
+sub mock_url {
+    my ($path) = @_;
+    return "http://127.0.0.1:$SERVER_PORT$path";
+}
+
+# seed_user(1, balance => 10_000_000, unlimited => 0, status => 'active')
+sub seed_user {
+    my ($uid, %o) = @_;
+    redis('HSET', "ar:{u$uid}:user", name => $o{name} // "user$uid",
+          status => $o{status} // 'active', balance => $o{balance} // 0,
+          unlimited => $o{unlimited} // 0, group => 'default',
+          created => 1700000000);
+    redis('SADD', 'ar:users', $uid);
+    return;
+}
+
+# seed_key(1, $key, id => 7, models => 'a,b', rpm => 0, ...)
+sub seed_key {
+    my ($uid, $key, %o) = @_;
+    my $h = key_hash($key);
+    my $masked = substr($key, 0, 5) . "\xe2\x80\xa6" . substr($key, -4);
+    my $id = $o{id} // 1;
+    redis('HSET', "ar:{u$uid}:key:$h", id => $id, name => $o{name} // "key$id",
+          masked => $masked, status => $o{status} // 'active',
+          expires => $o{expires} // 0, models => $o{models} // '',
+          rpm => $o{rpm} // 0, tpm => $o{tpm} // 0,
+          quota => $o{quota} // -1, unlimited => $o{unlimited} // 0,
+          created => 1700000000);
+    redis('SADD', "ar:{u$uid}:keys", $h);
+    redis('SET', "ar:keyidx:$h", $uid);
+    redis('SET', "ar:keyid:$id", "$uid:$h");
+    return;
+}
+
+# seed_model('gpt-4o-mini', channels => '1,2')
+sub seed_model {
+    my ($name, %o) = @_;
+    redis('HSET', "ar:{cfg}:model:$name", channels => $o{channels} // '1',
+          owned_by => $o{owned_by} // 'ai-relay', created => $o{created} // 0,
+          ($o{hidden} ? (hidden => 1) : ()));
+    redis('SADD', 'ar:{cfg}:models', $name);
+    redis('INCR', 'ar:{cfg}:version');
+    return;
+}
+
+sub seed_alias {
+    my ($name, $target) = @_;
+    redis('HSET', "ar:{cfg}:model:$name", alias => $target);
+    redis('SADD', 'ar:{cfg}:models', $name);
+    redis('INCR', 'ar:{cfg}:version');
+    return;
+}
+
+# seed_channel(1, base_url => mock_url('/mock/chat'), keys => ['k1','k2'],
+#              provider => 'openai', priority => 0, weight => 1,
+#              status => 'enabled', map => { 'gpt-4o-mini' => 'real-name' })
+sub seed_channel {
+    my ($id, %o) = @_;
+    my @map = map { ("map:$_" => $o{map}{$_}) } keys %{ $o{map} || {} };
+    redis('HSET', "ar:{cfg}:channel:$id", name => $o{name} // "channel$id",
+          provider => $o{provider} // 'openai',
+          base_url => $o{base_url} // mock_url('/mock/chat'),
+          keys => join("\n", @{ $o{keys} // ["upstream-key-$id"] }),
+          priority => $o{priority} // 0, weight => $o{weight} // 1,
+          status => $o{status} // 'enabled', @map);
+    redis('SADD', 'ar:{cfg}:channels', $id);
+    redis('INCR', 'ar:{cfg}:version');
+    return;
+}
+
+# seed_price('gpt-4o-mini', input => 150000, output => 600000)  (uUSD / 1M)
+sub seed_price {
+    my ($model, %o) = @_;
+    redis('HSET', "ar:{cfg}:price:$model", %o);
+    redis('INCR', 'ar:{cfg}:version');
+    return;
+}
+
+# the usual world: user 1 with $10, $TEST_KEY, model gpt-4o-mini on
+# channel 1 pointing at the given mock path, priced $0.15 / $0.60 per 1M
+sub seed_world {
+    my (%o) = @_;
+    reset_redis();
+    seed_user(1, balance => $o{balance} // 10_000_000,
+              unlimited => $o{unlimited} // 0);
+    seed_key(1, $TEST_KEY, id => 1, %{ $o{key} || {} });
+    seed_channel(1, base_url => mock_url($o{mock} // '/mock/chat'),
+                 keys => $o{upstream_keys} // ['upstream-key-1'],
+                 %{ $o{channel} || {} });
+    seed_model('gpt-4o-mini', channels => '1');
+    seed_price('gpt-4o-mini', input => 150000, output => 600000,
+               %{ $o{price} || {} });
+    return;
+}
+
+sub user_field { return redis('HGET', "ar:{u$_[0]}:user", $_[1]) }
+
+sub key_field {
+    my ($uid, $key, $f) = @_;
+    return redis('HGET', "ar:{u$uid}:key:" . key_hash($key), $f);
+}
+
+# records of a user, oldest first, each a hash ref
+sub records {
+    my ($uid) = @_;
+    my $r = redis('XRANGE', "ar:{u$uid}:log", '-', '+');
+    return map { my %h = @{ $_->[1] }; \%h } @$r;
+}
+
+sub last_record {
+    my @r = records($_[0]);
+    return $r[-1];
+}
+
+# poll until $cond->() is true (settlement happens after the response)
+sub wait_for {
+    my ($cond, $secs) = @_;
+    $secs //= 3;
+    for (1 .. $secs * 50) {
+        return 1 if $cond->();
+        sleep 0.02;
+    }
+    return 0;
+}
+
+1;
+
+package AIRelayTest;
+
+push @EXPORT, qw(http_config relay_config);
+
+# http{} lines every relay test needs
+sub http_config {
+    my (%o) = @_;
+    my $redis = $o{redis} // "127.0.0.1:$REDIS_PORT";
+    my $timeout = $o{timeout} // '500ms';
+    return <<"_EOC_" . ($o{extra} // '');
+    ai_relay_redis $redis;
+    ai_relay_redis_timeout $timeout;
+    ai_relay_redis_connect_timeout $timeout;
+_EOC_
+}
+
+# server{} lines: the three relay locations and the mock upstreams
+sub relay_config {
+    my (%o) = @_;
+    my $relay = $o{relay} // '';
+    return <<"_EOC_" . ($o{extra} // '');
+    location /v1/ {
+        ai_relay openai;
+        $relay
+        proxy_pass \$ai_relay_upstream_url;
+        proxy_buffering off;
+        proxy_read_timeout 2s;
+    }
+
+    location /v1/messages {
+        ai_relay anthropic;
+        $relay
+        proxy_pass \$ai_relay_upstream_url;
+        proxy_buffering off;
+    }
+
+    location /v1beta/ {
+        ai_relay gemini;
+        $relay
+        proxy_pass \$ai_relay_upstream_url;
+        proxy_buffering off;
+    }
+
+    # a provider answering a chat completion with usage
+    location /mock/chat/ {
+        echo_read_request_body;
+        default_type application/json;
+        echo '{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}';
+    }
+
+    # what the upstream received, headers and body
+    location /mock/echo/ {
+        echo_read_request_body;
+        default_type text/plain;
+        echo -n \$echo_client_request_headers;
+        echo_request_body;
+    }
+
+    # an OpenAI stream, event by event, usage chunk when asked for
+    location /mock/sse/ {
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}],"usage":null}';
+        echo;
+        echo_flush;
+        echo_sleep 0.01;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}],"usage":null}';
+        echo;
+        echo_flush;
+        echo_sleep 0.01;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14}}';
+        echo;
+        echo 'data: [DONE]';
+        echo;
+    }
+_EOC_
+}
+
+1;
