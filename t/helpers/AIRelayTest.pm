@@ -16,6 +16,7 @@ use Digest::SHA qw(sha256_hex);
 use Exporter 'import';
 use Time::HiRes qw(sleep);
 
+our $BODY;
 our @EXPORT = qw(redis redis_ok key_hash reset_redis seed_user seed_key
                  seed_model seed_alias seed_channel seed_price seed_world
                  mock_url user_field key_field records last_record
@@ -302,6 +303,32 @@ sub relay_config {
         echo;
     }
 _EOC_
+}
+
+1;
+
+package AIRelayTest;
+
+push @EXPORT, qw(install_redis_check);
+
+# A block's "--- redis_check" section is Perl run after its last request,
+# with Test::More and these helpers in scope: it asserts what Redis holds.
+sub install_redis_check {
+    Test::Nginx::Socket::add_response_body_check(sub {
+        my ($block, $body, $i, $rep, $dry_run) = @_;
+        return if $dry_run;
+        return unless $block->can('redis_check');
+        my $code = $block->redis_check;
+        return unless defined $code && length $code;
+        my $reqs = $block->request;
+        my $last = ref $reqs eq 'ARRAY' ? $#$reqs : 0;
+        return unless $i == $last;
+        local $AIRelayTest::BODY = $body;
+        my $name = $block->name;
+        eval "package main; use Test::More; AIRelayTest->import; "
+             . "#line 1 \"$name --- redis_check\"\n$code; 1"
+            or Test::More::fail("$name - redis_check died: $@");
+    });
 }
 
 1;

@@ -1,0 +1,78 @@
+# cmocka unit tests of the nginx-free response-path core
+# (src/ngx_ai_relay_sse.c, src/ngx_ai_relay_usage.c).
+#
+# Include it from the top Makefile:   include t/unit/unit.mk
+# or run it alone:                    make -f t/unit/unit.mk unit
+#
+#   unit        build into build/unit/ and run both test programs
+#   unit-asan   the same under AddressSanitizer + UBSan (build/unit/asan/)
+#   unit-deps   apt-get install $(UNIT_PKGS) if missing
+#   unit-clean  remove build/unit/
+#
+# CC and CFLAGS may be overridden (make unit CC=clang CFLAGS=-O0); the
+# warning flags nginx builds with are always added.
+
+UNIT_PKGS     = libcmocka-dev libjansson-dev
+
+UNIT_ROOT    := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../..)
+UNIT_BUILD   ?= $(UNIT_ROOT)/build/unit
+
+CC           ?= cc
+CFLAGS       ?= -g -O2
+
+UNIT_WARN     = -std=gnu99 -W -Wall -Wpointer-arith -Wno-unused-parameter \
+                -Werror
+UNIT_CPPFLAGS = -I$(UNIT_ROOT)/src \
+                -DNGX_AI_RELAY_FIXTURES='"$(UNIT_ROOT)/t/unit/fixtures"'
+UNIT_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer
+
+UNIT_SSE_SRCS   = $(UNIT_ROOT)/t/unit/test_sse.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c
+UNIT_USAGE_SRCS = $(UNIT_ROOT)/t/unit/test_usage.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c
+UNIT_HDRS       = $(UNIT_ROOT)/src/ngx_ai_relay_sse.h \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.h
+
+UNIT_BINS       = $(UNIT_BUILD)/test_sse $(UNIT_BUILD)/test_usage
+UNIT_ASAN_BINS  = $(UNIT_BUILD)/asan/test_sse $(UNIT_BUILD)/asan/test_usage
+
+
+.PHONY: unit unit-asan unit-deps unit-clean
+
+unit: $(UNIT_BINS)
+	$(UNIT_BUILD)/test_sse
+	$(UNIT_BUILD)/test_usage
+
+unit-asan: $(UNIT_ASAN_BINS)
+	ASAN_OPTIONS=detect_leaks=1 $(UNIT_BUILD)/asan/test_sse
+	ASAN_OPTIONS=detect_leaks=1 $(UNIT_BUILD)/asan/test_usage
+
+unit-deps:
+	dpkg -s $(UNIT_PKGS) >/dev/null 2>&1 \
+	|| (apt-get update && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y $(UNIT_PKGS))
+
+unit-clean:
+	rm -rf $(UNIT_BUILD)
+
+$(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_SSE_SRCS) -lcmocka
+
+$(UNIT_BUILD)/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
+
+$(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_SSE_SRCS) -lcmocka
+
+$(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
