@@ -332,3 +332,54 @@ sub install_redis_check {
 }
 
 1;
+
+package AIRelayTest;
+
+push @EXPORT, qw(http_request relay_post);
+
+# A minimal HTTP/1.1 client for tests that need many requests quickly:
+# returns (status, headers, body); Connection: close, chunked decoded.
+sub http_request {
+    my ($method, $path, $headers, $body) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $SERVER_PORT, Proto => 'tcp',
+                                  Timeout => 10)
+        or die "cannot connect to nginx on $SERVER_PORT: $!\n";
+    binmode $s;
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+              . "Connection: close\r\n";
+    $req .= "$_\r\n" for @{ $headers || [] };
+    $req .= 'Content-Length: ' . length($body) . "\r\n" if defined $body;
+    $req .= "\r\n" . ($body // '');
+    print $s $req;
+    my $res = '';
+    while (1) {
+        my $n = sysread($s, $res, 65536, length $res);
+        last unless $n;
+    }
+    close $s;
+    my ($head, $rest) = split /\r\n\r\n/, $res, 2;
+    my ($status) = $head =~ m{^HTTP/1\.\d (\d+)};
+    $rest //= '';
+    if ($head =~ /^transfer-encoding:\s*chunked/mi) {
+        my $out = '';
+        while ($rest =~ s/^([0-9a-fA-F]+)\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr($rest, 0, $len, '');
+            $rest =~ s/^\r\n//;
+        }
+        $rest = $out;
+    }
+    return ($status, $head, $rest);
+}
+
+# relay_post('/v1/chat/completions', $json, $key) -> (status, head, body)
+sub relay_post {
+    my ($path, $json, $key) = @_;
+    return http_request('POST', $path,
+                        ['Authorization: Bearer ' . ($key // $TEST_KEY),
+                         'Content-Type: application/json'], $json);
+}
+
+1;

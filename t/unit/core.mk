@@ -61,7 +61,7 @@ core-fuzz: $(CORE_UNIT_FUZZ)
 	@mkdir -p $(CORE_UNIT_DIR)/fuzz_corpus
 	./$(CORE_UNIT_FUZZ) -max_total_time=$(CORE_FUZZ_TIME) \
 	    -dict=fuzz/json_scan.dict -max_len=4096 \
-	    $(CORE_UNIT_DIR)/fuzz_corpus fuzz/corpus
+	    $(CORE_UNIT_DIR)/fuzz_corpus fuzz/corpus_json_scan
 
 core-unit-clean:
 	rm -rf $(CORE_UNIT_TESTS) $(CORE_UNIT_SAN_TESTS) $(CORE_UNIT_BENCH) \
