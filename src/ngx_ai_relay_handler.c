@@ -859,7 +859,7 @@ ngx_ai_relay_send_response(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_table_elt_t  *h;
 
-    if (ctx->response) {
+    if (ctx->response && ctx->err_status == 0) {
         return ngx_ai_relay_send_json(r, NGX_HTTP_OK, ctx->response);
     }
 

@@ -164,6 +164,12 @@ ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
     mark[0] = 0;
     mark[1] = 0;
 
+    if (len == 0) {
+        /* body may be NULL */
+        return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_SYNTAX,
+                                      "unexpected end of input", 0);
+    }
+
     p = body;
     end = body + len;
 

@@ -31,7 +31,8 @@
  *     wins, so accepting them would let the relay bill one model while the
  *     upstream serves another.  Duplicates inside nested objects are allowed;
  *     ngx_ai_relay_json_object_find() returns the last one, as most parsers
- *     do;
+ *     do.  The check compares key hashes pairwise after the scan,
+ *     O(nmembers^2) integer compares, so keep members_max in the hundreds;
  *   - lone surrogate escapes ("\uD800") are rejected;
  *   - "\u0000" is accepted (RFC 8259 allows it); getters return lengths, so
  *     a decoded value may contain NUL bytes;
@@ -122,10 +123,17 @@ typedef struct {
 
 
 typedef struct {
-    /* set by the caller (ngx_ai_relay_json_scan_init() sets defaults) */
-    ngx_ai_relay_json_member_t  *members;    /* NULL: validate only */
+    /*
+     * Set by the caller; ngx_ai_relay_json_scan_init() sets max_depth to
+     * NGX_AI_RELAY_JSON_DEFAULT_DEPTH (0 or more than DEPTH_LIMIT means
+     * DEPTH_LIMIT).  With members NULL the scan only validates (no member
+     * spans, no duplicate check, no lookups or edits).  More than
+     * members_max top-level members stop the scan with ERR_MEMBERS (the
+     * rest of the document is not validated).
+     */
+    ngx_ai_relay_json_member_t  *members;
     size_t                       members_max;
-    unsigned                     max_depth;  /* 1..DEPTH_LIMIT */
+    unsigned                     max_depth;
 
     /* results */
     size_t                       nmembers;

@@ -187,10 +187,11 @@ int ngx_ai_relay_price_from_model_price(
 /*
  * A whole price from an incumbent's settings for one model; NULL means
  * not set.  With model_price set (New API per-request pricing) only
- * per_request is set.  Otherwise input = model ratio (missing: 0), output
- * uses completion (missing: 1), cached_input / cache_write_5m use cache /
- * create_cache (missing: unset, i.e. the input price).  Returns the worst
- * of the conversions' codes.
+ * per_request is set.  Otherwise model is required (INVALID without it),
+ * output uses completion (missing: 1), cached_input / cache_write_5m use
+ * cache / create_cache (missing: unset, i.e. the input price);
+ * cache_write_1h stays unset.  Returns the worst of the conversions'
+ * codes (OK < INEXACT < OVERFLOW).
  */
 int ngx_ai_relay_price_from_ratios(ngx_ai_relay_price_t *price,
     const ngx_ai_relay_price_ratio_t *model,

@@ -638,23 +638,26 @@ ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
 {
     u_char           *p;
     ngx_uint_t        i, n;
-    ngx_list_t        headers;
+    ngx_list_t        old;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
 
+    old = r->headers_in.headers;
+
     n = 0;
 
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
+    for (part = &old.part; part; part = part->next) {
         n += part->nelts;
     }
 
-    if (ngx_list_init(&headers, r->pool, n + 1, sizeof(ngx_table_elt_t))
+    if (ngx_list_init(&r->headers_in.headers, r->pool, n + 1,
+                      sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    part = &r->headers_in.headers.part;
+    part = &old.part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -673,7 +676,7 @@ ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
             continue;
         }
 
-        nh = ngx_list_push(&headers);
+        nh = ngx_list_push(&r->headers_in.headers);
         if (nh == NULL) {
             return NGX_ERROR;
         }
@@ -681,7 +684,6 @@ ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
         *nh = h[i];
     }
 
-    r->headers_in.headers = headers;
     r->headers_in.authorization = NULL;
 
     if (ctx->upstream_key.len == 0) {

@@ -16,8 +16,8 @@
  *   - "data: [DONE]" sets the sticky sse->done flag (the event is still
  *     dispatched).
  *
- * The parser is a byte state machine: it never buffers a whole line, only
- * the data of the current event (and the event name, inline, truncated to
+ * The parser is a byte state machine: it never buffers a line, only (one
+ * copy of) the data of the current event (and the event name, inline, truncated to
  * NGX_AI_RELAY_SSE_NAME_LEN bytes), so only data lines are bounded, by
  * max_event.  An event whose data would exceed max_event (or whose buffer
  * cannot be allocated) is still dispatched, at its right boundary, with
@@ -50,7 +50,9 @@
  *     }
  *
  * feed() returns right after the line end that dispatched an event, so the
- * caller knows at which input byte every event ends.  It may return 0 with
+ * caller knows at which input byte every event ends; an event's bytes are
+ * everything since the previous event ended (or the stream started),
+ * including comments and blank lines before it.  It may return 0 with
  * event_ready set: that happens when the dispatching blank line ended in
  * a CR which was the last byte of the previous chunk, and this chunk does
  * not start with LF (if it does, the LF is consumed and belongs to the

@@ -7,12 +7,47 @@
  */
 
 
-#include <string.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
 #include "ngx_ai_relay_usage.h"
+
+
+/* larger counts are nonsense; the cap keeps sums of counts from overflowing */
+#define NGX_AI_RELAY_MAX_TOKENS      ((int64_t) 1 << 50)
+
+/* nesting limit of the usage object walker */
+#define NGX_AI_RELAY_JSON_DEPTH      32
+
+
+/* the numbers a usage object may hold, of every provider */
+#define NGX_AI_RELAY_F_PROMPT        0    /* prompt_tokens */
+#define NGX_AI_RELAY_F_INPUT         1    /* input_tokens */
+#define NGX_AI_RELAY_F_COMPLETION    2    /* completion_tokens */
+#define NGX_AI_RELAY_F_OUTPUT        3    /* output_tokens */
+#define NGX_AI_RELAY_F_P_CACHED      4    /* prompt_tokens_details. */
+#define NGX_AI_RELAY_F_I_CACHED      5    /* input_tokens_details. */
+#define NGX_AI_RELAY_F_CACHE_HIT     6    /* DeepSeek */
+#define NGX_AI_RELAY_F_C_REASONING   7    /* completion_tokens_details. */
+#define NGX_AI_RELAY_F_O_REASONING   8    /* output_tokens_details. */
+#define NGX_AI_RELAY_F_CACHE_READ    9    /* Anthropic */
+#define NGX_AI_RELAY_F_CACHE_WRITE   10
+#define NGX_AI_RELAY_F_CACHE_SPLIT   11   /* the cache_creation object */
+#define NGX_AI_RELAY_F_WRITE_5M      12
+#define NGX_AI_RELAY_F_WRITE_1H      13
+#define NGX_AI_RELAY_F_G_PROMPT      14   /* Gemini */
+#define NGX_AI_RELAY_F_G_CANDIDATES  15
+#define NGX_AI_RELAY_F_G_TOTAL       16
+#define NGX_AI_RELAY_F_G_TOOL        17
+#define NGX_AI_RELAY_F_G_THOUGHTS    18
+#define NGX_AI_RELAY_F_G_CACHED      19
+#define NGX_AI_RELAY_F_N             20
+
+/* a member whose value is an object, not a number */
+#define NGX_AI_RELAY_F_OBJECT        (-2)
 
 
 typedef struct {
@@ -21,12 +56,37 @@ typedef struct {
 } ngx_ai_relay_key_t;
 
 
-/* what one pass of the scanner found in an event */
 typedef struct {
-    const u_char          *usage;         /* shallowest usage object */
-    size_t                 usage_len;
-    int                    usage_depth;
+    const char            *parent;        /* NULL: in the usage object */
+    size_t                 parent_len;
+    const char            *name;
+    size_t                 len;
+    int                    object;        /* the value is an object */
+} ngx_ai_relay_field_t;
 
+
+typedef struct {
+    int64_t                value[NGX_AI_RELAY_F_N];
+    uint32_t               present;
+} ngx_ai_relay_fields_t;
+
+
+typedef struct {
+    ngx_ai_relay_fields_t  *fields;       /* NULL: only validate */
+    const u_char           *parent;
+    size_t                  parent_len;
+    int                     level;
+} ngx_ai_relay_walk_t;
+
+
+/* what one pass of the scanner found in an event or a body */
+typedef struct {
+    ngx_ai_relay_fields_t  fields;        /* of the chosen usage object */
+    int                    usage_depth;
+    int64_t                images;
+
+    unsigned               usage:1;
+    unsigned               has_images:1;
     unsigned               choices:2;
     unsigned               error:1;
     unsigned               completed:1;
@@ -39,48 +99,85 @@ typedef struct {
 #define NGX_AI_RELAY_CHOICES_SOME    2
 
 
-/* larger counts are nonsense; the cap keeps sums of counts from overflowing */
-#define NGX_AI_RELAY_MAX_TOKENS      ((int64_t) 1 << 50)
-
-
 #define ngx_ai_relay_key(s)  { s, sizeof(s) - 1 }
+
+#define ngx_ai_relay_top(s, obj)  { NULL, 0, s, sizeof(s) - 1, obj }
+
+#define ngx_ai_relay_sub(p, s)  { p, sizeof(p) - 1, s, sizeof(s) - 1, 0 }
 
 #define ngx_ai_relay_streq(p, n, s)                                          \
     ((n) == sizeof(s) - 1 && memcmp(p, s, sizeof(s) - 1) == 0)
 
+#define ngx_ai_relay_has(f, i)  ((f)->present & (1u << (i)))
 
-static int ngx_ai_relay_usage_object(ngx_ai_relay_usage_t *u, json_t *obj,
-    const u_char *name, size_t name_len, int stream);
-static int ngx_ai_relay_usage_apply(ngx_ai_relay_usage_t *u,
-    const u_char *p, size_t len, int depth);
-static void ngx_ai_relay_usage_apply_json(ngx_ai_relay_usage_t *u,
-    json_t *usage, int depth);
+#define ngx_ai_relay_get(f, i)                                               \
+    (ngx_ai_relay_has(f, i) ? (f)->value[i] : 0)
+
+#define ngx_ai_relay_is_ws(c)                                                \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n')
+
+
+static void ngx_ai_relay_usage_apply(ngx_ai_relay_usage_t *u,
+    ngx_ai_relay_fields_t *f, int depth);
 static void ngx_ai_relay_usage_openai(ngx_ai_relay_usage_t *u,
-    json_t *usage);
+    ngx_ai_relay_fields_t *f);
 static void ngx_ai_relay_usage_anthropic(ngx_ai_relay_usage_t *u,
-    json_t *usage, int final);
+    ngx_ai_relay_fields_t *f, int final);
 static void ngx_ai_relay_usage_gemini(ngx_ai_relay_usage_t *u,
-    json_t *usage);
+    ngx_ai_relay_fields_t *f);
+static int ngx_ai_relay_usage_errors(ngx_ai_relay_usage_t *u,
+    const u_char *p, size_t len, const u_char *name, size_t name_len);
 static int ngx_ai_relay_usage_error(ngx_ai_relay_usage_t *u, json_t *obj,
     const u_char *name, size_t name_len);
 static void ngx_ai_relay_usage_set_error(ngx_ai_relay_usage_t *u,
     json_t *type, json_t *message);
 static void ngx_ai_relay_usage_error_append(ngx_ai_relay_usage_t *u,
     const char *p, size_t n);
-static int ngx_ai_relay_json_int(json_t *obj, const char *key,
-    int64_t *value);
 static const ngx_ai_relay_key_t *ngx_ai_relay_usage_keys(
     ngx_ai_relay_usage_t *u, const u_char *name, size_t name_len,
     int stream);
 static void ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p,
     size_t len, const ngx_ai_relay_key_t *keys, ngx_ai_relay_scan_t *scan);
-static const u_char *ngx_ai_relay_string_end(const u_char *p,
+static const u_char *ngx_ai_relay_walk(ngx_ai_relay_walk_t *w,
+    const u_char *p, const u_char *last, int rec);
+static const u_char *ngx_ai_relay_walk_number(const u_char *p,
+    const u_char *last, int64_t *value);
+static void ngx_ai_relay_walk_field(ngx_ai_relay_walk_t *w, int rec,
+    const u_char *key, size_t klen, int64_t value);
+static const u_char *ngx_ai_relay_array_size(const u_char *p,
+    const u_char *last, int64_t *n);
+static const u_char *ngx_ai_relay_skip_ws(const u_char *p,
     const u_char *last);
-static const u_char *ngx_ai_relay_value_end(const u_char *p,
+static const u_char *ngx_ai_relay_string_end(const u_char *p,
     const u_char *last);
 static const u_char *ngx_ai_relay_count_string(const u_char *p,
     const u_char *last, int64_t *units);
 static int64_t ngx_ai_relay_text_units(const u_char *p, size_t len);
+
+
+/* indexed by NGX_AI_RELAY_F_* */
+static const ngx_ai_relay_field_t  ngx_ai_relay_fields[] = {
+    ngx_ai_relay_top("prompt_tokens", 0),
+    ngx_ai_relay_top("input_tokens", 0),
+    ngx_ai_relay_top("completion_tokens", 0),
+    ngx_ai_relay_top("output_tokens", 0),
+    ngx_ai_relay_sub("prompt_tokens_details", "cached_tokens"),
+    ngx_ai_relay_sub("input_tokens_details", "cached_tokens"),
+    ngx_ai_relay_top("prompt_cache_hit_tokens", 0),
+    ngx_ai_relay_sub("completion_tokens_details", "reasoning_tokens"),
+    ngx_ai_relay_sub("output_tokens_details", "reasoning_tokens"),
+    ngx_ai_relay_top("cache_read_input_tokens", 0),
+    ngx_ai_relay_top("cache_creation_input_tokens", 0),
+    ngx_ai_relay_top("cache_creation", 1),
+    ngx_ai_relay_sub("cache_creation", "ephemeral_5m_input_tokens"),
+    ngx_ai_relay_sub("cache_creation", "ephemeral_1h_input_tokens"),
+    ngx_ai_relay_top("promptTokenCount", 0),
+    ngx_ai_relay_top("candidatesTokenCount", 0),
+    ngx_ai_relay_top("totalTokenCount", 0),
+    ngx_ai_relay_top("toolUsePromptTokenCount", 0),
+    ngx_ai_relay_top("thoughtsTokenCount", 0),
+    ngx_ai_relay_top("cachedContentTokenCount", 0),
+};
 
 
 static const ngx_ai_relay_key_t  ngx_ai_relay_chat_keys[] = {
@@ -135,7 +232,6 @@ ngx_ai_relay_usage_event(ngx_ai_relay_usage_t *u, const u_char *name,
     size_t name_len, const u_char *data, size_t len)
 {
     int                        rc;
-    json_t                    *root;
     ngx_ai_relay_scan_t        scan;
     const ngx_ai_relay_key_t  *keys;
 
@@ -149,10 +245,6 @@ ngx_ai_relay_usage_event(ngx_ai_relay_usage_t *u, const u_char *name,
 
     ngx_ai_relay_scan(u, data, len, keys, &scan);
 
-    if (ngx_ai_relay_streq(name, name_len, "error")) {
-        scan.error = 1;
-    }
-
     if (scan.usage) {
         rc |= NGX_AI_RELAY_USAGE_FOUND;
         u->usage_events++;
@@ -165,57 +257,19 @@ ngx_ai_relay_usage_event(ngx_ai_relay_usage_t *u, const u_char *name,
             rc |= NGX_AI_RELAY_USAGE_ONLY;
         }
 
-        switch (u->format) {
-
-        case NGX_AI_RELAY_FMT_OPENAI_CHAT:
-        case NGX_AI_RELAY_FMT_OPENAI_COMPLETIONS:
-        case NGX_AI_RELAY_FMT_GEMINI:
-
-            /* the last one wins: keep a copy, parse it in finish() */
-
-            if (scan.usage_len <= NGX_AI_RELAY_USAGE_OBJECT_LEN) {
-                memcpy(u->object, scan.usage, scan.usage_len);
-                u->object_len = scan.usage_len;
-                u->deferred = 1;
-                break;
-            }
-
-            u->deferred = 0;
-
-            /* fall through */
-
-        default:
-            (void) ngx_ai_relay_usage_apply(u, scan.usage, scan.usage_len,
-                                            scan.usage_depth);
-            break;
-        }
+        ngx_ai_relay_usage_apply(u, &scan.fields, scan.usage_depth);
     }
 
-    if (u->format == NGX_AI_RELAY_FMT_OPENAI_IMAGES) {
-
-        if (scan.completed
+    if (u->format == NGX_AI_RELAY_FMT_OPENAI_IMAGES
+        && (scan.completed
             || (name_len > 10
-                && memcmp(name + name_len - 10, ".completed", 10) == 0))
-        {
-            u->images++;
-        }
+                && memcmp(name + name_len - 10, ".completed", 10) == 0)))
+    {
+        u->images++;
     }
 
-    if (scan.error) {
-        root = json_loadb((const char *) data, len, 0, NULL);
-
-        if (root == NULL) {
-            u->json_errors++;
-
-        } else {
-            if (json_is_object(root)
-                && ngx_ai_relay_usage_error(u, root, name, name_len))
-            {
-                rc |= NGX_AI_RELAY_USAGE_ERROR;
-            }
-
-            json_decref(root);
-        }
+    if (scan.error || ngx_ai_relay_streq(name, name_len, "error")) {
+        rc |= ngx_ai_relay_usage_errors(u, data, len, name, name_len);
     }
 
     return rc;
@@ -227,43 +281,29 @@ ngx_ai_relay_usage_body(ngx_ai_relay_usage_t *u, const u_char *body,
     size_t len)
 {
     int                        rc;
-    size_t                     i;
-    json_t                    *root, *v;
     ngx_ai_relay_scan_t        scan;
     const ngx_ai_relay_key_t  *keys;
 
-    /* the generated text, in case the body reports no usage */
+    rc = 0;
 
     keys = ngx_ai_relay_usage_keys(u, NULL, 0, 0);
 
-    if (keys) {
-        ngx_ai_relay_scan(u, body, len, keys, &scan);
+    ngx_ai_relay_scan(u, body, len, keys, &scan);
+
+    if (scan.usage) {
+        rc |= NGX_AI_RELAY_USAGE_FOUND;
+        u->usage_events++;
+
+        ngx_ai_relay_usage_apply(u, &scan.fields, scan.usage_depth);
     }
 
-    root = json_loadb((const char *) body, len, 0, NULL);
-
-    if (root == NULL) {
-        u->json_errors++;
-        return 0;
+    if (u->format == NGX_AI_RELAY_FMT_OPENAI_IMAGES && scan.has_images) {
+        u->images = scan.images;
     }
 
-    rc = 0;
-
-    if (json_is_object(root)) {
-        rc = ngx_ai_relay_usage_object(u, root, NULL, 0, 0);
-
-    } else if (json_is_array(root)) {
-
-        /* Gemini streamGenerateContent without alt=sse: array of chunks */
-
-        json_array_foreach(root, i, v) {
-            if (json_is_object(v)) {
-                rc |= ngx_ai_relay_usage_object(u, v, NULL, 0, 0);
-            }
-        }
+    if (scan.error) {
+        rc |= ngx_ai_relay_usage_errors(u, body, len, NULL, 0);
     }
-
-    json_decref(root);
 
     return rc;
 }
@@ -272,11 +312,6 @@ ngx_ai_relay_usage_body(ngx_ai_relay_usage_t *u, const u_char *body,
 void
 ngx_ai_relay_usage_finish(ngx_ai_relay_usage_t *u)
 {
-    if (u->deferred) {
-        u->deferred = 0;
-        (void) ngx_ai_relay_usage_apply(u, u->object, u->object_len, 1);
-    }
-
     u->estimated = 0;
 
     if (!u->found) {
@@ -310,151 +345,68 @@ ngx_ai_relay_estimate_tokens(const u_char *text, size_t len)
 }
 
 
-/* a whole JSON object: a non-stream body, or a chunk of a Gemini array */
-
-static int
-ngx_ai_relay_usage_object(ngx_ai_relay_usage_t *u, json_t *obj,
-    const u_char *name, size_t name_len, int stream)
-{
-    int      rc, depth;
-    json_t  *usage, *v;
-
-    rc = 0;
-    depth = 1;
-
-    if (u->format == NGX_AI_RELAY_FMT_GEMINI) {
-        usage = json_object_get(obj, "usageMetadata");
-
-    } else {
-        usage = json_object_get(obj, "usage");
-
-        if (!json_is_object(usage)) {
-            depth = 2;
-
-            v = json_object_get(obj, "response");
-            if (!json_is_object(v)) {
-                v = json_object_get(obj, "message");
-            }
-
-            usage = json_is_object(v) ? json_object_get(v, "usage") : NULL;
-        }
-    }
-
-    if (json_is_object(usage)) {
-        ngx_ai_relay_usage_apply_json(u, usage, depth);
-        u->usage_events++;
-        rc |= NGX_AI_RELAY_USAGE_FOUND;
-    }
-
-    if (u->format == NGX_AI_RELAY_FMT_OPENAI_IMAGES) {
-        v = json_object_get(obj, "data");
-
-        if (json_is_array(v)) {
-            u->images = json_array_size(v);
-        }
-    }
-
-    if (ngx_ai_relay_usage_error(u, obj, name, name_len)) {
-        rc |= NGX_AI_RELAY_USAGE_ERROR;
-    }
-
-    return rc;
-}
-
-
-static int
-ngx_ai_relay_usage_apply(ngx_ai_relay_usage_t *u, const u_char *p,
-    size_t len, int depth)
-{
-    json_t  *usage;
-
-    usage = json_loadb((const char *) p, len, 0, NULL);
-
-    if (usage == NULL) {
-        u->json_errors++;
-        return 0;
-    }
-
-    if (json_is_object(usage)) {
-        ngx_ai_relay_usage_apply_json(u, usage, depth);
-    }
-
-    json_decref(usage);
-
-    return 1;
-}
-
-
 /* depth: 1 for a top-level "usage", 2 for message.usage / response.usage */
 
 static void
-ngx_ai_relay_usage_apply_json(ngx_ai_relay_usage_t *u, json_t *usage,
+ngx_ai_relay_usage_apply(ngx_ai_relay_usage_t *u, ngx_ai_relay_fields_t *f,
     int depth)
 {
     switch (u->format) {
 
     case NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES:
-        ngx_ai_relay_usage_anthropic(u, usage, depth == 1);
+        ngx_ai_relay_usage_anthropic(u, f, depth == 1);
         break;
 
     case NGX_AI_RELAY_FMT_GEMINI:
-        ngx_ai_relay_usage_gemini(u, usage);
+        ngx_ai_relay_usage_gemini(u, f);
         break;
 
     default:
-        ngx_ai_relay_usage_openai(u, usage);
+        ngx_ai_relay_usage_openai(u, f);
         break;
     }
 }
 
 
+/* the whole usage object replaces the last one */
+
 static void
-ngx_ai_relay_usage_openai(ngx_ai_relay_usage_t *u, json_t *usage)
+ngx_ai_relay_usage_openai(ngx_ai_relay_usage_t *u, ngx_ai_relay_fields_t *f)
 {
-    int       found;
-    json_t   *d;
-    int64_t   prompt, completion, cached, reasoning;
-
-    prompt = 0;
-    completion = 0;
-    cached = 0;
-    reasoning = 0;
-
-    found = ngx_ai_relay_json_int(usage, "prompt_tokens", &prompt)
-            || ngx_ai_relay_json_int(usage, "input_tokens", &prompt);
-
-    found |= ngx_ai_relay_json_int(usage, "completion_tokens", &completion)
-             || ngx_ai_relay_json_int(usage, "output_tokens", &completion);
-
-    if (!found) {
+    if (!ngx_ai_relay_has(f, NGX_AI_RELAY_F_PROMPT)
+        && !ngx_ai_relay_has(f, NGX_AI_RELAY_F_INPUT)
+        && !ngx_ai_relay_has(f, NGX_AI_RELAY_F_COMPLETION)
+        && !ngx_ai_relay_has(f, NGX_AI_RELAY_F_OUTPUT))
+    {
         /* "usage": {} or something else: keep what we had */
         return;
     }
 
-    d = json_object_get(usage, "prompt_tokens_details");
-    if (!json_is_object(d)) {
-        d = json_object_get(usage, "input_tokens_details");
-    }
+    u->prompt_tokens = ngx_ai_relay_has(f, NGX_AI_RELAY_F_PROMPT)
+                       ? f->value[NGX_AI_RELAY_F_PROMPT]
+                       : ngx_ai_relay_get(f, NGX_AI_RELAY_F_INPUT);
 
-    if (!ngx_ai_relay_json_int(d, "cached_tokens", &cached)) {
+    u->completion_tokens = ngx_ai_relay_has(f, NGX_AI_RELAY_F_COMPLETION)
+                           ? f->value[NGX_AI_RELAY_F_COMPLETION]
+                           : ngx_ai_relay_get(f, NGX_AI_RELAY_F_OUTPUT);
+
+    if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_P_CACHED)) {
+        u->cached_tokens = f->value[NGX_AI_RELAY_F_P_CACHED];
+
+    } else if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_I_CACHED)) {
+        u->cached_tokens = f->value[NGX_AI_RELAY_F_I_CACHED];
+
+    } else {
         /* DeepSeek */
-        (void) ngx_ai_relay_json_int(usage, "prompt_cache_hit_tokens",
-                                     &cached);
+        u->cached_tokens = ngx_ai_relay_get(f, NGX_AI_RELAY_F_CACHE_HIT);
     }
 
-    d = json_object_get(usage, "completion_tokens_details");
-    if (!json_is_object(d)) {
-        d = json_object_get(usage, "output_tokens_details");
-    }
+    u->reasoning_tokens = ngx_ai_relay_has(f, NGX_AI_RELAY_F_C_REASONING)
+                          ? f->value[NGX_AI_RELAY_F_C_REASONING]
+                          : ngx_ai_relay_get(f, NGX_AI_RELAY_F_O_REASONING);
 
-    (void) ngx_ai_relay_json_int(d, "reasoning_tokens", &reasoning);
-
-    u->prompt_tokens = prompt;
-    u->cached_tokens = cached;
     u->cache_write_5m_tokens = 0;
     u->cache_write_1h_tokens = 0;
-    u->completion_tokens = completion;
-    u->reasoning_tokens = reasoning;
     u->found = 1;
 }
 
@@ -466,33 +418,45 @@ ngx_ai_relay_usage_openai(ngx_ai_relay_usage_t *u, json_t *usage)
  */
 
 static void
-ngx_ai_relay_usage_anthropic(ngx_ai_relay_usage_t *u, json_t *usage,
-    int final)
+ngx_ai_relay_usage_anthropic(ngx_ai_relay_usage_t *u,
+    ngx_ai_relay_fields_t *f, int final)
 {
-    int       found;
-    json_t   *cc;
-    int64_t   w5, w1, write;
+    int64_t  w5, w1, write;
 
-    found = ngx_ai_relay_json_int(usage, "input_tokens", &u->a_input);
-    found |= ngx_ai_relay_json_int(usage, "cache_read_input_tokens",
-                                   &u->a_cache_read);
-    found |= ngx_ai_relay_json_int(usage, "cache_creation_input_tokens",
-                                   &u->a_cache_write);
-    found |= ngx_ai_relay_json_int(usage, "output_tokens",
-                                   &u->completion_tokens);
-
-    cc = json_object_get(usage, "cache_creation");
-
-    if (json_is_object(cc)) {
+    if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_CACHE_SPLIT)) {
         u->anthropic_split = 1;
-        (void) ngx_ai_relay_json_int(cc, "ephemeral_5m_input_tokens",
-                                     &u->a_5m);
-        (void) ngx_ai_relay_json_int(cc, "ephemeral_1h_input_tokens",
-                                     &u->a_1h);
+
+        if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_WRITE_5M)) {
+            u->a_5m = f->value[NGX_AI_RELAY_F_WRITE_5M];
+        }
+
+        if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_WRITE_1H)) {
+            u->a_1h = f->value[NGX_AI_RELAY_F_WRITE_1H];
+        }
     }
 
-    if (!found) {
+    if (!ngx_ai_relay_has(f, NGX_AI_RELAY_F_INPUT)
+        && !ngx_ai_relay_has(f, NGX_AI_RELAY_F_CACHE_READ)
+        && !ngx_ai_relay_has(f, NGX_AI_RELAY_F_CACHE_WRITE)
+        && !ngx_ai_relay_has(f, NGX_AI_RELAY_F_OUTPUT))
+    {
         return;
+    }
+
+    if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_INPUT)) {
+        u->a_input = f->value[NGX_AI_RELAY_F_INPUT];
+    }
+
+    if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_CACHE_READ)) {
+        u->a_cache_read = f->value[NGX_AI_RELAY_F_CACHE_READ];
+    }
+
+    if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_CACHE_WRITE)) {
+        u->a_cache_write = f->value[NGX_AI_RELAY_F_CACHE_WRITE];
+    }
+
+    if (ngx_ai_relay_has(f, NGX_AI_RELAY_F_OUTPUT)) {
+        u->completion_tokens = f->value[NGX_AI_RELAY_F_OUTPUT];
     }
 
     if (final) {
@@ -522,39 +486,70 @@ ngx_ai_relay_usage_anthropic(ngx_ai_relay_usage_t *u, json_t *usage,
 }
 
 
+/* the whole usageMetadata replaces the last one */
+
 static void
-ngx_ai_relay_usage_gemini(ngx_ai_relay_usage_t *u, json_t *usage)
+ngx_ai_relay_usage_gemini(ngx_ai_relay_usage_t *u, ngx_ai_relay_fields_t *f)
 {
-    int       found;
-    int64_t   prompt, tool, candidates, thoughts, cached, total;
+    int64_t  thoughts;
 
-    prompt = 0;
-    tool = 0;
-    candidates = 0;
-    thoughts = 0;
-    cached = 0;
-    total = 0;
-
-    found = ngx_ai_relay_json_int(usage, "promptTokenCount", &prompt);
-    found |= ngx_ai_relay_json_int(usage, "candidatesTokenCount",
-                                   &candidates);
-    found |= ngx_ai_relay_json_int(usage, "totalTokenCount", &total);
-
-    if (!found) {
+    if (!ngx_ai_relay_has(f, NGX_AI_RELAY_F_G_PROMPT)
+        && !ngx_ai_relay_has(f, NGX_AI_RELAY_F_G_CANDIDATES)
+        && !ngx_ai_relay_has(f, NGX_AI_RELAY_F_G_TOTAL))
+    {
         return;
     }
 
-    (void) ngx_ai_relay_json_int(usage, "toolUsePromptTokenCount", &tool);
-    (void) ngx_ai_relay_json_int(usage, "thoughtsTokenCount", &thoughts);
-    (void) ngx_ai_relay_json_int(usage, "cachedContentTokenCount", &cached);
+    thoughts = ngx_ai_relay_get(f, NGX_AI_RELAY_F_G_THOUGHTS);
 
-    u->prompt_tokens = prompt + tool;
-    u->cached_tokens = cached;
+    u->prompt_tokens = ngx_ai_relay_get(f, NGX_AI_RELAY_F_G_PROMPT)
+                       + ngx_ai_relay_get(f, NGX_AI_RELAY_F_G_TOOL);
+    u->cached_tokens = ngx_ai_relay_get(f, NGX_AI_RELAY_F_G_CACHED);
     u->cache_write_5m_tokens = 0;
     u->cache_write_1h_tokens = 0;
-    u->completion_tokens = candidates + thoughts;
+    u->completion_tokens = ngx_ai_relay_get(f, NGX_AI_RELAY_F_G_CANDIDATES)
+                           + thoughts;
     u->reasoning_tokens = thoughts;
     u->found = 1;
+}
+
+
+/* rare: an event or body that holds an error is parsed whole by jansson */
+
+static int
+ngx_ai_relay_usage_errors(ngx_ai_relay_usage_t *u, const u_char *p,
+    size_t len, const u_char *name, size_t name_len)
+{
+    int      rc;
+    size_t   i;
+    json_t  *root, *v;
+
+    root = json_loadb((const char *) p, len, 0, NULL);
+
+    if (root == NULL) {
+        u->json_errors++;
+        return 0;
+    }
+
+    rc = 0;
+
+    if (json_is_object(root)) {
+        rc = ngx_ai_relay_usage_error(u, root, name, name_len);
+
+    } else if (json_is_array(root)) {
+
+        /* Gemini streamGenerateContent without alt=sse: array of chunks */
+
+        json_array_foreach(root, i, v) {
+            if (json_is_object(v)) {
+                rc |= ngx_ai_relay_usage_error(u, v, name, name_len);
+            }
+        }
+    }
+
+    json_decref(root);
+
+    return rc ? NGX_AI_RELAY_USAGE_ERROR : 0;
 }
 
 
@@ -685,47 +680,6 @@ ngx_ai_relay_usage_error_append(ngx_ai_relay_usage_t *u, const char *p,
 }
 
 
-/* a number in [0, NGX_AI_RELAY_MAX_TOKENS], integer or real */
-
-static int
-ngx_ai_relay_json_int(json_t *obj, const char *key, int64_t *value)
-{
-    json_t  *v;
-    double   d;
-
-    if (!json_is_object(obj)) {
-        return 0;
-    }
-
-    v = json_object_get(obj, key);
-
-    if (json_is_integer(v)) {
-
-        if (json_integer_value(v) < 0
-            || json_integer_value(v) > NGX_AI_RELAY_MAX_TOKENS)
-        {
-            return 0;
-        }
-
-        *value = json_integer_value(v);
-        return 1;
-    }
-
-    if (json_is_real(v)) {
-        d = json_real_value(v);
-
-        if (!(d >= 0 && d <= (double) NGX_AI_RELAY_MAX_TOKENS)) {
-            return 0;
-        }
-
-        *value = (int64_t) d;
-        return 1;
-    }
-
-    return 0;
-}
-
-
 static const ngx_ai_relay_key_t *
 ngx_ai_relay_usage_keys(ngx_ai_relay_usage_t *u, const u_char *name,
     size_t name_len, int stream)
@@ -772,8 +726,9 @@ ngx_ai_relay_usage_keys(ngx_ai_relay_usage_t *u, const u_char *name,
 /*
  * One pass over a JSON text without building it: tracks the nesting depth
  * outside of strings, recognises keys (a string followed by ':'), counts
- * the string values of the given keys into u->text_units, and notes the
- * keys that need a real parser.  Never reads outside [p, p + len).
+ * the string values of the given keys into u->text_units, walks the
+ * "usage" / "usageMetadata" objects (the last of the shallowest wins) and
+ * notes what needs more work.  Never reads outside [p, p + len).
  */
 
 static void
@@ -784,6 +739,8 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
     size_t                     klen;
     int64_t                    units;
     const u_char              *k, *e, *last;
+    ngx_ai_relay_walk_t        w;
+    ngx_ai_relay_fields_t      fields;
     const ngx_ai_relay_key_t  *key;
 
     memset(scan, 0, sizeof(ngx_ai_relay_scan_t));
@@ -825,22 +782,14 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
 
         klen = e - k;
 
-        for (p = e + 1; p < last && (*p == ' ' || *p == '\t'
-                                     || *p == '\r' || *p == '\n'); p++)
-        {
-            /* void */
-        }
+        p = ngx_ai_relay_skip_ws(e + 1, last);
 
         if (p == last || *p != ':') {
             /* a string value */
             continue;
         }
 
-        for (p++; p < last && (*p == ' ' || *p == '\t'
-                               || *p == '\r' || *p == '\n'); p++)
-        {
-            /* void */
-        }
+        p = ngx_ai_relay_skip_ws(p + 1, last);
 
         if (p == last) {
             break;
@@ -849,19 +798,30 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
         /* a key, and p is at its value */
 
         if (*p == '{'
+            && (!scan->usage || depth <= scan->usage_depth)
             && (ngx_ai_relay_streq(k, klen, "usage")
                 || ngx_ai_relay_streq(k, klen, "usageMetadata")))
         {
-            if (scan->usage == NULL || depth < scan->usage_depth) {
-                e = ngx_ai_relay_value_end(p, last);
+            fields.present = 0;
 
-                if (e) {
-                    scan->usage = p;
-                    scan->usage_len = e - p;
-                    scan->usage_depth = depth;
-                }
+            w.fields = &fields;
+            w.parent = NULL;
+            w.parent_len = 0;
+            w.level = 0;
+
+            e = ngx_ai_relay_walk(&w, p, last, 1);
+
+            if (e == NULL) {
+                u->json_errors++;
+                continue;
             }
 
+            scan->fields = fields;
+            scan->usage_depth = depth;
+            scan->usage = 1;
+
+            /* nothing inside a usage object is counted */
+            p = e;
             continue;
         }
 
@@ -880,13 +840,7 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
                 scan->choices = NGX_AI_RELAY_CHOICES_EMPTY;
 
             } else if (*p == '[') {
-
-                for (e = p + 1; e < last && (*e == ' ' || *e == '\t'
-                                             || *e == '\r' || *e == '\n');
-                     e++)
-                {
-                    /* void */
-                }
+                e = ngx_ai_relay_skip_ws(p + 1, last);
 
                 scan->choices = (e < last && *e == ']')
                                 ? NGX_AI_RELAY_CHOICES_EMPTY
@@ -899,14 +853,26 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
             continue;
         }
 
-        if (*p != '"') {
-            continue;
-        }
+        if (u->format != NGX_AI_RELAY_FMT_OPENAI_IMAGES || depth != 1) {
+            /* void */
 
-        if (u->format == NGX_AI_RELAY_FMT_OPENAI_IMAGES
-            && depth == 1
-            && ngx_ai_relay_streq(k, klen, "type"))
-        {
+        } else if (*p == '[' && ngx_ai_relay_streq(k, klen, "data")) {
+
+            /* a body: the generated images */
+
+            e = ngx_ai_relay_array_size(p, last, &scan->images);
+
+            if (e) {
+                scan->has_images = 1;
+                p = e;
+            }
+
+            continue;
+
+        } else if (*p == '"' && ngx_ai_relay_streq(k, klen, "type")) {
+
+            /* an event: "image_generation.completed" and the like */
+
             e = ngx_ai_relay_string_end(p + 1, last);
 
             if (e == NULL) {
@@ -921,7 +887,7 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
             continue;
         }
 
-        if (keys == NULL) {
+        if (*p != '"' || keys == NULL) {
             continue;
         }
 
@@ -938,6 +904,369 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
         u->text_units += units;
         u->text_tokens = (u->text_units + 3) / 4;
     }
+}
+
+
+/*
+ * A small validating JSON walker for usage objects, instead of jansson,
+ * which costs several microseconds for one.  Returns the byte after the
+ * value at p, or NULL if it is not valid JSON or nested too deep.  When
+ * the value is an object whose members are of interest, rec says which:
+ * 1 for the usage object itself, 2 for an object inside it (w->parent);
+ * their numbers go to w->fields, the last duplicate key winning.
+ */
+
+static const u_char *
+ngx_ai_relay_walk(ngx_ai_relay_walk_t *w, const u_char *p,
+    const u_char *last, int rec)
+{
+    int            array;
+    size_t         klen;
+    int64_t        value;
+    const u_char  *k, *e;
+
+    if (p == last) {
+        return NULL;
+    }
+
+    switch (*p) {
+
+    case '"':
+        e = ngx_ai_relay_string_end(p + 1, last);
+        return e ? e + 1 : NULL;
+
+    case '{':
+    case '[':
+        break;
+
+    case 't':
+        return (last - p >= 4 && memcmp(p, "true", 4) == 0) ? p + 4 : NULL;
+
+    case 'f':
+        return (last - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
+
+    case 'n':
+        return (last - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
+
+    default:
+        return ngx_ai_relay_walk_number(p, last, &value);
+    }
+
+    if (++w->level > NGX_AI_RELAY_JSON_DEPTH) {
+        return NULL;
+    }
+
+    array = (*p == '[');
+
+    p = ngx_ai_relay_skip_ws(p + 1, last);
+
+    if (p < last && *p == (array ? ']' : '}')) {
+        w->level--;
+        return p + 1;
+    }
+
+    for ( ;; ) {
+
+        if (array) {
+            e = ngx_ai_relay_walk(w, p, last, 0);
+
+        } else {
+
+            if (p == last || *p != '"') {
+                return NULL;
+            }
+
+            k = p + 1;
+            e = ngx_ai_relay_string_end(k, last);
+
+            if (e == NULL) {
+                return NULL;
+            }
+
+            klen = e - k;
+
+            p = ngx_ai_relay_skip_ws(e + 1, last);
+
+            if (p == last || *p != ':') {
+                return NULL;
+            }
+
+            p = ngx_ai_relay_skip_ws(p + 1, last);
+
+            if (p == last) {
+                return NULL;
+            }
+
+            if (rec == 0 || w->fields == NULL) {
+                e = ngx_ai_relay_walk(w, p, last, 0);
+
+            } else if (*p == '{') {
+                ngx_ai_relay_walk_field(w, rec, k, klen,
+                                        NGX_AI_RELAY_F_OBJECT);
+
+                if (rec == 1) {
+                    w->parent = k;
+                    w->parent_len = klen;
+                }
+
+                e = ngx_ai_relay_walk(w, p, last, rec == 1 ? 2 : 0);
+
+            } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+                e = ngx_ai_relay_walk_number(p, last, &value);
+
+                if (e) {
+                    ngx_ai_relay_walk_field(w, rec, k, klen, value);
+                }
+
+            } else {
+                e = ngx_ai_relay_walk(w, p, last, 0);
+
+                if (e) {
+                    ngx_ai_relay_walk_field(w, rec, k, klen, -1);
+                }
+            }
+        }
+
+        if (e == NULL) {
+            return NULL;
+        }
+
+        p = ngx_ai_relay_skip_ws(e, last);
+
+        if (p == last) {
+            return NULL;
+        }
+
+        if (*p == (array ? ']' : '}')) {
+            w->level--;
+            return p + 1;
+        }
+
+        if (*p != ',') {
+            return NULL;
+        }
+
+        p = ngx_ai_relay_skip_ws(p + 1, last);
+    }
+}
+
+
+/*
+ * A JSON number at p.  *value is its value if it is a token count (an
+ * integer, or a real with no fraction worth keeping, within
+ * [0, NGX_AI_RELAY_MAX_TOKENS]), else -1.
+ */
+
+static const u_char *
+ngx_ai_relay_walk_number(const u_char *p, const u_char *last,
+    int64_t *value)
+{
+    int            neg, real;
+    char           buf[64];
+    double         d;
+    size_t         n;
+    int64_t        v;
+    const u_char  *q;
+
+    *value = -1;
+
+    q = p;
+    v = 0;
+    neg = 0;
+    real = 0;
+
+    if (*q == '-') {
+        neg = 1;
+        q++;
+    }
+
+    if (q == last) {
+        return NULL;
+    }
+
+    if (*q == '0') {
+        q++;
+
+    } else if (*q >= '1' && *q <= '9') {
+
+        while (q < last && *q >= '0' && *q <= '9') {
+
+            if (v <= NGX_AI_RELAY_MAX_TOKENS) {
+                v = v * 10 + (*q - '0');
+            }
+
+            q++;
+        }
+
+    } else {
+        return NULL;
+    }
+
+    if (q < last && *q == '.') {
+        q++;
+        real = 1;
+
+        if (q == last || *q < '0' || *q > '9') {
+            return NULL;
+        }
+
+        while (q < last && *q >= '0' && *q <= '9') {
+            q++;
+        }
+    }
+
+    if (q < last && (*q == 'e' || *q == 'E')) {
+        q++;
+        real = 1;
+
+        if (q < last && (*q == '+' || *q == '-')) {
+            q++;
+        }
+
+        if (q == last || *q < '0' || *q > '9') {
+            return NULL;
+        }
+
+        while (q < last && *q >= '0' && *q <= '9') {
+            q++;
+        }
+    }
+
+    if (neg) {
+        return q;
+    }
+
+    if (!real) {
+
+        if (v <= NGX_AI_RELAY_MAX_TOKENS) {
+            *value = v;
+        }
+
+        return q;
+    }
+
+    n = q - p;
+
+    if (n < sizeof(buf)) {
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+
+        d = strtod(buf, NULL);
+
+        if (d >= 0 && d <= (double) NGX_AI_RELAY_MAX_TOKENS) {
+            *value = (int64_t) d;
+        }
+    }
+
+    return q;
+}
+
+
+/* value: a count, -1 for "not a count", or NGX_AI_RELAY_F_OBJECT */
+
+static void
+ngx_ai_relay_walk_field(ngx_ai_relay_walk_t *w, int rec, const u_char *key,
+    size_t klen, int64_t value)
+{
+    size_t                       i;
+    uint32_t                     bit;
+    const ngx_ai_relay_field_t  *f;
+
+    for (i = 0; i < NGX_AI_RELAY_F_N; i++) {
+        f = &ngx_ai_relay_fields[i];
+
+        if (f->len != klen || memcmp(f->name, key, klen) != 0) {
+            continue;
+        }
+
+        if (rec == 1) {
+
+            if (f->parent != NULL) {
+                continue;
+            }
+
+        } else if (f->parent == NULL
+                   || f->parent_len != w->parent_len
+                   || memcmp(f->parent, w->parent, w->parent_len) != 0)
+        {
+            continue;
+        }
+
+        bit = 1u << i;
+
+        if (f->object ? value == NGX_AI_RELAY_F_OBJECT : value >= 0) {
+            w->fields->value[i] = value;
+            w->fields->present |= bit;
+
+        } else {
+            w->fields->present &= ~bit;
+        }
+
+        return;
+    }
+}
+
+
+/* p is at '['; the number of elements goes to *n */
+
+static const u_char *
+ngx_ai_relay_array_size(const u_char *p, const u_char *last, int64_t *n)
+{
+    int64_t              count;
+    const u_char        *e;
+    ngx_ai_relay_walk_t  w;
+
+    w.fields = NULL;
+    w.parent = NULL;
+    w.parent_len = 0;
+    w.level = 1;
+
+    count = 0;
+
+    p = ngx_ai_relay_skip_ws(p + 1, last);
+
+    if (p < last && *p == ']') {
+        *n = 0;
+        return p + 1;
+    }
+
+    for ( ;; ) {
+        e = ngx_ai_relay_walk(&w, p, last, 0);
+
+        if (e == NULL) {
+            return NULL;
+        }
+
+        count++;
+
+        p = ngx_ai_relay_skip_ws(e, last);
+
+        if (p == last) {
+            return NULL;
+        }
+
+        if (*p == ']') {
+            *n = count;
+            return p + 1;
+        }
+
+        if (*p != ',') {
+            return NULL;
+        }
+
+        p = ngx_ai_relay_skip_ws(p + 1, last);
+    }
+}
+
+
+static const u_char *
+ngx_ai_relay_skip_ws(const u_char *p, const u_char *last)
+{
+    while (p < last && ngx_ai_relay_is_ws(*p)) {
+        p++;
+    }
+
+    return p;
 }
 
 
@@ -996,51 +1325,6 @@ ngx_ai_relay_string_end(const u_char *p, const u_char *last)
         }
 
         p = q + 1;
-    }
-
-    return NULL;
-}
-
-
-/* p is at '{' or '['; returns the byte after its match, or NULL */
-
-static const u_char *
-ngx_ai_relay_value_end(const u_char *p, const u_char *last)
-{
-    size_t         depth;
-    const u_char  *e;
-
-    depth = 0;
-
-    while (p < last) {
-
-        switch (*p) {
-
-        case '"':
-            e = ngx_ai_relay_string_end(p + 1, last);
-
-            if (e == NULL) {
-                return NULL;
-            }
-
-            p = e + 1;
-            continue;
-
-        case '{':
-        case '[':
-            depth++;
-            break;
-
-        case '}':
-        case ']':
-            if (--depth == 0) {
-                return p + 1;
-            }
-
-            break;
-        }
-
-        p++;
     }
 
     return NULL;

@@ -1,0 +1,45 @@
+# ai-relay, the operator CLI (included by the top Makefile).
+#
+#   make cli        build/ai-relay
+#   make cli-test   prove t/cli (own Redis and MariaDB, see t/cli/lib)
+#
+# nginx-free C: hiredis (sync API), jansson, libcrypto, SQLite and the
+# MariaDB client library, plus the shared core files key.c and price.c.
+
+CLI_PKGS     := libhiredis-dev libjansson-dev libssl-dev libsqlite3-dev \
+                libmariadb-dev sqlite3 mariadb-server mariadb-client \
+                redis-server redis-tools perl
+
+CLI_BIN      := $(BUILD)/ai-relay
+CLI_OBJDIR   := $(BUILD)/cli
+CLI_SRCS     := $(wildcard $(TOP)/src/cli/*.c) \
+                $(TOP)/src/ngx_ai_relay_key.c \
+                $(TOP)/src/ngx_ai_relay_price.c
+CLI_DEPS     := $(wildcard $(TOP)/src/cli/*.h) \
+                $(TOP)/src/ngx_ai_relay_key.h \
+                $(TOP)/src/ngx_ai_relay_price.h
+CLI_OBJS     := $(patsubst %.c,$(CLI_OBJDIR)/%.o,$(notdir $(CLI_SRCS)))
+CLI_CFLAGS   := $(CFLAGS) $(WARN) -I$(TOP)/src -I$(TOP)/src/cli \
+                $(shell pkg-config --cflags libmariadb 2>/dev/null)
+CLI_LIBS     := -lhiredis -ljansson -lcrypto -lsqlite3 \
+                $(or $(shell pkg-config --libs libmariadb 2>/dev/null), \
+                     -lmariadb)
+
+.PHONY: cli cli-test
+
+cli: $(CLI_BIN)
+
+$(CLI_BIN): $(CLI_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CLI_LIBS)
+
+$(CLI_OBJDIR)/%.o: $(TOP)/src/cli/%.c $(CLI_DEPS) | $(BUILD)/.deps
+	@mkdir -p $(CLI_OBJDIR)
+	$(CC) $(CLI_CFLAGS) -c -o $@ $<
+
+$(CLI_OBJDIR)/%.o: $(TOP)/src/%.c $(CLI_DEPS) | $(BUILD)/.deps
+	@mkdir -p $(CLI_OBJDIR)
+	$(CC) $(CLI_CFLAGS) -c -o $@ $<
+
+cli-test: $(CLI_BIN)
+	AI_RELAY_CLI=$(CLI_BIN) prove -I t/cli/lib $(PROVE_FLAGS) \
+	    $(or $(T),t/cli)

@@ -1,0 +1,604 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * ai-relay prices: what a model costs.
+ *
+ *   ar:{cfg}:price:<model>  hash  input cached_input cache_write
+ *                                 cache_write_1h output (uUSD per 1M
+ *                                 tokens), request, image,
+ *                                 image:<size>:<quality> (uUSD)
+ *
+ * Prices are given in exact USD ("2.50" per 1M tokens) and stored as
+ * integer micro-USD.
+ */
+
+
+#include "ngx_ai_relay_cli.h"
+#include "ngx_ai_relay_price.h"
+
+
+static int ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args);
+static int ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args);
+static int ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args);
+static int ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args);
+
+
+static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_set_opts[] = {
+    { "input", 1, 0 },
+    { "cached-input", 1, 0 },
+    { "cache-write", 1, 0 },
+    { "cache-write-1h", 1, 0 },
+    { "output", 1, 0 },
+    { "request", 1, 0 },
+    { "image", 1, 0 },
+    { "image-size-quality", 1, 1 },
+    { "unset", 1, 1 },
+    { "force", 0, 0 },
+    { NULL, 0, 0 }
+};
+
+
+/* option name, hash field */
+static const char  *ngx_ai_relay_cli_price_fields[][2] = {
+    { "input", "input" },
+    { "cached-input", "cached_input" },
+    { "cache-write", "cache_write" },
+    { "cache-write-1h", "cache_write_1h" },
+    { "output", "output" },
+    { "request", "request" },
+    { "image", "image" },
+    { NULL, NULL }
+};
+
+
+ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
+
+    { "prices", "set", ngx_ai_relay_cli_prices_set,
+      ngx_ai_relay_cli_prices_set_opts, 1, 1,
+      "prices set MODEL [--input USD] [--cached-input USD] "
+      "[--cache-write USD] [--cache-write-1h USD] [--output USD] "
+      "[--request USD] [--image USD] "
+      "[--image-size-quality SIZE:QUALITY=USD]... [--unset FIELD]... "
+      "[--force]",
+      "Set prices of a model (or alias: an alias may be priced apart from\n"
+      "its target; the relay uses the first priced name of the chain).\n"
+      "Fields not given stay as they are.\n"
+      "  --input USD            per 1M uncached input tokens\n"
+      "  --cached-input USD     per 1M cached input tokens (default: input)\n"
+      "  --cache-write USD      per 1M tokens written to a 5 minute cache\n"
+      "                         (default: input)\n"
+      "  --cache-write-1h USD   per 1M tokens written to a 1 hour cache\n"
+      "                         (default: input)\n"
+      "  --output USD           per 1M output tokens\n"
+      "  --request USD          per request\n"
+      "  --image USD            per generated image\n"
+      "  --image-size-quality 1024x1024:hd=USD   per image of that size and\n"
+      "                         quality (either may be *); at most 8\n"
+      "  --unset FIELD          remove a field (input, cached_input, ...,\n"
+      "                         image:1024x1024:hd)\n"
+      "  --force                allow a name that is not a model (yet)\n"
+      "Amounts are exact USD with at most 6 decimals (0.075, 2.5, 15).\n" },
+
+    { "prices", "list", ngx_ai_relay_cli_prices_list, NULL, 0, 0,
+      "prices list",
+      "List all prices, in USD and micro-USD.\n" },
+
+    { "prices", "show", ngx_ai_relay_cli_prices_show, NULL, 1, 1,
+      "prices show MODEL",
+      "Show the price of a name (no alias resolution; see models show).\n" },
+
+    { "prices", "remove", ngx_ai_relay_cli_prices_remove, NULL, 1, 1,
+      "prices remove MODEL",
+      "Remove the price of a name.\n" },
+
+    { NULL, NULL, NULL, NULL, 0, 0, NULL, NULL }
+};
+
+
+static int
+ngx_ai_relay_cli_price_field_valid(const char *f)
+{
+    size_t       i;
+    const char  *colon;
+
+    for (i = 0; ngx_ai_relay_cli_price_fields[i][0]; i++) {
+        if (strcmp(ngx_ai_relay_cli_price_fields[i][1], f) == 0) {
+            return 1;
+        }
+    }
+
+    if (strncmp(f, "image:", 6) != 0) {
+        return 0;
+    }
+
+    colon = strchr(f + 6, ':');
+
+    return colon && colon > f + 6 && colon[1] != '\0'
+           && strlen(f + 6) < NGX_AI_RELAY_PRICE_IMAGE_KEY_LEN;
+}
+
+
+/* "1024x1024:hd", "*:hd", "1024x1024:*" */
+static int
+ngx_ai_relay_cli_image_key_valid(const char *k, size_t len)
+{
+    size_t       i;
+    const char  *colon;
+
+    colon = memchr(k, ':', len);
+
+    if (colon == NULL || colon == k || colon == k + len - 1
+        || len >= NGX_AI_RELAY_PRICE_IMAGE_KEY_LEN
+        || (colon == k + 1 && k[0] == '*' && len == 3 && k[2] == '*'))
+    {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (k + i == colon) {
+            continue;
+        }
+
+        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z')
+              || (k[i] >= '0' && k[i] <= '9') || k[i] == '-' || k[i] == '_'
+              || k[i] == '*' || k[i] == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+json_t *
+ngx_ai_relay_cli_price_json(json_t *h)
+{
+    json_t      *j, *usd, *v;
+    int64_t      n;
+    const char  *f;
+
+    j = json_object();
+    usd = json_object();
+
+    json_object_foreach(h, f, v) {
+        if (strcmp(f, "source") == 0) {
+            json_object_set(j, f, v);
+            continue;
+        }
+
+        if (ngx_ai_relay_cli_parse_int(json_string_value(v), INT64_MIN,
+                                       INT64_MAX, &n)
+            == 0)
+        {
+            json_object_set_new(j, f, json_integer(n));
+            json_object_set_new(usd, f, json_string(ngx_ai_relay_cli_usd(n)));
+
+        } else {
+            json_object_set(j, f, v);
+        }
+    }
+
+    json_object_set_new(j, "usd", usd);
+
+    return j;
+}
+
+
+static int
+ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args)
+{
+    int                       try, member;
+    char                     *key, *eq;
+    size_t                    i, nimages;
+    json_t                   *h, *v, *j;
+    int64_t                   micro;
+    const char               *name, *val, *f;
+    redisReply               *r;
+    ngx_ai_relay_cli_tx_t     tx;
+    ngx_ai_relay_cli_cmd_t   *hset, *hdel;
+    ngx_ai_relay_cli_list_t  *l, set, unset;
+
+    name = args->pos.elts[0];
+
+    if (!ngx_ai_relay_cli_valid_name(name)) {
+        return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                      "invalid model name \"%s\"", name);
+    }
+
+    memset(&set, 0, sizeof(set));
+    memset(&unset, 0, sizeof(unset));
+
+    for (i = 0; ngx_ai_relay_cli_price_fields[i][0]; i++) {
+        val = ngx_ai_relay_cli_opt(args, ngx_ai_relay_cli_price_fields[i][0]);
+
+        if (val == NULL) {
+            continue;
+        }
+
+        if (ngx_ai_relay_cli_parse_usd(val, &micro) != 0) {
+            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                          "invalid --%s \"%s\" (USD, e.g. "
+                                          "2.50, at most 6 decimals)",
+                                          ngx_ai_relay_cli_price_fields[i][0],
+                                          val);
+        }
+
+        ngx_ai_relay_cli_list_push(&set,
+                                (char *) ngx_ai_relay_cli_price_fields[i][1]);
+        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
+                                                     "%" PRId64, micro));
+    }
+
+    l = ngx_ai_relay_cli_opt_list(args, "image-size-quality");
+
+    for (i = 0; i < l->nelts; i++) {
+        eq = strrchr(l->elts[i], '=');
+
+        if (eq == NULL
+            || !ngx_ai_relay_cli_image_key_valid(l->elts[i],
+                                                 eq - l->elts[i])
+            || ngx_ai_relay_cli_parse_usd(eq + 1, &micro) != 0)
+        {
+            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                          "invalid --image-size-quality "
+                                          "\"%s\" (e.g. 1024x1024:hd=0.08)",
+                                          l->elts[i]);
+        }
+
+        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
+                                   "image:%.*s", (int) (eq - l->elts[i]),
+                                   l->elts[i]));
+        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
+                                   "%" PRId64, micro));
+    }
+
+    l = ngx_ai_relay_cli_opt_list(args, "unset");
+
+    for (i = 0; i < l->nelts; i++) {
+        if (!ngx_ai_relay_cli_price_field_valid(l->elts[i])) {
+            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                          "invalid --unset \"%s\" (input, "
+                                          "cached_input, cache_write, "
+                                          "cache_write_1h, output, request, "
+                                          "image, image:SIZE:QUALITY)",
+                                          l->elts[i]);
+        }
+
+        ngx_ai_relay_cli_list_push(&unset, l->elts[i]);
+    }
+
+    if (set.nelts == 0 && unset.nelts == 0) {
+        return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
+                                      "nothing to set (see --help)");
+    }
+
+    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", name);
+
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        return NGX_AI_RELAY_CLI_FAILED;
+    }
+
+    for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
+
+        ngx_ai_relay_cli_watch1(cli, key);
+        ngx_ai_relay_cli_watch1(cli, "ar:{cfg}:models");
+
+        if (!ngx_ai_relay_cli_opt_has(args, "force")) {
+            r = ngx_ai_relay_cli_runv(cli, "SISMEMBER", "ar:{cfg}:models",
+                                      name, NULL);
+            member = (r->integer == 1);
+            freeReplyObject(r);
+
+            if (!member) {
+                ngx_ai_relay_cli_unwatch(cli);
+                return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                              "no model \"%s\" (add it "
+                                              "first, or use --force)", name);
+            }
+        }
+
+        /* the number of image overrides after the change */
+
+        h = ngx_ai_relay_cli_hgetall(cli, key);
+        nimages = 0;
+
+        json_object_foreach(h, f, v) {
+            if (strncmp(f, "image:", 6) == 0
+                && !ngx_ai_relay_cli_list_has(&unset, (char *) f))
+            {
+                nimages++;
+            }
+        }
+
+        for (i = 0; i < set.nelts; i += 2) {
+            if (strncmp(set.elts[i], "image:", 6) == 0
+                && ngx_ai_relay_cli_hval(h, set.elts[i]) == NULL)
+            {
+                nimages++;
+            }
+        }
+
+        json_decref(h);
+
+        if (nimages > NGX_AI_RELAY_PRICE_IMAGE_MAX) {
+            ngx_ai_relay_cli_unwatch(cli);
+            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                          "at most %d image size/quality "
+                                          "prices per model",
+                                          NGX_AI_RELAY_PRICE_IMAGE_MAX);
+        }
+
+        memset(&tx, 0, sizeof(tx));
+
+        /* an operator's price is no longer the importer's */
+
+        hdel = ngx_ai_relay_cli_cmd("HDEL", key, "source", NULL);
+
+        for (i = 0; i < unset.nelts; i++) {
+            ngx_ai_relay_cli_cmd_add(hdel, unset.elts[i]);
+        }
+
+        ngx_ai_relay_cli_tx_add(&tx, hdel);
+
+        if (set.nelts) {
+            hset = ngx_ai_relay_cli_cmd("HSET", key, NULL);
+
+            for (i = 0; i < set.nelts; i++) {
+                ngx_ai_relay_cli_cmd_add(hset, set.elts[i]);
+            }
+
+            ngx_ai_relay_cli_tx_add(&tx, hset);
+        }
+
+        tx.version = 1;
+
+        if (ngx_ai_relay_cli_tx_exec(cli, &tx) == 0) {
+            h = ngx_ai_relay_cli_hgetall(cli, key);
+            j = ngx_ai_relay_cli_price_json(h ? h : json_object());
+            json_object_set_new(j, "model", json_string(name));
+
+            if (cli->json) {
+                ngx_ai_relay_cli_print_json(j);
+
+            } else {
+                printf("price of %s:", name);
+
+                json_object_foreach(json_object_get(j, "usd"), f, v) {
+                    printf(" %s=%s", f, json_string_value(v));
+                }
+
+                printf("%s\n", h ? "" : " (none)");
+            }
+
+            json_decref(j);
+            json_decref(h);
+
+            return NGX_AI_RELAY_CLI_OK;
+        }
+    }
+
+    return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_FAILED,
+                                  "too much concurrent change, try again");
+}
+
+
+/* the model names that have a price hash, sorted */
+static void
+ngx_ai_relay_cli_price_names(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_list_t *names)
+{
+    char        *cursor;
+    size_t       i, plen;
+    redisReply  *r, *keys;
+
+    plen = sizeof("ar:{cfg}:price:") - 1;
+    cursor = "0";
+
+    do {
+        r = ngx_ai_relay_cli_runv(cli, "SCAN", cursor, "MATCH",
+                                  "ar:{cfg}:price:*", "COUNT", "1000", NULL);
+
+        cursor = ngx_ai_relay_cli_strdup(r->element[0]->str);
+        keys = r->element[1];
+
+        for (i = 0; i < keys->elements; i++) {
+            if (keys->element[i]->len > plen
+                && !ngx_ai_relay_cli_list_has(names,
+                                              keys->element[i]->str + plen))
+            {
+                ngx_ai_relay_cli_list_push(names, ngx_ai_relay_cli_strdup(
+                                           keys->element[i]->str + plen));
+            }
+        }
+
+        freeReplyObject(r);
+
+    } while (strcmp(cursor, "0") != 0);
+
+    ngx_ai_relay_cli_list_sort(names);
+}
+
+
+static const char *
+ngx_ai_relay_cli_price_cell(json_t *usd, const char *f)
+{
+    const char  *v;
+
+    v = json_string_value(json_object_get(usd, f));
+
+    return v ? v : "-";
+}
+
+
+static int
+ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args)
+{
+    size_t                   i;
+    json_t                  *hashes, *h, *j, *out, *usd, *v;
+    const char              *f;
+    ngx_ai_relay_cli_list_t  names, keys;
+
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        return NGX_AI_RELAY_CLI_FAILED;
+    }
+
+    memset(&names, 0, sizeof(names));
+    memset(&keys, 0, sizeof(keys));
+
+    ngx_ai_relay_cli_price_names(cli, &names);
+
+    for (i = 0; i < names.nelts; i++) {
+        ngx_ai_relay_cli_list_push(&keys, ngx_ai_relay_cli_sprintf(
+                                       "ar:{cfg}:price:%s", names.elts[i]));
+    }
+
+    hashes = ngx_ai_relay_cli_hgetall_many(cli, &keys);
+    out = json_object();
+
+    if (!cli->json) {
+        printf("USD per 1M tokens, per request, per image\n");
+        printf("%-32s %10s %10s %10s %10s %10s %10s %10s\n", "MODEL",
+               "INPUT", "CACHED", "CW5M", "CW1H", "OUTPUT", "REQUEST",
+               "IMAGE");
+    }
+
+    json_array_foreach(hashes, i, h) {
+        if (json_is_null(h)) {
+            continue;
+        }
+
+        j = ngx_ai_relay_cli_price_json(h);
+        usd = json_object_get(j, "usd");
+
+        if (!cli->json) {
+            printf("%-32s %10s %10s %10s %10s %10s %10s %10s\n",
+                   names.elts[i],
+                   ngx_ai_relay_cli_price_cell(usd, "input"),
+                   ngx_ai_relay_cli_price_cell(usd, "cached_input"),
+                   ngx_ai_relay_cli_price_cell(usd, "cache_write"),
+                   ngx_ai_relay_cli_price_cell(usd, "cache_write_1h"),
+                   ngx_ai_relay_cli_price_cell(usd, "output"),
+                   ngx_ai_relay_cli_price_cell(usd, "request"),
+                   ngx_ai_relay_cli_price_cell(usd, "image"));
+
+            json_object_foreach(usd, f, v) {
+                if (strncmp(f, "image:", 6) == 0) {
+                    printf("%-32s %s %s\n", "", f, json_string_value(v));
+                }
+            }
+        }
+
+        json_object_set_new(out, names.elts[i], j);
+    }
+
+    if (cli->json) {
+        ngx_ai_relay_cli_print_json(out);
+    }
+
+    json_decref(out);
+    json_decref(hashes);
+
+    return NGX_AI_RELAY_CLI_OK;
+}
+
+
+static int
+ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args)
+{
+    json_t      *h, *j, *v;
+    const char  *f;
+
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        return NGX_AI_RELAY_CLI_FAILED;
+    }
+
+    h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
+                                     "ar:{cfg}:price:%s", args->pos.elts[0]));
+    if (h == NULL) {
+        return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                      "no price for \"%s\"",
+                                      args->pos.elts[0]);
+    }
+
+    j = ngx_ai_relay_cli_price_json(h);
+    json_object_set_new(j, "model", json_string(args->pos.elts[0]));
+
+    if (cli->json) {
+        ngx_ai_relay_cli_print_json(j);
+
+    } else {
+        printf("model:      %s\n", args->pos.elts[0]);
+
+        json_object_foreach(json_object_get(j, "usd"), f, v) {
+            printf("  %-24s %s (%s uUSD)\n", f, json_string_value(v),
+                   ngx_ai_relay_cli_hstr(h, f));
+        }
+
+        if (ngx_ai_relay_cli_hval(h, "source")) {
+            printf("source:     %s\n", ngx_ai_relay_cli_hstr(h, "source"));
+        }
+    }
+
+    json_decref(j);
+    json_decref(h);
+
+    return NGX_AI_RELAY_CLI_OK;
+}
+
+
+static int
+ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args)
+{
+    int                    try;
+    char                  *key;
+    json_t                *j;
+    ngx_ai_relay_cli_tx_t  tx;
+
+    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", args->pos.elts[0]);
+
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        return NGX_AI_RELAY_CLI_FAILED;
+    }
+
+    for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
+        ngx_ai_relay_cli_watch1(cli, key);
+
+        if (!ngx_ai_relay_cli_exists(cli, key)) {
+            ngx_ai_relay_cli_unwatch(cli);
+            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                          "no price for \"%s\"",
+                                          args->pos.elts[0]);
+        }
+
+        memset(&tx, 0, sizeof(tx));
+        ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("DEL", key, NULL));
+        tx.version = 1;
+
+        if (ngx_ai_relay_cli_tx_exec(cli, &tx) == 0) {
+            if (cli->json) {
+                j = json_pack("{s:s,s:b}", "model", args->pos.elts[0],
+                              "removed", 1);
+                ngx_ai_relay_cli_print_json(j);
+                json_decref(j);
+
+            } else {
+                printf("removed the price of %s\n", args->pos.elts[0]);
+            }
+
+            return NGX_AI_RELAY_CLI_OK;
+        }
+    }
+
+    return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_FAILED,
+                                  "too much concurrent change, try again");
+}
