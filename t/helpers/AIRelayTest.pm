@@ -314,6 +314,9 @@ push @EXPORT, qw(install_redis_check);
 # A block's "--- redis_check" section is Perl run after its last request,
 # with Test::More and these helpers in scope: it asserts what Redis holds.
 sub install_redis_check {
+    # our runner warns about sections it does not know; this one is ours
+    $Test::Nginx::Socket::Known{redis_check} = 1;
+
     Test::Nginx::Socket::add_response_body_check(sub {
         my ($block, $body, $i, $rep, $dry_run) = @_;
         return if $dry_run;

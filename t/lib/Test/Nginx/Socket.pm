@@ -208,7 +208,7 @@ my %Unsupported = map { $_ => 1 } qw(
     write_resp_body_file quic_max_idle_timeout server_name
 );
 
-my %Known = map { $_ => 1 } qw(
+our %Known = map { $_ => 1 } qw(
     config http_config main_config post_main_config user_files init
     post_setup_server_root request raw_request raw_request_middle_delay
     more_headers error_code error_code_like response_body response_body_like
