@@ -934,6 +934,9 @@ ngx_ai_relay_cleanup(void *data)
 
     for (i = ctx->nreplied; i < ctx->nsent; i++) {
         if (ctx->cmds[i]) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ai relay: redis reply no longer awaited");
+
             ngx_ai_relay_redis_detach(ctx->cmds[i]);
             ctx->cmds[i] = NULL;
         }

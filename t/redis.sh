@@ -20,6 +20,7 @@ stop() {
 start() {
     redis-server --port "$port" --bind 127.0.0.1 --save '' \
         --appendonly no --dir "$dir" --daemonize yes \
+        --enable-debug-command local \
         --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
     for _ in $(seq 1 50); do
         redis-cli -p "$port" ping >/dev/null 2>&1 && return 0

@@ -350,10 +350,10 @@ ngx_ai_relay_cli_import_users(ngx_ai_relay_cli_import_t *im, json_t *rows,
             name = ngx_ai_relay_cli_sprintf("user%s", uid);
         }
 
-        if (ngx_ai_relay_cli_price_quota_to_micro(
+        if (ngx_ai_relay_price_quota_to_micro(
                 ngx_ai_relay_cli_col_int(row, "quota", 0), &quota)
             != NGX_AI_RELAY_PRICE_OK
-            || ngx_ai_relay_cli_price_quota_to_micro(
+            || ngx_ai_relay_price_quota_to_micro(
                 ngx_ai_relay_cli_col_int(row, "used_quota", 0), &used)
             != NGX_AI_RELAY_PRICE_OK)
         {
@@ -551,7 +551,7 @@ ngx_ai_relay_cli_import_tokens(ngx_ai_relay_cli_import_t *im, json_t *rows)
             quota = -1;
 
         } else {
-            if (ngx_ai_relay_cli_price_quota_to_micro(
+            if (ngx_ai_relay_price_quota_to_micro(
                     ngx_ai_relay_cli_col_int(row, "remain_quota", 0), &quota)
                 != NGX_AI_RELAY_PRICE_OK)
             {
@@ -567,7 +567,7 @@ ngx_ai_relay_cli_import_tokens(ngx_ai_relay_cli_import_t *im, json_t *rows)
             }
         }
 
-        if (ngx_ai_relay_cli_price_quota_to_micro(
+        if (ngx_ai_relay_price_quota_to_micro(
                 ngx_ai_relay_cli_col_int(row, "used_quota", 0), &used)
             != NGX_AI_RELAY_PRICE_OK)
         {
@@ -1108,12 +1108,6 @@ ngx_ai_relay_cli_import_models(ngx_ai_relay_cli_import_t *im,
             alias = 0;
         }
 
-        if (alias) {
-            json_object_set_new(im->models, model,
-                                json_pack("{s:s}", "alias", b));
-            continue;
-        }
-
         n = json_object_size(list);
         ids = ngx_ai_relay_cli_alloc((n + 1) * sizeof(char *));
         k = 0;
@@ -1130,9 +1124,17 @@ ngx_ai_relay_cli_import_models(ngx_ai_relay_cli_import_t *im,
             json_array_append_new(row, json_string(ids[k]));
         }
 
-        json_object_set_new(im->models, model,
-                            json_pack("{s:o,s:O}", "channels", row,
-                                      "upstream", list));
+        if (alias) {
+            /* the channels are kept for when the alias cannot be made */
+            json_object_set_new(im->models, model,
+                                json_pack("{s:s,s:o}", "alias", b,
+                                          "channels", row));
+
+        } else {
+            json_object_set_new(im->models, model,
+                                json_pack("{s:o,s:O}", "channels", row,
+                                          "upstream", list));
+        }
     }
 
     json_decref(ups);

@@ -15,6 +15,7 @@ use IO::Socket::INET;
 use Digest::SHA qw(sha256_hex);
 use Exporter 'import';
 use Time::HiRes qw(sleep);
+use POSIX ();
 
 our $BODY;
 our @EXPORT = qw(redis redis_ok key_hash reset_redis seed_user seed_key
@@ -383,6 +384,41 @@ sub relay_post {
     return http_request('POST', $path,
                         ['Authorization: Bearer ' . ($key // $TEST_KEY),
                          'Content-Type: application/json'], $json);
+}
+
+1;
+
+package AIRelayTest;
+
+push @EXPORT, qw(redis_sleep_in_background redis_restart);
+
+# DEBUG SLEEP in a child process: Redis stops answering for $secs
+sub redis_sleep_in_background {
+    my ($secs) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        undef $sock;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $REDIS_PORT, Proto => 'tcp');
+        print $s "*3\r\n\$5\r\nDEBUG\r\n\$5\r\nSLEEP\r\n\$"
+                 . length($secs) . "\r\n$secs\r\n";
+        my $buf;
+        sysread($s, $buf, 100);
+        POSIX::_exit(0);
+    }
+    sleep 0.05;   # let the DEBUG SLEEP reach Redis first
+    return $pid;
+}
+
+# stop the test Redis, run $during->(), start it again (empty)
+sub redis_restart {
+    my ($during) = @_;
+    undef $sock;
+    system("t/redis.sh stop $REDIS_PORT") == 0 or die "redis stop failed\n";
+    $during->() if $during;
+    system("t/redis.sh start $REDIS_PORT") == 0 or die "redis start failed\n";
+    return;
 }
 
 1;
