@@ -33,8 +33,11 @@ DEB_PKGS := nginx nginx-dev libnginx-mod-http-echo libjansson-dev \
 MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
                $(wildcard $(TOP)/src/*.c $(TOP)/src/*.h)
 
-.PHONY: all build deps test unit test-nginx test-runner test-asan \
-        test-valgrind run stop clean fuzz bench bench-peers install cli
+.PHONY: all build deps test test-nginx test-runner test-asan \
+        test-unit-asan test-valgrind run stop clean install
+
+FUZZ_SECONDS    ?= 60
+CORE_FUZZ_TIME  ?= $(FUZZ_SECONDS)
 
 all: build
 
@@ -107,7 +110,15 @@ TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
            TEST_NGINX_CLI=$(BUILD)/ai-relay \
            PATH=$(BUILD):$$PATH
 
-test: build unit cli test-runner test-nginx cli-test
+test: build unit core-unit-test cli test-runner test-nginx cli-test
+	@echo "make test: all passed"
+
+# C unit tests of the nginx-free core under AddressSanitizer and UBSan
+test-unit-asan: deps unit-asan core-unit-san
+
+# libFuzzer, FUZZ_SECONDS each: the JSON scanner, then (fuzz/fuzz.mk's
+# own recipe) the SSE parser and usage extractor
+fuzz: fuzz-deps core-fuzz
 
 test-runner: deps
 	prove -I t/lib -r t/runner
