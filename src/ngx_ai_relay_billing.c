@@ -154,7 +154,7 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 void
 ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    ngx_uint_t                   status;
+    ngx_uint_t                   status, images_only;
     ngx_ai_relay_usage_t        *u;
     ngx_ai_relay_price_usage_t   pu;
 
@@ -172,18 +172,24 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
 
-    if (u && u->found) {
-        ctx->usage_source = u->estimated ? NGX_AI_RELAY_USAGE_ESTIMATED
-                                         : NGX_AI_RELAY_USAGE_UPSTREAM;
+    /* an image answer without token usage still reports its images */
+
+    images_only = (u && !u->found && u->images
+                   && ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES);
+
+    if (u && (u->found || images_only)) {
+        ctx->usage_source = (u->estimated && !images_only)
+                            ? NGX_AI_RELAY_USAGE_ESTIMATED
+                            : NGX_AI_RELAY_USAGE_UPSTREAM;
 
         pu.prompt_tokens = u->prompt_tokens;
         pu.cached_tokens = u->cached_tokens;
         pu.cache_write_5m_tokens = u->cache_write_5m_tokens;
         pu.cache_write_1h_tokens = u->cache_write_1h_tokens;
-        pu.completion_tokens = u->completion_tokens;
+        pu.completion_tokens = images_only ? 0 : u->completion_tokens;
         pu.images = u->images;
 
-        if (pu.prompt_tokens == 0 && u->estimated) {
+        if (pu.prompt_tokens == 0 && u->estimated && !images_only) {
             pu.prompt_tokens = ctx->prompt_estimate;
         }
 

@@ -28,6 +28,9 @@ static ngx_uint_t ngx_ai_relay_body_format(ngx_http_request_t *r,
     ngx_uint_t style);
 static ngx_int_t ngx_ai_relay_gemini_model(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_body_string(ngx_http_request_t *r,
+    ngx_ai_relay_json_scan_t *scan, u_char *body, const char *name,
+    ngx_str_t *value);
 
 
 static ngx_int_t
@@ -200,6 +203,33 @@ ngx_ai_relay_gemini_model(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 }
 
 
+/* a short top-level string member, e.g. an image's "size"; absent: empty */
+
+static ngx_int_t
+ngx_ai_relay_body_string(ngx_http_request_t *r,
+    ngx_ai_relay_json_scan_t *scan, u_char *body, const char *name,
+    ngx_str_t *value)
+{
+    size_t  len;
+
+    ngx_str_null(value);
+
+    value->data = ngx_pnalloc(r->pool, 32);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ai_relay_json_get_string(scan, body, name, ngx_strlen(name),
+                                     value->data, 32, &len)
+        == NGX_AI_RELAY_JSON_GET_OK)
+    {
+        value->len = len;
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
@@ -356,6 +386,17 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     } else {
         ctx->images_requested = 1;
+    }
+
+    if (ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES
+        && (ngx_ai_relay_body_string(r, scan, ctx->body.data, "size",
+                                     &ctx->image_size) != NGX_OK
+            || ngx_ai_relay_body_string(r, scan, ctx->body.data, "quality",
+                                        &ctx->image_quality) != NGX_OK))
+    {
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                               "internal error");
+        return NGX_ERROR;
     }
 
     /*

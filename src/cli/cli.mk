@@ -21,7 +21,7 @@ CLI_DEPS     := $(wildcard $(TOP)/src/cli/*.h) \
 CLI_OBJS     := $(patsubst %.c,$(CLI_OBJDIR)/%.o,$(notdir $(CLI_SRCS)))
 CLI_CFLAGS   := $(CFLAGS) $(WARN) -I$(TOP)/src -I$(TOP)/src/cli \
                 $(shell pkg-config --cflags libmariadb 2>/dev/null)
-CLI_LIBS     := -lhiredis -ljansson -lcrypto -lsqlite3 \
+CLI_LIBS     := -lhiredis -ljansson -lcrypto -lsqlite3 -lm \
                 $(or $(shell pkg-config --libs libmariadb 2>/dev/null), \
                      -lmariadb)
 

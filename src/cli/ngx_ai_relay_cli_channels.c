@@ -335,6 +335,18 @@ ngx_ai_relay_cli_channel_conf(ngx_ai_relay_cli_t *cli,
 }
 
 
+/* an imported model changed by the operator: a later import keeps it */
+static void
+ngx_ai_relay_cli_channel_edited(ngx_ai_relay_cli_tx_t *tx, const char *key,
+    json_t *m)
+{
+    if (ngx_ai_relay_cli_hval(m, "source")) {
+        ngx_ai_relay_cli_tx_add(tx, ngx_ai_relay_cli_cmd("HSET", key,
+                                                     "edited", "1", NULL));
+    }
+}
+
+
 /*
  * Make the models that list channel id be exactly "want" (when given):
  * WATCHes the model hashes and adds their changes to tx.  REJECTED if a
@@ -376,6 +388,7 @@ ngx_ai_relay_cli_channel_link(ngx_ai_relay_cli_t *cli,
                                    "channels",
                                    ngx_ai_relay_cli_csv_add(chans, id),
                                    NULL));
+                ngx_ai_relay_cli_channel_edited(tx, key, m);
             }
 
         } else if (ngx_ai_relay_cli_csv_has(chans, id)) {
@@ -383,6 +396,7 @@ ngx_ai_relay_cli_channel_link(ngx_ai_relay_cli_t *cli,
                                    "channels",
                                    ngx_ai_relay_cli_csv_del(chans, id),
                                    NULL));
+            ngx_ai_relay_cli_channel_edited(tx, key, m);
         }
     }
 
@@ -654,6 +668,12 @@ ngx_ai_relay_cli_channels_write(ngx_ai_relay_cli_t *cli,
 
         for (i = 0; i < cc.map.nelts; i++) {
             ngx_ai_relay_cli_cmd_add(c, cc.map.elts[i]);
+        }
+
+        if (ngx_ai_relay_cli_hval(h, "source")) {
+            /* an imported channel: a later import leaves it alone */
+            ngx_ai_relay_cli_cmd_add(c, "edited");
+            ngx_ai_relay_cli_cmd_add(c, "1");
         }
 
         if (cc.unmap.nelts) {

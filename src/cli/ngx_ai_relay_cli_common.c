@@ -16,6 +16,8 @@
 
 /*
  * Set fields of a hash only if it exists, and bump the config version.
+ * An imported object (it has "source") is marked "edited": a later
+ * import leaves it as the operator made it.
  * KEYS[1] the hash  KEYS[2] ar:{cfg}:version  ARGV field, value, ...
  * -> 1, or 0 if the hash does not exist
  */
@@ -23,6 +25,9 @@
 static const char  ngx_ai_relay_cli_script_hset[] =
 "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
 "redis.call('HSET', KEYS[1], unpack(ARGV))\n"
+"if redis.call('HEXISTS', KEYS[1], 'source') == 1 then\n"
+"  redis.call('HSET', KEYS[1], 'edited', '1')\n"
+"end\n"
 "redis.call('INCR', KEYS[2])\n"
 "return 1\n";
 

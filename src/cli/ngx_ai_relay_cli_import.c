@@ -1564,7 +1564,6 @@ ngx_ai_relay_cli_import_prices(ngx_ai_relay_cli_import_t *im, json_t *opts,
         }
 
         if (p) {
-            json_object_set_new(p, "source", json_string(im->tag));
             json_object_set_new(im->prices, model, p);
         }
     }

@@ -308,6 +308,12 @@ ngx_ai_relay_cli_models_set(ngx_ai_relay_cli_t *cli,
             return rc;
         }
 
+        if (ngx_ai_relay_cli_hval(h, "source")) {
+            /* an imported model: a later import leaves it alone */
+            ngx_ai_relay_cli_cmd_add(hset, "edited");
+            ngx_ai_relay_cli_cmd_add(hset, "1");
+        }
+
         memset(&old, 0, sizeof(old));
         ngx_ai_relay_cli_list_split(&old, ngx_ai_relay_cli_hstr(h,
                                                             "channels"), ",");
@@ -460,6 +466,11 @@ ngx_ai_relay_cli_models_alias(ngx_ai_relay_cli_t *cli,
             ngx_ai_relay_cli_unwatch(cli);
             json_decref(h);
             return rc;
+        }
+
+        if (ngx_ai_relay_cli_hval(h, "source")) {
+            ngx_ai_relay_cli_cmd_add(hset, "edited");
+            ngx_ai_relay_cli_cmd_add(hset, "1");
         }
 
         memset(&old, 0, sizeof(old));

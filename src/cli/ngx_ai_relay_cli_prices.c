@@ -167,11 +167,6 @@ ngx_ai_relay_cli_price_json(json_t *h)
     usd = json_object();
 
     json_object_foreach(h, f, v) {
-        if (strcmp(f, "source") == 0) {
-            json_object_set(j, f, v);
-            continue;
-        }
-
         if (ngx_ai_relay_cli_parse_int(json_string_value(v), INT64_MIN,
                                        INT64_MAX, &n)
             == 0)
@@ -339,13 +334,20 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
 
         /* an operator's price is no longer the importer's */
 
-        hdel = ngx_ai_relay_cli_cmd("HDEL", key, "source", NULL);
+        ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("HDEL",
+                                  "ar:{cfg}:imported",
+                                  ngx_ai_relay_cli_sprintf("price:%s", name),
+                                  NULL));
+
+        hdel = ngx_ai_relay_cli_cmd("HDEL", key, NULL);
 
         for (i = 0; i < unset.nelts; i++) {
             ngx_ai_relay_cli_cmd_add(hdel, unset.elts[i]);
         }
 
-        ngx_ai_relay_cli_tx_add(&tx, hdel);
+        if (hdel->argc > 2) {
+            ngx_ai_relay_cli_tx_add(&tx, hdel);
+        }
 
         if (set.nelts) {
             hset = ngx_ai_relay_cli_cmd("HSET", key, NULL);
@@ -514,8 +516,10 @@ static int
 ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args)
 {
+    char        *src;
     json_t      *h, *j, *v;
     const char  *f;
+    redisReply  *r;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return NGX_AI_RELAY_CLI_FAILED;
@@ -529,8 +533,20 @@ ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
                                       args->pos.elts[0]);
     }
 
+    r = ngx_ai_relay_cli_runv(cli, "HGET", "ar:{cfg}:imported",
+                              ngx_ai_relay_cli_sprintf("price:%s",
+                                                       args->pos.elts[0]),
+                              NULL);
+    src = r->type == REDIS_REPLY_STRING ? ngx_ai_relay_cli_strdup(r->str)
+                                        : NULL;
+    freeReplyObject(r);
+
     j = ngx_ai_relay_cli_price_json(h);
     json_object_set_new(j, "model", json_string(args->pos.elts[0]));
+
+    if (src) {
+        json_object_set_new(j, "imported_from", json_string(src));
+    }
 
     if (cli->json) {
         ngx_ai_relay_cli_print_json(j);
@@ -543,8 +559,8 @@ ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
                    ngx_ai_relay_cli_hstr(h, f));
         }
 
-        if (ngx_ai_relay_cli_hval(h, "source")) {
-            printf("source:     %s\n", ngx_ai_relay_cli_hstr(h, "source"));
+        if (src) {
+            printf("imported:   from %s\n", src);
         }
     }
 
@@ -582,6 +598,11 @@ ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
 
         memset(&tx, 0, sizeof(tx));
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("DEL", key, NULL));
+        ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("HDEL",
+                                  "ar:{cfg}:imported",
+                                  ngx_ai_relay_cli_sprintf("price:%s",
+                                                     args->pos.elts[0]),
+                                  NULL));
         tx.version = 1;
 
         if (ngx_ai_relay_cli_tx_exec(cli, &tx) == 0) {

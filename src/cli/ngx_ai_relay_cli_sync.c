@@ -61,6 +61,8 @@ ngx_ai_relay_cli_sync_read(ngx_ai_relay_cli_import_t *im)
                                NGX_AI_RELAY_CLI_READ_SET);
     ngx_ai_relay_cli_sync_want(&keys, &types, "ar:seq",
                                NGX_AI_RELAY_CLI_READ_HASH);
+    ngx_ai_relay_cli_sync_want(&keys, &types, "ar:{cfg}:imported",
+                               NGX_AI_RELAY_CLI_READ_HASH);
 
     json_object_foreach(im->users, id, o) {
         ngx_ai_relay_cli_sync_want(&keys, &types,
@@ -283,6 +285,12 @@ ngx_ai_relay_cli_sync_hash(ngx_ai_relay_cli_sync_t *s, const char *kind,
                     src ? src : "none");
         }
 
+        return NULL;
+    }
+
+    if (strcmp(ngx_ai_relay_cli_hstr(cur, "edited"), "1") == 0) {
+        ngx_ai_relay_cli_import_skip(s->im, kind, id,
+                "changed with ai-relay since it was imported; kept");
         return NULL;
     }
 
@@ -550,6 +558,12 @@ ngx_ai_relay_cli_sync_models(ngx_ai_relay_cli_sync_t *s)
 
         ngx_ai_relay_cli_sync_sadd(s, "ar:{cfg}:models", name);
 
+        if (ours && strcmp(ngx_ai_relay_cli_hstr(cur, "edited"), "1") == 0) {
+            ngx_ai_relay_cli_import_skip(s->im, "model", name,
+                    "changed with ai-relay since it was imported; kept");
+            continue;
+        }
+
         if (cur == NULL) {
             if (alias) {
                 ngx_ai_relay_cli_tx_add(&s->tx, ngx_ai_relay_cli_cmd("HSET",
@@ -634,23 +648,69 @@ ngx_ai_relay_cli_sync_models(ngx_ai_relay_cli_sync_t *s)
 }
 
 
+/*
+ * Prices: the relay reads the whole price hash, so who imported one is
+ * kept apart, in ar:{cfg}:imported (field "price:<model>").
+ */
 static void
 ngx_ai_relay_cli_sync_prices(ngx_ai_relay_cli_sync_t *s)
 {
-    int          created;
-    json_t      *o, *changed;
-    const char  *name;
+    char                    *key, *field;
+    json_t                  *o, *cur, *imported, *changed, *v;
+    const char              *name, *f, *owner;
+    ngx_ai_relay_cli_cmd_t  *hset, *hdel;
+
+    imported = ngx_ai_relay_cli_sync_cur(s, "ar:{cfg}:imported");
 
     json_object_foreach(s->im->prices, name, o) {
-        changed = ngx_ai_relay_cli_sync_hash(s, "price", name,
-                      ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", name),
-                      o, NULL, "", 0, &created);
-        if (changed == NULL) {
+        key = ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", name);
+        field = ngx_ai_relay_cli_sprintf("price:%s", name);
+        cur = ngx_ai_relay_cli_sync_cur(s, key);
+        owner = ngx_ai_relay_cli_hval(imported, field);
+
+        if (cur && (owner == NULL || strcmp(owner, s->im->tag) != 0)) {
+            ngx_ai_relay_cli_import_skip(s->im, "price", name,
+                    "set in Redis by other means%s%s; kept",
+                    owner ? " (imported from " : "",
+                    owner ? ngx_ai_relay_cli_sprintf("%s)", owner) : "");
             continue;
         }
 
+        changed = json_object();
+        hset = ngx_ai_relay_cli_cmd("HSET", key, NULL);
+        hdel = ngx_ai_relay_cli_cmd("HDEL", key, NULL);
+
+        json_object_foreach(o, f, v) {
+            if (!json_equal(json_object_get(cur, f), v)) {
+                ngx_ai_relay_cli_cmd_add(hset, f);
+                ngx_ai_relay_cli_cmd_add(hset, json_string_value(v));
+                json_object_set(changed, f, v);
+            }
+        }
+
+        json_object_foreach(cur, f, v) {
+            if (json_object_get(o, f) == NULL) {
+                ngx_ai_relay_cli_cmd_add(hdel, f);
+                json_object_set_new(changed, f, json_null());
+            }
+        }
+
+        if (hdel->argc > 2) {
+            ngx_ai_relay_cli_tx_add(&s->tx, hdel);
+        }
+
+        if (hset->argc > 2) {
+            ngx_ai_relay_cli_tx_add(&s->tx, hset);
+        }
+
+        if (owner == NULL) {
+            ngx_ai_relay_cli_tx_add(&s->tx, ngx_ai_relay_cli_cmd("HSET",
+                                          "ar:{cfg}:imported", field,
+                                          s->im->tag, NULL));
+        }
+
         if (json_object_size(changed)) {
-            ngx_ai_relay_cli_sync_change(s, created ? "create" : "update",
+            ngx_ai_relay_cli_sync_change(s, cur ? "update" : "create",
                                          "price", name, changed);
 
         } else {
@@ -899,7 +959,8 @@ ngx_ai_relay_cli_import_sync(ngx_ai_relay_cli_import_t *im)
             return ngx_ai_relay_cli_error(NULL, NGX_AI_RELAY_CLI_REJECTED,
                                           "import refused: %zu conflict(s) "
                                           "with existing data; nothing "
-                                          "written",
+                                          "written (--id-offset keeps ids "
+                                          "apart)",
                                           json_array_size(im->conflicts));
         }
 

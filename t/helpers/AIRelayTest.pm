@@ -422,3 +422,99 @@ sub redis_restart {
 }
 
 1;
+
+package AIRelayTest;
+
+use File::Basename ();
+use Cwd ();
+
+push @EXPORT, qw(fixture fixture_config without_usage_chunk seed_fixture
+                 expect_bill $TOP @PRICES);
+
+our $TOP = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../..');
+
+# prices used by the usage tests, micro-USD per 1M tokens: 1 USD input,
+# 0.10 cached, 1.25 cache write 5m, 2 cache write 1h, 4 output
+our @PRICES = (input => 1_000_000, cached_input => 100_000,
+               cache_write => 1_250_000, cache_write_1h => 2_000_000,
+               output => 4_000_000);
+
+sub fixture {
+    my ($name) = @_;
+    open my $fh, '<:raw', "$TOP/t/unit/fixtures/$name"
+        or die "fixture $name: $!\n";
+    local $/;
+    return scalar <$fh>;
+}
+
+# mock upstream answering any path under /fx/<fixture file>/ with the file
+sub fixture_config {
+    return <<"_EOC_";
+    location ~ ^/fx/(?<fx>[^/]+)/ {
+        proxy_method GET;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+        proxy_pass http://127.0.0.1:$SERVER_PORT/fixtures/\$fx;
+    }
+
+    location /fixtures/ {
+        alias $TOP/t/unit/fixtures/;
+        types {
+            text/event-stream sse;
+            application/json json;
+        }
+    }
+_EOC_
+}
+
+# the stream as a client that did not ask for usage sees it
+sub without_usage_chunk {
+    my ($sse) = @_;
+    my @events = split /(?<=\n\n)/, $sse;
+    return join '', grep { !/"choices":\[\],"usage":\{/ } @events;
+}
+
+sub seed_fixture {
+    my ($file, %o) = @_;
+    my $price = delete $o{price} || {};
+    seed_world(mock => "/fx/$file", price => { @PRICES, %$price }, %o);
+    return;
+}
+
+# the record of the last request, and the balance, match this usage
+sub expect_bill {
+    my (%u) = @_;
+    my $n = $u{records} // 1;
+    Test::More::ok(wait_for(sub { records(1) == $n }), "$n record(s)");
+    my $r = last_record(1);
+    my %p = @PRICES;
+    my $prompt = $u{prompt} // 0;
+    my $cached = $u{cached} // 0;
+    my $cw5 = $u{cw5m} // 0;
+    my $cw1 = $u{cw1h} // 0;
+    my $uncached = $prompt - $cached - $cw5 - $cw1;
+    $uncached = 0 if $uncached < 0;
+    my $sum = $uncached * $p{input} + $cached * $p{cached_input}
+              + $cw5 * $p{cache_write} + $cw1 * $p{cache_write_1h}
+              + ($u{completion} // 0) * $p{output};
+    my $cost = int(($sum + 999_999) / 1_000_000) + ($u{extra} // 0);
+    $cost = $u{cost} if defined $u{cost};
+    Test::More::is($r->{prompt_tokens}, $prompt, 'prompt tokens');
+    Test::More::is($r->{cached_tokens}, $cached, 'cached tokens');
+    Test::More::is($r->{cache_write_tokens}, $cw5 + $cw1,
+                   'cache write tokens');
+    Test::More::is($r->{completion_tokens}, $u{completion} // 0,
+                   'completion tokens');
+    Test::More::is($r->{reasoning_tokens}, $u{reasoning} // 0,
+                   'reasoning tokens');
+    Test::More::is($r->{cost}, $cost, "cost $cost micro-USD");
+    Test::More::is($r->{usage_source}, $u{source} // 'upstream',
+                   'usage source');
+    Test::More::is(user_field(1, 'balance'),
+                   ($u{start} // 10_000_000) - $cost,
+                   'balance went down by exactly the cost');
+    Test::More::is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+    return $r;
+}
+
+1;
