@@ -162,6 +162,21 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     status = r->err_status ? r->err_status : r->headers_out.status;
 
+    if (ctx->header_seen && !ctx->complete && !ctx->replace_body) {
+
+        /* the answer ended early: who cut it */
+
+        if (r->connection->error) {
+            status = 499;
+            ngx_str_set(&ctx->err_message,
+                        "the client closed the connection mid-response");
+
+        } else {
+            ngx_str_set(&ctx->err_message,
+                        "the upstream response was cut short");
+        }
+    }
+
     if (u) {
         if (ctx->resp_len && !ctx->resp_overflow) {
             (void) ngx_ai_relay_usage_body(u, ctx->resp, ctx->resp_len);

@@ -294,6 +294,12 @@ ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf) {
+            ctx->complete = 1;
+        }
+    }
+
     if (ctx->ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
         for (cl = in; cl; cl = cl->next) {
             if (ngx_buf_size(cl->buf)) {

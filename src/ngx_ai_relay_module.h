@@ -195,6 +195,7 @@ typedef struct {
     unsigned                      replaced:1;
     unsigned                      header_seen:1;
     unsigned                      upstream_ok:1;
+    unsigned                      complete:1;    /* last_buf went out */
     unsigned                      collect:1;
     unsigned                      resp_overflow:1;
     unsigned                      drop:1;

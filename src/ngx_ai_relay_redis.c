@@ -20,6 +20,9 @@
 #define NGX_AI_RELAY_REDIS_BACKOFF_MIN  100
 #define NGX_AI_RELAY_REDIS_BACKOFF_MAX  3000
 
+/* a request finding no link tries to connect, at most this often */
+#define NGX_AI_RELAY_REDIS_RETRY        10
+
 
 static void ngx_ai_relay_redis_add_read(void *privdata);
 static void ngx_ai_relay_redis_del_read(void *privdata);
@@ -275,7 +278,7 @@ ngx_ai_relay_redis_prepare(ngx_ai_relay_redis_t *rds,
     ngx_ai_relay_redis_cmd_t  *cmd;
 
     if (rds->ac == NULL
-        && ngx_current_msec - rds->last_attempt >= NGX_AI_RELAY_REDIS_BACKOFF_MIN)
+        && ngx_current_msec - rds->last_attempt >= NGX_AI_RELAY_REDIS_RETRY)
     {
         /* on demand: recover as soon as Redis is back */
         ngx_ai_relay_redis_connect(rds);

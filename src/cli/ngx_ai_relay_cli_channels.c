@@ -557,7 +557,7 @@ ngx_ai_relay_cli_channels_write(ngx_ai_relay_cli_t *cli,
     }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
@@ -745,7 +745,7 @@ ngx_ai_relay_cli_channels_list(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t  ids, keys;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&ids, 0, sizeof(ids));
@@ -820,7 +820,7 @@ ngx_ai_relay_cli_channels_show(ngx_ai_relay_cli_t *cli,
     }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
@@ -883,7 +883,7 @@ ngx_ai_relay_cli_channels_status(ngx_ai_relay_cli_t *cli, const char *id,
     }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&fv, 0, sizeof(fv));
@@ -940,7 +940,7 @@ ngx_ai_relay_cli_channels_remove(ngx_ai_relay_cli_t *cli,
     key = ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s", id);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {

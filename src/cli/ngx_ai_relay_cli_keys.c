@@ -361,7 +361,7 @@ ngx_ai_relay_cli_keys_new(ngx_ai_relay_cli_t *cli,
     }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_user(cli, owner, &uid, &user);
@@ -551,7 +551,7 @@ ngx_ai_relay_cli_keys_list(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t   ids, hkeys, owners;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&ids, 0, sizeof(ids));
@@ -655,7 +655,7 @@ ngx_ai_relay_cli_keys_show(ngx_ai_relay_cli_t *cli,
     int64_t  quota, expires;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_key(cli, args->pos.elts[0], &uid, &hash, &h);
@@ -725,7 +725,7 @@ ngx_ai_relay_cli_keys_set(ngx_ai_relay_cli_t *cli, const char *ref,
     json_t  *h, *j;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_key(cli, ref, &uid, &hash, NULL);
@@ -820,7 +820,7 @@ ngx_ai_relay_cli_keys_expire(ngx_ai_relay_cli_t *cli,
     }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_key(cli, args->pos.elts[0], &uid, &hash, &h);
@@ -959,7 +959,7 @@ ngx_ai_relay_cli_keys_rotate(ngx_ai_relay_cli_t *cli,
     const char  *res;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_key(cli, args->pos.elts[0], &uid, &hash, &h);
@@ -1019,7 +1019,7 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t  watch;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_key(cli, args->pos.elts[0], &uid, &hash, &h);

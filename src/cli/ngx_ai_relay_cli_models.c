@@ -263,7 +263,7 @@ ngx_ai_relay_cli_models_set(ngx_ai_relay_cli_t *cli,
     key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", name);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
@@ -397,7 +397,7 @@ ngx_ai_relay_cli_models_alias(ngx_ai_relay_cli_t *cli,
     key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", name);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
@@ -517,7 +517,7 @@ ngx_ai_relay_cli_models_list(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t   names;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&names, 0, sizeof(names));
@@ -603,7 +603,7 @@ ngx_ai_relay_cli_models_show(ngx_ai_relay_cli_t *cli,
     name = args->pos.elts[0];
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&chain, 0, sizeof(chain));
@@ -811,7 +811,7 @@ ngx_ai_relay_cli_models_remove(ngx_ai_relay_cli_t *cli,
     key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", name);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {

@@ -277,7 +277,7 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
     key = ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", name);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
@@ -449,7 +449,7 @@ ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t  names, keys;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&names, 0, sizeof(names));
@@ -522,7 +522,7 @@ ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
     redisReply  *r;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
@@ -583,7 +583,7 @@ ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
     key = ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", args->pos.elts[0]);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {

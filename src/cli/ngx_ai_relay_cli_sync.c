@@ -919,7 +919,7 @@ ngx_ai_relay_cli_import_sync(ngx_ai_relay_cli_import_t *im)
     ngx_ai_relay_cli_sync_t   s;
 
     if (ngx_ai_relay_cli_connect(im->cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return im->cli->failed_rc;
     }
 
     nskipped = json_array_size(im->skipped);

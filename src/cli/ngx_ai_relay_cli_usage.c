@@ -243,7 +243,7 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
     }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&users, 0, sizeof(users));
@@ -607,7 +607,7 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
     reqid = ngx_ai_relay_cli_opt(args, "request-id");
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&users, 0, sizeof(users));

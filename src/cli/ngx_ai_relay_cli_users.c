@@ -232,7 +232,7 @@ ngx_ai_relay_cli_users_create(ngx_ai_relay_cli_t *cli,
     note = ngx_ai_relay_cli_opt(args, "note");
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
@@ -342,7 +342,7 @@ ngx_ai_relay_cli_users_show(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t  hashes, hkeys;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_user(cli, args->pos.elts[0], &uid, &h);
@@ -446,7 +446,7 @@ ngx_ai_relay_cli_users_list(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t   ids, keys;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     memset(&ids, 0, sizeof(ids));
@@ -541,7 +541,7 @@ ngx_ai_relay_cli_users_money(ngx_ai_relay_cli_t *cli,
     }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_user(cli, args->pos.elts[0], &uid, NULL);
@@ -600,7 +600,7 @@ ngx_ai_relay_cli_users_set(ngx_ai_relay_cli_t *cli, const char *ref,
     ngx_ai_relay_cli_list_t  fv;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_user(cli, ref, &uid, NULL);
@@ -699,7 +699,7 @@ ngx_ai_relay_cli_users_ledger(ngx_ai_relay_cli_t *cli,
     }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-        return NGX_AI_RELAY_CLI_FAILED;
+        return cli->failed_rc;
     }
 
     rc = ngx_ai_relay_cli_find_user(cli, args->pos.elts[0], &uid, NULL);

@@ -729,8 +729,9 @@ ngx_ai_relay_cli_error(ngx_ai_relay_cli_t *cli, int code, const char *fmt,
         json_decref(j);
     }
 
-    if (cli) {
+    if (cli && !cli->failed) {
         cli->failed = 1;
+        cli->failed_rc = code;
     }
 
     return code;

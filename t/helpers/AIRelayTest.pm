@@ -88,11 +88,15 @@ sub _reply {
 # redis('HSET', 'key', 'f', 'v') -> the reply (arrays as array refs)
 sub redis {
     my @args = @_;
-    my $s = _connect();
     my $cmd = '*' . scalar(@args) . "\r\n";
     $cmd .= '$' . length($_) . "\r\n$_\r\n" for map { defined $_ ? $_ : '' } @args;
-    print $s $cmd;
-    return _reply($s);
+    for my $try (1, 2) {
+        my $s = _connect();
+        my $r = eval { print $s $cmd or die "write failed\n"; [ _reply($s) ] };
+        return $r->[0] if $r;
+        die $@ if $@ =~ /^redis error/ || $try == 2;
+        undef $sock;   # Redis was restarted: reconnect once
+    }
 }
 
 sub redis_ok { my $r = eval { redis('PING') }; return defined $r && $r eq 'PONG' }
@@ -515,6 +519,78 @@ sub expect_bill {
                    'balance went down by exactly the cost');
     Test::More::is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
     return $r;
+}
+
+1;
+
+package AIRelayTest;
+
+use Socket qw(SOL_SOCKET SO_LINGER);
+
+push @EXPORT, qw(free_port raw_upstream later nginx_pids);
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1, ReuseAddr => 1) or die $!;
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# A one-shot upstream on $port: reads the request, writes $bytes (sent in
+# pieces split at "\n\n" with a pause), then resets the connection.
+sub raw_upstream {
+    my ($port, $bytes, %o) = @_;
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                    LocalPort => $port, Listen => 5,
+                                    ReuseAddr => 1)
+        or die "raw upstream on $port: $!\n";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid) {
+        close $srv;
+        return $pid;
+    }
+    undef $sock;
+    local $SIG{ALRM} = sub { POSIX::_exit(0) };
+    alarm($o{lifetime} // 10);
+    my $c = $srv->accept or POSIX::_exit(0);
+    my $req = '';
+    while ($req !~ /\r\n\r\n/) {
+        sysread($c, $req, 4096, length $req) or last;
+    }
+    for my $piece (split /(?<=\n\n)/, $bytes) {
+        syswrite($c, $piece);
+        sleep($o{pause} // 0.05);
+    }
+    if ($o{reset}) {
+        setsockopt($c, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+    }
+    close $c;
+    POSIX::_exit(0);
+}
+
+# run $code in a child process after $secs
+sub later {
+    my ($secs, $code) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    return $pid if $pid;
+    undef $sock;
+    sleep $secs;
+    $code->();
+    POSIX::_exit(0);
+}
+
+# pids of the test nginx: (master, workers...) from the servroot
+sub nginx_pids {
+    my $root = $ENV{TEST_NGINX_SERVROOT} || "$TOP/t/servroot";
+    open my $fh, '<', "$root/logs/nginx.pid" or return ();
+    chomp(my $master = <$fh>);
+    my @workers = grep { $_ != $master }
+                  map { /^\s*(\d+)/ ? $1 : () }
+                  `ps -o pid= --ppid $master 2>/dev/null`;
+    return ($master, @workers);
 }
 
 1;

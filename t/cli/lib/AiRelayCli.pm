@@ -60,14 +60,17 @@ sub start_redis {
         or die "cannot start redis-server\n";
     for (1 .. 100) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$redis_port");
-        if ($s && -f "$dir/redis.pid") {
+        if ($s && -s "$dir/redis.pid" && -S "$dir/redis.sock") {
             close $s;
             open my $f, '<', "$dir/redis.pid" or die;
-            $redis_pid = <$f>;
+            $redis_pid = <$f> // '';
             chomp $redis_pid;
-            $redis_sock = "$dir/redis.sock";
-            $ENV{AI_RELAY_REDIS} = "127.0.0.1:$redis_port";
-            return;
+            if ($redis_pid =~ /^\d+$/) {
+                $redis_sock = "$dir/redis.sock";
+                $ENV{AI_RELAY_REDIS} = "127.0.0.1:$redis_port";
+                return;
+            }
+            $redis_pid = undef;
         }
         sleep 0.05;
     }

@@ -1,0 +1,322 @@
+# Reserve, then settle, exactly once, whatever the ending: concurrency,
+# client abort, upstream reset and timeout mid-stream, Redis away during
+# settlement, worker killed, limits.
+
+use lib 't/helpers';
+use AIRelayTest;
+use Test::Nginx::Socket 'no_plan';
+
+repeat_each(1);
+no_shuffle();
+no_long_string();
+install_redis_check();
+
+our $HttpConfig = http_config();
+our $Config = relay_config(extra => <<'_EOC_');
+    # a slow stream: one event, a pause, the rest
+    location /mock/slow/ {
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"The first words of a long answer"}}],"usage":null}';
+        echo;
+        echo_flush;
+        echo_sleep 1;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" and the rest"}}],"usage":null}';
+        echo;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}';
+        echo;
+        echo 'data: [DONE]';
+        echo;
+    }
+
+    # stalls after the first event, longer than proxy_read_timeout
+    location /mock/stall/ {
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Half an answer"}}],"usage":null}';
+        echo;
+        echo_flush;
+        echo_sleep 4;
+        echo 'data: [DONE]';
+        echo;
+    }
+_EOC_
+our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
+our $Stream = '{"model":"gpt-4o-mini","stream":true,"max_tokens":20,"messages":[{"role":"user","content":"hello"}]}';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: many parallel streams against a balance that covers only some: never below zero, costs add up
+--- init
+AIRelayTest::seed_world(mock => '/mock/sse', balance => 1000,
+                        price => { input => 1_000_000, output => 4_000_000 });
+--- http_config eval: $::HttpConfig
+--- config eval: "client_body_buffer_size 1k;\n" . $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","stream":true,"max_tokens":10}
+--- more_headers eval: $::Key
+--- response_body_like: data: \[DONE\]
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'first request settled');
+my $start = user_field(1, 'balance');
+my $n = 60;
+my @kids;
+pipe(my $rd, my $wr) or die;
+for my $i (1 .. $n) {
+    my $pid = fork;
+    die "fork" unless defined $pid;
+    if (!$pid) {
+        close $rd;
+        my ($status) = relay_post('/v1/chat/completions',
+            '{"model":"gpt-4o-mini","stream":true,"max_tokens":10}');
+        syswrite($wr, "$status\n");
+        POSIX::_exit(0);
+    }
+    push @kids, $pid;
+}
+close $wr;
+my $lowest = $start;
+my %status;
+my $done = 0;
+my $rin = '';
+vec($rin, fileno($rd), 1) = 1;
+while ($done < $n) {
+    my $b = user_field(1, 'balance');
+    $lowest = $b if $b < $lowest;
+    if (select(my $rout = $rin, undef, undef, 0.002)) {
+        my $line = <$rd>;
+        last unless defined $line;
+        chomp $line;
+        $status{$line}++;
+        $done++;
+    }
+}
+waitpid($_, 0) for @kids;
+ok($status{200} > 0, "some served ($status{200})");
+ok(($status{402} // 0) > 0, 'some refused with 402 (' . ($status{402} // 0) . ')');
+is(($status{200} // 0) + ($status{402} // 0), $n, 'nothing else');
+ok($lowest >= 0, "the balance never went below zero (lowest $lowest)");
+ok(wait_for(sub { records(1) == 1 + $status{200} }), 'one record per served request');
+my $sum = 0;
+$sum += $_->{cost} for records(1);
+is(user_field(1, 'balance'), 1000 - $sum, 'balance change equals the sum of recorded costs');
+ok(user_field(1, 'balance') >= 0, 'balance not negative');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+--- timeout: 10
+
+
+
+=== TEST 2: the client leaves mid-stream: what was streamed is estimated and billed once
+--- init
+AIRelayTest::seed_world(mock => '/mock/slow', price => { input => 1_000_000, output => 4_000_000 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- timeout: 0.5
+--- abort
+--- ignore_response
+--- wait: 1.5
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{status}, 499, 'client closed');
+is($r->{usage_source}, 'estimated', 'estimated');
+is($r->{error}, 'the client closed the connection mid-response', 'why');
+ok($r->{completion_tokens} > 0 && $r->{completion_tokens} < 20, "what was streamed ($r->{completion_tokens} tokens)");
+ok($r->{cost} > 0, "billed ($r->{cost})");
+is(user_field(1, 'balance'), 10_000_000 - $r->{cost}, 'exactly once');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+
+
+
+=== TEST 3: the upstream resets the connection mid-stream
+--- init
+our $RawPort = AIRelayTest::free_port();
+AIRelayTest::seed_world(channel => { base_url => "http://127.0.0.1:$RawPort" });
+AIRelayTest::raw_upstream($RawPort, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+    . qq{data: {"choices":[{"index":0,"delta":{"content":"Once upon a time"}}]}\n\n}
+    . qq{data: {"choices":[{"index":0,"delta":{"content":" there was"}}]}\n\n},
+    reset => 1);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- ignore_response
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{usage_source}, 'estimated', 'estimated');
+is($r->{error}, 'the upstream response was cut short', 'why');
+ok($r->{completion_tokens} > 0, "streamed text counted ($r->{completion_tokens})");
+is(user_field(1, 'balance'), 10_000_000 - $r->{cost}, 'billed once');
+
+
+
+=== TEST 4: the upstream stalls mid-stream past proxy_read_timeout
+--- init
+AIRelayTest::seed_world(mock => '/mock/stall');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- ignore_response
+--- timeout: 5
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }, 5), 'one record');
+my $r = last_record(1);
+is($r->{usage_source}, 'estimated', 'estimated');
+is($r->{error}, 'the upstream response was cut short', 'why');
+is(user_field(1, 'balance'), 10_000_000 - $r->{cost}, 'billed once');
+--- error_log
+upstream timed out
+
+
+
+=== TEST 5: Redis stops answering during the settlement: journaled, replayed, applied once
+--- init
+AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::later(0.4, sub { AIRelayTest::redis('CLIENT', 'PAUSE', 2500, 'ALL') });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- response_body_like: data: \[DONE\]
+--- timeout: 5
+--- wait: 4
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }, 5), 'settled');
+sleep 0.5;
+is(scalar(records(1)), 1, 'exactly one record');
+my $r = last_record(1);
+# 12 prompt and 9 completion tokens at $0.15 / $0.60 per 1M: 7.2 -> 8
+is($r->{cost}, 8, 'cost of the reported usage');
+is(user_field(1, 'balance'), 10_000_000 - $r->{cost}, 'charged once');
+is(user_field(1, 'requests'), 1, 'counted once');
+--- error_log
+kept in the journal until redis answers
+replaying 1 journaled settlements
+
+
+
+=== TEST 6: settlements still journaled at worker exit go to a file (Redis down)
+--- init
+system('rm -rf /tmp/ai-relay-test-journal; mkdir -p /tmp/ai-relay-test-journal');
+AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::later(0.4, sub {
+    AIRelayTest::redis('SAVE');
+    system("t/redis.sh stop $AIRelayTest::REDIS_PORT");
+});
+--- http_config eval: $::HttpConfig . "ai_relay_journal /tmp/ai-relay-test-journal/journal;\n"
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- response_body_like: data: \[DONE\]
+--- wait: 0.5
+--- error_log
+kept in the journal until redis answers
+
+
+
+=== TEST 7: the next nginx finds the journal file and settles it once Redis is back
+--- init
+system("t/redis.sh start $AIRelayTest::REDIS_PORT");
+unlink "$AIRelayTest::TOP/build/redis-$AIRelayTest::REDIS_PORT/dump.rdb";
+--- http_config eval: $::HttpConfig . "ai_relay_journal /tmp/ai-relay-test-journal/journal;\n"
+--- config eval: $::Config
+--- request
+GET /v1/models
+--- more_headers eval: $::Key
+--- response_body_like: gpt-4o-mini
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }, 3), 'the journaled settlement arrived');
+my $r = last_record(1);
+is($r->{cost}, 8, 'its cost');
+is(user_field(1, 'balance'), 10_000_000 - 8, 'charged once');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation settled');
+is(scalar(glob('/tmp/ai-relay-test-journal/journal.*')), undef, 'journal file consumed');
+--- error_log
+journaled settlements to replay
+
+
+
+=== TEST 8: unlimited users are metered, not charged
+--- init
+AIRelayTest::seed_world(balance => 0, unlimited => 1);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini"}
+--- more_headers eval: $::Key
+--- response_body_like: Hi there
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'a record');
+my $r = last_record(1);
+ok($r->{cost} > 0, "cost recorded ($r->{cost})");
+is(user_field(1, 'balance'), 0, 'balance untouched');
+is(user_field(1, 'used'), $r->{cost}, 'but metered');
+
+
+
+=== TEST 9: a reservation larger than the balance is refused, nothing changes
+--- init
+AIRelayTest::seed_world(balance => 100);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","max_tokens":100000}
+--- more_headers eval: $::Key
+--- error_code: 402
+--- response_body_like: ^\{"error":\{"message":"Insufficient quota for this request: it reserves up to \d+ micro-USD \(prompt estimate and max_tokens\) and the account has 100 left\. Lower max_tokens or top up\.","type":"insufficient_quota","param":null,"code":"insufficient_quota"\}\}$
+--- redis_check
+is(user_field(1, 'balance'), 100, 'balance untouched');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'nothing reserved');
+
+
+
+=== TEST 10: a key's own budget (quota) is spent and enforced
+--- init
+AIRelayTest::seed_world(key => { quota => 5000 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[ "POST /v1/chat/completions\n{\"model\":\"gpt-4o-mini\",\"max_tokens\":10}",
+  "POST /v1/chat/completions\n{\"model\":\"gpt-4o-mini\",\"max_tokens\":100000}" ]
+--- more_headers eval: $::Key
+--- error_code eval
+[200, 402]
+--- response_body_like eval
+['Hi there', 'the key has \d+ left']
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $cost = last_record(1)->{cost};
+is(key_field(1, $AIRelayTest::TEST_KEY, 'quota'), 5000 - $cost, 'key budget spent');
+is(user_field(1, 'balance'), 10_000_000 - $cost, 'and the balance');
+
+
+
+=== TEST 11: tokens per minute: once spent, 429 with Retry-After
+--- init
+AIRelayTest::seed_world(key => { tpm => 10 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[ "POST /v1/chat/completions\n{\"model\":\"gpt-4o-mini\"}",
+  "POST /v1/chat/completions\n{\"model\":\"gpt-4o-mini\"}" ]
+--- more_headers eval: $::Key
+--- error_code eval
+[200, 429]
+--- response_headers_like eval
+["", "Retry-After: \\d+"]
+--- response_body_like eval
+['Hi there', '"type":"tokens","param":null,"code":"rate_limit_exceeded"']

@@ -1,0 +1,84 @@
+#!/usr/bin/perl
+# ai-relay prices: exact USD in, integer micro-USD stored.
+
+use strict;
+use warnings;
+
+use Test::More;
+use AiRelayCli;
+
+my ($rc, $out, $err, $j);
+
+cli_ok('channels', 'create', '--provider', 'openai', '--key', 'sk-up-1111',
+       '--models', 'gpt-4o,dall-e-3');
+
+$out = cli_ok('prices', 'set', 'gpt-4o', '--input', '2.50', '--output',
+              '10', '--cached-input', '1.25', '--cache-write', '3.125',
+              '--cache-write-1h', '5', '--request', '0.000001');
+like($out, qr/price of gpt-4o: input=\$2\.50 cached_input=\$1\.25 .* output=\$10\.00 request=\$0\.000001$/m,
+     'set prints the price');
+is_deeply(hgetall('ar:{cfg}:price:gpt-4o'),
+          { input => '2500000', output => '10000000',
+            cached_input => '1250000', cache_write => '3125000',
+            cache_write_1h => '5000000', request => '1' },
+          'micro-USD per 1M tokens, per request');
+
+cli_ok('prices', 'set', 'dall-e-3', '--image', '0.04',
+       '--image-size-quality', '1024x1024:hd=0.08',
+       '--image-size-quality', '1792x1024:*=0.12');
+is_deeply(hgetall('ar:{cfg}:price:dall-e-3'),
+          { image => '40000', 'image:1024x1024:hd' => '80000',
+            'image:1792x1024:*' => '120000' }, 'image prices');
+
+cli_ok('prices', 'set', 'gpt-4o', '--unset', 'cache_write_1h',
+       '--output', '8');
+my $p = hgetall('ar:{cfg}:price:gpt-4o');
+ok(!exists $p->{cache_write_1h}, '--unset');
+is($p->{output}, '8000000', 'other fields change, the rest stays');
+is($p->{input}, '2500000', '... stays');
+
+# bad input: nothing changes
+
+rejected(['prices', 'set', 'gpt-4o', '--input', '0.0000001'], 1,
+         qr/invalid --input "0\.0000001"/);
+rejected(['prices', 'set', 'gpt-4o', '--output', '-1'], 1,
+         qr/invalid --output/);
+rejected(['prices', 'set', 'gpt-4o', '--input', '1', '--output', 'x'], 1,
+         qr/invalid --output/);
+rejected(['prices', 'set', 'gpt-4o'], 2, qr/nothing to set/);
+rejected(['prices', 'set', 'nosuch', '--input', '1'], 1,
+         qr/no model "nosuch" \(add it first, or use --force\)/);
+rejected(['prices', 'set', 'gpt-4o', '--unset', 'colour'], 1,
+         qr/invalid --unset "colour"/);
+rejected(['prices', 'set', 'gpt-4o', '--image-size-quality', '1024x1024=1'],
+         1, qr/invalid --image-size-quality/);
+rejected(['prices', 'set', 'gpt-4o', '--image-size-quality', '*:*=1'], 1,
+         qr/invalid --image-size-quality/);
+rejected(['prices', 'set', 'gpt-4o', map { ('--image-size-quality',
+                                            "${_}x$_:hd=1") } 1 .. 9],
+         1, qr/at most 8 image size\/quality prices/);
+
+cli_ok('prices', 'set', 'future-model', '--input', '1', '--force');
+is(hgetall('ar:{cfg}:price:future-model')->{input}, '1000000', '--force');
+
+# list, show, remove
+
+$j = cli_json('prices', 'list');
+is_deeply([ sort keys %$j ], ['dall-e-3', 'future-model', 'gpt-4o'],
+          'list: every priced name');
+is($j->{'gpt-4o'}{input}, 2500000, 'list: micro-USD');
+is($j->{'gpt-4o'}{usd}{input}, '$2.50', 'list: USD');
+$out = cli_ok('prices', 'list');
+like($out, qr/^gpt-4o\s+\$2\.50\s+\$1\.25\s+\$3\.125\s+-\s+\$8\.00\s+\$0\.000001\s+-$/m,
+     'list as a table');
+like($out, qr/image:1024x1024:hd \$0\.08/, 'list: image overrides');
+
+$out = cli_ok('prices', 'show', 'gpt-4o');
+like($out, qr/cached_input\s+\$1\.25 \(1250000 uUSD\)/, 'show');
+rejected(['prices', 'show', 'nosuch'], 1, qr/no price for "nosuch"/);
+
+cli_ok('prices', 'remove', 'future-model');
+is(redis_cmd('EXISTS', 'ar:{cfg}:price:future-model'), 0, 'remove');
+rejected(['prices', 'remove', 'future-model'], 1, qr/no price/);
+
+done_testing();
