@@ -128,6 +128,20 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       offsetof(ngx_ai_relay_main_conf_t, journal_max),
       NULL },
 
+    { ngx_string("ai_relay_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, cache_ttl),
+      NULL },
+
+    { ngx_string("ai_relay_cache_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, cache_size),
+      NULL },
+
     { ngx_string("ai_relay_default_max_tokens"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -298,6 +312,8 @@ ngx_ai_relay_create_main_conf(ngx_conf_t *cf)
     armcf->reservation_ttl = NGX_CONF_UNSET;
     armcf->records_max = NGX_CONF_UNSET_UINT;
     armcf->journal_max = NGX_CONF_UNSET_UINT;
+    armcf->cache_ttl = NGX_CONF_UNSET_MSEC;
+    armcf->cache_size = NGX_CONF_UNSET_UINT;
 
     return armcf;
 }
@@ -322,6 +338,8 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(armcf->reservation_ttl, 3600);
     ngx_conf_init_uint_value(armcf->records_max, 100000);
     ngx_conf_init_uint_value(armcf->journal_max, 100000);
+    ngx_conf_init_msec_value(armcf->cache_ttl, 60000);
+    ngx_conf_init_uint_value(armcf->cache_size, 10000);
 
     if (armcf->journal.len == 0) {
         ngx_str_set(&armcf->journal, "logs/ai_relay.journal");
@@ -576,6 +594,19 @@ ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
             return NULL;
         }
 
+        if (armcf->cache_ttl && armcf->cache_size) {
+            if (ngx_ai_relay_cache_init(&armcf->key_cache, armcf->cache_size,
+                                        armcf->cache_ttl, ngx_cycle->log)
+                != NGX_OK
+                || ngx_ai_relay_cache_init(&armcf->route_cache,
+                                           armcf->cache_size,
+                                           armcf->cache_ttl, ngx_cycle->log)
+                   != NGX_OK)
+            {
+                return NULL;
+            }
+        }
+
         ngx_ai_relay_journal_load(armcf);
         ngx_ai_relay_redis_connect(rds);
     }
@@ -603,4 +634,7 @@ ngx_ai_relay_exit_process(ngx_cycle_t *cycle)
 
     ngx_ai_relay_redis_close(armcf->redis);
     ngx_ai_relay_journal_save(armcf);
+
+    ngx_ai_relay_cache_free(&armcf->key_cache);
+    ngx_ai_relay_cache_free(&armcf->route_cache);
 }

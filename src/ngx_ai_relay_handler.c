@@ -30,6 +30,7 @@
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_key.h"
+#include "ngx_ai_relay_cache.h"
 
 
 static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
@@ -41,7 +42,12 @@ static ngx_int_t ngx_ai_relay_lookup(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_keyidx_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_route_reply(void *data, redisReply *reply);
-static void ngx_ai_relay_lookup_done(ngx_http_request_t *r,
+static ngx_int_t ngx_ai_relay_lookup_done(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static void ngx_ai_relay_lookup_continue(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static void ngx_ai_relay_version_reply(void *data, redisReply *reply);
+static void ngx_ai_relay_key_remember(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_auth_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_timeout_handler(ngx_event_t *ev);
@@ -309,61 +315,118 @@ ngx_ai_relay_body_handler(ngx_http_request_t *r)
 }
 
 
-/* round trip 1: who owns the key, and how does the model route */
+/*
+ * Round trip 1: who owns the key, and how does the model route.  Both
+ * come from the worker's cache when they can, and then the first round
+ * trip is the AUTH script itself.
+ */
 
 static ngx_int_t
 ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     u_char                    *p, *depth;
     size_t                     argvlen[6];
-    ngx_str_t                  idx;
+    ngx_str_t                  idx, uid;
+    ngx_int_t                  rc;
     const char                *argv[6];
     ngx_ai_relay_loc_conf_t   *arlcf;
+    ngx_ai_relay_main_conf_t  *armcf;
 
     arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
-    idx.len = sizeof("ar:keyidx:") - 1 + ctx->key_hash.len;
-    idx.data = ngx_pnalloc(r->pool, idx.len + NGX_INT_T_LEN);
-    if (idx.data == NULL) {
-        return NGX_ERROR;
+    if (ngx_ai_relay_worker_redis(armcf) == NULL) {
+        goto failed;
     }
 
-    p = ngx_cpymem(idx.data, "ar:keyidx:", sizeof("ar:keyidx:") - 1);
-    depth = ngx_cpymem(p, ctx->key_hash.data, ctx->key_hash.len);
-
-    argv[0] = "GET";
-    argvlen[0] = 3;
-    argv[1] = (const char *) idx.data;
-    argvlen[1] = idx.len;
-
-    if (ngx_ai_relay_wait(r, ctx, ngx_ai_relay_keyidx_reply, 2, argv,
-                          argvlen)
-        != NGX_AGAIN)
+    if (ngx_ai_relay_cache_get(&armcf->key_cache, ctx->key_hash.data,
+                               ctx->key_hash.len, &uid)
+        == NGX_OK)
     {
-        return NGX_ERROR;
+        ctx->user_id.data = ngx_pnalloc(r->pool, uid.len);
+        if (ctx->user_id.data == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(ctx->user_id.data, uid.data, uid.len);
+        ctx->user_id.len = uid.len;
+        ctx->key_cached = 1;
+
+    } else {
+        idx.len = sizeof("ar:keyidx:") - 1 + ctx->key_hash.len;
+        idx.data = ngx_pnalloc(r->pool, idx.len);
+        if (idx.data == NULL) {
+            goto failed;
+        }
+
+        p = ngx_cpymem(idx.data, "ar:keyidx:", sizeof("ar:keyidx:") - 1);
+        ngx_memcpy(p, ctx->key_hash.data, ctx->key_hash.len);
+
+        argv[0] = "GET";
+        argvlen[0] = 3;
+        argv[1] = (const char *) idx.data;
+        argvlen[1] = idx.len;
+
+        if (ngx_ai_relay_wait(r, ctx, ngx_ai_relay_keyidx_reply, 2, argv,
+                              argvlen)
+            != NGX_AGAIN)
+        {
+            return NGX_ERROR;
+        }
     }
 
-    if (ctx->models_list) {
-        return NGX_AGAIN;
+    if (!ctx->models_list) {
+        rc = ngx_ai_relay_route_load(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            goto failed;
+        }
+
+        if (rc == NGX_DECLINED) {
+
+            /* pipelined behind the GET: one round trip for both */
+
+            depth = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+            if (depth == NULL) {
+                goto failed;
+            }
+
+            argv[0] = "EVALSHA";
+            argvlen[0] = 7;
+            argv[1] = ngx_ai_relay_script_sha(r, NGX_AI_RELAY_SCRIPT_ROUTE,
+                                              &argvlen[1]);
+            argv[2] = "1";
+            argvlen[2] = 1;
+            argv[3] = "ar:{cfg}:version";
+            argvlen[3] = sizeof("ar:{cfg}:version") - 1;
+            argv[4] = (const char *) ctx->model.data;
+            argvlen[4] = ctx->model.len;
+            argv[5] = (const char *) depth;
+            argvlen[5] = ngx_sprintf(depth, "%ui", arlcf->max_alias_depth)
+                         - depth;
+
+            if (ngx_ai_relay_wait(r, ctx, ngx_ai_relay_route_reply, 6, argv,
+                                  argvlen)
+                != NGX_AGAIN)
+            {
+                return NGX_ERROR;
+            }
+        }
     }
 
-    /* pipelined behind the GET: one round trip for both */
+    if (ctx->nsent == 0) {
+        /* all from the cache */
+        return ngx_ai_relay_lookup_done(r, ctx);
+    }
 
-    argv[0] = "EVALSHA";
-    argvlen[0] = 7;
-    argv[1] = ngx_ai_relay_script_sha(r, NGX_AI_RELAY_SCRIPT_ROUTE,
-                                      &argvlen[1]);
-    argv[2] = "1";
-    argvlen[2] = 1;
-    argv[3] = "ar:{cfg}:version";
-    argvlen[3] = sizeof("ar:{cfg}:version") - 1;
-    argv[4] = (const char *) ctx->model.data;
-    argvlen[4] = ctx->model.len;
-    argv[5] = (const char *) depth;
-    argvlen[5] = ngx_sprintf(depth, "%ui", arlcf->max_alias_depth) - depth;
+    return NGX_AGAIN;
 
-    return ngx_ai_relay_wait(r, ctx, ngx_ai_relay_route_reply, 6, argv,
-                             argvlen);
+failed:
+
+    ngx_ai_relay_cleanup(r);
+    ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                           "internal error");
+    return NGX_ERROR;
 }
 
 
@@ -526,11 +589,14 @@ ngx_ai_relay_keyidx_reply(void *data, redisReply *reply)
         if (ngx_ai_relay_reply_string(r, reply, &ctx->user_id) != NGX_OK) {
             ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                    "internal error");
+
+        } else {
+            ngx_ai_relay_key_remember(r, ctx);
         }
     }
 
     if (ctx->nsent == 0) {
-        ngx_ai_relay_lookup_done(r, ctx);
+        ngx_ai_relay_lookup_continue(r, ctx);
     }
 }
 
@@ -544,25 +610,87 @@ ngx_ai_relay_route_reply(void *data, redisReply *reply)
 
     ctx = ngx_ai_relay_reply_ctx(r, reply);
 
-    if (ctx->state != NGX_AI_RELAY_STATE_DONE
-        && ngx_ai_relay_route_parse(r, ctx, reply) != NGX_OK)
-    {
-        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
-                               "internal error");
+    if (ctx->state != NGX_AI_RELAY_STATE_DONE) {
+        if (ngx_ai_relay_route_parse(r, ctx, reply) != NGX_OK) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                                   "internal error");
+
+        } else {
+            ngx_ai_relay_route_save(r, ctx);
+        }
     }
 
     if (ctx->nsent == 0) {
-        ngx_ai_relay_lookup_done(r, ctx);
+        ngx_ai_relay_lookup_continue(r, ctx);
+    }
+}
+
+
+/* the configuration version, asked with AUTH when the route was cached */
+
+static void
+ngx_ai_relay_version_reply(void *data, redisReply *reply)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_ai_relay_ctx_t        *ctx;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    ctx = ngx_ai_relay_reply_ctx(r, reply);
+
+    if (ctx->state == NGX_AI_RELAY_STATE_DONE || reply == NULL) {
+        return;
+    }
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    if (reply->type != REDIS_REPLY_STRING
+        || (size_t) reply->len != ctx->route_version.len
+        || ngx_strncmp(reply->str, ctx->route_version.data,
+                       ctx->route_version.len) != 0)
+    {
+        /* the operator changed something: forget every cached route */
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai relay: configuration changed, route cache "
+                       "flushed");
+
+        ngx_ai_relay_cache_flush(&armcf->route_cache);
+        ctx->route_stale = 1;
     }
 }
 
 
 static void
+ngx_ai_relay_key_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    (void) ngx_ai_relay_cache_put(&armcf->key_cache, ctx->key_hash.data,
+                                  ctx->key_hash.len, ctx->user_id.data,
+                                  ctx->user_id.len);
+}
+
+
+static void
+ngx_ai_relay_lookup_continue(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    if (ngx_ai_relay_lookup_done(r, ctx) != NGX_AGAIN) {
+        ngx_ai_relay_resume(r);
+    }
+}
+
+
+static ngx_int_t
 ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
+    size_t       argvlen[2];
+    const char  *argv[2];
+
     if (ctx->state == NGX_AI_RELAY_STATE_DONE) {
-        ngx_ai_relay_resume(r);
-        return;
+        return NGX_DONE;
     }
 
     if (ctx->user_id.len == 0) {
@@ -572,18 +700,45 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_set_error(r, NGX_HTTP_UNAUTHORIZED, "",
                                "Incorrect API key provided: %V.",
                                &ctx->key_masked);
-        ngx_ai_relay_resume(r);
-        return;
+        return NGX_DONE;
     }
 
     ctx->state = NGX_AI_RELAY_STATE_RESERVE;
 
     if (ctx->models_list) {
-        if (ngx_ai_relay_models_send(r, ctx) != NGX_AGAIN) {
-            ngx_ai_relay_resume(r);
+        return ngx_ai_relay_models_send(r, ctx);
+    }
+
+    if (ctx->reserved_ok) {
+
+        /* reserved with a stale route, now fetched again: go on */
+
+        if (ctx->route_failed) {
+            ngx_ai_relay_route_error(r, ctx);
+
+        } else if (ngx_ai_relay_route_apply(r, ctx) == NGX_OK) {
+            ctx->state = NGX_AI_RELAY_STATE_DONE;
+            ctx->status = NGX_DECLINED;
         }
 
-        return;
+        return NGX_DONE;
+    }
+
+    if (ctx->route_cached) {
+
+        /* is the cached route still current?  asked in the same trip */
+
+        argv[0] = "GET";
+        argvlen[0] = 3;
+        argv[1] = "ar:{cfg}:version";
+        argvlen[1] = sizeof("ar:{cfg}:version") - 1;
+
+        if (ngx_ai_relay_wait(r, ctx, ngx_ai_relay_version_reply, 2, argv,
+                              argvlen)
+            != NGX_AGAIN)
+        {
+            return NGX_ERROR;
+        }
     }
 
     /*
@@ -591,12 +746,10 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
      * after the key checks pass: a bad key learns nothing about models
      */
 
-    if (ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_auth_reply,
-                               ctx->route_failed ? "check" : "reserve")
-        != NGX_AGAIN)
-    {
-        ngx_ai_relay_resume(r);
-    }
+    ctx->auth_reserve = !ctx->route_failed;
+
+    return ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_auth_reply,
+                                  ctx->auth_reserve ? "reserve" : "check");
 }
 
 
@@ -688,8 +841,9 @@ ngx_int_t
 ngx_ai_relay_auth_result(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     redisReply *reply)
 {
-    ngx_str_t     status, detail;
-    redisReply  **e;
+    ngx_str_t                  status, detail;
+    redisReply               **e;
+    ngx_ai_relay_main_conf_t  *armcf;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -737,6 +891,10 @@ ngx_ai_relay_auth_result(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                   &ctx->key_masked, &ctx->key_id, &status, &detail);
 
     if (ngx_ai_relay_is("unknown_key")) {
+        armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+        ngx_ai_relay_cache_delete(&armcf->key_cache, ctx->key_hash.data,
+                                  ctx->key_hash.len);
+
         ngx_ai_relay_set_error(r, NGX_HTTP_UNAUTHORIZED, "",
                                "Incorrect API key provided: %V.",
                                &ctx->key_masked);
@@ -819,14 +977,32 @@ ngx_ai_relay_auth_reply(void *data, redisReply *reply)
         return;
     }
 
+    ctx->reserved_ok = ctx->auth_reserve;
+
+    if (ctx->route_stale) {
+
+        /* the cached route was outdated: fetch it, then carry on */
+
+        ctx->route_stale = 0;
+        ctx->route_cached = 0;
+        ctx->route_failed = 0;
+        ctx->nchannels = 0;
+        ctx->nenabled = 0;
+        ctx->state = NGX_AI_RELAY_STATE_LOOKUP;
+
+        if (ngx_ai_relay_lookup(r, ctx) != NGX_AGAIN) {
+            ngx_ai_relay_resume(r);
+        }
+
+        return;
+    }
+
     if (ctx->route_failed) {
         /* the key is fine: now the route's own error */
         ngx_ai_relay_route_error(r, ctx);
         ngx_ai_relay_resume(r);
         return;
     }
-
-    ctx->reserved_ok = 1;
 
     if (ngx_ai_relay_route_apply(r, ctx) == NGX_OK) {
         ctx->state = NGX_AI_RELAY_STATE_DONE;

@@ -27,11 +27,13 @@
  * -> {"ok", resolved, version, priced_as, {price k, v, ...},
  *     {id, provider, base_url, keys, priority, weight, status, upstream
  *      model}, ...}
- *  | {"unknown", name} | {"broken"|"cycle"|"deep", "a -> b -> ..."}
+ *  | {"unknown", name, version}
+ *  | {"broken"|"cycle"|"deep", "a -> b -> ...", version}
  */
 
 static char  ngx_ai_relay_script_route[] =
 "local p = 'ar:{cfg}:'\n"
+"local version = redis.call('GET', KEYS[1]) or '0'\n"
 "local name = ARGV[1]\n"
 "local depth = tonumber(ARGV[2])\n"
 "local chain = {name}\n"
@@ -39,20 +41,20 @@ static char  ngx_ai_relay_script_route[] =
 "while true do\n"
 "  m = redis.call('HMGET', p .. 'model:' .. name, 'alias', 'channels')\n"
 "  if not m[1] and not m[2] then\n"
-"    if #chain == 1 then return {'unknown', name} end\n"
-"    return {'broken', table.concat(chain, ' -> ')}\n"
+"    if #chain == 1 then return {'unknown', name, version} end\n"
+"    return {'broken', table.concat(chain, ' -> '), version}\n"
 "  end\n"
 "  if not m[1] or m[1] == '' then break end\n"
 "  name = m[1]\n"
 "  for _, seen in ipairs(chain) do\n"
 "    if seen == name then\n"
 "      chain[#chain + 1] = name\n"
-"      return {'cycle', table.concat(chain, ' -> ')}\n"
+"      return {'cycle', table.concat(chain, ' -> '), version}\n"
 "    end\n"
 "  end\n"
 "  chain[#chain + 1] = name\n"
 "  if #chain > depth + 1 then\n"
-"    return {'deep', table.concat(chain, ' -> ')}\n"
+"    return {'deep', table.concat(chain, ' -> '), version}\n"
 "  end\n"
 "end\n"
 "local priced, price = '', {}\n"
@@ -60,7 +62,7 @@ static char  ngx_ai_relay_script_route[] =
 "  price = redis.call('HGETALL', p .. 'price:' .. n)\n"
 "  if #price > 0 then priced = n break end\n"
 "end\n"
-"local out = {'ok', name, redis.call('GET', KEYS[1]) or '0', priced,\n"
+"local out = {'ok', name, version, priced,\n"
 "             price}\n"
 "for id in string.gmatch(m[2] or '', '[^,%s]+') do\n"
 "  local c = redis.call('HMGET', p .. 'channel:' .. id, 'provider',\n"

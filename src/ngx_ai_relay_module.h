@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_ai_relay_redis.h"
+#include "ngx_ai_relay_cache.h"
 #include "ngx_ai_relay_json_scan.h"
 #include "ngx_ai_relay_sse.h"
 #include "ngx_ai_relay_usage.h"
@@ -71,6 +72,10 @@ typedef struct {
     ngx_flag_t                    initialized;
     ngx_queue_t                   journal_queue;
     ngx_uint_t                    journal_n;
+    ngx_ai_relay_cache_t          key_cache;     /* sha256 -> user id */
+    ngx_ai_relay_cache_t          route_cache;   /* model -> route */
+    ngx_msec_t                    cache_ttl;     /* ai_relay_cache_ttl */
+    ngx_uint_t                    cache_size;    /* ai_relay_cache_size */
 
     /* upstream key rotation counters, per channel id slot */
     ngx_uint_t                    rotation[NGX_AI_RELAY_ROTATION_SLOTS];
@@ -135,6 +140,7 @@ typedef struct {
     ngx_str_t                     image_quality;
 
     /* the route */
+    ngx_str_t                     route_version;
     ngx_str_t                     route_status;
     ngx_str_t                     route_detail;
     ngx_ai_relay_price_t          price;
@@ -188,6 +194,10 @@ typedef struct {
     unsigned                      injected_usage:1;
     unsigned                      gemini_path:1;
     unsigned                      route_failed:1;
+    unsigned                      route_cached:1;
+    unsigned                      route_stale:1;
+    unsigned                      key_cached:1;
+    unsigned                      auth_reserve:1;
     unsigned                      unlimited:1;
     unsigned                      reserved_ok:1;
     unsigned                      own_error:1;

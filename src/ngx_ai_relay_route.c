@@ -119,6 +119,13 @@ ngx_ai_relay_route_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (reply->elements > 2
+        && ngx_ai_relay_reply_string(r, e[2], &ctx->route_version)
+           == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
     if (status.len != 2 || ngx_strncmp(status.data, "ok", 2) != 0) {
         ctx->route_failed = 1;
         ctx->route_status = status;
@@ -734,6 +741,160 @@ ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
     }
 
     ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The route of a model, flattened for the per-worker cache:
+ * strings are (size_t length, bytes), numbers are copied as they are.
+ */
+
+#define ngx_ai_relay_put_num(p, v)                                            \
+    p = ngx_cpymem(p, &(v), sizeof(v))
+
+#define ngx_ai_relay_put_str(p, s)                                            \
+    p = ngx_cpymem(p, &(s).len, sizeof(size_t));                              \
+    p = ngx_cpymem(p, (s).data, (s).len)
+
+
+void
+ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                    *p, *blob;
+    size_t                     size;
+    ngx_uint_t                 i, failed;
+    ngx_ai_relay_channel_t    *ch;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    if (armcf->route_cache.max == 0) {
+        return;
+    }
+
+    size = 5 * sizeof(size_t) + ctx->route_status.len
+           + ctx->route_detail.len + ctx->resolved_model.len
+           + ctx->route_version.len
+           + sizeof(ngx_uint_t) * 3 + sizeof(ngx_ai_relay_price_t);
+
+    for (i = 0; i < ctx->nchannels; i++) {
+        ch = &ctx->channels[i];
+        size += 4 * sizeof(size_t) + ch->id.len + ch->base_url.len
+                + ch->keys.len + ch->upstream_model.len
+                + sizeof(ngx_uint_t) * 3 + sizeof(ngx_int_t);
+    }
+
+    blob = ngx_pnalloc(r->pool, size);
+    if (blob == NULL) {
+        return;
+    }
+
+    failed = ctx->route_failed;
+
+    p = blob;
+    ngx_ai_relay_put_num(p, failed);
+    ngx_ai_relay_put_str(p, ctx->route_status);
+    ngx_ai_relay_put_str(p, ctx->route_detail);
+    ngx_ai_relay_put_str(p, ctx->resolved_model);
+    ngx_ai_relay_put_str(p, ctx->route_version);
+    ngx_ai_relay_put_num(p, ctx->price);
+    ngx_ai_relay_put_num(p, ctx->nchannels);
+    ngx_ai_relay_put_num(p, ctx->nenabled);
+
+    for (i = 0; i < ctx->nchannels; i++) {
+        ch = &ctx->channels[i];
+        failed = ch->enabled;
+
+        ngx_ai_relay_put_str(p, ch->id);
+        ngx_ai_relay_put_str(p, ch->base_url);
+        ngx_ai_relay_put_str(p, ch->keys);
+        ngx_ai_relay_put_str(p, ch->upstream_model);
+        ngx_ai_relay_put_num(p, ch->provider);
+        ngx_ai_relay_put_num(p, ch->priority);
+        ngx_ai_relay_put_num(p, ch->weight);
+        ngx_ai_relay_put_num(p, failed);
+    }
+
+    (void) ngx_ai_relay_cache_put(&armcf->route_cache, ctx->model.data,
+                                  ctx->model.len, blob, p - blob);
+}
+
+
+#define ngx_ai_relay_get_num(p, v)                                            \
+    ngx_memcpy(&(v), p, sizeof(v)); p += sizeof(v)
+
+#define ngx_ai_relay_get_str(p, s)                                            \
+    ngx_memcpy(&(s).len, p, sizeof(size_t)); p += sizeof(size_t);             \
+    (s).data = p; p += (s).len
+
+
+/* NGX_OK: the cached route is in ctx (its strings in the pool) */
+
+ngx_int_t
+ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                    *p, *copy;
+    ngx_str_t                  blob;
+    ngx_uint_t                 i, flag;
+    ngx_ai_relay_channel_t    *ch;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    if (ngx_ai_relay_cache_get(&armcf->route_cache, ctx->model.data,
+                               ctx->model.len, &blob)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the entry may be evicted before this request ends: copy it */
+
+    copy = ngx_pnalloc(r->pool, blob.len);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy, blob.data, blob.len);
+    p = copy;
+
+    ngx_ai_relay_get_num(p, flag);
+    ctx->route_failed = flag ? 1 : 0;
+    ngx_ai_relay_get_str(p, ctx->route_status);
+    ngx_ai_relay_get_str(p, ctx->route_detail);
+    ngx_ai_relay_get_str(p, ctx->resolved_model);
+    ngx_ai_relay_get_str(p, ctx->route_version);
+    ngx_ai_relay_get_num(p, ctx->price);
+    ngx_ai_relay_get_num(p, ctx->nchannels);
+    ngx_ai_relay_get_num(p, ctx->nenabled);
+
+    ctx->channels = ngx_pcalloc(r->pool, (ctx->nchannels ? ctx->nchannels : 1)
+                                         * sizeof(ngx_ai_relay_channel_t));
+    if (ctx->channels == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->nchannels; i++) {
+        ch = &ctx->channels[i];
+
+        ngx_ai_relay_get_str(p, ch->id);
+        ngx_ai_relay_get_str(p, ch->base_url);
+        ngx_ai_relay_get_str(p, ch->keys);
+        ngx_ai_relay_get_str(p, ch->upstream_model);
+        ngx_ai_relay_get_num(p, ch->provider);
+        ngx_ai_relay_get_num(p, ch->priority);
+        ngx_ai_relay_get_num(p, ch->weight);
+        ngx_ai_relay_get_num(p, flag);
+        ch->enabled = flag ? 1 : 0;
+    }
+
+    ctx->route_cached = 1;
+
+    if (!ctx->route_failed) {
+        return ngx_ai_relay_reserve_estimate(r, ctx);
+    }
 
     return NGX_OK;
 }

@@ -247,3 +247,49 @@ POST /v1beta/models/gem:streamGenerateContent?alt=sse&key=sk-test000000000000000
 qr{^POST /mock/echo/v1beta/models/gemini-2\.5-flash:streamGenerateContent\?alt=sse HTTP/1\.0\r\n.*\r\nx-goog-api-key: upstream-key-1\r\n\r\n\{"contents":\[\{"parts":\[\{"text":"hi"\}\]\}\]\}$}s
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: routes are cached per worker, yet an operator's change is seen by the very next request
+--- init
+AIRelayTest::seed_world();
+AIRelayTest::seed_channel(1, base_url => AIRelayTest::mock_url('/mock/one'));
+AIRelayTest::seed_channel(2, base_url => AIRelayTest::mock_url('/mock/two'));
+AIRelayTest::seed_model('gpt-4o-mini', channels => '1');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval: $::Req
+--- more_headers eval: $::Key
+--- response_body
+channel one
+--- redis_check
+my (undef, undef, $b) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini"}');
+is($b, "channel one\n", 'served from the cached route');
+seed_model('gpt-4o-mini', channels => '2');     # bumps ar:{cfg}:version
+(undef, undef, $b) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini"}');
+is($b, "channel two\n", 'the change is seen at once');
+redis('DEL', 'ar:{cfg}:model:gpt-4o-mini');
+redis('INCR', 'ar:{cfg}:version');
+my ($status) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini"}');
+is($status, 404, 'a removed model is gone at once');
+ok(wait_for(sub { records(1) == 4 }), 'every request settled');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+is(user_field(1, 'balance') + eval { my $s = 0; $s += $_->{cost} for records(1); $s }, 10_000_000, 'costs add up');
+
+
+
+=== TEST 14: a deleted key stops working at once, despite the key cache
+--- init
+AIRelayTest::seed_world(mock => '/mock/one');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval: $::Req
+--- more_headers eval: $::Key
+--- response_body
+channel one
+--- redis_check
+my $h = key_hash($AIRelayTest::TEST_KEY);
+redis('DEL', "ar:{u1}:key:$h");
+my ($status, $head, $body) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini"}');
+is($status, 401, 'refused');
+like($body, qr/Incorrect API key provided/, 'as unknown');

@@ -1012,9 +1012,20 @@ ngx_ai_relay_cli_import_models(ngx_ai_relay_cli_import_t *im,
 
     /* per model and channel: the upstream name; drop what cannot work */
 
-    ups = json_object();
+    memset(&l, 0, sizeof(l));
 
     json_object_foreach(served, model, list) {
+        ngx_ai_relay_cli_list_push(&l, (char *) model);
+    }
+
+    ngx_ai_relay_cli_list_sort(&l);
+
+    ups = json_object();
+
+    for (i = 0; i < l.nelts; i++) {
+        model = l.elts[i];
+        list = json_object_get(served, model);
+
         if (!ngx_ai_relay_cli_valid_name(model)) {
             ngx_ai_relay_cli_import_skip(im, "model", model,
                                          "not a valid model name (spaces, "

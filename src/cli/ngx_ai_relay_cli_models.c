@@ -596,8 +596,8 @@ ngx_ai_relay_cli_models_show(ngx_ai_relay_cli_t *cli,
 {
     char                     *cur, *priced, *problem, *upstream;
     size_t                    i;
-    json_t                   *h, *out, *chans, *c, *price, *p;
-    const char               *name, *v, *key;
+    json_t                   *h, *out, *chans, *c, *price, *p, *pv;
+    const char               *name, *v, *key, *f;
     ngx_ai_relay_cli_list_t   chain, ids;
 
     name = args->pos.elts[0];
@@ -678,9 +678,6 @@ ngx_ai_relay_cli_models_show(ngx_ai_relay_cli_t *cli,
     p = json_object();
 
     if (price) {
-        const char  *f;
-        json_t      *pv;
-
         json_object_foreach(price, f, pv) {
             json_object_set_new(p, f, ngx_ai_relay_cli_json_int(
                                               json_string_value(pv)));
@@ -747,9 +744,6 @@ ngx_ai_relay_cli_models_show(ngx_ai_relay_cli_t *cli,
         }
 
         if (priced) {
-            const char  *f;
-            json_t      *pv;
-
             printf("priced as:  %s\n", priced);
 
             json_object_foreach(p, f, pv) {

@@ -256,7 +256,10 @@ ngx_ai_relay_cli_sync_hash(ngx_ai_relay_cli_sync_t *s, const char *kind,
 
     if (cur == NULL) {
         all = json_deep_copy(sync);
-        json_object_update(all, initial ? initial : json_object());
+
+        if (initial) {
+            json_object_update(all, initial);
+        }
 
         hset = ngx_ai_relay_cli_cmd("HSET", key, NULL);
 
@@ -770,6 +773,10 @@ ngx_ai_relay_cli_sync_field(const char *kind, const char *f, json_t *v)
         || (strcmp(f, "quota") == 0 && atoll(s) >= 0))
     {
         return ngx_ai_relay_cli_usd(atoll(s));
+    }
+
+    if (strcmp(f, "quota") == 0) {
+        return "none";
     }
 
     if (strcmp(f, "expires") == 0 || strcmp(f, "created") == 0) {

@@ -741,8 +741,8 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
 
             /* continue before the last id seen */
 
-            stop = ngx_ai_relay_cli_sprintf("(%s",
-                                    r->element[r->elements - 1]->element[0]->str);
+            e = r->element[r->elements - 1];
+            stop = ngx_ai_relay_cli_sprintf("(%s", e->element[0]->str);
             freeReplyObject(r);
         }
     }
