@@ -37,6 +37,7 @@ static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_find_key(ngx_http_request_t *r,
     ngx_str_t *key);
+static void ngx_ai_relay_mask_in_place(ngx_str_t *key);
 static void ngx_ai_relay_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_ai_relay_lookup(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
@@ -188,6 +189,14 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (key.data >= r->args.data && key.data < r->args.data + r->args.len) {
+        /*
+         * ?key=: the request line, $request_uri and $args share these
+         * bytes; blank the middle of the key so no log ever shows it
+         */
+        ngx_ai_relay_mask_in_place(&key);
+    }
+
     if (ctx->models_list) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -291,6 +300,20 @@ ngx_ai_relay_find_key(ngx_http_request_t *r, ngx_str_t *key)
     }
 
     return NGX_DECLINED;
+}
+
+
+static void
+ngx_ai_relay_mask_in_place(ngx_str_t *key)
+{
+    size_t  i, keep_head, keep_tail;
+
+    keep_head = key->len >= 12 ? 5 : (key->len >= 4 ? 2 : 0);
+    keep_tail = key->len >= 12 ? 4 : 0;
+
+    for (i = keep_head; i < key->len - keep_tail; i++) {
+        key->data[i] = '*';
+    }
 }
 
 

@@ -17,12 +17,12 @@
  *     dispatched).
  *
  * The parser is a byte state machine: it never buffers a line, only (one
- * copy of) the data of the current event (and the event name, inline, truncated to
- * NGX_AI_RELAY_SSE_NAME_LEN bytes), so only data lines are bounded, by
- * max_event.  An event whose data would exceed max_event (or whose buffer
- * cannot be allocated) is still dispatched, at its right boundary, with
- * "truncated" set and no data; later events are parsed normally.  Nothing
- * ever fails the stream.
+ * copy of) the data of the current event (and the event name, inline,
+ * truncated to NGX_AI_RELAY_SSE_NAME_LEN bytes), so only data lines are
+ * bounded, by max_event.  An event whose data would exceed max_event (or
+ * whose buffer cannot be allocated) is still dispatched, at its right
+ * boundary, with "truncated" set and no data; later events are parsed
+ * normally.  Nothing ever fails the stream.
  *
  * Memory: an idle parser is just this struct.  The data buffer is taken
  * from the caller's allocator on the first data byte and grown by

@@ -66,7 +66,7 @@
  *     ngx_ai_relay_usage_finish(&u);
  *     read the numbers.
  *
- The reported numbers are current after every event;
+ * The reported numbers are current after every event;
  * ngx_ai_relay_usage_finish() only applies the estimate and may be called
  * again after more events.  If no usage was reported it sets "estimated"
  * and completion_tokens = text_tokens (prompt_tokens stays 0: the caller

@@ -5,6 +5,7 @@ use AIRelayTest;
 use Test::Nginx::Socket 'no_plan';
 
 repeat_each(1);
+install_redis_check();
 no_shuffle();
 no_long_string();
 
@@ -264,3 +265,22 @@ Authorization: Bearer sk-test0000000000000000000000000000000000000000001
 ["", "", "Retry-After: [1-6]?[0-9]"]
 --- response_body_like eval
 ['"Hi there"', '"Hi there"', '^\{"error":\{"message":"Rate limit reached for requests per minute on the API key sk-te…0001\. Please try again in \d+s\.","type":"requests","param":null,"code":"rate_limit_exceeded"\}\}']
+
+
+
+=== TEST 16: a key in the query string never shows in the access log
+--- init
+AIRelayTest::seed_world();
+--- http_config eval: $::HttpConfig . "log_format full '\$request|\$request_uri|\$args|\$arg_key';\n"
+--- config eval: "access_log logs/full.log full;\n" . $::Config
+--- request
+POST /v1beta/models/gpt-4o-mini:generateContent?alt=json&key=sk-test0000000000000000000000000000000000000000001
+{"contents":[]}
+--- response_body_like: "content":"Hi there"
+--- redis_check
+my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+ok(wait_for(sub { -s "$root/logs/full.log" }), 'logged');
+open my $fh, '<', "$root/logs/full.log" or die $!;
+my $line = <$fh>;
+unlike($line, qr/sk-test0000000000000/, 'no plaintext key');
+like($line, qr/key=sk-te\*+0001/, 'a masked one');

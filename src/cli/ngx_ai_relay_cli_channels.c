@@ -360,18 +360,29 @@ ngx_ai_relay_cli_channel_link(ngx_ai_relay_cli_t *cli,
     size_t                   i;
     json_t                  *models, *m;
     const char              *key, *chans;
-    ngx_ai_relay_cli_list_t  names;
+    ngx_ai_relay_cli_list_t  names, keys;
 
     memset(&names, 0, sizeof(names));
+    memset(&keys, 0, sizeof(keys));
 
+    /* WATCH every model, then read them (the set itself is watched) */
+
+    ngx_ai_relay_cli_smembers(cli, "ar:{cfg}:models", &names);
+
+    for (i = 0; i < names.nelts; i++) {
+        ngx_ai_relay_cli_list_push(&keys, ngx_ai_relay_cli_sprintf(
+                                       "ar:{cfg}:model:%s", names.elts[i]));
+    }
+
+    ngx_ai_relay_cli_watch(cli, &keys);
+
+    memset(&names, 0, sizeof(names));
     models = ngx_ai_relay_cli_models_load(cli, &names);
 
     for (i = 0; i < names.nelts; i++) {
         key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", names.elts[i]);
         m = json_array_get(models, i);
         chans = ngx_ai_relay_cli_hstr(m, "channels");
-
-        ngx_ai_relay_cli_watch1(cli, key);
 
         if (want && ngx_ai_relay_cli_list_has(want, names.elts[i])) {
 

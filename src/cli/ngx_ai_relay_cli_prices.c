@@ -44,6 +44,12 @@ static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_set_opts[] = {
 
 
 /* option name, hash field */
+static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_list_opts[] = {
+    { "micro", 0, 0 },
+    { NULL, 0, 0 }
+};
+
+
 static const char  *ngx_ai_relay_cli_price_fields[][2] = {
     { "input", "input" },
     { "cached-input", "cached_input" },
@@ -84,9 +90,11 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       "  --force                allow a name that is not a model (yet)\n"
       "Amounts are exact USD with at most 6 decimals (0.075, 2.5, 15).\n" },
 
-    { "prices", "list", ngx_ai_relay_cli_prices_list, NULL, 0, 0,
-      "prices list",
-      "List all prices, in USD and micro-USD.\n" },
+    { "prices", "list", ngx_ai_relay_cli_prices_list,
+      ngx_ai_relay_cli_prices_list_opts, 0, 0,
+      "prices list [--micro]",
+      "List all prices in USD, or with --micro in micro-USD (--json gives\n"
+      "both).\n" },
 
     { "prices", "show", ngx_ai_relay_cli_prices_show, NULL, 1, 1,
       "prices show MODEL",
@@ -429,13 +437,21 @@ ngx_ai_relay_cli_price_names(ngx_ai_relay_cli_t *cli,
 
 
 static const char *
-ngx_ai_relay_cli_price_cell(json_t *usd, const char *f)
+ngx_ai_relay_cli_price_cell(json_t *j, const char *f, int micro)
 {
-    const char  *v;
+    json_t  *v;
 
-    v = json_string_value(json_object_get(usd, f));
+    if (micro) {
+        v = json_object_get(j, f);
 
-    return v ? v : "-";
+        return v ? ngx_ai_relay_cli_sprintf("%" PRId64,
+                                            (int64_t) json_integer_value(v))
+                 : "-";
+    }
+
+    v = json_object_get(json_object_get(j, "usd"), f);
+
+    return v ? json_string_value(v) : "-";
 }
 
 
@@ -443,8 +459,9 @@ static int
 ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args)
 {
+    int                      micro;
     size_t                   i;
-    json_t                  *hashes, *h, *j, *out, *usd, *v;
+    json_t                  *hashes, *h, *j, *out, *v;
     const char              *f;
     ngx_ai_relay_cli_list_t  names, keys;
 
@@ -464,9 +481,11 @@ ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
 
     hashes = ngx_ai_relay_cli_hgetall_many(cli, &keys);
     out = json_object();
+    micro = ngx_ai_relay_cli_opt_has(args, "micro");
 
     if (!cli->json) {
-        printf("USD per 1M tokens, per request, per image\n");
+        printf("%s per 1M tokens, per request, per image\n",
+               micro ? "micro-USD" : "USD");
         printf("%-32s %10s %10s %10s %10s %10s %10s %10s\n", "MODEL",
                "INPUT", "CACHED", "CW5M", "CW1H", "OUTPUT", "REQUEST",
                "IMAGE");
@@ -478,22 +497,22 @@ ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
         }
 
         j = ngx_ai_relay_cli_price_json(h);
-        usd = json_object_get(j, "usd");
 
         if (!cli->json) {
             printf("%-32s %10s %10s %10s %10s %10s %10s %10s\n",
                    names.elts[i],
-                   ngx_ai_relay_cli_price_cell(usd, "input"),
-                   ngx_ai_relay_cli_price_cell(usd, "cached_input"),
-                   ngx_ai_relay_cli_price_cell(usd, "cache_write"),
-                   ngx_ai_relay_cli_price_cell(usd, "cache_write_1h"),
-                   ngx_ai_relay_cli_price_cell(usd, "output"),
-                   ngx_ai_relay_cli_price_cell(usd, "request"),
-                   ngx_ai_relay_cli_price_cell(usd, "image"));
+                   ngx_ai_relay_cli_price_cell(j, "input", micro),
+                   ngx_ai_relay_cli_price_cell(j, "cached_input", micro),
+                   ngx_ai_relay_cli_price_cell(j, "cache_write", micro),
+                   ngx_ai_relay_cli_price_cell(j, "cache_write_1h", micro),
+                   ngx_ai_relay_cli_price_cell(j, "output", micro),
+                   ngx_ai_relay_cli_price_cell(j, "request", micro),
+                   ngx_ai_relay_cli_price_cell(j, "image", micro));
 
-            json_object_foreach(usd, f, v) {
+            json_object_foreach(j, f, v) {
                 if (strncmp(f, "image:", 6) == 0) {
-                    printf("%-32s %s %s\n", "", f, json_string_value(v));
+                    printf("%-32s %s %s\n", "", f,
+                           ngx_ai_relay_cli_price_cell(j, f, micro));
                 }
             }
         }

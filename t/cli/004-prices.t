@@ -72,6 +72,10 @@ $out = cli_ok('prices', 'list');
 like($out, qr/^gpt-4o\s+\$2\.50\s+\$1\.25\s+\$3\.125\s+-\s+\$8\.00\s+\$0\.000001\s+-$/m,
      'list as a table');
 like($out, qr/image:1024x1024:hd \$0\.08/, 'list: image overrides');
+$out = cli_ok('prices', 'list', '--micro');
+like($out, qr/^gpt-4o\s+2500000\s+1250000\s+3125000\s+-\s+8000000\s+1\s+-$/m,
+     'list --micro');
+like($out, qr/image:1024x1024:hd 80000/, 'list --micro: image overrides');
 
 $out = cli_ok('prices', 'show', 'gpt-4o');
 like($out, qr/cached_input\s+\$1\.25 \(1250000 uUSD\)/, 'show');

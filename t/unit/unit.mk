@@ -7,7 +7,7 @@
 #   unit        build into build/unit/ and run both test programs
 #   unit-asan   the same under AddressSanitizer + UBSan (build/unit/asan/)
 #   unit-deps   apt-get install $(UNIT_PKGS) if missing
-#   unit-clean  remove build/unit/
+#   unit-clean  remove what these rules built (build/unit/ is shared)
 #
 # CC and CFLAGS may be overridden (make unit CC=clang CFLAGS=-O0); the
 # warning flags nginx builds with are always added.
@@ -55,7 +55,7 @@ unit-deps:
 	    apt-get install -y $(UNIT_PKGS))
 
 unit-clean:
-	rm -rf $(UNIT_BUILD)
+	rm -f $(UNIT_BINS) $(UNIT_ASAN_BINS)
 
 $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
