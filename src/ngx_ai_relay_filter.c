@@ -195,6 +195,15 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
 
         r->filter_need_in_memory = 1;
 
+        /*
+         * streams stay streams even under "proxy_buffering on": this
+         * runs before the upstream module picks its buffering mode
+         */
+
+        if (r->upstream) {
+            r->upstream->buffering = 0;
+        }
+
         if (ctx->injected_usage) {
             /* we will leave bytes out: the length is no longer known */
             ctx->drop = 1;

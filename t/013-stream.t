@@ -98,7 +98,26 @@ ok($at[1] > 0.9, sprintf('second after %.3f s', $at[1]));
 
 
 
-=== TEST 3: the access log line of a relayed stream
+=== TEST 3: even with proxy_buffering on, a stream is not held back
+--- init
+AIRelayTest::seed_world(mock => '/mock/slow');
+--- http_config eval: $::HttpConfig
+--- config eval
+my $c = $::Config;
+$c =~ s/proxy_buffering off;/proxy_buffering on;/g;
+$c
+--- request
+GET /v1/models
+--- more_headers eval: $::Key
+--- redis_check
+my @at = main::event_times('{"model":"gpt-4o-mini","stream":true}');
+is(scalar @at, 3, 'three events');
+ok($at[0] < 0.5, sprintf('first event after %.3f s', $at[0]));
+ok($at[1] > 0.9, sprintf('second after %.3f s', $at[1]));
+
+
+
+=== TEST 4: the access log line of a relayed stream
 --- init
 AIRelayTest::seed_world(mock => '/mock/sse');
 AIRelayTest::seed_alias('fast', 'gpt-4o-mini');
