@@ -80,6 +80,10 @@ ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log)
     rds->watchdog.log = log;
     rds->watchdog.cancelable = 1;
 
+    if (rds->nscripts > NGX_AI_RELAY_REDIS_MAX_SCRIPTS) {
+        return NGX_ERROR;
+    }
+
     for (i = 0; i < rds->nscripts; i++) {
         if (EVP_Digest(rds->script_src[i].data, rds->script_src[i].len, md,
                        &n, EVP_sha1(), NULL)
@@ -90,11 +94,7 @@ ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log)
             return NGX_ERROR;
         }
 
-        rds->script_sha[i].data = ngx_alloc(2 * n, log);
-        if (rds->script_sha[i].data == NULL) {
-            return NGX_ERROR;
-        }
-
+        rds->script_sha[i].data = rds->sha[i];
         ngx_hex_dump(rds->script_sha[i].data, md, n);
         rds->script_sha[i].len = 2 * n;
     }

@@ -19,6 +19,8 @@
 #define NGX_AI_RELAY_REDIS_CONNECTING    1
 #define NGX_AI_RELAY_REDIS_READY         2
 
+#define NGX_AI_RELAY_REDIS_MAX_SCRIPTS   8
+
 
 /*
  * Called once per command: with the reply, or with NULL when the
@@ -64,6 +66,7 @@ struct ngx_ai_relay_redis_s {
     ngx_msec_t                      timeout;
 
     /* script SHA1s, hex */
+    u_char                          sha[NGX_AI_RELAY_REDIS_MAX_SCRIPTS][40];
     ngx_str_t                      *script_sha;
     ngx_str_t                      *script_src;
     ngx_uint_t                      nscripts;
