@@ -33,7 +33,7 @@ DEB_PKGS := nginx nginx-dev libnginx-mod-http-echo libjansson-dev \
 MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
                $(wildcard $(TOP)/src/*.c $(TOP)/src/*.h)
 
-.PHONY: all build deps test test-nginx test-runner test-asan \
+.PHONY: all build deps test test-nginx test-runner test-sdk test-asan \
         test-unit-asan test-valgrind run stop clean install
 
 FUZZ_SECONDS    ?= 60
@@ -110,7 +110,7 @@ TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
            TEST_NGINX_CLI=$(BUILD)/ai-relay \
            PATH=$(BUILD):$$PATH
 
-test: build unit core-unit-test cli test-runner test-nginx cli-test
+test: build unit core-unit-test cli test-runner test-nginx cli-test test-sdk
 	@echo "make test: all passed"
 
 # C unit tests of the nginx-free core under AddressSanitizer and UBSan
@@ -128,6 +128,24 @@ test-nginx: build
 	@rc=0; $(call TEST_ENV,$(MODULE)) prove -I t/lib $(PROVE_FLAGS) \
 	    $(or $(T),t/*.t) || rc=$$?; \
 	t/redis.sh stop $(TEST_REDIS_PORT); exit $$rc
+
+# the official OpenAI SDK (npm "openai") against `make run`, on ports of
+# its own so a running demo is left alone
+SDK_RUN := $(BUILD)/sdk-run
+SDK_ENV  = RUN=$(SDK_RUN) NGINX_BIN=$(NGINX) MODULE=$(MODULE) \
+           CLI=$(BUILD)/ai-relay TOP=$(TOP) AI_RELAY_PORT=18080 \
+           AI_RELAY_REDIS_PORT=16380 AI_RELAY_DEMO_PORT=18081
+
+test-sdk: build cli
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
+	        nodejs npm; }
+	cd t/sdk && npm install --no-audit --no-fund --silent
+	@rc=0; $(SDK_ENV) tools/run.sh start > $(BUILD)/sdk-run.out \
+	    && set -a && . <(grep '^AI_RELAY_' $(BUILD)/sdk-run.out) && set +a \
+	    && node t/sdk/sdk.test.mjs || rc=$$?; \
+	$(SDK_ENV) tools/run.sh stop; exit $$rc
 
 # the same suite with the module built with AddressSanitizer
 test-asan: $(ASAN_MODULE) cli
@@ -148,11 +166,11 @@ test-valgrind: build cli
 # ----------------------------------------------------------------- run
 
 run: build cli
-	@RUN=$(RUN) NGINX=$(NGINX) MODULE=$(MODULE) CLI=$(BUILD)/ai-relay \
+	@RUN=$(RUN) NGINX_BIN=$(NGINX) MODULE=$(MODULE) CLI=$(BUILD)/ai-relay \
 	    TOP=$(TOP) tools/run.sh start
 
 stop:
-	@RUN=$(RUN) NGINX=$(NGINX) TOP=$(TOP) tools/run.sh stop
+	@RUN=$(RUN) NGINX_BIN=$(NGINX) TOP=$(TOP) tools/run.sh stop
 
 install: build cli
 	install -d $(DESTDIR)/usr/lib/nginx/modules $(DESTDIR)/usr/bin

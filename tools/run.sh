@@ -4,19 +4,19 @@
 #
 #   tools/run.sh start|stop
 #
-# Environment (set by the Makefile): RUN, NGINX, MODULE, CLI, TOP.
+# Environment (set by the Makefile): RUN, NGINX_BIN, MODULE, CLI, TOP.
 # Ports: AI_RELAY_PORT (8080), AI_RELAY_REDIS_PORT (6380),
 #        AI_RELAY_DEMO_PORT (8081).
 set -euo pipefail
 
-RUN=${RUN:?} NGINX=${NGINX:-/usr/sbin/nginx} TOP=${TOP:?}
+RUN=${RUN:?} NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx} TOP=${TOP:?}
 PORT=${AI_RELAY_PORT:-8080}
 REDIS_PORT=${AI_RELAY_REDIS_PORT:-6380}
 DEMO_PORT=${AI_RELAY_DEMO_PORT:-8081}
 
 stop() {
     if [ -f "$RUN/nginx/logs/nginx.pid" ]; then
-        "$NGINX" -p "$RUN/nginx/" -c conf/nginx.conf -e logs/error.log \
+        "$NGINX_BIN" -p "$RUN/nginx/" -c conf/nginx.conf -e logs/error.log \
             -s quit 2>/dev/null || true
         for _ in $(seq 1 50); do
             [ -f "$RUN/nginx/logs/nginx.pid" ] || break
@@ -61,7 +61,7 @@ start() {
         -e "s|^http {|http {\n    client_body_temp_path $RUN/nginx/tmp/body;\n    proxy_temp_path $RUN/nginx/tmp/proxy;|" \
         "$TOP/conf.example" > "$RUN/nginx/conf/nginx.conf"
 
-    "$NGINX" -p "$RUN/nginx/" -c conf/nginx.conf -e logs/error.log
+    "$NGINX_BIN" -p "$RUN/nginx/" -c conf/nginx.conf -e logs/error.log
 
     export AI_RELAY_REDIS="127.0.0.1:$REDIS_PORT"
 
@@ -79,7 +79,7 @@ start() {
 
     KEY=$(cat "$RUN/demo.key" 2>/dev/null || true)
     if [ -z "$KEY" ] || ! "$CLI" keys show "$KEY" >/dev/null 2>&1; then
-        KEY=$("$CLI" keys create --user 1 --name demo --quiet)
+        KEY=$("$CLI" keys create --user 1 --name demo 2>/dev/null)
         echo "$KEY" > "$RUN/demo.key"
         chmod 600 "$RUN/demo.key"
     fi

@@ -1,0 +1,82 @@
+// The official OpenAI SDK (npm "openai") against the relay `make run`
+// started: a completion, a stream, the models list and a refused key.
+// Reads AI_RELAY_BASE_URL, AI_RELAY_DEMO_KEY, AI_RELAY_DEMO_MODEL.
+
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+
+const baseURL = process.env.AI_RELAY_BASE_URL;
+const apiKey = process.env.AI_RELAY_DEMO_KEY;
+const model = process.env.AI_RELAY_DEMO_MODEL;
+
+assert.ok(baseURL && apiKey && model, 'AI_RELAY_* environment is set');
+
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
+let passed = 0;
+
+async function check(name, fn) {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+}
+
+await check('chat completion', async () => {
+    const r = await client.chat.completions.create({
+        model, messages: [{ role: 'user', content: 'Hello relay' }],
+    });
+    assert.equal(r.object, 'chat.completion');
+    assert.match(r.choices[0].message.content, /You said: Hello relay/);
+    assert.ok(r.usage.prompt_tokens > 0 && r.usage.completion_tokens > 0);
+});
+
+await check('streamed chat completion', async () => {
+    const stream = await client.chat.completions.create({
+        model, stream: true,
+        messages: [{ role: 'user', content: 'Stream please' }],
+    });
+    let text = '';
+    let chunks = 0;
+    for await (const chunk of stream) {
+        // the relay asked the upstream for usage: the client must not see
+        // that extra chunk (it did not ask), so choices[0] always exists
+        assert.ok(chunk.choices.length > 0, 'no usage-only chunk');
+        text += chunk.choices[0].delta?.content ?? '';
+        chunks++;
+    }
+    assert.ok(chunks > 5, `streamed in pieces (${chunks})`);
+    assert.match(text, /You said: Stream please/);
+});
+
+await check('stream with include_usage gets its usage chunk', async () => {
+    const stream = await client.chat.completions.create({
+        model, stream: true, stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'Usage too' }],
+    });
+    let usage = null;
+    for await (const chunk of stream) {
+        if (chunk.usage) usage = chunk.usage;
+    }
+    assert.ok(usage && usage.total_tokens > 0, 'usage arrived');
+});
+
+await check('models list', async () => {
+    const ids = [];
+    for await (const m of client.models.list()) ids.push(m.id);
+    assert.ok(ids.includes(model), `${model} listed (${ids.join(',')})`);
+});
+
+await check('a wrong key is a 401 the SDK understands', async () => {
+    const bad = new OpenAI({ baseURL, apiKey: 'sk-wrong-key-0000000000', maxRetries: 0 });
+    await assert.rejects(
+        bad.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }),
+        (e) => e instanceof OpenAI.AuthenticationError && e.status === 401
+               && e.code === 'invalid_api_key');
+});
+
+await check('an unknown model is a 404 model_not_found', async () => {
+    await assert.rejects(
+        client.chat.completions.create({ model: 'no-such-model', messages: [] }),
+        (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
+});
+
+console.log(`${passed} passed`);
