@@ -279,8 +279,11 @@ POST /v1beta/models/gpt-4o-mini:generateContent?alt=json&key=sk-test000000000000
 --- response_body_like: "content":"Hi there"
 --- redis_check
 my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
-ok(wait_for(sub { -s "$root/logs/full.log" }), 'logged');
-open my $fh, '<', "$root/logs/full.log" or die $!;
-my ($line) = grep { m{^POST /v1beta} } <$fh>;
+my $line;
+ok(wait_for(sub {
+    open my $fh, '<', "$root/logs/full.log" or return 0;
+    ($line) = grep { m{^POST /v1beta} } <$fh>;
+    defined $line;
+}), 'logged');
 unlike($line, qr/sk-test0000000000000/, 'no plaintext key');
 like($line, qr/key=sk-te\*+0001/, 'a masked one');

@@ -130,8 +130,11 @@ POST /v1/chat/completions
 --- response_body_like: \[DONE\]
 --- redis_check
 my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
-ok(wait_for(sub { -s "$root/logs/relay.log" }), 'logged');
-open my $fh, '<', "$root/logs/relay.log" or die $!;
-my ($line) = grep { /chat/ || /model=fast/ } <$fh>;
+my $line;
+ok(wait_for(sub {
+    open my $fh, '<', "$root/logs/relay.log" or return 0;
+    ($line) = grep { /model=fast/ } <$fh>;
+    defined $line;
+}), 'logged');
 like($line, qr/^[0-9a-f]{32} 200 key=sk-te\xe2\x80\xa60001 key_id=1 user=1 model=fast upstream_model=gpt-4o-mini channel=1 stream=1 prompt=12 completion=2 cached=0 reasoning=0 cost=3 usage=upstream ttft=\d+ error=""$/, "every field");
 unlike($line, qr/sk-test0000/, 'no plaintext key');
