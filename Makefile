@@ -77,7 +77,7 @@ $(BUILD)/.deps: Makefile
 
 build: $(MODULE)
 
-$(BUILD)/nginx/.configured: $(BUILD)/.deps $(TOP)/config
+$(BUILD)/nginx/.configured: $(TOP)/config | $(BUILD)/.deps
 	rm -rf $(BUILD)/nginx
 	cp -r $(NGX_SRC) $(BUILD)/nginx
 	cd $(BUILD)/nginx && . ./conf_flags && \
@@ -88,7 +88,7 @@ $(BUILD)/nginx/.configured: $(BUILD)/.deps $(TOP)/config
 $(MODULE): $(BUILD)/nginx/.configured $(MODULE_SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 
-$(BUILD)/nginx-asan/.configured: $(BUILD)/.deps $(TOP)/config
+$(BUILD)/nginx-asan/.configured: $(TOP)/config | $(BUILD)/.deps
 	rm -rf $(BUILD)/nginx-asan
 	cp -r $(NGX_SRC) $(BUILD)/nginx-asan
 	cd $(BUILD)/nginx-asan && . ./conf_flags && \
