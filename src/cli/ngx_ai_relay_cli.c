@@ -137,10 +137,14 @@ ngx_ai_relay_cli_main(ngx_ai_relay_cli_t *cli, int argc, char **argv)
 {
     int                          i, rc, help, npos;
     char                        *group, *name;
+    size_t                       n;
+    ngx_ai_relay_cli_list_t      pre, rest;
     ngx_ai_relay_cli_args_t      args;
     ngx_ai_relay_cli_command_t  *cmd;
 
-    /* global options before the group: only --help, --version, --json */
+    /* global options may come before the group too */
+
+    memset(&pre, 0, sizeof(pre));
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -155,6 +159,16 @@ ngx_ai_relay_cli_main(ngx_ai_relay_cli_t *cli, int argc, char **argv)
 
         if (strcmp(argv[i], "--json") == 0) {
             cli->json = 1;
+            continue;
+        }
+
+        if (strncmp(argv[i], "--redis", 7) == 0) {
+            ngx_ai_relay_cli_list_push(&pre, argv[i]);
+
+            if (strchr(argv[i], '=') == NULL && i + 1 < argc) {
+                ngx_ai_relay_cli_list_push(&pre, argv[++i]);
+            }
+
             continue;
         }
 
@@ -193,9 +207,11 @@ ngx_ai_relay_cli_main(ngx_ai_relay_cli_t *cli, int argc, char **argv)
 
     if (group[0] == '-') {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
-                     "unknown option \"%s\" before the command (global "
-                     "options go after it)", group);
+                                      "unknown option \"%s\" (see "
+                                      "ai-relay --help)", group);
     }
+
+    memset(&rest, 0, sizeof(rest));
 
     if (!ngx_ai_relay_cli_is_group(group)) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
@@ -227,8 +243,16 @@ ngx_ai_relay_cli_main(ngx_ai_relay_cli_t *cli, int argc, char **argv)
         i++;
     }
 
-    rc = ngx_ai_relay_cli_parse_args(cli, cmd, argc - i, argv + i, &args,
-                                     &help);
+    for ( /* void */ ; i < argc; i++) {
+        ngx_ai_relay_cli_list_push(&rest, argv[i]);
+    }
+
+    for (n = 0; n < pre.nelts; n++) {
+        ngx_ai_relay_cli_list_push(&rest, pre.elts[n]);
+    }
+
+    rc = ngx_ai_relay_cli_parse_args(cli, cmd, (int) rest.nelts, rest.elts,
+                                     &args, &help);
     if (rc != NGX_AI_RELAY_CLI_OK) {
         return rc;
     }

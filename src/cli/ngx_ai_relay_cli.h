@@ -144,8 +144,6 @@ char *ngx_ai_relay_cli_pad(const char *s, int width);
 
 void ngx_ai_relay_cli_buf_add(ngx_ai_relay_cli_buf_t *b, const char *s,
     size_t n);
-void ngx_ai_relay_cli_buf_printf(ngx_ai_relay_cli_buf_t *b,
-    const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int ngx_ai_relay_cli_parse_int(const char *s, int64_t min, int64_t max,
     int64_t *out);

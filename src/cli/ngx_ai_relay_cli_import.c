@@ -926,18 +926,6 @@ ngx_ai_relay_cli_import_upstream(ngx_ai_relay_cli_import_t *im, json_t *map,
 }
 
 
-static int
-ngx_ai_relay_cli_id_cmp(const void *a, const void *b)
-{
-    int64_t  ia, ib;
-
-    ia = atoll(*(char *const *) a);
-    ib = atoll(*(char *const *) b);
-
-    return (ia > ib) - (ia < ib);
-}
-
-
 /*
  * served: model -> [channel ids] from the abilities (or, without them,
  * from each channel's models); then per channel the map: fields, and per
@@ -948,13 +936,13 @@ ngx_ai_relay_cli_import_models(ngx_ai_relay_cli_import_t *im,
     json_t *abilities, json_t *mappings, json_t *channel_rows)
 {
     int                      alias;
-    char                    *cid, **ids;
+    char                    *cid;
     void                    *tmp;
-    size_t                   i, k, n;
+    size_t                   i, k;
     json_t                  *served, *row, *list, *ch, *sync, *map, *blist;
     json_t                  *ups, *u;
     const char              *model, *up, *b, *f;
-    ngx_ai_relay_cli_list_t  l;
+    ngx_ai_relay_cli_list_t  l, ids;
 
     served = json_object();
 
@@ -1119,20 +1107,18 @@ ngx_ai_relay_cli_import_models(ngx_ai_relay_cli_import_t *im,
             alias = 0;
         }
 
-        n = json_object_size(list);
-        ids = ngx_ai_relay_cli_alloc((n + 1) * sizeof(char *));
-        k = 0;
+        memset(&ids, 0, sizeof(ids));
 
         json_object_foreach(list, f, ch) {
-            ids[k++] = (char *) f;
+            ngx_ai_relay_cli_list_push(&ids, (char *) f);
         }
 
-        qsort(ids, n, sizeof(char *), ngx_ai_relay_cli_id_cmp);
+        ngx_ai_relay_cli_list_sort_num(&ids);
 
         row = json_array();
 
-        for (k = 0; k < n; k++) {
-            json_array_append_new(row, json_string(ids[k]));
+        for (k = 0; k < ids.nelts; k++) {
+            json_array_append_new(row, json_string(ids.elts[k]));
         }
 
         if (alias) {

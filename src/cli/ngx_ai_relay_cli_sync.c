@@ -2,14 +2,15 @@
 /*
  * Copyright (C) ngx_ai_relay authors
  *
- * The Redis side of an import: WATCH and read every key the import
- * touches, compare with what it wants, and write only the differences
- * in one MULTI/EXEC.  Objects carry a "source" field; one that exists
- * but came from somewhere else is a conflict, and nothing is written.
+ * The Redis side of an import: read every key the import touches,
+ * compare with what it wants, and write only the differences in one
+ * MULTI/EXEC, watched by ar:{cfg}:version and the global sets.  Objects
+ * carry a "source" field; one that exists but came from somewhere else
+ * is a conflict, and nothing is written.
  *
  * Fields of users and keys that the relay itself changes (balance,
  * quota, used, requests) are written when the object is created, and
- * later only with --sync-balances.
+ * later only with --sync-balances, as differences (HINCRBY).
  */
 
 
@@ -38,7 +39,7 @@ ngx_ai_relay_cli_sync_want(ngx_ai_relay_cli_list_t *keys,
 }
 
 
-/* WATCH and read every key the import may write */
+/* read every key the import may write */
 static json_t *
 ngx_ai_relay_cli_sync_read(ngx_ai_relay_cli_import_t *im)
 {
@@ -47,8 +48,8 @@ ngx_ai_relay_cli_sync_read(ngx_ai_relay_cli_import_t *im)
     json_t                   *cur, *o, *v;
     const char               *id;
     redisReply              **replies, *r;
-    ngx_ai_relay_cli_cmd_t  **cmds, *watch;
-    ngx_ai_relay_cli_list_t   keys, types;
+    ngx_ai_relay_cli_cmd_t  **cmds;
+    ngx_ai_relay_cli_list_t   keys, types, watch;
 
     memset(&keys, 0, sizeof(keys));
     memset(&types, 0, sizeof(types));
@@ -63,6 +64,14 @@ ngx_ai_relay_cli_sync_read(ngx_ai_relay_cli_import_t *im)
                                NGX_AI_RELAY_CLI_READ_HASH);
     ngx_ai_relay_cli_sync_want(&keys, &types, "ar:{cfg}:imported",
                                NGX_AI_RELAY_CLI_READ_HASH);
+
+    memset(&watch, 0, sizeof(watch));
+
+    for (i = 0; i < keys.nelts; i++) {
+        ngx_ai_relay_cli_list_push(&watch, keys.elts[i]);
+    }
+
+    ngx_ai_relay_cli_list_push(&watch, "ar:{cfg}:version");
 
     json_object_foreach(im->users, id, o) {
         ngx_ai_relay_cli_sync_want(&keys, &types,
@@ -106,28 +115,20 @@ ngx_ai_relay_cli_sync_read(ngx_ai_relay_cli_import_t *im)
                       NGX_AI_RELAY_CLI_READ_HASH);
     }
 
-    /* WATCH them all, in batches */
+    /*
+     * WATCH what any other change would touch: every ai-relay command
+     * that changes something INCRs ar:{cfg}:version (balances aside, which
+     * an import writes only as deltas), and the relay itself never writes
+     * the fields an import compares.  Watching each of possibly a
+     * hundred thousand keys would cost Redis O(n^2).
+     */
 
-    cmds = ngx_ai_relay_cli_alloc((keys.nelts / 500 + 2) * sizeof(void *));
-    replies = ngx_ai_relay_cli_alloc((keys.nelts + 1) * sizeof(void *));
-    k = 0;
-    watch = NULL;
-
-    for (i = 0; i < keys.nelts; i++) {
-        if (i % 500 == 0) {
-            watch = ngx_ai_relay_cli_cmd("WATCH", NULL);
-            cmds[k++] = watch;
-        }
-
-        ngx_ai_relay_cli_cmd_add(watch, keys.elts[i]);
-    }
-
-    ngx_ai_relay_cli_pipeline(im->cli, cmds, k, replies);
-    ngx_ai_relay_cli_free_replies(replies, k);
+    ngx_ai_relay_cli_watch(im->cli, &watch);
 
     /* read them */
 
     cmds = ngx_ai_relay_cli_alloc((keys.nelts + 1) * sizeof(void *));
+    replies = ngx_ai_relay_cli_alloc((keys.nelts + 1) * sizeof(void *));
 
     for (i = 0; i < keys.nelts; i++) {
         type = (int) (intptr_t) types.elts[i];
@@ -247,6 +248,7 @@ ngx_ai_relay_cli_sync_hash(ngx_ai_relay_cli_sync_t *s, const char *kind,
     const char *del_prefix, int fatal, int *created)
 {
     json_t                  *cur, *v, *changed, *all;
+    int64_t                  want_n, cur_n;
     const char              *f, *src, *want;
     ngx_ai_relay_cli_cmd_t  *hset, *hdel;
 
@@ -301,19 +303,43 @@ ngx_ai_relay_cli_sync_hash(ngx_ai_relay_cli_sync_t *s, const char *kind,
     hset = ngx_ai_relay_cli_cmd("HSET", key, NULL);
     hdel = ngx_ai_relay_cli_cmd("HDEL", key, NULL);
 
-    all = json_deep_copy(sync);
-
     if (s->im->sync_balances) {
+
+        /*
+         * Counters the relay changes all the time: moved by the
+         * difference, so that a charge made meanwhile is not lost.
+         */
+
         json_object_foreach(initial, f, v) {
-            if (strcmp(f, "balance") == 0 || strcmp(f, "quota") == 0
-                || strcmp(f, "used") == 0 || strcmp(f, "requests") == 0)
+            if (strcmp(f, "balance") != 0 && strcmp(f, "quota") != 0
+                && strcmp(f, "used") != 0 && strcmp(f, "requests") != 0)
             {
-                json_object_set(all, f, v);
+                continue;
             }
+
+            want_n = atoll(json_string_value(v));
+            cur_n = ngx_ai_relay_cli_hint(cur, f, 0);
+
+            if (want_n == cur_n) {
+                continue;
+            }
+
+            json_object_set(changed, f, v);
+
+            if (strcmp(f, "quota") == 0 && (want_n < 0 || cur_n < 0)) {
+                ngx_ai_relay_cli_cmd_add(hset, f);
+                ngx_ai_relay_cli_cmd_add(hset, json_string_value(v));
+                continue;
+            }
+
+            ngx_ai_relay_cli_tx_add(&s->tx, ngx_ai_relay_cli_cmd("HINCRBY",
+                         key, f, ngx_ai_relay_cli_sprintf("%" PRId64,
+                                                          want_n - cur_n),
+                         NULL));
         }
     }
 
-    json_object_foreach(all, f, v) {
+    json_object_foreach(sync, f, v) {
         if (json_equal(json_object_get(cur, f), v)) {
             continue;
         }
@@ -326,7 +352,7 @@ ngx_ai_relay_cli_sync_hash(ngx_ai_relay_cli_sync_t *s, const char *kind,
     if (del_prefix) {
         json_object_foreach(cur, f, v) {
             if (strncmp(f, del_prefix, strlen(del_prefix)) == 0
-                && json_object_get(all, f) == NULL
+                && json_object_get(sync, f) == NULL
                 && json_object_get(initial, f) == NULL)
             {
                 ngx_ai_relay_cli_cmd_add(hdel, f);
@@ -334,8 +360,6 @@ ngx_ai_relay_cli_sync_hash(ngx_ai_relay_cli_sync_t *s, const char *kind,
             }
         }
     }
-
-    json_decref(all);
 
     if (hdel->argc > 2) {
         ngx_ai_relay_cli_tx_add(&s->tx, hdel);

@@ -362,27 +362,6 @@ ngx_ai_relay_cli_buf_add(ngx_ai_relay_cli_buf_t *b, const char *s, size_t n)
 }
 
 
-void
-ngx_ai_relay_cli_buf_printf(ngx_ai_relay_cli_buf_t *b, const char *fmt, ...)
-{
-    int       n;
-    char     *p;
-    va_list   ap;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-
-    p = ngx_ai_relay_cli_alloc(n + 1);
-
-    va_start(ap, fmt);
-    vsnprintf(p, n + 1, fmt, ap);
-    va_end(ap);
-
-    ngx_ai_relay_cli_buf_add(b, p, n);
-}
-
-
 /* a decimal integer within [min, max]: 0, or -1 */
 int
 ngx_ai_relay_cli_parse_int(const char *s, int64_t min, int64_t max,

@@ -4,6 +4,8 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use AiRelayCli;
@@ -81,6 +83,17 @@ like($err, qr/cannot connect to Redis at 127\.0\.0\.1:1/, '... and says so');
     ($rc) = cli('users', 'list', '--redis',
                 '127.0.0.1:' . AiRelayCli::redis_port());
     is($rc, 0, '--redis wins over AI_RELAY_REDIS');
+}
+
+{
+    local $ENV{AI_RELAY_REDIS} = '127.0.0.1:1';
+    ($rc, $out, $err) = cli('--json', '--redis',
+                            '127.0.0.1:' . AiRelayCli::redis_port(),
+                            'users', 'list');
+    is($rc, 0, 'global options before the command') or diag($err);
+    is($out, "[]\n", '... --json too');
+    ($rc) = cli('--redis=127.0.0.1:1', 'users', 'list');
+    is($rc, 3, '--redis=ADDR before the command');
 }
 
 {

@@ -4,6 +4,8 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use AiRelayCli;
 

@@ -594,3 +594,42 @@ sub nginx_pids {
 }
 
 1;
+
+package AIRelayTest;
+
+push @EXPORT, qw(cli import_fixture);
+
+# run the operator CLI against the test Redis; dies on failure
+sub cli {
+    my @args = @_;
+    my $bin = $ENV{TEST_NGINX_CLI} || "$TOP/build/ai-relay";
+    my $out = `$bin --redis 127.0.0.1:$REDIS_PORT @args 2>&1`;
+    die "ai-relay @args failed ($?): $out" if $?;
+    return $out;
+}
+
+# a One API / New API SQLite database from the CLI tests' fixtures, with
+# the channels in @$mock_channels pointed at the mock upstream, imported
+sub import_fixture {
+    my ($from, $mock_channels) = @_;
+    unshift @INC, "$TOP/t/cli/lib";
+    require AiRelayFixtures;
+    my $db = "$TOP/build/import-$from.db";
+    unlink $db;
+    my @sql = $from eq 'one-api'
+              ? (AiRelayFixtures::one_api_schema('sqlite'),
+                 AiRelayFixtures::one_api_rows())
+              : (AiRelayFixtures::new_api_schema('sqlite'),
+                 AiRelayFixtures::new_api_rows());
+    for my $id (@$mock_channels) {
+        push @sql, "UPDATE `channels` SET `base_url` = '"
+                   . mock_url('/mock/chat') . "' WHERE `id` = $id;";
+    }
+    open my $fh, '|-', 'sqlite3', $db or die "sqlite3: $!";
+    print $fh "$_\n" for @sql;
+    close $fh or die "sqlite3 failed\n";
+    reset_redis();
+    return cli('import', '--from', $from, '--sqlite', $db);
+}
+
+1;
