@@ -3,7 +3,7 @@
  * Copyright (C) ngx_ai_relay authors
  *
  * ai-relay: the operator command line tool.  It writes the Redis layout
- * of docs/redis-layout.md with the synchronous hiredis API; it is never
+ * of README.md ("Redis key layout") with the synchronous hiredis API; it is never
  * linked into nginx.
  */
 

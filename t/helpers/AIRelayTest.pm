@@ -2,7 +2,7 @@ package AIRelayTest;
 
 # Test helpers for ngx_ai_relay's Test::Nginx suite: a tiny Redis client
 # (RESP over a socket, binary safe) and the seeding of users, keys, models,
-# channels and prices in the layout of docs/redis-layout.md.
+# channels and prices in the layout README.md describes.
 #
 # Kept apart from t/lib (our Test::Nginx::Socket runner) so that the .t
 # files also run under the real Test::Nginx:
