@@ -18,7 +18,9 @@
 #include "ngx_ai_relay_error.h"
 
 
-#define NGX_AI_RELAY_MAX_MEMBERS     256
+/* top-level members: enough for any real request, retried larger */
+#define NGX_AI_RELAY_MEMBERS         64
+#define NGX_AI_RELAY_MAX_MEMBERS     1024
 #define NGX_AI_RELAY_MAX_MODEL_LEN   256
 
 
@@ -260,18 +262,33 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     scan = ngx_palloc(r->pool, sizeof(ngx_ai_relay_json_scan_t));
-    members = ngx_palloc(r->pool, NGX_AI_RELAY_MAX_MEMBERS
-                                  * sizeof(ngx_ai_relay_json_member_t));
-    if (scan == NULL || members == NULL) {
+    if (scan == NULL) {
         ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                "internal error");
         return NGX_ERROR;
     }
 
-    ngx_ai_relay_json_scan_init(scan, members, NGX_AI_RELAY_MAX_MEMBERS);
-    scan->max_depth = arlcf->max_depth;
+    for (n = NGX_AI_RELAY_MEMBERS; /* void */; n = NGX_AI_RELAY_MAX_MEMBERS)
+    {
+        members = ngx_palloc(r->pool,
+                             n * sizeof(ngx_ai_relay_json_member_t));
+        if (members == NULL) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                                   "internal error");
+            return NGX_ERROR;
+        }
 
-    rc = ngx_ai_relay_json_scan(scan, ctx->body.data, ctx->body.len);
+        ngx_ai_relay_json_scan_init(scan, members, n);
+        scan->max_depth = arlcf->max_depth;
+
+        rc = ngx_ai_relay_json_scan(scan, ctx->body.data, ctx->body.len);
+
+        if (rc != NGX_AI_RELAY_JSON_ERR_MEMBERS
+            || n == NGX_AI_RELAY_MAX_MEMBERS)
+        {
+            break;
+        }
+    }
 
     if (rc != NGX_AI_RELAY_JSON_OK) {
         ngx_ai_relay_json_strerror(scan, ctx->body.data, err, sizeof(err));

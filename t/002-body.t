@@ -282,3 +282,17 @@ Authorization: Bearer upstream-key-1\r
 {\"model\":\"gpt-4o-mini\"}"
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: many top-level members (more than the first guess) are fine
+--- init
+AIRelayTest::seed_world(mock => '/mock/echo');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n{" . join(',', map { "\"x$_\":$_" } 1 .. 200) . ',"model":"gpt-4o-mini"}'
+--- more_headers eval: $::Key
+--- response_body_like: "x200":200,"model":"gpt-4o-mini"\}$
+--- no_error_log
+[error]
