@@ -268,6 +268,57 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 }
 
 
+/*
+ * Why a model does not route, as the route script says it.  The log line
+ * is for the operator (the alias chain, or the model at its end); the
+ * message is for the client.
+ */
+
+typedef struct {
+    ngx_str_t     status;
+    ngx_uint_t    level;
+    const char   *log;       /* one %V: chain or resolved model */
+    ngx_uint_t    http;
+    const char   *code;
+    const char   *message;   /* one %V: chain or the client's model */
+    unsigned      chain:1;   /* the %Vs are the alias chain */
+} ngx_ai_relay_route_failure_t;
+
+
+static ngx_ai_relay_route_failure_t  ngx_ai_relay_route_failures[] = {
+
+    { ngx_string("cycle"), NGX_LOG_ERR,
+      "ai relay: model alias cycle: %V",
+      NGX_HTTP_INTERNAL_SERVER_ERROR, "model_alias_cycle",
+      "The model alias chain %V is a cycle; the relay's operator must "
+      "fix it.", 1 },
+
+    { ngx_string("deep"), NGX_LOG_ERR,
+      "ai relay: model alias chain too long: %V",
+      NGX_HTTP_INTERNAL_SERVER_ERROR, "model_alias_too_deep",
+      "The model alias chain %V is too long; the relay's operator must "
+      "fix it.", 1 },
+
+    { ngx_string("broken"), NGX_LOG_ERR,
+      "ai relay: model alias points nowhere: %V",
+      NGX_HTTP_INTERNAL_SERVER_ERROR, "model_alias_broken",
+      "The model alias chain %V ends at a model that does not exist; "
+      "the relay's operator must fix it.", 1 },
+
+    { ngx_string("unpriced"), NGX_LOG_ERR,
+      "ai relay: model \"%V\" has no price",
+      NGX_HTTP_SERVICE_UNAVAILABLE, "model_not_priced",
+      "The model `%V` is not available: it has no price configured.", 0 },
+
+    { ngx_string("nochannel"), NGX_LOG_ERR,
+      "ai relay: no enabled channel for model \"%V\"",
+      NGX_HTTP_SERVICE_UNAVAILABLE, "service_unavailable",
+      "No available channel for model `%V`, please retry later.", 0 },
+
+    { ngx_null_string, 0, NULL, 0, NULL, NULL, 0 }
+};
+
+
 void
 ngx_ai_relay_model_not_found(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
@@ -280,72 +331,30 @@ ngx_ai_relay_model_not_found(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 void
 ngx_ai_relay_route_error(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    ngx_str_t  *s;
+    ngx_ai_relay_route_failure_t  *f;
 
-    s = &ctx->route_status;
+    for (f = ngx_ai_relay_route_failures; f->status.len; f++) {
+        if (f->status.len == ctx->route_status.len
+            && ngx_strncmp(f->status.data, ctx->route_status.data,
+                           f->status.len) == 0)
+        {
+            ngx_log_error(f->level, r->connection->log, 0, f->log,
+                          f->chain ? &ctx->route_detail
+                                   : &ctx->resolved_model);
 
-    if (s->len == 7 && ngx_strncmp(s->data, "unknown", 7) == 0) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ai relay: unknown model \"%V\"", &ctx->model);
-        ngx_ai_relay_model_not_found(r, ctx);
-        return;
+            ngx_ai_relay_set_error(r, f->http, f->code, f->message,
+                                   f->chain ? &ctx->route_detail
+                                            : &ctx->model);
+            return;
+        }
     }
 
-    if (s->len == 5 && ngx_strncmp(s->data, "cycle", 5) == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai relay: model alias cycle: %V", &ctx->route_detail);
-        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "model_alias_cycle",
-                               "The model alias chain %V is a cycle; "
-                               "the relay's operator must fix it.",
-                               &ctx->route_detail);
-        return;
-    }
+    /* "unknown" */
 
-    if (s->len == 4 && ngx_strncmp(s->data, "deep", 4) == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai relay: model alias chain too long: %V",
-                      &ctx->route_detail);
-        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "model_alias_too_deep",
-                               "The model alias chain %V is too long; "
-                               "the relay's operator must fix it.",
-                               &ctx->route_detail);
-        return;
-    }
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ai relay: unknown model \"%V\"", &ctx->model);
 
-    if (s->len == 6 && ngx_strncmp(s->data, "broken", 6) == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai relay: model alias points nowhere: %V",
-                      &ctx->route_detail);
-        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "model_alias_broken",
-                               "The model alias chain %V ends at a model "
-                               "that does not exist; the relay's operator "
-                               "must fix it.", &ctx->route_detail);
-        return;
-    }
-
-    if (s->len == 8 && ngx_strncmp(s->data, "unpriced", 8) == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai relay: model \"%V\" has no price",
-                      &ctx->resolved_model);
-        ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                               "model_not_priced",
-                               "The model `%V` is not available: it has no "
-                               "price configured.", &ctx->model);
-        return;
-    }
-
-    /* "nochannel" */
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "ai relay: no enabled channel for model \"%V\"",
-                  &ctx->resolved_model);
-    ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                           "service_unavailable",
-                           "No available channel for model `%V`, please "
-                           "retry later.", &ctx->model);
+    ngx_ai_relay_model_not_found(r, ctx);
 }
 
 
