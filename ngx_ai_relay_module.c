@@ -128,6 +128,13 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       offsetof(ngx_ai_relay_main_conf_t, journal_max),
       NULL },
 
+    { ngx_string("ai_relay_settle_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, settle_delay),
+      NULL },
+
     { ngx_string("ai_relay_cache_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -313,6 +320,7 @@ ngx_ai_relay_create_main_conf(ngx_conf_t *cf)
     armcf->records_max = NGX_CONF_UNSET_UINT;
     armcf->journal_max = NGX_CONF_UNSET_UINT;
     armcf->cache_ttl = NGX_CONF_UNSET_MSEC;
+    armcf->settle_delay = NGX_CONF_UNSET_MSEC;
     armcf->cache_size = NGX_CONF_UNSET_UINT;
 
     return armcf;
@@ -339,6 +347,7 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(armcf->records_max, 100000);
     ngx_conf_init_uint_value(armcf->journal_max, 100000);
     ngx_conf_init_msec_value(armcf->cache_ttl, 60000);
+    ngx_conf_init_msec_value(armcf->settle_delay, 10);
     ngx_conf_init_uint_value(armcf->cache_size, 10000);
 
     if (armcf->journal.len == 0) {
@@ -371,6 +380,7 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_queue_init(&armcf->journal_queue);
+    ngx_queue_init(&armcf->settle_queue);
 
     rds->on_ready = ngx_ai_relay_journal_replay;
     rds->data = armcf;
@@ -607,6 +617,13 @@ ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
             }
         }
 
+        /* a settlement timer holds up a graceful exit until it fired */
+
+        armcf->settle_timer.handler = ngx_ai_relay_settle_timer_handler;
+        armcf->settle_timer.data = armcf;
+        armcf->settle_timer.log = ngx_cycle->log;
+        armcf->settle_epoch = ngx_time();
+
         ngx_ai_relay_journal_load(armcf);
         ngx_ai_relay_redis_connect(rds);
     }
@@ -632,6 +649,7 @@ ngx_ai_relay_exit_process(ngx_cycle_t *cycle)
 
     /* unanswered settlements come back with NULL and go to the journal */
 
+    ngx_ai_relay_settle_flush(armcf);
     ngx_ai_relay_redis_close(armcf->redis);
     ngx_ai_relay_journal_save(armcf);
 

@@ -18,9 +18,11 @@
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_journal.h"
 #include "ngx_ai_relay_handler.h"
+#include "ngx_ai_relay_key.h"
 
 
-#define NGX_AI_RELAY_SETTLE_ARGS  64
+#define NGX_AI_RELAY_SETTLE_ARGS      64
+#define NGX_AI_RELAY_KEY_BATCH_ID_LEN  (3 * NGX_INT64_LEN)
 
 
 static ngx_int_t ngx_ai_relay_settle(ngx_http_request_t *r,
@@ -284,25 +286,28 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The request's part of a settlement: queued in the worker, sent with the
+ * other finished requests of its user within ai_relay_settle_delay.
+ */
+
 static ngx_int_t
 ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    u_char                        *p, *last;
-    size_t                         len;
-    ngx_str_t                      a[NGX_AI_RELAY_SETTLE_ARGS], pre, err;
-    ngx_tm_t                       tm;
-    ngx_uint_t                     n, status;
-    ngx_time_t                    *tp;
-    ngx_msec_t                     now, latency;
-    ngx_ai_relay_main_conf_t      *armcf;
-    ngx_ai_relay_journal_entry_t  *entry;
+    u_char                     *p, *last;
+    size_t                      len;
+    ngx_str_t                   a[NGX_AI_RELAY_SETTLE_ARGS], err;
+    ngx_uint_t                  n, i, status;
+    ngx_time_t                 *tp;
+    ngx_msec_t                  now, latency;
+    ngx_ai_relay_settle_item_t *item;
+    ngx_ai_relay_main_conf_t   *armcf;
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
     tp = ngx_timeofday();
     now = (ngx_msec_t) (tp->sec * 1000 + tp->msec);
     latency = now - ctx->start_msec;
-    ngx_gmtime(tp->sec, &tm);
 
     status = ctx->final_status;
 
@@ -317,9 +322,7 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         err.len = ctx->usage->error_len;
     }
 
-    pre.len = sizeof("ar:{u}:") - 1 + ctx->user_id.len;
-    len = 8 * (pre.len + sizeof("stats:") + ctx->key_hash.len
-               + ctx->request_id.len) + 24 * NGX_INT64_LEN;
+    len = 16 * NGX_INT64_LEN;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -339,32 +342,16 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     a[n].data = p; p = ngx_sprintf(p, __VA_ARGS__);                           \
     a[n].len = p - a[n].data; n++
 
-    /* numkeys and keys: "EVALSHA sha" is added when sent */
-
-    ngx_ai_relay_lit("8");
-
-    pre.data = p;
-    p = ngx_sprintf(p, "ar:{u%V}:", &ctx->user_id);
-
-    ngx_ai_relay_fmt("%Vuser", &pre);
-    ngx_ai_relay_fmt("%Vkey:%V", &pre, &ctx->key_hash);
-    ngx_ai_relay_fmt("%Vrl:%V", &pre, &ctx->key_hash);
-    ngx_ai_relay_fmt("%Vres", &pre);
-    ngx_ai_relay_fmt("%Vresq", &pre);
-    ngx_ai_relay_fmt("%Vdone:%V", &pre, &ctx->request_id);
-    ngx_ai_relay_fmt("%Vlog", &pre);
-    ngx_ai_relay_fmt("%Vstats:%04d%02d%02d", &pre, tm.ngx_tm_year,
-                     tm.ngx_tm_mon, tm.ngx_tm_mday);
+    /* what SETTLE needs of this request (see ngx_ai_relay_lua.c) */
 
     ngx_ai_relay_str(ctx->request_id);
+    ngx_ai_relay_str(ctx->key_id);
+    ngx_ai_relay_str(ctx->model);
     ngx_ai_relay_fmt("%L", ctx->cost);
     ngx_ai_relay_fmt("%L", ctx->prompt_tokens);
     ngx_ai_relay_fmt("%L", ctx->completion_tokens);
-    ngx_ai_relay_fmt("%T", tp->sec);
-    ngx_ai_relay_fmt("%ui", armcf->records_max);
-    ngx_ai_relay_str(ctx->key_id);
-    ngx_ai_relay_str(ctx->model);
     ngx_ai_relay_fmt("%ui", status);
+    ngx_ai_relay_lit("");       /* how many record arguments follow */
 
     /* the request record */
 
@@ -426,6 +413,10 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_lit("none");
     }
 
+    a[7].data = p;
+    p = ngx_sprintf(p, "%ui", n - 8);
+    a[7].len = p - a[7].data;
+
 #undef ngx_ai_relay_lit
 #undef ngx_ai_relay_str
 #undef ngx_ai_relay_fmt
@@ -442,12 +433,246 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                    ctx->cost, ctx->prompt_tokens, ctx->completion_tokens,
                    status);
 
-    entry = ngx_ai_relay_journal_entry(r->connection->log, a, n);
-    if (entry == NULL) {
+    /* one allocation that outlives the request */
+
+    len = sizeof(ngx_ai_relay_settle_item_t) + n * sizeof(ngx_str_t)
+          + ctx->user_id.len + ctx->key_hash.len;
+
+    for (i = 0; i < n; i++) {
+        len += a[i].len;
+    }
+
+    item = ngx_alloc(len, r->connection->log);
+    if (item == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_ai_relay_journal_send(armcf, entry);
+    item->nargs = n;
+    item->args = (ngx_str_t *) (item + 1);
+
+    p = (u_char *) (item->args + n);
+
+    item->user.data = p;
+    item->user.len = ctx->user_id.len;
+    p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
+
+    item->key_hash.data = p;
+    item->key_hash.len = ctx->key_hash.len;
+    p = ngx_cpymem(p, ctx->key_hash.data, ctx->key_hash.len);
+
+    for (i = 0; i < n; i++) {
+        item->args[i].data = p;
+        item->args[i].len = a[i].len;
+        p = ngx_cpymem(p, a[i].data, a[i].len);
+    }
+
+    ngx_ai_relay_settle_queue(armcf, item);
 
     return NGX_OK;
+}
+
+
+void
+ngx_ai_relay_settle_queue(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_settle_item_t *item)
+{
+    ngx_queue_insert_tail(&armcf->settle_queue, &item->queue);
+    armcf->settle_n++;
+
+    if (armcf->settle_delay == 0
+        || armcf->settle_n >= NGX_AI_RELAY_SETTLE_BATCH)
+    {
+        ngx_ai_relay_settle_flush(armcf);
+        return;
+    }
+
+    if (!armcf->settle_timer.timer_set) {
+        ngx_add_timer(&armcf->settle_timer, armcf->settle_delay);
+    }
+}
+
+
+void
+ngx_ai_relay_settle_timer_handler(ngx_event_t *ev)
+{
+    ngx_ai_relay_settle_flush(ev->data);
+}
+
+
+/*
+ * Send what waits, one SETTLE per user (and per NGX_AI_RELAY_SETTLE_BATCH
+ * requests).  Each becomes a journal entry: kept until Redis answers.
+ */
+
+void
+ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
+{
+    u_char                        *p;
+    ngx_tm_t                       tm;
+    ngx_str_t                     *args, *keys[NGX_AI_RELAY_SETTLE_BATCH],
+                                   pre;
+    ngx_uint_t                     i, k, n, nkeys, nitems, max;
+    ngx_pool_t                    *pool;
+    ngx_queue_t                   *q, *next, batch;
+    ngx_ai_relay_settle_item_t    *first, *item;
+    ngx_ai_relay_journal_entry_t  *entry;
+
+    if (armcf->settle_timer.timer_set) {
+        ngx_del_timer(&armcf->settle_timer);
+    }
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    while (!ngx_queue_empty(&armcf->settle_queue)) {
+
+        first = ngx_queue_data(ngx_queue_head(&armcf->settle_queue),
+                               ngx_ai_relay_settle_item_t, queue);
+
+        /* this user's requests, and their distinct keys */
+
+        ngx_queue_init(&batch);
+        nitems = 0;
+        nkeys = 0;
+        max = 0;
+
+        for (q = ngx_queue_head(&armcf->settle_queue);
+             q != ngx_queue_sentinel(&armcf->settle_queue)
+             && nitems < NGX_AI_RELAY_SETTLE_BATCH;
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            item = ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue);
+
+            if (item->user.len != first->user.len
+                || ngx_strncmp(item->user.data, first->user.data,
+                               item->user.len) != 0)
+            {
+                continue;
+            }
+
+            ngx_queue_remove(q);
+            ngx_queue_insert_tail(&batch, q);
+            armcf->settle_n--;
+            nitems++;
+            max += item->nargs + 1;
+
+            for (k = 0; k < nkeys; k++) {
+                if (keys[k]->len == item->key_hash.len
+                    && ngx_strncmp(keys[k]->data, item->key_hash.data,
+                                   item->key_hash.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            item->key_index = k + 1;
+
+            if (k == nkeys) {
+                keys[nkeys++] = &item->key_hash;
+            }
+        }
+
+        pool = ngx_create_pool(4096, ngx_cycle->log);
+        if (pool == NULL) {
+            goto failed;
+        }
+
+        args = ngx_palloc(pool, (max + 9 + nkeys) * sizeof(ngx_str_t));
+        p = ngx_pnalloc(pool, 8 * (sizeof("ar:{u}:stats:") + first->user.len
+                                   + NGX_AI_RELAY_KEY_BATCH_ID_LEN)
+                              + nkeys * (sizeof("ar:{u}:key:")
+                                         + first->user.len + 64)
+                              + 4 * NGX_INT64_LEN);
+        if (args == NULL || p == NULL) {
+            ngx_destroy_pool(pool);
+            goto failed;
+        }
+
+#define ngx_ai_relay_fmt(...)                                                 \
+        args[n].data = p; p = ngx_sprintf(p, __VA_ARGS__);                    \
+        args[n].len = p - args[n].data; n++
+
+        n = 0;
+
+        pre.data = p;
+        p = ngx_sprintf(p, "ar:{u%V}:", &first->user);
+        pre.len = p - pre.data;
+
+        ngx_ai_relay_fmt("%ui", 5 + nkeys);
+        ngx_ai_relay_fmt("%Vuser", &pre);
+        ngx_ai_relay_fmt("%Vres", &pre);
+        ngx_ai_relay_fmt("%Vdone:%P.%T.%ui", &pre, ngx_pid,
+                         armcf->settle_epoch, armcf->settle_seq);
+        ngx_ai_relay_fmt("%Vlog", &pre);
+        ngx_ai_relay_fmt("%Vstats:%04d%02d%02d", &pre, tm.ngx_tm_year,
+                         tm.ngx_tm_mon, tm.ngx_tm_mday);
+
+        for (k = 0; k < nkeys; k++) {
+            ngx_ai_relay_fmt("%Vkey:%V", &pre, keys[k]);
+        }
+
+        ngx_ai_relay_fmt("%P.%T.%ui", ngx_pid, armcf->settle_epoch,
+                         armcf->settle_seq);
+        ngx_ai_relay_fmt("%T", ngx_time());
+        ngx_ai_relay_fmt("%ui", armcf->records_max);
+
+        armcf->settle_seq++;
+
+        for (q = ngx_queue_head(&batch);
+             q != ngx_queue_sentinel(&batch);
+             q = ngx_queue_next(q))
+        {
+            item = ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue);
+
+            /* request id, then the key's place among the KEYS */
+
+            args[n++] = item->args[0];
+            ngx_ai_relay_fmt("%ui", item->key_index);
+
+            for (i = 1; i < item->nargs; i++) {
+                args[n++] = item->args[i];
+            }
+        }
+
+#undef ngx_ai_relay_fmt
+
+        entry = ngx_ai_relay_journal_entry(ngx_cycle->log, args, n);
+
+        ngx_destroy_pool(pool);
+
+        if (entry == NULL) {
+            goto failed;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "ai relay: settling %ui requests of user %V",
+                       nitems, &first->user);
+
+        while (!ngx_queue_empty(&batch)) {
+            q = ngx_queue_head(&batch);
+            ngx_queue_remove(q);
+            ngx_free(ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue));
+        }
+
+        ngx_ai_relay_journal_send(armcf, entry);
+
+        continue;
+
+    failed:
+
+        /* out of memory: they wait for the next flush */
+
+        while (!ngx_queue_empty(&batch)) {
+            q = ngx_queue_head(&batch);
+            ngx_queue_remove(q);
+            ngx_queue_insert_tail(&armcf->settle_queue, q);
+            armcf->settle_n++;
+        }
+
+        if (!armcf->settle_timer.timer_set) {
+            ngx_add_timer(&armcf->settle_timer, 100);
+        }
+
+        return;
+    }
 }

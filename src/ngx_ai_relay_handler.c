@@ -783,9 +783,9 @@ ngx_ai_relay_auth_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_ai_relay_redis_handler_pt handler, const char *mode)
 {
     u_char                    *p, *last;
-    size_t                     len, argvlen[16];
+    size_t                     len, argvlen[14];
     ngx_str_t                  pre;
-    const char                *argv[16];
+    const char                *argv[14];
     ngx_ai_relay_main_conf_t  *armcf;
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
@@ -793,7 +793,7 @@ ngx_ai_relay_auth_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     /* "ar:{u<id>}:" and the five keys of the script */
 
     pre.len = sizeof("ar:{u}:") - 1 + ctx->user_id.len;
-    len = 6 * (pre.len + sizeof("key:") + ctx->key_hash.len)
+    len = 4 * (pre.len + sizeof("key:") + ctx->key_hash.len)
           + 4 * NGX_INT64_LEN;
 
     p = ngx_pnalloc(r->pool, len);
@@ -814,37 +814,33 @@ ngx_ai_relay_auth_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     argvlen[0] = 7;
     argv[1] = ngx_ai_relay_script_sha(r, NGX_AI_RELAY_SCRIPT_AUTH,
                                       &argvlen[1]);
-    argv[2] = "5";
+    argv[2] = "3";
     argvlen[2] = 1;
 
     ngx_ai_relay_arg(3, p, ngx_sprintf(p, "%Vuser", &pre));
     p += argvlen[3];
     ngx_ai_relay_arg(4, p, ngx_sprintf(p, "%Vkey:%V", &pre, &ctx->key_hash));
     p += argvlen[4];
-    ngx_ai_relay_arg(5, p, ngx_sprintf(p, "%Vrl:%V", &pre, &ctx->key_hash));
+    ngx_ai_relay_arg(5, p, ngx_sprintf(p, "%Vres", &pre));
     p += argvlen[5];
-    ngx_ai_relay_arg(6, p, ngx_sprintf(p, "%Vres", &pre));
-    p += argvlen[6];
-    ngx_ai_relay_arg(7, p, ngx_sprintf(p, "%Vresq", &pre));
-    p += argvlen[7];
 
-    argv[8] = mode;
-    argvlen[8] = ngx_strlen(mode);
-    argv[9] = (const char *) ctx->request_id.data;
-    argvlen[9] = ctx->request_id.len;
-    ngx_ai_relay_arg(10, p, ngx_sprintf(p, "%T", ngx_time()));
+    argv[6] = mode;
+    argvlen[6] = ngx_strlen(mode);
+    argv[7] = (const char *) ctx->request_id.data;
+    argvlen[7] = ctx->request_id.len;
+    ngx_ai_relay_arg(8, p, ngx_sprintf(p, "%T", ngx_time()));
+    p += argvlen[8];
+    argv[9] = (const char *) ctx->model.data;
+    argvlen[9] = ctx->model.len;
+    ngx_ai_relay_arg(10, p, ngx_sprintf(p, "%L", ctx->reserve));
     p += argvlen[10];
-    argv[11] = (const char *) ctx->model.data;
-    argvlen[11] = ctx->model.len;
-    ngx_ai_relay_arg(12, p, ngx_sprintf(p, "%L", ctx->reserve));
-    p += argvlen[12];
-    ngx_ai_relay_arg(13, p, ngx_sprintf(p, "%T",
+    ngx_ai_relay_arg(11, p, ngx_sprintf(p, "%T",
                                         (time_t) armcf->reservation_ttl));
-    p += argvlen[13];
-    argv[14] = (const char *) pre.data;
-    argvlen[14] = pre.len;
-    argv[15] = (const char *) ctx->key_hash.data;
-    argvlen[15] = ctx->key_hash.len;
+    p += argvlen[11];
+    argv[12] = (const char *) ctx->key_hash.data;
+    argvlen[12] = ctx->key_hash.len;
+    argv[13] = (const char *) pre.data;
+    argvlen[13] = pre.len;
 
 #undef ngx_ai_relay_arg
 
@@ -854,7 +850,7 @@ ngx_ai_relay_auth_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    return ngx_ai_relay_wait(r, ctx, handler, 16, argv, argvlen);
+    return ngx_ai_relay_wait(r, ctx, handler, 14, argv, argvlen);
 }
 
 

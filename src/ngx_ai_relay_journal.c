@@ -22,7 +22,7 @@
 
 
 #define NGX_AI_RELAY_JOURNAL_MAGIC  "ngx_ai_relay journal 1\n"
-#define NGX_AI_RELAY_JOURNAL_ARGS   128
+#define NGX_AI_RELAY_JOURNAL_ARGS   8192
 
 
 static void ngx_ai_relay_journal_reply(void *data, redisReply *reply);
@@ -32,6 +32,8 @@ static ngx_int_t ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf,
     ngx_queue_t *q, ngx_ai_relay_journal_entry_t *one);
 static ngx_int_t ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf,
     ngx_str_t *name);
+static ngx_str_t *ngx_ai_relay_journal_label(
+    ngx_ai_relay_journal_entry_t *entry);
 
 
 ngx_ai_relay_journal_entry_t *
@@ -76,9 +78,9 @@ void
 ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry)
 {
-    size_t                     lens[NGX_AI_RELAY_JOURNAL_ARGS + 2];
+    size_t                    *lens;
     ngx_uint_t                 i;
-    const char                *argv[NGX_AI_RELAY_JOURNAL_ARGS + 2];
+    const char               **argv;
     ngx_ai_relay_redis_t      *rds;
     ngx_ai_relay_redis_cmd_t  *cmd;
 
@@ -86,10 +88,16 @@ ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
 
     rds = ngx_ai_relay_worker_redis(armcf);
 
-    if (rds == NULL || entry->argc > NGX_AI_RELAY_JOURNAL_ARGS) {
+    argv = ngx_alloc((entry->argc + 2) * (sizeof(char *) + sizeof(size_t)),
+                     ngx_cycle->log);
+
+    if (rds == NULL || argv == NULL) {
+        ngx_free(argv);
         ngx_ai_relay_journal_keep(armcf, entry);
         return;
     }
+
+    lens = (size_t *) (argv + entry->argc + 2);
 
     argv[0] = "EVALSHA";
     lens[0] = 7;
@@ -101,8 +109,12 @@ ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
         lens[i + 2] = entry->lens[i];
     }
 
+    /* hiredis formats the command at once: argv may go */
+
     cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_journal_reply, entry,
                                   (int) entry->argc + 2, argv, lens);
+    ngx_free(argv);
+
     if (cmd == NULL) {
         ngx_ai_relay_journal_keep(armcf, entry);
         return;
@@ -130,17 +142,17 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
         entry->failures++;
 
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "ai relay: settlement of request %*s failed: %*s",
-                      entry->lens[9], entry->argv[9],
+                      "ai relay: settlement %V failed: %*s",
+                      ngx_ai_relay_journal_label(entry),
                       (size_t) reply->len, reply->str);
 
         ngx_ai_relay_journal_keep(armcf, entry);
         return;
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "ai relay: settlement of request %*s acknowledged",
-                   entry->lens[9], entry->argv[9]);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ai relay: settlement %V acknowledged",
+                   ngx_ai_relay_journal_label(entry));
 
     ngx_free(entry);
 }
@@ -155,8 +167,8 @@ ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
 
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "ai relay: settlement journal full, writing "
-                      "request %*s to \"%V\"",
-                      entry->lens[9], entry->argv[9], &armcf->journal);
+                      "%V to \"%V\"", ngx_ai_relay_journal_label(entry),
+                      &armcf->journal);
 
         if (ngx_ai_relay_journal_write(armcf, NULL, entry) == NGX_OK) {
             ngx_free(entry);
@@ -165,11 +177,32 @@ ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
     }
 
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "ai relay: settlement of request %*s kept in the journal "
-                  "until redis answers", entry->lens[9], entry->argv[9]);
+                  "ai relay: settlement %V kept in the journal until redis "
+                  "answers", ngx_ai_relay_journal_label(entry));
 
     ngx_queue_insert_tail(&armcf->journal_queue, &entry->queue);
     armcf->journal_n++;
+}
+
+
+/* the batch id names a settlement in logs: ARGV[1], after the KEYS */
+
+static ngx_str_t *
+ngx_ai_relay_journal_label(ngx_ai_relay_journal_entry_t *entry)
+{
+    ngx_int_t         nkeys;
+    static ngx_str_t  unknown = ngx_string("?");
+
+    nkeys = ngx_atoi(entry->argv[0], entry->lens[0]);
+
+    if (nkeys == NGX_ERROR || (ngx_uint_t) nkeys + 1 >= entry->argc) {
+        return &unknown;
+    }
+
+    entry->label.data = entry->argv[nkeys + 1];
+    entry->label.len = entry->lens[nkeys + 1];
+
+    return &entry->label;
 }
 
 
@@ -421,7 +454,7 @@ ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name)
 {
     u_char                        *buf, *p, *last;
     ssize_t                        n;
-    ngx_str_t                      args[NGX_AI_RELAY_JOURNAL_ARGS];
+    ngx_str_t                     *args;
     ngx_int_t                      argc, i, len;
     ngx_file_t                     file;
     ngx_file_info_t                fi;
@@ -459,6 +492,13 @@ ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name)
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "ai relay: journal \"%V\" is not readable, "
                       "left in place", name);
+        ngx_free(buf);
+        return NGX_ERROR;
+    }
+
+    args = ngx_alloc(NGX_AI_RELAY_JOURNAL_ARGS * sizeof(ngx_str_t),
+                     ngx_cycle->log);
+    if (args == NULL) {
         ngx_free(buf);
         return NGX_ERROR;
     }
@@ -506,6 +546,7 @@ ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name)
 
 #undef ngx_ai_relay_number
 
+    ngx_free(args);
     ngx_free(buf);
     return NGX_OK;
 
@@ -514,6 +555,7 @@ broken:
     ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                   "ai relay: journal \"%V\" is truncated; its complete "
                   "entries are replayed", name);
+    ngx_free(args);
     ngx_free(buf);
     return NGX_OK;
 }

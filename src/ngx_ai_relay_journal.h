@@ -20,6 +20,7 @@ typedef struct {
     ngx_uint_t                   argc;
     ngx_uint_t                   failures;
     ngx_ai_relay_main_conf_t    *armcf;
+    ngx_str_t                    label;      /* the batch id, for logs */
     size_t                      *lens;
     u_char                     **argv;
 } ngx_ai_relay_journal_entry_t;

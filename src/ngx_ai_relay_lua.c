@@ -79,41 +79,49 @@ static char  ngx_ai_relay_script_route[] =
 /*
  * AUTH: check a key and its owner, count the request, reserve money.
  *
- * KEYS[1] ar:{u<id>}:user       KEYS[2] ar:{u<id>}:key:<sha256>
- * KEYS[3] ar:{u<id>}:rl:<sha256> KEYS[4] ar:{u<id>}:res
- * KEYS[5] ar:{u<id>}:resq
+ * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:key:<sha256>
+ * KEYS[3] ar:{u<id>}:res
  * ARGV[1] "reserve" or "check"   ARGV[2] request id
  * ARGV[3] unix time, seconds     ARGV[4] model as the client sent it
  * ARGV[5] reservation, micro-USD ARGV[6] reservation TTL, seconds
- * ARGV[7] "ar:{u<id>}:"          ARGV[8] sha256 of the key
+ * ARGV[7] sha256 of the key      ARGV[8] "ar:{u<id>}:"
+ *
+ * A reservation is res[request id] = "<deadline>|<uUSD>|<uUSD of the
+ * key's quota>|<sha256>".  Those past their deadline (their worker died)
+ * are refunded here, looked for at most every min(TTL, 60) seconds.
+ * The key hash keeps this minute's counters: rl_m, rl_r, rl_t.
  *
  * -> {status, detail, key id, allowed models, unlimited}
  */
 
 static char  ngx_ai_relay_script_auth[] =
 "local now = tonumber(ARGV[3])\n"
-"local pre = ARGV[7]\n"
-"local old = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now,\n"
-"                       'LIMIT', 0, 32)\n"
-"for _, id in ipairs(old) do\n"
-"  local v = redis.call('HGET', KEYS[4], id)\n"
-"  if v then\n"
-"    local amt, kamt, h = string.match(v, '^(%d+)|(%d+)|(%x*)$')\n"
-"    if amt and amt ~= '0' then\n"
-"      redis.call('HINCRBY', KEYS[1], 'balance', amt)\n"
+"local ttl = tonumber(ARGV[6])\n"
+"local uf = {'status', 'balance', 'unlimited', 'reclaim_at'}\n"
+"local kf = {'id', 'status', 'expires', 'models', 'rpm', 'tpm', 'quota',\n"
+"            'unlimited', 'rl_m', 'rl_r', 'rl_t'}\n"
+"local u = redis.call('HMGET', KEYS[1], unpack(uf))\n"
+"if (tonumber(u[4]) or 0) <= now then\n"
+"  local res = redis.call('HGETALL', KEYS[3])\n"
+"  for i = 1, #res, 2 do\n"
+"    local d, amt, kamt, h =\n"
+"      string.match(res[i + 1], '^(%d+)|(%d+)|(%d+)|(%x*)$')\n"
+"    if d and tonumber(d) <= now then\n"
+"      if amt ~= '0' then\n"
+"        redis.call('HINCRBY', KEYS[1], 'balance', amt)\n"
+"      end\n"
+"      local kk = ARGV[8] .. 'key:' .. h\n"
+"      if kamt ~= '0' and redis.call('EXISTS', kk) == 1 then\n"
+"        redis.call('HINCRBY', kk, 'quota', kamt)\n"
+"      end\n"
+"      redis.call('HDEL', KEYS[3], res[i])\n"
 "    end\n"
-"    if kamt and kamt ~= '0'\n"
-"       and redis.call('EXISTS', pre .. 'key:' .. h) == 1 then\n"
-"      redis.call('HINCRBY', pre .. 'key:' .. h, 'quota', kamt)\n"
-"    end\n"
-"    redis.call('HDEL', KEYS[4], id)\n"
 "  end\n"
-"  redis.call('ZREM', KEYS[5], id)\n"
+"  redis.call('HSET', KEYS[1], 'reclaim_at', now + math.min(ttl, 60))\n"
+"  u = redis.call('HMGET', KEYS[1], unpack(uf))\n"
 "end\n"
-"local k = redis.call('HMGET', KEYS[2], 'id', 'status', 'expires',\n"
-"                     'models', 'rpm', 'tpm', 'quota', 'unlimited')\n"
+"local k = redis.call('HMGET', KEYS[2], unpack(kf))\n"
 "if not k[1] then return {'unknown_key', ''} end\n"
-"local u = redis.call('HMGET', KEYS[1], 'status', 'balance', 'unlimited')\n"
 "if not u[1] and not u[2] then return {'unknown_key', ''} end\n"
 "if k[2] == 'disabled' then return {'key_disabled', '', k[1]} end\n"
 "local exp = tonumber(k[3] or '0') or 0\n"
@@ -134,11 +142,10 @@ static char  ngx_ai_relay_script_auth[] =
 "  return {'model_not_allowed', '', k[1]}\n"
 "end\n"
 "local minute = math.floor(now / 60)\n"
-"local rl = redis.call('HMGET', KEYS[3], 'm', 'r', 't')\n"
 "local r, t = 0, 0\n"
-"if tonumber(rl[1]) == minute then\n"
-"  r = tonumber(rl[2]) or 0\n"
-"  t = tonumber(rl[3]) or 0\n"
+"if tonumber(k[9]) == minute then\n"
+"  r = tonumber(k[10]) or 0\n"
+"  t = tonumber(k[11]) or 0\n"
 "end\n"
 "local retry = tostring(60 - now % 60)\n"
 "local rpm = tonumber(k[5] or '0') or 0\n"
@@ -165,83 +172,112 @@ static char  ngx_ai_relay_script_auth[] =
 "  if kamt ~= '0' then\n"
 "    redis.call('HINCRBY', KEYS[2], 'quota', '-' .. kamt)\n"
 "  end\n"
-"  redis.call('HSET', KEYS[4], ARGV[2], est .. '|' .. kamt .. '|' .. ARGV[8])\n"
-"  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[6]), ARGV[2])\n"
+"  redis.call('HSET', KEYS[3], ARGV[2],\n"
+"             (now + ttl) .. '|' .. est .. '|' .. kamt .. '|' .. ARGV[7])\n"
 "end\n"
-"redis.call('HSET', KEYS[3], 'm', minute, 'r', r + 1, 't', t)\n"
-"redis.call('EXPIRE', KEYS[3], 120)\n"
+"redis.call('HSET', KEYS[2], 'rl_m', minute, 'rl_r', r + 1, 'rl_t', t)\n"
 "return {'ok', '', k[1], models, unlimited and '1' or '0'}\n";
 
 
 /*
- * SETTLE: charge the actual cost, refund the reservation, write the
- * record and the counters.  Idempotent by request id: a replay from the
- * journal finds the "done" marker and changes nothing.
+ * SETTLE: a batch of finished requests of one user: refund their
+ * reservations, charge their actual costs, write their records and the
+ * counters, in one atomic script.  Idempotent by batch id: a replay from
+ * the journal finds the "done" marker and changes nothing.  Sums are
+ * applied once per batch, so a busy user costs Redis little per request.
  *
- * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:key:<sha256>
- * KEYS[3] ar:{u<id>}:rl:<sha256> KEYS[4] ar:{u<id>}:res
- * KEYS[5] ar:{u<id>}:resq        KEYS[6] ar:{u<id>}:done:<request id>
- * KEYS[7] ar:{u<id>}:log         KEYS[8] ar:{u<id>}:stats:<yyyymmdd>
- * ARGV[1] request id   ARGV[2] cost, micro-USD  ARGV[3] prompt tokens
- * ARGV[4] completion tokens       ARGV[5] unix time, seconds
- * ARGV[6] records kept ARGV[7] key id           ARGV[8] model
- * ARGV[9] status       ARGV[10..] record fields and values
+ * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:res
+ * KEYS[3] ar:{u<id>}:done:<batch id>
+ * KEYS[4] ar:{u<id>}:log         KEYS[5] ar:{u<id>}:stats:<yyyymmdd>
+ * KEYS[6..] ar:{u<id>}:key:<sha256>, each key of the batch once
+ * ARGV[1] batch id    ARGV[2] unix time, seconds   ARGV[3] records kept
+ * then per request: request id, key (1 for KEYS[6]...), key id, model,
+ * cost (uUSD), prompt tokens, completion tokens, status, N, and N record
+ * fields and values
  *
- * -> 1 settled now, 0 already settled
+ * -> the number of requests settled now, 0 if the batch was settled
  */
 
 static char  ngx_ai_relay_script_settle[] =
-"if redis.call('EXISTS', KEYS[6]) == 1 then return 0 end\n"
-"local amt, kamt = '0', '0'\n"
-"local v = redis.call('HGET', KEYS[4], ARGV[1])\n"
-"if v then\n"
-"  amt, kamt = string.match(v, '^(%d+)|(%d+)|')\n"
-"  redis.call('HDEL', KEYS[4], ARGV[1])\n"
-"  redis.call('ZREM', KEYS[5], ARGV[1])\n"
+"if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end\n"
+"local now = tonumber(ARGV[2])\n"
+"local minute = math.floor(now / 60)\n"
+"local function int(v) return string.format('%.0f', v) end\n"
+"local uunl = redis.call('HGET', KEYS[1], 'unlimited') == '1'\n"
+"local keys = {}\n"
+"for i = 6, #KEYS do\n"
+"  local k = redis.call('HMGET', KEYS[i], 'id', 'unlimited', 'quota',\n"
+"                       'rl_m')\n"
+"  keys[i - 5] = {exists = k[1] ~= false, unl = k[2] == '1',\n"
+"                 quota = (tonumber(k[3] or '-1') or -1) >= 0,\n"
+"                 same = tonumber(k[4]) == minute,\n"
+"                 used = 0, req = 0, qd = 0, tok = 0}\n"
 "end\n"
-"local cost = ARGV[2]\n"
-"local u = redis.call('HMGET', KEYS[1], 'unlimited')\n"
-"local k = redis.call('HMGET', KEYS[2], 'unlimited', 'quota')\n"
-"local haskey = redis.call('EXISTS', KEYS[2]) == 1\n"
-"local charge = not (u[1] == '1' or k[1] == '1') and cost ~= '0'\n"
-"if amt ~= '0' then redis.call('HINCRBY', KEYS[1], 'balance', amt) end\n"
-"if charge then redis.call('HINCRBY', KEYS[1], 'balance', '-' .. cost) end\n"
-"if haskey and (tonumber(k[2] or '-1') or -1) >= 0 then\n"
-"  if kamt ~= '0' then redis.call('HINCRBY', KEYS[2], 'quota', kamt) end\n"
-"  if charge then\n"
-"    redis.call('HINCRBY', KEYS[2], 'quota', '-' .. cost)\n"
+"local e, ids = {}, {}\n"
+"local p = 4\n"
+"while p <= #ARGV do\n"
+"  e[#e + 1] = p\n"
+"  ids[#ids + 1] = ARGV[p]\n"
+"  p = p + 9 + tonumber(ARGV[p + 8])\n"
+"end\n"
+"if #e == 0 then return 0 end\n"
+"local res = redis.call('HMGET', KEYS[2], unpack(ids))\n"
+"redis.call('HDEL', KEYS[2], unpack(ids))\n"
+"local bal, used, stats = 0, 0, {}\n"
+"local function add(f, v) stats[f] = (stats[f] or 0) + v end\n"
+"for i, p in ipairs(e) do\n"
+"  local k = keys[tonumber(ARGV[p + 1])]\n"
+"  local cost = tonumber(ARGV[p + 4])\n"
+"  local pt, ct = tonumber(ARGV[p + 5]), tonumber(ARGV[p + 6])\n"
+"  local amt, kamt = 0, 0\n"
+"  if res[i] then\n"
+"    local a, b = string.match(res[i], '^%d+|(%d+)|(%d+)|')\n"
+"    amt, kamt = tonumber(a) or 0, tonumber(b) or 0\n"
+"  end\n"
+"  local charge = (uunl or k.unl) and 0 or cost\n"
+"  bal = bal + amt - charge\n"
+"  used = used + cost\n"
+"  k.used = k.used + cost\n"
+"  k.req = k.req + 1\n"
+"  k.tok = k.tok + pt + ct\n"
+"  if k.quota then k.qd = k.qd + kamt - charge end\n"
+"  local err = (tonumber(ARGV[p + 7]) or 0) >= 400 and 1 or 0\n"
+"  for _, g in ipairs({'', 'key:' .. ARGV[p + 2] .. ':',\n"
+"                      'model:' .. ARGV[p + 3] .. ':'}) do\n"
+"    add(g .. 'requests', 1)\n"
+"    add(g .. 'errors', err)\n"
+"    add(g .. 'prompt_tokens', pt)\n"
+"    add(g .. 'completion_tokens', ct)\n"
+"    add(g .. 'cost', cost)\n"
+"  end\n"
+"  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',\n"
+"             unpack(ARGV, p + 9, p + 8 + tonumber(ARGV[p + 8])))\n"
+"end\n"
+"if bal ~= 0 then redis.call('HINCRBY', KEYS[1], 'balance', int(bal)) end\n"
+"redis.call('HINCRBY', KEYS[1], 'used', int(used))\n"
+"redis.call('HINCRBY', KEYS[1], 'requests', #e)\n"
+"for i = 6, #KEYS do\n"
+"  local k = keys[i - 5]\n"
+"  if k.exists and k.req > 0 then\n"
+"    redis.call('HINCRBY', KEYS[i], 'used', int(k.used))\n"
+"    redis.call('HINCRBY', KEYS[i], 'requests', k.req)\n"
+"    if k.quota and k.qd ~= 0 then\n"
+"      redis.call('HINCRBY', KEYS[i], 'quota', int(k.qd))\n"
+"    end\n"
+"    if k.same then\n"
+"      redis.call('HINCRBY', KEYS[i], 'rl_t', int(k.tok))\n"
+"    else\n"
+"      redis.call('HSET', KEYS[i], 'rl_m', minute, 'rl_r', 0,\n"
+"                 'rl_t', int(k.tok))\n"
+"    end\n"
 "  end\n"
 "end\n"
-"redis.call('HINCRBY', KEYS[1], 'used', cost)\n"
-"redis.call('HINCRBY', KEYS[1], 'requests', 1)\n"
-"if haskey then\n"
-"  redis.call('HINCRBY', KEYS[2], 'used', cost)\n"
-"  redis.call('HINCRBY', KEYS[2], 'requests', 1)\n"
+"for f, v in pairs(stats) do\n"
+"  if v ~= 0 then redis.call('HINCRBY', KEYS[5], f, int(v)) end\n"
 "end\n"
-"local minute = math.floor(tonumber(ARGV[5]) / 60)\n"
-"local tok = ARGV[3] + ARGV[4]\n"
-"local rl = redis.call('HMGET', KEYS[3], 'm')\n"
-"if tonumber(rl[1]) == minute then\n"
-"  redis.call('HINCRBY', KEYS[3], 't', tok)\n"
-"else\n"
-"  redis.call('HSET', KEYS[3], 'm', minute, 'r', 0, 't', tok)\n"
-"end\n"
-"redis.call('EXPIRE', KEYS[3], 120)\n"
-"local rec = {}\n"
-"for i = 10, #ARGV do rec[#rec + 1] = ARGV[i] end\n"
-"redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[6], '*', unpack(rec))\n"
-"local err = (tonumber(ARGV[9]) or 0) >= 400 and 1 or 0\n"
-"for _, f in ipairs({'', 'key:' .. ARGV[7] .. ':',\n"
-"                    'model:' .. ARGV[8] .. ':'}) do\n"
-"  redis.call('HINCRBY', KEYS[8], f .. 'requests', 1)\n"
-"  redis.call('HINCRBY', KEYS[8], f .. 'errors', err)\n"
-"  redis.call('HINCRBY', KEYS[8], f .. 'prompt_tokens', ARGV[3])\n"
-"  redis.call('HINCRBY', KEYS[8], f .. 'completion_tokens', ARGV[4])\n"
-"  redis.call('HINCRBY', KEYS[8], f .. 'cost', cost)\n"
-"end\n"
-"redis.call('EXPIRE', KEYS[8], 34560000)\n"
-"redis.call('SET', KEYS[6], '1', 'EX', 604800)\n"
-"return 1\n";
+"redis.call('EXPIRE', KEYS[5], 34560000)\n"
+"redis.call('SET', KEYS[3], '1', 'EX', 604800)\n"
+"return #e\n";
 
 
 /*

@@ -72,6 +72,12 @@ typedef struct {
     ngx_flag_t                    initialized;
     ngx_queue_t                   journal_queue;
     ngx_uint_t                    journal_n;
+    ngx_queue_t                   settle_queue;  /* finished requests */
+    ngx_uint_t                    settle_n;
+    ngx_event_t                   settle_timer;
+    ngx_msec_t                    settle_delay;  /* ai_relay_settle_delay */
+    time_t                        settle_epoch;  /* batch ids: pid.epoch.n */
+    ngx_uint_t                    settle_seq;
     ngx_ai_relay_cache_t          key_cache;     /* sha256 -> user id */
     ngx_ai_relay_cache_t          route_cache;   /* model -> route */
     ngx_msec_t                    cache_ttl;     /* ai_relay_cache_ttl */

@@ -58,7 +58,7 @@ static const char  ngx_ai_relay_cli_script_money[] =
  * Replace a key by a new one, keeping its id, settings and counters.
  * KEYS[1] old key hash  KEYS[2] new key hash  KEYS[3] ar:{u<id>}:keys
  * KEYS[4] ar:keyidx:<old>  KEYS[5] ar:keyidx:<new>  KEYS[6] ar:keyid:<id>
- * KEYS[7] ar:{u<id>}:rl:<old>  KEYS[8] ar:{u<id>}:res
+ * KEYS[7] ar:{u<id>}:rl:<old> (gone since 0.2)  KEYS[8] ar:{u<id>}:res
  * KEYS[9] ar:{cfg}:version
  * ARGV[1] old sha256  ARGV[2] new sha256  ARGV[3] new masked form
  * ARGV[4] user id
@@ -78,7 +78,7 @@ static const char  ngx_ai_relay_cli_script_rotate[] =
 "redis.call('SET', KEYS[6], ARGV[4] .. ':' .. ARGV[2])\n"
 "local res = redis.call('HGETALL', KEYS[8])\n"
 "for i = 1, #res, 2 do\n"
-"  local a, b = string.match(res[i + 1], '^(%d+|%d+|)(%x*)$')\n"
+"  local a, b = string.match(res[i + 1], '^(%d+|%d+|%d+|)(%x*)$')\n"
 "  if b == ARGV[1] then\n"
 "    redis.call('HSET', KEYS[8], res[i], a .. ARGV[2])\n"
 "  end\n"

@@ -150,7 +150,7 @@ rejected(['keys', 'disable', '99'], 1, qr/no key with id 99/);
 # rotate: new key, same id and counters; the old one gone at once
 
 redis_cmd('HSET', "ar:{u1}:key:$h1", 'used', '1234', 'requests', '3');
-redis_cmd('HSET', 'ar:{u1}:res', 'req-1', "500|0|$h1", 'req-2', "7|0|$h7");
+redis_cmd('HSET', 'ar:{u1}:res', 'req-1', "9999|500|0|$h1", 'req-2', "9999|7|0|$h7");
 redis_cmd('HSET', "ar:{u1}:rl:$h1", 'm', '1', 'r', '1', 't', '1');
 
 ($rc, $out, $err) = cli('keys', 'rotate', '1');
@@ -173,8 +173,8 @@ is_deeply([ @$r{qw(id name used requests)} ], ['1', 'laptop', '1234', '3'],
           'id, settings and counters kept');
 is($r->{masked}, substr($new1, 0, 5) . "\xe2\x80\xa6" . substr($new1, -4),
    'masked form of the new key');
-is_deeply(hgetall('ar:{u1}:res'), { 'req-1' => "500|0|$n1",
-                                    'req-2' => "7|0|$h7" },
+is_deeply(hgetall('ar:{u1}:res'), { 'req-1' => "9999|500|0|$n1",
+                                    'req-2' => "9999|7|0|$h7" },
           'open reservations follow the key');
 rejected(['keys', 'rotate', $key1], 1, qr/no such key/);
 
