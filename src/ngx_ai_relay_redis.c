@@ -42,6 +42,7 @@ static void ngx_ai_relay_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_ai_relay_redis_connect_timer_handler(ngx_event_t *ev);
 static void ngx_ai_relay_redis_watchdog_handler(ngx_event_t *ev);
 static void ngx_ai_relay_redis_arm_watchdog(ngx_ai_relay_redis_t *rds);
+static void ngx_ai_relay_redis_flush_handler(ngx_event_t *ev);
 static void ngx_ai_relay_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_ai_relay_redis_setup_reply(redisAsyncContext *ac, void *r,
@@ -74,6 +75,10 @@ ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log)
     rds->connect_timer.data = rds;
     rds->connect_timer.log = log;
     rds->connect_timer.cancelable = 1;
+
+    rds->flush.handler = ngx_ai_relay_redis_flush_handler;
+    rds->flush.data = rds;
+    rds->flush.log = log;
 
     rds->watchdog.handler = ngx_ai_relay_redis_watchdog_handler;
     rds->watchdog.data = rds;
@@ -641,12 +646,32 @@ ngx_ai_relay_redis_del_read(void *privdata)
 }
 
 
+/*
+ * Commands are not written the moment they are queued: the write is
+ * posted to the end of this event loop iteration, so the commands of
+ * every request handled in it go out in one write(), and a connection
+ * that can take them needs no write event (two epoll_ctl() calls).
+ * Only what the socket does not take waits for a real write event.
+ */
+
 static void
 ngx_ai_relay_redis_add_write(void *privdata)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t      *c;
+    redisAsyncContext     *ac;
+    ngx_ai_relay_redis_t  *rds;
 
     c = privdata;
+    ac = c->data;
+    rds = ac->data;
+
+    if (rds->state == NGX_AI_RELAY_REDIS_READY && !rds->flushing) {
+        if (!rds->flush.posted) {
+            ngx_post_event(&rds->flush, &ngx_posted_events);
+        }
+
+        return;
+    }
 
     if (!c->write->active) {
         if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
@@ -656,6 +681,25 @@ ngx_ai_relay_redis_add_write(void *privdata)
                           "ai relay: redis add write event failed");
         }
     }
+}
+
+
+static void
+ngx_ai_relay_redis_flush_handler(ngx_event_t *ev)
+{
+    ngx_ai_relay_redis_t  *rds;
+
+    rds = ev->data;
+
+    if (rds->ac == NULL) {
+        return;
+    }
+
+    /* what the socket does not take now asks for a real write event */
+
+    rds->flushing = 1;
+    redisAsyncHandleWrite(rds->ac);
+    rds->flushing = 0;
 }
 
 
@@ -696,6 +740,10 @@ ngx_ai_relay_redis_cleanup(void *privdata)
 
     if (c->read->posted) {
         ngx_delete_posted_event(c->read);
+    }
+
+    if (rds->flush.posted) {
+        ngx_delete_posted_event(&rds->flush);
     }
 
     if (c->write->posted) {

@@ -49,6 +49,8 @@ struct ngx_ai_relay_redis_s {
     ngx_event_t                     reconnect;
     ngx_event_t                     connect_timer;
     ngx_event_t                     watchdog;
+    ngx_event_t                     flush;      /* posted: write out */
+    unsigned                        flushing:1;
     ngx_msec_t                      backoff;
 
     ngx_uint_t                      pending;    /* commands in flight */
