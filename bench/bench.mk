@@ -1,0 +1,49 @@
+# `make bench`: plain nginx proxy_pass vs the relay on loopback, CPU per
+# request, throughput, added latency, TTFB, memory per idle stream
+# (bench/README.md). Results: build/bench/latest.txt.
+#
+#   make bench                       everything, ~5 minutes on 2 cores
+#   make bench BENCH_SECONDS=2 BENCH_REPS=1     a quick look
+#   make bench BENCH_SCENARIOS="nonstream stream" BENCH_PROFILE=1
+#   make bench-callgrind             instructions per request under
+#                                    valgrind, top functions
+#   make bench-peers                 optional: also the Portkey AI gateway
+#                                    (npm @portkey-ai/gateway), skipped
+#                                    when npm cannot fetch it
+#
+# Timing is never asserted by `make test`; see bench/run.sh for all the
+# BENCH_* settings.
+
+BENCH_PKGS := wrk redis-server redis-tools libnginx-mod-http-echo curl \
+              procps util-linux iproute2 perl
+
+.PHONY: bench bench-peers bench-deps bench-callgrind
+
+bench-deps: $(BUILD)/.deps
+	@missing=""; \
+	for p in $(BENCH_PKGS) $(if $(filter 1,$(BENCH_PROFILE)),linux-perf); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	    $$SUDO apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
+	        --no-install-recommends $$missing; \
+	fi
+
+bench: build bench-deps
+	@TOP=$(TOP) BUILD=$(BUILD) NGINX=$(NGINX) MODULE=$(MODULE) \
+	    timeout $${BENCH_TIMEOUT:-1800} $(TOP)/bench/run.sh bench
+
+bench-peers: build bench-deps
+	@TOP=$(TOP) BUILD=$(BUILD) NGINX=$(NGINX) MODULE=$(MODULE) \
+	    timeout $${BENCH_TIMEOUT:-2700} $(TOP)/bench/run.sh peers
+
+# instructions per request (proxy, relay, Redis) and where they go,
+# under valgrind's callgrind: build/bench/callgrind-<time>.txt
+bench-callgrind: build bench-deps
+	@command -v valgrind >/dev/null || apt-get install -y -q valgrind
+	@TOP=$(TOP) BUILD=$(BUILD) NGINX=$(NGINX) MODULE=$(MODULE) \
+	    timeout $${BENCH_TIMEOUT:-1200} $(TOP)/bench/run.sh callgrind
