@@ -19,6 +19,7 @@
 #include "ngx_ai_relay_journal.h"
 #include "ngx_ai_relay_handler.h"
 #include "ngx_ai_relay_key.h"
+#include "ngx_ai_relay_error.h"
 
 
 #define NGX_AI_RELAY_SETTLE_ARGS      64
@@ -27,6 +28,10 @@
 
 static ngx_int_t ngx_ai_relay_settle(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_record(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_uint_t status, ngx_msec_t now,
+    ngx_msec_t latency, ngx_str_t *err, ngx_str_t *out);
+static u_char *ngx_ai_relay_record_id(u_char *p, ngx_str_t *id);
 
 
 ngx_int_t
@@ -287,6 +292,129 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
 
 
 /*
+ * {"time":..,"request_id":"..",...}: a record is one JSON value in one
+ * stream field, which costs Redis a fraction of forty fields.  Ids that
+ * are numbers are written as numbers.
+ */
+
+static ngx_int_t
+ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_uint_t status, ngx_msec_t now, ngx_msec_t latency, ngx_str_t *err,
+    ngx_str_t *out)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t  *channel;
+
+    static ngx_str_t  sources[] = {
+        ngx_string("none"), ngx_string("upstream"), ngx_string("estimated")
+    };
+
+    channel = ctx->channel ? &ctx->channel->id : &ctx->none;
+
+    len = sizeof("{\"time\":,\"request_id\":\"\",\"key_id\":,\"key\":\"\","
+                 "\"user\":,\"model\":\"\",\"upstream_model\":\"\","
+                 "\"channel\":,\"stream\":,\"status\":,\"error\":\"\","
+                 "\"latency_ms\":,\"ttft_ms\":,\"prompt_tokens\":,"
+                 "\"cached_tokens\":,\"cache_write_tokens\":,"
+                 "\"completion_tokens\":,\"reasoning_tokens\":,\"cost\":,"
+                 "\"usage_source\":\"estimated\"}")
+          + 14 * NGX_INT64_LEN
+          + ngx_ai_relay_json_escape_len(ctx->request_id.data,
+                                         ctx->request_id.len)
+          + 2 + ngx_ai_relay_json_escape_len(ctx->key_id.data,
+                                             ctx->key_id.len)
+          + ngx_ai_relay_json_escape_len(ctx->key_masked.data,
+                                         ctx->key_masked.len)
+          + 2 + ngx_ai_relay_json_escape_len(ctx->user_id.data,
+                                             ctx->user_id.len)
+          + ngx_ai_relay_json_escape_len(ctx->model.data, ctx->model.len)
+          + ngx_ai_relay_json_escape_len(ctx->upstream_model.data,
+                                         ctx->upstream_model.len)
+          + 2 + ngx_ai_relay_json_escape_len(channel->data, channel->len)
+          + ngx_ai_relay_json_escape_len(err->data, err->len);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+#define ngx_ai_relay_lit(s)  p = ngx_cpymem(p, s, sizeof(s) - 1)
+
+    p = ngx_sprintf(p, "{\"time\":%M,\"request_id\":\"", now);
+    p = ngx_ai_relay_json_escape(p, ctx->request_id.data,
+                                 ctx->request_id.len);
+    ngx_ai_relay_lit("\",\"key_id\":");
+    p = ngx_ai_relay_record_id(p, &ctx->key_id);
+    ngx_ai_relay_lit(",\"key\":\"");
+    p = ngx_ai_relay_json_escape(p, ctx->key_masked.data,
+                                 ctx->key_masked.len);
+    ngx_ai_relay_lit("\",\"user\":");
+    p = ngx_ai_relay_record_id(p, &ctx->user_id);
+    ngx_ai_relay_lit(",\"model\":\"");
+    p = ngx_ai_relay_json_escape(p, ctx->model.data, ctx->model.len);
+    ngx_ai_relay_lit("\",\"upstream_model\":\"");
+    p = ngx_ai_relay_json_escape(p, ctx->upstream_model.data,
+                                 ctx->upstream_model.len);
+    ngx_ai_relay_lit("\",\"channel\":");
+    p = ngx_ai_relay_record_id(p, channel);
+    p = ngx_sprintf(p, ",\"stream\":%d,\"status\":%ui,\"error\":\"",
+                    (int) ctx->stream, status);
+    p = ngx_ai_relay_json_escape(p, err->data, err->len);
+    p = ngx_sprintf(p, "\",\"latency_ms\":%M,\"ttft_ms\":", latency);
+
+    if (ctx->ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
+        ngx_ai_relay_lit("null");
+
+    } else {
+        p = ngx_sprintf(p, "%M", ctx->ttft);
+    }
+
+#undef ngx_ai_relay_lit
+
+    p = ngx_sprintf(p, ",\"prompt_tokens\":%L,\"cached_tokens\":%L,"
+                    "\"cache_write_tokens\":%L,\"completion_tokens\":%L,"
+                    "\"reasoning_tokens\":%L,\"cost\":%L,"
+                    "\"usage_source\":\"%V\"}",
+                    ctx->prompt_tokens, ctx->cached_tokens,
+                    ctx->cache_write_tokens, ctx->completion_tokens,
+                    ctx->reasoning_tokens, ctx->cost,
+                    &sources[ctx->usage_source]);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* a number if it is one, a JSON string otherwise */
+
+static u_char *
+ngx_ai_relay_record_id(u_char *p, ngx_str_t *id)
+{
+    size_t  i;
+
+    for (i = 0; i < id->len; i++) {
+        if (id->data[i] < '0' || id->data[i] > '9') {
+            break;
+        }
+    }
+
+    if (id->len && i == id->len && (id->data[0] != '0' || id->len == 1)) {
+        return ngx_cpymem(p, id->data, id->len);
+    }
+
+    *p++ = '"';
+    p = ngx_ai_relay_json_escape(p, id->data, id->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
  * The request's part of a settlement: queued in the worker, sent with the
  * other finished requests of its user within ai_relay_settle_delay.
  */
@@ -322,7 +450,9 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         err.len = ctx->usage->error_len;
     }
 
-    len = 16 * NGX_INT64_LEN;
+    /* what SETTLE needs of this request (see ngx_ai_relay_lua.c) */
+
+    len = 8 * NGX_INT64_LEN;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -332,9 +462,6 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     last = p + len;
     n = 0;
 
-#define ngx_ai_relay_lit(s)                                                   \
-    a[n].data = (u_char *) s; a[n].len = sizeof(s) - 1; n++
-
 #define ngx_ai_relay_str(s)                                                   \
     a[n] = s; n++
 
@@ -342,8 +469,6 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     a[n].data = p; p = ngx_sprintf(p, __VA_ARGS__);                           \
     a[n].len = p - a[n].data; n++
 
-    /* what SETTLE needs of this request (see ngx_ai_relay_lua.c) */
-
     ngx_ai_relay_str(ctx->request_id);
     ngx_ai_relay_str(ctx->key_id);
     ngx_ai_relay_str(ctx->model);
@@ -351,73 +476,7 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ngx_ai_relay_fmt("%L", ctx->prompt_tokens);
     ngx_ai_relay_fmt("%L", ctx->completion_tokens);
     ngx_ai_relay_fmt("%ui", status);
-    ngx_ai_relay_lit("");       /* how many record arguments follow */
 
-    /* the request record */
-
-    ngx_ai_relay_lit("time");
-    ngx_ai_relay_fmt("%M", now);
-    ngx_ai_relay_lit("request_id");
-    ngx_ai_relay_str(ctx->request_id);
-    ngx_ai_relay_lit("key_id");
-    ngx_ai_relay_str(ctx->key_id);
-    ngx_ai_relay_lit("key");
-    ngx_ai_relay_str(ctx->key_masked);
-    ngx_ai_relay_lit("user");
-    ngx_ai_relay_str(ctx->user_id);
-    ngx_ai_relay_lit("model");
-    ngx_ai_relay_str(ctx->model);
-    ngx_ai_relay_lit("upstream_model");
-    ngx_ai_relay_str(ctx->upstream_model);
-    ngx_ai_relay_lit("channel");
-    ngx_ai_relay_str(ctx->channel ? ctx->channel->id : ctx->none);
-    ngx_ai_relay_lit("stream");
-    ngx_ai_relay_fmt("%d", (int) ctx->stream);
-    ngx_ai_relay_lit("status");
-    ngx_ai_relay_fmt("%ui", status);
-    ngx_ai_relay_lit("error");
-    ngx_ai_relay_str(err);
-    ngx_ai_relay_lit("latency_ms");
-    ngx_ai_relay_fmt("%M", latency);
-    ngx_ai_relay_lit("ttft_ms");
-
-    if (ctx->ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
-        ngx_ai_relay_lit("");
-
-    } else {
-        ngx_ai_relay_fmt("%M", ctx->ttft);
-    }
-
-    ngx_ai_relay_lit("prompt_tokens");
-    ngx_ai_relay_fmt("%L", ctx->prompt_tokens);
-    ngx_ai_relay_lit("cached_tokens");
-    ngx_ai_relay_fmt("%L", ctx->cached_tokens);
-    ngx_ai_relay_lit("cache_write_tokens");
-    ngx_ai_relay_fmt("%L", ctx->cache_write_tokens);
-    ngx_ai_relay_lit("completion_tokens");
-    ngx_ai_relay_fmt("%L", ctx->completion_tokens);
-    ngx_ai_relay_lit("reasoning_tokens");
-    ngx_ai_relay_fmt("%L", ctx->reasoning_tokens);
-    ngx_ai_relay_lit("cost");
-    ngx_ai_relay_fmt("%L", ctx->cost);
-    ngx_ai_relay_lit("usage_source");
-
-    switch (ctx->usage_source) {
-    case NGX_AI_RELAY_USAGE_UPSTREAM:
-        ngx_ai_relay_lit("upstream");
-        break;
-    case NGX_AI_RELAY_USAGE_ESTIMATED:
-        ngx_ai_relay_lit("estimated");
-        break;
-    default:
-        ngx_ai_relay_lit("none");
-    }
-
-    a[7].data = p;
-    p = ngx_sprintf(p, "%ui", n - 8);
-    a[7].len = p - a[7].data;
-
-#undef ngx_ai_relay_lit
 #undef ngx_ai_relay_str
 #undef ngx_ai_relay_fmt
 
@@ -426,6 +485,16 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                       "ai relay: settlement arguments overflow");
         return NGX_ERROR;
     }
+
+    /* the request record: one JSON object, one stream field */
+
+    if (ngx_ai_relay_record(r, ctx, status, now, latency, &err, &a[n])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n++;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: settle %V: cost %L, prompt %L, "

@@ -21,7 +21,8 @@
 #include "ngx_ai_relay_lua.h"
 
 
-#define NGX_AI_RELAY_JOURNAL_MAGIC  "ngx_ai_relay journal 1\n"
+/* the version follows SETTLE's arguments: other versions are left alone */
+#define NGX_AI_RELAY_JOURNAL_MAGIC  "ngx_ai_relay journal 2\n"
 #define NGX_AI_RELAY_JOURNAL_ARGS   8192
 
 

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/rand.h>
 
 #include "ngx_ai_relay_key.h"
@@ -28,13 +29,17 @@ int
 ngx_ai_relay_key_hash(const unsigned char *key, size_t len, char *out)
 {
     unsigned int   n, i;
-    unsigned char  md[EVP_MAX_MD_SIZE];
+    unsigned char  md[SHA256_DIGEST_LENGTH];
 
     static const char  hex[] = "0123456789abcdef";
 
-    if (EVP_Digest(key, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+    /* the one-shot SHA256() skips EVP's per-call algorithm lookup */
+
+    if (SHA256(key, len, md) == NULL) {
         return -1;
     }
+
+    n = SHA256_DIGEST_LENGTH;
 
     for (i = 0; i < n; i++) {
         out[2 * i] = hex[md[i] >> 4];

@@ -192,8 +192,11 @@ static char  ngx_ai_relay_script_auth[] =
  * KEYS[6..] ar:{u<id>}:key:<sha256>, each key of the batch once
  * ARGV[1] batch id    ARGV[2] unix time, seconds   ARGV[3] records kept
  * then per request: request id, key (1 for KEYS[6]...), key id, model,
- * cost (uUSD), prompt tokens, completion tokens, status, N, and N record
- * fields and values
+ * cost (uUSD), prompt tokens, completion tokens, status, and the record
+ * (a JSON object, stored as the stream field "r")
+ *
+ * Every argument is checked before anything is written: a malformed
+ * batch (a journal from another version) changes nothing.
  *
  * -> the number of requests settled now, 0 if the batch was settled
  */
@@ -216,9 +219,15 @@ static char  ngx_ai_relay_script_settle[] =
 "local e, ids = {}, {}\n"
 "local p = 4\n"
 "while p <= #ARGV do\n"
+"  local ki = tonumber(ARGV[p + 1])\n"
+"  if not (ki and keys[ki] and tonumber(ARGV[p + 4])\n"
+"          and tonumber(ARGV[p + 5]) and tonumber(ARGV[p + 6])\n"
+"          and ARGV[p + 8]) then\n"
+"    return redis.error_reply('malformed settlement at argument ' .. p)\n"
+"  end\n"
 "  e[#e + 1] = p\n"
 "  ids[#ids + 1] = ARGV[p]\n"
-"  p = p + 9 + tonumber(ARGV[p + 8])\n"
+"  p = p + 9\n"
 "end\n"
 "if #e == 0 then return 0 end\n"
 "local res = redis.call('HMGET', KEYS[2], unpack(ids))\n"
@@ -250,8 +259,8 @@ static char  ngx_ai_relay_script_settle[] =
 "    add(g .. 'completion_tokens', ct)\n"
 "    add(g .. 'cost', cost)\n"
 "  end\n"
-"  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',\n"
-"             unpack(ARGV, p + 9, p + 8 + tonumber(ARGV[p + 8])))\n"
+"  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'r',\n"
+"             ARGV[p + 8])\n"
 "end\n"
 "if bal ~= 0 then redis.call('HINCRBY', KEYS[1], 'balance', int(bal)) end\n"
 "redis.call('HINCRBY', KEYS[1], 'used', int(used))\n"

@@ -123,6 +123,71 @@ ngx_ai_relay_price_resolve(const ngx_ai_relay_price_t *price,
 }
 
 
+/*
+ * The common case in plain 64-bit arithmetic: token counts below 2^30 and
+ * prices below 2^31 keep each product below 2^61 and the sum of five
+ * below 2^64.  Anything larger, and images, take the exact wide path.
+ */
+
+#define NGX_AI_RELAY_FAST_TOKENS  ((int64_t) 1 << 30)
+#define NGX_AI_RELAY_FAST_PRICE   ((int64_t) 1 << 31)
+
+static int
+ngx_ai_relay_price_cost_fast(const ngx_ai_relay_price_t *price,
+    const ngx_ai_relay_price_usage_t *usage, int64_t *cost)
+{
+    int64_t   in, ci, c5, c1, out, req;
+    int64_t   prompt, cached, cw5m, cw1h, completion, uncached;
+    uint64_t  sum;
+
+    if (usage->images > 0) {
+        return 0;
+    }
+
+    prompt = usage->prompt_tokens > 0 ? usage->prompt_tokens : 0;
+    cached = usage->cached_tokens > 0 ? usage->cached_tokens : 0;
+    cw5m = usage->cache_write_5m_tokens > 0 ? usage->cache_write_5m_tokens
+                                            : 0;
+    cw1h = usage->cache_write_1h_tokens > 0 ? usage->cache_write_1h_tokens
+                                            : 0;
+    completion = usage->completion_tokens > 0 ? usage->completion_tokens : 0;
+
+    in = price->input < 0 ? 0 : price->input;
+    ci = price->cached_input < 0 ? in : price->cached_input;
+    c5 = price->cache_write_5m < 0 ? in : price->cache_write_5m;
+    c1 = price->cache_write_1h < 0 ? in : price->cache_write_1h;
+    out = price->output < 0 ? 0 : price->output;
+    req = price->per_request < 0 ? 0 : price->per_request;
+
+    if (prompt >= NGX_AI_RELAY_FAST_TOKENS
+        || cached >= NGX_AI_RELAY_FAST_TOKENS
+        || cw5m >= NGX_AI_RELAY_FAST_TOKENS
+        || cw1h >= NGX_AI_RELAY_FAST_TOKENS
+        || completion >= NGX_AI_RELAY_FAST_TOKENS
+        || in >= NGX_AI_RELAY_FAST_PRICE || ci >= NGX_AI_RELAY_FAST_PRICE
+        || c5 >= NGX_AI_RELAY_FAST_PRICE || c1 >= NGX_AI_RELAY_FAST_PRICE
+        || out >= NGX_AI_RELAY_FAST_PRICE || req >= NGX_AI_RELAY_FAST_PRICE)
+    {
+        return 0;
+    }
+
+    uncached = prompt - cached - cw5m - cw1h;
+
+    if (uncached < 0) {
+        uncached = 0;
+    }
+
+    sum = (uint64_t) uncached * in + (uint64_t) cached * ci
+          + (uint64_t) cw5m * c5 + (uint64_t) cw1h * c1
+          + (uint64_t) completion * out;
+
+    *cost = (int64_t) ((sum + NGX_AI_RELAY_PRICE_MICRO - 1)
+                       / NGX_AI_RELAY_PRICE_MICRO) + req;
+
+    return 1;
+}
+
+
 int
 ngx_ai_relay_price_cost(const ngx_ai_relay_price_t *price,
     const ngx_ai_relay_price_usage_t *usage, int64_t *cost)
@@ -131,6 +196,10 @@ ngx_ai_relay_price_cost(const ngx_ai_relay_price_t *price,
     uint64_t                  images, uncached;
     ngx_ai_relay_price_t      p;
     ngx_ai_relay_price_big_t  acc;
+
+    if (ngx_ai_relay_price_cost_fast(price, usage, cost)) {
+        return NGX_AI_RELAY_PRICE_OK;
+    }
 
     ngx_ai_relay_price_resolve(price, &p);
 

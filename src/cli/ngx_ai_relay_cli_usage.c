@@ -564,7 +564,7 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
     int                       rc, done;
     char                     *uid, *hash, *kid, *start, *stop;
     size_t                    i, u, f, k, nmatch;
-    json_t                   *key, *out, *rec, *names, *h;
+    json_t                   *key, *out, *rec, *names, *h, *packed;
     time_t                    since, until;
     int64_t                   limit, ms;
     const char               *v, *status, *model, *reqid, *fv;
@@ -680,6 +680,20 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
 
                 for (f = 0; f + 1 < fields->elements; f += 2) {
                     fv = fields->element[f + 1]->str;
+
+                    if (strcmp(fields->element[f]->str, "r") == 0) {
+
+                        /* the module writes a record as one JSON object */
+
+                        packed = json_loads(fv, 0, NULL);
+
+                        if (json_is_object(packed)) {
+                            json_object_update(rec, packed);
+                        }
+
+                        json_decref(packed);
+                        continue;
+                    }
 
                     json_object_set_new(rec, fields->element[f]->str,
                         ngx_ai_relay_cli_record_numeric(

@@ -3,6 +3,7 @@
 # written the way the relay's SETTLE script writes it.
 
 use strict;
+use JSON::PP;
 use warnings;
 
 use FindBin;
@@ -112,7 +113,15 @@ sub record {
              cache_write_tokens => 0, completion_tokens => 300,
              reasoning_tokens => 0, cost => 4500,
              usage_source => 'upstream', %f);
-    redis_cmd('XADD', "ar:{u$uid}:log", "$ms-0", %r);
+    # as the module writes it: one JSON object in the field "r" (the
+    # first record keeps the older one-field-per-value form, still read)
+    if ($ms % 2) {
+        redis_cmd('XADD', "ar:{u$uid}:log", "$ms-0", %r);
+    } else {
+        my $json = JSON::PP->new->canonical->encode(
+            { map { $_ => ($r{$_} =~ /^\d+$/ ? $r{$_} + 0 : $r{$_}) } keys %r });
+        redis_cmd('XADD', "ar:{u$uid}:log", "$ms-0", r => $json);
+    }
 }
 
 my $t = $NOW * 1000;

@@ -13,6 +13,7 @@ use warnings;
 
 use IO::Socket::INET;
 use Digest::SHA qw(sha256_hex);
+use JSON::PP ();
 use Exporter 'import';
 use Time::HiRes qw(sleep);
 use POSIX ();
@@ -211,7 +212,12 @@ sub key_field {
 sub records {
     my ($uid) = @_;
     my $r = redis('XRANGE', "ar:{u$uid}:log", '-', '+');
-    return map { my %h = @{ $_->[1] }; \%h } @$r;
+    return map {
+        my %f = @{ $_->[1] };
+        my $rec = JSON::PP->new->decode($f{r});
+        $_ = defined $_ ? "$_" : undef for values %$rec;   # compare as text
+        $rec;
+    } @$r;
 }
 
 sub last_record {
