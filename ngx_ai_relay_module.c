@@ -20,6 +20,7 @@
 #include "ngx_ai_relay_journal.h"
 #include "ngx_ai_relay_variables.h"
 #include "ngx_ai_relay_lua.h"
+#include "ngx_ai_relay_lease.h"
 
 
 static ngx_int_t ngx_ai_relay_preconfiguration(ngx_conf_t *cf);
@@ -611,7 +612,12 @@ ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
                 || ngx_ai_relay_cache_init(&armcf->route_cache,
                                            armcf->cache_size,
                                            armcf->cache_ttl, ngx_cycle->log)
-                   != NGX_OK)
+                   != NGX_OK
+                || ngx_ai_relay_cache_init(&armcf->keyconf_cache,
+                                           armcf->cache_size,
+                                           armcf->cache_ttl, ngx_cycle->log)
+                   != NGX_OK
+                || ngx_ai_relay_lease_init(armcf) != NGX_OK)
             {
                 return NULL;
             }
@@ -650,9 +656,11 @@ ngx_ai_relay_exit_process(ngx_cycle_t *cycle)
     /* unanswered settlements come back with NULL and go to the journal */
 
     ngx_ai_relay_settle_flush(armcf);
+    ngx_ai_relay_lease_exit(armcf);
     ngx_ai_relay_redis_close(armcf->redis);
     ngx_ai_relay_journal_save(armcf);
 
     ngx_ai_relay_cache_free(&armcf->key_cache);
     ngx_ai_relay_cache_free(&armcf->route_cache);
+    ngx_ai_relay_cache_free(&armcf->keyconf_cache);
 }

@@ -20,6 +20,7 @@
 #include "ngx_ai_relay_handler.h"
 #include "ngx_ai_relay_key.h"
 #include "ngx_ai_relay_error.h"
+#include "ngx_ai_relay_lease.h"
 
 
 #define NGX_AI_RELAY_SETTLE_ARGS      64
@@ -281,6 +282,11 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
         ngx_ai_relay_usage_final(r, ctx);
     }
 
+    if (ctx->leased) {
+        ngx_ai_relay_lease_done(
+            ngx_http_get_module_main_conf(r, ngx_ai_relay_module), ctx);
+    }
+
     if (ngx_ai_relay_settle(r, ctx) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "ai relay: settlement of request %V could not be "
@@ -495,6 +501,10 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     n++;
+
+    /* the lease it was admitted against, or "" for its own reservation */
+
+    a[n++] = ctx->lease;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: settle %V: cost %L, prompt %L, "

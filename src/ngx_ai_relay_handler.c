@@ -31,6 +31,7 @@
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_key.h"
 #include "ngx_ai_relay_cache.h"
+#include "ngx_ai_relay_lease.h"
 
 
 static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
@@ -438,7 +439,24 @@ ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     if (ctx->nsent == 0) {
-        /* all from the cache */
+
+        /* all from the cache: maybe no Redis round trip at all */
+
+        rc = ngx_ai_relay_lease_admit(r, ctx);
+
+        if (rc == NGX_OK) {
+            if (ngx_ai_relay_route_apply(r, ctx) == NGX_OK) {
+                ctx->state = NGX_AI_RELAY_STATE_DONE;
+                ctx->status = NGX_DECLINED;
+            }
+
+            return NGX_DONE;
+        }
+
+        if (rc == NGX_ERROR) {
+            goto failed;
+        }
+
         return ngx_ai_relay_lookup_done(r, ctx);
     }
 
@@ -667,16 +685,17 @@ ngx_ai_relay_version_reply(void *data, redisReply *reply)
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
-    if (reply->type != REDIS_REPLY_STRING
-        || (size_t) reply->len != ctx->route_version.len
+    if (reply->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    ngx_ai_relay_lease_version(armcf, (u_char *) reply->str, reply->len);
+
+    if ((size_t) reply->len != ctx->route_version.len
         || ngx_strncmp(reply->str, ctx->route_version.data,
                        ctx->route_version.len) != 0)
     {
-        /* the operator changed something: forget every cached route */
-
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "ai relay: configuration changed, route cache "
-                       "flushed");
+        /* the operator changed something since this route was cached */
 
         ngx_ai_relay_cache_flush(&armcf->route_cache);
         ctx->route_stale = 1;
@@ -860,6 +879,7 @@ ngx_int_t
 ngx_ai_relay_auth_result(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     redisReply *reply)
 {
+    time_t                     expires;
     ngx_str_t                  status, detail;
     redisReply               **e;
     ngx_ai_relay_main_conf_t  *armcf;
@@ -902,12 +922,24 @@ ngx_ai_relay_auth_result(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                                     == 0)
 
     if (ngx_ai_relay_is("ok")) {
+        if (reply->elements > 6 && e[5]->type == REDIS_REPLY_STRING
+            && e[6]->type == REDIS_REPLY_STRING)
+        {
+            expires = ngx_atotm((u_char *) e[5]->str, e[5]->len);
+
+            ngx_ai_relay_lease_remember(r, ctx,
+                                        expires == NGX_ERROR ? 1 : expires,
+                                        e[6]->len == 1 && e[6]->str[0] == '1');
+        }
+
         return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ai relay: key %V (id %V) refused: %V %V",
                   &ctx->key_masked, &ctx->key_id, &status, &detail);
+
+    ngx_ai_relay_lease_forget(r, ctx);
 
     if (ngx_ai_relay_is("unknown_key")) {
         armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);

@@ -91,7 +91,9 @@ static char  ngx_ai_relay_script_route[] =
  * are refunded here, looked for at most every min(TTL, 60) seconds.
  * The key hash keeps this minute's counters: rl_m, rl_r, rl_t.
  *
- * -> {status, detail, key id, allowed models, unlimited}
+ * -> {status, detail, key id, allowed models, unlimited, expires, fast}
+ *    fast = "1": the key has no rate limit and no budget of its own, so a
+ *    worker may admit its requests against a lease (see LEASE)
  */
 
 static char  ngx_ai_relay_script_auth[] =
@@ -105,7 +107,7 @@ static char  ngx_ai_relay_script_auth[] =
 "  local res = redis.call('HGETALL', KEYS[3])\n"
 "  for i = 1, #res, 2 do\n"
 "    local d, amt, kamt, h =\n"
-"      string.match(res[i + 1], '^(%d+)|(%d+)|(%d+)|(%x*)$')\n"
+"      string.match(res[i + 1], '^(%d+)|(%-?%d+)|(%d+)|(%x*)$')\n"
 "    if d and tonumber(d) <= now then\n"
 "      if amt ~= '0' then\n"
 "        redis.call('HINCRBY', KEYS[1], 'balance', amt)\n"
@@ -134,8 +136,12 @@ static char  ngx_ai_relay_script_auth[] =
 "end\n"
 "local models = k[4] or ''\n"
 "local unlimited = (u[3] == '1' or k[8] == '1')\n"
+"local fast = ((tonumber(k[5] or '0') or 0) == 0\n"
+"             and (tonumber(k[6] or '0') or 0) == 0\n"
+"             and (tonumber(k[7] or '-1') or -1) < 0) and '1' or '0'\n"
 "if ARGV[1] == 'check' then\n"
-"  return {'ok', '', k[1], models, unlimited and '1' or '0'}\n"
+"  return {'ok', '', k[1], models, unlimited and '1' or '0', tostring(exp),\n"
+"          fast}\n"
 "end\n"
 "if models ~= '' and not string.find(',' .. models .. ',',\n"
 "                                    ',' .. ARGV[4] .. ',', 1, true) then\n"
@@ -176,7 +182,8 @@ static char  ngx_ai_relay_script_auth[] =
 "             (now + ttl) .. '|' .. est .. '|' .. kamt .. '|' .. ARGV[7])\n"
 "end\n"
 "redis.call('HSET', KEYS[2], 'rl_m', minute, 'rl_r', r + 1, 'rl_t', t)\n"
-"return {'ok', '', k[1], models, unlimited and '1' or '0'}\n";
+"return {'ok', '', k[1], models, unlimited and '1' or '0', tostring(exp),\n"
+"        fast}\n";
 
 
 /*
@@ -192,8 +199,10 @@ static char  ngx_ai_relay_script_auth[] =
  * KEYS[6..] ar:{u<id>}:key:<sha256>, each key of the batch once
  * ARGV[1] batch id    ARGV[2] unix time, seconds   ARGV[3] records kept
  * then per request: request id, key (1 for KEYS[6]...), key id, model,
- * cost (uUSD), prompt tokens, completion tokens, status, and the record
- * (a JSON object, stored as the stream field "r")
+ * cost (uUSD), prompt tokens, completion tokens, status, the record (a
+ * JSON object, stored as the stream field "r") and the lease the request
+ * was admitted against ("" for its own reservation): a lease's cost comes
+ * out of the lease, or out of the balance once the lease is gone
  *
  * Every argument is checked before anything is written: a malformed
  * batch (a journal from another version) changes nothing.
@@ -216,34 +225,44 @@ static char  ngx_ai_relay_script_settle[] =
 "                 same = tonumber(k[4]) == minute,\n"
 "                 used = 0, req = 0, qd = 0, tok = 0}\n"
 "end\n"
-"local e, ids = {}, {}\n"
+"local e, ids, ri = {}, {}, {}\n"
 "local p = 4\n"
 "while p <= #ARGV do\n"
 "  local ki = tonumber(ARGV[p + 1])\n"
 "  if not (ki and keys[ki] and tonumber(ARGV[p + 4])\n"
 "          and tonumber(ARGV[p + 5]) and tonumber(ARGV[p + 6])\n"
-"          and ARGV[p + 8]) then\n"
+"          and ARGV[p + 9]) then\n"
 "    return redis.error_reply('malformed settlement at argument ' .. p)\n"
 "  end\n"
 "  e[#e + 1] = p\n"
-"  ids[#ids + 1] = ARGV[p]\n"
-"  p = p + 9\n"
+"  if ARGV[p + 9] == '' then\n"
+"    ids[#ids + 1] = ARGV[p]\n"
+"    ri[p] = #ids\n"
+"  end\n"
+"  p = p + 10\n"
 "end\n"
 "if #e == 0 then return 0 end\n"
-"local res = redis.call('HMGET', KEYS[2], unpack(ids))\n"
-"redis.call('HDEL', KEYS[2], unpack(ids))\n"
-"local bal, used, stats = 0, 0, {}\n"
+"local res = {}\n"
+"if #ids > 0 then\n"
+"  res = redis.call('HMGET', KEYS[2], unpack(ids))\n"
+"  redis.call('HDEL', KEYS[2], unpack(ids))\n"
+"end\n"
+"local bal, used, stats, leases = 0, 0, {}, {}\n"
 "local function add(f, v) stats[f] = (stats[f] or 0) + v end\n"
-"for i, p in ipairs(e) do\n"
+"for _, p in ipairs(e) do\n"
 "  local k = keys[tonumber(ARGV[p + 1])]\n"
 "  local cost = tonumber(ARGV[p + 4])\n"
 "  local pt, ct = tonumber(ARGV[p + 5]), tonumber(ARGV[p + 6])\n"
 "  local amt, kamt = 0, 0\n"
-"  if res[i] then\n"
-"    local a, b = string.match(res[i], '^%d+|(%d+)|(%d+)|')\n"
+"  local charge = (uunl or k.unl) and 0 or cost\n"
+"  local lease = ARGV[p + 9]\n"
+"  if lease ~= '' then\n"
+"    leases[lease] = (leases[lease] or 0) + charge\n"
+"    charge = 0\n"
+"  elseif res[ri[p]] then\n"
+"    local a, b = string.match(res[ri[p]], '^%d+|(%d+)|(%d+)|')\n"
 "    amt, kamt = tonumber(a) or 0, tonumber(b) or 0\n"
 "  end\n"
-"  local charge = (uunl or k.unl) and 0 or cost\n"
 "  bal = bal + amt - charge\n"
 "  used = used + cost\n"
 "  k.used = k.used + cost\n"
@@ -261,6 +280,17 @@ static char  ngx_ai_relay_script_settle[] =
 "  end\n"
 "  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'r',\n"
 "             ARGV[p + 8])\n"
+"end\n"
+"for lease, spent in pairs(leases) do\n"
+"  local v = redis.call('HGET', KEYS[2], lease)\n"
+"  local d, rem\n"
+"  if v then d, rem = string.match(v, '^(%d+)|(%-?%d+)|') end\n"
+"  if d then\n"
+"    redis.call('HSET', KEYS[2], lease,\n"
+"               d .. '|' .. int(tonumber(rem) - spent) .. '|0|')\n"
+"  else\n"
+"    bal = bal - spent\n"
+"  end\n"
 "end\n"
 "if bal ~= 0 then redis.call('HINCRBY', KEYS[1], 'balance', int(bal)) end\n"
 "redis.call('HINCRBY', KEYS[1], 'used', int(used))\n"
@@ -287,6 +317,56 @@ static char  ngx_ai_relay_script_settle[] =
 "redis.call('EXPIRE', KEYS[5], 34560000)\n"
 "redis.call('SET', KEYS[3], '1', 'EX', 604800)\n"
 "return #e\n";
+
+
+/*
+ * LEASE: move money from a busy user's balance to a worker, which then
+ * admits the user's requests against it without asking Redis each time.
+ * A lease is kept in the reservations hash like a reservation, so a
+ * worker that dies has its lease refunded after the reservation TTL.
+ *
+ * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:res
+ * ARGV[1] lease id   ARGV[2] micro-USD wanted   ARGV[3] unix time
+ * ARGV[4] TTL, seconds
+ *
+ * -> micro-USD granted (added to the lease), 0 if none
+ */
+
+static char  ngx_ai_relay_script_lease[] =
+"local u = redis.call('HMGET', KEYS[1], 'status', 'balance', 'unlimited')\n"
+"if u[1] == 'disabled' or u[3] == '1' then return 0 end\n"
+"local bal = tonumber(u[2] or '0') or 0\n"
+"local grant = math.min(tonumber(ARGV[2]), bal)\n"
+"if grant <= 0 then return 0 end\n"
+"local v = redis.call('HGET', KEYS[2], ARGV[1])\n"
+"local rem = v and tonumber(string.match(v, '^%d+|(%-?%d+)|')) or 0\n"
+"redis.call('HSET', KEYS[1], 'balance', string.format('%.0f', bal - grant))\n"
+"redis.call('HSET', KEYS[2], ARGV[1],\n"
+"           (tonumber(ARGV[3]) + tonumber(ARGV[4])) .. '|'\n"
+"           .. string.format('%.0f', rem + grant) .. '|0|')\n"
+"return grant\n";
+
+
+/*
+ * RELEASE: a worker gives back what is left of a lease.  Sent after the
+ * settlements of the lease's requests on the same connection, so they
+ * are applied first.
+ *
+ * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:res
+ * ARGV[1] lease id
+ *
+ * -> 1, or 0 if there was no such lease
+ */
+
+static char  ngx_ai_relay_script_release[] =
+"local v = redis.call('HGET', KEYS[2], ARGV[1])\n"
+"if not v then return 0 end\n"
+"local rem = string.match(v, '^%d+|(%-?%d+)|')\n"
+"if rem and rem ~= '0' then\n"
+"  redis.call('HINCRBY', KEYS[1], 'balance', rem)\n"
+"end\n"
+"redis.call('HDEL', KEYS[2], ARGV[1])\n"
+"return 1\n";
 
 
 /*
@@ -318,5 +398,9 @@ ngx_str_t  ngx_ai_relay_scripts[NGX_AI_RELAY_NSCRIPTS] = {
     { sizeof(ngx_ai_relay_script_settle) - 1,
       (u_char *) ngx_ai_relay_script_settle },
     { sizeof(ngx_ai_relay_script_models) - 1,
-      (u_char *) ngx_ai_relay_script_models }
+      (u_char *) ngx_ai_relay_script_models },
+    { sizeof(ngx_ai_relay_script_lease) - 1,
+      (u_char *) ngx_ai_relay_script_lease },
+    { sizeof(ngx_ai_relay_script_release) - 1,
+      (u_char *) ngx_ai_relay_script_release }
 };

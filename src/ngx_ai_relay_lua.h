@@ -18,7 +18,9 @@
 #define NGX_AI_RELAY_SCRIPT_AUTH     1
 #define NGX_AI_RELAY_SCRIPT_SETTLE   2
 #define NGX_AI_RELAY_SCRIPT_MODELS   3
-#define NGX_AI_RELAY_NSCRIPTS        4
+#define NGX_AI_RELAY_SCRIPT_LEASE    4
+#define NGX_AI_RELAY_SCRIPT_RELEASE  5
+#define NGX_AI_RELAY_NSCRIPTS        6
 
 
 extern ngx_str_t  ngx_ai_relay_scripts[NGX_AI_RELAY_NSCRIPTS];

@@ -50,6 +50,9 @@
 #define NGX_AI_RELAY_ROTATION_SLOTS   256
 
 
+typedef struct ngx_ai_relay_wallet_s  ngx_ai_relay_wallet_t;
+
+
 typedef struct {
     ngx_str_t                     addr;          /* ai_relay_redis */
     ngx_str_t                     host;          /* numeric IP, NUL ended */
@@ -80,6 +83,13 @@ typedef struct {
     ngx_uint_t                    settle_seq;
     ngx_ai_relay_cache_t          key_cache;     /* sha256 -> user id */
     ngx_ai_relay_cache_t          route_cache;   /* model -> route */
+    ngx_ai_relay_cache_t          keyconf_cache; /* sha256 -> AUTH said */
+    ngx_ai_relay_wallet_t       **wallets;       /* leases, per user */
+    ngx_uint_t                    nwallets;
+    ngx_uint_t                    lease_seq;
+    ngx_event_t                   lease_timer;
+    u_char                        version[32];   /* configuration */
+    size_t                        version_len;
     ngx_msec_t                    cache_ttl;     /* ai_relay_cache_ttl */
     ngx_uint_t                    cache_size;    /* ai_relay_cache_size */
 
@@ -145,6 +155,8 @@ typedef struct {
     ngx_str_t                     image_size;
     ngx_str_t                     image_quality;
 
+    ngx_str_t                     lease;         /* admitted against */
+
     /* the route */
     ngx_str_t                     route_version;
     ngx_str_t                     route_status;
@@ -206,6 +218,7 @@ typedef struct {
     unsigned                      auth_reserve:1;
     unsigned                      unlimited:1;
     unsigned                      reserved_ok:1;
+    unsigned                      leased:1;      /* no AUTH was needed */
     unsigned                      own_error:1;
     unsigned                      replace_body:1;
     unsigned                      replaced:1;

@@ -11,6 +11,11 @@
 
 #include "ngx_ai_relay_sse.h"
 
+#if (defined __SSE2__ && defined __GNUC__)
+#include <emmintrin.h>
+#define NGX_AI_RELAY_SSE_SSE2  1
+#endif
+
 
 #define NGX_AI_RELAY_SSE_BUF_SIZE  256
 
@@ -28,7 +33,17 @@
 /* sse->field holds this many bytes; field_len == this means "longer" */
 #define NGX_AI_RELAY_SSE_FIELD_LEN  6
 
+#define NGX_AI_RELAY_SSE_ONES   0x0101010101010101ULL
+#define NGX_AI_RELAY_SSE_HIGHS  0x8080808080808080ULL
 
+/* nonzero if some byte of the 64-bit word x is b */
+#define ngx_ai_relay_sse_has_byte(x, b)                                      \
+    ((((x) ^ (NGX_AI_RELAY_SSE_ONES * (b))) - NGX_AI_RELAY_SSE_ONES)         \
+     & ~((x) ^ (NGX_AI_RELAY_SSE_ONES * (b))) & NGX_AI_RELAY_SSE_HIGHS)
+
+
+static const u_char *ngx_ai_relay_sse_eol(const u_char *p,
+    const u_char *last);
 static void ngx_ai_relay_sse_field(ngx_ai_relay_sse_t *sse);
 static void ngx_ai_relay_sse_append(ngx_ai_relay_sse_t *sse,
     const u_char *p, size_t n);
@@ -65,6 +80,7 @@ size_t
 ngx_ai_relay_sse_feed(ngx_ai_relay_sse_t *sse, const u_char *p, size_t len)
 {
     u_char         ch;
+    size_t         n;
     const u_char  *q, *start, *last;
 
     sse->event_ready = 0;
@@ -157,6 +173,27 @@ ngx_ai_relay_sse_feed(ngx_ai_relay_sse_t *sse, const u_char *p, size_t len)
         switch (sse->state) {
 
         case NGX_AI_RELAY_SSE_START:
+
+            /* the fields that matter, whole in this chunk: no byte loop */
+
+            if (last - p >= 5 && memcmp(p, "data:", 5) == 0) {
+                memcpy(sse->field, "data", 4);
+                sse->field_len = 4;
+                ngx_ai_relay_sse_field(sse);
+                sse->state = NGX_AI_RELAY_SSE_SPACE;
+                p += 5;
+                break;
+            }
+
+            if (last - p >= 6 && memcmp(p, "event:", 6) == 0) {
+                memcpy(sse->field, "event", 5);
+                sse->field_len = 5;
+                ngx_ai_relay_sse_field(sse);
+                sse->state = NGX_AI_RELAY_SSE_SPACE;
+                p += 6;
+                break;
+            }
+
             sse->field_len = 0;
             sse->state = NGX_AI_RELAY_SSE_FIELD;
 
@@ -189,18 +226,20 @@ ngx_ai_relay_sse_feed(ngx_ai_relay_sse_t *sse, const u_char *p, size_t len)
 
         default: /* NGX_AI_RELAY_SSE_VALUE */
 
-            for (q = p; q < last && *q != '\n' && *q != '\r'; q++) {
-                /* void */
-            }
+            q = ngx_ai_relay_sse_eol(p, last);
 
             if (sse->kind == NGX_AI_RELAY_SSE_DATA) {
                 ngx_ai_relay_sse_append(sse, p, q - p);
 
             } else if (sse->kind == NGX_AI_RELAY_SSE_EVENT) {
+                n = NGX_AI_RELAY_SSE_NAME_LEN - sse->name_len;
 
-                while (p < q && sse->name_len < NGX_AI_RELAY_SSE_NAME_LEN) {
-                    sse->name[sse->name_len++] = *p++;
+                if (n > (size_t) (q - p)) {
+                    n = q - p;
                 }
+
+                memcpy(sse->name + sse->name_len, p, n);
+                sse->name_len += n;
             }
 
             p = q;
@@ -250,6 +289,54 @@ ngx_ai_relay_sse_partial(ngx_ai_relay_sse_t *sse)
            || sse->state != NGX_AI_RELAY_SSE_START
            || sse->has_data
            || sse->name_len != 0;
+}
+
+
+/*
+ * The first LF or CR at or after p, or last.  Data lines are most of a
+ * stream: they are searched 16 (SSE2) or 8 bytes at a time.
+ */
+
+static const u_char *
+ngx_ai_relay_sse_eol(const u_char *p, const u_char *last)
+{
+    uint64_t  w;
+#if (NGX_AI_RELAY_SSE_SSE2)
+    int       m;
+    __m128i   v, lf, cr;
+
+    lf = _mm_set1_epi8('\n');
+    cr = _mm_set1_epi8('\r');
+
+    while (last - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf),
+                                           _mm_cmpeq_epi8(v, cr)));
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    while (last - p >= 8) {
+        memcpy(&w, p, 8);
+
+        if (ngx_ai_relay_sse_has_byte(w, '\n')
+            | ngx_ai_relay_sse_has_byte(w, '\r'))
+        {
+            break;
+        }
+
+        p += 8;
+    }
+
+    while (p < last && *p != '\n' && *p != '\r') {
+        p++;
+    }
+
+    return p;
 }
 
 

@@ -100,6 +100,8 @@ ok(($status{402} // 0) > 0, 'some refused with 402 (' . ($status{402} // 0) . ')
 is(($status{200} // 0) + ($status{402} // 0), $n, 'nothing else');
 ok($lowest >= 0, "the balance never went below zero (lowest $lowest)");
 ok(wait_for(sub { records(1) == 1 + $status{200} }), 'one record per served request');
+# a busy user's worker may hold a lease: it goes back once traffic stops
+ok(wait_for(sub { redis('HLEN', 'ar:{u1}:res') == 0 }, 5), 'leases and reservations released');
 my $sum = 0;
 $sum += $_->{cost} for records(1);
 is(user_field(1, 'balance'), 1000 - $sum, 'balance change equals the sum of recorded costs');
@@ -320,3 +322,80 @@ AIRelayTest::seed_world(key => { tpm => 10 });
 ["", "Retry-After: \\d+"]
 --- response_body_like eval
 ['Hi there', '"type":"tokens","param":null,"code":"rate_limit_exceeded"']
+
+
+
+=== TEST 12: a busy user is served against a lease, without an AUTH round trip each time, and billed exactly
+--- init
+AIRelayTest::seed_world(price => { input => 1_000_000, output => 4_000_000 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","max_tokens":10}
+--- more_headers eval: $::Key
+--- response_body_like: Hi there
+--- redis_check
+redis('CONFIG', 'RESETSTAT');
+my $n = 60;
+for (1 .. $n) {
+    my ($status) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini","max_tokens":10}');
+    die "status $status" unless $status == 200;
+}
+my ($calls) = redis('INFO', 'commandstats') =~ /cmdstat_evalsha:calls=(\d+)/;
+ok($calls < $n / 2, "far fewer scripts than requests ($calls for $n)");
+ok(wait_for(sub { records(1) == $n + 1 }), 'every request has its record');
+my $held = 10_000_000 - user_field(1, 'balance');
+ok(redis('HLEN', 'ar:{u1}:res') == 1, 'while busy, the worker holds a lease');
+ok(wait_for(sub { redis('HLEN', 'ar:{u1}:res') == 0 }, 5), 'idle: the lease goes back');
+my $sum = 0;
+$sum += $_->{cost} for records(1);
+is(user_field(1, 'balance'), 10_000_000 - $sum, 'the balance went down by exactly the recorded costs');
+--- error_log
+admitted on lease
+--- timeout: 10
+
+
+
+=== TEST 13: a key with a rate limit is always checked by AUTH (no lease)
+--- init
+AIRelayTest::seed_world(key => { rpm => 1000 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","max_tokens":10}
+--- more_headers eval: $::Key
+--- response_body_like: Hi there
+--- redis_check
+for (1 .. 20) {
+    relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini","max_tokens":10}');
+}
+is(key_field(1, $AIRelayTest::TEST_KEY, 'rl_r'), 21, 'every request counted against the RPM limit');
+--- no_error_log
+admitted on lease
+
+
+
+=== TEST 14: a key disabled while its user is leased stops working within a tick
+--- init
+AIRelayTest::seed_world();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","max_tokens":10}
+--- more_headers eval: $::Key
+--- response_body_like: Hi there
+--- redis_check
+for (1 .. 20) {
+    relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini","max_tokens":10}');
+}
+is(redis('HLEN', 'ar:{u1}:res'), 1, 'leased');
+redis('HSET', 'ar:{u1}:key:' . key_hash($AIRelayTest::TEST_KEY), 'status', 'disabled');
+redis('INCR', 'ar:{cfg}:version');      # what ai-relay keys disable does
+sleep 0.4;
+my ($status) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini","max_tokens":10}');
+is($status, 401, 'refused');
+--- error_log
+admitted on lease

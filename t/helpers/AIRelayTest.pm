@@ -339,7 +339,8 @@ sub install_redis_check {
         return unless $i == $last;
         local $AIRelayTest::BODY = $body;
         my $name = $block->name;
-        eval "package main; use Test::More; AIRelayTest->import; "
+        eval "package main; use Test::More; use Time::HiRes qw(sleep); "
+             . "AIRelayTest->import; "
              . "#line 1 \"$name --- redis_check\"\n$code; 1"
             or Test::More::fail("$name - redis_check died: $@");
     });

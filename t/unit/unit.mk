@@ -8,6 +8,9 @@
 #   unit-asan   the same under AddressSanitizer + UBSan (build/unit/asan/)
 #   unit-deps   apt-get install $(UNIT_PKGS) if missing
 #   unit-clean  remove what these rules built (build/unit/ is shared)
+#   unit-bench  build and run bench_stream: ns per SSE event and per body
+#               of the response path (at -O, the nginx default; override
+#               with UNIT_BENCH_CFLAGS=-O2)
 #
 # CC and CFLAGS may be overridden (make unit CC=clang CFLAGS=-O0); the
 # warning flags nginx builds with are always added.
@@ -36,10 +39,15 @@ UNIT_HDRS       = $(UNIT_ROOT)/src/ngx_ai_relay_sse.h \
                   $(UNIT_ROOT)/src/ngx_ai_relay_usage.h
 
 UNIT_BINS       = $(UNIT_BUILD)/test_sse $(UNIT_BUILD)/test_usage
+UNIT_BENCH      = $(UNIT_BUILD)/bench_stream
+UNIT_BENCH_CFLAGS ?= -g -O
+UNIT_BENCH_SRCS = $(UNIT_ROOT)/t/unit/bench_stream.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c
 UNIT_ASAN_BINS  = $(UNIT_BUILD)/asan/test_sse $(UNIT_BUILD)/asan/test_usage
 
 
-.PHONY: unit unit-asan unit-deps unit-clean
+.PHONY: unit unit-asan unit-deps unit-clean unit-bench
 
 unit: $(UNIT_BINS)
 	$(UNIT_BUILD)/test_sse
@@ -54,8 +62,11 @@ unit-deps:
 	|| (apt-get update && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y $(UNIT_PKGS))
 
+unit-bench: $(UNIT_BENCH)
+	$(UNIT_BENCH)
+
 unit-clean:
-	rm -f $(UNIT_BINS) $(UNIT_ASAN_BINS)
+	rm -f $(UNIT_BINS) $(UNIT_ASAN_BINS) $(UNIT_BENCH)
 
 $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
@@ -76,3 +87,9 @@ $(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
+
+$(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_WARN) $(UNIT_BENCH_CFLAGS) -I$(UNIT_ROOT)/src \
+	    -DNGX_AI_RELAY_ROOT='"$(UNIT_ROOT)"' -o $@ $(UNIT_BENCH_SRCS) \
+	    -ljansson

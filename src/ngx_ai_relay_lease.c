@@ -1,0 +1,702 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * Leases: admitting a busy user's requests without a Redis round trip.
+ *
+ * When a worker keeps asking AUTH for the same user (NGX_AI_RELAY_LEASE_
+ * SLOW requests within a second) and the key has no limits of its own
+ * (no RPM, TPM or budget), the worker takes a lease: LEASE moves money
+ * from the balance into an entry of the user's reservations hash.  The
+ * worker then reserves each request's estimate from the lease locally
+ * and proxies at once; the settlement charges the actual cost against
+ * the lease.  The balance can still never be overdrawn: lease money left
+ * the balance atomically.  An idle lease is given back (RELEASE) after
+ * NGX_AI_RELAY_LEASE_IDLE; one whose worker died is refunded after
+ * ai_relay_reservation_ttl, like any reservation.
+ *
+ * What AUTH said about a key (its id, models, expiry, that it has no
+ * limits) is kept per worker and forgotten whenever the configuration
+ * version changes (polled every NGX_AI_RELAY_LEASE_TICK while anything is
+ * cached) or AUTH refuses the key: an operator's change reaches leased
+ * traffic within that tick.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_lease.h"
+#include "ngx_ai_relay_billing.h"
+#include "ngx_ai_relay_lua.h"
+
+
+#define NGX_AI_RELAY_LEASE_SLOW     8      /* AUTHs per second */
+#define NGX_AI_RELAY_LEASE_IDLE     1000   /* ms */
+#define NGX_AI_RELAY_LEASE_TICK     250    /* ms */
+#define NGX_AI_RELAY_LEASE_SIZE     64     /* estimates per lease */
+#define NGX_AI_RELAY_WALLETS        64     /* hash buckets */
+#define NGX_AI_RELAY_LEASE_ID_LEN   (3 * NGX_INT64_LEN)
+
+
+struct ngx_ai_relay_wallet_s {
+    ngx_ai_relay_wallet_t        *next;
+    ngx_ai_relay_main_conf_t     *armcf;
+    ngx_str_t                     user;
+    ngx_str_t                     lease;
+    int64_t                       available;   /* not spoken for */
+    int64_t                       granted;     /* the last grant */
+    int64_t                       estimate;    /* a typical request */
+    ngx_uint_t                    inflight;
+    ngx_uint_t                    slow;        /* AUTHs in this window */
+    ngx_msec_t                    window;
+    ngx_msec_t                    last_use;
+    ngx_ai_relay_redis_cmd_t     *cmd;         /* the LEASE on its way */
+    unsigned                      pending:1;
+    unsigned                      active:1;
+    u_char                        data[1];     /* user id, lease id */
+};
+
+
+static ngx_ai_relay_wallet_t *ngx_ai_relay_wallet(
+    ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user, ngx_uint_t create);
+static void ngx_ai_relay_wallet_free(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w);
+static void ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w, int64_t amount);
+static void ngx_ai_relay_lease_reply(void *data, redisReply *reply);
+static void ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w);
+static void ngx_ai_relay_lease_tick(ngx_event_t *ev);
+static void ngx_ai_relay_lease_arm(ngx_ai_relay_main_conf_t *armcf);
+static void ngx_ai_relay_lease_version_reply(void *data, redisReply *reply);
+static ngx_int_t ngx_ai_relay_user_keys(ngx_pool_t *pool, ngx_str_t *user,
+    ngx_str_t *keys);
+
+
+ngx_int_t
+ngx_ai_relay_lease_init(ngx_ai_relay_main_conf_t *armcf)
+{
+    armcf->wallets = ngx_calloc(NGX_AI_RELAY_WALLETS
+                                * sizeof(ngx_ai_relay_wallet_t *),
+                                ngx_cycle->log);
+    if (armcf->wallets == NULL) {
+        return NGX_ERROR;
+    }
+
+    armcf->lease_timer.handler = ngx_ai_relay_lease_tick;
+    armcf->lease_timer.data = armcf;
+    armcf->lease_timer.log = ngx_cycle->log;
+    armcf->lease_timer.cancelable = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_ai_relay_wallet_t *
+ngx_ai_relay_wallet(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user,
+    ngx_uint_t create)
+{
+    ngx_uint_t              b;
+    ngx_ai_relay_wallet_t  *w;
+
+    if (armcf->wallets == NULL) {
+        return NULL;
+    }
+
+    b = ngx_hash_key(user->data, user->len) % NGX_AI_RELAY_WALLETS;
+
+    for (w = armcf->wallets[b]; w; w = w->next) {
+        if (w->user.len == user->len
+            && ngx_strncmp(w->user.data, user->data, user->len) == 0)
+        {
+            return w;
+        }
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    w = ngx_calloc(sizeof(ngx_ai_relay_wallet_t) + user->len
+                   + NGX_AI_RELAY_LEASE_ID_LEN, ngx_cycle->log);
+    if (w == NULL) {
+        return NULL;
+    }
+
+    w->armcf = armcf;
+    w->user.data = w->data;
+    w->user.len = user->len;
+    ngx_memcpy(w->data, user->data, user->len);
+
+    /* one lease id per wallet: top-ups add to the same lease */
+
+    w->lease.data = w->data + user->len;
+    w->lease.len = ngx_sprintf(w->lease.data, "l%P.%T.%ui", ngx_pid,
+                               armcf->settle_epoch, armcf->lease_seq++)
+                   - w->lease.data;
+
+    w->next = armcf->wallets[b];
+    armcf->wallets[b] = w;
+    armcf->nwallets++;
+
+    ngx_ai_relay_lease_arm(armcf);
+
+    return w;
+}
+
+
+static void
+ngx_ai_relay_wallet_free(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w)
+{
+    ngx_uint_t               b;
+    ngx_ai_relay_wallet_t  **pw;
+
+    b = ngx_hash_key(w->user.data, w->user.len) % NGX_AI_RELAY_WALLETS;
+
+    for (pw = &armcf->wallets[b]; *pw; pw = &(*pw)->next) {
+        if (*pw == w) {
+            *pw = w->next;
+            armcf->nwallets--;
+            ngx_free(w);
+            return;
+        }
+    }
+}
+
+
+/*
+ * NGX_OK: the request is admitted against the worker's lease (or the user
+ * is unlimited) and goes to the upstream without asking Redis.
+ */
+
+ngx_int_t
+ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                    *p, *last, *comma;
+    ngx_str_t                  blob;
+    ngx_uint_t                 allowed;
+    ngx_ai_relay_wallet_t     *w;
+    ngx_ai_relay_keyconf_t    *kc;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    if (!ctx->key_cached || !ctx->route_cached || ctx->route_failed
+        || ctx->models_list)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_ai_relay_cache_get(&armcf->keyconf_cache, ctx->key_hash.data,
+                               ctx->key_hash.len, &blob)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    kc = (ngx_ai_relay_keyconf_t *) blob.data;
+
+    if (!kc->fast || (kc->expires && ngx_time() >= kc->expires)) {
+        return NGX_DECLINED;
+    }
+
+    /* the key's own model list: the refusal itself comes from AUTH */
+
+    if (kc->models_len) {
+        allowed = 0;
+        p = kc->data + kc->kid_len;
+        last = p + kc->models_len;
+
+        for ( /* void */ ; p < last; p = comma + 1) {
+            comma = ngx_strlchr(p, last, ',');
+            if (comma == NULL) {
+                comma = last;
+            }
+
+            if ((size_t) (comma - p) == ctx->model.len
+                && ngx_strncmp(p, ctx->model.data, ctx->model.len) == 0)
+            {
+                allowed = 1;
+                break;
+            }
+        }
+
+        if (!allowed) {
+            return NGX_DECLINED;
+        }
+    }
+
+    ctx->key_id.data = ngx_pnalloc(r->pool, kc->kid_len + kc->models_len);
+    ctx->lease.data = ngx_pnalloc(r->pool, NGX_AI_RELAY_LEASE_ID_LEN);
+
+    if (ctx->key_id.data == NULL || ctx->lease.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->key_id.data, kc->data, kc->kid_len + kc->models_len);
+    ctx->key_id.len = kc->kid_len;
+    ctx->allowed_models.data = ctx->key_id.data + kc->kid_len;
+    ctx->allowed_models.len = kc->models_len;
+    ctx->unlimited = kc->unlimited;
+
+    if (!kc->unlimited) {
+        w = ngx_ai_relay_wallet(armcf, &ctx->user_id, 0);
+
+        if (w == NULL || !w->active || w->available < ctx->reserve) {
+            if (w && w->active && !w->pending) {
+                ngx_ai_relay_lease_request(armcf, w, w->granted);
+            }
+
+            return NGX_DECLINED;
+        }
+
+        w->available -= ctx->reserve;
+        w->inflight++;
+        w->last_use = ngx_current_msec;
+
+        ngx_memcpy(ctx->lease.data, w->lease.data, w->lease.len);
+        ctx->lease.len = w->lease.len;
+
+        /* top up before it runs dry */
+
+        if (w->available < w->granted / 2 && !w->pending) {
+            ngx_ai_relay_lease_request(armcf, w, w->granted);
+        }
+    }
+
+    ctx->leased = 1;
+    ctx->reserved_ok = 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai relay: admitted on lease \"%V\", %L reserved",
+                   &ctx->lease, ctx->reserve);
+
+    return NGX_OK;
+}
+
+
+/* AUTH accepted the key: keep what it said, maybe take a lease */
+
+void
+ngx_ai_relay_lease_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    time_t expires, ngx_uint_t fast)
+{
+    size_t                     size;
+    ngx_ai_relay_wallet_t     *w;
+    ngx_ai_relay_keyconf_t    *kc;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    if (armcf->keyconf_cache.max == 0) {
+        return;
+    }
+
+    size = sizeof(ngx_ai_relay_keyconf_t) + ctx->key_id.len
+           + ctx->allowed_models.len;
+
+    kc = ngx_pcalloc(r->pool, size);
+    if (kc == NULL) {
+        return;
+    }
+
+    kc->expires = expires;
+    kc->fast = fast;
+    kc->unlimited = ctx->unlimited;
+    kc->kid_len = ctx->key_id.len;
+    kc->models_len = ctx->allowed_models.len;
+    ngx_memcpy(kc->data, ctx->key_id.data, ctx->key_id.len);
+    ngx_memcpy(kc->data + ctx->key_id.len, ctx->allowed_models.data,
+               ctx->allowed_models.len);
+
+    (void) ngx_ai_relay_cache_put(&armcf->keyconf_cache, ctx->key_hash.data,
+                                  ctx->key_hash.len, (u_char *) kc, size);
+
+    ngx_ai_relay_lease_arm(armcf);
+
+    if (!fast || ctx->unlimited || !ctx->auth_reserve) {
+        return;
+    }
+
+    /* a busy user: a lease saves the AUTH round trip from now on */
+
+    w = ngx_ai_relay_wallet(armcf, &ctx->user_id, 1);
+    if (w == NULL) {
+        return;
+    }
+
+    if (ngx_current_msec - w->window >= 1000) {
+        w->window = ngx_current_msec;
+        w->slow = 0;
+    }
+
+    w->estimate = ctx->reserve;
+    w->last_use = ngx_current_msec;
+
+    if (++w->slow >= NGX_AI_RELAY_LEASE_SLOW && !w->pending && !w->active) {
+        ngx_ai_relay_lease_request(armcf, w,
+                                   NGX_AI_RELAY_LEASE_SIZE * ctx->reserve);
+    }
+}
+
+
+void
+ngx_ai_relay_lease_forget(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    ngx_ai_relay_cache_delete(&armcf->keyconf_cache, ctx->key_hash.data,
+                              ctx->key_hash.len);
+}
+
+
+/* a leased request ended: what it did not spend is available again */
+
+void
+ngx_ai_relay_lease_done(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_wallet_t  *w;
+
+    if (ctx->lease.len == 0) {
+        return;
+    }
+
+    w = ngx_ai_relay_wallet(armcf, &ctx->user_id, 0);
+
+    if (w == NULL || w->lease.len != ctx->lease.len
+        || ngx_strncmp(w->lease.data, ctx->lease.data, w->lease.len) != 0)
+    {
+        return;
+    }
+
+    w->available += ctx->reserve - ctx->cost;
+    w->inflight--;
+    w->last_use = ngx_current_msec;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_user_keys(ngx_pool_t *pool, ngx_str_t *user, ngx_str_t *keys)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, 2 * (sizeof("ar:{u}:user") + user->len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    keys[0].data = p;
+    p = ngx_sprintf(p, "ar:{u%V}:user", user);
+    keys[0].len = p - keys[0].data;
+
+    keys[1].data = p;
+    p = ngx_sprintf(p, "ar:{u%V}:res", user);
+    keys[1].len = p - keys[1].data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w, int64_t amount)
+{
+    u_char                    *p;
+    size_t                     lens[9];
+    ngx_str_t                  keys[2];
+    ngx_pool_t                *pool;
+    const char                *argv[9];
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_redis_cmd_t  *cmd;
+
+    if (amount <= 0 || ngx_exiting) {
+        return;
+    }
+
+    rds = ngx_ai_relay_worker_redis(armcf);
+    if (rds == NULL) {
+        return;
+    }
+
+    pool = ngx_create_pool(512, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    p = ngx_pnalloc(pool, 3 * NGX_INT64_LEN);
+
+    if (p == NULL || ngx_ai_relay_user_keys(pool, &w->user, keys) != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    argv[0] = "EVALSHA";
+    lens[0] = 7;
+    argv[1] = (const char *) rds->script_sha[NGX_AI_RELAY_SCRIPT_LEASE].data;
+    lens[1] = rds->script_sha[NGX_AI_RELAY_SCRIPT_LEASE].len;
+    argv[2] = "2";
+    lens[2] = 1;
+    argv[3] = (const char *) keys[0].data;
+    lens[3] = keys[0].len;
+    argv[4] = (const char *) keys[1].data;
+    lens[4] = keys[1].len;
+    argv[5] = (const char *) w->lease.data;
+    lens[5] = w->lease.len;
+
+    argv[6] = (const char *) p;
+    lens[6] = ngx_sprintf(p, "%L", amount) - p;
+    p += lens[6];
+    argv[7] = (const char *) p;
+    lens[7] = ngx_sprintf(p, "%T", ngx_time()) - p;
+    p += lens[7];
+    argv[8] = (const char *) p;
+    lens[8] = ngx_sprintf(p, "%T", armcf->reservation_ttl) - p;
+
+    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 9, argv,
+                                  lens);
+    ngx_destroy_pool(pool);
+
+    if (cmd) {
+        /* the wallet stays while its reply is pending */
+        w->pending = 1;
+        w->cmd = cmd;
+    }
+}
+
+
+static void
+ngx_ai_relay_lease_reply(void *data, redisReply *reply)
+{
+    ngx_ai_relay_wallet_t *w = data;
+
+    w->pending = 0;
+    w->cmd = NULL;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+        || reply->integer <= 0)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "ai relay: lease \"%V\" failed: %*s", &w->lease,
+                          (size_t) reply->len, reply->str);
+        }
+
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ai relay: lease \"%V\" got %L", &w->lease,
+                   (int64_t) reply->integer);
+
+    w->available += reply->integer;
+    w->granted = reply->integer;
+    w->active = 1;
+    w->last_use = ngx_current_msec;
+
+    ngx_ai_relay_lease_arm(w->armcf);
+}
+
+
+/* give back what is left; the lease's settlements go out first */
+
+static void
+ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w)
+{
+    size_t                     lens[6];
+    ngx_str_t                  keys[2];
+    ngx_pool_t                *pool;
+    const char                *argv[6];
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_redis_cmd_t  *cmd;
+
+    ngx_ai_relay_settle_flush(armcf);
+
+    rds = ngx_ai_relay_worker_redis(armcf);
+
+    pool = ngx_create_pool(512, ngx_cycle->log);
+
+    if (rds && pool && ngx_ai_relay_user_keys(pool, &w->user, keys) == NGX_OK)
+    {
+        argv[0] = "EVALSHA";
+        lens[0] = 7;
+        argv[1] = (const char *)
+                  rds->script_sha[NGX_AI_RELAY_SCRIPT_RELEASE].data;
+        lens[1] = rds->script_sha[NGX_AI_RELAY_SCRIPT_RELEASE].len;
+        argv[2] = "2";
+        lens[2] = 1;
+        argv[3] = (const char *) keys[0].data;
+        lens[3] = keys[0].len;
+        argv[4] = (const char *) keys[1].data;
+        lens[4] = keys[1].len;
+        argv[5] = (const char *) w->lease.data;
+        lens[5] = w->lease.len;
+
+        /* unanswered, the lease is refunded after the reservation TTL */
+
+        cmd = ngx_ai_relay_redis_send(rds, NULL, NULL, 6, argv, lens);
+
+        if (cmd) {
+            ngx_ai_relay_redis_set_critical(cmd);
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "ai relay: lease \"%V\" released", &w->lease);
+    }
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    ngx_ai_relay_wallet_free(armcf, w);
+}
+
+
+static void
+ngx_ai_relay_lease_tick(ngx_event_t *ev)
+{
+    size_t                     lens[2];
+    ngx_uint_t                 b;
+    const char                *argv[2];
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_wallet_t     *w, *next;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ev->data;
+
+    /* idle leases go back; at worker exit all of them, once done */
+
+    for (b = 0; b < NGX_AI_RELAY_WALLETS; b++) {
+        for (w = armcf->wallets[b]; w; w = next) {
+            next = w->next;
+
+            if (w->pending || w->inflight) {
+                continue;
+            }
+
+            if (ngx_exiting
+                || ngx_current_msec - w->last_use >= NGX_AI_RELAY_LEASE_IDLE)
+            {
+                if (w->active) {
+                    ngx_ai_relay_lease_release(armcf, w);
+
+                } else {
+                    ngx_ai_relay_wallet_free(armcf, w);
+                }
+            }
+        }
+    }
+
+    /* is what AUTH told us still current? */
+
+    if (armcf->keyconf_cache.n && !ngx_exiting) {
+        rds = ngx_ai_relay_worker_redis(armcf);
+
+        if (rds) {
+            argv[0] = "GET";
+            lens[0] = 3;
+            argv[1] = "ar:{cfg}:version";
+            lens[1] = sizeof("ar:{cfg}:version") - 1;
+
+            (void) ngx_ai_relay_redis_send(rds,
+                                           ngx_ai_relay_lease_version_reply,
+                                           armcf, 2, argv, lens);
+        }
+    }
+
+    ngx_ai_relay_lease_arm(armcf);
+}
+
+
+static void
+ngx_ai_relay_lease_arm(ngx_ai_relay_main_conf_t *armcf)
+{
+    /* a held lease keeps a graceful exit waiting until it went back */
+
+    armcf->lease_timer.cancelable = (armcf->nwallets == 0);
+
+    if ((armcf->nwallets || armcf->keyconf_cache.n)
+        && !armcf->lease_timer.timer_set)
+    {
+        ngx_add_timer(&armcf->lease_timer, NGX_AI_RELAY_LEASE_TICK);
+    }
+}
+
+
+static void
+ngx_ai_relay_lease_version_reply(void *data, redisReply *reply)
+{
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        ngx_ai_relay_lease_version(data, (u_char *) reply->str, reply->len);
+    }
+}
+
+
+/* the configuration version seen last; a change forgets what is cached */
+
+void
+ngx_ai_relay_lease_version(ngx_ai_relay_main_conf_t *armcf, u_char *version,
+    size_t len)
+{
+    if (len > sizeof(armcf->version)) {
+        len = sizeof(armcf->version);
+    }
+
+    if (len == armcf->version_len
+        && ngx_memcmp(version, armcf->version, len) == 0)
+    {
+        return;
+    }
+
+    if (armcf->version_len) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "ai relay: configuration changed, caches flushed");
+
+        ngx_ai_relay_cache_flush(&armcf->route_cache);
+        ngx_ai_relay_cache_flush(&armcf->keyconf_cache);
+    }
+
+    ngx_memcpy(armcf->version, version, len);
+    armcf->version_len = len;
+}
+
+
+void
+ngx_ai_relay_lease_exit(ngx_ai_relay_main_conf_t *armcf)
+{
+    ngx_uint_t              b;
+    ngx_ai_relay_wallet_t  *w, *next;
+
+    if (armcf->wallets == NULL) {
+        return;
+    }
+
+    for (b = 0; b < NGX_AI_RELAY_WALLETS; b++) {
+        for (w = armcf->wallets[b]; w; w = next) {
+            next = w->next;
+
+            if (w->active && !w->pending) {
+                ngx_ai_relay_lease_release(armcf, w);
+
+            } else {
+                /* a reply may still come: it must not find the wallet */
+                if (w->cmd) {
+                    ngx_ai_relay_redis_detach(w->cmd);
+                }
+
+                ngx_ai_relay_wallet_free(armcf, w);
+            }
+        }
+    }
+
+    ngx_free(armcf->wallets);
+    armcf->wallets = NULL;
+}
