@@ -111,7 +111,8 @@ typedef struct {
 #define ngx_ai_relay_sub(p, s)  { p, sizeof(p) - 1, s, sizeof(s) - 1, 0 }
 
 #define ngx_ai_relay_streq(p, n, s)                                          \
-    ((n) == sizeof(s) - 1 && memcmp(p, s, sizeof(s) - 1) == 0)
+    ((n) == sizeof(s) - 1 && (p)[0] == (u_char) (s)[0]                       \
+     && memcmp(p, s, sizeof(s) - 1) == 0)
 
 #define ngx_ai_relay_has(f, i)  ((f)->present & (1u << (i)))
 
@@ -159,11 +160,11 @@ static void ngx_ai_relay_walk_field(ngx_ai_relay_walk_t *w, int rec,
     const u_char *key, size_t klen, int64_t value);
 static const u_char *ngx_ai_relay_array_size(const u_char *p,
     const u_char *last, int64_t *n);
-static const u_char *ngx_ai_relay_skip_ws(const u_char *p,
+static inline const u_char *ngx_ai_relay_skip_ws(const u_char *p,
     const u_char *last);
-static const u_char *ngx_ai_relay_string_end(const u_char *p,
+static inline const u_char *ngx_ai_relay_string_end(const u_char *p,
     const u_char *last);
-static const u_char *ngx_ai_relay_find_special(const u_char *p,
+static inline const u_char *ngx_ai_relay_find_special(const u_char *p,
     const u_char *last, int ascii);
 static const u_char *ngx_ai_relay_count_string(const u_char *p,
     const u_char *last, int64_t *units);
@@ -230,6 +231,12 @@ static const ngx_ai_relay_key_t  ngx_ai_relay_anthropic_keys[] = {
     ngx_ai_relay_key("thinking"),
     ngx_ai_relay_key("partial_json"),
     { NULL, 0 }
+};
+
+
+/* how a byte outside of strings changes the nesting depth */
+static const signed char  ngx_ai_relay_depth[256] = {
+    ['{'] = 1, ['['] = 1, ['}'] = -1, [']'] = -1
 };
 
 
@@ -758,34 +765,29 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
     ngx_ai_relay_fields_t      fields;
     const ngx_ai_relay_key_t  *key;
 
-    memset(scan, 0, sizeof(ngx_ai_relay_scan_t));
+    scan->fields.present = 0;
+    scan->usage_depth = 0;
+    scan->images = 0;
+    scan->usage = 0;
+    scan->has_images = 0;
+    scan->choices = NGX_AI_RELAY_CHOICES_ABSENT;
+    scan->error = 0;
+    scan->completed = 0;
 
     depth = 0;
     units = 0;
     last = p + len;
 
-    while (p < last) {
+    for ( ;; ) {
 
-        switch (*p) {
+        /* outside of strings: only brackets and quotes matter */
 
-        case '{':
-        case '[':
-            depth++;
-            p++;
-            continue;
+        while (p < last && *p != '"') {
+            depth += ngx_ai_relay_depth[*p++];
+        }
 
-        case '}':
-        case ']':
-            depth--;
-            p++;
-            continue;
-
-        case '"':
+        if (p == last) {
             break;
-
-        default:
-            p++;
-            continue;
         }
 
         k = p + 1;
@@ -908,7 +910,10 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
 
         for (key = keys; key->name; key++) {
 
-            if (klen == key->len && memcmp(k, key->name, klen) == 0) {
+            if (klen == key->len
+                && k[0] == (u_char) key->name[0]
+                && memcmp(k, key->name, klen) == 0)
+            {
                 p = ngx_ai_relay_count_string(p + 1, last, &units);
                 break;
             }
@@ -1274,7 +1279,7 @@ ngx_ai_relay_array_size(const u_char *p, const u_char *last, int64_t *n)
 }
 
 
-static const u_char *
+static inline const u_char *
 ngx_ai_relay_skip_ws(const u_char *p, const u_char *last)
 {
     while (p < last && ngx_ai_relay_is_ws(*p)) {
@@ -1290,7 +1295,7 @@ ngx_ai_relay_skip_ws(const u_char *p, const u_char *last)
  * '"' not escaped by a backslash) or NULL.
  */
 
-static const u_char *
+static inline const u_char *
 ngx_ai_relay_string_end(const u_char *p, const u_char *last)
 {
     for ( ;; ) {
@@ -1321,7 +1326,7 @@ ngx_ai_relay_string_end(const u_char *p, const u_char *last)
  * are searched 16 (SSE2) or 8 bytes at a time.
  */
 
-static const u_char *
+static inline const u_char *
 ngx_ai_relay_find_special(const u_char *p, const u_char *last, int ascii)
 {
     uint64_t  w, m8;

@@ -351,6 +351,14 @@ ok(wait_for(sub { redis('HLEN', 'ar:{u1}:res') == 0 }, 5), 'idle: the lease goes
 my $sum = 0;
 $sum += $_->{cost} for records(1);
 is(user_field(1, 'balance'), 10_000_000 - $sum, 'the balance went down by exactly the recorded costs');
+my @t = gmtime;
+my $day = sprintf('%04d%02d%02d', $t[5] + 1900, $t[4] + 1, $t[3]);
+my %st = @{ redis('HGETALL', "ar:{u1}:stats:$day") };
+is($st{requests}, $n + 1, 'daily counter: requests');
+is($st{'key:1:requests'}, $n + 1, 'per key');
+is($st{'model:gpt-4o-mini:cost'}, $sum, 'per model: cost');
+is($st{cost}, $sum, 'total cost');
+is($st{prompt_tokens}, 12 * ($n + 1), 'prompt tokens');
 --- error_log
 admitted on lease
 --- timeout: 10
