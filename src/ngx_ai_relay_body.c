@@ -19,7 +19,7 @@
 
 
 /* top-level members: enough for any real request, retried larger */
-#define NGX_AI_RELAY_MEMBERS         64
+#define NGX_AI_RELAY_MEMBERS         24
 #define NGX_AI_RELAY_MAX_MEMBERS     1024
 #define NGX_AI_RELAY_MAX_MODEL_LEN   256
 
