@@ -9,6 +9,11 @@
 
 #include "ngx_ai_relay_json_scan.h"
 
+#if (defined __SSE2__ && defined __GNUC__)
+#include <emmintrin.h>
+#define NGX_AI_RELAY_JSON_SSE2  1
+#endif
+
 
 #define NGX_AI_RELAY_JSON_ONES   0x0101010101010101ULL
 #define NGX_AI_RELAY_JSON_HIGHS  0x8080808080808080ULL
@@ -60,6 +65,10 @@ static const unsigned char *ngx_ai_relay_json_literal(
     ngx_ai_relay_json_scan_t *scan, const unsigned char *body,
     const unsigned char *p, const unsigned char *end, const char *lit,
     size_t len);
+#if (NGX_AI_RELAY_JSON_SSE2)
+static inline const unsigned char *ngx_ai_relay_json_plain_run(
+    const unsigned char *p, const unsigned char *end);
+#endif
 static inline size_t ngx_ai_relay_json_utf8_len(const unsigned char *p,
     const unsigned char *end);
 static uint32_t ngx_ai_relay_json_hex4(const unsigned char *p,
@@ -498,7 +507,17 @@ ngx_ai_relay_json_string(ngx_ai_relay_json_scan_t *scan,
     non_ascii = 0;
     *escaped = 0;
 
+#if (NGX_AI_RELAY_JSON_SSE2)
+    /*
+     * long plain runs (base64 images) mostly start the string; after an
+     * escape or a non-ASCII character the 8-byte loop is cheaper
+     */
+    p = ngx_ai_relay_json_plain_run(p, end);
+#endif
+
     for ( ;; ) {
+
+        /* runs of plain ASCII, 8 bytes at a time */
 
         while (end - p >= 8) {
             memcpy(&w, p, 8);
@@ -745,6 +764,70 @@ ngx_ai_relay_json_literal(ngx_ai_relay_json_scan_t *scan,
 
     return p + len;
 }
+
+
+#if (NGX_AI_RELAY_JSON_SSE2)
+
+/*
+ * The first byte at or after p that is not plain ASCII in a string (below
+ * 0x20, '"', '\\' or 0x80 and above), or a point less than 16 bytes
+ * before end from which the caller goes on.  Long strings (base64 images)
+ * are read 64 bytes at a time.
+ */
+
+static inline const unsigned char *
+ngx_ai_relay_json_plain_run(const unsigned char *p, const unsigned char *end)
+{
+    int      m;
+    __m128i  v0, v1, v2, v3, space, quote, bslash;
+
+    /* signed: below 0x20 also means 0x80 and above */
+    space = _mm_set1_epi8(0x20);
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+
+#define ngx_ai_relay_json_simd_special(v)                                    \
+    _mm_or_si128(_mm_cmplt_epi8(v, space),                                   \
+                 _mm_or_si128(_mm_cmpeq_epi8(v, quote),                      \
+                              _mm_cmpeq_epi8(v, bslash)))
+
+    while (end - p >= 64) {
+        v0 = _mm_loadu_si128((const __m128i *) p);
+        v1 = _mm_loadu_si128((const __m128i *) (p + 16));
+        v2 = _mm_loadu_si128((const __m128i *) (p + 32));
+        v3 = _mm_loadu_si128((const __m128i *) (p + 48));
+
+        v0 = ngx_ai_relay_json_simd_special(v0);
+        v1 = ngx_ai_relay_json_simd_special(v1);
+        v2 = ngx_ai_relay_json_simd_special(v2);
+        v3 = ngx_ai_relay_json_simd_special(v3);
+
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(v0, v1),
+                                           _mm_or_si128(v2, v3))))
+        {
+            break;
+        }
+
+        p += 64;
+    }
+
+    while (end - p >= 16) {
+        v0 = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(ngx_ai_relay_json_simd_special(v0));
+
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+
+#undef ngx_ai_relay_json_simd_special
+
+    return p;
+}
+
+#endif
 
 
 /* length of the well-formed UTF-8 sequence at p (Unicode table 3-7), or 0 */
