@@ -36,7 +36,10 @@
 #define NGX_AI_RELAY_LEASE_SLOW     8      /* AUTHs per second */
 #define NGX_AI_RELAY_LEASE_IDLE     1000   /* ms */
 #define NGX_AI_RELAY_LEASE_TICK     250    /* ms */
-#define NGX_AI_RELAY_LEASE_SIZE     64     /* estimates per lease */
+#define NGX_AI_RELAY_LEASE_SIZE     64     /* estimates, first grant */
+#define NGX_AI_RELAY_LEASE_MAX      1024   /* estimates, largest grant */
+#define NGX_AI_RELAY_LEASE_MIN      8      /* estimates, least worth it */
+#define NGX_AI_RELAY_LEASE_FAST     500    /* ms: a grant gone this fast */
 #define NGX_AI_RELAY_WALLETS        64     /* hash buckets */
 #define NGX_AI_RELAY_LEASE_ID_LEN   (3 * NGX_INT64_LEN)
 
@@ -47,8 +50,10 @@ struct ngx_ai_relay_wallet_s {
     ngx_str_t                     user;
     ngx_str_t                     lease;
     int64_t                       available;   /* not spoken for */
-    int64_t                       granted;     /* the last grant */
+    int64_t                       want;        /* the next grant */
     int64_t                       estimate;    /* a typical request */
+    ngx_msec_t                    granted_at;
+    ngx_msec_t                    refused_at;  /* LEASE granted nothing */
     ngx_uint_t                    inflight;
     ngx_uint_t                    slow;        /* AUTHs in this window */
     ngx_msec_t                    window;
@@ -63,6 +68,8 @@ struct ngx_ai_relay_wallet_s {
 static ngx_ai_relay_wallet_t *ngx_ai_relay_wallet(
     ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user, ngx_uint_t create);
 static void ngx_ai_relay_wallet_free(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w);
+static void ngx_ai_relay_lease_top_up(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w);
 static void ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w, int64_t amount);
@@ -248,7 +255,7 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
         if (w == NULL || !w->active || w->available < ctx->reserve) {
             if (w && w->active && !w->pending) {
-                ngx_ai_relay_lease_request(armcf, w, w->granted);
+                ngx_ai_relay_lease_top_up(armcf, w);
             }
 
             return NGX_DECLINED;
@@ -263,8 +270,8 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
         /* top up before it runs dry */
 
-        if (w->available < w->granted / 2 && !w->pending) {
-            ngx_ai_relay_lease_request(armcf, w, w->granted);
+        if (w->available < w->want / 2 && !w->pending) {
+            ngx_ai_relay_lease_top_up(armcf, w);
         }
     }
 
@@ -337,9 +344,12 @@ ngx_ai_relay_lease_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     w->estimate = ctx->reserve;
     w->last_use = ngx_current_msec;
 
-    if (++w->slow >= NGX_AI_RELAY_LEASE_SLOW && !w->pending && !w->active) {
-        ngx_ai_relay_lease_request(armcf, w,
-                                   NGX_AI_RELAY_LEASE_SIZE * ctx->reserve);
+    if (++w->slow >= NGX_AI_RELAY_LEASE_SLOW && !w->pending && !w->active
+        && (w->refused_at == 0
+            || ngx_current_msec - w->refused_at >= NGX_AI_RELAY_LEASE_IDLE))
+    {
+        w->want = NGX_AI_RELAY_LEASE_SIZE * ctx->reserve;
+        ngx_ai_relay_lease_request(armcf, w, w->want);
     }
 }
 
@@ -404,15 +414,54 @@ ngx_ai_relay_user_keys(ngx_pool_t *pool, ngx_str_t *user, ngx_str_t *keys)
 }
 
 
+/*
+ * A lease spent within NGX_AI_RELAY_LEASE_FAST is topped up with twice as
+ * much (up to NGX_AI_RELAY_LEASE_MAX estimates): top-ups, and the requests
+ * that go to AUTH while one is on its way, stay rare however busy the user
+ * is.  A lease that lasts four times as long shrinks again, so little
+ * money sits in a worker for a user who slowed down.
+ */
+
+static void
+ngx_ai_relay_lease_top_up(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w)
+{
+    ngx_msec_t  age;
+
+    /* too little balance to lend: AUTH serves the user for a while */
+
+    if (w->refused_at
+        && ngx_current_msec - w->refused_at < NGX_AI_RELAY_LEASE_IDLE)
+    {
+        return;
+    }
+
+    age = ngx_current_msec - w->granted_at;
+
+    if (age < NGX_AI_RELAY_LEASE_FAST) {
+        if (w->want <= NGX_AI_RELAY_LEASE_MAX / 2 * w->estimate) {
+            w->want *= 2;
+        }
+
+    } else if (age > 4 * NGX_AI_RELAY_LEASE_FAST
+               && w->want >= 2 * NGX_AI_RELAY_LEASE_SIZE * w->estimate)
+    {
+        w->want /= 2;
+    }
+
+    ngx_ai_relay_lease_request(armcf, w, w->want);
+}
+
+
 static void
 ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w, int64_t amount)
 {
     u_char                    *p;
-    size_t                     lens[9];
+    size_t                     lens[10];
     ngx_str_t                  keys[2];
     ngx_pool_t                *pool;
-    const char                *argv[9];
+    const char                *argv[10];
     ngx_ai_relay_redis_t      *rds;
     ngx_ai_relay_redis_cmd_t  *cmd;
 
@@ -430,7 +479,7 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
         return;
     }
 
-    p = ngx_pnalloc(pool, 3 * NGX_INT64_LEN);
+    p = ngx_pnalloc(pool, 4 * NGX_INT64_LEN);
 
     if (p == NULL || ngx_ai_relay_user_keys(pool, &w->user, keys) != NGX_OK)
     {
@@ -459,8 +508,11 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     p += lens[7];
     argv[8] = (const char *) p;
     lens[8] = ngx_sprintf(p, "%T", armcf->reservation_ttl) - p;
+    p += lens[8];
+    argv[9] = (const char *) p;
+    lens[9] = ngx_sprintf(p, "%L", NGX_AI_RELAY_LEASE_MIN * w->estimate) - p;
 
-    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 9, argv,
+    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 10, argv,
                                   lens);
     ngx_destroy_pool(pool);
 
@@ -489,6 +541,8 @@ ngx_ai_relay_lease_reply(void *data, redisReply *reply)
                           (size_t) reply->len, reply->str);
         }
 
+        w->refused_at = ngx_current_msec ? ngx_current_msec : 1;
+
         return;
     }
 
@@ -497,7 +551,8 @@ ngx_ai_relay_lease_reply(void *data, redisReply *reply)
                    (int64_t) reply->integer);
 
     w->available += reply->integer;
-    w->granted = reply->integer;
+    w->granted_at = ngx_current_msec;
+    w->refused_at = 0;
     w->active = 1;
     w->last_use = ngx_current_msec;
 

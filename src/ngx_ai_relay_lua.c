@@ -338,7 +338,11 @@ static char  ngx_ai_relay_script_settle[] =
  *
  * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:res
  * ARGV[1] lease id   ARGV[2] micro-USD wanted   ARGV[3] unix time
- * ARGV[4] TTL, seconds
+ * ARGV[4] TTL, seconds   ARGV[5] micro-USD below which a grant is not
+ * worth it
+ *
+ * At most half the balance is lent: what stays serves the user's requests
+ * elsewhere (other workers, other nodes) through AUTH, exactly.
  *
  * -> micro-USD granted (added to the lease), 0 if none
  */
@@ -347,8 +351,8 @@ static char  ngx_ai_relay_script_lease[] =
 "local u = redis.call('HMGET', KEYS[1], 'status', 'balance', 'unlimited')\n"
 "if u[1] == 'disabled' or u[3] == '1' then return 0 end\n"
 "local bal = tonumber(u[2] or '0') or 0\n"
-"local grant = math.min(tonumber(ARGV[2]), bal)\n"
-"if grant <= 0 then return 0 end\n"
+"local grant = math.min(tonumber(ARGV[2]), math.floor(bal / 2))\n"
+"if grant <= 0 or grant < tonumber(ARGV[5]) then return 0 end\n"
 "local v = redis.call('HGET', KEYS[2], ARGV[1])\n"
 "local rem = v and tonumber(string.match(v, '^%d+|(%-?%d+)|')) or 0\n"
 "redis.call('HSET', KEYS[1], 'balance', string.format('%.0f', bal - grant))\n"

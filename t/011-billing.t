@@ -97,7 +97,8 @@ while ($done < $n) {
 waitpid($_, 0) for @kids;
 ok($status{200} > 0, "some served ($status{200})");
 ok(($status{402} // 0) > 0, 'some refused with 402 (' . ($status{402} // 0) . ')');
-is(($status{200} // 0) + ($status{402} // 0), $n, 'nothing else');
+is(($status{200} // 0) + ($status{402} // 0), $n, 'nothing else')
+    or diag(join ' ', map { "$_: $status{$_}" } sort keys %status);
 ok($lowest >= 0, "the balance never went below zero (lowest $lowest)");
 ok(wait_for(sub { records(1) == 1 + $status{200} }), 'one record per served request');
 # a busy user's worker may hold a lease: it goes back once traffic stops
@@ -407,3 +408,33 @@ my ($status) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini","max_t
 is($status, 401, 'refused');
 --- error_log
 admitted on lease
+
+
+
+=== TEST 15: a lease never takes more than half the balance: a small balance is served by AUTH alone, to the last cent
+--- init
+AIRelayTest::seed_world(balance => 800, price => { input => 1_000_000, output => 4_000_000 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","max_tokens":10}
+--- more_headers eval: $::Key
+--- response_body_like: Hi there
+--- redis_check
+my @status;
+for (1 .. 40) {
+    my ($status) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini","max_tokens":10}');
+    push @status, $status;
+}
+my $ok = grep { $_ == 200 } @status;
+ok($ok >= 5, "served while the balance lasted ($ok)");
+is(scalar(grep { $_ != 200 && $_ != 402 } @status), 0, 'the others refused for the balance');
+ok(wait_for(sub { records(1) == $ok + 1 }), 'every served request has its record');
+my $sum = 0;
+$sum += $_->{cost} for records(1);
+is(user_field(1, 'balance'), 800 - $sum, 'the balance went down by exactly the recorded costs');
+ok(user_field(1, 'balance') >= 0, 'never below zero');
+--- no_error_log
+admitted on lease
+--- timeout: 10
