@@ -23,10 +23,39 @@
 #include "ngx_ai_relay_lease.h"
 
 
-#define NGX_AI_RELAY_SETTLE_ARGS      64
 #define NGX_AI_RELAY_KEY_BATCH_ID_LEN  (3 * NGX_INT64_LEN)
 
 
+/* a batch's sums, made before SETTLE */
+typedef struct {
+    int64_t                       cost;
+    int64_t                       requests;
+    int64_t                       tokens;
+} ngx_ai_relay_key_sum_t;
+
+
+typedef struct {
+    ngx_str_t                    *lease;
+    ngx_uint_t                    key_index;
+    int64_t                       cost;
+} ngx_ai_relay_lease_sum_t;
+
+
+typedef struct {
+    ngx_str_t                    *key_id;
+    ngx_str_t                    *model;
+    int64_t                       requests;
+    int64_t                       errors;
+    int64_t                       prompt_tokens;
+    int64_t                       completion_tokens;
+    int64_t                       cost;
+} ngx_ai_relay_group_sum_t;
+
+
+static ngx_str_t *ngx_ai_relay_settle_args(ngx_ai_relay_main_conf_t *armcf,
+    ngx_pool_t *pool, ngx_str_t *user, ngx_queue_t *batch,
+    ngx_uint_t nitems, ngx_str_t **keys, ngx_uint_t nkeys,
+    ngx_uint_t *nargs);
 static ngx_int_t ngx_ai_relay_settle(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_record(ngx_http_request_t *r,
@@ -428,10 +457,10 @@ ngx_ai_relay_record_id(u_char *p, ngx_str_t *id)
 static ngx_int_t
 ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    u_char                     *p, *last;
+    u_char                     *p;
     size_t                      len;
-    ngx_str_t                   a[NGX_AI_RELAY_SETTLE_ARGS], err;
-    ngx_uint_t                  n, i, status;
+    ngx_str_t                   record, err;
+    ngx_uint_t                  status;
     ngx_time_t                 *tp;
     ngx_msec_t                  now, latency;
     ngx_ai_relay_settle_item_t *item;
@@ -456,55 +485,13 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         err.len = ctx->usage->error_len;
     }
 
-    /* what SETTLE needs of this request (see ngx_ai_relay_lua.c) */
-
-    len = 8 * NGX_INT64_LEN;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    last = p + len;
-    n = 0;
-
-#define ngx_ai_relay_str(s)                                                   \
-    a[n] = s; n++
-
-#define ngx_ai_relay_fmt(...)                                                 \
-    a[n].data = p; p = ngx_sprintf(p, __VA_ARGS__);                           \
-    a[n].len = p - a[n].data; n++
-
-    ngx_ai_relay_str(ctx->request_id);
-    ngx_ai_relay_str(ctx->key_id);
-    ngx_ai_relay_str(ctx->model);
-    ngx_ai_relay_fmt("%L", ctx->cost);
-    ngx_ai_relay_fmt("%L", ctx->prompt_tokens);
-    ngx_ai_relay_fmt("%L", ctx->completion_tokens);
-    ngx_ai_relay_fmt("%ui", status);
-
-#undef ngx_ai_relay_str
-#undef ngx_ai_relay_fmt
-
-    if (p > last) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "ai relay: settlement arguments overflow");
-        return NGX_ERROR;
-    }
-
     /* the request record: one JSON object, one stream field */
 
-    if (ngx_ai_relay_record(r, ctx, status, now, latency, &err, &a[n])
+    if (ngx_ai_relay_record(r, ctx, status, now, latency, &err, &record)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    n++;
-
-    /* the lease it was admitted against, or "" for its own reservation */
-
-    a[n++] = ctx->lease;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: settle %V: cost %L, prompt %L, "
@@ -514,36 +501,37 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     /* one allocation that outlives the request */
 
-    len = sizeof(ngx_ai_relay_settle_item_t) + n * sizeof(ngx_str_t)
-          + ctx->user_id.len + ctx->key_hash.len;
-
-    for (i = 0; i < n; i++) {
-        len += a[i].len;
-    }
+    len = sizeof(ngx_ai_relay_settle_item_t) + ctx->user_id.len
+          + ctx->key_hash.len + ctx->request_id.len + ctx->key_id.len
+          + ctx->model.len + ctx->lease.len + record.len;
 
     item = ngx_alloc(len, r->connection->log);
     if (item == NULL) {
         return NGX_ERROR;
     }
 
-    item->nargs = n;
-    item->args = (ngx_str_t *) (item + 1);
+    p = (u_char *) (item + 1);
 
-    p = (u_char *) (item->args + n);
+#define ngx_ai_relay_keep(field, s)                                           \
+    item->field.data = p;                                                     \
+    item->field.len = (s).len;                                                \
+    p = ngx_cpymem(p, (s).data, (s).len)
 
-    item->user.data = p;
-    item->user.len = ctx->user_id.len;
-    p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
+    ngx_ai_relay_keep(user, ctx->user_id);
+    ngx_ai_relay_keep(key_hash, ctx->key_hash);
+    ngx_ai_relay_keep(request_id, ctx->request_id);
+    ngx_ai_relay_keep(key_id, ctx->key_id);
+    ngx_ai_relay_keep(model, ctx->model);
+    ngx_ai_relay_keep(lease, ctx->lease);
+    ngx_ai_relay_keep(record, record);
 
-    item->key_hash.data = p;
-    item->key_hash.len = ctx->key_hash.len;
-    p = ngx_cpymem(p, ctx->key_hash.data, ctx->key_hash.len);
+#undef ngx_ai_relay_keep
 
-    for (i = 0; i < n; i++) {
-        item->args[i].data = p;
-        item->args[i].len = a[i].len;
-        p = ngx_cpymem(p, a[i].data, a[i].len);
-    }
+    item->cost = ctx->cost;
+    item->prompt_tokens = ctx->prompt_tokens;
+    item->completion_tokens = ctx->completion_tokens;
+    item->status = status;
+    item->key_index = 0;
 
     ngx_ai_relay_settle_queue(armcf, item);
 
@@ -586,11 +574,8 @@ ngx_ai_relay_settle_timer_handler(ngx_event_t *ev)
 void
 ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
 {
-    u_char                        *p;
-    ngx_tm_t                       tm;
-    ngx_str_t                     *args, *keys[NGX_AI_RELAY_SETTLE_BATCH],
-                                   pre;
-    ngx_uint_t                     i, k, n, nkeys, nitems, max;
+    ngx_str_t                     *args, *keys[NGX_AI_RELAY_SETTLE_BATCH];
+    ngx_uint_t                     k, n, nkeys, nitems;
     ngx_pool_t                    *pool;
     ngx_queue_t                   *q, *next, batch;
     ngx_ai_relay_settle_item_t    *first, *item;
@@ -599,8 +584,6 @@ ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
     if (armcf->settle_timer.timer_set) {
         ngx_del_timer(&armcf->settle_timer);
     }
-
-    ngx_gmtime(ngx_time(), &tm);
 
     while (!ngx_queue_empty(&armcf->settle_queue)) {
 
@@ -612,7 +595,6 @@ ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
         ngx_queue_init(&batch);
         nitems = 0;
         nkeys = 0;
-        max = 0;
 
         for (q = ngx_queue_head(&armcf->settle_queue);
              q != ngx_queue_sentinel(&armcf->settle_queue)
@@ -633,7 +615,6 @@ ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
             ngx_queue_insert_tail(&batch, q);
             armcf->settle_n--;
             nitems++;
-            max += item->nargs + 1;
 
             for (k = 0; k < nkeys; k++) {
                 if (keys[k]->len == item->key_hash.len
@@ -656,64 +637,12 @@ ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
             goto failed;
         }
 
-        args = ngx_palloc(pool, (max + 9 + nkeys) * sizeof(ngx_str_t));
-        p = ngx_pnalloc(pool, 8 * (sizeof("ar:{u}:stats:") + first->user.len
-                                   + NGX_AI_RELAY_KEY_BATCH_ID_LEN)
-                              + nkeys * (sizeof("ar:{u}:key:")
-                                         + first->user.len + 64)
-                              + 4 * NGX_INT64_LEN);
-        if (args == NULL || p == NULL) {
+        args = ngx_ai_relay_settle_args(armcf, pool, &first->user, &batch,
+                                        nitems, keys, nkeys, &n);
+        if (args == NULL) {
             ngx_destroy_pool(pool);
             goto failed;
         }
-
-#define ngx_ai_relay_fmt(...)                                                 \
-        args[n].data = p; p = ngx_sprintf(p, __VA_ARGS__);                    \
-        args[n].len = p - args[n].data; n++
-
-        n = 0;
-
-        pre.data = p;
-        p = ngx_sprintf(p, "ar:{u%V}:", &first->user);
-        pre.len = p - pre.data;
-
-        ngx_ai_relay_fmt("%ui", 5 + nkeys);
-        ngx_ai_relay_fmt("%Vuser", &pre);
-        ngx_ai_relay_fmt("%Vres", &pre);
-        ngx_ai_relay_fmt("%Vdone:%P.%T.%ui", &pre, ngx_pid,
-                         armcf->settle_epoch, armcf->settle_seq);
-        ngx_ai_relay_fmt("%Vlog", &pre);
-        ngx_ai_relay_fmt("%Vstats:%04d%02d%02d", &pre, tm.ngx_tm_year,
-                         tm.ngx_tm_mon, tm.ngx_tm_mday);
-
-        for (k = 0; k < nkeys; k++) {
-            ngx_ai_relay_fmt("%Vkey:%V", &pre, keys[k]);
-        }
-
-        ngx_ai_relay_fmt("%P.%T.%ui", ngx_pid, armcf->settle_epoch,
-                         armcf->settle_seq);
-        ngx_ai_relay_fmt("%T", ngx_time());
-        ngx_ai_relay_fmt("%ui", armcf->records_max);
-
-        armcf->settle_seq++;
-
-        for (q = ngx_queue_head(&batch);
-             q != ngx_queue_sentinel(&batch);
-             q = ngx_queue_next(q))
-        {
-            item = ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue);
-
-            /* request id, then the key's place among the KEYS */
-
-            args[n++] = item->args[0];
-            ngx_ai_relay_fmt("%ui", item->key_index);
-
-            for (i = 1; i < item->nargs; i++) {
-                args[n++] = item->args[i];
-            }
-        }
-
-#undef ngx_ai_relay_fmt
 
         entry = ngx_ai_relay_journal_entry(ngx_cycle->log, args, n);
 
@@ -754,4 +683,200 @@ ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
 
         return;
     }
+}
+
+
+/*
+ * SETTLE's arguments for a batch (see ngx_ai_relay_lua.c): the sums per
+ * key, per lease and per key and model are made here, so that Redis does
+ * per request no more than refund a reservation and add a record.
+ */
+
+static ngx_str_t *
+ngx_ai_relay_settle_args(ngx_ai_relay_main_conf_t *armcf, ngx_pool_t *pool,
+    ngx_str_t *user, ngx_queue_t *batch, ngx_uint_t nitems, ngx_str_t **keys,
+    ngx_uint_t nkeys, ngx_uint_t *nargs)
+{
+    u_char                      *p;
+    ngx_tm_t                     tm;
+    ngx_str_t                   *args, pre;
+    ngx_uint_t                   i, n, nres, nleases, ngroups;
+    ngx_queue_t                 *q;
+    ngx_ai_relay_key_sum_t      *ks, *kv;
+    ngx_ai_relay_lease_sum_t    *ls, *lv;
+    ngx_ai_relay_group_sum_t    *gs, *gv;
+    ngx_ai_relay_settle_item_t  *item;
+
+    ks = ngx_pcalloc(pool, nkeys * sizeof(ngx_ai_relay_key_sum_t));
+    ls = ngx_pcalloc(pool, nitems * sizeof(ngx_ai_relay_lease_sum_t));
+    gs = ngx_pcalloc(pool, nitems * sizeof(ngx_ai_relay_group_sum_t));
+
+    args = ngx_palloc(pool, (16 + 4 * nkeys + 14 * nitems)
+                            * sizeof(ngx_str_t));
+
+    p = ngx_pnalloc(pool, 8 * (sizeof("ar:{u}:stats:") + user->len
+                               + NGX_AI_RELAY_KEY_BATCH_ID_LEN)
+                          + nkeys * (sizeof("ar:{u}:key:") + user->len + 64)
+                          + (10 + 3 * nkeys + 9 * nitems) * NGX_INT64_LEN);
+
+    if (ks == NULL || ls == NULL || gs == NULL || args == NULL || p == NULL) {
+        return NULL;
+    }
+
+    /* the sums; a batch is at most NGX_AI_RELAY_SETTLE_BATCH long */
+
+    nres = 0;
+    nleases = 0;
+    ngroups = 0;
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        item = ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue);
+
+        kv = &ks[item->key_index - 1];
+        kv->cost += item->cost;
+        kv->requests++;
+        kv->tokens += item->prompt_tokens + item->completion_tokens;
+
+        if (item->lease.len == 0) {
+            nres++;
+
+        } else {
+            for (i = 0; i < nleases; i++) {
+                lv = &ls[i];
+
+                if (lv->key_index == item->key_index
+                    && lv->lease->len == item->lease.len
+                    && ngx_strncmp(lv->lease->data, item->lease.data,
+                                   item->lease.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            lv = &ls[i];
+
+            if (i == nleases) {
+                lv->lease = &item->lease;
+                lv->key_index = item->key_index;
+                nleases++;
+            }
+
+            lv->cost += item->cost;
+        }
+
+        for (i = 0; i < ngroups; i++) {
+            gv = &gs[i];
+
+            if (gv->key_id->len == item->key_id.len
+                && gv->model->len == item->model.len
+                && ngx_strncmp(gv->key_id->data, item->key_id.data,
+                               item->key_id.len) == 0
+                && ngx_strncmp(gv->model->data, item->model.data,
+                               item->model.len) == 0)
+            {
+                break;
+            }
+        }
+
+        gv = &gs[i];
+
+        if (i == ngroups) {
+            gv->key_id = &item->key_id;
+            gv->model = &item->model;
+            ngroups++;
+        }
+
+        gv->requests++;
+        gv->errors += (item->status >= 400);
+        gv->prompt_tokens += item->prompt_tokens;
+        gv->completion_tokens += item->completion_tokens;
+        gv->cost += item->cost;
+    }
+
+#define ngx_ai_relay_fmt(...)                                                 \
+    args[n].data = p; p = ngx_sprintf(p, __VA_ARGS__);                        \
+    args[n].len = p - args[n].data; n++
+
+    n = 0;
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    pre.data = p;
+    p = ngx_sprintf(p, "ar:{u%V}:", user);
+    pre.len = p - pre.data;
+
+    ngx_ai_relay_fmt("%ui", 5 + nkeys);
+    ngx_ai_relay_fmt("%Vuser", &pre);
+    ngx_ai_relay_fmt("%Vres", &pre);
+    ngx_ai_relay_fmt("%Vdone:%P.%T.%ui", &pre, ngx_pid, armcf->settle_epoch,
+                     armcf->settle_seq);
+    ngx_ai_relay_fmt("%Vlog", &pre);
+    ngx_ai_relay_fmt("%Vstats:%04d%02d%02d", &pre, tm.ngx_tm_year,
+                     tm.ngx_tm_mon, tm.ngx_tm_mday);
+
+    for (i = 0; i < nkeys; i++) {
+        ngx_ai_relay_fmt("%Vkey:%V", &pre, keys[i]);
+    }
+
+    ngx_ai_relay_fmt("%P.%T.%ui", ngx_pid, armcf->settle_epoch,
+                     armcf->settle_seq);
+    ngx_ai_relay_fmt("%T", ngx_time());
+    ngx_ai_relay_fmt("%ui", armcf->records_max);
+    ngx_ai_relay_fmt("%ui", nres);
+    ngx_ai_relay_fmt("%ui", nleases);
+    ngx_ai_relay_fmt("%ui", ngroups);
+
+    armcf->settle_seq++;
+
+    for (i = 0; i < nkeys; i++) {
+        ngx_ai_relay_fmt("%L", ks[i].cost);
+        ngx_ai_relay_fmt("%L", ks[i].requests);
+        ngx_ai_relay_fmt("%L", ks[i].tokens);
+    }
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        item = ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue);
+
+        if (item->lease.len == 0) {
+            args[n++] = item->request_id;
+            ngx_ai_relay_fmt("%ui", item->key_index);
+            ngx_ai_relay_fmt("%L", item->cost);
+        }
+    }
+
+    for (i = 0; i < nleases; i++) {
+        args[n++] = *ls[i].lease;
+        ngx_ai_relay_fmt("%ui", ls[i].key_index);
+        ngx_ai_relay_fmt("%L", ls[i].cost);
+    }
+
+    for (i = 0; i < ngroups; i++) {
+        args[n++] = *gs[i].key_id;
+        args[n++] = *gs[i].model;
+        ngx_ai_relay_fmt("%L", gs[i].requests);
+        ngx_ai_relay_fmt("%L", gs[i].errors);
+        ngx_ai_relay_fmt("%L", gs[i].prompt_tokens);
+        ngx_ai_relay_fmt("%L", gs[i].completion_tokens);
+        ngx_ai_relay_fmt("%L", gs[i].cost);
+    }
+
+#undef ngx_ai_relay_fmt
+
+    for (q = ngx_queue_head(batch);
+         q != ngx_queue_sentinel(batch);
+         q = ngx_queue_next(q))
+    {
+        item = ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue);
+        args[n++] = item->record;
+    }
+
+    *nargs = n;
+
+    return args;
 }

@@ -20,9 +20,16 @@ typedef struct {
     ngx_queue_t                   queue;
     ngx_str_t                     user;
     ngx_str_t                     key_hash;
+    ngx_str_t                     request_id;
+    ngx_str_t                     key_id;
+    ngx_str_t                     model;
+    ngx_str_t                     lease;       /* "": its own reservation */
+    ngx_str_t                     record;      /* JSON */
+    int64_t                       cost;        /* micro-USD */
+    int64_t                       prompt_tokens;
+    int64_t                       completion_tokens;
+    ngx_uint_t                    status;
     ngx_uint_t                    key_index;   /* set when batched */
-    ngx_uint_t                    nargs;
-    ngx_str_t                    *args;
 } ngx_ai_relay_settle_item_t;
 
 

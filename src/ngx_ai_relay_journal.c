@@ -22,7 +22,7 @@
 
 
 /* the version follows SETTLE's arguments: other versions are left alone */
-#define NGX_AI_RELAY_JOURNAL_MAGIC  "ngx_ai_relay journal 2\n"
+#define NGX_AI_RELAY_JOURNAL_MAGIC  "ngx_ai_relay journal 3\n"
 #define NGX_AI_RELAY_JOURNAL_ARGS   8192
 
 
