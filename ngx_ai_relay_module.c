@@ -21,6 +21,7 @@
 #include "ngx_ai_relay_variables.h"
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_lease.h"
+#include "ngx_ai_relay_key.h"
 
 
 static ngx_int_t ngx_ai_relay_preconfiguration(ngx_conf_t *cf);
@@ -629,6 +630,11 @@ ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
         armcf->settle_timer.data = armcf;
         armcf->settle_timer.log = ngx_cycle->log;
         armcf->settle_epoch = ngx_time();
+
+        if (ngx_ai_relay_request_id_seed(&armcf->id_seed) != 0) {
+            armcf->id_seed = ((uint64_t) ngx_random() << 32)
+                             ^ ((uint64_t) ngx_pid << 16) ^ ngx_random();
+        }
 
         ngx_ai_relay_journal_load(armcf);
         ngx_ai_relay_redis_connect(rds);

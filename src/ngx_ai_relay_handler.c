@@ -152,6 +152,28 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     tp = ngx_timeofday();
     ctx->start_msec = (ngx_msec_t) (tp->sec * 1000 + tp->msec);
 
+    /*
+     * $request_id, unless something asked for it already, is ours: the
+     * same 32 hex digits in the record and in the access log, without
+     * nginx's RAND_bytes() per request
+     */
+
+    vv = &r->variables[armcf->request_id_index];
+
+    if (!vv->valid && !vv->not_found) {
+        vv->data = ngx_pnalloc(r->pool, NGX_AI_RELAY_REQUEST_ID_LEN);
+        if (vv->data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_ai_relay_request_id(armcf->id_seed, armcf->id_seq++, vv->data);
+
+        vv->len = NGX_AI_RELAY_REQUEST_ID_LEN;
+        vv->valid = 1;
+        vv->no_cacheable = 0;
+        vv->not_found = 0;
+    }
+
     vv = ngx_http_get_indexed_variable(r, armcf->request_id_index);
     if (vv == NULL || vv->not_found) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -163,3 +163,46 @@ ngx_ai_relay_key_valid(const unsigned char *key, size_t len)
 
     return 1;
 }
+
+
+int
+ngx_ai_relay_request_id_seed(uint64_t *seed)
+{
+    return RAND_bytes((unsigned char *) seed, sizeof(uint64_t)) == 1 ? 0 : -1;
+}
+
+
+/* the splitmix64 finalizer: a bijection of 64-bit words */
+
+static uint64_t
+ngx_ai_relay_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+
+    return x;
+}
+
+
+void
+ngx_ai_relay_request_id(uint64_t seed, uint64_t seq, unsigned char *out)
+{
+    int                  i;
+    uint64_t             hi, lo;
+    static const char    hex[] = "0123456789abcdef";
+
+    /* two Feistel rounds over (seed, seq): invertible, so ids are unique */
+
+    lo = ngx_ai_relay_mix64(seq ^ seed);
+    hi = seed ^ ngx_ai_relay_mix64(lo);
+
+    for (i = 15; i >= 0; i--) {
+        out[i] = hex[hi & 0xf];
+        hi >>= 4;
+        out[16 + i] = hex[lo & 0xf];
+        lo >>= 4;
+    }
+}

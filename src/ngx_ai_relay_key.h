@@ -17,6 +17,7 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 
 
 #define NGX_AI_RELAY_KEY_HASH_LEN     64   /* lowercase hex SHA-256 */
@@ -60,6 +61,22 @@ int ngx_ai_relay_key_generate(char *out, size_t size);
 
 /* 8..256 bytes, each printable ASCII without space (0x21..0x7e): 1 or 0 */
 int ngx_ai_relay_key_valid(const unsigned char *key, size_t len);
+
+
+/*
+ * Request ids: 32 lowercase hex digits, like nginx's $request_id, made
+ * without asking the random generator each time (that is most of what
+ * $request_id costs).  A worker draws a 64-bit seed once; each id is a
+ * bijective mix of (seed, sequence number), so a worker never repeats an
+ * id and two workers collide only if their seeds do (2^-64).
+ */
+#define NGX_AI_RELAY_REQUEST_ID_LEN   32
+
+/* 0, or -1 if the random generator failed */
+int ngx_ai_relay_request_id_seed(uint64_t *seed);
+
+/* out[NGX_AI_RELAY_REQUEST_ID_LEN], no NUL */
+void ngx_ai_relay_request_id(uint64_t seed, uint64_t seq, unsigned char *out);
 
 
 #endif /* _NGX_AI_RELAY_KEY_H_INCLUDED_ */

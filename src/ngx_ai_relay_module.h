@@ -81,6 +81,8 @@ typedef struct {
     ngx_msec_t                    settle_delay;  /* ai_relay_settle_delay */
     time_t                        settle_epoch;  /* batch ids: pid.epoch.n */
     ngx_uint_t                    settle_seq;
+    uint64_t                      id_seed;       /* request ids */
+    uint64_t                      id_seq;
     ngx_ai_relay_cache_t          key_cache;     /* sha256 -> user id */
     ngx_ai_relay_cache_t          route_cache;   /* model -> route */
     ngx_ai_relay_cache_t          keyconf_cache; /* sha256 -> AUTH said */

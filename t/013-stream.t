@@ -138,3 +138,6 @@ ok(wait_for(sub {
 }), 'logged');
 like($line, qr/^[0-9a-f]{32} 200 key=sk-te\xe2\x80\xa60001 key_id=1 user=1 model=fast upstream_model=gpt-4o-mini channel=1 stream=1 prompt=12 completion=2 cached=0 reasoning=0 cost=3 usage=upstream ttft=\d+ error=""$/, "every field");
 unlike($line, qr/sk-test0000/, 'no plaintext key');
+my ($id) = $line =~ /^([0-9a-f]{32}) /;
+ok(wait_for(sub { records(1) == 1 }), 'settled');
+is(last_record(1)->{request_id}, $id, 'the record has the request id of the log line');

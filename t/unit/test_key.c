@@ -204,6 +204,71 @@ test_valid(void **state)
 }
 
 
+static int
+cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, NGX_AI_RELAY_REQUEST_ID_LEN);
+}
+
+
+static void
+test_request_id(void **state)
+{
+    size_t          i, n, j;
+    uint64_t        seed[2];
+    unsigned char  *ids, one[NGX_AI_RELAY_REQUEST_ID_LEN],
+                    two[NGX_AI_RELAY_REQUEST_ID_LEN];
+
+    assert_int_equal(ngx_ai_relay_request_id_seed(&seed[0]), 0);
+    assert_int_equal(ngx_ai_relay_request_id_seed(&seed[1]), 0);
+    assert_true(seed[0] != seed[1]);
+
+    /* same input, same id; 32 lowercase hex digits */
+
+    ngx_ai_relay_request_id(seed[0], 7, one);
+    ngx_ai_relay_request_id(seed[0], 7, two);
+    assert_memory_equal(one, two, sizeof(one));
+
+    for (i = 0; i < sizeof(one); i++) {
+        assert_non_null(strchr("0123456789abcdef", one[i]));
+    }
+
+    /* two workers (seeds), 200,000 requests each: no id twice */
+
+    n = 200000;
+    ids = malloc(2 * n * NGX_AI_RELAY_REQUEST_ID_LEN);
+    assert_non_null(ids);
+
+    for (j = 0; j < 2; j++) {
+        for (i = 0; i < n; i++) {
+            ngx_ai_relay_request_id(seed[j], i,
+                                    ids + (j * n + i)
+                                          * NGX_AI_RELAY_REQUEST_ID_LEN);
+        }
+    }
+
+    qsort(ids, 2 * n, NGX_AI_RELAY_REQUEST_ID_LEN, cmp_id);
+
+    for (i = 1; i < 2 * n; i++) {
+        assert_true(cmp_id(ids + (i - 1) * NGX_AI_RELAY_REQUEST_ID_LEN,
+                           ids + i * NGX_AI_RELAY_REQUEST_ID_LEN) != 0);
+    }
+
+    free(ids);
+
+    /* consecutive ids do not look consecutive: most digits change */
+
+    ngx_ai_relay_request_id(seed[0], 1000, one);
+    ngx_ai_relay_request_id(seed[0], 1001, two);
+
+    for (i = 0, j = 0; i < sizeof(one); i++) {
+        j += (one[i] != two[i]);
+    }
+
+    assert_true(j > 16);
+}
+
+
 int
 main(void)
 {
@@ -214,6 +279,7 @@ main(void)
         cmocka_unit_test(test_mask),
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_request_id),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
