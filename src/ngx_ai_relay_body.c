@@ -26,6 +26,7 @@
 
 static ngx_int_t ngx_ai_relay_body_get(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_ai_relay_body_join(ngx_http_request_t *r);
 static ngx_uint_t ngx_ai_relay_body_format(ngx_http_request_t *r,
     ngx_uint_t style);
 static ngx_int_t ngx_ai_relay_gemini_model(ngx_http_request_t *r,
@@ -53,6 +54,21 @@ ngx_ai_relay_body_get(ngx_http_request_t *r, ngx_str_t *body)
     cl = r->request_body->bufs;
 
     if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    /*
+     * The usual large body: the part read with the headers, then the rest
+     * in nginx's body buffer (one buf per read, one after the other),
+     * which request_body_in_single_buf made large enough for both.
+     * Joining them there costs a memmove, not a new buffer of the body's
+     * size (page faults, zeroed pages).
+     */
+
+    if (ngx_ai_relay_body_join(r) == NGX_OK) {
+        cl = r->request_body->bufs;
         body->data = cl->buf->pos;
         body->len = cl->buf->last - cl->buf->pos;
         return NGX_OK;
@@ -95,6 +111,69 @@ ngx_ai_relay_body_get(ngx_http_request_t *r, ngx_str_t *body)
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_body_join(ngx_http_request_t *r)
+{
+    u_char       *last;
+    size_t        head, rest;
+    ngx_buf_t    *b, *rb;
+    ngx_chain_t  *first, *cl;
+
+    first = r->request_body->bufs;
+    rb = r->request_body->buf;
+
+    if (rb == NULL || first->next == NULL || first->buf->in_file
+        || rb->in_file || !rb->temporary
+        || (first->buf->pos >= rb->start && first->buf->pos < rb->end))
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the rest: from the start of nginx's buffer, in order, no gaps */
+
+    last = rb->start;
+
+    for (cl = first->next; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file || (b->pos != last && b->pos != b->last)) {
+            return NGX_DECLINED;
+        }
+
+        if (b->pos != b->last) {
+            last = b->last;
+        }
+    }
+
+    head = first->buf->last - first->buf->pos;
+    rest = last - rb->start;
+
+    if (last > rb->end || (size_t) (rb->end - last) < head) {
+        return NGX_DECLINED;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memmove(rb->start + head, rb->start, rest);
+    ngx_memcpy(rb->start, first->buf->pos, head);
+
+    b->temporary = 1;
+    b->start = rb->start;
+    b->pos = rb->start;
+    b->last = rb->start + head + rest;
+    b->end = rb->end;
+    b->last_buf = 1;
+
+    first->buf = b;
+    first->next = NULL;
 
     return NGX_OK;
 }

@@ -296,3 +296,21 @@ AIRelayTest::seed_world(mock => '/mock/echo');
 --- response_body_like: "x200":200,"model":"gpt-4o-mini"\}$
 --- no_error_log
 [error]
+
+
+
+=== TEST 16: a body read partly with the headers and partly after them is joined in place and relayed exactly
+--- init
+AIRelayTest::seed_world(mock => '/mock/echo',
+    channel => { map => { 'gpt-4o-mini' => 'gpt-4o-mini-x' } });
+--- http_config eval: $::HttpConfig
+--- config eval: "client_body_buffer_size 1m;\n" . $::Config
+--- request eval
+"POST /v1/chat/completions\n" . '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"' . join('', map { sprintf('%06d', $_) } 1 .. 40000) . '"}]}'
+--- more_headers eval: $::Key
+--- response_body_like eval
+my $c = join('', map { sprintf('%06d', $_) } 1 .. 40000);
+qr/\r\n\r\n\{"model":"gpt-4o-mini-x","messages":\[\{"role":"user","content":"\Q$c\E"\}\]\}$/
+--- no_error_log
+a client request body is buffered to a temporary file
+[error]
