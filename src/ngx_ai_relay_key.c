@@ -33,13 +33,34 @@ ngx_ai_relay_key_hash(const unsigned char *key, size_t len, char *out)
 
     static const char  hex[] = "0123456789abcdef";
 
-    /* the one-shot SHA256() skips EVP's per-call algorithm lookup */
+    static EVP_MD      *sha256;
+    static EVP_MD_CTX  *ctx;
 
-    if (SHA256(key, len, md) == NULL) {
-        return -1;
+    /*
+     * fetched once and kept for the life of the process: OpenSSL 3's
+     * one-shot SHA256() fetches and frees the algorithm on every call
+     */
+
+    if (sha256 == NULL) {
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ctx = EVP_MD_CTX_new();
+
+        if (sha256 == NULL || ctx == NULL) {
+            EVP_MD_free(sha256);
+            EVP_MD_CTX_free(ctx);
+            sha256 = NULL;
+            ctx = NULL;
+            return -1;
+        }
     }
 
-    n = SHA256_DIGEST_LENGTH;
+    if (EVP_DigestInit_ex2(ctx, sha256, NULL) != 1
+        || EVP_DigestUpdate(ctx, key, len) != 1
+        || EVP_DigestFinal_ex(ctx, md, &n) != 1
+        || n != SHA256_DIGEST_LENGTH)
+    {
+        return -1;
+    }
 
     for (i = 0; i < n; i++) {
         out[2 * i] = hex[md[i] >> 4];
