@@ -183,7 +183,20 @@ rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 redis_stat() {
     rcli INFO "$1" | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'
 }
-xlen() { rcli XLEN 'ar:{u1}:log'; }
+# records, not stream entries: a settlement adds its requests' records as
+# one entry with an "r" field each
+last_log_id() {
+    rcli XREVRANGE 'ar:{u1}:log' + - COUNT 1 | head -1 | grep . || echo 0-0
+}
+records_since() {   # stream id: records in entries after it
+    rcli EVAL "local n, id = 0, ARGV[1]
+        while true do
+          local r = redis.call('XRANGE', KEYS[1], '(' .. id, '+', 'COUNT', 50)
+          if #r == 0 then return n end
+          for _, e in ipairs(r) do n = n + #e[2] / 2 end
+          id = r[#r][1]
+        end" 1 'ar:{u1}:log' "$1"
+}
 evalsha_calls() {
     rcli INFO commandstats | tr -d '\r' \
         | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p' | grep . || echo 0
@@ -386,7 +399,7 @@ run_wrk() {
     t0=$(ticks "$pid"); r0=$(ticks "$REDIS_PID"); m0=$(ticks "$mpid")
     c0=$(redis_stat stats total_commands_processed); s0=$(syscr "$REDIS_PID")
     e0=$(evalsha_calls)
-    x0=$(xlen)
+    x0=$(last_log_id)
     fb0=$(core_busy "$FRONT_CPU"); lb0=$(core_busy "$LOAD_CPU")
 
     out=$(BENCH_BODY=$DATA/$body BENCH_KEY=$KEY BENCH_MODE=$mode \
@@ -402,7 +415,7 @@ run_wrk() {
     t1=$(ticks "$pid"); r1=$(ticks "$REDIS_PID"); m1=$(ticks "$mpid")
     c1=$(redis_stat stats total_commands_processed); s1=$(syscr "$REDIS_PID")
     e1=$(evalsha_calls)
-    x1=$(xlen)
+    x1=$(records_since "$x0")
     fb1=$(core_busy "$FRONT_CPU"); lb1=$(core_busy "$LOAD_CPU")
     w=$(grep '^WRK ' <<< "$out") || { log "no WRK line: $out"; return 1; }
     set -- $fb0 $fb1 $lb0 $lb1
@@ -411,7 +424,7 @@ run_wrk() {
          "ticks_front=$((t1 - t0)) ticks_redis=$((r1 - r0))" \
          "ticks_mock=$((m1 - m0)) redis_cmds=$((c1 - c0))" \
          "redis_reads=$((s1 - s0)) redis_scripts=$((e1 - e0))" \
-         "records=$((x1 - x0))" \
+         "records=$x1" \
          "core_front_busy=$(($3 - $1)) core_front_total=$(($4 - $2))" \
          "core_load_busy=$(($7 - $5)) core_load_total=$(($8 - $6))" \
          "${w#WRK }" >> "$RAW"
@@ -752,7 +765,7 @@ main() {
     local bal1 spent
     bal1=$(rcli HGET 'ar:{u1}:user' balance)
     echo "BILLING balance_before=$BALANCE0 balance_after=$bal1" \
-         "records_total=$(xlen) user_requests=$(rcli HGET 'ar:{u1}:user' requests)" \
+         "records_total=$(records_since 0-0) user_requests=$(rcli HGET 'ar:{u1}:user' requests)" \
          "elapsed_s=$(( $(date +%s) - BENCH_START ))" >> "$RAW"
 
     local rc=0

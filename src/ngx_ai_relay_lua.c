@@ -207,8 +207,10 @@ static char  ngx_ai_relay_script_auth[] =
  * of the balance once the lease is gone
  * then G times: key id, model, requests, errors, prompt tokens,
  * completion tokens, cost (the daily counters)
- * then the records, one per request (JSON objects, stored as the stream
- * field "r")
+ * then the records, one per request: JSON objects, added as one stream
+ * entry with an "r" field per record (one XADD for the batch costs Redis
+ * a fraction of one per request); the stream is capped at about ARGV[3]
+ * records, counted in entries of this batch's size
  *
  * Unlimited users and keys are metered, not charged.  Every argument is
  * checked before anything is written: a malformed batch (a journal from
@@ -228,7 +230,9 @@ static char  ngx_ai_relay_script_settle[] =
 "local nk = #KEYS - 5\n"
 "local nres, nlease, ngrp = tonumber(ARGV[4]), tonumber(ARGV[5]),\n"
 "                           tonumber(ARGV[6])\n"
-"if not (now and nres and nlease and ngrp) then return bad(2) end\n"
+"if not (now and tonumber(ARGV[3]) and nres and nlease and ngrp) then\n"
+"  return bad(2)\n"
+"end\n"
 "local kp = 7\n"
 "local rp = kp + 3 * nk\n"
 "local lp = rp + 3 * nres\n"
@@ -333,9 +337,13 @@ static char  ngx_ai_relay_script_settle[] =
 "  if v ~= 0 then redis.call('HINCRBY', KEYS[5], f, int(v)) end\n"
 "end\n"
 "redis.call('EXPIRE', KEYS[5], 34560000)\n"
+"local cap = math.max(1, math.floor(tonumber(ARGV[3]) / nrec))\n"
+"local x = {KEYS[4], 'MAXLEN', '~', cap, '*'}\n"
 "for i = xp, #ARGV do\n"
-"  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'r', ARGV[i])\n"
+"  x[#x + 1] = 'r'\n"
+"  x[#x + 1] = ARGV[i]\n"
 "end\n"
+"redis.call('XADD', unpack(x))\n"
 "redis.call('SET', KEYS[3], '1', 'EX', 604800)\n"
 "return nrec\n";
 

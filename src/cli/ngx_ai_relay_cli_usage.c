@@ -22,6 +22,7 @@
 
 static int ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args);
+static json_t *ngx_ai_relay_cli_entry_records(redisReply *e);
 static int ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args);
 
@@ -557,18 +558,94 @@ ngx_ai_relay_cli_record_print(json_t *r)
 }
 
 
+/*
+ * The records of one stream entry, newest first.  The module adds a
+ * settlement's records as one entry, an "r" field (a JSON object) each;
+ * other fields (records written one field per value) make one record.
+ */
+
+static json_t *
+ngx_ai_relay_cli_entry_records(redisReply *e)
+{
+    size_t        f;
+    json_t       *recs, *rec, *packed;
+    int64_t       ms;
+    const char   *fv;
+    redisReply   *fields;
+
+    recs = json_array();
+    rec = NULL;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+        || e->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        return recs;
+    }
+
+    fields = e->element[1];
+
+    for (f = 0; f + 1 < fields->elements; f += 2) {
+        fv = fields->element[f + 1]->str;
+
+        if (strcmp(fields->element[f]->str, "r") == 0) {
+            packed = json_loads(fv, 0, NULL);
+
+            if (json_is_object(packed)) {
+                json_object_set_new(packed, "id",
+                                    json_string(e->element[0]->str));
+                json_array_insert_new(recs, 0, packed);
+
+            } else {
+                json_decref(packed);
+            }
+
+            continue;
+        }
+
+        if (rec == NULL) {
+            rec = json_object();
+            json_object_set_new(rec, "id", json_string(e->element[0]->str));
+        }
+
+        json_object_set_new(rec, fields->element[f]->str,
+            ngx_ai_relay_cli_record_numeric(fields->element[f]->str)
+            ? ngx_ai_relay_cli_json_int(fv) : json_string(fv));
+    }
+
+    if (rec) {
+        json_array_append_new(recs, rec);
+    }
+
+    /* the stream id's milliseconds stand for a missing time */
+
+    for (f = 0; f < json_array_size(recs); f++) {
+        rec = json_array_get(recs, f);
+
+        if (json_object_get(rec, "time") == NULL) {
+            ms = 0;
+            ngx_ai_relay_cli_parse_int(ngx_ai_relay_cli_strndup(
+                     e->element[0]->str, strcspn(e->element[0]->str, "-")),
+                     0, INT64_MAX, &ms);
+            json_object_set_new(rec, "time", json_integer(ms));
+        }
+    }
+
+    return recs;
+}
+
+
 static int
 ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args)
 {
     int                       rc, done;
     char                     *uid, *hash, *kid, *start, *stop;
-    size_t                    i, u, f, k, nmatch;
-    json_t                   *key, *out, *rec, *names, *h, *packed;
+    size_t                    i, j, u, k, nmatch;
+    json_t                   *key, *out, *rec, *names, *h, *recs;
     time_t                    since, until;
-    int64_t                   limit, ms;
-    const char               *v, *status, *model, *reqid, *fv;
-    redisReply               *r, *e, *fields;
+    int64_t                   limit;
+    const char               *v, *status, *model, *reqid;
+    redisReply               *r, *e;
     ngx_ai_relay_cli_list_t   users, hkeys;
 
     limit = 50;
@@ -670,82 +747,55 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
                       ngx_ai_relay_cli_sprintf("ar:{u%s}:log", users.elts[u]),
                       stop, start, "COUNT", "500", NULL);
 
-            for (i = 0; i < r->elements; i++) {
+            for (i = 0; i < r->elements && !done && nmatch < (size_t) limit;
+                 i++)
+            {
                 e = r->element[i];
-                fields = e->element[1];
+                recs = ngx_ai_relay_cli_entry_records(e);
 
-                rec = json_object();
-                json_object_set_new(rec, "id",
-                                    json_string(e->element[0]->str));
+                for (j = 0; j < json_array_size(recs); j++) {
+                    rec = json_incref(json_array_get(recs, j));
 
-                for (f = 0; f + 1 < fields->elements; f += 2) {
-                    fv = fields->element[f + 1]->str;
+                    json_object_set_new(rec, "user",
+                        ngx_ai_relay_cli_json_int(users.elts[u]));
+                    json_object_set_new(rec, "user_name", json_string(
+                                        ngx_ai_relay_cli_hstr(h, "name")));
 
-                    if (strcmp(fields->element[f]->str, "r") == 0) {
-
-                        /* the module writes a record as one JSON object */
-
-                        packed = json_loads(fv, 0, NULL);
-
-                        if (json_is_object(packed)) {
-                            json_object_update(rec, packed);
-                        }
-
-                        json_decref(packed);
+                    if ((kid && json_integer_value(json_object_get(rec,
+                                                                   "key_id"))
+                                != atoll(kid))
+                        || (reqid && strcmp(ngx_ai_relay_cli_hstr(rec,
+                                                              "request_id"),
+                                            reqid) != 0)
+                        || (model && strcmp(ngx_ai_relay_cli_hstr(rec,
+                                                                  "model"),
+                                            model) != 0
+                            && strcmp(ngx_ai_relay_cli_hstr(rec,
+                                                            "upstream_model"),
+                                      model) != 0)
+                        || (status && !ngx_ai_relay_cli_status_match(status,
+                              ngx_ai_relay_cli_sprintf("%" PRId64,
+                                  (int64_t) json_integer_value(
+                                      json_object_get(rec, "status"))))))
+                    {
+                        json_decref(rec);
                         continue;
                     }
 
-                    json_object_set_new(rec, fields->element[f]->str,
-                        ngx_ai_relay_cli_record_numeric(
-                                                 fields->element[f]->str)
-                        ? ngx_ai_relay_cli_json_int(fv) : json_string(fv));
+                    json_array_append_new(out, rec);
+                    nmatch++;
+
+                    if (reqid) {
+                        done = 1;
+                        break;
+                    }
+
+                    if (nmatch >= (size_t) limit) {
+                        break;
+                    }
                 }
 
-                if (json_object_get(rec, "time") == NULL) {
-                    ms = 0;
-                    ngx_ai_relay_cli_parse_int(ngx_ai_relay_cli_strndup(
-                             e->element[0]->str,
-                             strcspn(e->element[0]->str, "-")),
-                             0, INT64_MAX, &ms);
-                    json_object_set_new(rec, "time", json_integer(ms));
-                }
-
-                json_object_set_new(rec, "user", ngx_ai_relay_cli_json_int(
-                                                          users.elts[u]));
-                json_object_set_new(rec, "user_name", json_string(
-                                        ngx_ai_relay_cli_hstr(h, "name")));
-
-                if ((kid && json_integer_value(json_object_get(rec,
-                                                               "key_id"))
-                            != atoll(kid))
-                    || (reqid && strcmp(ngx_ai_relay_cli_hstr(rec,
-                                                          "request_id"),
-                                        reqid) != 0)
-                    || (model && strcmp(ngx_ai_relay_cli_hstr(rec, "model"),
-                                        model) != 0
-                        && strcmp(ngx_ai_relay_cli_hstr(rec,
-                                                        "upstream_model"),
-                                  model) != 0)
-                    || (status && !ngx_ai_relay_cli_status_match(status,
-                          ngx_ai_relay_cli_sprintf("%" PRId64,
-                              (int64_t) json_integer_value(
-                                  json_object_get(rec, "status"))))))
-                {
-                    json_decref(rec);
-                    continue;
-                }
-
-                json_array_append_new(out, rec);
-                nmatch++;
-
-                if (reqid) {
-                    done = 1;
-                    break;
-                }
-
-                if (nmatch >= (size_t) limit) {
-                    break;
-                }
+                json_decref(recs);
             }
 
             if (done || nmatch >= (size_t) limit || r->elements < 500) {

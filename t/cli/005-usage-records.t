@@ -168,6 +168,27 @@ like($out, qr/tokens   prompt 1200 \(cached 1000, cache write 0\), completion 30
      'text: tokens');
 like($out, qr/cost     \$0\.00, latency 812 ms/, 'text: cost');
 
+# one settlement of several requests is one entry, an "r" field each
+{
+    my @f;
+    for my $n (1 .. 3) {
+        push @f, r => JSON::PP->new->canonical->encode(
+            { time => $t - 30_000 + $n, request_id => "batch-$n",
+              key_id => 1, user => 1, model => 'gpt-4o', status => 200,
+              cost => 10 * $n });
+    }
+    redis_cmd('XADD', 'ar:{u1}:log', ($t - 30_000) . '-0', @f);
+}
+$j = cli_json('records', '--user', 'alice', '--limit', '4');
+is_deeply([ map { $_->{request_id} } @$j ],
+          [ 'batch-3', 'batch-2', 'batch-1', 'req-' . ($t - 60_000) ],
+          'an entry of three records: three records, newest first');
+$j = cli_json('records', '--user', 'alice', '--limit', '2');
+is_deeply([ map { $_->{request_id} } @$j ], [ 'batch-3', 'batch-2' ],
+          '--limit within an entry');
+$j = cli_json('records', '--request-id', 'batch-2');
+is_deeply([ map { $_->{cost} } @$j ], [20], '--request-id inside an entry');
+
 rejected(['records', '--request-id', 'nope'], 1, qr/no record of request nope/);
 rejected(['records', '--status', '2xxx'], 1, qr/invalid --status/);
 rejected(['records', '--limit', '0'], 1, qr/invalid --limit/);

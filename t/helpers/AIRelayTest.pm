@@ -212,12 +212,18 @@ sub key_field {
 sub records {
     my ($uid) = @_;
     my $r = redis('XRANGE', "ar:{u$uid}:log", '-', '+');
-    return map {
-        my %f = @{ $_->[1] };
-        my $rec = JSON::PP->new->decode($f{r});
-        $_ = defined $_ ? "$_" : undef for values %$rec;   # compare as text
-        $rec;
-    } @$r;
+    # an entry holds the records of one settlement: an "r" field each
+    my @recs;
+    for my $e (@$r) {
+        my @f = @{ $e->[1] };
+        while (my ($name, $value) = splice(@f, 0, 2)) {
+            next unless $name eq 'r';
+            my $rec = JSON::PP->new->decode($value);
+            $_ = defined $_ ? "$_" : undef for values %$rec;   # compare as text
+            push @recs, $rec;
+        }
+    }
+    return @recs;
 }
 
 sub last_record {
