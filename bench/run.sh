@@ -186,9 +186,27 @@ redis_stat() {
 # records, not stream entries: a settlement adds its requests' records as
 # one entry with an "r" field each
 last_log_id() {
-    rcli XREVRANGE 'ar:{u1}:log' + - COUNT 1 | head -1 | grep . || echo 0-0
+    local id
+    id=$(rcli EVAL "local r = redis.call('XREVRANGE', KEYS[1], '+', '-',
+                                         'COUNT', 1)
+                    return r[1] and r[1][1] or '0-0'" 1 'ar:{u1}:log' \
+         | tr -d '\r')
+    case $id in
+        [0-9]*-[0-9]*) echo "$id" ;;
+        *) log "the last record id: '$id'"; echo 0-0 ;;
+    esac
 }
 records_since() {   # stream id: records in entries after it
+    local n try
+    for try in 1 2 3; do
+        n=$(count_records "$1" 2>&1 | tr -d '\r')
+        case $n in ''|*[!0-9]*) log "counting records: '$n', again" ;;
+                   *) echo "$n"; return 0 ;; esac
+        sleep 0.2
+    done
+    echo 0
+}
+count_records() {
     rcli EVAL "local n, id = 0, ARGV[1]
         while true do
           local r = redis.call('XRANGE', KEYS[1], '(' .. id, '+', 'COUNT', 50)
