@@ -36,6 +36,7 @@ static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ai_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_process(ngx_cycle_t *cycle);
+static void ngx_ai_relay_exit_master(ngx_cycle_t *cycle);
 
 
 static ngx_conf_num_bounds_t  ngx_ai_relay_db_bounds = {
@@ -230,7 +231,7 @@ ngx_module_t  ngx_ai_relay_module = {
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_ai_relay_exit_process,             /* exit process */
-    NULL,                                  /* exit master */
+    ngx_ai_relay_exit_master,              /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -649,6 +650,8 @@ ngx_ai_relay_exit_process(ngx_cycle_t *cycle)
 {
     ngx_ai_relay_main_conf_t  *armcf;
 
+    ngx_ai_relay_key_cleanup();
+
     if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
         return;
     }
@@ -669,4 +672,13 @@ ngx_ai_relay_exit_process(ngx_cycle_t *cycle)
     ngx_ai_relay_cache_free(&armcf->key_cache);
     ngx_ai_relay_cache_free(&armcf->route_cache);
     ngx_ai_relay_cache_free(&armcf->keyconf_cache);
+}
+
+
+/* what the master (or nginx -t, or a single process) hashed */
+
+static void
+ngx_ai_relay_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_ai_relay_key_cleanup();
 }

@@ -14,6 +14,17 @@
 #include "ngx_ai_relay_key.h"
 
 
+static EVP_MD  *ngx_ai_relay_sha256;
+
+
+void
+ngx_ai_relay_key_cleanup(void)
+{
+    EVP_MD_free(ngx_ai_relay_sha256);
+    ngx_ai_relay_sha256 = NULL;
+}
+
+
 #define NGX_AI_RELAY_KEY_ELLIPSIS      "\xe2\x80\xa6"    /* U+2026 */
 #define NGX_AI_RELAY_KEY_ELLIPSIS_LEN  3
 
@@ -33,30 +44,22 @@ ngx_ai_relay_key_hash(const unsigned char *key, size_t len, char *out)
 
     static const char  hex[] = "0123456789abcdef";
 
-    static EVP_MD      *sha256;
-    static EVP_MD_CTX  *ctx;
-
     /*
-     * fetched once and kept for the life of the process: OpenSSL 3's
-     * one-shot SHA256() fetches and frees the algorithm on every call
+     * the algorithm is fetched once (ngx_ai_relay_key_cleanup() frees it):
+     * OpenSSL 3's SHA256() fetches and frees it on every call; the digest
+     * context is still a fresh one each time, cleansed when freed, so no
+     * part of a key outlives the call
      */
 
-    if (sha256 == NULL) {
-        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-        ctx = EVP_MD_CTX_new();
+    if (ngx_ai_relay_sha256 == NULL) {
+        ngx_ai_relay_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 
-        if (sha256 == NULL || ctx == NULL) {
-            EVP_MD_free(sha256);
-            EVP_MD_CTX_free(ctx);
-            sha256 = NULL;
-            ctx = NULL;
+        if (ngx_ai_relay_sha256 == NULL) {
             return -1;
         }
     }
 
-    if (EVP_DigestInit_ex2(ctx, sha256, NULL) != 1
-        || EVP_DigestUpdate(ctx, key, len) != 1
-        || EVP_DigestFinal_ex(ctx, md, &n) != 1
+    if (EVP_Digest(key, len, md, &n, ngx_ai_relay_sha256, NULL) != 1
         || n != SHA256_DIGEST_LENGTH)
     {
         return -1;

@@ -59,6 +59,9 @@ size_t ngx_ai_relay_key_mask(const unsigned char *key, size_t len,
  */
 int ngx_ai_relay_key_generate(char *out, size_t size);
 
+/* frees what ngx_ai_relay_key_hash() keeps between calls */
+void ngx_ai_relay_key_cleanup(void);
+
 /* 8..256 bytes, each printable ASCII without space (0x21..0x7e): 1 or 0 */
 int ngx_ai_relay_key_valid(const unsigned char *key, size_t len);
 
