@@ -39,6 +39,23 @@ MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
 FUZZ_SECONDS    ?= 60
 CORE_FUZZ_TIME  ?= $(FUZZ_SECONDS)
 
+# $(call apt_install,packages): install from Debian those not installed
+# (one `apt-get update` first, no prompts: CI has no terminal)
+define apt_install
+missing=""; \
+for p in $(1); do \
+    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+        | grep -q "install ok installed" || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+    echo "installing:$$missing"; \
+    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+    $$SUDO apt-get update -q && \
+    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
+        --no-install-recommends $$missing; \
+fi
+endef
+
 all: build
 
 -include t/unit/unit.mk
@@ -53,18 +70,7 @@ deps: $(BUILD)/.deps
 
 $(BUILD)/.deps: Makefile
 	@mkdir -p $(BUILD)
-	@missing=""; \
-	for p in $(DEB_PKGS) $(CLI_PKGS); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	    $$SUDO apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
-	        --no-install-recommends $$missing; \
-	fi
+	@$(call apt_install,$(DEB_PKGS) $(CLI_PKGS))
 	@# Debian starts the packaged services; the project runs its own.
 	@-if pgrep -f "nginx: master process /usr/sbin/nginx -g" >/dev/null; \
 	    then /usr/sbin/nginx -s quit 2>/dev/null; fi

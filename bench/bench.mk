@@ -20,18 +20,7 @@ BENCH_PKGS := wrk redis-server redis-tools libnginx-mod-http-echo curl \
 .PHONY: bench bench-peers bench-deps bench-callgrind
 
 bench-deps: $(BUILD)/.deps
-	@missing=""; \
-	for p in $(BENCH_PKGS) $(if $(filter 1,$(BENCH_PROFILE)),linux-perf); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	    $$SUDO apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
-	        --no-install-recommends $$missing; \
-	fi
+	@$(call apt_install,$(BENCH_PKGS) $(if $(filter 1,$(BENCH_PROFILE)),linux-perf))
 
 bench: build bench-deps
 	@TOP=$(TOP) BUILD=$(BUILD) NGINX=$(NGINX) MODULE=$(MODULE) \
