@@ -79,8 +79,9 @@ static void ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
 static void ngx_ai_relay_lease_tick(ngx_event_t *ev);
 static void ngx_ai_relay_lease_arm(ngx_ai_relay_main_conf_t *armcf);
 static void ngx_ai_relay_lease_version_reply(void *data, redisReply *reply);
-static ngx_int_t ngx_ai_relay_user_keys(ngx_pool_t *pool, ngx_str_t *user,
-    ngx_str_t *keys);
+static ngx_int_t ngx_ai_relay_lease_argv(ngx_pool_t *pool,
+    ngx_ai_relay_redis_t *rds, ngx_uint_t script, ngx_ai_relay_wallet_t *w,
+    const char **argv, size_t *lens);
 
 
 ngx_int_t
@@ -392,23 +393,38 @@ ngx_ai_relay_lease_done(ngx_ai_relay_main_conf_t *armcf,
 }
 
 
-static ngx_int_t
-ngx_ai_relay_user_keys(ngx_pool_t *pool, ngx_str_t *user, ngx_str_t *keys)
-{
-    u_char  *p;
+/* EVALSHA <LEASE or RELEASE> 2 ar:{u<id>}:user ar:{u<id>}:res <lease id> */
 
-    p = ngx_pnalloc(pool, 2 * (sizeof("ar:{u}:user") + user->len));
+static ngx_int_t
+ngx_ai_relay_lease_argv(ngx_pool_t *pool, ngx_ai_relay_redis_t *rds,
+    ngx_uint_t script, ngx_ai_relay_wallet_t *w, const char **argv,
+    size_t *lens)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(pool, 2 * (sizeof("ar:{u}:user") + w->user.len));
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    keys[0].data = p;
-    p = ngx_sprintf(p, "ar:{u%V}:user", user);
-    keys[0].len = p - keys[0].data;
+    argv[0] = "EVALSHA";
+    lens[0] = 7;
+    argv[1] = (const char *) rds->script_sha[script].data;
+    lens[1] = rds->script_sha[script].len;
+    argv[2] = "2";
+    lens[2] = 1;
 
-    keys[1].data = p;
-    p = ngx_sprintf(p, "ar:{u%V}:res", user);
-    keys[1].len = p - keys[1].data;
+    last = ngx_sprintf(p, "ar:{u%V}:user", &w->user);
+    argv[3] = (const char *) p;
+    lens[3] = last - p;
+
+    p = last;
+    last = ngx_sprintf(p, "ar:{u%V}:res", &w->user);
+    argv[4] = (const char *) p;
+    lens[4] = last - p;
+
+    argv[5] = (const char *) w->lease.data;
+    lens[5] = w->lease.len;
 
     return NGX_OK;
 }
@@ -459,7 +475,6 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
 {
     u_char                    *p;
     size_t                     lens[10];
-    ngx_str_t                  keys[2];
     ngx_pool_t                *pool;
     const char                *argv[10];
     ngx_ai_relay_redis_t      *rds;
@@ -481,24 +496,14 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
 
     p = ngx_pnalloc(pool, 4 * NGX_INT64_LEN);
 
-    if (p == NULL || ngx_ai_relay_user_keys(pool, &w->user, keys) != NGX_OK)
+    if (p == NULL
+        || ngx_ai_relay_lease_argv(pool, rds, NGX_AI_RELAY_SCRIPT_LEASE, w,
+                                   argv, lens)
+           != NGX_OK)
     {
         ngx_destroy_pool(pool);
         return;
     }
-
-    argv[0] = "EVALSHA";
-    lens[0] = 7;
-    argv[1] = (const char *) rds->script_sha[NGX_AI_RELAY_SCRIPT_LEASE].data;
-    lens[1] = rds->script_sha[NGX_AI_RELAY_SCRIPT_LEASE].len;
-    argv[2] = "2";
-    lens[2] = 1;
-    argv[3] = (const char *) keys[0].data;
-    lens[3] = keys[0].len;
-    argv[4] = (const char *) keys[1].data;
-    lens[4] = keys[1].len;
-    argv[5] = (const char *) w->lease.data;
-    lens[5] = w->lease.len;
 
     argv[6] = (const char *) p;
     lens[6] = ngx_sprintf(p, "%L", amount) - p;
@@ -567,7 +572,6 @@ ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w)
 {
     size_t                     lens[6];
-    ngx_str_t                  keys[2];
     ngx_pool_t                *pool;
     const char                *argv[6];
     ngx_ai_relay_redis_t      *rds;
@@ -579,22 +583,11 @@ ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
 
     pool = ngx_create_pool(512, ngx_cycle->log);
 
-    if (rds && pool && ngx_ai_relay_user_keys(pool, &w->user, keys) == NGX_OK)
+    if (rds && pool
+        && ngx_ai_relay_lease_argv(pool, rds, NGX_AI_RELAY_SCRIPT_RELEASE, w,
+                                   argv, lens)
+           == NGX_OK)
     {
-        argv[0] = "EVALSHA";
-        lens[0] = 7;
-        argv[1] = (const char *)
-                  rds->script_sha[NGX_AI_RELAY_SCRIPT_RELEASE].data;
-        lens[1] = rds->script_sha[NGX_AI_RELAY_SCRIPT_RELEASE].len;
-        argv[2] = "2";
-        lens[2] = 1;
-        argv[3] = (const char *) keys[0].data;
-        lens[3] = keys[0].len;
-        argv[4] = (const char *) keys[1].data;
-        lens[4] = keys[1].len;
-        argv[5] = (const char *) w->lease.data;
-        lens[5] = w->lease.len;
-
         /* unanswered, the lease is refunded after the reservation TTL */
 
         cmd = ngx_ai_relay_redis_send(rds, NULL, NULL, 6, argv, lens);
