@@ -197,23 +197,18 @@ last_log_id() {
     esac
 }
 records_since() {   # stream id: records in entries after it
-    local n try
-    for try in 1 2 3; do
-        n=$(count_records "$1" 2>&1 | tr -d '\r')
-        case $n in ''|*[!0-9]*) log "counting records: '$n', again" ;;
-                   *) echo "$n"; return 0 ;; esac
-        sleep 0.2
-    done
-    echo 0
-}
-count_records() {
-    rcli EVAL "local n, id = 0, ARGV[1]
+    local n
+    n=$(rcli EVAL "local n, id = 0, ARGV[1]
         while true do
           local r = redis.call('XRANGE', KEYS[1], '(' .. id, '+', 'COUNT', 50)
           if #r == 0 then return n end
           for _, e in ipairs(r) do n = n + #e[2] / 2 end
           id = r[#r][1]
-        end" 1 'ar:{u1}:log' "$1"
+        end" 1 'ar:{u1}:log' "$1" | tr -d '\r')
+    case $n in
+        ''|*[!0-9]*) log "counting records after $1: '$n'"; echo 0 ;;
+        *) echo "$n" ;;
+    esac
 }
 evalsha_calls() {
     rcli INFO commandstats | tr -d '\r' \
