@@ -285,7 +285,8 @@ setup() {
         RELAY_HTTP="    ai_relay_redis                  127.0.0.1:$REDIS_PORT;
     ai_relay_redis_connect_timeout  1s;
     ai_relay_redis_timeout          2s;
-    ai_relay_records_max            100000000;" \
+    ai_relay_records_max            100000000;
+    ai_relay_journal                $RUN/relay/logs/ai_relay.journal;" \
         RELAY_LOCATION="            ai_relay               openai;
             proxy_pass             \$ai_relay_upstream_url;"
 

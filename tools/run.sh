@@ -27,13 +27,25 @@ stop() {
         kill "$(cat "$RUN/demo.pid")" 2>/dev/null || true
         rm -f "$RUN/demo.pid"
     fi
-    if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
-        redis-cli -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+    # our Redis only (its pid file), saved on the way out (AOF)
+    local pid
+    pid=$(cat "$RUN/redis/redis.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
+        && grep -q redis "/proc/$pid/cmdline" 2>/dev/null
+    then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
+    rm -f "$RUN/redis/redis.pid"
 }
 
 start() {
     stop
+    # what we did not start is never stopped: a busy port is an error
+    "$TOP/tools/ports-free.sh" "$PORT" "$REDIS_PORT" "$DEMO_PORT" || exit 1
     mkdir -p "$RUN/redis" "$RUN/nginx/conf" "$RUN/nginx/logs" \
              "$RUN/nginx/modules" "$RUN/nginx/tmp"
     chmod 1777 "$RUN/nginx/logs" "$RUN/nginx/tmp"
@@ -55,10 +67,12 @@ start() {
 
     ln -sf "$MODULE" "$RUN/nginx/modules/ngx_ai_relay_module.so"
 
-    # conf.example as is, but for its ports and the temp folders
+    # conf.example as is, but for its ports, temp folders and journal:
+    # everything under run/, nothing in the system nginx's folders
     sed -e "s/127\.0\.0\.1:6379/127.0.0.1:$REDIS_PORT/" \
         -e "s/listen  8080;/listen  $PORT;/" \
-        -e "s|^http {|http {\n    client_body_temp_path $RUN/nginx/tmp/body;\n    proxy_temp_path $RUN/nginx/tmp/proxy;|" \
+        -e "s|^http {|http {\n    client_body_temp_path $RUN/nginx/tmp/body;\n    proxy_temp_path $RUN/nginx/tmp/proxy;\n    fastcgi_temp_path $RUN/nginx/tmp/fastcgi;\n    uwsgi_temp_path $RUN/nginx/tmp/uwsgi;\n    scgi_temp_path $RUN/nginx/tmp/scgi;|" \
+        -e "s|^ *# ai_relay_journal .*|    ai_relay_journal                $RUN/nginx/logs/ai_relay.journal;|" \
         "$TOP/conf.example" > "$RUN/nginx/conf/nginx.conf"
 
     "$NGINX_BIN" -p "$RUN/nginx/" -c conf/nginx.conf -e logs/error.log

@@ -6,9 +6,12 @@
 # nginx-free C: hiredis (sync API), jansson, libcrypto, SQLite and the
 # MariaDB client library, plus the shared core files key.c and price.c.
 
-CLI_PKGS     := libhiredis-dev libjansson-dev libssl-dev libsqlite3-dev \
-                libmariadb-dev sqlite3 mariadb-server mariadb-client \
-                redis-server redis-tools perl
+# building it; its tests also need sqlite3 and, for the MySQL import,
+# MariaDB's server binary without its service (mariadb-server-core)
+CLI_BUILD_PKGS := libhiredis-dev libjansson-dev libssl-dev libsqlite3-dev \
+                  libmariadb-dev pkgconf
+CLI_TEST_PKGS  := sqlite3 mariadb-server-core mariadb-client redis-server \
+                  redis-tools perl
 
 CLI_BIN      := $(BUILD)/ai-relay
 CLI_OBJDIR   := $(BUILD)/cli
@@ -19,13 +22,14 @@ CLI_DEPS     := $(wildcard $(TOP)/src/cli/*.h) \
                 $(TOP)/src/ngx_ai_relay_key.h \
                 $(TOP)/src/ngx_ai_relay_price.h
 CLI_OBJS     := $(patsubst %.c,$(CLI_OBJDIR)/%.o,$(notdir $(CLI_SRCS)))
-CLI_CFLAGS   := $(CFLAGS) $(WARN) -I$(TOP)/src -I$(TOP)/src/cli \
-                $(shell pkg-config --cflags libmariadb 2>/dev/null)
-CLI_LIBS     := -lhiredis -ljansson -lcrypto -lsqlite3 -lm \
-                $(or $(shell pkg-config --libs libmariadb 2>/dev/null), \
-                     -lmariadb)
+# pkg-config runs in the recipes, after `make deps` installed
+# libmariadb-dev, not when make reads this file
+CLI_CFLAGS    = $(CFLAGS) $(WARN) -I$(TOP)/src -I$(TOP)/src/cli \
+                $$(pkg-config --cflags libmariadb)
+CLI_LIBS      = -lhiredis -ljansson -lcrypto -lsqlite3 -lm \
+                $$(pkg-config --libs libmariadb || echo -lmariadb)
 
-.PHONY: cli cli-test
+.PHONY: cli cli-test cli-test-deps
 
 cli: $(CLI_BIN)
 
@@ -40,6 +44,12 @@ $(CLI_OBJDIR)/%.o: $(TOP)/src/%.c $(CLI_DEPS) | $(BUILD)/.deps
 	@mkdir -p $(CLI_OBJDIR)
 	$(CC) $(CLI_CFLAGS) -c -o $@ $<
 
-cli-test: $(CLI_BIN)
+cli-test-deps: $(BUILD)/.cli-test-deps
+
+$(BUILD)/.cli-test-deps: $(TOP)/src/cli/cli.mk | $(BUILD)/.deps
+	@$(call apt_install,$(CLI_TEST_PKGS))
+	@touch $@
+
+cli-test: $(CLI_BIN) cli-test-deps
 	AI_RELAY_CLI=$(CLI_BIN) prove -I t/cli/lib $(PROVE_FLAGS) \
 	    $(or $(T),t/cli)
