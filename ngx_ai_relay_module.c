@@ -34,6 +34,7 @@ static char *ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_ai_relay_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ai_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_master(ngx_cycle_t *cycle);
@@ -226,7 +227,7 @@ ngx_module_t  ngx_ai_relay_module = {
     ngx_ai_relay_commands,                 /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_ai_relay_init_module,              /* init module */
     ngx_ai_relay_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -353,11 +354,7 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(armcf->settle_delay, 10);
     ngx_conf_init_uint_value(armcf->cache_size, 10000);
 
-    if (armcf->journal.len == 0) {
-        ngx_str_set(&armcf->journal, "logs/ai_relay.journal");
-    }
-
-    if (ngx_conf_full_name(cf->cycle, &armcf->journal, 0) != NGX_OK) {
+    if (ngx_ai_relay_journal_conf(cf, armcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -572,6 +569,25 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
+ngx_ai_relay_init_module(ngx_cycle_t *cycle)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
+        return NGX_OK;
+    }
+
+    armcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ai_relay_module);
+
+    if (armcf == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_ai_relay_journal_check(cycle, armcf);
+}
+
+
+static ngx_int_t
 ngx_ai_relay_init_process(ngx_cycle_t *cycle)
 {
     ngx_ai_relay_main_conf_t  *armcf;
@@ -637,6 +653,7 @@ ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
                              ^ ((uint64_t) ngx_pid << 16) ^ ngx_random();
         }
 
+        ngx_ai_relay_journal_probe(armcf);
         ngx_ai_relay_journal_load(armcf);
         ngx_ai_relay_redis_connect(rds);
     }

@@ -560,3 +560,268 @@ broken:
     ngx_free(buf);
     return NGX_OK;
 }
+
+
+/*
+ * Where the journal lives.  The default is a folder beside nginx's own
+ * temporary folders (Debian: /var/lib/nginx/ai_relay/journal.<pid>): the
+ * master creates it and gives it to the worker user as it does for the
+ * client body and proxy temporary files, so a packaged nginx whose
+ * prefix is read-only can keep its settlements.
+ */
+
+char *
+ngx_ai_relay_journal_conf(ngx_conf_t *cf, ngx_ai_relay_main_conf_t *armcf)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    dir;
+    ngx_path_t  *path;
+
+    static u_char  temp[] = NGX_HTTP_CLIENT_TEMP_PATH;
+
+    if (armcf->journal.len) {
+        if (ngx_conf_full_name(cf->cycle, &armcf->journal, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    /* the folder of client_body_temp_path's built-in default */
+
+    for (p = temp + sizeof(temp) - 1; p > temp && p[-1] != '/'; p--) {
+        /* void */
+    }
+
+    len = p - temp;
+
+    dir.len = len + sizeof("ai_relay") - 1;
+    dir.data = ngx_pnalloc(cf->pool, dir.len + 1);
+    if (dir.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(dir.data, "%*sai_relay%Z", len, temp);
+
+    if (ngx_conf_full_name(cf->cycle, &dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    armcf->journal.len = dir.len + sizeof("/journal") - 1;
+    armcf->journal.data = ngx_pnalloc(cf->pool, armcf->journal.len + 1);
+    if (armcf->journal.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(armcf->journal.data, "%V/journal%Z", &dir);
+
+    if (!armcf->enabled) {
+        return NGX_CONF_OK;
+    }
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = dir;
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    armcf->journal_path = path;
+
+    return NGX_CONF_OK;
+}
+
+
+/* may the worker user do "want" (write and search, or search) there? */
+
+static ngx_int_t
+ngx_ai_relay_journal_may(ngx_core_conf_t *ccf, ngx_file_info_t *fi,
+    ngx_uint_t write)
+{
+    int         n, i;
+    gid_t       groups[64];
+    mode_t      want;
+    ngx_uint_t  member;
+
+    if (ccf->user == 0) {
+        return 1;
+    }
+
+    if (fi->st_uid == ccf->user) {
+        want = write ? (S_IWUSR|S_IXUSR) : S_IXUSR;
+        return (fi->st_mode & want) == want;
+    }
+
+    member = (fi->st_gid == ccf->group);
+
+    if (!member && ccf->username) {
+        n = 64;
+
+        if (getgrouplist(ccf->username, ccf->group, groups, &n) != -1) {
+            for (i = 0; i < n; i++) {
+                if (groups[i] == fi->st_gid) {
+                    member = 1;
+                    break;
+                }
+            }
+        }
+    }
+
+    if (member) {
+        want = write ? (S_IWGRP|S_IXGRP) : S_IXGRP;
+
+    } else {
+        want = write ? (S_IWOTH|S_IXOTH) : S_IXOTH;
+    }
+
+    return (fi->st_mode & want) == want;
+}
+
+
+/*
+ * The master (and nginx -t) checks, before any worker exists, that the
+ * worker user can create files in the journal's folder: settlements
+ * Redis did not acknowledge would otherwise be lost at worker exit.
+ * At start and in nginx -t that refuses the configuration; on a reload
+ * it is an alert (failing init_module would end the running master).
+ */
+
+ngx_int_t
+ngx_ai_relay_journal_check(ngx_cycle_t *cycle,
+    ngx_ai_relay_main_conf_t *armcf)
+{
+    u_char           *dir, *p, *last;
+    ngx_err_t         err;
+    ngx_uint_t        level, fatal;
+    const char       *why;
+    ngx_file_info_t   fi;
+    ngx_core_conf_t  *ccf;
+
+    if (!armcf->enabled || ngx_process == NGX_PROCESS_SIGNALLER) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    dir = ngx_pnalloc(cycle->pool, armcf->journal.len + 1);
+    if (dir == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_cpymem(dir, armcf->journal.data, armcf->journal.len);
+    *last = '\0';
+
+    while (last > dir && last[-1] != '/') {
+        last--;
+    }
+
+    if (last > dir + 1) {
+        last--;
+    }
+
+    *last = '\0';
+
+    why = NULL;
+    err = 0;
+
+    if (ngx_file_info(dir, &fi) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        why = "cannot be found";
+
+    } else if (!ngx_is_dir(&fi)) {
+        why = "is not a folder";
+
+    } else if (ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+
+        /* not run by root: workers are this very user */
+
+        if (access((char *) dir, W_OK|X_OK) != 0) {
+            err = ngx_errno;
+            why = "is not writable";
+        }
+
+    } else if (!ngx_ai_relay_journal_may(ccf, &fi, 1)) {
+        why = "is not writable";
+
+    } else {
+        /* every folder above it must let the worker user pass */
+
+        for (p = dir + 1; p < last && why == NULL; p++) {
+            if (*p != '/') {
+                continue;
+            }
+
+            *p = '\0';
+
+            if (ngx_file_info(dir, &fi) != NGX_FILE_ERROR
+                && !ngx_ai_relay_journal_may(ccf, &fi, 0))
+            {
+                why = "is not reachable";
+            }
+
+            *p = '/';
+        }
+    }
+
+    if (why == NULL) {
+        return NGX_OK;
+    }
+
+    fatal = ngx_test_config || ngx_is_init_cycle(cycle->old_cycle);
+    level = fatal ? NGX_LOG_EMERG : NGX_LOG_ALERT;
+
+    ngx_log_error(level, cycle->log, err,
+                  "ai relay: the journal folder \"%s\" %s for the worker "
+                  "user \"%s\": settlements Redis does not acknowledge "
+                  "would be lost; make it writable for that user or set "
+                  "\"ai_relay_journal\"", dir, why,
+                  ccf->username ? ccf->username : "(this user)");
+
+    return fatal ? NGX_ERROR : NGX_OK;
+}
+
+
+/* each worker at start: can it create its journal file? */
+
+void
+ngx_ai_relay_journal_probe(ngx_ai_relay_main_conf_t *armcf)
+{
+    u_char    *name;
+    ngx_fd_t   fd;
+
+    name = ngx_alloc(armcf->journal.len + sizeof("-probe.") + NGX_INT_T_LEN,
+                     ngx_cycle->log);
+    if (name == NULL) {
+        return;
+    }
+
+    /* not "<journal>.<...>": another worker's load must not claim it */
+
+    ngx_sprintf(name, "%V-probe.%P%Z", &armcf->journal, ngx_pid);
+
+    fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN,
+                       NGX_FILE_DEFAULT_ACCESS);
+
+    if (fd == NGX_INVALID_FILE) {
+        armcf->journal_unwritable = 1;
+
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      "ai relay: this worker cannot create its journal "
+                      "file \"%V.%P\": settlements Redis does not "
+                      "acknowledge would be lost", &armcf->journal, ngx_pid);
+
+    } else {
+        armcf->journal_unwritable = 0;
+        (void) ngx_close_file(fd);
+        (void) ngx_delete_file(name);
+    }
+
+    ngx_free(name);
+}

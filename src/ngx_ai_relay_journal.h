@@ -33,6 +33,11 @@ void ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
 void ngx_ai_relay_journal_replay(ngx_ai_relay_redis_t *rds);
 void ngx_ai_relay_journal_load(ngx_ai_relay_main_conf_t *armcf);
 void ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf);
+char *ngx_ai_relay_journal_conf(ngx_conf_t *cf,
+    ngx_ai_relay_main_conf_t *armcf);
+ngx_int_t ngx_ai_relay_journal_check(ngx_cycle_t *cycle,
+    ngx_ai_relay_main_conf_t *armcf);
+void ngx_ai_relay_journal_probe(ngx_ai_relay_main_conf_t *armcf);
 
 
 #endif /* _NGX_AI_RELAY_JOURNAL_H_INCLUDED_ */

@@ -66,6 +66,7 @@ typedef struct {
     ngx_uint_t                    records_max;   /* ai_relay_records_max */
     ngx_str_t                     journal;       /* ai_relay_journal */
     ngx_uint_t                    journal_max;
+    ngx_path_t                   *journal_path;  /* the default's folder */
 
     ngx_flag_t                    enabled;       /* any relay location */
     ngx_int_t                     request_id_index;
@@ -75,6 +76,7 @@ typedef struct {
     ngx_flag_t                    initialized;
     ngx_queue_t                   journal_queue;
     ngx_uint_t                    journal_n;
+    ngx_flag_t                    journal_unwritable;
     ngx_queue_t                   settle_queue;  /* finished requests */
     ngx_uint_t                    settle_n;
     ngx_event_t                   settle_timer;

@@ -38,6 +38,8 @@ static ngx_int_t ngx_ai_relay_variable_str(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_ai_relay_variable_num(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ai_relay_variable_journal(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 ngx_str_t  ngx_ai_relay_request_id_name = ngx_string("request_id");
@@ -107,6 +109,10 @@ static ngx_http_variable_t  ngx_ai_relay_vars[] = {
 
     { ngx_string("ai_relay_usage_source"), NULL,
       ngx_ai_relay_variable_str, NGX_AI_RELAY_VAR_USAGE_SOURCE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_relay_journal_state"), NULL,
+      ngx_ai_relay_variable_journal, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -253,6 +259,38 @@ ngx_ai_relay_variable_num(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = p;
+
+    return NGX_OK;
+}
+
+
+/* "ok", or "unwritable" when this worker could not create its journal */
+
+static ngx_int_t
+ngx_ai_relay_variable_journal(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+    if (!armcf->enabled) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (armcf->journal_unwritable) {
+        v->len = sizeof("unwritable") - 1;
+        v->data = (u_char *) "unwritable";
+
+    } else {
+        v->len = sizeof("ok") - 1;
+        v->data = (u_char *) "ok";
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
 
     return NGX_OK;
 }

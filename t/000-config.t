@@ -109,6 +109,7 @@ plain
 === TEST 8: a unix socket address for Redis
 --- http_config
     ai_relay_redis unix:/tmp/no-such-redis.sock;
+    ai_relay_journal logs/ai_relay.journal;
 --- config
     location /v1/ { ai_relay openai; proxy_pass $ai_relay_upstream_url; }
 --- request

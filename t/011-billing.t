@@ -44,6 +44,10 @@ _EOC_
 our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
 our $Stream = '{"model":"gpt-4o-mini","stream":true,"max_tokens":20,"messages":[{"role":"user","content":"hello"}]}';
 
+# TEST 6 leaves a journal file here and TEST 7 replays it; the folder must
+# exist before nginx starts (it refuses a journal folder it cannot write)
+system('rm -rf /tmp/ai-relay-test-journal; mkdir -p /tmp/ai-relay-test-journal');
+
 run_tests();
 
 __DATA__
@@ -211,13 +215,12 @@ replaying 1 journaled settlements
 
 === TEST 6: settlements still journaled at worker exit go to a file (Redis down)
 --- init
-system('rm -rf /tmp/ai-relay-test-journal; mkdir -p /tmp/ai-relay-test-journal');
 AIRelayTest::seed_world(mock => '/mock/slow');
 AIRelayTest::later(0.4, sub {
     AIRelayTest::redis('SAVE');
     system("t/redis.sh stop $AIRelayTest::REDIS_PORT");
 });
---- http_config eval: $::HttpConfig . "ai_relay_journal /tmp/ai-relay-test-journal/journal;\n"
+--- http_config eval: AIRelayTest::http_config(journal => "/tmp/ai-relay-test-journal/journal")
 --- config eval: $::Config
 --- request eval
 "POST /v1/chat/completions\n$::Stream"
@@ -233,7 +236,7 @@ kept in the journal until redis answers
 --- init
 system("t/redis.sh start $AIRelayTest::REDIS_PORT");
 unlink "$AIRelayTest::TOP/build/redis-$AIRelayTest::REDIS_PORT/dump.rdb";
---- http_config eval: $::HttpConfig . "ai_relay_journal /tmp/ai-relay-test-journal/journal;\n"
+--- http_config eval: AIRelayTest::http_config(journal => "/tmp/ai-relay-test-journal/journal")
 --- config eval: $::Config
 --- request
 GET /v1/models

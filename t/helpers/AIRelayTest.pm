@@ -253,10 +253,14 @@ sub http_config {
     my (%o) = @_;
     my $redis = $o{redis} // "127.0.0.1:$REDIS_PORT";
     my $timeout = $o{timeout} // '500ms';
+    # in the block's own server root, never the built-in default (which is
+    # the system nginx's folder, /var/lib/nginx/ai_relay)
+    my $journal = $o{journal} // 'logs/ai_relay.journal';
     return <<"_EOC_" . ($o{extra} // '');
     ai_relay_redis $redis;
     ai_relay_redis_timeout $timeout;
     ai_relay_redis_connect_timeout $timeout;
+    ai_relay_journal $journal;
 _EOC_
 }
 
