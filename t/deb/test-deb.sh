@@ -16,8 +16,9 @@
 # that loads the module the way the system one would, through
 # /etc/nginx/modules-enabled, and a private Redis (t/redis.sh). Because the
 # package's nginx-reload trigger (like every Debian nginx module's) reloads
-# a running system nginx on install and purge, the test refuses to run when
-# one runs (AI_RELAY_TEST_DEB_RELOAD_OK=1 accepts those reloads).
+# a running system nginx whenever the package is installed or removed, the
+# test refuses to run when one runs (AI_RELAY_TEST_DEB_RELOAD_OK=1 accepts
+# those reloads; the test's relay location is never in one).
 #
 # Ports (a busy one is an error, nothing is stopped): relay 19841, mock
 # upstream 19842, Redis 16399; TEST_DEB_RELAY_PORT, TEST_DEB_MOCK_PORT and
@@ -55,6 +56,15 @@ refuse() {
 
 [ "$(id -u)" = 0 ] || refuse "run as root (it installs and purges $PKG)"
 
+# the test's own relay location, left by a run that was killed (it would
+# break the system's nginx -t once the module is gone): removed first
+if [ -e "$CONFD" ]; then
+    grep -qxF "$MARK" "$CONFD" \
+        || refuse "$CONFD exists and is not the test's own"
+    rm -f "$CONFD"
+    echo "test-deb: removed $CONFD, left by a test run that was killed" >&2
+fi
+
 if [ $# -ge 1 ]; then
     DEB=$1
 else
@@ -83,17 +93,10 @@ case $status in
 esac
 for f in "$SO" "$CLI" "$AVAIL" "$ENABLED" "$ENABLED.removed"; do
     if [ -e "$f" ] || [ -L "$f" ]; then
-        refuse "$f exists but no package owns it (make install?): the" \
+        refuse "$f exists, not from $PKG (make install?): the" \
                "test's purge would delete it; move it away first"
     fi
 done
-if [ -e "$CONFD" ]; then
-    if grep -qxF "$MARK" "$CONFD"; then
-        rm -f "$CONFD"      # left by a run that was killed
-    else
-        refuse "$CONFD exists and is not the test's own"
-    fi
-fi
 
 # the package's nginx-reload trigger reloads a running system nginx (it
 # asks invoke-rc.d, as nginx's postinst does)
@@ -104,8 +107,9 @@ then
     refuse "the system nginx is running, and installing or purging the" \
            "package fires Debian's nginx-reload trigger, which reloads it." \
            "Run the test where the system nginx is stopped, or set" \
-           "AI_RELAY_TEST_DEB_RELOAD_OK=1 to accept two reloads (install" \
-           "and purge; the relay test location is never in a reload)"
+           "AI_RELAY_TEST_DEB_RELOAD_OK=1 to accept a reload at each of" \
+           "its five apt-get/dpkg steps (the test's relay location is" \
+           "never in one)"
 fi
 
 for tool in "$NGINX" curl redis-server redis-cli perl ss; do
@@ -130,6 +134,12 @@ if ! out=$("$NGINX" -t 2>&1); then
     echo "$out" >&2
     refuse "the system's nginx -t fails before the test: fix that first"
 fi
+
+# the journal's default folder, which the test must not create (its nginx
+# configurations name a journal of their own)
+JOURNAL_DEFAULT=/var/lib/nginx/ai_relay
+journal_default_was_there=0
+[ -e "$JOURNAL_DEFAULT" ] && journal_default_was_there=1
 
 # ------------------------------------------------------------- reporting
 
@@ -175,6 +185,7 @@ apt_do() {      # apt_do DESCRIPTION apt-args...: output to $LOG
 installed=0
 redis_started=0
 nginx_started=0
+completed=0
 finished=0
 
 # the private master, ours only: its pid file, and a command line that
@@ -203,7 +214,8 @@ stop_private_nginx() {
 finish() {
     [ "$finished" = 1 ] && return
     finished=1
-    trap - INT TERM
+    trap '' INT TERM HUP    # the cleanup itself is not interrupted
+    [ "$completed" = 1 ] || not_ok "the test ran to its end"
     echo "# cleanup"
 
     if [ "$nginx_started" = 1 ]; then
@@ -229,6 +241,10 @@ finish() {
         done
         check "the system's nginx -t passes after the purge" nginx_t
     fi
+    if [ "$journal_default_was_there" = 0 ]; then
+        check "nothing was written to $JOURNAL_DEFAULT" \
+            absent "$JOURNAL_DEFAULT"
+    fi
 
     echo "1..$n"
     if [ "$failed" = 0 ]; then
@@ -240,7 +256,7 @@ finish() {
     exit 1
 }
 trap finish EXIT
-trap 'echo "# interrupted"; exit 1' INT TERM
+trap 'echo "# interrupted"; exit 1' INT TERM HUP
 
 # -------------------------------------------------------------- install
 
@@ -258,6 +274,8 @@ check "$SO belongs to $PKG" \
 check "$AVAIL loads it like Debian's other modules" \
     [ "$(cat "$AVAIL" 2>/dev/null)" = "load_module modules/ngx_ai_relay_module.so;" ]
 check "$ENABLED -> $AVAIL" is_link_to "$ENABLED" "$AVAIL"
+check "the system's nginx -t passes with the module loaded, no relay yet" \
+    nginx_t
 check "nginx's prefix reaches it as modules/ngx_ai_relay_module.so" \
     test -f /usr/share/nginx/modules/ngx_ai_relay_module.so
 check "$CLI is there and runs" \
@@ -493,4 +511,5 @@ if [ "$failed" != 0 ]; then
     tail -20 "$TMP/error.log" | diag
 fi
 
+completed=1
 exit 0      # the EXIT trap cleans up, purges and reports
