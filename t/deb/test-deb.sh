@@ -249,10 +249,12 @@ finish() {
     echo "1..$n"
     if [ "$failed" = 0 ]; then
         rm -rf "$TMP"
-        echo "test-deb: all $n passed ($PKG $VERSION)"
+        echo "# test-deb: $PKG $VERSION"
+        echo "test-deb: $n passed, 0 failed"
         exit 0
     fi
-    echo "test-deb: $failed of $n FAILED ($PKG $VERSION); logs kept in $TMP"
+    echo "# test-deb: $PKG $VERSION; logs kept in $TMP"
+    echo "test-deb: $((n - failed)) passed, $failed failed"
     exit 1
 }
 trap finish EXIT
