@@ -18,6 +18,7 @@
 #include "ngx_ai_relay_filter.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_journal.h"
+#include "ngx_ai_relay_release.h"
 #include "ngx_ai_relay_variables.h"
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_lease.h"
@@ -35,6 +36,7 @@ static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ai_relay_init_module(ngx_cycle_t *cycle);
+static void ngx_ai_relay_worker_ready(ngx_ai_relay_redis_t *rds);
 static ngx_int_t ngx_ai_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_master(ngx_cycle_t *cycle);
@@ -382,7 +384,7 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_queue_init(&armcf->journal_queue);
     ngx_queue_init(&armcf->settle_queue);
 
-    rds->on_ready = ngx_ai_relay_journal_replay;
+    rds->on_ready = ngx_ai_relay_worker_ready;
     rds->data = armcf;
 
     armcf->redis = rds;
@@ -653,12 +655,25 @@ ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
                              ^ ((uint64_t) ngx_pid << 16) ^ ngx_random();
         }
 
+        ngx_queue_init(&armcf->release_queue);
+        armcf->release_n = 0;
+
         ngx_ai_relay_journal_probe(armcf);
         ngx_ai_relay_journal_load(armcf);
         ngx_ai_relay_redis_connect(rds);
     }
 
     return rds;
+}
+
+
+/* the Redis link is (back) up: what waited for it goes out */
+
+static void
+ngx_ai_relay_worker_ready(ngx_ai_relay_redis_t *rds)
+{
+    ngx_ai_relay_release_replay(rds->data);
+    ngx_ai_relay_journal_replay(rds);
 }
 
 

@@ -299,7 +299,7 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
 {
     ngx_ai_relay_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
+    ctx = ngx_ai_relay_find_ctx(r);
 
     if (ctx == NULL || !ctx->reserved_ok || ctx->settled || r != r->main) {
         return NGX_OK;

@@ -32,6 +32,7 @@
 #include "ngx_ai_relay_key.h"
 #include "ngx_ai_relay_cache.h"
 #include "ngx_ai_relay_lease.h"
+#include "ngx_ai_relay_release.h"
 
 
 static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
@@ -54,6 +55,7 @@ static void ngx_ai_relay_key_remember(ngx_http_request_t *r,
 static void ngx_ai_relay_auth_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_timeout_handler(ngx_event_t *ev);
 static void ngx_ai_relay_cleanup(void *data);
+static void ngx_ai_relay_ctx_anchor(void *data);
 static ngx_int_t ngx_ai_relay_send_response(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 
@@ -103,6 +105,7 @@ ngx_ai_relay_handler(ngx_http_request_t *r)
 ngx_ai_relay_ctx_t *
 ngx_ai_relay_get_ctx(ngx_http_request_t *r)
 {
+    ngx_pool_cleanup_t  *anchor;
     ngx_http_cleanup_t  *cln;
     ngx_ai_relay_ctx_t  *ctx;
 
@@ -121,8 +124,16 @@ ngx_ai_relay_get_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
+    anchor = ngx_pool_cleanup_add(r->pool, 0);
+    if (anchor == NULL) {
+        return NULL;
+    }
+
+    anchor->handler = ngx_ai_relay_ctx_anchor;
+    anchor->data = ctx;
+
     cln->handler = ngx_ai_relay_cleanup;
-    cln->data = r;
+    cln->data = ctx;
 
     ctx->timeout.handler = ngx_ai_relay_timeout_handler;
     ctx->timeout.data = r;
@@ -133,6 +144,44 @@ ngx_ai_relay_get_ctx(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_ai_relay_module);
 
     return ctx;
+}
+
+
+/*
+ * The ctx after an internal redirect (error_page, or proxy_intercept_errors)
+ * cleared r->ctx: a pool cleanup that does nothing holds it (the request's
+ * own cleanups are run and dropped before the LOG phase), so the request
+ * is settled and logged exactly once.
+ */
+
+ngx_ai_relay_ctx_t *
+ngx_ai_relay_find_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_ai_relay_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_ai_relay_ctx_anchor) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ai relay: ctx found again after a redirect");
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_ai_relay_ctx_anchor(void *data)
+{
+    /* void */
 }
 
 
@@ -486,7 +535,7 @@ ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
 failed:
 
-    ngx_ai_relay_cleanup(r);
+    ngx_ai_relay_cleanup(ngx_http_get_module_ctx(r, ngx_ai_relay_module));
     ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                            "internal error");
     return NGX_ERROR;
@@ -544,7 +593,7 @@ ngx_ai_relay_wait(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
 failed:
 
-    ngx_ai_relay_cleanup(r);
+    ngx_ai_relay_cleanup(ngx_http_get_module_ctx(r, ngx_ai_relay_module));
 
     ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                            "service_unavailable",
@@ -751,6 +800,7 @@ static ngx_int_t
 ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     size_t       argvlen[2];
+    ngx_int_t    rc;
     const char  *argv[2];
 
     if (ctx->state == NGX_AI_RELAY_STATE_DONE) {
@@ -812,8 +862,15 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ctx->auth_reserve = !ctx->route_failed;
 
-    return ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_auth_reply,
-                                  ctx->auth_reserve ? "reserve" : "check");
+    rc = ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_auth_reply,
+                                ctx->auth_reserve ? "reserve" : "check");
+
+    if (rc == NGX_AGAIN && ctx->auth_reserve) {
+        /* a request that stops waiting releases what this reserves */
+        ctx->auth_cmd = ctx->cmds[ctx->nsent - 1];
+    }
+
+    return rc;
 }
 
 
@@ -1039,6 +1096,7 @@ ngx_ai_relay_auth_reply(void *data, redisReply *reply)
     ngx_ai_relay_ctx_t  *ctx;
 
     ctx = ngx_ai_relay_reply_ctx(r, reply);
+    ctx->auth_cmd = NULL;
 
     if (ctx->state == NGX_AI_RELAY_STATE_DONE) {
         ngx_ai_relay_resume(r);
@@ -1155,7 +1213,7 @@ ngx_ai_relay_timeout_handler(ngx_event_t *ev)
                   "ai relay: redis did not answer within %M ms",
                   armcf->timeout);
 
-    ngx_ai_relay_cleanup(r);
+    ngx_ai_relay_cleanup(ngx_http_get_module_ctx(r, ngx_ai_relay_module));
     ngx_ai_relay_redis_timed_out(armcf->redis);
 
     ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -1171,25 +1229,34 @@ ngx_ai_relay_timeout_handler(ngx_event_t *ev)
 static void
 ngx_ai_relay_cleanup(void *data)
 {
-    ngx_http_request_t  *r = data;
+    ngx_ai_relay_ctx_t  *ctx = data;
 
     ngx_uint_t           i;
-    ngx_ai_relay_ctx_t  *ctx;
+    ngx_http_request_t  *r;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
     if (ctx == NULL) {
         return;
     }
+
+    r = ctx->timeout.data;
 
     for (i = ctx->nreplied; i < ctx->nsent; i++) {
         if (ctx->cmds[i]) {
             ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "ai relay: redis reply no longer awaited");
 
-            ngx_ai_relay_redis_detach(ctx->cmds[i]);
+            if (ctx->cmds[i] == ctx->auth_cmd) {
+                ngx_ai_relay_release_late(r, ctx, ctx->cmds[i]);
+
+            } else {
+                ngx_ai_relay_redis_detach(ctx->cmds[i]);
+            }
+
             ctx->cmds[i] = NULL;
         }
     }
+
+    ctx->auth_cmd = NULL;
 
     ctx->nsent = 0;
     ctx->nreplied = 0;

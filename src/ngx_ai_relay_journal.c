@@ -3,13 +3,22 @@
  * Copyright (C) ngx_ai_relay authors
  *
  * The settlement journal: settlements Redis has not acknowledged wait
- * here, in the worker's memory, and are sent again when the link comes
- * back.  At worker exit they are written to "<ai_relay_journal>.<pid>";
- * the next worker claims such files at start and replays them.  Replays
- * are safe: SETTLE does nothing for a request id it already settled.
+ * here, in the worker's memory.  They are sent again when the link comes
+ * back, and, when Redis answered with an error (LOADING after a restart,
+ * OOM, NOSCRIPT after SCRIPT FLUSH), on the live link after a growing
+ * pause.  At worker exit they are written to a file
+ * "<ai_relay_journal>.<pid>.<n>": written whole under a ".tmp" name,
+ * fsync()ed, then renamed, so a file under its final name is complete.
+ * Workers claim such files (an atomic rename to ".claimed") at start and
+ * whenever the folder changes (a reload's old workers exit after the new
+ * ones started), replay them, and delete a claimed file only when Redis
+ * acknowledged every entry in it; the claimed files of a worker that died
+ * are claimed again.  Replays are safe: SETTLE does nothing for a batch
+ * it already settled.
  *
- * Files are touched only at worker start and exit, and when the memory
- * journal is full (ai_relay_journal_max), never on a normal request.
+ * Files are touched only at worker start and exit, when the folder's
+ * mtime changed (one stat() a second), and when the memory journal is
+ * full (ai_relay_journal_max), never on a normal request.
  */
 
 
@@ -26,13 +35,23 @@
 #define NGX_AI_RELAY_JOURNAL_ARGS   8192
 
 
+#define NGX_AI_RELAY_JOURNAL_BACKOFF_MAX  5000
+#define NGX_AI_RELAY_JOURNAL_SCAN         1000
+
+
 static void ngx_ai_relay_journal_reply(void *data, redisReply *reply);
+static void ngx_ai_relay_journal_done(ngx_ai_relay_journal_entry_t *entry);
+static void ngx_ai_relay_journal_retry_handler(ngx_event_t *ev);
+static void ngx_ai_relay_journal_scan_handler(ngx_event_t *ev);
+static void ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf);
+static ngx_int_t ngx_ai_relay_journal_write_fd(ngx_fd_t fd, u_char *data,
+    size_t len);
 static void ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry);
 static ngx_int_t ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf,
     ngx_queue_t *q, ngx_ai_relay_journal_entry_t *one);
 static ngx_int_t ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf,
-    ngx_str_t *name);
+    ngx_str_t *name, ngx_ai_relay_journal_file_t *file);
 static ngx_str_t *ngx_ai_relay_journal_label(
     ngx_ai_relay_journal_entry_t *entry);
 
@@ -60,6 +79,7 @@ ngx_ai_relay_journal_entry(ngx_log_t *log, ngx_str_t *args, ngx_uint_t n)
     entry->argc = n;
     entry->failures = 0;
     entry->armcf = NULL;
+    entry->file = NULL;
     entry->lens = (size_t *) (entry + 1);
     entry->argv = (u_char **) (entry->lens + n);
 
@@ -130,11 +150,13 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
 {
     ngx_ai_relay_journal_entry_t  *entry = data;
 
+    ngx_msec_t                 delay;
     ngx_ai_relay_main_conf_t  *armcf;
 
     armcf = entry->armcf;
 
     if (reply == NULL) {
+        /* the link is gone: the reconnect replays */
         ngx_ai_relay_journal_keep(armcf, entry);
         return;
     }
@@ -148,12 +170,51 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
                       (size_t) reply->len, reply->str);
 
         ngx_ai_relay_journal_keep(armcf, entry);
+
+        /*
+         * the link is up but Redis refused (LOADING, OOM, NOSCRIPT: the
+         * scripts are being loaded again ahead of the retry): try again
+         * on this link after a pause that grows to 5 s
+         */
+
+        if (!armcf->journal_retry.timer_set) {
+            delay = armcf->journal_backoff ? armcf->journal_backoff : 100;
+            armcf->journal_backoff = ngx_min(delay * 2,
+                                            NGX_AI_RELAY_JOURNAL_BACKOFF_MAX);
+            ngx_add_timer(&armcf->journal_retry, delay);
+        }
+
         return;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "ai relay: settlement %V acknowledged",
                    ngx_ai_relay_journal_label(entry));
+
+    armcf->journal_backoff = 0;
+
+    ngx_ai_relay_journal_done(entry);
+}
+
+
+/* Redis has it (or a durable file has it): the entry and maybe its file go */
+
+static void
+ngx_ai_relay_journal_done(ngx_ai_relay_journal_entry_t *entry)
+{
+    ngx_ai_relay_journal_file_t  *file;
+
+    file = entry->file;
+
+    if (file && --file->pending == 0) {
+        if (ngx_delete_file(file->name) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          ngx_delete_file_n " \"%s\" failed", file->name);
+        }
+
+        ngx_queue_remove(&file->queue);
+        ngx_free(file);
+    }
 
     ngx_free(entry);
 }
@@ -172,14 +233,16 @@ ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
                       &armcf->journal);
 
         if (ngx_ai_relay_journal_write(armcf, NULL, entry) == NGX_OK) {
-            ngx_free(entry);
+            ngx_ai_relay_journal_done(entry);
             return;
         }
     }
 
-    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "ai relay: settlement %V kept in the journal until redis "
-                  "answers", ngx_ai_relay_journal_label(entry));
+    if (entry->failures == 0 || entry->failures == 1) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ai relay: settlement %V kept in the journal until "
+                      "redis answers", ngx_ai_relay_journal_label(entry));
+    }
 
     ngx_queue_insert_tail(&armcf->journal_queue, &entry->queue);
     armcf->journal_n++;
@@ -207,7 +270,7 @@ ngx_ai_relay_journal_label(ngx_ai_relay_journal_entry_t *entry)
 }
 
 
-/* the link is (back) up: send what waited */
+/* the link is (back) up, or a retry is due: send what waited */
 
 void
 ngx_ai_relay_journal_replay(ngx_ai_relay_redis_t *rds)
@@ -243,21 +306,46 @@ ngx_ai_relay_journal_replay(ngx_ai_relay_redis_t *rds)
 }
 
 
+static void
+ngx_ai_relay_journal_retry_handler(ngx_event_t *ev)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ev->data;
+
+    if (armcf->redis->state != NGX_AI_RELAY_REDIS_READY) {
+        /* the reconnect replays */
+        return;
+    }
+
+    ngx_ai_relay_journal_replay(armcf->redis);
+}
+
+
 /* worker exit: what Redis never acknowledged goes to a file */
 
 void
 ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
 {
+    ngx_int_t                      rc;
     ngx_queue_t                   *q;
     ngx_ai_relay_journal_entry_t  *entry;
+
+    if (armcf->journal_retry.timer_set) {
+        ngx_del_timer(&armcf->journal_retry);
+    }
+
+    if (armcf->journal_scan.timer_set) {
+        ngx_del_timer(&armcf->journal_scan);
+    }
 
     if (ngx_queue_empty(&armcf->journal_queue)) {
         return;
     }
 
-    if (ngx_ai_relay_journal_write(armcf, &armcf->journal_queue, NULL)
-        == NGX_OK)
-    {
+    rc = ngx_ai_relay_journal_write(armcf, &armcf->journal_queue, NULL);
+
+    if (rc == NGX_OK) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "ai relay: %ui settlements saved to the journal "
                       "\"%V\"", armcf->journal_n, &armcf->journal);
@@ -267,102 +355,291 @@ ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
         q = ngx_queue_head(&armcf->journal_queue);
         ngx_queue_remove(q);
         entry = ngx_queue_data(q, ngx_ai_relay_journal_entry_t, queue);
-        ngx_free(entry);
+
+        if (rc == NGX_OK) {
+            /* now in the new file: the claimed file it came from may go */
+            ngx_ai_relay_journal_done(entry);
+
+        } else {
+            /* its claimed file stays, for a worker that outlives us */
+            ngx_free(entry);
+        }
     }
 
     armcf->journal_n = 0;
 }
 
+
+/*
+ * One file, all or nothing: "<journal>.<pid>.<n>.tmp" written in full
+ * with every write() checked, fsync()ed, then renamed to its final name.
+ */
 
 static ngx_int_t
 ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
     ngx_ai_relay_journal_entry_t *one)
 {
-    u_char                         num[NGX_INT_T_LEN + 1], *p, *name;
-    size_t                         len;
+    u_char                        *p, *buf, *name, *tmp;
+    size_t                         len, size;
     ngx_fd_t                       fd;
+    ngx_err_t                      err;
     ngx_uint_t                     i;
     ngx_queue_t                   *e;
     ngx_ai_relay_journal_entry_t  *entry;
 
-    len = armcf->journal.len + 1 + NGX_INT_T_LEN + 1;
+    size = sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1;
+    e = q ? ngx_queue_head(q) : NULL;
 
-    name = ngx_alloc(len, ngx_cycle->log);
-    if (name == NULL) {
+    for (entry = one ? one : NULL; ; ) {
+        if (!one) {
+            if (e == ngx_queue_sentinel(q)) {
+                break;
+            }
+
+            entry = ngx_queue_data(e, ngx_ai_relay_journal_entry_t, queue);
+            e = ngx_queue_next(e);
+        }
+
+        size += NGX_INT_T_LEN + 1;
+
+        for (i = 0; i < entry->argc; i++) {
+            size += NGX_SIZE_T_LEN + 1 + entry->lens[i] + 1;
+        }
+
+        if (one) {
+            break;
+        }
+    }
+
+    len = armcf->journal.len + 1 + NGX_INT_T_LEN + 1 + NGX_INT_T_LEN
+          + sizeof(".tmp");
+
+    buf = ngx_alloc(size + 2 * len, ngx_cycle->log);
+    if (buf == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(name, "%V.%P%Z", &armcf->journal, ngx_pid);
+    name = buf + size;
+    tmp = name + len;
 
-    fd = ngx_open_file(name, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
+    ngx_sprintf(name, "%V.%P.%ui%Z", &armcf->journal, ngx_pid,
+                armcf->journal_seq++);
+    ngx_sprintf(tmp, "%s.tmp%Z", name);
+
+    p = ngx_cpymem(buf, NGX_AI_RELAY_JOURNAL_MAGIC,
+                   sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1);
+    e = q ? ngx_queue_head(q) : NULL;
+
+    for (entry = one ? one : NULL; ; ) {
+        if (!one) {
+            if (e == ngx_queue_sentinel(q)) {
+                break;
+            }
+
+            entry = ngx_queue_data(e, ngx_ai_relay_journal_entry_t, queue);
+            e = ngx_queue_next(e);
+        }
+
+        p = ngx_sprintf(p, "%ui\n", entry->argc);
+
+        for (i = 0; i < entry->argc; i++) {
+            p = ngx_sprintf(p, "%uz\n", entry->lens[i]);
+            p = ngx_cpymem(p, entry->argv[i], entry->lens[i]);
+            *p++ = '\n';
+        }
+
+        if (one) {
+            break;
+        }
+    }
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
                        NGX_FILE_DEFAULT_ACCESS);
 
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
                       ngx_open_file_n " \"%s\" failed, settlements lost",
-                      name);
-        ngx_free(name);
+                      tmp);
+        ngx_free(buf);
         return NGX_ERROR;
     }
 
-    if (lseek(fd, 0, SEEK_END) == 0) {
-        (void) ngx_write_fd(fd, NGX_AI_RELAY_JOURNAL_MAGIC,
-                            sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1);
+    err = 0;
+
+    if (ngx_ai_relay_journal_write_fd(fd, buf, p - buf) != NGX_OK
+        || fsync(fd) == -1)
+    {
+        err = ngx_errno;
     }
 
-    e = q ? ngx_queue_head(q) : NULL;
-
-    for ( ;; ) {
-        if (one) {
-            entry = one;
-
-        } else if (e != ngx_queue_sentinel(q)) {
-            entry = ngx_queue_data(e, ngx_ai_relay_journal_entry_t, queue);
-            e = ngx_queue_next(e);
-
-        } else {
-            break;
-        }
-
-        p = ngx_sprintf(num, "%ui\n", entry->argc);
-        (void) ngx_write_fd(fd, num, p - num);
-
-        for (i = 0; i < entry->argc; i++) {
-            p = ngx_sprintf(num, "%uz\n", entry->lens[i]);
-            (void) ngx_write_fd(fd, num, p - num);
-            (void) ngx_write_fd(fd, entry->argv[i], entry->lens[i]);
-            (void) ngx_write_fd(fd, "\n", 1);
-        }
-
-        if (one) {
-            break;
-        }
+    if (ngx_close_file(fd) == NGX_FILE_ERROR && err == 0) {
+        err = ngx_errno;
     }
 
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", name);
+    if (err == 0 && ngx_rename_file(tmp, name) == NGX_FILE_ERROR) {
+        err = ngx_errno;
     }
 
-    ngx_free(name);
+    if (err) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, err,
+                      "ai relay: writing the journal \"%s\" failed, "
+                      "settlements lost", tmp);
+        (void) ngx_delete_file(tmp);
+        ngx_free(buf);
+        return NGX_ERROR;
+    }
+
+    ngx_free(buf);
 
     return NGX_OK;
 }
 
 
-/* worker start: claim journal files left by workers that exited */
+static ngx_int_t
+ngx_ai_relay_journal_write_fd(ngx_fd_t fd, u_char *data, size_t len)
+{
+    ssize_t  n;
+
+    while (len) {
+        n = ngx_write_fd(fd, data, len);
+
+        if (n == -1) {
+            if (ngx_errno == NGX_EINTR) {
+                continue;
+            }
+
+            return NGX_ERROR;
+        }
+
+        if (n == 0) {
+            ngx_set_errno(NGX_ENOSPC);
+            return NGX_ERROR;
+        }
+
+        data += n;
+        len -= n;
+    }
+
+    return NGX_OK;
+}
+
+
+/* worker start: the timers, then the files workers left behind */
 
 void
 ngx_ai_relay_journal_load(ngx_ai_relay_main_conf_t *armcf)
 {
-    u_char      *base, *slash;
-    size_t       blen;
-    ngx_dir_t    dir;
-    ngx_str_t    dname, claimed, src;
-    ngx_uint_t   seq;
-
     ngx_queue_init(&armcf->journal_queue);
+    ngx_queue_init(&armcf->journal_files);
     armcf->journal_n = 0;
+    armcf->journal_backoff = 0;
+    armcf->journal_mtime = 0;
+
+    armcf->journal_retry.handler = ngx_ai_relay_journal_retry_handler;
+    armcf->journal_retry.data = armcf;
+    armcf->journal_retry.log = ngx_cycle->log;
+    armcf->journal_retry.cancelable = 1;
+
+    armcf->journal_scan.handler = ngx_ai_relay_journal_scan_handler;
+    armcf->journal_scan.data = armcf;
+    armcf->journal_scan.log = ngx_cycle->log;
+    armcf->journal_scan.cancelable = 1;
+
+    ngx_ai_relay_journal_claim(armcf);
+
+    ngx_add_timer(&armcf->journal_scan, NGX_AI_RELAY_JOURNAL_SCAN);
+
+    if (armcf->journal_n) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ai relay: %ui journaled settlements to replay",
+                      armcf->journal_n);
+    }
+}
+
+
+/* once a second: a changed folder may hold files of exited workers */
+
+static void
+ngx_ai_relay_journal_scan_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                 n;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    n = armcf->journal_n;
+
+    ngx_ai_relay_journal_claim(armcf);
+
+    if (armcf->journal_n > n) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ai relay: %ui journaled settlements of an exited "
+                      "worker to replay", armcf->journal_n - n);
+
+        if (armcf->redis->state == NGX_AI_RELAY_REDIS_READY) {
+            ngx_ai_relay_journal_replay(armcf->redis);
+        }
+    }
+
+    ngx_add_timer(ev, NGX_AI_RELAY_JOURNAL_SCAN);
+}
+
+
+/*
+ * Which files to claim: "<base>.<pid>.<n>" always (complete by their
+ * rename); "<base>.<pid>...(.tmp|.claimed)" only when that pid is gone
+ * (a worker killed while writing, or before its replay was acknowledged).
+ */
+
+static ngx_int_t
+ngx_ai_relay_journal_claimable(u_char *name, size_t len)
+{
+    u_char     *p, *last;
+    ngx_pid_t   pid;
+
+    last = name + len;
+
+    if (len > sizeof(".tmp") - 1
+        && ngx_strncmp(last - 4, ".tmp", 4) == 0)
+    {
+        last -= 4;
+
+    } else if (len > sizeof(".claimed") - 1
+               && ngx_strncmp(last - 8, ".claimed", 8) == 0)
+    {
+        last -= 8;
+
+    } else {
+        return 1;
+    }
+
+    for (p = name; p < last && *p >= '0' && *p <= '9'; p++) {
+        /* void */
+    }
+
+    pid = ngx_atoi(name, p - name);
+
+    if (pid == NGX_ERROR || pid == ngx_pid) {
+        return 0;
+    }
+
+    return kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+}
+
+
+static void
+ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf)
+{
+    u_char                       *base, *slash;
+    size_t                        blen;
+    ngx_dir_t                     dir;
+    ngx_str_t                     dname, claimed, src;
+    ngx_file_info_t               fi;
+    ngx_ai_relay_journal_file_t  *file;
 
     slash = NULL;
 
@@ -388,16 +665,25 @@ ngx_ai_relay_journal_load(ngx_ai_relay_main_conf_t *armcf)
     ngx_memcpy(dname.data, armcf->journal.data, dname.len);
     dname.data[dname.len] = '\0';
 
-    base = slash + 1;
-    blen = armcf->journal.data + armcf->journal.len - base;
-
-    if (ngx_open_dir(&dname, &dir) == NGX_ERROR) {
-        /* no folder yet: nothing to replay */
+    if (ngx_file_info(dname.data, &fi) == NGX_FILE_ERROR
+        || (armcf->journal_mtime
+            && ngx_file_mtime(&fi) == armcf->journal_mtime
+            && ngx_time() > armcf->journal_mtime + 1))
+    {
+        /* no folder, or unchanged since the last look */
         ngx_free(dname.data);
         return;
     }
 
-    seq = 0;
+    armcf->journal_mtime = ngx_file_mtime(&fi);
+
+    base = slash + 1;
+    blen = armcf->journal.data + armcf->journal.len - base;
+
+    if (ngx_open_dir(&dname, &dir) == NGX_ERROR) {
+        ngx_free(dname.data);
+        return;
+    }
 
     for ( ;; ) {
         if (ngx_read_dir(&dir) == NGX_ERROR) {
@@ -407,51 +693,64 @@ ngx_ai_relay_journal_load(ngx_ai_relay_main_conf_t *armcf)
         if (ngx_de_namelen(&dir) <= blen + 1
             || ngx_strncmp(ngx_de_name(&dir), base, blen) != 0
             || ngx_de_name(&dir)[blen] != '.'
-            || ngx_strstr(ngx_de_name(&dir) + blen, ".claimed") != NULL)
+            || !ngx_ai_relay_journal_claimable(ngx_de_name(&dir) + blen + 1,
+                                               ngx_de_namelen(&dir) - blen
+                                               - 1))
         {
             continue;
         }
 
         src.len = dname.len + 1 + ngx_de_namelen(&dir);
         src.data = ngx_alloc(src.len + 1, ngx_cycle->log);
-        claimed.data = ngx_alloc(armcf->journal.len + 64, ngx_cycle->log);
+        file = ngx_alloc(sizeof(ngx_ai_relay_journal_file_t)
+                         + armcf->journal.len + 2 * NGX_INT_T_LEN
+                         + sizeof("...claimed"), ngx_cycle->log);
 
-        if (src.data == NULL || claimed.data == NULL) {
+        if (src.data == NULL || file == NULL) {
             ngx_free(src.data);
-            ngx_free(claimed.data);
+            ngx_free(file);
             break;
         }
 
         ngx_sprintf(src.data, "%V/%s%Z", &dname, ngx_de_name(&dir));
+
+        file->name = (u_char *) (file + 1);
+        file->pending = 0;
+        claimed.data = file->name;
         claimed.len = ngx_sprintf(claimed.data, "%V.%P.%ui.claimed%Z",
-                                  &armcf->journal, ngx_pid, seq++)
+                                  &armcf->journal, ngx_pid,
+                                  armcf->journal_seq++)
                       - claimed.data - 1;
 
         /* rename() is atomic: one worker wins each file */
 
-        if (ngx_rename_file(src.data, claimed.data) == 0) {
-            if (ngx_ai_relay_journal_read(armcf, &claimed) == NGX_OK) {
-                (void) ngx_delete_file(claimed.data);
-            }
+        if (ngx_rename_file(src.data, claimed.data) != 0) {
+            ngx_free(src.data);
+            ngx_free(file);
+            continue;
+        }
+
+        ngx_queue_insert_tail(&armcf->journal_files, &file->queue);
+
+        if (ngx_ai_relay_journal_read(armcf, &claimed, file) == NGX_OK
+            && file->pending == 0)
+        {
+            (void) ngx_delete_file(file->name);
+            ngx_queue_remove(&file->queue);
+            ngx_free(file);
         }
 
         ngx_free(src.data);
-        ngx_free(claimed.data);
     }
 
     (void) ngx_close_dir(&dir);
     ngx_free(dname.data);
-
-    if (armcf->journal_n) {
-        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "ai relay: %ui journaled settlements to replay",
-                      armcf->journal_n);
-    }
 }
 
 
 static ngx_int_t
-ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name)
+ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name,
+    ngx_ai_relay_journal_file_t *jf)
 {
     u_char                        *buf, *p, *last;
     ssize_t                        n;
@@ -541,6 +840,8 @@ ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name)
         }
 
         entry->armcf = armcf;
+        entry->file = jf;
+        jf->pending++;
         ngx_queue_insert_tail(&armcf->journal_queue, &entry->queue);
         armcf->journal_n++;
     }

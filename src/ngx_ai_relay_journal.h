@@ -14,12 +14,21 @@
 #include "ngx_ai_relay_module.h"
 
 
+/* a journal file this worker claimed: deleted once all its entries are */
+typedef struct {
+    ngx_queue_t                  queue;
+    ngx_uint_t                   pending;    /* entries not yet settled */
+    u_char                      *name;       /* NUL ended */
+} ngx_ai_relay_journal_file_t;
+
+
 /* one settlement: the arguments of EVALSHA after the script's SHA1 */
 typedef struct {
     ngx_queue_t                  queue;
     ngx_uint_t                   argc;
     ngx_uint_t                   failures;
     ngx_ai_relay_main_conf_t    *armcf;
+    ngx_ai_relay_journal_file_t *file;       /* read from, or NULL */
     ngx_str_t                    label;      /* the batch id, for logs */
     size_t                      *lens;
     u_char                     **argv;

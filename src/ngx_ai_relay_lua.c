@@ -86,6 +86,10 @@ static char  ngx_ai_relay_script_route[] =
  * ARGV[5] reservation, micro-USD ARGV[6] reservation TTL, seconds
  * ARGV[7] sha256 of the key      ARGV[8] "ar:{u<id>}:"
  *
+ * A request its worker gave up on may be released before its AUTH runs:
+ * RELEASE then left "ar:{u<id>}:gone:<request id>" and AUTH reserves
+ * nothing ({'gone'}).
+ *
  * A reservation is res[request id] = "<deadline>|<uUSD>|<uUSD of the
  * key's quota>|<sha256>".  Those past their deadline (their worker died)
  * are refunded here, looked for at most every min(TTL, 60) seconds.
@@ -102,6 +106,10 @@ static char  ngx_ai_relay_script_auth[] =
 "local uf = {'status', 'balance', 'unlimited', 'reclaim_at'}\n"
 "local kf = {'id', 'status', 'expires', 'models', 'rpm', 'tpm', 'quota',\n"
 "            'unlimited', 'rl_m', 'rl_r', 'rl_t'}\n"
+"if ARGV[1] == 'reserve'\n"
+"   and redis.call('EXISTS', ARGV[8] .. 'gone:' .. ARGV[2]) == 1 then\n"
+"  return {'gone', ''}\n"
+"end\n"
 "local u = redis.call('HMGET', KEYS[1], unpack(uf))\n"
 "if (tonumber(u[4]) or 0) <= now then\n"
 "  local res = redis.call('HGETALL', KEYS[3])\n"
@@ -381,22 +389,38 @@ static char  ngx_ai_relay_script_lease[] =
 
 
 /*
- * RELEASE: a worker gives back what is left of a lease.  Sent after the
+ * RELEASE: a worker gives back what is left of a lease, or of a request's
+ * reservation whose request gave up before AUTH answered.  Sent after the
  * settlements of the lease's requests on the same connection, so they
  * are applied first.
  *
  * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:res
- * ARGV[1] lease id
+ * ARGV[1] lease or request id    ARGV[2] "ar:{u<id>}:" (a reservation's
+ * key quota part goes back to that key)
+ * ARGV[3] for a request whose AUTH may still be on its way: seconds to
+ * keep "ar:{u<id>}:gone:<request id>", which makes that AUTH reserve
+ * nothing
  *
- * -> 1, or 0 if there was no such lease
+ * -> 1, or 0 if there was no such lease or reservation
  */
 
 static char  ngx_ai_relay_script_release[] =
 "local v = redis.call('HGET', KEYS[2], ARGV[1])\n"
-"if not v then return 0 end\n"
-"local rem = string.match(v, '^%d+|(%-?%d+)|')\n"
+"if not v then\n"
+"  if ARGV[3] then\n"
+"    redis.call('SET', ARGV[2] .. 'gone:' .. ARGV[1], '1', 'EX', ARGV[3])\n"
+"  end\n"
+"  return 0\n"
+"end\n"
+"local rem, kamt, h = string.match(v, '^%d+|(%-?%d+)|(%d*)|(%x*)$')\n"
 "if rem and rem ~= '0' then\n"
 "  redis.call('HINCRBY', KEYS[1], 'balance', rem)\n"
+"end\n"
+"if ARGV[2] and kamt and kamt ~= '' and kamt ~= '0' and h ~= '' then\n"
+"  local kk = ARGV[2] .. 'key:' .. h\n"
+"  if redis.call('EXISTS', kk) == 1 then\n"
+"    redis.call('HINCRBY', kk, 'quota', kamt)\n"
+"  end\n"
 "end\n"
 "redis.call('HDEL', KEYS[2], ARGV[1])\n"
 "return 1\n";

@@ -77,6 +77,14 @@ typedef struct {
     ngx_queue_t                   journal_queue;
     ngx_uint_t                    journal_n;
     ngx_flag_t                    journal_unwritable;
+    ngx_queue_t                   journal_files; /* claimed, not yet done */
+    ngx_uint_t                    journal_seq;   /* file names */
+    ngx_event_t                   journal_retry; /* error replies: again */
+    ngx_msec_t                    journal_backoff;
+    ngx_event_t                   journal_scan;  /* files of exited workers */
+    time_t                        journal_mtime;
+    ngx_queue_t                   release_queue; /* RELEASEs waiting for */
+    ngx_uint_t                    release_n;     /* the link to be back */
     ngx_queue_t                   settle_queue;  /* finished requests */
     ngx_uint_t                    settle_n;
     ngx_event_t                   settle_timer;
@@ -136,6 +144,7 @@ typedef struct {
     ngx_uint_t                    nsent;
     ngx_uint_t                    nreplied;
     ngx_event_t                   timeout;
+    ngx_ai_relay_redis_cmd_t     *auth_cmd;      /* may reserve money */
 
     /* the client's key: never kept in plaintext */
     ngx_str_t                     key_hash;      /* 64 hex digits */
@@ -239,6 +248,7 @@ typedef struct {
 
 
 ngx_ai_relay_ctx_t *ngx_ai_relay_get_ctx(ngx_http_request_t *r);
+ngx_ai_relay_ctx_t *ngx_ai_relay_find_ctx(ngx_http_request_t *r);
 ngx_ai_relay_redis_t *ngx_ai_relay_worker_redis(
     ngx_ai_relay_main_conf_t *armcf);
 

@@ -353,6 +353,17 @@ ngx_ai_relay_redis_detach(ngx_ai_relay_redis_cmd_t *cmd)
 }
 
 
+/* the reply goes to another handler, one that outlives the request */
+
+void
+ngx_ai_relay_redis_reattach(ngx_ai_relay_redis_cmd_t *cmd,
+    ngx_ai_relay_redis_handler_pt handler, void *data)
+{
+    cmd->handler = handler;
+    cmd->data = data;
+}
+
+
 void
 ngx_ai_relay_redis_set_critical(ngx_ai_relay_redis_cmd_t *cmd)
 {

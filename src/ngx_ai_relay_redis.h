@@ -92,6 +92,8 @@ ngx_ai_relay_redis_cmd_t *ngx_ai_relay_redis_send_formatted(
     ngx_ai_relay_redis_t *rds, ngx_ai_relay_redis_handler_pt handler,
     void *data, u_char *cmd, size_t len);
 void ngx_ai_relay_redis_detach(ngx_ai_relay_redis_cmd_t *cmd);
+void ngx_ai_relay_redis_reattach(ngx_ai_relay_redis_cmd_t *cmd,
+    ngx_ai_relay_redis_handler_pt handler, void *data);
 void ngx_ai_relay_redis_set_critical(ngx_ai_relay_redis_cmd_t *cmd);
 void ngx_ai_relay_redis_timed_out(ngx_ai_relay_redis_t *rds);
 

@@ -14,6 +14,7 @@
 
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_variables.h"
+#include "ngx_ai_relay_handler.h"
 
 
 #define NGX_AI_RELAY_VAR_UPSTREAM_URL      0
@@ -148,7 +149,7 @@ ngx_ai_relay_variable_str(ngx_http_request_t *r,
         ngx_string("none"), ngx_string("upstream"), ngx_string("estimated")
     };
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_ai_relay_module);
+    ctx = ngx_ai_relay_find_ctx(r->main);
 
     if (ctx == NULL) {
         v->not_found = 1;
@@ -212,7 +213,7 @@ ngx_ai_relay_variable_num(ngx_http_request_t *r,
     int64_t              n;
     ngx_ai_relay_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_ai_relay_module);
+    ctx = ngx_ai_relay_find_ctx(r->main);
 
     if (ctx == NULL || (!ctx->usage_done && data != NGX_AI_RELAY_VAR_STREAM
                         && data != NGX_AI_RELAY_VAR_TTFT))

@@ -1,0 +1,198 @@
+# Money under faults: Redis answering errors on a live link (NOSCRIPT
+# after SCRIPT FLUSH, OOM), settlements parked across a reload, an AUTH
+# reply that comes after its request gave up, a request leaving the
+# relay location by error_page.  Every block checks Redis afterwards,
+# whatever the response was.
+#
+# repeat_each(1): each block's fault is set up once, by --- init.
+
+use lib 't/helpers';
+use AIRelayTest;
+use Test::Nginx::Socket;
+
+repeat_each(1);
+plan tests => repeat_each() * 41;
+
+master_on();
+workers(1);
+no_shuffle();
+no_long_string();
+install_redis_check();
+
+our $HttpConfig = http_config();
+our $Config = relay_config(extra => <<'_EOC_');
+    # a stream that takes a second: the fault lands before it settles
+    location /mock/slow/ {
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"The first words"}}],"usage":null}';
+        echo;
+        echo_flush;
+        echo_sleep 1;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}';
+        echo;
+        echo 'data: [DONE]';
+        echo;
+    }
+
+    location /fallback/v1/ {
+        ai_relay openai;
+        proxy_pass $ai_relay_upstream_url;
+        error_page 502 = @busy;
+    }
+
+    location @busy {
+        default_type application/json;
+        return 503 '{"error":{"message":"busy","type":"server_error","code":"busy"}}';
+    }
+_EOC_
+our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
+our $Stream = '{"model":"gpt-4o-mini","stream":true,"max_tokens":20,"messages":[{"role":"user","content":"hello"}]}';
+
+# 12 prompt and 9 completion tokens at $0.15 / $0.60 per 1M: 7.2 -> 8
+our $Cost = 8;
+
+sub servroot { $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot" }
+
+sub error_log_text {
+    open my $fh, '<', servroot() . '/logs/error.log' or return '';
+    local $/;
+    return <$fh>;
+}
+
+sub journal_files { return glob(servroot() . '/logs/ai_relay.journal.*') }
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: SCRIPT FLUSH before the settlement: NOSCRIPT, scripts loaded again, settled once on the same link
+--- init
+AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::later(0.4, sub { AIRelayTest::redis('SCRIPT', 'FLUSH') });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- response_body_like: data: \[DONE\]
+--- timeout: 5
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }, 5), 'settled without a reconnect');
+sleep 0.3;
+is(scalar(records(1)), 1, 'exactly one record');
+is(user_field(1, 'balance'), 10_000_000 - $main::Cost, 'charged once');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+my $log = main::error_log_text();
+like($log, qr/settlement \S+ failed: NOSCRIPT/, 'the refusal was logged');
+is(scalar(() = $log =~ /ai relay: redis connected/g), 1, 'the link stayed up');
+
+
+
+=== TEST 2: Redis refusing writes for a while (NOREPLICAS): refused settlements are retried until it accepts them
+--- init
+AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::later(0.4, sub { AIRelayTest::redis('CONFIG', 'SET', 'min-replicas-to-write', 1) });
+AIRelayTest::later(2.0, sub { AIRelayTest::redis('CONFIG', 'SET', 'min-replicas-to-write', 0) });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- response_body_like: data: \[DONE\]
+--- timeout: 5
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }, 8), 'settled once memory was back');
+sleep 0.3;
+is(scalar(records(1)), 1, 'exactly one record');
+is(user_field(1, 'balance'), 10_000_000 - $main::Cost, 'charged once');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+like(main::error_log_text(), qr/settlement \S+ failed: NOREPLICAS/, 'the refusal was logged');
+redis('CONFIG', 'SET', 'min-replicas-to-write', 0);
+
+
+
+=== TEST 3: settlements parked on error replies survive a reload: the new worker claims the old one's journal at once
+--- init
+AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::later(0.4, sub { AIRelayTest::redis('CONFIG', 'SET', 'min-replicas-to-write', 1) });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- response_body_like: data: \[DONE\]
+--- timeout: 5
+--- redis_check
+ok(wait_for(sub { main::error_log_text() =~ /settlement \S+ failed: NOREPLICAS/ }, 5),
+   'the settlement was refused');
+my ($master, @old) = nginx_pids();
+kill 'HUP', $master;
+my %old = map { $_ => 1 } @old;
+ok(wait_for(sub { my (undef, @w) = nginx_pids(); @w == 1 && !$old{$w[0]} }, 10),
+   'the old worker exited');
+ok(wait_for(sub { main::error_log_text() =~ /settlements of an exited worker to replay/ }, 5),
+   'the new worker claimed its journal without another reload');
+is(scalar(records(1)), 0, 'nothing settled while Redis refuses');
+redis('CONFIG', 'SET', 'min-replicas-to-write', 0);
+ok(wait_for(sub { records(1) == 1 }, 10), 'settled once Redis accepts');
+sleep 0.3;
+is(scalar(records(1)), 1, 'exactly one record');
+is(user_field(1, 'balance'), 10_000_000 - $main::Cost, 'charged once');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+ok(wait_for(sub { !main::journal_files() }, 3),
+   'the claimed journal is deleted once Redis acknowledged it');
+--- error_log
+saved to the journal
+
+
+
+=== TEST 4: AUTH answered after the request gave up (Redis timeout, 503): its reservation is released at once
+--- init
+AIRelayTest::seed_world(mock => '/mock/chat', key => { rpm => 1000 });
+# the same key and route once, so the next request's first command is AUTH
+my ($status) = AIRelayTest::relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini"}');
+die "warm-up request answered $status\n" unless $status == 200;
+AIRelayTest::wait_for(sub { AIRelayTest::records(1) == 1 }, 3) or die "warm-up not settled\n";
+AIRelayTest::redis_sleep_in_background(1.5);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini"}
+--- more_headers eval: $::Key
+--- error_code: 503
+--- timeout: 5
+--- redis_check
+my $first = last_record(1);
+ok(wait_for(sub { main::error_log_text() =~ /released: the request gave up before AUTH answered/ }, 8),
+   'the late reply released the reservation');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation held');
+is(user_field(1, 'balance'), 10_000_000 - $first->{cost}, 'only the warm-up request was charged');
+is(scalar(records(1)), 1, 'the refused request is not billed');
+--- error_log
+ai relay: redis did not answer within 500 ms
+
+
+
+=== TEST 5: a request that leaves the relay location by error_page is settled exactly once
+--- init
+AIRelayTest::seed_world(channel => { base_url => 'http://127.0.0.1:1/v1' });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /fallback/v1/chat/completions
+{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::Key
+--- error_code: 503
+--- response_body_like: "busy"
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }, 3), 'one record');
+sleep 0.3;
+is(scalar(records(1)), 1, 'exactly one record');
+my $r = last_record(1);
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'the reservation was settled');
+is(user_field(1, 'balance'), 10_000_000 - $r->{cost}, 'balance = start - recorded cost');
+is(user_field(1, 'requests'), 1, 'counted once');
+--- error_log
+connect() failed
