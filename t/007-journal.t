@@ -38,12 +38,6 @@ sub folder {
     return $dir;
 }
 
-sub error_log_text {
-    my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
-    open my $fh, '<', "$root/logs/error.log" or return '';
-    local $/;
-    return <$fh>;
-}
 
 # made before nginx starts (--- init runs after)
 folder('unwritable', 0755);
@@ -106,10 +100,10 @@ my ($master) = nginx_pids();
 chmod 0755, '/tmp/ai-relay-t007-reload' or die "chmod: $!";
 ok(reloaded_to('unwritable'), 'the new worker says its journal is unwritable');
 ok(kill(0, $master), 'the master still runs');
-like(main::error_log_text(),
+like(error_log_text(),
      qr/\[alert\].*the journal folder "\/tmp\/ai-relay-t007-reload" is not writable/,
      'the reload logged the folder at alert level');
-like(main::error_log_text(),
+like(error_log_text(),
      qr/\[alert\].*this worker cannot create its journal file/,
      'the new worker logged it too');
 # as it was, for the next repetition

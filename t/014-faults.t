@@ -54,11 +54,6 @@ our $Cost = 8;
 
 sub servroot { $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot" }
 
-sub error_log_text {
-    open my $fh, '<', servroot() . '/logs/error.log' or return '';
-    local $/;
-    return <$fh>;
-}
 
 sub journal_files { return glob(servroot() . '/logs/ai_relay.journal.*') }
 
@@ -83,7 +78,7 @@ sleep 0.3;
 is(scalar(records(1)), 1, 'exactly one record');
 is(user_field(1, 'balance'), 10_000_000 - $main::Cost, 'charged once');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
-my $log = main::error_log_text();
+my $log = error_log_text();
 like($log, qr/settlement \S+ failed: NOSCRIPT/, 'the refusal was logged');
 is(scalar(() = $log =~ /ai relay: redis connected/g), 1, 'the link stayed up');
 
@@ -107,7 +102,7 @@ sleep 0.3;
 is(scalar(records(1)), 1, 'exactly one record');
 is(user_field(1, 'balance'), 10_000_000 - $main::Cost, 'charged once');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
-like(main::error_log_text(), qr/settlement \S+ failed: NOREPLICAS/, 'the refusal was logged');
+like(error_log_text(), qr/settlement \S+ failed: NOREPLICAS/, 'the refusal was logged');
 redis('CONFIG', 'SET', 'min-replicas-to-write', 0);
 
 
@@ -124,14 +119,14 @@ AIRelayTest::later(0.4, sub { AIRelayTest::redis('CONFIG', 'SET', 'min-replicas-
 --- response_body_like: data: \[DONE\]
 --- timeout: 5
 --- redis_check
-ok(wait_for(sub { main::error_log_text() =~ /settlement \S+ failed: NOREPLICAS/ }, 5),
+ok(wait_for(sub { error_log_text() =~ /settlement \S+ failed: NOREPLICAS/ }, 5),
    'the settlement was refused');
 my ($master, @old) = nginx_pids();
 kill 'HUP', $master;
 my %old = map { $_ => 1 } @old;
 ok(wait_for(sub { my (undef, @w) = nginx_pids(); @w == 1 && !$old{$w[0]} }, 10),
    'the old worker exited');
-ok(wait_for(sub { main::error_log_text() =~ /settlements of an exited worker to replay/ }, 5),
+ok(wait_for(sub { error_log_text() =~ /settlements of an exited worker to replay/ }, 5),
    'the new worker claimed its journal without another reload');
 is(scalar(records(1)), 0, 'nothing settled while Redis refuses');
 redis('CONFIG', 'SET', 'min-replicas-to-write', 0);
@@ -142,8 +137,8 @@ is(user_field(1, 'balance'), 10_000_000 - $main::Cost, 'charged once');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
 ok(wait_for(sub { !main::journal_files() }, 3),
    'the claimed journal is deleted once Redis acknowledged it');
---- error_log
-saved to the journal
+like(error_log_text(), qr/1 settlements saved to the journal/,
+     'the old worker saved it at exit');
 
 
 
@@ -165,7 +160,7 @@ POST /v1/chat/completions
 --- timeout: 5
 --- redis_check
 my $first = last_record(1);
-ok(wait_for(sub { main::error_log_text() =~ /released: the request gave up before AUTH answered/ }, 8),
+ok(wait_for(sub { error_log_text() =~ /released: the request gave up before AUTH answered/ }, 8),
    'the late reply released the reservation');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation held');
 is(user_field(1, 'balance'), 10_000_000 - $first->{cost}, 'only the warm-up request was charged');

@@ -18,7 +18,6 @@ use Exporter 'import';
 use Time::HiRes qw(sleep);
 use POSIX ();
 
-our $BODY;
 our @EXPORT = qw(redis redis_ok key_hash reset_redis seed_user seed_key
                  seed_model seed_alias seed_channel seed_price seed_world
                  mock_url user_field key_field records last_record
@@ -338,22 +337,38 @@ sub install_redis_check {
     # our runner warns about sections it does not know; this one is ours
     $Test::Nginx::Socket::Known{redis_check} = 1;
 
-    Test::Nginx::Socket::add_response_body_check(sub {
-        my ($block, $body, $i, $rep, $dry_run) = @_;
-        return if $dry_run;
-        return unless $block->can('redis_check');
-        my $code = $block->redis_check;
-        return unless defined $code && length $code;
-        my $reqs = $block->request;
-        my $last = ref $reqs eq 'ARRAY' ? $#$reqs : 0;
-        return unless $i == $last;
-        local $AIRelayTest::BODY = $body;
-        my $name = $block->name;
-        eval "package main; use Test::More; use Time::HiRes qw(sleep); "
-             . "AIRelayTest->import; "
-             . "#line 1 \"$name --- redis_check\"\n$code; 1"
-            or Test::More::fail("$name - redis_check died: $@");
-    });
+    # Run after every repetition's requests, whatever the response checks
+    # do: a response check is skipped with --- ignore_response, which is
+    # every block where the client or the upstream goes away.  The real
+    # Test::Nginx runs a repetition in run_test_helper, our runner in
+    # _run_requests; the one that exists is wrapped.
+    no strict 'refs';
+    no warnings qw(redefine prototype);
+    my ($name) = grep { defined &{"Test::Nginx::Socket::$_"} }
+                 qw(run_test_helper _run_requests);
+    die "install_redis_check: no per-request runner to wrap\n"
+        unless $name;
+    my $orig = \&{"Test::Nginx::Socket::$name"};
+    *{"Test::Nginx::Socket::$name"} = sub {
+        my ($block, $flag) = @_;
+        my @r = $orig->(@_);
+        # run_test_helper's second argument is "dry run"
+        _redis_check($block)
+            unless $name eq 'run_test_helper' && $flag;
+        return wantarray ? @r : $r[0];
+    };
+}
+
+sub _redis_check {
+    my ($block) = @_;
+    return unless $block->can('redis_check');
+    my $code = $block->redis_check;
+    return unless defined $code && length $code;
+    my $name = $block->name;
+    eval "package main; use Test::More; use Time::HiRes qw(sleep); "
+         . "AIRelayTest->import; "
+         . "#line 1 \"$name --- redis_check\"\n$code; 1"
+        or Test::More::fail("$name - redis_check died: $@");
 }
 
 1;
@@ -544,7 +559,7 @@ package AIRelayTest;
 
 use Socket qw(SOL_SOCKET SO_LINGER);
 
-push @EXPORT, qw(free_port raw_upstream later nginx_pids);
+push @EXPORT, qw(free_port raw_upstream later nginx_pids error_log_text);
 
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -597,6 +612,15 @@ sub later {
     sleep $secs;
     $code->();
     POSIX::_exit(0);
+}
+
+# the test nginx's error log so far (for assertions in --- redis_check,
+# which runs after the block's own --- error_log checks)
+sub error_log_text {
+    my $root = $ENV{TEST_NGINX_SERVROOT} || "$TOP/t/servroot";
+    open my $fh, '<', "$root/logs/error.log" or return '';
+    local $/;
+    return <$fh>;
 }
 
 # pids of the test nginx: (master, workers...) from the servroot
