@@ -5,6 +5,8 @@
 use lib 't/helpers';
 use AIRelayTest;
 use Test::Nginx::Socket 'no_plan';
+use Time::HiRes ();
+use POSIX ();
 
 repeat_each(1);
 no_shuffle();
@@ -43,23 +45,82 @@ our $Config = relay_config(extra => <<'_EOC_');
 _EOC_
 our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
 
-# send a streamed request, return the seconds at which each event arrived
-sub event_times {
-    my ($body) = @_;
+# An upstream that sends the first event, then holds the rest until the
+# client has that first event (the client creates $gate when it has it),
+# and writes to $result whether that happened before it gave up (10 s).
+# Order, not timing: a relay that held the first event back would leave
+# the client without it while the upstream waits.
+sub gated_upstream {
+    my ($port, $gate, $result, $first, $rest) = @_;
+    unlink $gate, $result;
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                    LocalPort => $port, Listen => 5,
+                                    ReuseAddr => 1)
+        or die "gated upstream on $port: $!\n";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid) {
+        close $srv;
+        return $pid;
+    }
+    local $SIG{ALRM} = sub { POSIX::_exit(0) };
+    alarm 20;
+    my $c = $srv->accept or POSIX::_exit(0);
+    my $req = '';
+    sysread($c, $req, 65536, length $req) while $req !~ /\r\n\r\n/;
+    syswrite($c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                 . "Connection: close\r\n\r\n$first");
+    my $seen = 'held back';
+    for (1 .. 1000) {
+        if (-e $gate) { $seen = 'delivered'; last }
+        Time::HiRes::sleep(0.01);
+    }
+    open my $fh, '>', $result or POSIX::_exit(1);
+    print $fh $seen;
+    close $fh;
+    syswrite($c, $rest);
+    close $c;
+    POSIX::_exit(0);
+}
+
+# stream a request; create $gate once the first event arrived; the
+# number of events the client got in the end
+sub stream_through {
+    my ($body, $gate) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $AIRelayTest::SERVER_PORT)
         or die $!;
-    my $t0 = Time::HiRes::time();
     print $s "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
              . "Connection: close\r\n$::Key\r\nContent-Length: "
              . length($body) . "\r\n\r\n$body";
-    my ($buf, @at) = ('');
-    my $seen = 0;
+    my $buf = '';
     while (sysread($s, $buf, 4096, length $buf)) {
-        my $n = () = $buf =~ /data: /g;
-        push @at, Time::HiRes::time() - $t0 while @at < $n;
+        if ($buf =~ /data: / && !-e $gate) {
+            open my $fh, '>', $gate or die "$gate: $!";
+            close $fh;
+        }
     }
-    return @at;
+    return scalar(() = $buf =~ /data: /g);
+}
+
+# one block's run: the gated upstream as channel 1, a stream through it
+sub gated_stream {
+    my ($name, $body) = @_;
+    my $port = AIRelayTest::free_port();
+    my ($gate, $result) = ("/tmp/ai-relay-t013-$name.gate",
+                           "/tmp/ai-relay-t013-$name.result");
+    AIRelayTest::seed_world(channel => { base_url => "http://127.0.0.1:$port" });
+    my $pid = gated_upstream($port, $gate, $result,
+        qq{data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"now"}}],"usage":null}\n\n},
+        qq{data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" later"}}],"usage":null}\n\n}
+        . qq{data: {"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14}}\n\n}
+        . qq{data: [DONE]\n\n});
+    my $events = stream_through($body, $gate);
+    waitpid $pid, 0;
+    open my $fh, '<', $result or die "no result from the upstream: $!";
+    my $seen = <$fh>;
+    unlink $gate, $result;
+    return ($events, $seen);
 }
 
 run_tests();
@@ -68,39 +129,37 @@ __DATA__
 
 === TEST 1: observed stream: the first event is not held back until the second
 --- init
-AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::seed_world();
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
 GET /v1/models
 --- more_headers eval: $::Key
 --- redis_check
-my @at = main::event_times('{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}');
-is(scalar @at, 4, 'four events');
-ok($at[0] < 0.5, sprintf('first event after %.3f s', $at[0]));
-ok($at[1] > 0.9, sprintf('second after %.3f s, when the upstream sent it', $at[1]));
+my ($events, $seen) = main::gated_stream('observed', '{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}');
+is($events, 4, 'four events');
+is($seen, 'delivered', 'the first event reached the client while the upstream held the second');
 
 
 
 === TEST 2: the relay's own usage chunk left out: still event by event
 --- init
-AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::seed_world();
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
 GET /v1/models
 --- more_headers eval: $::Key
 --- redis_check
-my @at = main::event_times('{"model":"gpt-4o-mini","stream":true}');
-is(scalar @at, 3, 'three events: the usage chunk is not for this client');
-ok($at[0] < 0.5, sprintf('first event after %.3f s', $at[0]));
-ok($at[1] > 0.9, sprintf('second after %.3f s', $at[1]));
+my ($events, $seen) = main::gated_stream('hidden-usage', '{"model":"gpt-4o-mini","stream":true}');
+is($events, 3, 'three events: the usage chunk is not for this client');
+is($seen, 'delivered', 'the first event reached the client while the upstream held the second');
 
 
 
 === TEST 3: even with proxy_buffering on, a stream is not held back
 --- init
-AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::seed_world();
 --- http_config eval: $::HttpConfig
 --- config eval
 my $c = $::Config;
@@ -110,10 +169,9 @@ $c
 GET /v1/models
 --- more_headers eval: $::Key
 --- redis_check
-my @at = main::event_times('{"model":"gpt-4o-mini","stream":true}');
-is(scalar @at, 3, 'three events');
-ok($at[0] < 0.5, sprintf('first event after %.3f s', $at[0]));
-ok($at[1] > 0.9, sprintf('second after %.3f s', $at[1]));
+my ($events, $seen) = main::gated_stream('buffering-on', '{"model":"gpt-4o-mini","stream":true}');
+is($events, 3, 'three events');
+is($seen, 'delivered', 'the first event reached the client while the upstream held the second');
 
 
 
