@@ -657,6 +657,7 @@ ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
 
         ngx_queue_init(&armcf->release_queue);
         armcf->release_n = 0;
+        armcf->on_settled = ngx_ai_relay_lease_settled;
 
         ngx_ai_relay_journal_probe(armcf);
         ngx_ai_relay_journal_load(armcf);

@@ -1088,17 +1088,61 @@ ngx_ai_relay_auth_result(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 }
 
 
+/* AUTH refused for want of balance (not of the key's own quota) */
+
+static ngx_uint_t
+ngx_ai_relay_auth_short(redisReply *reply)
+{
+    redisReply  *s;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements == 0)
+    {
+        return 0;
+    }
+
+    s = reply->element[0];
+
+    return s->type == REDIS_REPLY_STRING
+           && ((s->len == 5 && ngx_strncmp(s->str, "quota", 5) == 0)
+               || (s->len == 11
+                   && ngx_strncmp(s->str, "quota_short", 11) == 0));
+}
+
+
 static void
 ngx_ai_relay_auth_reply(void *data, redisReply *reply)
 {
     ngx_http_request_t  *r = data;
 
+    ngx_int_t            rc;
     ngx_ai_relay_ctx_t  *ctx;
 
     ctx = ngx_ai_relay_reply_ctx(r, reply);
     ctx->auth_cmd = NULL;
 
     if (ctx->state == NGX_AI_RELAY_STATE_DONE) {
+        ngx_ai_relay_resume(r);
+        return;
+    }
+
+    if (ngx_ai_relay_auth_short(reply) && !ctx->lease_given_back
+        && ngx_ai_relay_lease_give_back(
+               ngx_http_get_module_main_conf(r, ngx_ai_relay_module),
+               &ctx->user_id)
+           == NGX_OK)
+    {
+        /* money this worker held for the user is back: ask again */
+
+        ctx->lease_given_back = 1;
+
+        rc = ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_auth_reply,
+                                    "reserve");
+        if (rc == NGX_AGAIN) {
+            ctx->auth_cmd = ctx->cmds[ctx->nsent - 1];
+            return;
+        }
+
         ngx_ai_relay_resume(r);
         return;
     }

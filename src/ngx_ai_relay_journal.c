@@ -193,6 +193,10 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
 
     armcf->journal_backoff = 0;
 
+    if (armcf->on_settled) {
+        armcf->on_settled(armcf, entry->argc, entry->argv, entry->lens);
+    }
+
     ngx_ai_relay_journal_done(entry);
 }
 

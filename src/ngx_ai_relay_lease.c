@@ -15,6 +15,13 @@
  * NGX_AI_RELAY_LEASE_IDLE; one whose worker died is refunded after
  * ai_relay_reservation_ttl, like any reservation.
  *
+ * Redis may reclaim a lease at its deadline, so the worker keeps moving
+ * the deadline while it holds the lease (a LEASE of nothing, every half
+ * TTL) and stops admitting against it a quarter TTL before the deadline
+ * it knows of.  RELEASE gives back only what the worker has not spent:
+ * the cost of requests whose settlements Redis has not acknowledged yet
+ * ("owed") stays in the lease for them.
+ *
  * What AUTH said about a key (its id, models, expiry, that it has no
  * limits) is kept per worker and forgotten whenever the configuration
  * version changes (polled every NGX_AI_RELAY_LEASE_TICK while anything is
@@ -52,8 +59,12 @@ struct ngx_ai_relay_wallet_s {
     int64_t                       available;   /* not spoken for */
     int64_t                       want;        /* the next grant */
     int64_t                       estimate;    /* a typical request */
+    int64_t                       owed;        /* spent, not yet settled */
+    int64_t                       reserved;    /* by requests on their way */
     ngx_msec_t                    granted_at;
     ngx_msec_t                    refused_at;  /* LEASE granted nothing */
+    time_t                        sent_at;     /* the last LEASE's "now" */
+    time_t                        deadline;    /* Redis's, as we know it */
     ngx_uint_t                    inflight;
     ngx_uint_t                    slow;        /* AUTHs in this window */
     ngx_msec_t                    window;
@@ -61,6 +72,8 @@ struct ngx_ai_relay_wallet_s {
     ngx_ai_relay_redis_cmd_t     *cmd;         /* the LEASE on its way */
     unsigned                      pending:1;
     unsigned                      active:1;
+    unsigned                      refresh:1;   /* the LEASE only renews */
+    unsigned                      defer:4;     /* ticks the release waited */
     u_char                        data[1];     /* user id, lease id */
 };
 
@@ -69,13 +82,16 @@ static ngx_ai_relay_wallet_t *ngx_ai_relay_wallet(
     ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user, ngx_uint_t create);
 static void ngx_ai_relay_wallet_free(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w);
+static void ngx_ai_relay_lease_new_id(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w);
+static time_t ngx_ai_relay_lease_margin(ngx_ai_relay_main_conf_t *armcf);
 static void ngx_ai_relay_lease_top_up(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w);
 static void ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w, int64_t amount);
 static void ngx_ai_relay_lease_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
-    ngx_ai_relay_wallet_t *w);
+    ngx_ai_relay_wallet_t *w, ngx_uint_t keep);
 static void ngx_ai_relay_lease_tick(ngx_event_t *ev);
 static void ngx_ai_relay_lease_arm(ngx_ai_relay_main_conf_t *armcf);
 static void ngx_ai_relay_lease_version_reply(void *data, redisReply *reply);
@@ -142,9 +158,7 @@ ngx_ai_relay_wallet(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user,
     /* one lease id per wallet: top-ups add to the same lease */
 
     w->lease.data = w->data + user->len;
-    w->lease.len = ngx_sprintf(w->lease.data, "l%P.%T.%ui", ngx_pid,
-                               armcf->settle_epoch, armcf->lease_seq++)
-                   - w->lease.data;
+    ngx_ai_relay_lease_new_id(armcf, w);
 
     w->next = armcf->wallets[b];
     armcf->wallets[b] = w;
@@ -153,6 +167,16 @@ ngx_ai_relay_wallet(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user,
     ngx_ai_relay_lease_arm(armcf);
 
     return w;
+}
+
+
+static void
+ngx_ai_relay_lease_new_id(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_wallet_t *w)
+{
+    w->lease.len = ngx_sprintf(w->lease.data, "l%P.%T.%ui", ngx_pid,
+                               armcf->settle_epoch, armcf->lease_seq++)
+                   - w->lease.data;
 }
 
 
@@ -254,7 +278,9 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     if (!kc->unlimited) {
         w = ngx_ai_relay_wallet(armcf, &ctx->user_id, 0);
 
-        if (w == NULL || !w->active || w->available < ctx->reserve) {
+        if (w == NULL || !w->active || w->available < ctx->reserve
+            || ngx_time() + ngx_ai_relay_lease_margin(armcf) >= w->deadline)
+        {
             if (w && w->active && !w->pending) {
                 ngx_ai_relay_lease_top_up(armcf, w);
             }
@@ -263,6 +289,7 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
 
         w->available -= ctx->reserve;
+        w->reserved += ctx->reserve;
         w->inflight++;
         w->last_use = ngx_current_msec;
 
@@ -388,8 +415,100 @@ ngx_ai_relay_lease_done(ngx_ai_relay_main_conf_t *armcf,
     }
 
     w->available += ctx->reserve - ctx->cost;
+    w->reserved -= ctx->reserve;
+    w->owed += ctx->cost;
     w->inflight--;
     w->last_use = ngx_current_msec;
+}
+
+
+/*
+ * Redis acknowledged a settlement batch (the arguments of SETTLE after its
+ * SHA1): what it charged to this worker's leases is no longer owed.
+ */
+
+void
+ngx_ai_relay_lease_settled(ngx_ai_relay_main_conf_t *armcf, ngx_uint_t argc,
+    u_char **argv, size_t *lens)
+{
+    u_char                 *p, *last;
+    int64_t                 cost;
+    ngx_int_t               nkeys, nres, nleases, lp, i;
+    ngx_str_t               user;
+    ngx_ai_relay_wallet_t  *w;
+
+    if (armcf->wallets == NULL || armcf->nwallets == 0 || argc < 2) {
+        return;
+    }
+
+    nkeys = ngx_atoi(argv[0], lens[0]);
+
+    if (nkeys < 5 || (ngx_uint_t) nkeys + 6 >= argc) {
+        return;
+    }
+
+#define ngx_ai_relay_settle_argv(i)  (nkeys + (i))
+
+    /* KEYS[1] "ar:{u<id>}:user" */
+
+    p = argv[1];
+    last = argv[1] + lens[1];
+
+    if (lens[1] < sizeof("ar:{u}:user") || ngx_strncmp(p, "ar:{u", 5) != 0) {
+        return;
+    }
+
+    user.data = p + 5;
+    user.len = last - sizeof("}:user") + 1 - user.data;
+
+    w = ngx_ai_relay_wallet(armcf, &user, 0);
+    if (w == NULL) {
+        return;
+    }
+
+    nres = ngx_atoi(argv[ngx_ai_relay_settle_argv(4)],
+                    lens[ngx_ai_relay_settle_argv(4)]);
+    nleases = ngx_atoi(argv[ngx_ai_relay_settle_argv(5)],
+                       lens[ngx_ai_relay_settle_argv(5)]);
+
+    if (nres == NGX_ERROR || nleases == NGX_ERROR) {
+        return;
+    }
+
+    /* ARGV[7..]: 3 per key of KEYS[6..], 3 per reservation, then leases */
+
+    lp = 7 + 3 * (nkeys - 5) + 3 * nres;
+
+    for (i = 0; i < nleases; i++) {
+        if ((ngx_uint_t) ngx_ai_relay_settle_argv(lp + 3 * i + 2) >= argc) {
+            return;
+        }
+
+        if (lens[ngx_ai_relay_settle_argv(lp + 3 * i)] != w->lease.len
+            || ngx_strncmp(argv[ngx_ai_relay_settle_argv(lp + 3 * i)],
+                           w->lease.data, w->lease.len) != 0)
+        {
+            continue;
+        }
+
+        cost = ngx_atoof(argv[ngx_ai_relay_settle_argv(lp + 3 * i + 2)],
+                         lens[ngx_ai_relay_settle_argv(lp + 3 * i + 2)]);
+
+        if (cost > 0) {
+            w->owed -= cost;
+        }
+    }
+
+#undef ngx_ai_relay_settle_argv
+}
+
+
+/* stop admitting this long before the deadline Redis holds */
+
+static time_t
+ngx_ai_relay_lease_margin(ngx_ai_relay_main_conf_t *armcf)
+{
+    return ngx_max(armcf->reservation_ttl / 4, 1);
 }
 
 
@@ -474,13 +593,13 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w, int64_t amount)
 {
     u_char                    *p;
-    size_t                     lens[10];
+    size_t                     lens[11];
     ngx_pool_t                *pool;
-    const char                *argv[10];
+    const char                *argv[11];
     ngx_ai_relay_redis_t      *rds;
     ngx_ai_relay_redis_cmd_t  *cmd;
 
-    if (amount <= 0 || ngx_exiting) {
+    if (amount < 0 || (amount == 0 && !w->active) || ngx_exiting) {
         return;
     }
 
@@ -516,14 +635,19 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     p += lens[8];
     argv[9] = (const char *) p;
     lens[9] = ngx_sprintf(p, "%L", NGX_AI_RELAY_LEASE_MIN * w->estimate) - p;
+    argv[10] = w->active ? "1" : "0";
+    lens[10] = 1;
 
-    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 10, argv,
+    w->sent_at = ngx_time();
+
+    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 11, argv,
                                   lens);
     ngx_destroy_pool(pool);
 
     if (cmd) {
         /* the wallet stays while its reply is pending */
         w->pending = 1;
+        w->refresh = (amount == 0);
         w->cmd = cmd;
     }
 }
@@ -534,8 +658,42 @@ ngx_ai_relay_lease_reply(void *data, redisReply *reply)
 {
     ngx_ai_relay_wallet_t *w = data;
 
+    ngx_uint_t  refresh;
+
+    refresh = w->refresh;
+
     w->pending = 0;
+    w->refresh = 0;
     w->cmd = NULL;
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer < 0) {
+
+        /*
+         * Redis no longer has the lease (it outlived its deadline and was
+         * refunded): nothing of it may be spent any more.  Requests still
+         * on their way settle against the old id, straight from the
+         * balance; a new lease gets a new id.
+         */
+
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ai relay: lease \"%V\" was reclaimed by redis",
+                      &w->lease);
+
+        w->active = 0;
+        w->available = 0;
+        w->owed = 0;
+        ngx_ai_relay_lease_new_id(w->armcf, w);
+        return;
+    }
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER && w->active) {
+        /* the lease is there: its deadline moved */
+        w->deadline = w->sent_at + w->armcf->reservation_ttl;
+    }
+
+    if (refresh) {
+        return;
+    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
         || reply->integer <= 0)
@@ -559,6 +717,7 @@ ngx_ai_relay_lease_reply(void *data, redisReply *reply)
     w->granted_at = ngx_current_msec;
     w->refused_at = 0;
     w->active = 1;
+    w->deadline = w->sent_at + w->armcf->reservation_ttl;
     w->last_use = ngx_current_msec;
 
     ngx_ai_relay_lease_arm(w->armcf);
@@ -569,11 +728,11 @@ ngx_ai_relay_lease_reply(void *data, redisReply *reply)
 
 static void
 ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
-    ngx_ai_relay_wallet_t *w)
+    ngx_ai_relay_wallet_t *w, ngx_uint_t keep)
 {
-    size_t                     lens[6];
+    size_t                     lens[7];
     ngx_pool_t                *pool;
-    const char                *argv[6];
+    const char                *argv[7];
     ngx_ai_relay_redis_t      *rds;
     ngx_ai_relay_redis_cmd_t  *cmd;
 
@@ -586,11 +745,18 @@ ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
     if (rds && pool
         && ngx_ai_relay_lease_argv(pool, rds, NGX_AI_RELAY_SCRIPT_RELEASE, w,
                                    argv, lens)
-           == NGX_OK)
+           == NGX_OK
+        && (argv[6] = ngx_pnalloc(pool, NGX_INT64_LEN)) != NULL)
     {
+        /* what the worker spent but Redis has not settled stays */
+
+        lens[6] = ngx_sprintf((u_char *) argv[6], "%L",
+                              ngx_max(w->owed, 0) + w->reserved)
+                  - (u_char *) argv[6];
+
         /* unanswered, the lease is refunded after the reservation TTL */
 
-        cmd = ngx_ai_relay_redis_send(rds, NULL, NULL, 6, argv, lens);
+        cmd = ngx_ai_relay_redis_send(rds, NULL, NULL, 7, argv, lens);
 
         if (cmd) {
             ngx_ai_relay_redis_set_critical(cmd);
@@ -604,7 +770,40 @@ ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
         ngx_destroy_pool(pool);
     }
 
+    if (keep) {
+        /* requests on their way still settle against it */
+        w->available = 0;
+        return;
+    }
+
     ngx_ai_relay_wallet_free(armcf, w);
+}
+
+
+/*
+ * AUTH found the balance short for a user this worker holds a lease for:
+ * its unspent part goes back first (RELEASE goes out before the AUTH
+ * asked again, on the same link), so a user is never refused while money
+ * lent to this worker would cover the request.
+ */
+
+ngx_int_t
+ngx_ai_relay_lease_give_back(ngx_ai_relay_main_conf_t *armcf,
+    ngx_str_t *user)
+{
+    ngx_ai_relay_wallet_t  *w;
+
+    w = ngx_ai_relay_wallet(armcf, user, 0);
+
+    if (w == NULL || !w->active || w->pending || w->available <= 0) {
+        return NGX_DECLINED;
+    }
+
+    w->refused_at = ngx_current_msec ? ngx_current_msec : 1;
+
+    ngx_ai_relay_lease_release(armcf, w, w->inflight > 0);
+
+    return NGX_OK;
 }
 
 
@@ -626,6 +825,15 @@ ngx_ai_relay_lease_tick(ngx_event_t *ev)
         for (w = armcf->wallets[b]; w; w = next) {
             next = w->next;
 
+            /* half the TTL gone: move the deadline Redis holds */
+
+            if (w->active && !w->pending && !ngx_exiting
+                && ngx_time() >= w->deadline
+                                 - armcf->reservation_ttl / 2)
+            {
+                ngx_ai_relay_lease_request(armcf, w, 0);
+            }
+
             if (w->pending || w->inflight) {
                 continue;
             }
@@ -633,8 +841,21 @@ ngx_ai_relay_lease_tick(ngx_event_t *ev)
             if (ngx_exiting
                 || ngx_current_msec - w->last_use >= NGX_AI_RELAY_LEASE_IDLE)
             {
+                /*
+                 * settlements on their way are acknowledged within a tick:
+                 * wait for them rather than keep their cost in the lease
+                 * until its deadline; parked ones (Redis refusing) are not
+                 * waited for
+                 */
+
+                if (w->active && w->owed > 0 && armcf->redis->critical
+                    && w->defer++ < 8)
+                {
+                    continue;
+                }
+
                 if (w->active) {
-                    ngx_ai_relay_lease_release(armcf, w);
+                    ngx_ai_relay_lease_release(armcf, w, 0);
 
                 } else {
                     ngx_ai_relay_wallet_free(armcf, w);
@@ -732,7 +953,7 @@ ngx_ai_relay_lease_exit(ngx_ai_relay_main_conf_t *armcf)
             next = w->next;
 
             if (w->active && !w->pending) {
-                ngx_ai_relay_lease_release(armcf, w);
+                ngx_ai_relay_lease_release(armcf, w, 0);
 
             } else {
                 /* a reply may still come: it must not find the wallet */

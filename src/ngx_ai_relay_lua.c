@@ -361,30 +361,41 @@ static char  ngx_ai_relay_script_settle[] =
  * admits the user's requests against it without asking Redis each time.
  * A lease is kept in the reservations hash like a reservation, so a
  * worker that dies has its lease refunded after the reservation TTL.
+ * Every LEASE moves the lease's deadline; a LEASE of 0 does only that.
  *
  * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:res
  * ARGV[1] lease id   ARGV[2] micro-USD wanted   ARGV[3] unix time
  * ARGV[4] TTL, seconds   ARGV[5] micro-USD below which a grant is not
- * worth it
+ * worth it   ARGV[6] "1" if the worker holds this lease already
  *
  * At most half the balance is lent: what stays serves the user's requests
  * elsewhere (other workers, other nodes) through AUTH, exactly.
  *
- * -> micro-USD granted (added to the lease), 0 if none
+ * -> micro-USD granted (added to the lease), 0 if none, -1 if the worker
+ *    thought it held the lease but it is gone (reclaimed): it must stop
+ *    spending it
  */
 
 static char  ngx_ai_relay_script_lease[] =
-"local u = redis.call('HMGET', KEYS[1], 'status', 'balance', 'unlimited')\n"
-"if u[1] == 'disabled' or u[3] == '1' then return 0 end\n"
-"local bal = tonumber(u[2] or '0') or 0\n"
-"local grant = math.min(tonumber(ARGV[2]), math.floor(bal / 2))\n"
-"if grant <= 0 or grant < tonumber(ARGV[5]) then return 0 end\n"
 "local v = redis.call('HGET', KEYS[2], ARGV[1])\n"
+"if ARGV[6] == '1' and not v then return -1 end\n"
 "local rem = v and tonumber(string.match(v, '^%d+|(%-?%d+)|')) or 0\n"
-"redis.call('HSET', KEYS[1], 'balance', string.format('%.0f', bal - grant))\n"
-"redis.call('HSET', KEYS[2], ARGV[1],\n"
-"           (tonumber(ARGV[3]) + tonumber(ARGV[4])) .. '|'\n"
-"           .. string.format('%.0f', rem + grant) .. '|0|')\n"
+"local deadline = tonumber(ARGV[3]) + tonumber(ARGV[4])\n"
+"local function keep(amount)\n"
+"  redis.call('HSET', KEYS[2], ARGV[1],\n"
+"             deadline .. '|' .. string.format('%.0f', amount) .. '|0|')\n"
+"end\n"
+"local u = redis.call('HMGET', KEYS[1], 'status', 'balance', 'unlimited')\n"
+"local grant = 0\n"
+"if u[1] ~= 'disabled' and u[3] ~= '1' then\n"
+"  local bal = tonumber(u[2] or '0') or 0\n"
+"  grant = math.min(tonumber(ARGV[2]), math.floor(bal / 2))\n"
+"  if grant < tonumber(ARGV[5]) or tonumber(ARGV[2]) == 0 then grant = 0 end\n"
+"  if grant > 0 then\n"
+"    redis.call('HSET', KEYS[1], 'balance', string.format('%.0f', bal - grant))\n"
+"  end\n"
+"end\n"
+"if grant > 0 or v then keep(rem + grant) end\n"
 "return grant\n";
 
 
@@ -395,28 +406,49 @@ static char  ngx_ai_relay_script_lease[] =
  * are applied first.
  *
  * KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:res
- * ARGV[1] lease or request id    ARGV[2] "ar:{u<id>}:" (a reservation's
- * key quota part goes back to that key)
- * ARGV[3] for a request whose AUTH may still be on its way: seconds to
- * keep "ar:{u<id>}:gone:<request id>", which makes that AUTH reserve
- * nothing
+ * ARGV[1] lease or request id
+ * for a lease:   ARGV[2] micro-USD its worker spent but Redis has not
+ *                settled yet: that much stays in the lease for those
+ *                settlements (what they do not take is refunded at the
+ *                deadline)
+ * for a request: ARGV[2] "ar:{u<id>}:" (a reservation's key quota part
+ *                goes back to that key); ARGV[3] seconds to keep
+ *                "ar:{u<id>}:gone:<request id>", which makes an AUTH still
+ *                on its way reserve nothing
  *
  * -> 1, or 0 if there was no such lease or reservation
  */
 
 static char  ngx_ai_relay_script_release[] =
 "local v = redis.call('HGET', KEYS[2], ARGV[1])\n"
+"local owed = tonumber(ARGV[2])\n"
 "if not v then\n"
-"  if ARGV[3] then\n"
+"  if ARGV[3] and not owed then\n"
 "    redis.call('SET', ARGV[2] .. 'gone:' .. ARGV[1], '1', 'EX', ARGV[3])\n"
 "  end\n"
 "  return 0\n"
 "end\n"
-"local rem, kamt, h = string.match(v, '^%d+|(%-?%d+)|(%d*)|(%x*)$')\n"
-"if rem and rem ~= '0' then\n"
-"  redis.call('HINCRBY', KEYS[1], 'balance', rem)\n"
+"local d, rem, kamt, h = string.match(v, '^(%d+)|(%-?%d+)|(%d*)|(%x*)$')\n"
+"if not d then return 0 end\n"
+"rem = tonumber(rem)\n"
+"if owed then\n"
+"  if owed < 0 then owed = 0 end\n"
+"  if rem > owed then\n"
+"    redis.call('HINCRBY', KEYS[1], 'balance', string.format('%.0f', rem - owed))\n"
+"    rem = owed\n"
+"  end\n"
+"  if rem ~= 0 then\n"
+"    redis.call('HSET', KEYS[2], ARGV[1],\n"
+"               d .. '|' .. string.format('%.0f', rem) .. '|0|')\n"
+"    return 1\n"
+"  end\n"
+"  redis.call('HDEL', KEYS[2], ARGV[1])\n"
+"  return 1\n"
 "end\n"
-"if ARGV[2] and kamt and kamt ~= '' and kamt ~= '0' and h ~= '' then\n"
+"if rem ~= 0 then\n"
+"  redis.call('HINCRBY', KEYS[1], 'balance', string.format('%.0f', rem))\n"
+"end\n"
+"if kamt ~= '' and kamt ~= '0' and h ~= '' then\n"
 "  local kk = ARGV[2] .. 'key:' .. h\n"
 "  if redis.call('EXISTS', kk) == 1 then\n"
 "    redis.call('HINCRBY', kk, 'quota', kamt)\n"

@@ -51,9 +51,14 @@
 
 
 typedef struct ngx_ai_relay_wallet_s  ngx_ai_relay_wallet_t;
+typedef struct ngx_ai_relay_main_conf_s  ngx_ai_relay_main_conf_t;
+
+/* Redis acknowledged a settlement: SETTLE's arguments after its SHA1 */
+typedef void (*ngx_ai_relay_settled_pt)(ngx_ai_relay_main_conf_t *armcf,
+    ngx_uint_t argc, u_char **argv, size_t *lens);
 
 
-typedef struct {
+struct ngx_ai_relay_main_conf_s {
     ngx_str_t                     addr;          /* ai_relay_redis */
     ngx_str_t                     host;          /* numeric IP, NUL ended */
     ngx_int_t                     port;
@@ -83,6 +88,7 @@ typedef struct {
     ngx_msec_t                    journal_backoff;
     ngx_event_t                   journal_scan;  /* files of exited workers */
     time_t                        journal_mtime;
+    ngx_ai_relay_settled_pt       on_settled;
     ngx_queue_t                   release_queue; /* RELEASEs waiting for */
     ngx_uint_t                    release_n;     /* the link to be back */
     ngx_queue_t                   settle_queue;  /* finished requests */
@@ -107,7 +113,7 @@ typedef struct {
 
     /* upstream key rotation counters, per channel id slot */
     ngx_uint_t                    rotation[NGX_AI_RELAY_ROTATION_SLOTS];
-} ngx_ai_relay_main_conf_t;
+};
 
 
 typedef struct {
@@ -232,6 +238,7 @@ typedef struct {
     unsigned                      unlimited:1;
     unsigned                      reserved_ok:1;
     unsigned                      leased:1;      /* no AUTH was needed */
+    unsigned                      lease_given_back:1;
     unsigned                      own_error:1;
     unsigned                      replace_body:1;
     unsigned                      replaced:1;
