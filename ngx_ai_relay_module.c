@@ -19,6 +19,8 @@
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_journal.h"
 #include "ngx_ai_relay_release.h"
+#include "ngx_ai_relay_upstream.h"
+#include "ngx_ai_relay_logsafe.h"
 #include "ngx_ai_relay_variables.h"
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_lease.h"
@@ -289,6 +291,10 @@ ngx_ai_relay_postconfiguration(ngx_conf_t *cf)
     ngx_memmove(first + 1, first, (h - first) * sizeof(ngx_http_handler_pt));
     *first = ngx_ai_relay_log_handler;
 
+    if (ngx_ai_relay_logsafe_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     armcf->request_id_index = ngx_http_get_variable_index(cf,
                                                &ngx_ai_relay_request_id_name);
     if (armcf->request_id_index == NGX_ERROR) {
@@ -436,7 +442,7 @@ ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth, 128);
 
-    return NGX_CONF_OK;
+    return ngx_ai_relay_upstream_wrap(cf, conf);
 }
 
 

@@ -125,6 +125,7 @@ typedef struct {
     size_t                        max_event;     /* ai_relay_sse_max_event */
     size_t                        response_max;  /* ai_relay_response_max */
     ngx_uint_t                    max_depth;     /* ai_relay_json_max_depth */
+    ngx_http_handler_pt           content_handler; /* proxy_pass's */
 } ngx_ai_relay_loc_conf_t;
 
 

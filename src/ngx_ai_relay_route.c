@@ -644,15 +644,13 @@ ngx_ai_relay_is_key_header(ngx_str_t *name)
 
 /*
  * The request headers as the upstream gets them: the client's key
- * headers are gone whatever the proxy configuration, and the channel's
- * key is in the header its provider expects.
+ * headers are gone whatever the proxy configuration.
  */
 
 static ngx_int_t
 ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch)
 {
-    u_char           *p;
     ngx_uint_t        i, n;
     ngx_list_t        old;
     ngx_list_part_t  *part;
@@ -702,54 +700,7 @@ ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
 
     r->headers_in.authorization = NULL;
 
-    if (ctx->upstream_key.len == 0) {
-        return NGX_OK;
-    }
-
-    nh = ngx_list_push(&r->headers_in.headers);
-    if (nh == NULL) {
-        return NGX_ERROR;
-    }
-
-    nh->hash = 1;
-#if (nginx_version >= 1023000)
-    nh->next = NULL;
-#endif
-
-    switch (ch->provider) {
-
-    case NGX_AI_RELAY_PROVIDER_ANTHROPIC:
-        ngx_str_set(&nh->key, "x-api-key");
-        nh->value = ctx->upstream_key;
-        break;
-
-    case NGX_AI_RELAY_PROVIDER_GEMINI:
-        ngx_str_set(&nh->key, "x-goog-api-key");
-        nh->value = ctx->upstream_key;
-        break;
-
-    default: /* NGX_AI_RELAY_PROVIDER_OPENAI */
-        ngx_str_set(&nh->key, "Authorization");
-
-        nh->value.len = sizeof("Bearer ") - 1 + ctx->upstream_key.len;
-        nh->value.data = ngx_pnalloc(r->pool, nh->value.len);
-        if (nh->value.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        p = ngx_cpymem(nh->value.data, "Bearer ", sizeof("Bearer ") - 1);
-        ngx_memcpy(p, ctx->upstream_key.data, ctx->upstream_key.len);
-
-        r->headers_in.authorization = nh;
-        break;
-    }
-
-    nh->lowcase_key = ngx_pnalloc(r->pool, nh->key.len);
-    if (nh->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
+    /* the channel's key is added only to the proxied request (upstream.c) */
 
     return NGX_OK;
 }

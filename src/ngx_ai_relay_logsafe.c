@@ -1,0 +1,120 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * A key in the query string (Gemini clients send ?key=) out of the lines
+ * nginx itself writes.  The relay masks such a key in place once it has
+ * copied it (handler.c), but nginx may reject a request before the relay
+ * runs (413 by Content-Length, 400) and log its request line first.  So
+ * every request of an http{} block with relay locations gets a masked
+ * copy of its request line as soon as its headers are read (POST_READ),
+ * and again, for requests nginx rejected while reading them, first thing
+ * in the LOG phase: error.log's "request:" and $request show
+ * "key=AIzaS*****wxyz".  $args and $request_uri keep what the client sent
+ * on locations that are not relays (their upstreams may need it).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_logsafe.h"
+
+
+static ngx_int_t ngx_ai_relay_logsafe_handler(ngx_http_request_t *r);
+
+
+ngx_int_t
+ngx_ai_relay_logsafe_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h, *first;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_ai_relay_logsafe_handler;
+
+    /* before any other LOG phase handler, the access log's included */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    first = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    ngx_memmove(first + 1, first, (h - first) * sizeof(ngx_http_handler_pt));
+    *first = ngx_ai_relay_logsafe_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_logsafe_handler(ngx_http_request_t *r)
+{
+    u_char   *p, *q, *last, *copy, *value, *end;
+    size_t    i, keep_head, keep_tail, len;
+
+    if (r->request_line.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    p = r->request_line.data;
+    last = p + r->request_line.len;
+
+    q = ngx_strlchr(p, last, '?');
+    if (q == NULL) {
+        return NGX_DECLINED;
+    }
+
+    copy = NULL;
+
+    for (p = q + 1; p < last; p = end + 1) {
+
+        end = p;
+        while (end < last && *end != '&' && *end != ' ') {
+            end++;
+        }
+
+        if (end - p > 4 && ngx_strncmp(p, "key=", 4) == 0) {
+            value = p + 4;
+            len = end - value;
+
+            keep_head = len >= 12 ? 5 : (len >= 4 ? 2 : 0);
+            keep_tail = len >= 12 ? 4 : 0;
+
+            if (value[keep_head] != '*') {
+
+                if (copy == NULL) {
+                    copy = ngx_pnalloc(r->pool, r->request_line.len);
+                    if (copy == NULL) {
+                        return NGX_DECLINED;
+                    }
+
+                    ngx_memcpy(copy, r->request_line.data,
+                               r->request_line.len);
+                }
+
+                for (i = keep_head; i < len - keep_tail; i++) {
+                    copy[value - r->request_line.data + i] = '*';
+                }
+            }
+        }
+
+        if (end == last || *end == ' ') {
+            break;
+        }
+    }
+
+    if (copy) {
+        r->request_line.data = copy;
+    }
+
+    return NGX_DECLINED;
+}

@@ -1,0 +1,19 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_LOGSAFE_H_INCLUDED_
+#define _NGX_AI_RELAY_LOGSAFE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+ngx_int_t ngx_ai_relay_logsafe_init(ngx_conf_t *cf);
+
+
+#endif /* _NGX_AI_RELAY_LOGSAFE_H_INCLUDED_ */
