@@ -21,6 +21,7 @@
 #include "ngx_ai_relay_release.h"
 #include "ngx_ai_relay_upstream.h"
 #include "ngx_ai_relay_logsafe.h"
+#include "ngx_ai_relay_pending.h"
 #include "ngx_ai_relay_variables.h"
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_lease.h"
@@ -38,6 +39,8 @@ static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ai_relay_init_module(ngx_cycle_t *cycle);
+static char *ngx_ai_relay_settle_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_ai_relay_worker_ready(ngx_ai_relay_redis_t *rds);
 static ngx_int_t ngx_ai_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_process(ngx_cycle_t *cycle);
@@ -127,6 +130,13 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_ai_relay_main_conf_t, journal),
+      NULL },
+
+    { ngx_string("ai_relay_settle_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_ai_relay_settle_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("ai_relay_journal_max"),
@@ -331,6 +341,7 @@ ngx_ai_relay_create_main_conf(ngx_conf_t *cf)
     armcf->reservation_ttl = NGX_CONF_UNSET;
     armcf->records_max = NGX_CONF_UNSET_UINT;
     armcf->journal_max = NGX_CONF_UNSET_UINT;
+    armcf->settle_zone_size = NGX_CONF_UNSET_SIZE;
     armcf->cache_ttl = NGX_CONF_UNSET_MSEC;
     armcf->settle_delay = NGX_CONF_UNSET_MSEC;
     armcf->cache_size = NGX_CONF_UNSET_UINT;
@@ -362,7 +373,11 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(armcf->settle_delay, 10);
     ngx_conf_init_uint_value(armcf->cache_size, 10000);
 
-    if (ngx_ai_relay_journal_conf(cf, armcf) != NGX_CONF_OK) {
+    ngx_conf_init_size_value(armcf->settle_zone_size, 8 * 1024 * 1024);
+
+    if (ngx_ai_relay_journal_conf(cf, armcf) != NGX_CONF_OK
+        || ngx_ai_relay_pending_conf(cf, armcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -571,6 +586,38 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     armcf->host.data[host.len] = '\0';
     armcf->host.len = host.len;
     armcf->port = port;
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_relay_settle_zone size | off */
+
+static char *
+ngx_ai_relay_settle_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_main_conf_t *armcf = conf;
+
+    ngx_str_t  *value;
+
+    if (armcf->settle_zone_size != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        armcf->settle_zone_size = 0;
+        return NGX_CONF_OK;
+    }
+
+    armcf->settle_zone_size = ngx_parse_size(&value[1]);
+
+    if (armcf->settle_zone_size == (size_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -46,6 +46,15 @@ static void ngx_ai_relay_journal_scan_handler(ngx_event_t *ev);
 static void ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf);
 static ngx_int_t ngx_ai_relay_journal_write_fd(ngx_fd_t fd, u_char *data,
     size_t len);
+static size_t ngx_ai_relay_journal_entry_size(
+    ngx_ai_relay_journal_entry_t *entry);
+static u_char *ngx_ai_relay_journal_entry_write(u_char *p,
+    ngx_ai_relay_journal_entry_t *entry);
+static ngx_int_t ngx_ai_relay_journal_parse(ngx_ai_relay_main_conf_t *armcf,
+    u_char *p, u_char *last, ngx_ai_relay_journal_file_t *jf,
+    ngx_ai_relay_pending_t *shm);
+static void ngx_ai_relay_journal_found(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_pending_t *p);
 static void ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry);
 static ngx_int_t ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf,
@@ -80,6 +89,8 @@ ngx_ai_relay_journal_entry(ngx_log_t *log, ngx_str_t *args, ngx_uint_t n)
     entry->failures = 0;
     entry->armcf = NULL;
     entry->file = NULL;
+    entry->shm = NULL;
+    entry->shm_tried = 0;
     entry->lens = (size_t *) (entry + 1);
     entry->argv = (u_char **) (entry->lens + n);
 
@@ -106,6 +117,17 @@ ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_redis_cmd_t  *cmd;
 
     entry->armcf = armcf;
+
+    /* a copy in the shared zone: a killed worker loses nothing */
+
+    if (entry->shm == NULL && entry->file == NULL && !entry->shm_tried) {
+        entry->shm_tried = 1;
+        entry->shm = ngx_ai_relay_pending_add(armcf,
+                                         ngx_ai_relay_journal_entry_size(entry));
+        if (entry->shm) {
+            (void) ngx_ai_relay_journal_entry_write(entry->shm->data, entry);
+        }
+    }
 
     rds = ngx_ai_relay_worker_redis(armcf);
 
@@ -207,6 +229,10 @@ static void
 ngx_ai_relay_journal_done(ngx_ai_relay_journal_entry_t *entry)
 {
     ngx_ai_relay_journal_file_t  *file;
+
+    if (entry->shm) {
+        ngx_ai_relay_pending_remove(entry->armcf, entry->shm);
+    }
 
     file = entry->file;
 
@@ -387,7 +413,6 @@ ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
     size_t                         len, size;
     ngx_fd_t                       fd;
     ngx_err_t                      err;
-    ngx_uint_t                     i;
     ngx_queue_t                   *e;
     ngx_ai_relay_journal_entry_t  *entry;
 
@@ -404,11 +429,7 @@ ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
             e = ngx_queue_next(e);
         }
 
-        size += NGX_INT_T_LEN + 1;
-
-        for (i = 0; i < entry->argc; i++) {
-            size += NGX_SIZE_T_LEN + 1 + entry->lens[i] + 1;
-        }
+        size += ngx_ai_relay_journal_entry_size(entry);
 
         if (one) {
             break;
@@ -444,13 +465,7 @@ ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
             e = ngx_queue_next(e);
         }
 
-        p = ngx_sprintf(p, "%ui\n", entry->argc);
-
-        for (i = 0; i < entry->argc; i++) {
-            p = ngx_sprintf(p, "%uz\n", entry->lens[i]);
-            p = ngx_cpymem(p, entry->argv[i], entry->lens[i]);
-            *p++ = '\n';
-        }
+        p = ngx_ai_relay_journal_entry_write(p, entry);
 
         if (one) {
             break;
@@ -525,6 +540,41 @@ ngx_ai_relay_journal_write_fd(ngx_fd_t fd, u_char *data, size_t len)
     }
 
     return NGX_OK;
+}
+
+
+/* one entry as the journal holds it: argc, then each length and bytes */
+
+static size_t
+ngx_ai_relay_journal_entry_size(ngx_ai_relay_journal_entry_t *entry)
+{
+    size_t      size;
+    ngx_uint_t  i;
+
+    size = NGX_INT_T_LEN + 1;
+
+    for (i = 0; i < entry->argc; i++) {
+        size += NGX_SIZE_T_LEN + 1 + entry->lens[i] + 1;
+    }
+
+    return size;
+}
+
+
+static u_char *
+ngx_ai_relay_journal_entry_write(u_char *p, ngx_ai_relay_journal_entry_t *entry)
+{
+    ngx_uint_t  i;
+
+    p = ngx_sprintf(p, "%ui\n", entry->argc);
+
+    for (i = 0; i < entry->argc; i++) {
+        p = ngx_sprintf(p, "%uz\n", entry->lens[i]);
+        p = ngx_cpymem(p, entry->argv[i], entry->lens[i]);
+        *p++ = '\n';
+    }
+
+    return p;
 }
 
 
@@ -635,6 +685,22 @@ ngx_ai_relay_journal_claimable(u_char *name, size_t len)
 }
 
 
+/* a settlement of a worker that is gone, from the shared zone */
+
+static void
+ngx_ai_relay_journal_found(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_pending_t *p)
+{
+    if (ngx_ai_relay_journal_parse(armcf, p->data, p->data + p->len, NULL, p)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "ai relay: a settlement in \"ai_relay_settle_zone\" "
+                      "is not readable, left there");
+    }
+}
+
+
 static void
 ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf)
 {
@@ -644,6 +710,10 @@ ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf)
     ngx_str_t                     dname, claimed, src;
     ngx_file_info_t               fi;
     ngx_ai_relay_journal_file_t  *file;
+
+    /* settlements of workers killed outright, from the shared zone */
+
+    (void) ngx_ai_relay_pending_claim(armcf, ngx_ai_relay_journal_found);
 
     slash = NULL;
 
@@ -756,13 +826,10 @@ static ngx_int_t
 ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name,
     ngx_ai_relay_journal_file_t *jf)
 {
-    u_char                        *buf, *p, *last;
-    ssize_t                        n;
-    ngx_str_t                     *args;
-    ngx_int_t                      argc, i, len;
-    ngx_file_t                     file;
-    ngx_file_info_t                fi;
-    ngx_ai_relay_journal_entry_t  *entry;
+    u_char           *buf, *p, *last;
+    ssize_t           n;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
 
     ngx_memzero(&file, sizeof(ngx_file_t));
 
@@ -800,15 +867,39 @@ ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name,
         return NGX_ERROR;
     }
 
+    p = buf + sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1;
+    last = buf + n;
+
+    if (ngx_ai_relay_journal_parse(armcf, p, last, jf, NULL) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "ai relay: journal \"%V\" is truncated; its complete "
+                      "entries are replayed", name);
+    }
+
+    ngx_free(buf);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Entries from p to last, each to the memory journal: NGX_ERROR if the
+ * bytes end inside one (what came before it is kept).
+ */
+
+static ngx_int_t
+ngx_ai_relay_journal_parse(ngx_ai_relay_main_conf_t *armcf, u_char *p,
+    u_char *last, ngx_ai_relay_journal_file_t *jf, ngx_ai_relay_pending_t *shm)
+{
+    ngx_int_t                      argc, i, len;
+    ngx_str_t                     *args;
+    ngx_ai_relay_journal_entry_t  *entry;
+
     args = ngx_alloc(NGX_AI_RELAY_JOURNAL_ARGS * sizeof(ngx_str_t),
                      ngx_cycle->log);
     if (args == NULL) {
-        ngx_free(buf);
         return NGX_ERROR;
     }
-
-    p = buf + sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1;
-    last = buf + n;
 
 #define ngx_ai_relay_number(v)                                                \
     {                                                                         \
@@ -844,8 +935,17 @@ ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name,
         }
 
         entry->armcf = armcf;
-        entry->file = jf;
-        jf->pending++;
+
+        if (jf) {
+            entry->file = jf;
+            jf->pending++;
+        }
+
+        if (shm) {
+            entry->shm = shm;
+            entry->shm_tried = 1;
+        }
+
         ngx_queue_insert_tail(&armcf->journal_queue, &entry->queue);
         armcf->journal_n++;
     }
@@ -853,17 +953,12 @@ ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *name,
 #undef ngx_ai_relay_number
 
     ngx_free(args);
-    ngx_free(buf);
     return NGX_OK;
 
 broken:
 
-    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                  "ai relay: journal \"%V\" is truncated; its complete "
-                  "entries are replayed", name);
     ngx_free(args);
-    ngx_free(buf);
-    return NGX_OK;
+    return NGX_ERROR;
 }
 
 

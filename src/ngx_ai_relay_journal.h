@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 
 #include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_pending.h"
 
 
 /* a journal file this worker claimed: deleted once all its entries are */
@@ -29,6 +30,8 @@ typedef struct {
     ngx_uint_t                   failures;
     ngx_ai_relay_main_conf_t    *armcf;
     ngx_ai_relay_journal_file_t *file;       /* read from, or NULL */
+    ngx_ai_relay_pending_t      *shm;        /* its copy in the zone */
+    unsigned                     shm_tried:1;
     ngx_str_t                    label;      /* the batch id, for logs */
     size_t                      *lens;
     u_char                     **argv;

@@ -72,6 +72,8 @@ struct ngx_ai_relay_main_conf_s {
     ngx_str_t                     journal;       /* ai_relay_journal */
     ngx_uint_t                    journal_max;
     ngx_path_t                   *journal_path;  /* the default's folder */
+    size_t                        settle_zone_size;
+    ngx_shm_zone_t               *settle_zone;   /* unacknowledged, shared */
 
     ngx_flag_t                    enabled;       /* any relay location */
     ngx_int_t                     request_id_index;

@@ -2,9 +2,12 @@
 
 use lib 't/helpers';
 use AIRelayTest;
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 
 repeat_each(1);
+# once: each block seeds Redis in --- init (run once per block) and
+# asserts the state its requests leave
+plan tests => repeat_each() * 18;
 no_shuffle();
 
 run_tests();

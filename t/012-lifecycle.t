@@ -3,11 +3,14 @@
 
 use lib 't/helpers';
 use AIRelayTest;
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 
 master_on();
 workers(1);
 repeat_each(1);
+# once: each block seeds Redis in --- init (run once per block) and
+# asserts the state its requests leave
+plan tests => repeat_each() * 14;
 no_shuffle();
 no_long_string();
 install_redis_check();

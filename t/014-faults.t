@@ -11,7 +11,7 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(1);
-plan tests => repeat_each() * 41;
+plan tests => repeat_each() * 52;
 
 master_on();
 workers(1);
@@ -191,3 +191,34 @@ is(user_field(1, 'balance'), 10_000_000 - $r->{cost}, 'balance = start - recorde
 is(user_field(1, 'requests'), 1, 'counted once');
 --- error_log
 connect() failed
+
+
+
+=== TEST 6: a worker killed outright (SIGKILL) while Redis refuses its settlement: the next worker settles it from the shared zone
+--- init
+AIRelayTest::seed_world(mock => '/mock/slow');
+AIRelayTest::later(0.4, sub { AIRelayTest::redis('CONFIG', 'SET', 'min-replicas-to-write', 1) });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Stream"
+--- more_headers eval: $::Key
+--- response_body_like: data: \[DONE\]
+--- timeout: 5
+--- redis_check
+ok(wait_for(sub { error_log_text() =~ /settlement \S+ failed: NOREPLICAS/ }, 5),
+   'the settlement was refused');
+my ($master, $worker) = nginx_pids();
+kill_worker($worker);
+ok(wait_for(sub { my (undef, @w) = nginx_pids(); @w == 1 && $w[0] != $worker }, 10),
+   'the master started another worker');
+ok(wait_for(sub { error_log_text() =~ /journaled settlements to replay/ }, 5),
+   'it took over the killed worker\'s settlement');
+is(scalar(records(1)), 0, 'nothing settled while Redis refuses');
+redis('CONFIG', 'SET', 'min-replicas-to-write', 0);
+ok(wait_for(sub { records(1) == 1 }, 10), 'settled once Redis accepts');
+sleep 0.3;
+is(scalar(records(1)), 1, 'exactly one record');
+is(user_field(1, 'balance'), 10_000_000 - $main::Cost, 'charged once');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+like(error_log_text(), qr/exited on signal 9/, 'the worker was killed');

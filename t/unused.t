@@ -2,9 +2,10 @@
 
 use lib 't/helpers';
 use AIRelayTest;
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 
 repeat_each(2);
+plan tests => repeat_each() * 7;
 no_shuffle();
 
 run_tests();

@@ -559,7 +559,8 @@ package AIRelayTest;
 
 use Socket qw(SOL_SOCKET SO_LINGER);
 
-push @EXPORT, qw(free_port raw_upstream later nginx_pids error_log_text);
+push @EXPORT, qw(free_port raw_upstream later nginx_pids error_log_text
+                 kill_worker);
 
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -621,6 +622,15 @@ sub error_log_text {
     open my $fh, '<', "$root/logs/error.log" or return '';
     local $/;
     return <$fh>;
+}
+
+# SIGKILL a worker from --- redis_check: our runner then expects its
+# "exited on signal 9" line (the real Test::Nginx ignores the variable)
+sub kill_worker {
+    my ($pid) = @_;
+    no warnings 'once';
+    $Test::Nginx::Socket::SignalsExpected = 1;
+    return kill 'KILL', $pid;
 }
 
 # pids of the test nginx: (master, workers...) from the servroot

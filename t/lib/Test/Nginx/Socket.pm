@@ -188,6 +188,12 @@ our $PrevConfig;
 our $PrevBlock;
 our $ErrLogFilePos  = 0;   # where the next error-log read starts
 our $ErrLogScanned  = 0;   # furthest point of the log already checked
+our $SignalExitExpected = 0;
+
+# set by a test that kills a worker itself (after the block's own error
+# log checks, from --- redis_check): the worker's "exited on signal" line
+# is expected up to and including the block's shutdown scan
+our $SignalsExpected = 0;
 our $ChildPid;             # nginx under valgrind is our child
 our $RunningBlock;         # name of the block whose nginx is running
 our $Started;              # run_tests() was called in this process
@@ -1094,6 +1100,9 @@ sub _scan_shutdown_log {
     $ErrLogScanned = tell $in;
     close $in;
 
+    local $SignalExitExpected = $SignalExitExpected || $SignalsExpected;
+    $SignalsExpected = 0;
+
     my @bad = grep { _is_fatal_line($_) } @lines;
     return unless @bad;
 
@@ -1785,7 +1794,6 @@ sub _error_log_lines {
 
 # a block whose --- error_log expects "exited on signal" kills a worker
 # on purpose: then that line is not fatal
-our $SignalExitExpected = 0;
 
 sub _is_fatal_line {
     my ($line) = @_;
@@ -1927,8 +1935,8 @@ sub _check_error_log {
         }
     }
 
-    local $SignalExitExpected = defined $block->error_log
-        && _value_contains($block->error_log, 'exited on signal');
+    local $SignalExitExpected = $SignalsExpected || (defined $block->error_log
+        && _value_contains($block->error_log, 'exited on signal'));
     my @fatal = grep { _is_fatal_line($_) } @$lines;
     if (@fatal) {
         chomp(my $l = $fatal[0]);

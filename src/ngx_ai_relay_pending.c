@@ -1,0 +1,211 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * Settlements Redis has not acknowledged yet, kept in a shared memory zone
+ * (ai_relay_settle_zone) as well as in the worker that owns them.  A
+ * worker killed outright (SIGKILL, a crash) takes nothing with it: the
+ * others look at the zone once a second and take over the settlements of
+ * owners that are gone, as does each new worker at start.  The zone
+ * outlives reloads (same name and size).  A worker that exits normally
+ * writes what it still holds to its journal file and takes it out of the
+ * zone; when the zone is full, a settlement lives in its worker alone, as
+ * before.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_pending.h"
+
+
+typedef struct {
+    ngx_queue_t                  queue;
+    ngx_uint_t                   n;
+} ngx_ai_relay_pending_sh_t;
+
+
+static ngx_int_t ngx_ai_relay_pending_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+static ngx_str_t  ngx_ai_relay_pending_name = ngx_string("ai_relay_settle");
+
+
+char *
+ngx_ai_relay_pending_conf(ngx_conf_t *cf, ngx_ai_relay_main_conf_t *armcf)
+{
+    if (!armcf->enabled || armcf->settle_zone_size == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (armcf->settle_zone_size < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_relay_settle_zone\" is too small, it must "
+                           "be at least %uzk", 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    armcf->settle_zone = ngx_shared_memory_add(cf, &ngx_ai_relay_pending_name,
+                                               armcf->settle_zone_size,
+                                               &ngx_ai_relay_module);
+    if (armcf->settle_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    armcf->settle_zone->init = ngx_ai_relay_pending_init_zone;
+    armcf->settle_zone->data = armcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a reload finds the zone of the cycle before: what it holds stays */
+
+static ngx_int_t
+ngx_ai_relay_pending_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t            *shpool;
+    ngx_ai_relay_pending_sh_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_alloc(shpool, sizeof(ngx_ai_relay_pending_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_init(&sh->queue);
+    sh->n = 0;
+
+    shpool->data = sh;
+    shm_zone->data = sh;
+
+    shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/* room for one settlement of len bytes, owned by this worker; or NULL */
+
+ngx_ai_relay_pending_t *
+ngx_ai_relay_pending_add(ngx_ai_relay_main_conf_t *armcf, size_t len)
+{
+    ngx_slab_pool_t            *shpool;
+    ngx_ai_relay_pending_t     *p;
+    ngx_ai_relay_pending_sh_t  *sh;
+
+    if (armcf->settle_zone == NULL) {
+        return NULL;
+    }
+
+    shpool = (ngx_slab_pool_t *) armcf->settle_zone->shm.addr;
+    sh = armcf->settle_zone->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    p = ngx_slab_alloc_locked(shpool,
+                              offsetof(ngx_ai_relay_pending_t, data) + len);
+
+    if (p) {
+        p->owner = ngx_pid;
+        p->len = len;
+        ngx_queue_insert_tail(&sh->queue, &p->queue);
+        sh->n++;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (p == NULL) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ai relay: \"ai_relay_settle_zone\" is full: a "
+                      "settlement is kept by its worker alone");
+    }
+
+    return p;
+}
+
+
+void
+ngx_ai_relay_pending_remove(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_pending_t *p)
+{
+    ngx_slab_pool_t            *shpool;
+    ngx_ai_relay_pending_sh_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) armcf->settle_zone->shm.addr;
+    sh = armcf->settle_zone->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    ngx_queue_remove(&p->queue);
+    sh->n--;
+    ngx_slab_free_locked(shpool, p);
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/*
+ * The settlements of owners that are gone become ours; found() gets each,
+ * under the zone's lock (it copies what it needs and must not add to or
+ * remove from the zone): the entry stays in the zone, owned by us, until
+ * it is removed.  Returns how many.
+ */
+
+ngx_uint_t
+ngx_ai_relay_pending_claim(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_pending_found_pt found)
+{
+    ngx_uint_t                  n;
+    ngx_queue_t                *q;
+    ngx_slab_pool_t            *shpool;
+    ngx_ai_relay_pending_t     *p;
+    ngx_ai_relay_pending_sh_t  *sh;
+
+    if (armcf->settle_zone == NULL) {
+        return 0;
+    }
+
+    shpool = (ngx_slab_pool_t *) armcf->settle_zone->shm.addr;
+    sh = armcf->settle_zone->data;
+
+    n = 0;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (q = ngx_queue_head(&sh->queue);
+         q != ngx_queue_sentinel(&sh->queue);
+         q = ngx_queue_next(q))
+    {
+        p = ngx_queue_data(q, ngx_ai_relay_pending_t, queue);
+
+        if (p->owner == ngx_pid
+            || kill(p->owner, 0) == 0 || ngx_errno != NGX_ESRCH)
+        {
+            continue;
+        }
+
+        p->owner = ngx_pid;
+        n++;
+
+        found(armcf, p);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return n;
+}
