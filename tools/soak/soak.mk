@@ -3,8 +3,8 @@
 # reservations: one "ok - ..." / "not ok - ..." line per invariant, and a
 # non-zero exit on any "not ok" (tools/soak/README.md).
 #
-#   make soak                    5 minutes of load, about 6 in all
-#   make soak SOAK_SECONDS=60    a short run, about 2 minutes
+#   make soak                    5 minutes of load, 5.5 in all
+#   make soak SOAK_SECONDS=60    a short run, about 80 s
 #
 # Loopback only, ports 27101-27103 (SOAK_PORT=27100 moves them), run
 # folder build/soak/<time>/ (build/soak/latest).  See tools/soak/soak.pl

@@ -781,14 +781,16 @@ sub main {
     }
     logmsg("load: $CLIENTS clients until +${SECONDS}s");
 
+    # the worker kill comes after the Redis faults and before the next
+    # reload: whatever a worker still holds in memory then is lost
     my @plan = ([0.08, \&f_redis_sleep, 0.6],
                 [0.14, \&f_reload, 1],
                 [0.20, \&f_oom, 2],
                 [0.28, \&f_race],
                 [0.36, \&f_redis_kill],
                 [0.44, \&f_script_flush],
-                [0.52, \&f_reload, 2],
-                [0.60, \&f_worker_kill],
+                [0.50, \&f_worker_kill],
+                [0.58, \&f_reload, 2],
                 [0.70, \&f_redis_sleep, 1.5],
                 [0.78, \&f_reload, 3]);
     for my $p (@plan) {
