@@ -157,6 +157,11 @@ my $kill_cut = sub {
         $ph{"$_->{phase}/$_->{outcome}"}++ for @none;
         info('2xx without a record, by phase/outcome: '
              . join ', ', map { "$_ $ph{$_}" } sort keys %ph);
+        my %bin;
+        $bin{int(($_->{t1} - $STATE->{load_start}) / 10) * 10}++ for @none;
+        info('2xx without a record, by when the answer ended (10 s bins): '
+             . join ', ', map { "+${_}s $bin{$_}" }
+               sort { $a <=> $b } keys %bin);
         my @o = grep { $_->{worker} ne $killed } @none;
         info(sprintf '  e.g. %s worker %s at +%.1fs user %s', $_->{rid},
              $_->{worker}, $_->{t1} - $STATE->{load_start}, $_->{uid})
