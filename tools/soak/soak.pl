@@ -18,7 +18,7 @@
 #   SOAK_ABORT_PCT=15   streams the client abandons after the first event
 #   SOAK_RACE_N=20      the race user can pay for N race requests...
 #   SOAK_RACE_K=10      ...and N+K of them are sent at once
-#   SOAK_KEEP=2         run folders kept under build/soak
+#   SOAK_KEEP=2         finished run folders kept under build/soak
 #
 # Everything lives in build/soak/<time>/ (build/soak/latest points at
 # it).  Only what this script started is ever stopped; a busy port is
@@ -712,11 +712,15 @@ $loc        }
 EOC
 }
 
+# the last SOAK_KEEP - 1 finished runs stay (with this one, SOAK_KEEP);
+# interrupted ones (no summary.txt) go
 sub prune_old_runs {
     opendir my $d, $SOAK or return;
     my @runs = sort grep { /^\d{8}T\d{6}$/ && -d "$SOAK/$_" } readdir $d;
-    pop @runs for 1 .. $KEEP - 1;
-    remove_tree("$SOAK/$_") for @runs;
+    my @done = grep { -f "$SOAK/$_/summary.txt" } @runs;
+    shift @done while @done > $KEEP - 1;
+    my %keep = map { ($_ => 1) } @done;
+    remove_tree("$SOAK/$_") for grep { !$keep{$_} } @runs;
 }
 
 sub main {
