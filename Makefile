@@ -70,6 +70,7 @@ all: build
 -include fuzz/fuzz.mk
 -include bench/bench.mk
 -include pkg/deb.mk
+-include tools/soak/soak.mk
 
 # ---------------------------------------------------------------- deps
 
