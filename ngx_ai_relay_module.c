@@ -710,7 +710,12 @@ ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
 
         ngx_queue_init(&armcf->release_queue);
         armcf->release_n = 0;
+        armcf->release_retry.handler = ngx_ai_relay_release_retry_handler;
+        armcf->release_retry.data = armcf;
+        armcf->release_retry.log = ngx_cycle->log;
+        armcf->release_retry.cancelable = 1;
         armcf->on_settled = ngx_ai_relay_lease_settled;
+        armcf->on_pending_item = ngx_ai_relay_settle_adopt;
 
         ngx_ai_relay_journal_probe(armcf);
         ngx_ai_relay_journal_load(armcf);

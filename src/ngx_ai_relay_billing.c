@@ -463,6 +463,7 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ngx_uint_t                  status;
     ngx_time_t                 *tp;
     ngx_msec_t                  now, latency;
+    ngx_ai_relay_pending_t     *node;
     ngx_ai_relay_settle_item_t *item;
     ngx_ai_relay_main_conf_t   *armcf;
 
@@ -505,10 +506,21 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
           + ctx->key_hash.len + ctx->request_id.len + ctx->key_id.len
           + ctx->model.len + ctx->lease.len + record.len;
 
-    item = ngx_alloc(len, r->connection->log);
-    if (item == NULL) {
-        return NGX_ERROR;
+    /* in the shared zone, when it has room: a killed worker loses nothing */
+
+    node = ngx_ai_relay_pending_alloc(armcf, NGX_AI_RELAY_PENDING_ITEM, len);
+
+    if (node) {
+        item = (ngx_ai_relay_settle_item_t *) node->data;
+
+    } else {
+        item = ngx_alloc(len, r->connection->log);
+        if (item == NULL) {
+            return NGX_ERROR;
+        }
     }
+
+    item->node = node;
 
     p = (u_char *) (item + 1);
 
@@ -532,6 +544,10 @@ ngx_ai_relay_settle(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     item->completion_tokens = ctx->completion_tokens;
     item->status = status;
     item->key_index = 0;
+
+    if (node) {
+        ngx_ai_relay_pending_link(armcf, node, NULL, 0);
+    }
 
     ngx_ai_relay_settle_queue(armcf, item);
 
@@ -559,6 +575,31 @@ ngx_ai_relay_settle_queue(ngx_ai_relay_main_conf_t *armcf,
 }
 
 
+/*
+ * A finished request a killed worker left in the shared zone: settled by
+ * this worker, in a batch of its own (called with the zone locked).
+ */
+
+void
+ngx_ai_relay_settle_adopt(ngx_ai_relay_main_conf_t *armcf, void *p)
+{
+    ngx_ai_relay_pending_t      *node = p;
+    ngx_ai_relay_settle_item_t  *item;
+
+    item = (ngx_ai_relay_settle_item_t *) node->data;
+    item->node = node;
+
+    ngx_queue_insert_tail(&armcf->settle_queue, &item->queue);
+    armcf->settle_n++;
+
+    /* it waited long enough already */
+
+    if (!armcf->settle_timer.timer_set) {
+        ngx_add_timer(&armcf->settle_timer, 1);
+    }
+}
+
+
 void
 ngx_ai_relay_settle_timer_handler(ngx_event_t *ev)
 {
@@ -575,7 +616,8 @@ void
 ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
 {
     ngx_str_t                     *args, *keys[NGX_AI_RELAY_SETTLE_BATCH];
-    ngx_uint_t                     k, n, nkeys, nitems;
+    ngx_uint_t                     k, n, nkeys, nitems, ndrop;
+    ngx_ai_relay_pending_t        *drop[NGX_AI_RELAY_SETTLE_BATCH];
     ngx_pool_t                    *pool;
     ngx_queue_t                   *q, *next, batch;
     ngx_ai_relay_settle_item_t    *first, *item;
@@ -656,13 +698,23 @@ ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
                        "ai relay: settling %ui requests of user %V",
                        nitems, &first->user);
 
+        ndrop = 0;
+
         while (!ngx_queue_empty(&batch)) {
             q = ngx_queue_head(&batch);
             ngx_queue_remove(q);
-            ngx_free(ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue));
+            item = ngx_queue_data(q, ngx_ai_relay_settle_item_t, queue);
+
+            if (item->node) {
+                /* leaves the zone as the batch joins it */
+                drop[ndrop++] = item->node;
+
+            } else {
+                ngx_free(item);
+            }
         }
 
-        ngx_ai_relay_journal_send(armcf, entry);
+        ngx_ai_relay_journal_send_batch(armcf, entry, drop, ndrop);
 
         continue;
 

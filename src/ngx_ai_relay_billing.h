@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_pending.h"
 
 
 /* a finished request waiting to be settled with others of its user */
@@ -30,6 +31,7 @@ typedef struct {
     int64_t                       completion_tokens;
     ngx_uint_t                    status;
     ngx_uint_t                    key_index;   /* set when batched */
+    ngx_ai_relay_pending_t       *node;        /* in the shared zone, or heap */
 } ngx_ai_relay_settle_item_t;
 
 
@@ -47,6 +49,7 @@ void ngx_ai_relay_settle_queue(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_settle_item_t *item);
 void ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf);
 void ngx_ai_relay_settle_timer_handler(ngx_event_t *ev);
+void ngx_ai_relay_settle_adopt(ngx_ai_relay_main_conf_t *armcf, void *p);
 
 
 #endif /* _NGX_AI_RELAY_BILLING_H_INCLUDED_ */

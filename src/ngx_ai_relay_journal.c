@@ -55,6 +55,8 @@ static ngx_int_t ngx_ai_relay_journal_parse(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_pending_t *shm);
 static void ngx_ai_relay_journal_found(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_pending_t *p);
+static void ngx_ai_relay_journal_item(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_pending_t *p);
 static void ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry);
 static ngx_int_t ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf,
@@ -110,6 +112,20 @@ void
 ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry)
 {
+    ngx_ai_relay_journal_send_batch(armcf, entry, NULL, 0);
+}
+
+
+/*
+ * A new batch: its copy joins the shared zone in the same step as the
+ * requests it settles (drop) leave it.
+ */
+
+void
+ngx_ai_relay_journal_send_batch(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_journal_entry_t *entry, ngx_ai_relay_pending_t **drop,
+    ngx_uint_t ndrop)
+{
     size_t                    *lens;
     ngx_uint_t                 i;
     const char               **argv;
@@ -122,10 +138,17 @@ ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
 
     if (entry->shm == NULL && entry->file == NULL && !entry->shm_tried) {
         entry->shm_tried = 1;
-        entry->shm = ngx_ai_relay_pending_add(armcf,
+        entry->shm = ngx_ai_relay_pending_alloc(armcf,
+                                         NGX_AI_RELAY_PENDING_BATCH,
                                          ngx_ai_relay_journal_entry_size(entry));
         if (entry->shm) {
-            (void) ngx_ai_relay_journal_entry_write(entry->shm->data, entry);
+            entry->shm->len = ngx_ai_relay_journal_entry_write(
+                                  entry->shm->data, entry)
+                              - entry->shm->data;
+        }
+
+        if (entry->shm || ndrop) {
+            ngx_ai_relay_pending_link(armcf, entry->shm, drop, ndrop);
         }
     }
 
@@ -685,6 +708,18 @@ ngx_ai_relay_journal_claimable(u_char *name, size_t len)
 }
 
 
+/* a finished request of a worker that is gone: it is batched again here */
+
+static void
+ngx_ai_relay_journal_item(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_pending_t *p)
+{
+    if (armcf->on_pending_item) {
+        armcf->on_pending_item(armcf, p);
+    }
+}
+
+
 /* a settlement of a worker that is gone, from the shared zone */
 
 static void
@@ -713,7 +748,8 @@ ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf)
 
     /* settlements of workers killed outright, from the shared zone */
 
-    (void) ngx_ai_relay_pending_claim(armcf, ngx_ai_relay_journal_found);
+    (void) ngx_ai_relay_pending_claim(armcf, ngx_ai_relay_journal_found,
+                                      ngx_ai_relay_journal_item);
 
     slash = NULL;
 

@@ -42,6 +42,9 @@ ngx_ai_relay_journal_entry_t *ngx_ai_relay_journal_entry(ngx_log_t *log,
     ngx_str_t *args, ngx_uint_t n);
 void ngx_ai_relay_journal_send(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry);
+void ngx_ai_relay_journal_send_batch(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_journal_entry_t *entry, ngx_ai_relay_pending_t **drop,
+    ngx_uint_t ndrop);
 void ngx_ai_relay_journal_replay(ngx_ai_relay_redis_t *rds);
 void ngx_ai_relay_journal_load(ngx_ai_relay_main_conf_t *armcf);
 void ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf);

@@ -74,6 +74,10 @@ struct ngx_ai_relay_main_conf_s {
     ngx_path_t                   *journal_path;  /* the default's folder */
     size_t                        settle_zone_size;
     ngx_shm_zone_t               *settle_zone;   /* unacknowledged, shared */
+    ngx_flag_t                    settle_zone_full;
+    void                        (*on_pending_item)(
+                                      ngx_ai_relay_main_conf_t *armcf,
+                                      void *p);
 
     ngx_flag_t                    enabled;       /* any relay location */
     ngx_int_t                     request_id_index;
@@ -93,6 +97,7 @@ struct ngx_ai_relay_main_conf_s {
     ngx_ai_relay_settled_pt       on_settled;
     ngx_queue_t                   release_queue; /* RELEASEs waiting for */
     ngx_uint_t                    release_n;     /* the link to be back */
+    ngx_event_t                   release_retry;
     ngx_queue_t                   settle_queue;  /* finished requests */
     ngx_uint_t                    settle_n;
     ngx_event_t                   settle_timer;

@@ -10,7 +10,8 @@
  * outlives reloads (same name and size).  A worker that exits normally
  * writes what it still holds to its journal file and takes it out of the
  * zone; when the zone is full, a settlement lives in its worker alone, as
- * before.
+ * before.  A finished request is in the zone from the moment it is queued
+ * for settlement (an item); its batch replaces it there in one step.
  */
 
 
@@ -99,43 +100,79 @@ ngx_ai_relay_pending_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/* room for one settlement of len bytes, owned by this worker; or NULL */
+/*
+ * Room for one settlement of len bytes, owned by this worker, not yet in
+ * the zone's list (no other worker sees it until it is linked); or NULL.
+ */
 
 ngx_ai_relay_pending_t *
-ngx_ai_relay_pending_add(ngx_ai_relay_main_conf_t *armcf, size_t len)
+ngx_ai_relay_pending_alloc(ngx_ai_relay_main_conf_t *armcf, ngx_uint_t kind,
+    size_t len)
 {
-    ngx_slab_pool_t            *shpool;
-    ngx_ai_relay_pending_t     *p;
-    ngx_ai_relay_pending_sh_t  *sh;
+    ngx_slab_pool_t         *shpool;
+    ngx_ai_relay_pending_t  *p;
 
     if (armcf->settle_zone == NULL) {
         return NULL;
     }
 
     shpool = (ngx_slab_pool_t *) armcf->settle_zone->shm.addr;
+
+    p = ngx_slab_alloc(shpool, offsetof(ngx_ai_relay_pending_t, data) + len);
+
+    if (p == NULL) {
+        if (!armcf->settle_zone_full) {
+            armcf->settle_zone_full = 1;
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "ai relay: \"ai_relay_settle_zone\" is full: "
+                          "settlements are kept by their workers alone");
+        }
+
+        return NULL;
+    }
+
+    armcf->settle_zone_full = 0;
+
+    p->owner = ngx_pid;
+    p->kind = kind;
+    p->len = len;
+
+    return p;
+}
+
+
+/*
+ * In one step, for other workers: p (filled in) joins the list, and the
+ * entries it replaces (the requests a batch settles) leave it, so a
+ * worker killed at any moment leaves each request in the zone once.
+ */
+
+void
+ngx_ai_relay_pending_link(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_pending_t *p, ngx_ai_relay_pending_t **drop,
+    ngx_uint_t ndrop)
+{
+    ngx_uint_t                  i;
+    ngx_slab_pool_t            *shpool;
+    ngx_ai_relay_pending_sh_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) armcf->settle_zone->shm.addr;
     sh = armcf->settle_zone->data;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    p = ngx_slab_alloc_locked(shpool,
-                              offsetof(ngx_ai_relay_pending_t, data) + len);
-
     if (p) {
-        p->owner = ngx_pid;
-        p->len = len;
         ngx_queue_insert_tail(&sh->queue, &p->queue);
         sh->n++;
     }
 
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    if (p == NULL) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "ai relay: \"ai_relay_settle_zone\" is full: a "
-                      "settlement is kept by its worker alone");
+    for (i = 0; i < ndrop; i++) {
+        ngx_queue_remove(&drop[i]->queue);
+        sh->n--;
+        ngx_slab_free_locked(shpool, drop[i]);
     }
 
-    return p;
+    ngx_shmtx_unlock(&shpool->mutex);
 }
 
 
@@ -160,15 +197,15 @@ ngx_ai_relay_pending_remove(ngx_ai_relay_main_conf_t *armcf,
 
 
 /*
- * The settlements of owners that are gone become ours; found() gets each,
- * under the zone's lock (it copies what it needs and must not add to or
- * remove from the zone): the entry stays in the zone, owned by us, until
- * it is removed.  Returns how many.
+ * The settlements of owners that are gone become ours; batch() or item()
+ * gets each, under the zone's lock (they must not add to or remove from
+ * the zone): the entry stays in the zone, owned by us, until it is
+ * removed.  Returns how many.
  */
 
 ngx_uint_t
 ngx_ai_relay_pending_claim(ngx_ai_relay_main_conf_t *armcf,
-    ngx_ai_relay_pending_found_pt found)
+    ngx_ai_relay_pending_found_pt batch, ngx_ai_relay_pending_found_pt item)
 {
     ngx_uint_t                  n;
     ngx_queue_t                *q;
@@ -202,7 +239,12 @@ ngx_ai_relay_pending_claim(ngx_ai_relay_main_conf_t *armcf,
         p->owner = ngx_pid;
         n++;
 
-        found(armcf, p);
+        if (p->kind == NGX_AI_RELAY_PENDING_ITEM) {
+            item(armcf, p);
+
+        } else {
+            batch(armcf, p);
+        }
     }
 
     ngx_shmtx_unlock(&shpool->mutex);

@@ -14,10 +14,15 @@
 #include "ngx_ai_relay_module.h"
 
 
-/* one settlement in the zone: its owner and its serialized arguments */
+#define NGX_AI_RELAY_PENDING_BATCH  0    /* SETTLE's arguments, serialized */
+#define NGX_AI_RELAY_PENDING_ITEM   1    /* one finished request, unbatched */
+
+
+/* one settlement in the zone: its owner and what it holds */
 typedef struct {
     ngx_queue_t                  queue;
     ngx_pid_t                    owner;
+    ngx_uint_t                   kind;
     size_t                       len;
     u_char                       data[1];
 } ngx_ai_relay_pending_t;
@@ -30,12 +35,15 @@ typedef void (*ngx_ai_relay_pending_found_pt)(ngx_ai_relay_main_conf_t *armcf,
 
 char *ngx_ai_relay_pending_conf(ngx_conf_t *cf,
     ngx_ai_relay_main_conf_t *armcf);
-ngx_ai_relay_pending_t *ngx_ai_relay_pending_add(
-    ngx_ai_relay_main_conf_t *armcf, size_t len);
+ngx_ai_relay_pending_t *ngx_ai_relay_pending_alloc(
+    ngx_ai_relay_main_conf_t *armcf, ngx_uint_t kind, size_t len);
+void ngx_ai_relay_pending_link(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_pending_t *p, ngx_ai_relay_pending_t **drop,
+    ngx_uint_t ndrop);
 void ngx_ai_relay_pending_remove(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_pending_t *p);
 ngx_uint_t ngx_ai_relay_pending_claim(ngx_ai_relay_main_conf_t *armcf,
-    ngx_ai_relay_pending_found_pt found);
+    ngx_ai_relay_pending_found_pt batch, ngx_ai_relay_pending_found_pt item);
 
 
 #endif /* _NGX_AI_RELAY_PENDING_H_INCLUDED_ */

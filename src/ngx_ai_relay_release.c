@@ -178,10 +178,25 @@ ngx_ai_relay_release_later(ngx_ai_relay_release_t *rl)
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "ai relay: the reservation of request %V is released "
-                  "when redis is back", &rl->request_id);
+                  "when redis takes it", &rl->request_id);
 
     ngx_queue_insert_tail(&armcf->release_queue, &rl->queue);
     armcf->release_n++;
+}
+
+
+/* a release Redis refused: its timer */
+
+void
+ngx_ai_relay_release_retry_handler(ngx_event_t *ev)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ev->data;
+
+    if (armcf->redis->state == NGX_AI_RELAY_REDIS_READY) {
+        ngx_ai_relay_release_replay(armcf);
+    }
 }
 
 
@@ -223,10 +238,21 @@ ngx_ai_relay_release_reply(void *data, redisReply *reply)
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
+
+        /* LOADING after a restart, OOM, ...: again, after a pause */
+
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "ai relay: releasing the reservation of request %V "
-                      "failed (%s); it is refunded after its TTL",
-                      &rl->request_id, reply->str);
+                      "failed (%s), trying again", &rl->request_id,
+                      reply->str);
+
+        ngx_ai_relay_release_later(rl);
+
+        if (!rl->armcf->release_retry.timer_set) {
+            ngx_add_timer(&rl->armcf->release_retry, 500);
+        }
+
+        return;
 
     } else {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,

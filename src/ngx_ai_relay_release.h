@@ -18,6 +18,7 @@
 void ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_ai_relay_redis_cmd_t *cmd);
 void ngx_ai_relay_release_replay(ngx_ai_relay_main_conf_t *armcf);
+void ngx_ai_relay_release_retry_handler(ngx_event_t *ev);
 
 
 #endif /* _NGX_AI_RELAY_RELEASE_H_INCLUDED_ */

@@ -11,7 +11,7 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(1);
-plan tests => repeat_each() * 52;
+plan tests => repeat_each() * 63;
 
 master_on();
 workers(1);
@@ -222,3 +222,32 @@ is(scalar(records(1)), 1, 'exactly one record');
 is(user_field(1, 'balance'), 10_000_000 - $main::Cost, 'charged once');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
 like(error_log_text(), qr/exited on signal 9/, 'the worker was killed');
+
+
+
+=== TEST 7: a worker killed while finished requests wait to be batched (ai_relay_settle_delay): the next worker settles them from the shared zone
+--- init
+AIRelayTest::seed_world(mock => '/mock/chat', key => { rpm => 1000 });
+--- http_config eval: AIRelayTest::http_config(extra => "    ai_relay_settle_delay 20s;\n")
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::Key
+--- response_body_like: Hi there
+--- redis_check
+for (1 .. 4) {
+    my ($status) = relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini"}');
+    is($status, 200, "request $_ served");
+}
+sleep 0.2;
+is(scalar(records(1)), 0, 'nothing settled yet: the batch waits for its delay');
+my ($master, $worker) = nginx_pids();
+kill_worker($worker);
+ok(wait_for(sub { records(1) == 5 }, 10), 'the next worker settled all five');
+sleep 0.3;
+is(scalar(records(1)), 5, 'exactly five records');
+my $sum = 0;
+$sum += $_->{cost} for records(1);
+is(user_field(1, 'balance'), 10_000_000 - $sum, 'charged once each');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
