@@ -39,6 +39,8 @@ static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ai_relay_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_ai_relay_log_first(ngx_http_core_main_conf_t *cmcf,
+    ngx_http_handler_pt handler);
 static char *ngx_ai_relay_settle_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_ai_relay_worker_ready(ngx_ai_relay_redis_t *rds);
@@ -270,7 +272,7 @@ ngx_ai_relay_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_ai_relay_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h, *first;
+    ngx_http_handler_pt        *h;
     ngx_ai_relay_main_conf_t   *armcf;
     ngx_http_core_main_conf_t  *cmcf;
 
@@ -290,18 +292,24 @@ ngx_ai_relay_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_ai_relay_handler;
 
-    /* first in the LOG phase: the access log then sees usage and cost */
+    /* a key in ?key= out of the request line nginx logs (logsafe.c) */
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    first = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
-    ngx_memmove(first + 1, first, (h - first) * sizeof(ngx_http_handler_pt));
-    *first = ngx_ai_relay_log_handler;
+    *h = ngx_ai_relay_logsafe_handler;
 
-    if (ngx_ai_relay_logsafe_init(cf) != NGX_OK) {
+    /*
+     * first in the LOG phase: the access log then sees usage and cost, and
+     * the masked request line of requests nginx rejected itself
+     */
+
+    if (ngx_ai_relay_log_first(cmcf, ngx_ai_relay_log_handler) != NGX_OK
+        || ngx_ai_relay_log_first(cmcf, ngx_ai_relay_logsafe_handler)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -312,6 +320,25 @@ ngx_ai_relay_postconfiguration(ngx_conf_t *cf)
     }
 
     return ngx_ai_relay_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_ai_relay_log_first(ngx_http_core_main_conf_t *cmcf,
+    ngx_http_handler_pt handler)
+{
+    ngx_http_handler_pt  *h, *first;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    first = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    ngx_memmove(first + 1, first, (h - first) * sizeof(ngx_http_handler_pt));
+    *first = handler;
+
+    return NGX_OK;
 }
 
 

@@ -301,8 +301,24 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_ai_relay_find_ctx(r);
 
-    if (ctx == NULL || !ctx->reserved_ok || ctx->settled || r != r->main) {
-        return NGX_OK;
+    if (ctx && r == r->main) {
+        ngx_ai_relay_settle_now(r, ctx);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Once per request: when the answer's last bytes are about to leave (the
+ * body filter), or in the LOG phase for every other ending.
+ */
+
+void
+ngx_ai_relay_settle_now(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    if (!ctx->reserved_ok || ctx->settled) {
+        return;
     }
 
     ctx->settled = 1;
@@ -321,8 +337,6 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
                       "ai relay: settlement of request %V could not be "
                       "prepared", &ctx->request_id);
     }
-
-    return NGX_OK;
 }
 
 

@@ -45,6 +45,7 @@ ngx_int_t ngx_ai_relay_reserve_estimate(ngx_http_request_t *r,
 void ngx_ai_relay_usage_final(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 ngx_int_t ngx_ai_relay_log_handler(ngx_http_request_t *r);
+void ngx_ai_relay_settle_now(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx);
 void ngx_ai_relay_settle_queue(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_settle_item_t *item);
 void ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf);

@@ -25,6 +25,7 @@
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_filter.h"
 #include "ngx_ai_relay_error.h"
+#include "ngx_ai_relay_billing.h"
 
 
 /* an event larger than this is forwarded before it ends (never usage) */
@@ -35,6 +36,8 @@
 
 
 static ngx_int_t ngx_ai_relay_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_ai_relay_pass(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t *out);
 static ngx_int_t ngx_ai_relay_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_ai_relay_replace_header(ngx_http_request_t *r,
@@ -331,7 +334,31 @@ ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         ngx_ai_relay_collect(r, ctx, in);
     }
 
-    return ngx_http_next_body_filter(r, in);
+    return ngx_ai_relay_pass(r, ctx, in);
+}
+
+
+/*
+ * The answer's last bytes: the request is settled (queued in the shared
+ * zone) before they leave, so that no worker killed at any moment can
+ * have answered a request in full that it did not bill.  The LOG phase
+ * then finds it settled.
+ */
+
+static ngx_int_t
+ngx_ai_relay_pass(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t *out)
+{
+    ngx_chain_t  *cl;
+
+    for (cl = out; cl; cl = cl->next) {
+        if (cl->buf->last_buf) {
+            ngx_ai_relay_settle_now(r, ctx);
+            break;
+        }
+    }
+
+    return ngx_http_next_body_filter(r, out);
 }
 
 
@@ -357,7 +384,7 @@ ngx_ai_relay_replace_body(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     out.buf = ctx->replace;
     out.next = NULL;
 
-    return ngx_http_next_body_filter(r, &out);
+    return ngx_ai_relay_pass(r, ctx, &out);
 }
 
 
@@ -518,7 +545,7 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     *ll = NULL;
 
-    rc = ngx_http_next_body_filter(r, out);
+    rc = ngx_ai_relay_pass(r, ctx, out);
 
     ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
                             (ngx_buf_tag_t) &ngx_ai_relay_module);

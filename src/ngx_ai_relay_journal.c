@@ -60,7 +60,7 @@ static void ngx_ai_relay_journal_item(ngx_ai_relay_main_conf_t *armcf,
 static void ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry);
 static ngx_int_t ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf,
-    ngx_queue_t *q, ngx_ai_relay_journal_entry_t *one);
+    ngx_queue_t *q);
 static ngx_int_t ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf,
     ngx_str_t *name, ngx_ai_relay_journal_file_t *file);
 static ngx_str_t *ngx_ai_relay_journal_label(
@@ -277,6 +277,9 @@ static void
 ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry)
 {
+    ngx_int_t    rc;
+    ngx_queue_t  one;
+
     if (armcf->journal_n >= armcf->journal_max) {
         /* memory is full: the file is the last resort, never a drop */
 
@@ -285,7 +288,14 @@ ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
                       "%V to \"%V\"", ngx_ai_relay_journal_label(entry),
                       &armcf->journal);
 
-        if (ngx_ai_relay_journal_write(armcf, NULL, entry) == NGX_OK) {
+        ngx_queue_init(&one);
+        ngx_queue_insert_tail(&one, &entry->queue);
+
+        rc = ngx_ai_relay_journal_write(armcf, &one);
+
+        ngx_queue_remove(&entry->queue);
+
+        if (rc == NGX_OK) {
             ngx_ai_relay_journal_done(entry);
             return;
         }
@@ -396,7 +406,7 @@ ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
         return;
     }
 
-    rc = ngx_ai_relay_journal_write(armcf, &armcf->journal_queue, NULL);
+    rc = ngx_ai_relay_journal_write(armcf, &armcf->journal_queue);
 
     if (rc == NGX_OK) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -429,8 +439,7 @@ ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
  */
 
 static ngx_int_t
-ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
-    ngx_ai_relay_journal_entry_t *one)
+ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q)
 {
     u_char                        *p, *buf, *name, *tmp;
     size_t                         len, size;
@@ -440,23 +449,12 @@ ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
     ngx_ai_relay_journal_entry_t  *entry;
 
     size = sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1;
-    e = q ? ngx_queue_head(q) : NULL;
 
-    for (entry = one ? one : NULL; ; ) {
-        if (!one) {
-            if (e == ngx_queue_sentinel(q)) {
-                break;
-            }
-
-            entry = ngx_queue_data(e, ngx_ai_relay_journal_entry_t, queue);
-            e = ngx_queue_next(e);
-        }
-
+    for (e = ngx_queue_head(q); e != ngx_queue_sentinel(q);
+         e = ngx_queue_next(e))
+    {
+        entry = ngx_queue_data(e, ngx_ai_relay_journal_entry_t, queue);
         size += ngx_ai_relay_journal_entry_size(entry);
-
-        if (one) {
-            break;
-        }
     }
 
     len = armcf->journal.len + 1 + NGX_INT_T_LEN + 1 + NGX_INT_T_LEN
@@ -476,23 +474,12 @@ ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
 
     p = ngx_cpymem(buf, NGX_AI_RELAY_JOURNAL_MAGIC,
                    sizeof(NGX_AI_RELAY_JOURNAL_MAGIC) - 1);
-    e = q ? ngx_queue_head(q) : NULL;
 
-    for (entry = one ? one : NULL; ; ) {
-        if (!one) {
-            if (e == ngx_queue_sentinel(q)) {
-                break;
-            }
-
-            entry = ngx_queue_data(e, ngx_ai_relay_journal_entry_t, queue);
-            e = ngx_queue_next(e);
-        }
-
+    for (e = ngx_queue_head(q); e != ngx_queue_sentinel(q);
+         e = ngx_queue_next(e))
+    {
+        entry = ngx_queue_data(e, ngx_ai_relay_journal_entry_t, queue);
         p = ngx_ai_relay_journal_entry_write(p, entry);
-
-        if (one) {
-            break;
-        }
     }
 
     fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,

@@ -22,40 +22,9 @@
 #include "ngx_ai_relay_logsafe.h"
 
 
-static ngx_int_t ngx_ai_relay_logsafe_handler(ngx_http_request_t *r);
-
+/* POST_READ, and first in the LOG phase: a masked copy of the line */
 
 ngx_int_t
-ngx_ai_relay_logsafe_init(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt        *h, *first;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_ai_relay_logsafe_handler;
-
-    /* before any other LOG phase handler, the access log's included */
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    first = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
-    ngx_memmove(first + 1, first, (h - first) * sizeof(ngx_http_handler_pt));
-    *first = ngx_ai_relay_logsafe_handler;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
 ngx_ai_relay_logsafe_handler(ngx_http_request_t *r)
 {
     u_char   *p, *q, *last, *copy, *value, *end;

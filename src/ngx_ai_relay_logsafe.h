@@ -13,7 +13,7 @@
 #include <ngx_http.h>
 
 
-ngx_int_t ngx_ai_relay_logsafe_init(ngx_conf_t *cf);
+ngx_int_t ngx_ai_relay_logsafe_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_AI_RELAY_LOGSAFE_H_INCLUDED_ */

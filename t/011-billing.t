@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 102;
+plan tests => repeat_each() * 103;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -46,10 +46,6 @@ our $Config = relay_config(extra => <<'_EOC_');
 _EOC_
 our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
 our $Stream = '{"model":"gpt-4o-mini","stream":true,"max_tokens":20,"messages":[{"role":"user","content":"hello"}]}';
-
-# TEST 6 leaves a journal file here and TEST 7 replays it; the folder must
-# exist before nginx starts (it refuses a journal folder it cannot write)
-system('rm -rf /tmp/ai-relay-test-journal; mkdir -p /tmp/ai-relay-test-journal');
 
 run_tests();
 
@@ -216,48 +212,47 @@ replaying 1 journaled settlements
 
 
 
-=== TEST 6: settlements still journaled at worker exit go to a file (Redis down)
+=== TEST 6: settlements still journaled when nginx stops go to a file; the next nginx settles them once Redis is back
 --- init
 AIRelayTest::seed_world(mock => '/mock/slow');
 AIRelayTest::later(0.4, sub {
     AIRelayTest::redis('SAVE');
     system("t/redis.sh stop $AIRelayTest::REDIS_PORT");
 });
---- http_config eval: AIRelayTest::http_config(journal => "/tmp/ai-relay-test-journal/journal")
+--- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval
 "POST /v1/chat/completions\n$::Stream"
 --- more_headers eval: $::Key
 --- response_body_like: data: \[DONE\]
---- wait: 0.5
---- error_log
-kept in the journal until redis answers
-
-
-
-=== TEST 7: the next nginx finds the journal file and settles it once Redis is back
---- init
-system("t/redis.sh start $AIRelayTest::REDIS_PORT");
-unlink "$AIRelayTest::TOP/build/redis-$AIRelayTest::REDIS_PORT/dump.rdb";
---- http_config eval: AIRelayTest::http_config(journal => "/tmp/ai-relay-test-journal/journal")
---- config eval: $::Config
---- request
-GET /v1/models
---- more_headers eval: $::Key
---- response_body_like: gpt-4o-mini
+--- timeout: 5
 --- redis_check
-ok(wait_for(sub { records(1) == 1 }, 3), 'the journaled settlement arrived');
+my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+ok(wait_for(sub { error_log_text() =~ /kept in the journal until redis answers/ }, 5),
+   'kept while Redis is away');
+my ($master) = nginx_pids();
+kill 'QUIT', $master;
+ok(wait_for(sub { !kill(0, $master) }, 10), 'nginx stopped');
+my @files = glob("$root/logs/ai_relay.journal.*");
+is(scalar(@files), 1, 'the exiting worker wrote its journal file');
+system("t/redis.sh start $AIRelayTest::REDIS_PORT") == 0 or die "redis start\n";
+unlink "$AIRelayTest::TOP/build/redis-$AIRelayTest::REDIS_PORT/dump.rdb";
+my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+is(system($bin, '-e', "$root/logs/error.log", '-p', "$root/",
+          '-c', "$root/conf/nginx.conf"), 0, 'the next nginx started');
+ok(wait_for(sub { records(1) == 1 }, 5), 'the journaled settlement arrived');
 my $r = last_record(1);
+# 12 prompt and 9 completion tokens at $0.15 / $0.60 per 1M: 7.2 -> 8
 is($r->{cost}, 8, 'its cost');
 is(user_field(1, 'balance'), 10_000_000 - 8, 'charged once');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation settled');
-is(scalar(glob('/tmp/ai-relay-test-journal/journal.*')), undef, 'journal file consumed');
---- error_log
-journaled settlements to replay
+ok(wait_for(sub { !glob("$root/logs/ai_relay.journal.*") }, 5),
+   'journal file consumed once Redis acknowledged it');
+like(error_log_text(), qr/journaled settlements to replay/, 'the next nginx said so');
 
 
 
-=== TEST 8: unlimited users are metered, not charged
+=== TEST 7: unlimited users are metered, not charged
 --- init
 AIRelayTest::seed_world(balance => 0, unlimited => 1);
 --- http_config eval: $::HttpConfig
@@ -276,7 +271,7 @@ is(user_field(1, 'used'), $r->{cost}, 'but metered');
 
 
 
-=== TEST 9: a reservation larger than the balance is refused, nothing changes
+=== TEST 8: a reservation larger than the balance is refused, nothing changes
 --- init
 AIRelayTest::seed_world(balance => 100);
 --- http_config eval: $::HttpConfig
@@ -293,7 +288,7 @@ is(redis('HLEN', 'ar:{u1}:res'), 0, 'nothing reserved');
 
 
 
-=== TEST 10: a key's own budget (quota) is spent and enforced
+=== TEST 9: a key's own budget (quota) is spent and enforced
 --- init
 AIRelayTest::seed_world(key => { quota => 5000 });
 --- http_config eval: $::HttpConfig
@@ -314,7 +309,7 @@ is(user_field(1, 'balance'), 10_000_000 - $cost, 'and the balance');
 
 
 
-=== TEST 11: tokens per minute: once spent, 429 with Retry-After
+=== TEST 10: tokens per minute: once spent, 429 with Retry-After
 --- init
 AIRelayTest::seed_world(key => { tpm => 10 });
 --- http_config eval: $::HttpConfig
@@ -332,7 +327,7 @@ AIRelayTest::seed_world(key => { tpm => 10 });
 
 
 
-=== TEST 12: a busy user is served against a lease, without an AUTH round trip each time, and billed exactly
+=== TEST 11: a busy user is served against a lease, without an AUTH round trip each time, and billed exactly
 --- init
 AIRelayTest::seed_world(price => { input => 1_000_000, output => 4_000_000 });
 --- http_config eval: $::HttpConfig
@@ -371,7 +366,7 @@ like(error_log_text(), qr/admitted on lease/, 'requests were admitted on the lea
 
 
 
-=== TEST 13: a key with a rate limit is always checked by AUTH (no lease)
+=== TEST 12: a key with a rate limit is always checked by AUTH (no lease)
 --- init
 AIRelayTest::seed_world(key => { rpm => 1000 });
 --- http_config eval: $::HttpConfig
@@ -391,7 +386,7 @@ admitted on lease
 
 
 
-=== TEST 14: a key disabled while its user is leased stops working within a tick
+=== TEST 13: a key disabled while its user is leased stops working within a tick
 --- init
 AIRelayTest::seed_world();
 --- http_config eval: $::HttpConfig
@@ -415,7 +410,7 @@ like(error_log_text(), qr/admitted on lease/, 'requests were admitted on the lea
 
 
 
-=== TEST 15: a lease never takes more than half the balance: a small balance is served by AUTH alone, to the last cent
+=== TEST 14: a lease never takes more than half the balance: a small balance is served by AUTH alone, to the last cent
 --- init
 AIRelayTest::seed_world(balance => 800, price => { input => 1_000_000, output => 4_000_000 });
 --- http_config eval: $::HttpConfig
