@@ -39,6 +39,11 @@ TEST_PKGS  := libnginx-mod-http-echo libtest-base-perl libcmocka-dev \
 MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
                $(wildcard $(TOP)/src/*.c $(TOP)/src/*.h)
 
+# the Redis scripts: `config` makes a C header of them, so changing one
+# configures again
+LUA_SCRIPTS := $(wildcard $(TOP)/src/lua/*.lua)
+LUA_SRCS    := $(LUA_SCRIPTS) $(TOP)/src/lua/mkheader.sh
+
 .PHONY: all build deps test-deps test test-nginx test-runner test-sdk test-asan \
         test-unit-asan test-valgrind run stop clean install
 
@@ -92,7 +97,7 @@ $(BUILD)/.test-deps: Makefile | $(BUILD)/.deps
 
 build: $(MODULE)
 
-$(BUILD)/nginx/.configured: $(TOP)/config | $(BUILD)/.deps
+$(BUILD)/nginx/.configured: $(TOP)/config $(LUA_SRCS) | $(BUILD)/.deps
 	rm -rf $(BUILD)/nginx
 	cp -r $(NGX_SRC) $(BUILD)/nginx
 	cd $(BUILD)/nginx && . ./conf_flags && \
@@ -103,7 +108,7 @@ $(BUILD)/nginx/.configured: $(TOP)/config | $(BUILD)/.deps
 $(MODULE): $(BUILD)/nginx/.configured $(MODULE_SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 
-$(BUILD)/nginx-asan/.configured: $(TOP)/config | $(BUILD)/.deps
+$(BUILD)/nginx-asan/.configured: $(TOP)/config $(LUA_SRCS) | $(BUILD)/.deps
 	rm -rf $(BUILD)/nginx-asan
 	cp -r $(NGX_SRC) $(BUILD)/nginx-asan
 	cd $(BUILD)/nginx-asan && . ./conf_flags && \

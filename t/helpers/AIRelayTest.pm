@@ -684,3 +684,23 @@ sub import_fixture {
 }
 
 1;
+
+package AIRelayTest;
+
+push @EXPORT, qw(lua_script);
+
+# A Redis script as the module sends it: src/lua/<name>.lua without its
+# leading documentation (its first lines that are "--" comments or
+# empty), the way src/lua/mkheader.sh makes the module's header.
+sub lua_script {
+    my ($name) = @_;
+    open my $fh, '<:raw', "$TOP/src/lua/$name.lua"
+        or die "script $name: $!\n";
+    local $/;
+    my $src = <$fh>;
+    $src =~ s/\A(?:--[^\n]*\n|\n)*//;
+    $src .= "\n" unless $src =~ /\n\z/;
+    return $src;
+}
+
+1;
