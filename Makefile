@@ -34,7 +34,7 @@ BUILD_PKGS := nginx nginx-dev libjansson-dev libhiredis-dev libssl-dev \
               pkgconf make gcc
 RUN_PKGS   := redis-server redis-tools curl perl
 TEST_PKGS  := libnginx-mod-http-echo libtest-base-perl libcmocka-dev \
-              redis-server redis-tools curl perl
+              redis-server redis-tools curl perl lua5.1
 
 MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
                $(wildcard $(TOP)/src/*.c $(TOP)/src/*.h)
@@ -45,7 +45,7 @@ LUA_SCRIPTS := $(wildcard $(TOP)/src/lua/*.lua)
 LUA_SRCS    := $(LUA_SCRIPTS) $(TOP)/src/lua/mkheader.sh
 
 .PHONY: all build deps test-deps test test-nginx test-runner test-sdk test-asan \
-        test-unit-asan test-valgrind run stop clean install
+        test-unit-asan test-valgrind lua-check run stop clean install
 
 FUZZ_SECONDS    ?= 60
 CORE_FUZZ_TIME  ?= $(FUZZ_SECONDS)
@@ -130,8 +130,8 @@ TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
            TEST_NGINX_CLI=$(BUILD)/ai-relay \
            PATH=$(BUILD):$$PATH
 
-test: test-deps build unit core-unit-test cli test-runner test-nginx cli-test \
-      test-sdk
+test: test-deps lua-check build unit core-unit-test cli test-runner \
+      test-nginx cli-test test-sdk
 	@echo "make test: all passed"
 
 # C unit tests of the nginx-free core under AddressSanitizer and UBSan
@@ -143,6 +143,11 @@ fuzz: fuzz-deps core-fuzz
 
 test-runner: test-deps
 	prove -I t/lib -r t/runner
+
+# luac 5.1 (Redis runs Lua 5.1): syntax, and no global a script would set
+# or read by mistake (Redis refuses the first, the second is a typo)
+lua-check: test-deps
+	tools/lua-check.sh $(LUA_SCRIPTS:$(TOP)/%=%)
 
 test-nginx: build test-deps
 	@tools/ports-free.sh $(TEST_PORT)
