@@ -3,7 +3,8 @@
 #   make run     build, start Redis + nginx with conf.example and a demo
 #                upstream, seed a demo account, print how to call it
 #   make stop    stop what `make run` started
-#   make test    build, C unit tests, Test::Nginx suite (own Redis)
+#   make test    build, C unit tests, Redis script tests, Test::Nginx
+#                suite (own Redis)
 #
 # Everything the build and the tests need comes from Debian's packages;
 # `make deps` (run by the targets above) installs what is missing.
@@ -45,7 +46,8 @@ LUA_SCRIPTS := $(wildcard $(TOP)/src/lua/*.lua)
 LUA_SRCS    := $(LUA_SCRIPTS) $(TOP)/src/lua/mkheader.sh
 
 .PHONY: all build deps test-deps test test-nginx test-runner test-sdk test-asan \
-        test-unit-asan test-valgrind lua-check run stop clean install
+        test-unit-asan test-valgrind lua-check test-scripts run stop clean \
+        install
 
 FUZZ_SECONDS    ?= 60
 CORE_FUZZ_TIME  ?= $(FUZZ_SECONDS)
@@ -131,7 +133,7 @@ TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
            PATH=$(BUILD):$$PATH
 
 test: test-deps lua-check build unit core-unit-test cli test-runner \
-      test-nginx cli-test test-sdk
+      test-scripts test-nginx cli-test test-sdk
 	@echo "make test: all passed"
 
 # C unit tests of the nginx-free core under AddressSanitizer and UBSan
@@ -148,6 +150,14 @@ test-runner: test-deps
 # or read by mistake (Redis refuses the first, the second is a typo)
 lua-check: test-deps
 	tools/lua-check.sh $(LUA_SCRIPTS:$(TOP)/%=%)
+
+# each script run on its own (EVALSHA) against the suite's Redis:
+# t/scripts/, plain Test::More
+test-scripts: lua-check
+	@t/redis.sh start $(TEST_REDIS_PORT)
+	@rc=0; TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) prove $(PROVE_FLAGS) \
+	    $(or $(T),t/scripts) || rc=$$?; \
+	t/redis.sh stop $(TEST_REDIS_PORT); exit $$rc
 
 test-nginx: build test-deps
 	@tools/ports-free.sh $(TEST_PORT)
