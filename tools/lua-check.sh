@@ -46,7 +46,8 @@ for f in "$@"; do
             rc=1
         fi
     done < <("$luac" -p -l "$f" \
-             | sed -n 's/^\s*[0-9]*\s*\[\([0-9]*\)\]\s*\([GS]ETGLOBAL\).*; \(.*\)$/\1 \2 \3/p')
+             | awk '$3 ~ /^[GS]ETGLOBAL$/ { gsub(/[][]/, "", $2);
+                                            print $2, $3, $NF }')
 done
 
 [ $rc = 0 ] && echo "lua-check: $# scripts OK"

@@ -63,8 +63,7 @@ export LC_ALL
             exit 1
         fi
 
-        NAME=`echo "$name" | tr 'abcdefghijklmnopqrstuvwxyz' \
-                                'ABCDEFGHIJKLMNOPQRSTUVWXYZ'`
+        NAME=`echo "$name" | awk '{ print toupper($0) }'`
 
         # the script without its documentation
         awk 'BEGIN { doc = 1 }

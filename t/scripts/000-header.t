@@ -38,7 +38,9 @@ my (%src, %sha);
 while ($h =~ /^#define NGX_AI_RELAY_SCRIPT_(\w+)_SHA1  "([0-9a-f]{40})"$/mg) {
     $sha{lc $1} = $2;
 }
-while ($h =~ /^#define NGX_AI_RELAY_SCRIPT_(\w+)_SRC +\\\n((?:.*\\\n)*.*\n)/mg) {
+while ($h =~ /^\#define [ ] NGX_AI_RELAY_SCRIPT_(\w+)_SRC [ ]+ \\\n
+              ((?: .*\\\n )* .*\n)/mgx)
+{
     my ($name, $body) = (lc $1, $2);
     my $s = '';
     $s .= $1 while $body =~ /"((?:[^"\\]|\\.)*)"/g;

@@ -75,7 +75,8 @@ ok(!defined lease_of(), 'no lease made');
 
 world(lease => "$NOW|300|0|");
 is(lease(want => 2000, held => 1, now => $NOW + 10), 2000, 'top-up');
-is(lease_of(), ($NOW + 310) . '|2300|0|', 'added to what is left; deadline moved');
+is(lease_of(), ($NOW + 310) . '|2300|0|',
+   'added to what is left; deadline moved');
 is(user_field(1, 'balance'), 8000, 'taken from the balance');
 
 world(lease => "$NOW|300|0|");

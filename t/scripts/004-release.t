@@ -67,7 +67,8 @@ ok(!defined res('l1'), 'the lease is gone');
 world(res => { l1 => "$LATER|-300|0|" });
 is(release_lease('l1', 0), 1, 'an overspent lease');
 is(user_field(1, 'balance'), 1000, 'is not charged here');
-is(res('l1'), "$LATER|-300|0|", 'it stays with its debt (AUTH at the deadline)');
+is(res('l1'), "$LATER|-300|0|",
+   'it stays with its debt (AUTH at the deadline)');
 
 world();
 is(release_lease('l1', 0), 0, 'no such lease: 0');
