@@ -3,7 +3,8 @@
 #   make run     build, start Redis + nginx with conf.example and a demo
 #                upstream, seed a demo account, print how to call it
 #   make stop    stop what `make run` started
-#   make test    build, C unit tests, Test::Nginx suite (own Redis)
+#   make test    build, C unit tests, Redis script tests, Test::Nginx
+#                suite (own Redis)
 #
 # Everything the build and the tests need comes from Debian's packages;
 # `make deps` (run by the targets above) installs what is missing.
@@ -34,13 +35,19 @@ BUILD_PKGS := nginx nginx-dev libjansson-dev libhiredis-dev libssl-dev \
               pkgconf make gcc
 RUN_PKGS   := redis-server redis-tools curl perl
 TEST_PKGS  := libnginx-mod-http-echo libtest-base-perl libcmocka-dev \
-              redis-server redis-tools curl perl
+              redis-server redis-tools curl perl lua5.1
 
 MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
                $(wildcard $(TOP)/src/*.c $(TOP)/src/*.h)
 
+# the Redis scripts: `config` makes a C header of them, so changing one
+# configures again
+LUA_SCRIPTS := $(wildcard $(TOP)/src/lua/*.lua)
+LUA_SRCS    := $(LUA_SCRIPTS) $(TOP)/src/lua/mkheader.sh
+
 .PHONY: all build deps test-deps test test-nginx test-runner test-sdk test-asan \
-        test-unit-asan test-valgrind run stop clean install
+        test-unit-asan test-valgrind lua-check test-scripts run stop clean \
+        install
 
 FUZZ_SECONDS    ?= 60
 CORE_FUZZ_TIME  ?= $(FUZZ_SECONDS)
@@ -93,7 +100,7 @@ $(BUILD)/.test-deps: Makefile | $(BUILD)/.deps
 
 build: $(MODULE)
 
-$(BUILD)/nginx/.configured: $(TOP)/config | $(BUILD)/.deps
+$(BUILD)/nginx/.configured: $(TOP)/config $(LUA_SRCS) | $(BUILD)/.deps
 	rm -rf $(BUILD)/nginx
 	cp -r $(NGX_SRC) $(BUILD)/nginx
 	cd $(BUILD)/nginx && . ./conf_flags && \
@@ -104,7 +111,7 @@ $(BUILD)/nginx/.configured: $(TOP)/config | $(BUILD)/.deps
 $(MODULE): $(BUILD)/nginx/.configured $(MODULE_SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 
-$(BUILD)/nginx-asan/.configured: $(TOP)/config | $(BUILD)/.deps
+$(BUILD)/nginx-asan/.configured: $(TOP)/config $(LUA_SRCS) | $(BUILD)/.deps
 	rm -rf $(BUILD)/nginx-asan
 	cp -r $(NGX_SRC) $(BUILD)/nginx-asan
 	cd $(BUILD)/nginx-asan && . ./conf_flags && \
@@ -126,8 +133,8 @@ TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
            TEST_NGINX_CLI=$(BUILD)/ai-relay \
            PATH=$(BUILD):$$PATH
 
-test: test-deps build unit core-unit-test cli test-runner test-nginx cli-test \
-      test-sdk
+test: test-deps lua-check build unit core-unit-test cli test-runner \
+      test-scripts test-nginx cli-test test-sdk
 	@echo "make test: all passed"
 
 # C unit tests of the nginx-free core under AddressSanitizer and UBSan
@@ -139,6 +146,19 @@ fuzz: fuzz-deps core-fuzz
 
 test-runner: test-deps
 	prove -I t/lib -r t/runner
+
+# luac 5.1 (Redis runs Lua 5.1): syntax, and no global a script would set
+# or read by mistake (Redis refuses the first, the second is a typo)
+lua-check: test-deps
+	tools/lua-check.sh $(LUA_SCRIPTS:$(TOP)/%=%)
+
+# each script run on its own (EVALSHA) against the suite's Redis:
+# t/scripts/, plain Test::More
+test-scripts: lua-check
+	@t/redis.sh start $(TEST_REDIS_PORT)
+	@rc=0; TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) prove $(PROVE_FLAGS) \
+	    $(or $(T),t/scripts) || rc=$$?; \
+	t/redis.sh stop $(TEST_REDIS_PORT); exit $$rc
 
 test-nginx: build test-deps
 	@tools/ports-free.sh $(TEST_PORT)

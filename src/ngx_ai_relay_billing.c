@@ -753,7 +753,7 @@ ngx_ai_relay_settle_flush(ngx_ai_relay_main_conf_t *armcf)
 
 
 /*
- * SETTLE's arguments for a batch (see ngx_ai_relay_lua.c): the sums per
+ * SETTLE's arguments for a batch (see src/lua/settle.lua): the sums per
  * key, per lease and per key and model are made here, so that Redis does
  * per request no more than refund a reservation and add a record.
  */

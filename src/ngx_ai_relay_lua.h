@@ -12,7 +12,10 @@
 #include <ngx_core.h>
 
 
-/* Redis scripts, loaded on every connection and run with EVALSHA */
+/*
+ * Redis scripts, loaded on every connection and run with EVALSHA: the
+ * files src/lua/<name>.lua, in ngx_ai_relay_scripts[] in this order
+ */
 
 #define NGX_AI_RELAY_SCRIPT_ROUTE    0
 #define NGX_AI_RELAY_SCRIPT_AUTH     1

@@ -25,21 +25,6 @@ our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
 our $Small = '{"model":"gpt-4o-mini","max_tokens":10}';
 our %Price = (input => 1_000_000, output => 4_000_000);
 
-# the RELEASE script, as the module sends it
-sub script {
-    my ($name) = @_;
-    open my $fh, '<', "$AIRelayTest::TOP/src/ngx_ai_relay_lua.c" or die $!;
-    local $/;
-    my $c = <$fh>;
-    my ($body) = $c =~ /ngx_ai_relay_script_\Q$name\E\[\] =\n(.*?);\n/s
-        or die "no script $name\n";
-    my $src = '';
-    $src .= $1 while $body =~ /"((?:[^"\\]|\\.)*)"/g;
-    $src =~ s/\\n/\n/g;
-    $src =~ s/\\(["\\])/$1/g;
-    return $src;
-}
-
 run_tests();
 
 __DATA__
@@ -138,7 +123,7 @@ AIRelayTest::seed_world(balance => 0);
 GET /v1/models
 --- more_headers eval: $::Key
 --- redis_check
-my $release = main::script('release');
+my $release = lua_script('release');
 redis('HSET', 'ar:{u1}:res', 'l1.2.3', '2000000000|5000|0|');
 is(redis('EVAL', $release, 2, 'ar:{u1}:user', 'ar:{u1}:res', 'l1.2.3', 1200), 1, 'released');
 is(user_field(1, 'balance'), 3800, 'the unspent part went back');

@@ -684,3 +684,62 @@ sub import_fixture {
 }
 
 1;
+
+package AIRelayTest;
+
+push @EXPORT, qw(lua_script run_script redis_snapshot);
+
+# A Redis script as the module sends it: src/lua/<name>.lua without its
+# leading documentation (its first lines that are "--" comments or
+# empty), the way src/lua/mkheader.sh makes the module's header.
+sub lua_script {
+    my ($name) = @_;
+    open my $fh, '<:raw', "$TOP/src/lua/$name.lua"
+        or die "script $name: $!\n";
+    local $/;
+    my $src = <$fh>;
+    $src =~ s/\A(?:--[^\n]*\n|\n)*//;
+    $src .= "\n" unless $src =~ /\n\z/;
+    return $src;
+}
+
+# run_script('auth', [KEYS], ARGV...): EVALSHA, as the module runs it,
+# after a SCRIPT LOAD that must answer the SHA1 of the text
+my %script_sha;
+
+sub run_script {
+    my ($name, $keys, @argv) = @_;
+    for my $try (1, 2) {
+        my $sha = $script_sha{$name} //= do {
+            my $src = lua_script($name);
+            my $sha = redis('SCRIPT', 'LOAD', $src);
+            die "SCRIPT LOAD $name answered $sha\n"
+                unless $sha eq Digest::SHA::sha1_hex($src);
+            $sha;
+        };
+        my @r = eval { redis('EVALSHA', $sha, scalar(@$keys), @$keys, @argv) };
+        return $r[0] unless $@;
+        die $@ unless $@ =~ /NOSCRIPT/ && $try == 1;
+        delete $script_sha{$name};   # Redis restarted: load it again
+    }
+}
+
+# everything Redis holds, as one text (TTLs left out): equal snapshots
+# before and after a script mean it changed nothing
+sub redis_snapshot {
+    my @out;
+    for my $k (sort @{ redis('KEYS', '*') }) {
+        my $t = redis('TYPE', $k);
+        my $v = $t eq 'string' ? redis('GET', $k)
+              : $t eq 'hash' ? do { my %h = @{ redis('HGETALL', $k) };
+                                    join ',', map { "$_=$h{$_}" } sort keys %h }
+              : $t eq 'set' ? join ',', sort @{ redis('SMEMBERS', $k) }
+              : $t eq 'stream' ? join ',', map { "$_->[0]:@{ $_->[1] }" }
+                                 @{ redis('XRANGE', $k, '-', '+') }
+              : '?';
+        push @out, "$k ($t) $v";
+    }
+    return join "\n", @out;
+}
+
+1;
