@@ -41,6 +41,8 @@
 
 static void ngx_ai_relay_journal_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_journal_done(ngx_ai_relay_journal_entry_t *entry);
+static void ngx_ai_relay_journal_reject(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_journal_entry_t *entry, redisReply *reply);
 static void ngx_ai_relay_journal_retry_handler(ngx_event_t *ev);
 static void ngx_ai_relay_journal_scan_handler(ngx_event_t *ev);
 static void ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf);
@@ -60,7 +62,7 @@ static void ngx_ai_relay_journal_item(ngx_ai_relay_main_conf_t *armcf,
 static void ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_journal_entry_t *entry);
 static ngx_int_t ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf,
-    ngx_queue_t *q);
+    ngx_queue_t *q, char *suffix);
 static ngx_int_t ngx_ai_relay_journal_read(ngx_ai_relay_main_conf_t *armcf,
     ngx_str_t *name, ngx_ai_relay_journal_file_t *file);
 static ngx_str_t *ngx_ai_relay_journal_label(
@@ -206,6 +208,15 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
         return;
     }
 
+    if (reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "malformed settlement",
+                       sizeof("malformed settlement") - 1) == 0)
+    {
+        /* no retry can help: kept aside for the operator, never dropped */
+        ngx_ai_relay_journal_reject(armcf, entry, reply);
+        return;
+    }
+
     if (reply->type == REDIS_REPLY_ERROR) {
         entry->failures++;
 
@@ -241,6 +252,36 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
     if (armcf->on_settled) {
         armcf->on_settled(armcf, entry->argc, entry->argv, entry->lens);
     }
+
+    ngx_ai_relay_journal_done(entry);
+}
+
+
+/* SETTLE refused the batch itself: to "<journal>.<pid>.<n>.rejected" */
+
+static void
+ngx_ai_relay_journal_reject(ngx_ai_relay_main_conf_t *armcf,
+    ngx_ai_relay_journal_entry_t *entry, redisReply *reply)
+{
+    ngx_queue_t  one;
+
+    ngx_queue_init(&one);
+    ngx_queue_insert_tail(&one, &entry->queue);
+
+    if (ngx_ai_relay_journal_write(armcf, &one, ".rejected") != NGX_OK) {
+        ngx_queue_remove(&entry->queue);
+        ngx_ai_relay_journal_keep(armcf, entry);
+        return;
+    }
+
+    ngx_queue_remove(&entry->queue);
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                  "ai relay: settlement %V refused by redis (%*s): kept in "
+                  "\"%V.%P.%ui.rejected\" for the operator",
+                  ngx_ai_relay_journal_label(entry), (size_t) reply->len,
+                  reply->str, &armcf->journal, ngx_pid,
+                  armcf->journal_seq - 1);
 
     ngx_ai_relay_journal_done(entry);
 }
@@ -291,7 +332,7 @@ ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
         ngx_queue_init(&one);
         ngx_queue_insert_tail(&one, &entry->queue);
 
-        rc = ngx_ai_relay_journal_write(armcf, &one);
+        rc = ngx_ai_relay_journal_write(armcf, &one, "");
 
         ngx_queue_remove(&entry->queue);
 
@@ -406,7 +447,7 @@ ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
         return;
     }
 
-    rc = ngx_ai_relay_journal_write(armcf, &armcf->journal_queue);
+    rc = ngx_ai_relay_journal_write(armcf, &armcf->journal_queue, "");
 
     if (rc == NGX_OK) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -439,7 +480,8 @@ ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
  */
 
 static ngx_int_t
-ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q)
+ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
+    char *suffix)
 {
     u_char                        *p, *buf, *name, *tmp;
     size_t                         len, size;
@@ -458,7 +500,7 @@ ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q)
     }
 
     len = armcf->journal.len + 1 + NGX_INT_T_LEN + 1 + NGX_INT_T_LEN
-          + sizeof(".tmp");
+          + ngx_strlen(suffix) + sizeof(".tmp");
 
     buf = ngx_alloc(size + 2 * len, ngx_cycle->log);
     if (buf == NULL) {
@@ -468,8 +510,8 @@ ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q)
     name = buf + size;
     tmp = name + len;
 
-    ngx_sprintf(name, "%V.%P.%ui%Z", &armcf->journal, ngx_pid,
-                armcf->journal_seq++);
+    ngx_sprintf(name, "%V.%P.%ui%s%Z", &armcf->journal, ngx_pid,
+                armcf->journal_seq++, suffix);
     ngx_sprintf(tmp, "%s.tmp%Z", name);
 
     p = ngx_cpymem(buf, NGX_AI_RELAY_JOURNAL_MAGIC,
@@ -678,7 +720,15 @@ ngx_ai_relay_journal_claimable(u_char *name, size_t len)
         last -= 8;
 
     } else {
-        return 1;
+        /* "<pid>.<n>" complete; anything else (".rejected") is not ours */
+
+        for (p = name; p < last && ((*p >= '0' && *p <= '9') || *p == '.');
+             p++)
+        {
+            /* void */
+        }
+
+        return p == last;
     }
 
     for (p = name; p < last && *p >= '0' && *p <= '9'; p++) {

@@ -11,7 +11,7 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(1);
-plan tests => repeat_each() * 63;
+plan tests => repeat_each() * 71;
 
 master_on();
 workers(1);
@@ -251,3 +251,36 @@ my $sum = 0;
 $sum += $_->{cost} for records(1);
 is(user_field(1, 'balance'), 10_000_000 - $sum, 'charged once each');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+
+
+
+=== TEST 8: a journaled settlement Redis refuses as malformed is set aside for the operator, not retried forever, not dropped
+--- init
+AIRelayTest::seed_world();
+my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+my @args = ('5', 'ar:{u1}:user', 'ar:{u1}:res', 'ar:{u1}:done:t8',
+            'ar:{u1}:log', 'ar:{u1}:stats:20260101', 't8', 'soon', '1000',
+            '0', '0', '0');
+open my $fh, '>', "$root/logs/ai_relay.journal.999999.0.tmp" or die $!;
+print $fh "ngx_ai_relay journal 3\n", scalar(@args), "\n",
+          map { length($_) . "\n$_\n" } @args;
+close $fh;
+rename "$root/logs/ai_relay.journal.999999.0.tmp",
+       "$root/logs/ai_relay.journal.999999.0" or die $!;
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/models
+--- more_headers eval: $::Key
+--- response_body_like: gpt-4o-mini
+--- redis_check
+my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+ok(wait_for(sub { error_log_text() =~ /settlement t8 refused by redis \(malformed settlement at argument 2\)/ }, 5),
+   'the refusal was logged at alert level');
+my @rejected = glob("$root/logs/ai_relay.journal.*.rejected");
+is(scalar(@rejected), 1, 'the batch is kept in a .rejected file');
+sleep 1.5;
+is(scalar(() = error_log_text() =~ /settlement t8 refused/g), 1, 'and not tried again');
+is(scalar(glob("$root/logs/ai_relay.journal.*.claimed")), undef, 'no claimed file left');
+is(scalar(records(1)), 0, 'nothing written');
+is(user_field(1, 'balance'), 10_000_000, 'the balance untouched');

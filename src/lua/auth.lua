@@ -30,7 +30,7 @@ if ARGV[1] == 'reserve'
   return {'gone', ''}
 end
 local u = redis.call('HMGET', KEYS[1], unpack(uf))
-if (tonumber(u[4]) or 0) <= now then
+if (u[1] or u[2]) and (tonumber(u[4]) or 0) <= now then
   local res = redis.call('HGETALL', KEYS[3])
   for i = 1, #res, 2 do
     local d, amt, kamt, h =

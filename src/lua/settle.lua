@@ -30,18 +30,23 @@
 -- -> the number of requests settled now, 0 if the batch was settled
 
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-local now = tonumber(ARGV[2])
-local minute = math.floor(now / 60)
 local function int(v) return string.format('%.0f', v) end
 local function bad(i)
   return redis.error_reply('malformed settlement at argument ' .. i)
 end
+local function num(v)
+  if type(v) == 'string' and string.match(v, '^%-?%d+$') then
+    return tonumber(v)
+  end
+  return nil
+end
+local now = num(ARGV[2])
 local nk = #KEYS - 5
-local nres, nlease, ngrp = tonumber(ARGV[4]), tonumber(ARGV[5]),
-                           tonumber(ARGV[6])
-if not (now and tonumber(ARGV[3]) and nres and nlease and ngrp) then
+local nres, nlease, ngrp = num(ARGV[4]), num(ARGV[5]), num(ARGV[6])
+if not (now and num(ARGV[3]) and nres and nlease and ngrp) then
   return bad(2)
 end
+local minute = math.floor(now / 60)
 local kp = 7
 local rp = kp + 3 * nk
 local lp = rp + 3 * nres
@@ -51,22 +56,22 @@ local nrec = #ARGV - xp + 1
 if nrec < 1 then return bad(#ARGV) end
 local keys, total = {}, 0
 for i = 1, nk do
-  local c, q, t = tonumber(ARGV[kp + 3 * i - 3]),
-                  tonumber(ARGV[kp + 3 * i - 2]),
-                  tonumber(ARGV[kp + 3 * i - 1])
+  local c, q, t = num(ARGV[kp + 3 * i - 3]),
+                  num(ARGV[kp + 3 * i - 2]),
+                  num(ARGV[kp + 3 * i - 1])
   if not (c and q and t) then return bad(kp + 3 * i - 3) end
   keys[i] = {cost = c, req = q, tok = t, qd = 0}
   total = total + q
 end
 if total ~= nrec then return bad(kp) end
 for i = rp, gp - 1, 3 do
-  if not (keys[tonumber(ARGV[i + 1])] and tonumber(ARGV[i + 2])) then
+  if not (keys[num(ARGV[i + 1])] and num(ARGV[i + 2])) then
     return bad(i)
   end
 end
 for i = gp, xp - 1, 7 do
   for j = 2, 6 do
-    if not tonumber(ARGV[i + j]) then return bad(i + j) end
+    if not num(ARGV[i + j]) then return bad(i + j) end
   end
 end
 local uunl = redis.call('HGET', KEYS[1], 'unlimited') == '1'

@@ -45,10 +45,7 @@ is_deeply(auth(), ['unknown_key', ''], 'no such key');
 
 seed_key(1, $TEST_KEY, id => 1);
 is_deeply(auth(), ['unknown_key', ''], 'a key without its user');
-TODO: {
-    local $TODO = 'AUTH sets reclaim_at before it knows the user exists';
-    ok(!redis('EXISTS', "${U}user"), 'makes no user hash');
-}
+ok(!redis('EXISTS', "${U}user"), 'makes no user hash');
 
 
 # the key's and the user's state
