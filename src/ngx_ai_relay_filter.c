@@ -310,6 +310,19 @@ ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (cl->buf->last_buf) {
             ctx->complete = 1;
         }
+
+        ctx->body_seen += ngx_buf_size(cl->buf);
+    }
+
+    /*
+     * an answer with a length is complete at its last byte, which nginx
+     * may send before the empty last buffer that ends the request
+     */
+
+    if (r->headers_out.content_length_n > 0
+        && ctx->body_seen >= r->headers_out.content_length_n)
+    {
+        ctx->complete = 1;
     }
 
     if (ctx->ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
@@ -339,8 +352,9 @@ ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 /*
- * The answer's last bytes: the request is settled (queued in the shared
- * zone) before they leave, so that no worker killed at any moment can
+ * The answer's last bytes (its last buffer, or the byte that completes its
+ * Content-Length): the request is settled (queued in the shared zone)
+ * before they leave, so that no worker killed at any moment can
  * have answered a request in full that it did not bill.  The LOG phase
  * then finds it settled.
  */
@@ -351,11 +365,14 @@ ngx_ai_relay_pass(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 {
     ngx_chain_t  *cl;
 
-    for (cl = out; cl; cl = cl->next) {
+    for (cl = out; cl && !ctx->complete; cl = cl->next) {
         if (cl->buf->last_buf) {
-            ngx_ai_relay_settle_now(r, ctx);
-            break;
+            ctx->complete = 1;
         }
+    }
+
+    if (ctx->complete) {
+        ngx_ai_relay_settle_now(r, ctx);
     }
 
     return ngx_http_next_body_filter(r, out);

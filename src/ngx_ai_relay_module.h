@@ -158,6 +158,7 @@ typedef struct {
     ngx_uint_t                    nsent;
     ngx_uint_t                    nreplied;
     ngx_event_t                   timeout;
+    off_t                         body_seen;     /* answer bytes so far */
     ngx_ai_relay_redis_cmd_t     *auth_cmd;      /* may reserve money */
 
     /* the client's key: never kept in plaintext */
