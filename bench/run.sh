@@ -261,6 +261,8 @@ setup() {
     mkdir -p "$RUN/redis" "$DATA"
     for n in proxy relay mock; do
         mkdir -p "$RUN/$n/conf" "$RUN/$n/logs" "$RUN/$n/tmp"
+        # the workers (nobody) write the journal: a folder of their own
+        mkdir -p "$RUN/$n/journal" && chmod 1777 "$RUN/$n/journal"
     done
 
     perl "$TOOLS/mkdata.pl" "$TOP/bench/mock" "$DATA"
@@ -286,7 +288,7 @@ setup() {
     ai_relay_redis_connect_timeout  1s;
     ai_relay_redis_timeout          2s;
     ai_relay_records_max            100000000;
-    ai_relay_journal                $RUN/relay/logs/ai_relay.journal;" \
+    ai_relay_journal                $RUN/relay/journal/ai_relay.journal;" \
         RELAY_LOCATION="            ai_relay               openai;
             proxy_pass             \$ai_relay_upstream_url;"
 
