@@ -292,6 +292,12 @@ setup() {
         RELAY_LOCATION="            ai_relay               openai;
             proxy_pass             \$ai_relay_upstream_url;"
 
+    # started by root, nginx would run its workers as "nobody", who may not
+    # reach a checkout under /root: the same workers' user for all of them
+    if [ "$(id -u)" = 0 ]; then
+        for f in "$RUN"/*/conf/nginx.conf; do echo "user root;" >> "$f"; done
+    fi
+
     log "redis on core $LOAD_CPU, port $REDIS_PORT"
     taskset -c "$LOAD_CPU" redis-server --port "$REDIS_PORT" \
         --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN/redis" \

@@ -75,6 +75,14 @@ start() {
         -e "s|^ *# ai_relay_journal .*|    ai_relay_journal                $RUN/nginx/logs/ai_relay.journal;|" \
         "$TOP/conf.example" > "$RUN/nginx/conf/nginx.conf"
 
+    # started by root, nginx would run its workers as "nobody", who may not
+    # reach a checkout under /root or a private temporary folder (the
+    # journal and temp folders are in run/): the demo's workers run as the
+    # user who started it, as Test::Nginx does
+    if [ "$(id -u)" = 0 ]; then
+        echo "user root;" >> "$RUN/nginx/conf/nginx.conf"
+    fi
+
     "$NGINX_BIN" -p "$RUN/nginx/" -c conf/nginx.conf -e logs/error.log
 
     export AI_RELAY_REDIS="127.0.0.1:$REDIS_PORT"

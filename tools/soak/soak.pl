@@ -663,11 +663,15 @@ sub nginx_conf {
             add_header              X-Request-Id \$request_id always;
             add_header              X-Soak-Worker \$pid always;
 EOL
+    # started by root, the workers would be "nobody", who may not reach
+    # a checkout under /root or a private temporary folder
+    my $user = $> == 0 ? 'user  root;' : '';
     return <<"EOC";
 # make soak: written by tools/soak/soak.pl, like conf.example
 load_module  $MODULE;
 
 worker_processes  2;
+$user
 worker_rlimit_nofile  16384;
 error_log  $NGX/logs/error.log notice;
 pid        $NGX/logs/nginx.pid;
