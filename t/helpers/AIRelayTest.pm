@@ -375,7 +375,7 @@ sub _redis_check {
 
 package AIRelayTest;
 
-push @EXPORT, qw(http_request relay_post);
+push @EXPORT, qw(http_request relay_post stream_with);
 
 # A minimal HTTP/1.1 client for tests that need many requests quickly:
 # returns (status, headers, body); Connection: close, chunked decoded.
@@ -412,6 +412,33 @@ sub http_request {
         $rest = $out;
     }
     return ($status, $head, $rest);
+}
+
+# stream_with($json, $then): POST a streamed chat completion, run $then
+# once its first event arrived (AUTH is done, the upstream is answering),
+# read the rest; -> (status, body).  Faults injected this way land after
+# the admission and before the settlement, however slow the machine.
+sub stream_with {
+    my ($json, $then, $key) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $SERVER_PORT, Proto => 'tcp',
+                                  Timeout => 30)
+        or die "cannot connect to nginx on $SERVER_PORT: $!\n";
+    binmode $s;
+    print $s "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\nContent-Type: application/json\r\n"
+             . 'Authorization: Bearer ' . ($key // $TEST_KEY) . "\r\n"
+             . 'Content-Length: ' . length($json) . "\r\n\r\n$json";
+    my ($res, $done) = ('', 0);
+    while (sysread($s, $res, 65536, length $res)) {
+        if (!$done && $res =~ /data: /) {
+            $done = 1;
+            $then->();
+        }
+    }
+    close $s;
+    my ($status) = $res =~ m{^HTTP/1\.\d (\d+)};
+    return ($status, $res);
 }
 
 # relay_post('/v1/chat/completions', $json, $key) -> (status, head, body)

@@ -810,7 +810,8 @@ sub _start_nginx {
 }
 
 # nginx itself does not free some memory at exit (the connection and event
-# arrays of ngx_event_process_init, the environment of ngx_set_environment);
+# arrays of ngx_event_process_init, also in a worker started again after
+# one was killed, the environment of ngx_set_environment);
 # these exact stacks are suppressed, for stripped and symbolized binaries.
 sub _write_core_suppressions {
     my $file = "$ConfDir/valgrind-nginx-core.supp";
@@ -829,6 +830,11 @@ sub _write_core_suppressions {
         [qw(ngx_event_process_init ngx_worker_process_init
             ngx_worker_process_cycle ngx_spawn_process
             ngx_start_worker_processes ngx_master_process_cycle)],
+        # a worker the master starts again after one was killed
+        [$bin, $bin, $bin, 'ngx_spawn_process', 'ngx_master_process_cycle'],
+        [qw(ngx_event_process_init ngx_worker_process_init
+            ngx_worker_process_cycle ngx_spawn_process ngx_reap_children
+            ngx_master_process_cycle)],
     );
 
     my $text = '';
