@@ -39,7 +39,6 @@ static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_find_key(ngx_http_request_t *r,
     ngx_str_t *key);
-static void ngx_ai_relay_mask_in_place(ngx_str_t *key);
 static void ngx_ai_relay_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_ai_relay_lookup(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
@@ -266,7 +265,7 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
          * ?key=: the request line, $request_uri and $args share these
          * bytes; blank the middle of the key so no log ever shows it
          */
-        ngx_ai_relay_mask_in_place(&key);
+        (void) ngx_ai_relay_key_blank(key.data, key.len);
     }
 
     if (ctx->models_list) {
@@ -372,20 +371,6 @@ ngx_ai_relay_find_key(ngx_http_request_t *r, ngx_str_t *key)
     }
 
     return NGX_DECLINED;
-}
-
-
-static void
-ngx_ai_relay_mask_in_place(ngx_str_t *key)
-{
-    size_t  i, keep_head, keep_tail;
-
-    keep_head = key->len >= 12 ? 5 : (key->len >= 4 ? 2 : 0);
-    keep_tail = key->len >= 12 ? 4 : 0;
-
-    for (i = keep_head; i < key->len - keep_tail; i++) {
-        key->data[i] = '*';
-    }
 }
 
 

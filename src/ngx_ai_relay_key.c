@@ -230,3 +230,23 @@ ngx_ai_relay_request_id(uint64_t seed, uint64_t seq, unsigned char *out)
         lo >>= 4;
     }
 }
+
+
+int
+ngx_ai_relay_key_blank(unsigned char *key, size_t len)
+{
+    size_t  i, head, tail;
+
+    head = len >= 12 ? 5 : (len >= 4 ? 2 : 0);
+    tail = len >= 12 ? 4 : 0;
+
+    if (len == 0 || key[head < len ? head : 0] == '*') {
+        return 0;
+    }
+
+    for (i = head; i < len - tail; i++) {
+        key[i] = '*';
+    }
+
+    return 1;
+}

@@ -53,6 +53,13 @@ size_t ngx_ai_relay_key_mask(const unsigned char *key, size_t len,
     char *out, size_t size);
 
 /*
+ * A key inside a buffer others read too (the request line and ?key=):
+ * its middle overwritten with '*', the same bytes kept as
+ * ngx_ai_relay_key_mask() shows.  Returns 0 if it was blanked already.
+ */
+int ngx_ai_relay_key_blank(unsigned char *key, size_t len);
+
+/*
  * "sk-" and 48 characters [A-Za-z0-9] from RAND_bytes, without modulo
  * bias; out[size] with size > NGX_AI_RELAY_KEY_GEN_LEN gets a NUL too.
  * 0, or -1 on failure.

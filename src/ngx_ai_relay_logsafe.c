@@ -20,6 +20,7 @@
 #include <ngx_http.h>
 
 #include "ngx_ai_relay_logsafe.h"
+#include "ngx_ai_relay_key.h"
 
 
 /* POST_READ, and first in the LOG phase: a masked copy of the line */
@@ -27,8 +28,8 @@
 ngx_int_t
 ngx_ai_relay_logsafe_handler(ngx_http_request_t *r)
 {
-    u_char   *p, *q, *last, *copy, *value, *end;
-    size_t    i, keep_head, keep_tail, len;
+    u_char      *p, *q, *last, *copy, *end;
+    ngx_uint_t   changed;
 
     if (r->request_line.len == 0) {
         return NGX_DECLINED;
@@ -43,6 +44,7 @@ ngx_ai_relay_logsafe_handler(ngx_http_request_t *r)
     }
 
     copy = NULL;
+    changed = 0;
 
     for (p = q + 1; p < last; p = end + 1) {
 
@@ -52,28 +54,18 @@ ngx_ai_relay_logsafe_handler(ngx_http_request_t *r)
         }
 
         if (end - p > 4 && ngx_strncmp(p, "key=", 4) == 0) {
-            value = p + 4;
-            len = end - value;
 
-            keep_head = len >= 12 ? 5 : (len >= 4 ? 2 : 0);
-            keep_tail = len >= 12 ? 4 : 0;
-
-            if (value[keep_head] != '*') {
-
+            if (copy == NULL) {
+                copy = ngx_pnalloc(r->pool, r->request_line.len);
                 if (copy == NULL) {
-                    copy = ngx_pnalloc(r->pool, r->request_line.len);
-                    if (copy == NULL) {
-                        return NGX_DECLINED;
-                    }
-
-                    ngx_memcpy(copy, r->request_line.data,
-                               r->request_line.len);
+                    return NGX_DECLINED;
                 }
 
-                for (i = keep_head; i < len - keep_tail; i++) {
-                    copy[value - r->request_line.data + i] = '*';
-                }
+                ngx_memcpy(copy, r->request_line.data, r->request_line.len);
             }
+
+            changed |= ngx_ai_relay_key_blank(
+                           copy + (p + 4 - r->request_line.data), end - p - 4);
         }
 
         if (end == last || *end == ' ') {
@@ -81,7 +73,7 @@ ngx_ai_relay_logsafe_handler(ngx_http_request_t *r)
         }
     }
 
-    if (copy) {
+    if (changed) {
         r->request_line.data = copy;
     }
 
