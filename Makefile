@@ -45,7 +45,7 @@ MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
 LUA_SCRIPTS := $(wildcard $(TOP)/src/lua/*.lua)
 LUA_SRCS    := $(LUA_SCRIPTS) $(TOP)/src/lua/mkheader.sh
 
-.PHONY: all build deps test-deps test test-nginx test-runner test-sdk test-asan \
+.PHONY: all build deps test-deps test layers test-nginx test-runner test-sdk test-asan \
         test-unit-asan test-valgrind lua-check test-scripts run stop clean \
         install
 
@@ -133,7 +133,7 @@ TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
            TEST_NGINX_CLI=$(BUILD)/ai-relay \
            PATH=$(BUILD):$$PATH
 
-test: test-deps lua-check build unit core-unit-test cli test-runner \
+test: test-deps layers lua-check build unit core-unit-test cli test-runner \
       test-scripts test-nginx cli-test test-sdk
 	@echo "make test: all passed"
 
@@ -149,6 +149,10 @@ test-runner: test-deps
 
 # luac 5.1 (Redis runs Lua 5.1): syntax, and no global a script would set
 # or read by mistake (Redis refuses the first, the second is a typo)
+# the module's files call each other in layers, never in a loop
+layers:
+	sh tools/layers.sh
+
 lua-check: test-deps
 	tools/lua-check.sh $(LUA_SCRIPTS:$(TOP)/%=%)
 

@@ -18,7 +18,7 @@
 #include "ngx_ai_relay_filter.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_journal.h"
-#include "ngx_ai_relay_release.h"
+#include "ngx_ai_relay_worker.h"
 #include "ngx_ai_relay_upstream.h"
 #include "ngx_ai_relay_logsafe.h"
 #include "ngx_ai_relay_pending.h"
@@ -43,7 +43,6 @@ static ngx_int_t ngx_ai_relay_log_first(ngx_http_core_main_conf_t *cmcf,
     ngx_http_handler_pt handler);
 static char *ngx_ai_relay_settle_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static void ngx_ai_relay_worker_ready(ngx_ai_relay_redis_t *rds);
 static ngx_int_t ngx_ai_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_master(ngx_cycle_t *cycle);
@@ -359,7 +358,7 @@ ngx_ai_relay_create_main_conf(ngx_conf_t *cf)
      *     armcf->password = { 0, NULL };
      *     armcf->journal = { 0, NULL };
      *     armcf->enabled = 0;
-     *     armcf->redis = NULL;
+     *     armcf->worker->redis = NULL;
      */
 
     armcf->db = NGX_CONF_UNSET;
@@ -382,8 +381,6 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_ai_relay_main_conf_t *armcf = conf;
 
-    ngx_ai_relay_redis_t  *rds;
-
     if (armcf->addr.len == 0) {
         ngx_str_set(&armcf->addr, "127.0.0.1:6379");
         ngx_str_set(&armcf->host, "127.0.0.1");
@@ -402,40 +399,12 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_size_value(armcf->settle_zone_size, 8 * 1024 * 1024);
 
-    if (ngx_ai_relay_journal_conf(cf, armcf) != NGX_CONF_OK
+    if (ngx_ai_relay_worker_conf(cf, armcf) != NGX_CONF_OK
+        || ngx_ai_relay_journal_conf(cf, armcf) != NGX_CONF_OK
         || ngx_ai_relay_pending_conf(cf, armcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
-
-    rds = ngx_pcalloc(cf->pool, sizeof(ngx_ai_relay_redis_t));
-    if (rds == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    rds->host = (char *) armcf->host.data;
-    rds->port = (int) armcf->port;
-    rds->unix_path = armcf->unix_path.len ? (char *) armcf->unix_path.data
-                                          : NULL;
-    rds->password = armcf->password;
-    rds->db = armcf->db;
-    rds->connect_timeout = armcf->connect_timeout;
-    rds->timeout = armcf->timeout;
-    rds->script_src = ngx_ai_relay_scripts;
-    rds->nscripts = NGX_AI_RELAY_NSCRIPTS;
-    rds->script_sha = ngx_pcalloc(cf->pool,
-                                  NGX_AI_RELAY_NSCRIPTS * sizeof(ngx_str_t));
-    if (rds->script_sha == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_queue_init(&armcf->journal_queue);
-    ngx_queue_init(&armcf->settle_queue);
-
-    rds->on_ready = ngx_ai_relay_worker_ready;
-    rds->data = armcf;
-
-    armcf->redis = rds;
 
     return NGX_CONF_OK;
 }
@@ -684,82 +653,7 @@ ngx_ai_relay_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_ai_relay_worker_redis(armcf) ? NGX_OK : NGX_ERROR;
-}
-
-
-/* the worker's Redis link, set up on first use (also after a HUP reload
- * in single process mode, where init_process does not run again) */
-
-ngx_ai_relay_redis_t *
-ngx_ai_relay_worker_redis(ngx_ai_relay_main_conf_t *armcf)
-{
-    ngx_ai_relay_redis_t  *rds;
-
-    rds = armcf->redis;
-
-    if (!armcf->initialized) {
-        armcf->initialized = 1;
-
-        if (ngx_ai_relay_redis_init(rds, ngx_cycle->log) != NGX_OK) {
-            return NULL;
-        }
-
-        if (armcf->cache_ttl && armcf->cache_size) {
-            if (ngx_ai_relay_cache_init(&armcf->key_cache, armcf->cache_size,
-                                        armcf->cache_ttl, ngx_cycle->log)
-                != NGX_OK
-                || ngx_ai_relay_cache_init(&armcf->route_cache,
-                                           armcf->cache_size,
-                                           armcf->cache_ttl, ngx_cycle->log)
-                   != NGX_OK
-                || ngx_ai_relay_cache_init(&armcf->keyconf_cache,
-                                           armcf->cache_size,
-                                           armcf->cache_ttl, ngx_cycle->log)
-                   != NGX_OK
-                || ngx_ai_relay_lease_init(armcf) != NGX_OK)
-            {
-                return NULL;
-            }
-        }
-
-        /* a settlement timer holds up a graceful exit until it fired */
-
-        armcf->settle_timer.handler = ngx_ai_relay_settle_timer_handler;
-        armcf->settle_timer.data = armcf;
-        armcf->settle_timer.log = ngx_cycle->log;
-        armcf->settle_epoch = ngx_time();
-
-        if (ngx_ai_relay_request_id_seed(&armcf->id_seed) != 0) {
-            armcf->id_seed = ((uint64_t) ngx_random() << 32)
-                             ^ ((uint64_t) ngx_pid << 16) ^ ngx_random();
-        }
-
-        ngx_queue_init(&armcf->release_queue);
-        armcf->release_n = 0;
-        armcf->release_retry.handler = ngx_ai_relay_release_retry_handler;
-        armcf->release_retry.data = armcf;
-        armcf->release_retry.log = ngx_cycle->log;
-        armcf->release_retry.cancelable = 1;
-        armcf->on_settled = ngx_ai_relay_lease_settled;
-        armcf->on_pending_item = ngx_ai_relay_settle_adopt;
-
-        ngx_ai_relay_journal_probe(armcf);
-        ngx_ai_relay_journal_load(armcf);
-        ngx_ai_relay_redis_connect(rds);
-    }
-
-    return rds;
-}
-
-
-/* the Redis link is (back) up: what waited for it goes out */
-
-static void
-ngx_ai_relay_worker_ready(ngx_ai_relay_redis_t *rds)
-{
-    ngx_ai_relay_release_replay(rds->data);
-    ngx_ai_relay_journal_replay(rds);
+    return ngx_ai_relay_worker_init(armcf);
 }
 
 
@@ -776,20 +670,11 @@ ngx_ai_relay_exit_process(ngx_cycle_t *cycle)
 
     armcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ai_relay_module);
 
-    if (armcf == NULL || !armcf->initialized) {
+    if (armcf == NULL || armcf->worker == NULL) {
         return;
     }
 
-    /* unanswered settlements come back with NULL and go to the journal */
-
-    ngx_ai_relay_settle_flush(armcf);
-    ngx_ai_relay_lease_exit(armcf);
-    ngx_ai_relay_redis_close(armcf->redis);
-    ngx_ai_relay_journal_save(armcf);
-
-    ngx_ai_relay_cache_free(&armcf->key_cache);
-    ngx_ai_relay_cache_free(&armcf->route_cache);
-    ngx_ai_relay_cache_free(&armcf->keyconf_cache);
+    ngx_ai_relay_worker_exit(armcf);
 }
 
 

@@ -265,20 +265,21 @@ ngx_ai_relay_gemini_model(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    ctx->model.len = end - start;
-    ctx->model.data = ngx_pnalloc(r->pool, ctx->model.len + 1);
-    if (ctx->model.data == NULL) {
+    ctx->body.model.len = end - start;
+    ctx->body.model.data = ngx_pnalloc(r->pool, ctx->body.model.len + 1);
+    if (ctx->body.model.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ctx->model.data, start, ctx->model.len);
-    ctx->model.data[ctx->model.len] = '\0';
+    ngx_memcpy(ctx->body.model.data, start, ctx->body.model.len);
+    ctx->body.model.data[ctx->body.model.len] = '\0';
 
-    ctx->gemini_path = 1;
-    ctx->stream = (last - end >= (ssize_t) sizeof(":streamGenerateContent") - 1
-                   && ngx_strncmp(end, ":streamGenerateContent",
-                                  sizeof(":streamGenerateContent") - 1)
-                      == 0);
+    ctx->body.gemini_path = 1;
+    ctx->body.stream =
+        (last - end >= (ssize_t) sizeof(":streamGenerateContent") - 1
+         && ngx_strncmp(end, ":streamGenerateContent",
+                        sizeof(":streamGenerateContent") - 1)
+            == 0);
 
     return NGX_OK;
 }
@@ -325,13 +326,13 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
 
-    if (ngx_ai_relay_body_get(r, &ctx->body) != NGX_OK) {
+    if (ngx_ai_relay_body_get(r, &ctx->body.raw) != NGX_OK) {
         ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                "internal error");
         return NGX_ERROR;
     }
 
-    if (ctx->body.len == 0) {
+    if (ctx->body.raw.len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ai relay: client sent an empty body");
         ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
@@ -360,7 +361,8 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_json_scan_init(scan, members, n);
         scan->max_depth = arlcf->max_depth;
 
-        rc = ngx_ai_relay_json_scan(scan, ctx->body.data, ctx->body.len);
+        rc = ngx_ai_relay_json_scan(scan, ctx->body.raw.data,
+                                    ctx->body.raw.len);
 
         if (rc != NGX_AI_RELAY_JSON_ERR_MEMBERS
             || n == NGX_AI_RELAY_MAX_MEMBERS)
@@ -370,7 +372,7 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     if (rc != NGX_AI_RELAY_JSON_OK) {
-        ngx_ai_relay_json_strerror(scan, ctx->body.data, err, sizeof(err));
+        ngx_ai_relay_json_strerror(scan, ctx->body.raw.data, err, sizeof(err));
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ai relay: client sent invalid JSON: %s", err);
@@ -389,12 +391,12 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    ctx->scan = scan;
-    ctx->usage_format = ngx_ai_relay_body_format(r, arlcf->style);
+    ctx->body.scan = scan;
+    ctx->body.usage_format = ngx_ai_relay_body_format(r, arlcf->style);
 
     /* the model */
 
-    if (ctx->usage_format == NGX_AI_RELAY_FMT_GEMINI) {
+    if (ctx->body.usage_format == NGX_AI_RELAY_FMT_GEMINI) {
         grc = ngx_ai_relay_gemini_model(r, ctx);
 
         if (grc == NGX_ERROR) {
@@ -412,15 +414,16 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
 
     } else {
-        ctx->model.data = ngx_pnalloc(r->pool, NGX_AI_RELAY_MAX_MODEL_LEN + 1);
-        if (ctx->model.data == NULL) {
+        ctx->body.model.data = ngx_pnalloc(r->pool,
+                                           NGX_AI_RELAY_MAX_MODEL_LEN + 1);
+        if (ctx->body.model.data == NULL) {
             ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                    "internal error");
             return NGX_ERROR;
         }
 
-        rc = ngx_ai_relay_json_get_string(scan, ctx->body.data, "model", 5,
-                                          ctx->model.data,
+        rc = ngx_ai_relay_json_get_string(scan, ctx->body.raw.data, "model", 5,
+                                          ctx->body.model.data,
                                           NGX_AI_RELAY_MAX_MODEL_LEN, &len);
 
         if (rc == NGX_AI_RELAY_JSON_GET_MISSING) {
@@ -432,7 +435,8 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
 
         if (rc != NGX_AI_RELAY_JSON_GET_OK || len == 0
-            || ngx_strlchr(ctx->model.data, ctx->model.data + len, '\0'))
+            || ngx_strlchr(ctx->body.model.data, ctx->body.model.data + len,
+                           '\0'))
         {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "ai relay: client sent an invalid model");
@@ -443,52 +447,53 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        ctx->model.len = len;
-        ctx->model.data[len] = '\0';
+        ctx->body.model.len = len;
+        ctx->body.model.data[len] = '\0';
 
-        if (ngx_ai_relay_json_get_bool(scan, ctx->body.data, "stream", 6,
+        if (ngx_ai_relay_json_get_bool(scan, ctx->body.raw.data, "stream", 6,
                                        &flag)
             == NGX_AI_RELAY_JSON_GET_OK)
         {
-            ctx->stream = flag ? 1 : 0;
+            ctx->body.stream = flag ? 1 : 0;
         }
     }
 
     /* what the answer may cost at most: max_tokens and friends */
 
-    ctx->max_tokens = -1;
+    ctx->body.max_tokens = -1;
 
-    if ((ngx_ai_relay_json_get_int(scan, ctx->body.data, "max_tokens", 10, &n)
+    if ((ngx_ai_relay_json_get_int(scan, ctx->body.raw.data, "max_tokens",
+                                   10, &n)
          == NGX_AI_RELAY_JSON_GET_OK
-         || ngx_ai_relay_json_get_int(scan, ctx->body.data,
+         || ngx_ai_relay_json_get_int(scan, ctx->body.raw.data,
                                       "max_completion_tokens", 21, &n)
             == NGX_AI_RELAY_JSON_GET_OK
-         || ngx_ai_relay_json_get_int(scan, ctx->body.data,
+         || ngx_ai_relay_json_get_int(scan, ctx->body.raw.data,
                                       "max_output_tokens", 17, &n)
             == NGX_AI_RELAY_JSON_GET_OK
-         || ngx_ai_relay_json_get_nested_int(scan, ctx->body.data,
+         || ngx_ai_relay_json_get_nested_int(scan, ctx->body.raw.data,
                                              "generationConfig", 16,
                                              "maxOutputTokens", 15, &n)
             == NGX_AI_RELAY_JSON_GET_OK)
         && n >= 0)
     {
-        ctx->max_tokens = n;
+        ctx->body.max_tokens = n;
     }
 
-    if (ngx_ai_relay_json_get_int(scan, ctx->body.data, "n", 1, &n)
+    if (ngx_ai_relay_json_get_int(scan, ctx->body.raw.data, "n", 1, &n)
         == NGX_AI_RELAY_JSON_GET_OK && n > 0 && n <= 128)
     {
-        ctx->images_requested = n;
+        ctx->body.images_requested = n;
 
     } else {
-        ctx->images_requested = 1;
+        ctx->body.images_requested = 1;
     }
 
-    if (ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES
-        && (ngx_ai_relay_body_string(r, scan, ctx->body.data, "size",
-                                     &ctx->image_size) != NGX_OK
-            || ngx_ai_relay_body_string(r, scan, ctx->body.data, "quality",
-                                        &ctx->image_quality) != NGX_OK))
+    if (ctx->body.usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES
+        && (ngx_ai_relay_body_string(r, scan, ctx->body.raw.data, "size",
+                                     &ctx->body.image_size) != NGX_OK
+            || ngx_ai_relay_body_string(r, scan, ctx->body.raw.data, "quality",
+                                        &ctx->body.image_quality) != NGX_OK))
     {
         ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                "internal error");
@@ -502,17 +507,17 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
      */
 
     units = (int64_t) scan->str_ascii + 4 * (int64_t) scan->str_non_ascii;
-    ctx->prompt_estimate = (units + 3) / 4;
+    ctx->body.prompt_estimate = (units + 3) / 4;
 
-    if (ctx->prompt_estimate == 0) {
-        ctx->prompt_estimate = 1;
+    if (ctx->body.prompt_estimate == 0) {
+        ctx->body.prompt_estimate = 1;
     }
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: body %uz bytes, model \"%V\", stream %d, "
                    "max_tokens %L, prompt estimate %L",
-                   ctx->body.len, &ctx->model, (int) ctx->stream,
-                   ctx->max_tokens, ctx->prompt_estimate);
+                   ctx->body.raw.len, &ctx->body.model, (int) ctx->body.stream,
+                   ctx->body.max_tokens, ctx->body.prompt_estimate);
 
     return NGX_OK;
 }
@@ -540,22 +545,22 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     n = 0;
 
-    if (!ctx->gemini_path
-        && (ctx->upstream_model.len != ctx->model.len
-            || ngx_strncmp(ctx->upstream_model.data, ctx->model.data,
-                           ctx->model.len) != 0))
+    if (!ctx->body.gemini_path
+        && (ctx->body.upstream_model.len != ctx->body.model.len
+            || ngx_strncmp(ctx->body.upstream_model.data, ctx->body.model.data,
+                           ctx->body.model.len) != 0))
     {
-        qlen = ngx_ai_relay_json_quote_len(ctx->upstream_model.data,
-                                           ctx->upstream_model.len);
+        qlen = ngx_ai_relay_json_quote_len(ctx->body.upstream_model.data,
+                                           ctx->body.upstream_model.len);
         quoted = ngx_pnalloc(r->pool, qlen);
         if (quoted == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_ai_relay_json_quote(quoted, ctx->upstream_model.data,
-                                ctx->upstream_model.len);
+        ngx_ai_relay_json_quote(quoted, ctx->body.upstream_model.data,
+                                ctx->body.upstream_model.len);
 
-        if (ngx_ai_relay_json_edit_member(ctx->scan, ctx->body.data,
+        if (ngx_ai_relay_json_edit_member(ctx->body.scan, ctx->body.raw.data,
                                           "model", 5, quoted, qlen, NULL, 0,
                                           &edits[n])
             != 0)
@@ -566,11 +571,12 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         n++;
     }
 
-    if (ctx->stream && arlcf->inject_usage
-        && (ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_CHAT
-            || ctx->usage_format == NGX_AI_RELAY_FMT_OPENAI_COMPLETIONS))
+    if (ctx->body.stream && arlcf->inject_usage
+        && (ctx->body.usage_format == NGX_AI_RELAY_FMT_OPENAI_CHAT
+            || ctx->body.usage_format == NGX_AI_RELAY_FMT_OPENAI_COMPLETIONS))
     {
-        rc = ngx_ai_relay_json_edit_include_usage(ctx->scan, ctx->body.data,
+        rc = ngx_ai_relay_json_edit_include_usage(ctx->body.scan,
+                                                  ctx->body.raw.data,
                                                   &edits[n]);
 
         switch (rc) {
@@ -579,7 +585,7 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         case NGX_AI_RELAY_JSON_USAGE_SET_OPTIONS:
         case NGX_AI_RELAY_JSON_USAGE_ADD_FIELD:
         case NGX_AI_RELAY_JSON_USAGE_SET_FIELD:
-            ctx->injected_usage = 1;
+            ctx->stream.injected_usage = 1;
             n++;
             break;
 
@@ -598,8 +604,8 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ngx_ai_relay_json_splice(ctx->body.data, ctx->body.len, edits, n,
-                                 pieces, 5, &npieces, &out_len)
+    if (ngx_ai_relay_json_splice(ctx->body.raw.data, ctx->body.raw.len,
+                                 edits, n, pieces, 5, &npieces, &out_len)
         != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -658,7 +664,7 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: body rewritten, %uz -> %uz bytes",
-                   ctx->body.len, out_len);
+                   ctx->body.raw.len, out_len);
 
     return NGX_OK;
 }

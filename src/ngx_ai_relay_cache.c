@@ -189,7 +189,8 @@ ngx_ai_relay_cache_delete(ngx_ai_relay_cache_t *cache, u_char *key,
         return;
     }
 
-    pe = ngx_ai_relay_cache_find(cache, ngx_ai_relay_cache_hash(key, len), key, len);
+    pe = ngx_ai_relay_cache_find(cache, ngx_ai_relay_cache_hash(key, len),
+                                 key, len);
     if (pe) {
         ngx_ai_relay_cache_unlink(cache, pe);
     }

@@ -208,7 +208,7 @@ ngx_ai_relay_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
     if (ctx) {
-        ctx->own_error = 1;
+        ctx->err.own = 1;
     }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
@@ -250,9 +250,9 @@ ngx_ai_relay_send_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
-    if (ctx && ctx->err_message.len == 0) {
-        ctx->err_status = status;
-        ctx->err_message = *message;
+    if (ctx && ctx->err.message.len == 0) {
+        ctx->err.status = status;
+        ctx->err.message = *message;
     }
 
     return ngx_ai_relay_send_json(r, status, b);
@@ -278,17 +278,17 @@ ngx_ai_relay_set_error(ngx_http_request_t *r, ngx_uint_t status,
     p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
     va_end(args);
 
-    ctx->err_message.data = ngx_pnalloc(r->pool, p - buf);
-    if (ctx->err_message.data == NULL) {
-        ctx->err_message.len = 0;
+    ctx->err.message.data = ngx_pnalloc(r->pool, p - buf);
+    if (ctx->err.message.data == NULL) {
+        ctx->err.message.len = 0;
 
     } else {
-        ngx_memcpy(ctx->err_message.data, buf, p - buf);
-        ctx->err_message.len = p - buf;
+        ngx_memcpy(ctx->err.message.data, buf, p - buf);
+        ctx->err.message.len = p - buf;
     }
 
-    ctx->err_status = status;
-    ctx->err_code = code;
+    ctx->err.status = status;
+    ctx->err.code = code;
     ctx->state = NGX_AI_RELAY_STATE_DONE;
     ctx->status = status;
 }

@@ -26,6 +26,7 @@
 #include "ngx_ai_relay_filter.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
+#include "ngx_ai_relay_ctx.h"
 
 
 /* an event larger than this is forwarded before it ends (never usage) */
@@ -92,7 +93,7 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
 
-    if (ctx && ctx->own_error) {
+    if (ctx && ctx->err.own) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -139,23 +140,23 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx == NULL || !ctx->relay || ctx->state != NGX_AI_RELAY_STATE_DONE
-        || ctx->status != NGX_DECLINED || ctx->header_seen)
+        || ctx->status != NGX_DECLINED || ctx->stream.header_seen)
     {
         return ngx_http_next_header_filter(r);
     }
 
     /* the upstream's answer */
 
-    ctx->header_seen = 1;
-    ctx->upstream_ok = (status >= 200 && status < 300);
+    ctx->stream.header_seen = 1;
+    ctx->stream.upstream_ok = (status >= 200 && status < 300);
 
     if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ai relay: channel %V refused its key #%ui with "
-                      "status %ui", &ctx->channel->id,
-                      ctx->upstream_key_index, status);
+                      "status %ui", &ctx->route.channel->id,
+                      ctx->route.upstream_key_index, status);
 
-        ctx->upstream_ok = 0;
+        ctx->stream.upstream_ok = 0;
 
         /* its body may quote the channel's key: never pass it on */
 
@@ -175,12 +176,12 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    ctx->usage = ngx_palloc(r->pool, sizeof(ngx_ai_relay_usage_t));
-    if (ctx->usage == NULL) {
+    ctx->stream.usage = ngx_palloc(r->pool, sizeof(ngx_ai_relay_usage_t));
+    if (ctx->stream.usage == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_ai_relay_usage_init(ctx->usage, ctx->usage_format);
+    ngx_ai_relay_usage_init(ctx->stream.usage, ctx->body.usage_format);
 
     type = &r->headers_out.content_type;
 
@@ -188,12 +189,12 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
         && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
                            sizeof("text/event-stream") - 1) == 0)
     {
-        ctx->sse = ngx_palloc(r->pool, sizeof(ngx_ai_relay_sse_t));
-        if (ctx->sse == NULL) {
+        ctx->stream.sse = ngx_palloc(r->pool, sizeof(ngx_ai_relay_sse_t));
+        if (ctx->stream.sse == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_ai_relay_sse_init(ctx->sse, ngx_ai_relay_pool_alloc, r->pool,
+        ngx_ai_relay_sse_init(ctx->stream.sse, ngx_ai_relay_pool_alloc, r->pool,
                               arlcf->max_event);
 
         r->filter_need_in_memory = 1;
@@ -207,9 +208,9 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
             r->upstream->buffering = 0;
         }
 
-        if (ctx->injected_usage) {
+        if (ctx->stream.injected_usage) {
             /* we will leave bytes out: the length is no longer known */
-            ctx->drop = 1;
+            ctx->stream.drop = 1;
             ngx_http_clear_content_length(r);
             ngx_http_clear_accept_ranges(r);
         }
@@ -219,7 +220,8 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
 
     /* a whole JSON answer: keep a copy for its usage */
 
-    size = ctx->upstream_ok ? arlcf->response_max : NGX_AI_RELAY_ERROR_KEEP;
+    size = ctx->stream.upstream_ok ? arlcf->response_max
+                                   : NGX_AI_RELAY_ERROR_KEEP;
 
     if (r->headers_out.content_length_n > 0
         && (size_t) r->headers_out.content_length_n < size)
@@ -227,8 +229,8 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
         size = (size_t) r->headers_out.content_length_n;
     }
 
-    ctx->resp_cap = size;
-    ctx->collect = 1;
+    ctx->stream.copy_cap = size;
+    ctx->stream.collect = 1;
     r->filter_need_in_memory = 1;
 
     return ngx_http_next_header_filter(r);
@@ -247,22 +249,23 @@ ngx_ai_relay_replace_header(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     msg.data = (u_char *) message;
     msg.len = ngx_strlen(message);
 
-    ctx->replace = ngx_ai_relay_error_body(r, arlcf->style, status, code,
+    ctx->err.replace = ngx_ai_relay_error_body(r, arlcf->style, status, code,
                                            &msg);
-    if (ctx->replace == NULL) {
+    if (ctx->err.replace == NULL) {
         return NGX_ERROR;
     }
 
-    if (ctx->err_message.len == 0) {
-        ctx->err_message = msg;
-        ctx->err_status = status;
+    if (ctx->err.message.len == 0) {
+        ctx->err.message = msg;
+        ctx->err.status = status;
     }
 
-    ctx->replace_body = 1;
+    ctx->err.replace_body = 1;
 
     r->headers_out.status = status;
     r->headers_out.status_line.len = 0;
-    r->headers_out.content_length_n = ctx->replace->last - ctx->replace->pos;
+    r->headers_out.content_length_n = ctx->err.replace->last
+                                      - ctx->err.replace->pos;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -298,20 +301,20 @@ ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    if (ctx->replace_body) {
+    if (ctx->err.replace_body) {
         return ngx_ai_relay_replace_body(r, ctx, in);
     }
 
-    if (!ctx->header_seen || in == NULL) {
+    if (!ctx->stream.header_seen || in == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
     for (cl = in; cl; cl = cl->next) {
         if (cl->buf->last_buf) {
-            ctx->complete = 1;
+            ctx->stream.complete = 1;
         }
 
-        ctx->body_seen += ngx_buf_size(cl->buf);
+        ctx->stream.body_seen += ngx_buf_size(cl->buf);
     }
 
     /*
@@ -320,30 +323,30 @@ ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
      */
 
     if (r->headers_out.content_length_n > 0
-        && ctx->body_seen >= r->headers_out.content_length_n)
+        && ctx->stream.body_seen >= r->headers_out.content_length_n)
     {
-        ctx->complete = 1;
+        ctx->stream.complete = 1;
     }
 
-    if (ctx->ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
+    if (ctx->stream.ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
         for (cl = in; cl; cl = cl->next) {
             if (ngx_buf_size(cl->buf)) {
                 tp = ngx_timeofday();
-                ctx->ttft = (ngx_msec_t) (tp->sec * 1000 + tp->msec)
+                ctx->stream.ttft = (ngx_msec_t) (tp->sec * 1000 + tp->msec)
                             - ctx->start_msec;
                 break;
             }
         }
     }
 
-    if (ctx->drop) {
+    if (ctx->stream.drop) {
         return ngx_ai_relay_drop_usage(r, ctx, in);
     }
 
-    if (ctx->sse) {
+    if (ctx->stream.sse) {
         ngx_ai_relay_observe(r, ctx, in);
 
-    } else if (ctx->collect) {
+    } else if (ctx->stream.collect) {
         ngx_ai_relay_collect(r, ctx, in);
     }
 
@@ -365,13 +368,13 @@ ngx_ai_relay_pass(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 {
     ngx_chain_t  *cl;
 
-    for (cl = out; cl && !ctx->complete; cl = cl->next) {
+    for (cl = out; cl && !ctx->stream.complete; cl = cl->next) {
         if (cl->buf->last_buf) {
-            ctx->complete = 1;
+            ctx->stream.complete = 1;
         }
     }
 
-    if (ctx->complete) {
+    if (ctx->stream.complete) {
         ngx_ai_relay_settle_now(r, ctx);
     }
 
@@ -392,13 +395,13 @@ ngx_ai_relay_replace_body(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         cl->buf->file_pos = cl->buf->file_last;
     }
 
-    if (ctx->replaced) {
+    if (ctx->err.replaced) {
         return ngx_http_next_body_filter(r, NULL);
     }
 
-    ctx->replaced = 1;
+    ctx->err.replaced = 1;
 
-    out.buf = ctx->replace;
+    out.buf = ctx->err.replace;
     out.next = NULL;
 
     return ngx_ai_relay_pass(r, ctx, &out);
@@ -411,14 +414,14 @@ ngx_ai_relay_event(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 {
     ngx_ai_relay_sse_t  *sse;
 
-    sse = ctx->sse;
+    sse = ctx->stream.sse;
 
     if (sse->truncated) {
         *rc = 0;
         return;
     }
 
-    *rc = ngx_ai_relay_usage_event(ctx->usage, sse->event_name,
+    *rc = ngx_ai_relay_usage_event(ctx->stream.usage, sse->event_name,
                                    sse->event_name_len, sse->data,
                                    sse->data_len);
 }
@@ -442,17 +445,17 @@ ngx_ai_relay_observe(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             len = cl->buf->last - p;
 
             while (len) {
-                n = ngx_ai_relay_sse_feed(ctx->sse, p, len);
+                n = ngx_ai_relay_sse_feed(ctx->stream.sse, p, len);
                 p += n;
                 len -= n;
 
-                if (ctx->sse->event_ready) {
+                if (ctx->stream.sse->event_ready) {
                     ngx_ai_relay_event(r, ctx, &rc);
                 }
             }
         }
 
-        if (cl->buf->last_buf && ngx_ai_relay_sse_finish(ctx->sse)) {
+        if (cl->buf->last_buf && ngx_ai_relay_sse_finish(ctx->stream.sse)) {
             ngx_ai_relay_event(r, ctx, &rc);
         }
     }
@@ -487,7 +490,7 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             len = cl->buf->last - p;
 
             while (len) {
-                n = ngx_ai_relay_sse_feed(ctx->sse, p, len);
+                n = ngx_ai_relay_sse_feed(ctx->stream.sse, p, len);
 
                 if (ngx_ai_relay_hold(r, ctx, p, n) != NGX_OK) {
                     return NGX_ERROR;
@@ -496,7 +499,7 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                 p += n;
                 len -= n;
 
-                if (ctx->sse->event_ready) {
+                if (ctx->stream.sse->event_ready) {
                     ngx_ai_relay_event(r, ctx, &rc);
 
                     if (rc & NGX_AI_RELAY_USAGE_ONLY) {
@@ -504,8 +507,8 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                                        r->connection->log, 0,
                                        "ai relay: injected usage chunk "
                                        "left out");
-                        ctx->hold_len = 0;
-                        ctx->hold_early = 0;
+                        ctx->stream.hold_len = 0;
+                        ctx->stream.hold_early = 0;
                         continue;
                     }
 
@@ -513,15 +516,15 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                         return NGX_ERROR;
                     }
 
-                    ctx->hold_early = 0;
+                    ctx->stream.hold_early = 0;
 
-                } else if (ctx->hold_len > NGX_AI_RELAY_HOLD_MAX) {
+                } else if (ctx->stream.hold_len > NGX_AI_RELAY_HOLD_MAX) {
                     /* too big to be a usage chunk */
                     if (ngx_ai_relay_emit(r, ctx, &ll) != NGX_OK) {
                         return NGX_ERROR;
                     }
 
-                    ctx->hold_early = 1;
+                    ctx->stream.hold_early = 1;
                 }
             }
 
@@ -531,11 +534,11 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         if (cl->buf->last_buf) {
             last = 1;
 
-            if (ngx_ai_relay_sse_finish(ctx->sse)) {
+            if (ngx_ai_relay_sse_finish(ctx->stream.sse)) {
                 ngx_ai_relay_event(r, ctx, &rc);
 
                 if (rc & NGX_AI_RELAY_USAGE_ONLY) {
-                    ctx->hold_len = 0;
+                    ctx->stream.hold_len = 0;
                 }
             }
 
@@ -546,7 +549,7 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     }
 
     if (last) {
-        cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+        cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
         if (cl == NULL) {
             return NGX_ERROR;
         }
@@ -564,7 +567,7 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     rc = ngx_ai_relay_pass(r, ctx, out);
 
-    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+    ngx_chain_update_chains(r->pool, &ctx->stream.free, &ctx->stream.busy, &out,
                             (ngx_buf_tag_t) &ngx_ai_relay_module);
 
     return rc;
@@ -578,10 +581,10 @@ ngx_ai_relay_hold(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx, u_char *p,
     u_char  *nb;
     size_t   cap;
 
-    if (ctx->hold_len + len > ctx->hold_cap) {
-        cap = ctx->hold_cap ? ctx->hold_cap : 512;
+    if (ctx->stream.hold_len + len > ctx->stream.hold_cap) {
+        cap = ctx->stream.hold_cap ? ctx->stream.hold_cap : 512;
 
-        while (cap < ctx->hold_len + len) {
+        while (cap < ctx->stream.hold_len + len) {
             cap *= 2;
         }
 
@@ -590,13 +593,13 @@ ngx_ai_relay_hold(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx, u_char *p,
             return NGX_ERROR;
         }
 
-        ngx_memcpy(nb, ctx->hold, ctx->hold_len);
-        ctx->hold = nb;
-        ctx->hold_cap = cap;
+        ngx_memcpy(nb, ctx->stream.hold, ctx->stream.hold_len);
+        ctx->stream.hold = nb;
+        ctx->stream.hold_cap = cap;
     }
 
-    ngx_memcpy(ctx->hold + ctx->hold_len, p, len);
-    ctx->hold_len += len;
+    ngx_memcpy(ctx->stream.hold + ctx->stream.hold_len, p, len);
+    ctx->stream.hold_len += len;
 
     return NGX_OK;
 }
@@ -610,11 +613,11 @@ ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    if (ctx->hold_len == 0) {
+    if (ctx->stream.hold_len == 0) {
         return NGX_OK;
     }
 
-    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+    cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
     if (cl == NULL) {
         return NGX_ERROR;
     }
@@ -626,24 +629,24 @@ ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     ngx_memzero(b, sizeof(ngx_buf_t));
 
-    if (start == NULL || (size_t) (end - start) < ctx->hold_len) {
-        start = ngx_palloc(r->pool, ngx_max(ctx->hold_len, 256));
+    if (start == NULL || (size_t) (end - start) < ctx->stream.hold_len) {
+        start = ngx_palloc(r->pool, ngx_max(ctx->stream.hold_len, 256));
         if (start == NULL) {
             return NGX_ERROR;
         }
 
-        end = start + ngx_max(ctx->hold_len, 256);
+        end = start + ngx_max(ctx->stream.hold_len, 256);
     }
 
     b->start = start;
     b->end = end;
     b->pos = start;
-    b->last = ngx_cpymem(start, ctx->hold, ctx->hold_len);
+    b->last = ngx_cpymem(start, ctx->stream.hold, ctx->stream.hold_len);
     b->temporary = 1;
     b->flush = 1;
     b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
 
-    ctx->hold_len = 0;
+    ctx->stream.hold_len = 0;
 
     **ll = cl;
     *ll = &cl->next;
@@ -661,7 +664,7 @@ ngx_ai_relay_collect(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     for (cl = in; cl; cl = cl->next) {
 
-        if (!ngx_buf_in_memory(cl->buf) || ctx->resp_overflow) {
+        if (!ngx_buf_in_memory(cl->buf) || ctx->stream.copy_overflow) {
             continue;
         }
 
@@ -671,29 +674,29 @@ ngx_ai_relay_collect(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             continue;
         }
 
-        if (ctx->resp == NULL) {
-            ctx->resp = ngx_palloc(r->pool, ctx->resp_cap);
-            if (ctx->resp == NULL) {
-                ctx->resp_overflow = 1;
+        if (ctx->stream.copy == NULL) {
+            ctx->stream.copy = ngx_palloc(r->pool, ctx->stream.copy_cap);
+            if (ctx->stream.copy == NULL) {
+                ctx->stream.copy_overflow = 1;
                 continue;
             }
         }
 
-        if (ctx->resp_len + len > ctx->resp_cap) {
-            if (ctx->upstream_ok) {
+        if (ctx->stream.copy_len + len > ctx->stream.copy_cap) {
+            if (ctx->stream.upstream_ok) {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "ai relay: answer larger than "
                               "ai_relay_response_max, usage will be "
                               "estimated");
-                ctx->resp_overflow = 1;
+                ctx->stream.copy_overflow = 1;
                 continue;
             }
 
-            len = ctx->resp_cap - ctx->resp_len;
+            len = ctx->stream.copy_cap - ctx->stream.copy_len;
         }
 
-        ngx_memcpy(ctx->resp + ctx->resp_len, cl->buf->pos, len);
-        ctx->resp_len += len;
+        ngx_memcpy(ctx->stream.copy + ctx->stream.copy_len, cl->buf->pos, len);
+        ctx->stream.copy_len += len;
     }
 }
 

@@ -141,8 +141,8 @@ ngx_ai_relay_journal_send_batch(ngx_ai_relay_main_conf_t *armcf,
     if (entry->shm == NULL && entry->file == NULL && !entry->shm_tried) {
         entry->shm_tried = 1;
         entry->shm = ngx_ai_relay_pending_alloc(armcf,
-                                         NGX_AI_RELAY_PENDING_BATCH,
-                                         ngx_ai_relay_journal_entry_size(entry));
+                                    NGX_AI_RELAY_PENDING_BATCH,
+                                    ngx_ai_relay_journal_entry_size(entry));
         if (entry->shm) {
             entry->shm->len = ngx_ai_relay_journal_entry_write(
                                   entry->shm->data, entry)
@@ -154,7 +154,7 @@ ngx_ai_relay_journal_send_batch(ngx_ai_relay_main_conf_t *armcf,
         }
     }
 
-    rds = ngx_ai_relay_worker_redis(armcf);
+    rds = ngx_ai_relay_redis_link(armcf);
 
     argv = ngx_alloc((entry->argc + 2) * (sizeof(char *) + sizeof(size_t)),
                      ngx_cycle->log);
@@ -233,11 +233,12 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
          * on this link after a pause that grows to 5 s
          */
 
-        if (!armcf->journal_retry.timer_set) {
-            delay = armcf->journal_backoff ? armcf->journal_backoff : 100;
-            armcf->journal_backoff = ngx_min(delay * 2,
-                                            NGX_AI_RELAY_JOURNAL_BACKOFF_MAX);
-            ngx_add_timer(&armcf->journal_retry, delay);
+        if (!armcf->worker->journal_retry.timer_set) {
+            delay = armcf->worker->journal_backoff
+                    ? armcf->worker->journal_backoff : 100;
+            armcf->worker->journal_backoff =
+                ngx_min(delay * 2, NGX_AI_RELAY_JOURNAL_BACKOFF_MAX);
+            ngx_add_timer(&armcf->worker->journal_retry, delay);
         }
 
         return;
@@ -247,10 +248,10 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
                    "ai relay: settlement %V acknowledged",
                    ngx_ai_relay_journal_label(entry));
 
-    armcf->journal_backoff = 0;
+    armcf->worker->journal_backoff = 0;
 
-    if (armcf->on_settled) {
-        armcf->on_settled(armcf, entry->argc, entry->argv, entry->lens);
+    if (armcf->worker->on_settled) {
+        armcf->worker->on_settled(armcf, entry->argc, entry->argv, entry->lens);
     }
 
     ngx_ai_relay_journal_done(entry);
@@ -281,7 +282,7 @@ ngx_ai_relay_journal_reject(ngx_ai_relay_main_conf_t *armcf,
                   "\"%V.%P.%ui.rejected\" for the operator",
                   ngx_ai_relay_journal_label(entry), (size_t) reply->len,
                   reply->str, &armcf->journal, ngx_pid,
-                  armcf->journal_seq - 1);
+                  armcf->worker->journal_seq - 1);
 
     ngx_ai_relay_journal_done(entry);
 }
@@ -321,7 +322,7 @@ ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
     ngx_int_t    rc;
     ngx_queue_t  one;
 
-    if (armcf->journal_n >= armcf->journal_max) {
+    if (armcf->worker->journal_n >= armcf->journal_max) {
         /* memory is full: the file is the last resort, never a drop */
 
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -348,8 +349,8 @@ ngx_ai_relay_journal_keep(ngx_ai_relay_main_conf_t *armcf,
                       "redis answers", ngx_ai_relay_journal_label(entry));
     }
 
-    ngx_queue_insert_tail(&armcf->journal_queue, &entry->queue);
-    armcf->journal_n++;
+    ngx_queue_insert_tail(&armcf->worker->journal_queue, &entry->queue);
+    armcf->worker->journal_n++;
 }
 
 
@@ -385,20 +386,20 @@ ngx_ai_relay_journal_replay(ngx_ai_relay_redis_t *rds)
 
     armcf = rds->data;
 
-    if (ngx_queue_empty(&armcf->journal_queue)) {
+    if (ngx_queue_empty(&armcf->worker->journal_queue)) {
         return;
     }
 
     ngx_log_error(NGX_LOG_NOTICE, rds->log, 0,
                   "ai relay: replaying %ui journaled settlements",
-                  armcf->journal_n);
+                  armcf->worker->journal_n);
 
     /* entries that fail again go back to the journal, not to this loop */
 
     ngx_queue_init(&pending);
-    ngx_queue_add(&pending, &armcf->journal_queue);
-    ngx_queue_init(&armcf->journal_queue);
-    armcf->journal_n = 0;
+    ngx_queue_add(&pending, &armcf->worker->journal_queue);
+    ngx_queue_init(&armcf->worker->journal_queue);
+    armcf->worker->journal_n = 0;
 
     while (!ngx_queue_empty(&pending)) {
         q = ngx_queue_head(&pending);
@@ -417,12 +418,12 @@ ngx_ai_relay_journal_retry_handler(ngx_event_t *ev)
 
     armcf = ev->data;
 
-    if (armcf->redis->state != NGX_AI_RELAY_REDIS_READY) {
+    if (armcf->worker->redis->state != NGX_AI_RELAY_REDIS_READY) {
         /* the reconnect replays */
         return;
     }
 
-    ngx_ai_relay_journal_replay(armcf->redis);
+    ngx_ai_relay_journal_replay(armcf->worker->redis);
 }
 
 
@@ -435,28 +436,28 @@ ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
     ngx_queue_t                   *q;
     ngx_ai_relay_journal_entry_t  *entry;
 
-    if (armcf->journal_retry.timer_set) {
-        ngx_del_timer(&armcf->journal_retry);
+    if (armcf->worker->journal_retry.timer_set) {
+        ngx_del_timer(&armcf->worker->journal_retry);
     }
 
-    if (armcf->journal_scan.timer_set) {
-        ngx_del_timer(&armcf->journal_scan);
+    if (armcf->worker->journal_scan.timer_set) {
+        ngx_del_timer(&armcf->worker->journal_scan);
     }
 
-    if (ngx_queue_empty(&armcf->journal_queue)) {
+    if (ngx_queue_empty(&armcf->worker->journal_queue)) {
         return;
     }
 
-    rc = ngx_ai_relay_journal_write(armcf, &armcf->journal_queue, "");
+    rc = ngx_ai_relay_journal_write(armcf, &armcf->worker->journal_queue, "");
 
     if (rc == NGX_OK) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "ai relay: %ui settlements saved to the journal "
-                      "\"%V\"", armcf->journal_n, &armcf->journal);
+                      "\"%V\"", armcf->worker->journal_n, &armcf->journal);
     }
 
-    while (!ngx_queue_empty(&armcf->journal_queue)) {
-        q = ngx_queue_head(&armcf->journal_queue);
+    while (!ngx_queue_empty(&armcf->worker->journal_queue)) {
+        q = ngx_queue_head(&armcf->worker->journal_queue);
         ngx_queue_remove(q);
         entry = ngx_queue_data(q, ngx_ai_relay_journal_entry_t, queue);
 
@@ -470,7 +471,7 @@ ngx_ai_relay_journal_save(ngx_ai_relay_main_conf_t *armcf)
         }
     }
 
-    armcf->journal_n = 0;
+    armcf->worker->journal_n = 0;
 }
 
 
@@ -511,7 +512,7 @@ ngx_ai_relay_journal_write(ngx_ai_relay_main_conf_t *armcf, ngx_queue_t *q,
     tmp = name + len;
 
     ngx_sprintf(name, "%V.%P.%ui%s%Z", &armcf->journal, ngx_pid,
-                armcf->journal_seq++, suffix);
+                armcf->worker->journal_seq++, suffix);
     ngx_sprintf(tmp, "%s.tmp%Z", name);
 
     p = ngx_cpymem(buf, NGX_AI_RELAY_JOURNAL_MAGIC,
@@ -635,30 +636,30 @@ ngx_ai_relay_journal_entry_write(u_char *p, ngx_ai_relay_journal_entry_t *entry)
 void
 ngx_ai_relay_journal_load(ngx_ai_relay_main_conf_t *armcf)
 {
-    ngx_queue_init(&armcf->journal_queue);
-    ngx_queue_init(&armcf->journal_files);
-    armcf->journal_n = 0;
-    armcf->journal_backoff = 0;
-    armcf->journal_mtime = 0;
+    ngx_queue_init(&armcf->worker->journal_queue);
+    ngx_queue_init(&armcf->worker->journal_files);
+    armcf->worker->journal_n = 0;
+    armcf->worker->journal_backoff = 0;
+    armcf->worker->journal_mtime = 0;
 
-    armcf->journal_retry.handler = ngx_ai_relay_journal_retry_handler;
-    armcf->journal_retry.data = armcf;
-    armcf->journal_retry.log = ngx_cycle->log;
-    armcf->journal_retry.cancelable = 1;
+    armcf->worker->journal_retry.handler = ngx_ai_relay_journal_retry_handler;
+    armcf->worker->journal_retry.data = armcf;
+    armcf->worker->journal_retry.log = ngx_cycle->log;
+    armcf->worker->journal_retry.cancelable = 1;
 
-    armcf->journal_scan.handler = ngx_ai_relay_journal_scan_handler;
-    armcf->journal_scan.data = armcf;
-    armcf->journal_scan.log = ngx_cycle->log;
-    armcf->journal_scan.cancelable = 1;
+    armcf->worker->journal_scan.handler = ngx_ai_relay_journal_scan_handler;
+    armcf->worker->journal_scan.data = armcf;
+    armcf->worker->journal_scan.log = ngx_cycle->log;
+    armcf->worker->journal_scan.cancelable = 1;
 
     ngx_ai_relay_journal_claim(armcf);
 
-    ngx_add_timer(&armcf->journal_scan, NGX_AI_RELAY_JOURNAL_SCAN);
+    ngx_add_timer(&armcf->worker->journal_scan, NGX_AI_RELAY_JOURNAL_SCAN);
 
-    if (armcf->journal_n) {
+    if (armcf->worker->journal_n) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "ai relay: %ui journaled settlements to replay",
-                      armcf->journal_n);
+                      armcf->worker->journal_n);
     }
 }
 
@@ -677,17 +678,17 @@ ngx_ai_relay_journal_scan_handler(ngx_event_t *ev)
         return;
     }
 
-    n = armcf->journal_n;
+    n = armcf->worker->journal_n;
 
     ngx_ai_relay_journal_claim(armcf);
 
-    if (armcf->journal_n > n) {
+    if (armcf->worker->journal_n > n) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "ai relay: %ui journaled settlements of an exited "
-                      "worker to replay", armcf->journal_n - n);
+                      "worker to replay", armcf->worker->journal_n - n);
 
-        if (armcf->redis->state == NGX_AI_RELAY_REDIS_READY) {
-            ngx_ai_relay_journal_replay(armcf->redis);
+        if (armcf->worker->redis->state == NGX_AI_RELAY_REDIS_READY) {
+            ngx_ai_relay_journal_replay(armcf->worker->redis);
         }
     }
 
@@ -751,8 +752,8 @@ static void
 ngx_ai_relay_journal_item(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_pending_t *p)
 {
-    if (armcf->on_pending_item) {
-        armcf->on_pending_item(armcf, p);
+    if (armcf->worker->on_pending_item) {
+        armcf->worker->on_pending_item(armcf, p);
     }
 }
 
@@ -813,16 +814,16 @@ ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf)
     dname.data[dname.len] = '\0';
 
     if (ngx_file_info(dname.data, &fi) == NGX_FILE_ERROR
-        || (armcf->journal_mtime
-            && ngx_file_mtime(&fi) == armcf->journal_mtime
-            && ngx_time() > armcf->journal_mtime + 1))
+        || (armcf->worker->journal_mtime
+            && ngx_file_mtime(&fi) == armcf->worker->journal_mtime
+            && ngx_time() > armcf->worker->journal_mtime + 1))
     {
         /* no folder, or unchanged since the last look */
         ngx_free(dname.data);
         return;
     }
 
-    armcf->journal_mtime = ngx_file_mtime(&fi);
+    armcf->worker->journal_mtime = ngx_file_mtime(&fi);
 
     base = slash + 1;
     blen = armcf->journal.data + armcf->journal.len - base;
@@ -866,7 +867,7 @@ ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf)
         claimed.data = file->name;
         claimed.len = ngx_sprintf(claimed.data, "%V.%P.%ui.claimed%Z",
                                   &armcf->journal, ngx_pid,
-                                  armcf->journal_seq++)
+                                  armcf->worker->journal_seq++)
                       - claimed.data - 1;
 
         /* rename() is atomic: one worker wins each file */
@@ -877,7 +878,7 @@ ngx_ai_relay_journal_claim(ngx_ai_relay_main_conf_t *armcf)
             continue;
         }
 
-        ngx_queue_insert_tail(&armcf->journal_files, &file->queue);
+        ngx_queue_insert_tail(&armcf->worker->journal_files, &file->queue);
 
         if (ngx_ai_relay_journal_read(armcf, &claimed, file) == NGX_OK
             && file->pending == 0)
@@ -1019,8 +1020,8 @@ ngx_ai_relay_journal_parse(ngx_ai_relay_main_conf_t *armcf, u_char *p,
             entry->shm_tried = 1;
         }
 
-        ngx_queue_insert_tail(&armcf->journal_queue, &entry->queue);
-        armcf->journal_n++;
+        ngx_queue_insert_tail(&armcf->worker->journal_queue, &entry->queue);
+        armcf->worker->journal_n++;
     }
 
 #undef ngx_ai_relay_number
@@ -1283,7 +1284,7 @@ ngx_ai_relay_journal_probe(ngx_ai_relay_main_conf_t *armcf)
                        NGX_FILE_DEFAULT_ACCESS);
 
     if (fd == NGX_INVALID_FILE) {
-        armcf->journal_unwritable = 1;
+        armcf->worker->journal_unwritable = 1;
 
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
                       "ai relay: this worker cannot create its journal "
@@ -1291,7 +1292,7 @@ ngx_ai_relay_journal_probe(ngx_ai_relay_main_conf_t *armcf)
                       "acknowledge would be lost", &armcf->journal, ngx_pid);
 
     } else {
-        armcf->journal_unwritable = 0;
+        armcf->worker->journal_unwritable = 0;
         (void) ngx_close_file(fd);
         (void) ngx_delete_file(name);
     }

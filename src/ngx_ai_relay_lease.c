@@ -36,7 +36,7 @@
 
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_lease.h"
-#include "ngx_ai_relay_billing.h"
+#include "ngx_ai_relay_settle.h"
 #include "ngx_ai_relay_lua.h"
 
 
@@ -103,17 +103,17 @@ static ngx_int_t ngx_ai_relay_lease_argv(ngx_pool_t *pool,
 ngx_int_t
 ngx_ai_relay_lease_init(ngx_ai_relay_main_conf_t *armcf)
 {
-    armcf->wallets = ngx_calloc(NGX_AI_RELAY_WALLETS
+    armcf->worker->wallets = ngx_calloc(NGX_AI_RELAY_WALLETS
                                 * sizeof(ngx_ai_relay_wallet_t *),
                                 ngx_cycle->log);
-    if (armcf->wallets == NULL) {
+    if (armcf->worker->wallets == NULL) {
         return NGX_ERROR;
     }
 
-    armcf->lease_timer.handler = ngx_ai_relay_lease_tick;
-    armcf->lease_timer.data = armcf;
-    armcf->lease_timer.log = ngx_cycle->log;
-    armcf->lease_timer.cancelable = 1;
+    armcf->worker->lease_timer.handler = ngx_ai_relay_lease_tick;
+    armcf->worker->lease_timer.data = armcf;
+    armcf->worker->lease_timer.log = ngx_cycle->log;
+    armcf->worker->lease_timer.cancelable = 1;
 
     return NGX_OK;
 }
@@ -126,13 +126,13 @@ ngx_ai_relay_wallet(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user,
     ngx_uint_t              b;
     ngx_ai_relay_wallet_t  *w;
 
-    if (armcf->wallets == NULL) {
+    if (armcf->worker->wallets == NULL) {
         return NULL;
     }
 
     b = ngx_hash_key(user->data, user->len) % NGX_AI_RELAY_WALLETS;
 
-    for (w = armcf->wallets[b]; w; w = w->next) {
+    for (w = armcf->worker->wallets[b]; w; w = w->next) {
         if (w->user.len == user->len
             && ngx_strncmp(w->user.data, user->data, user->len) == 0)
         {
@@ -160,9 +160,9 @@ ngx_ai_relay_wallet(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user,
     w->lease.data = w->data + user->len;
     ngx_ai_relay_lease_new_id(armcf, w);
 
-    w->next = armcf->wallets[b];
-    armcf->wallets[b] = w;
-    armcf->nwallets++;
+    w->next = armcf->worker->wallets[b];
+    armcf->worker->wallets[b] = w;
+    armcf->worker->nwallets++;
 
     ngx_ai_relay_lease_arm(armcf);
 
@@ -175,7 +175,8 @@ ngx_ai_relay_lease_new_id(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w)
 {
     w->lease.len = ngx_sprintf(w->lease.data, "l%P.%T.%ui", ngx_pid,
-                               armcf->settle_epoch, armcf->lease_seq++)
+                               armcf->worker->settle_epoch,
+                               armcf->worker->lease_seq++)
                    - w->lease.data;
 }
 
@@ -189,10 +190,10 @@ ngx_ai_relay_wallet_free(ngx_ai_relay_main_conf_t *armcf,
 
     b = ngx_hash_key(w->user.data, w->user.len) % NGX_AI_RELAY_WALLETS;
 
-    for (pw = &armcf->wallets[b]; *pw; pw = &(*pw)->next) {
+    for (pw = &armcf->worker->wallets[b]; *pw; pw = &(*pw)->next) {
         if (*pw == w) {
             *pw = w->next;
-            armcf->nwallets--;
+            armcf->worker->nwallets--;
             ngx_free(w);
             return;
         }
@@ -217,14 +218,14 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
-    if (!ctx->key_cached || !ctx->route_cached || ctx->route_failed
+    if (!ctx->key.cached || !ctx->route.cached || ctx->route.failed
         || ctx->models_list)
     {
         return NGX_DECLINED;
     }
 
-    if (ngx_ai_relay_cache_get(&armcf->keyconf_cache, ctx->key_hash.data,
-                               ctx->key_hash.len, &blob)
+    if (ngx_ai_relay_cache_get(&armcf->worker->keyconf_cache,
+                               ctx->key.hash.data, ctx->key.hash.len, &blob)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -249,8 +250,9 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                 comma = last;
             }
 
-            if ((size_t) (comma - p) == ctx->model.len
-                && ngx_strncmp(p, ctx->model.data, ctx->model.len) == 0)
+            if ((size_t) (comma - p) == ctx->body.model.len
+                && ngx_strncmp(p, ctx->body.model.data, ctx->body.model.len)
+                   == 0)
             {
                 allowed = 1;
                 break;
@@ -262,23 +264,23 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
     }
 
-    ctx->key_id.data = ngx_pnalloc(r->pool, kc->kid_len + kc->models_len);
-    ctx->lease.data = ngx_pnalloc(r->pool, NGX_AI_RELAY_LEASE_ID_LEN);
+    ctx->key.id.data = ngx_pnalloc(r->pool, kc->kid_len + kc->models_len);
+    ctx->bill.lease.data = ngx_pnalloc(r->pool, NGX_AI_RELAY_LEASE_ID_LEN);
 
-    if (ctx->key_id.data == NULL || ctx->lease.data == NULL) {
+    if (ctx->key.id.data == NULL || ctx->bill.lease.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ctx->key_id.data, kc->data, kc->kid_len + kc->models_len);
-    ctx->key_id.len = kc->kid_len;
-    ctx->allowed_models.data = ctx->key_id.data + kc->kid_len;
-    ctx->allowed_models.len = kc->models_len;
-    ctx->unlimited = kc->unlimited;
+    ngx_memcpy(ctx->key.id.data, kc->data, kc->kid_len + kc->models_len);
+    ctx->key.id.len = kc->kid_len;
+    ctx->key.allowed_models.data = ctx->key.id.data + kc->kid_len;
+    ctx->key.allowed_models.len = kc->models_len;
+    ctx->key.unlimited = kc->unlimited;
 
     if (!kc->unlimited) {
-        w = ngx_ai_relay_wallet(armcf, &ctx->user_id, 0);
+        w = ngx_ai_relay_wallet(armcf, &ctx->key.user_id, 0);
 
-        if (w == NULL || !w->active || w->available < ctx->reserve
+        if (w == NULL || !w->active || w->available < ctx->bill.reserve
             || ngx_time() + ngx_ai_relay_lease_margin(armcf) >= w->deadline)
         {
             if (w && w->active && !w->pending) {
@@ -288,13 +290,13 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             return NGX_DECLINED;
         }
 
-        w->available -= ctx->reserve;
-        w->reserved += ctx->reserve;
+        w->available -= ctx->bill.reserve;
+        w->reserved += ctx->bill.reserve;
         w->inflight++;
         w->last_use = ngx_current_msec;
 
-        ngx_memcpy(ctx->lease.data, w->lease.data, w->lease.len);
-        ctx->lease.len = w->lease.len;
+        ngx_memcpy(ctx->bill.lease.data, w->lease.data, w->lease.len);
+        ctx->bill.lease.len = w->lease.len;
 
         /* top up before it runs dry */
 
@@ -303,12 +305,12 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
     }
 
-    ctx->leased = 1;
-    ctx->reserved_ok = 1;
+    ctx->bill.leased = 1;
+    ctx->bill.reserved_ok = 1;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: admitted on lease \"%V\", %L reserved",
-                   &ctx->lease, ctx->reserve);
+                   &ctx->bill.lease, ctx->bill.reserve);
 
     return NGX_OK;
 }
@@ -327,12 +329,12 @@ ngx_ai_relay_lease_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
-    if (armcf->keyconf_cache.max == 0) {
+    if (armcf->worker->keyconf_cache.max == 0) {
         return;
     }
 
-    size = sizeof(ngx_ai_relay_keyconf_t) + ctx->key_id.len
-           + ctx->allowed_models.len;
+    size = sizeof(ngx_ai_relay_keyconf_t) + ctx->key.id.len
+           + ctx->key.allowed_models.len;
 
     kc = ngx_pcalloc(r->pool, size);
     if (kc == NULL) {
@@ -341,25 +343,26 @@ ngx_ai_relay_lease_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     kc->expires = expires;
     kc->fast = fast;
-    kc->unlimited = ctx->unlimited;
-    kc->kid_len = ctx->key_id.len;
-    kc->models_len = ctx->allowed_models.len;
-    ngx_memcpy(kc->data, ctx->key_id.data, ctx->key_id.len);
-    ngx_memcpy(kc->data + ctx->key_id.len, ctx->allowed_models.data,
-               ctx->allowed_models.len);
+    kc->unlimited = ctx->key.unlimited;
+    kc->kid_len = ctx->key.id.len;
+    kc->models_len = ctx->key.allowed_models.len;
+    ngx_memcpy(kc->data, ctx->key.id.data, ctx->key.id.len);
+    ngx_memcpy(kc->data + ctx->key.id.len, ctx->key.allowed_models.data,
+               ctx->key.allowed_models.len);
 
-    (void) ngx_ai_relay_cache_put(&armcf->keyconf_cache, ctx->key_hash.data,
-                                  ctx->key_hash.len, (u_char *) kc, size);
+    (void) ngx_ai_relay_cache_put(&armcf->worker->keyconf_cache,
+                                  ctx->key.hash.data, ctx->key.hash.len,
+                                  (u_char *) kc, size);
 
     ngx_ai_relay_lease_arm(armcf);
 
-    if (!fast || ctx->unlimited || !ctx->auth_reserve) {
+    if (!fast || ctx->key.unlimited || !ctx->bill.auth_reserve) {
         return;
     }
 
     /* a busy user: a lease saves the AUTH round trip from now on */
 
-    w = ngx_ai_relay_wallet(armcf, &ctx->user_id, 1);
+    w = ngx_ai_relay_wallet(armcf, &ctx->key.user_id, 1);
     if (w == NULL) {
         return;
     }
@@ -369,14 +372,14 @@ ngx_ai_relay_lease_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         w->slow = 0;
     }
 
-    w->estimate = ctx->reserve;
+    w->estimate = ctx->bill.reserve;
     w->last_use = ngx_current_msec;
 
     if (++w->slow >= NGX_AI_RELAY_LEASE_SLOW && !w->pending && !w->active
         && (w->refused_at == 0
             || ngx_current_msec - w->refused_at >= NGX_AI_RELAY_LEASE_IDLE))
     {
-        w->want = NGX_AI_RELAY_LEASE_SIZE * ctx->reserve;
+        w->want = NGX_AI_RELAY_LEASE_SIZE * ctx->bill.reserve;
         ngx_ai_relay_lease_request(armcf, w, w->want);
     }
 }
@@ -389,8 +392,8 @@ ngx_ai_relay_lease_forget(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
-    ngx_ai_relay_cache_delete(&armcf->keyconf_cache, ctx->key_hash.data,
-                              ctx->key_hash.len);
+    ngx_ai_relay_cache_delete(&armcf->worker->keyconf_cache, ctx->key.hash.data,
+                              ctx->key.hash.len);
 }
 
 
@@ -402,21 +405,21 @@ ngx_ai_relay_lease_done(ngx_ai_relay_main_conf_t *armcf,
 {
     ngx_ai_relay_wallet_t  *w;
 
-    if (ctx->lease.len == 0) {
+    if (ctx->bill.lease.len == 0) {
         return;
     }
 
-    w = ngx_ai_relay_wallet(armcf, &ctx->user_id, 0);
+    w = ngx_ai_relay_wallet(armcf, &ctx->key.user_id, 0);
 
-    if (w == NULL || w->lease.len != ctx->lease.len
-        || ngx_strncmp(w->lease.data, ctx->lease.data, w->lease.len) != 0)
+    if (w == NULL || w->lease.len != ctx->bill.lease.len
+        || ngx_strncmp(w->lease.data, ctx->bill.lease.data, w->lease.len) != 0)
     {
         return;
     }
 
-    w->available += ctx->reserve - ctx->cost;
-    w->reserved -= ctx->reserve;
-    w->owed += ctx->cost;
+    w->available += ctx->bill.reserve - ctx->bill.cost;
+    w->reserved -= ctx->bill.reserve;
+    w->owed += ctx->bill.cost;
     w->inflight--;
     w->last_use = ngx_current_msec;
 }
@@ -437,7 +440,9 @@ ngx_ai_relay_lease_settled(ngx_ai_relay_main_conf_t *armcf, ngx_uint_t argc,
     ngx_str_t               user;
     ngx_ai_relay_wallet_t  *w;
 
-    if (armcf->wallets == NULL || armcf->nwallets == 0 || argc < 2) {
+    if (armcf->worker->wallets == NULL || armcf->worker->nwallets == 0
+        || argc < 2)
+    {
         return;
     }
 
@@ -603,7 +608,7 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
         return;
     }
 
-    rds = ngx_ai_relay_worker_redis(armcf);
+    rds = ngx_ai_relay_redis_link(armcf);
     if (rds == NULL) {
         return;
     }
@@ -738,7 +743,7 @@ ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
 
     ngx_ai_relay_settle_flush(armcf);
 
-    rds = ngx_ai_relay_worker_redis(armcf);
+    rds = ngx_ai_relay_redis_link(armcf);
 
     pool = ngx_create_pool(512, ngx_cycle->log);
 
@@ -822,7 +827,7 @@ ngx_ai_relay_lease_tick(ngx_event_t *ev)
     /* idle leases go back; at worker exit all of them, once done */
 
     for (b = 0; b < NGX_AI_RELAY_WALLETS; b++) {
-        for (w = armcf->wallets[b]; w; w = next) {
+        for (w = armcf->worker->wallets[b]; w; w = next) {
             next = w->next;
 
             /* half the TTL gone: move the deadline Redis holds */
@@ -848,7 +853,7 @@ ngx_ai_relay_lease_tick(ngx_event_t *ev)
                  * waited for
                  */
 
-                if (w->active && w->owed > 0 && armcf->redis->critical
+                if (w->active && w->owed > 0 && armcf->worker->redis->critical
                     && w->defer++ < 8)
                 {
                     continue;
@@ -866,8 +871,8 @@ ngx_ai_relay_lease_tick(ngx_event_t *ev)
 
     /* is what AUTH told us still current? */
 
-    if (armcf->keyconf_cache.n && !ngx_exiting) {
-        rds = ngx_ai_relay_worker_redis(armcf);
+    if (armcf->worker->keyconf_cache.n && !ngx_exiting) {
+        rds = ngx_ai_relay_redis_link(armcf);
 
         if (rds) {
             argv[0] = "GET";
@@ -890,12 +895,12 @@ ngx_ai_relay_lease_arm(ngx_ai_relay_main_conf_t *armcf)
 {
     /* a held lease keeps a graceful exit waiting until it went back */
 
-    armcf->lease_timer.cancelable = (armcf->nwallets == 0);
+    armcf->worker->lease_timer.cancelable = (armcf->worker->nwallets == 0);
 
-    if ((armcf->nwallets || armcf->keyconf_cache.n)
-        && !armcf->lease_timer.timer_set)
+    if ((armcf->worker->nwallets || armcf->worker->keyconf_cache.n)
+        && !armcf->worker->lease_timer.timer_set)
     {
-        ngx_add_timer(&armcf->lease_timer, NGX_AI_RELAY_LEASE_TICK);
+        ngx_add_timer(&armcf->worker->lease_timer, NGX_AI_RELAY_LEASE_TICK);
     }
 }
 
@@ -915,26 +920,26 @@ void
 ngx_ai_relay_lease_version(ngx_ai_relay_main_conf_t *armcf, u_char *version,
     size_t len)
 {
-    if (len > sizeof(armcf->version)) {
-        len = sizeof(armcf->version);
+    if (len > sizeof(armcf->worker->version)) {
+        len = sizeof(armcf->worker->version);
     }
 
-    if (len == armcf->version_len
-        && ngx_memcmp(version, armcf->version, len) == 0)
+    if (len == armcf->worker->version_len
+        && ngx_memcmp(version, armcf->worker->version, len) == 0)
     {
         return;
     }
 
-    if (armcf->version_len) {
+    if (armcf->worker->version_len) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "ai relay: configuration changed, caches flushed");
 
-        ngx_ai_relay_cache_flush(&armcf->route_cache);
-        ngx_ai_relay_cache_flush(&armcf->keyconf_cache);
+        ngx_ai_relay_cache_flush(&armcf->worker->route_cache);
+        ngx_ai_relay_cache_flush(&armcf->worker->keyconf_cache);
     }
 
-    ngx_memcpy(armcf->version, version, len);
-    armcf->version_len = len;
+    ngx_memcpy(armcf->worker->version, version, len);
+    armcf->worker->version_len = len;
 }
 
 
@@ -944,12 +949,12 @@ ngx_ai_relay_lease_exit(ngx_ai_relay_main_conf_t *armcf)
     ngx_uint_t              b;
     ngx_ai_relay_wallet_t  *w, *next;
 
-    if (armcf->wallets == NULL) {
+    if (armcf->worker->wallets == NULL) {
         return;
     }
 
     for (b = 0; b < NGX_AI_RELAY_WALLETS; b++) {
-        for (w = armcf->wallets[b]; w; w = next) {
+        for (w = armcf->worker->wallets[b]; w; w = next) {
             next = w->next;
 
             if (w->active && !w->pending) {
@@ -966,6 +971,6 @@ ngx_ai_relay_lease_exit(ngx_ai_relay_main_conf_t *armcf)
         }
     }
 
-    ngx_free(armcf->wallets);
-    armcf->wallets = NULL;
+    ngx_free(armcf->worker->wallets);
+    armcf->worker->wallets = NULL;
 }

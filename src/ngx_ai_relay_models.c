@@ -13,7 +13,8 @@
 
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_models.h"
-#include "ngx_ai_relay_handler.h"
+#include "ngx_ai_relay_ctx.h"
+#include "ngx_ai_relay_auth.h"
 #include "ngx_ai_relay_route.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_lua.h"
@@ -51,8 +52,8 @@ ngx_ai_relay_models_request(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     if (p - r->uri.data >= 7 && ngx_strncmp(p - 7, "/models/", 8) == 0
         && last - p > 1)
     {
-        ctx->model.data = p + 1;
-        ctx->model.len = last - p - 1;
+        ctx->body.model.data = p + 1;
+        ctx->body.model.len = last - p - 1;
         return 1;
     }
 
@@ -151,7 +152,7 @@ ngx_ai_relay_models_list_reply(void *data, redisReply *reply)
 
     p = ctx->response->last;
 
-    if (ctx->model.len == 0) {
+    if (ctx->body.model.len == 0) {
         p = ngx_cpymem(p, "{\"object\":\"list\",\"data\":[",
                        sizeof("{\"object\":\"list\",\"data\":[") - 1);
     }
@@ -169,22 +170,22 @@ ngx_ai_relay_models_list_reply(void *data, redisReply *reply)
             continue;
         }
 
-        if (!ngx_ai_relay_model_allowed(&ctx->allowed_models,
+        if (!ngx_ai_relay_model_allowed(&ctx->key.allowed_models,
                                         (u_char *) m->element[0]->str,
                                         m->element[0]->len))
         {
             continue;
         }
 
-        if (ctx->model.len
-            && (ctx->model.len != m->element[0]->len
-                || ngx_strncmp(ctx->model.data, m->element[0]->str,
-                               ctx->model.len) != 0))
+        if (ctx->body.model.len
+            && (ctx->body.model.len != m->element[0]->len
+                || ngx_strncmp(ctx->body.model.data, m->element[0]->str,
+                               ctx->body.model.len) != 0))
         {
             continue;
         }
 
-        if (ctx->found++ && ctx->model.len == 0) {
+        if (ctx->found++ && ctx->body.model.len == 0) {
             *p++ = ',';
         }
 
@@ -199,12 +200,12 @@ ngx_ai_relay_models_list_reply(void *data, redisReply *reply)
                                      m->element[1]->len);
         p = ngx_cpymem(p, "\"}", 2);
 
-        if (ctx->model.len) {
+        if (ctx->body.model.len) {
             break;
         }
     }
 
-    if (ctx->model.len == 0) {
+    if (ctx->body.model.len == 0) {
         p = ngx_cpymem(p, "]}", 2);
     }
 
@@ -231,7 +232,7 @@ ngx_ai_relay_models_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                    "internal error");
 
-        } else if (ctx->model.len && ctx->found == 0) {
+        } else if (ctx->body.model.len && ctx->found == 0) {
             ngx_ai_relay_model_not_found(r, ctx);
 
         } else {

@@ -52,10 +52,60 @@
 
 typedef struct ngx_ai_relay_wallet_s  ngx_ai_relay_wallet_t;
 typedef struct ngx_ai_relay_main_conf_s  ngx_ai_relay_main_conf_t;
+typedef struct ngx_ai_relay_worker_s  ngx_ai_relay_worker_t;
 
 /* Redis acknowledged a settlement: SETTLE's arguments after its SHA1 */
 typedef void (*ngx_ai_relay_settled_pt)(ngx_ai_relay_main_conf_t *armcf,
     ngx_uint_t argc, u_char **argv, size_t *lens);
+
+
+/*
+ * A worker's run-time state, apart from the configuration: set up by
+ * ngx_ai_relay_worker.c on the worker's first need of it, torn down at
+ * its exit.  The files below it use the fields and never set it up.
+ */
+
+struct ngx_ai_relay_worker_s {
+    ngx_ai_relay_redis_t         *redis;         /* the link */
+    ngx_flag_t                    initialized;
+    ngx_flag_t                    started;       /* set up and usable */
+    ngx_queue_t                   journal_queue;
+    ngx_uint_t                    journal_n;
+    ngx_flag_t                    journal_unwritable;
+    ngx_queue_t                   journal_files; /* claimed, not yet done */
+    ngx_uint_t                    journal_seq;   /* file names */
+    ngx_event_t                   journal_retry; /* error replies: again */
+    ngx_msec_t                    journal_backoff;
+    ngx_event_t                   journal_scan;  /* files of exited workers */
+    time_t                        journal_mtime;
+    ngx_ai_relay_settled_pt       on_settled;
+    ngx_queue_t                   release_queue; /* RELEASEs waiting for */
+    ngx_uint_t                    release_n;     /* the link to be back */
+    ngx_event_t                   release_retry;
+    ngx_queue_t                   settle_queue;  /* finished requests */
+    ngx_uint_t                    settle_n;
+    ngx_event_t                   settle_timer;
+    time_t                        settle_epoch;  /* batch ids: pid.epoch.n */
+    ngx_uint_t                    settle_seq;
+    uint64_t                      id_seed;       /* request ids */
+    uint64_t                      id_seq;
+    ngx_ai_relay_cache_t          key_cache;     /* sha256 -> user id */
+    ngx_ai_relay_cache_t          route_cache;   /* model -> route */
+    ngx_ai_relay_cache_t          keyconf_cache; /* sha256 -> AUTH said */
+    ngx_ai_relay_wallet_t       **wallets;       /* leases, per user */
+    ngx_uint_t                    nwallets;
+    ngx_uint_t                    lease_seq;
+    ngx_event_t                   lease_timer;
+    ngx_flag_t                    settle_zone_full;
+    void                        (*on_pending_item)(
+                                      ngx_ai_relay_main_conf_t *armcf,
+                                      void *p);
+    u_char                        version[32];   /* configuration */
+    size_t                        version_len;
+
+    /* upstream key rotation counters, per channel id slot */
+    ngx_uint_t                    rotation[NGX_AI_RELAY_ROTATION_SLOTS];
+};
 
 
 struct ngx_ai_relay_main_conf_s {
@@ -74,52 +124,15 @@ struct ngx_ai_relay_main_conf_s {
     ngx_path_t                   *journal_path;  /* the default's folder */
     size_t                        settle_zone_size;
     ngx_shm_zone_t               *settle_zone;   /* unacknowledged, shared */
-    ngx_flag_t                    settle_zone_full;
-    void                        (*on_pending_item)(
-                                      ngx_ai_relay_main_conf_t *armcf,
-                                      void *p);
 
     ngx_flag_t                    enabled;       /* any relay location */
     ngx_int_t                     request_id_index;
 
-    /* worker state */
-    ngx_ai_relay_redis_t         *redis;
-    ngx_flag_t                    initialized;
-    ngx_queue_t                   journal_queue;
-    ngx_uint_t                    journal_n;
-    ngx_flag_t                    journal_unwritable;
-    ngx_queue_t                   journal_files; /* claimed, not yet done */
-    ngx_uint_t                    journal_seq;   /* file names */
-    ngx_event_t                   journal_retry; /* error replies: again */
-    ngx_msec_t                    journal_backoff;
-    ngx_event_t                   journal_scan;  /* files of exited workers */
-    time_t                        journal_mtime;
-    ngx_ai_relay_settled_pt       on_settled;
-    ngx_queue_t                   release_queue; /* RELEASEs waiting for */
-    ngx_uint_t                    release_n;     /* the link to be back */
-    ngx_event_t                   release_retry;
-    ngx_queue_t                   settle_queue;  /* finished requests */
-    ngx_uint_t                    settle_n;
-    ngx_event_t                   settle_timer;
     ngx_msec_t                    settle_delay;  /* ai_relay_settle_delay */
-    time_t                        settle_epoch;  /* batch ids: pid.epoch.n */
-    ngx_uint_t                    settle_seq;
-    uint64_t                      id_seed;       /* request ids */
-    uint64_t                      id_seq;
-    ngx_ai_relay_cache_t          key_cache;     /* sha256 -> user id */
-    ngx_ai_relay_cache_t          route_cache;   /* model -> route */
-    ngx_ai_relay_cache_t          keyconf_cache; /* sha256 -> AUTH said */
-    ngx_ai_relay_wallet_t       **wallets;       /* leases, per user */
-    ngx_uint_t                    nwallets;
-    ngx_uint_t                    lease_seq;
-    ngx_event_t                   lease_timer;
-    u_char                        version[32];   /* configuration */
-    size_t                        version_len;
     ngx_msec_t                    cache_ttl;     /* ai_relay_cache_ttl */
     ngx_uint_t                    cache_size;    /* ai_relay_cache_size */
 
-    /* upstream key rotation counters, per channel id slot */
-    ngx_uint_t                    rotation[NGX_AI_RELAY_ROTATION_SLOTS];
+    ngx_ai_relay_worker_t        *worker;        /* run-time state */
 };
 
 
@@ -149,28 +162,23 @@ typedef struct {
 } ngx_ai_relay_channel_t;
 
 
+/* the client's key and its owner: never kept in plaintext (auth.c) */
 typedef struct {
-    ngx_uint_t                    state;
-    ngx_int_t                     status;        /* handler's final result */
-
-    /* pending Redis replies, oldest first, and their deadline */
-    ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];
-    ngx_uint_t                    nsent;
-    ngx_uint_t                    nreplied;
-    ngx_event_t                   timeout;
-    off_t                         body_seen;     /* answer bytes so far */
-    ngx_ai_relay_redis_cmd_t     *auth_cmd;      /* may reserve money */
-
-    /* the client's key: never kept in plaintext */
-    ngx_str_t                     key_hash;      /* 64 hex digits */
-    ngx_str_t                     key_masked;
-    ngx_str_t                     key_id;
+    ngx_str_t                     hash;          /* 64 hex digits */
+    ngx_str_t                     masked;        /* sk-ab...wxyz */
+    ngx_str_t                     id;            /* the key's id */
     ngx_str_t                     user_id;
     ngx_str_t                     allowed_models;
 
-    /* the request */
-    ngx_str_t                     request_id;
-    ngx_str_t                     body;          /* contiguous */
+    unsigned                      valid:1;       /* looks like a key */
+    unsigned                      cached:1;      /* owner from the cache */
+    unsigned                      unlimited:1;
+} ngx_ai_relay_ctx_key_t;
+
+
+/* the client's body and what was read of it (body.c) */
+typedef struct {
+    ngx_str_t                     raw;           /* contiguous */
     ngx_ai_relay_json_scan_t     *scan;
     ngx_str_t                     model;         /* as the client sent it */
     ngx_str_t                     resolved_model;/* end of the alias chain */
@@ -178,95 +186,139 @@ typedef struct {
     ngx_uint_t                    usage_format;
     int64_t                       max_tokens;    /* -1: not given */
     int64_t                       prompt_estimate;
-    int64_t                       reserve;       /* micro-USD */
     int64_t                       images_requested;
     ngx_str_t                     image_size;
     ngx_str_t                     image_quality;
 
-    ngx_str_t                     lease;         /* admitted against */
+    unsigned                      stream:1;      /* asked for SSE */
+    unsigned                      gemini_path:1; /* model in the path */
+} ngx_ai_relay_ctx_body_t;
 
-    /* the route */
-    ngx_str_t                     route_version;
-    ngx_str_t                     route_status;
-    ngx_str_t                     route_detail;
+
+/* where the model goes: its price and channel (route.c) */
+typedef struct {
+    ngx_str_t                     version;       /* of the configuration */
+    ngx_str_t                     status;        /* ROUTE's, when not ok */
+    ngx_str_t                     detail;
     ngx_ai_relay_price_t          price;
     ngx_ai_relay_channel_t       *channels;
     ngx_uint_t                    nchannels;
     ngx_uint_t                    nenabled;
-    ngx_ai_relay_channel_t       *channel;
+    ngx_ai_relay_channel_t       *channel;       /* picked */
     ngx_str_t                     upstream_url;
     ngx_str_t                     upstream_key;
     ngx_uint_t                    upstream_key_index;
 
-    /* our own answer: models list, or an error */
-    ngx_buf_t                    *response;
-    ngx_uint_t                    found;
-    ngx_uint_t                    err_status;
-    ngx_str_t                     err_message;
-    const char                   *err_code;
-    ngx_int_t                     retry_after;
-    ngx_buf_t                    *replace;       /* instead of nginx's page */
+    unsigned                      failed:1;      /* does not route */
+    unsigned                      cached:1;      /* from the worker cache */
+    unsigned                      stale:1;       /* cached, outdated */
+} ngx_ai_relay_ctx_route_t;
 
-    /* the response */
-    ngx_ai_relay_sse_t           *sse;
-    ngx_ai_relay_usage_t         *usage;
-    u_char                       *resp;          /* non-stream body copy */
-    size_t                        resp_len;
-    size_t                        resp_cap;
-    u_char                       *hold;          /* drop mode: bytes of */
-    size_t                        hold_len;      /*   the current event */
-    size_t                        hold_cap;
-    ngx_chain_t                  *free;
-    ngx_chain_t                  *busy;
-    ngx_msec_t                    start_msec;
-    ngx_msec_t                    ttft;          /* NGX_AI_RELAY_UNSET */
 
-    /* the bill */
+/* the money: reservation, usage found, settlement (billing.c) */
+typedef struct {
+    int64_t                       reserve;       /* micro-USD */
+    ngx_str_t                     lease;         /* admitted against */
     ngx_uint_t                    usage_source;
     ngx_uint_t                    final_status;
-    int64_t                       cost;
+    int64_t                       cost;          /* micro-USD */
     int64_t                       prompt_tokens;
     int64_t                       completion_tokens;
     int64_t                       cached_tokens;
     int64_t                       cache_write_tokens;
     int64_t                       reasoning_tokens;
 
-    ngx_str_t                     none;          /* always empty */
-
-    unsigned                      relay:1;
-    unsigned                      models_list:1;
-    unsigned                      key_valid:1;
-    unsigned                      stream:1;
-    unsigned                      injected_usage:1;
-    unsigned                      gemini_path:1;
-    unsigned                      route_failed:1;
-    unsigned                      route_cached:1;
-    unsigned                      route_stale:1;
-    unsigned                      key_cached:1;
-    unsigned                      auth_reserve:1;
-    unsigned                      unlimited:1;
-    unsigned                      reserved_ok:1;
+    unsigned                      auth_reserve:1;/* AUTH was to reserve */
+    unsigned                      reserved_ok:1; /* money is held: settle */
     unsigned                      leased:1;      /* no AUTH was needed */
     unsigned                      lease_given_back:1;
-    unsigned                      own_error:1;
-    unsigned                      replace_body:1;
-    unsigned                      replaced:1;
+    unsigned                      usage_done:1;
+    unsigned                      settled:1;
+} ngx_ai_relay_ctx_bill_t;
+
+
+/* the upstream's answer on its way to the client (filter.c) */
+typedef struct {
+    ngx_ai_relay_sse_t           *sse;
+    ngx_ai_relay_usage_t         *usage;
+    u_char                       *copy;          /* non-stream body copy */
+    size_t                        copy_len;
+    size_t                        copy_cap;
+    u_char                       *hold;          /* drop mode: bytes of */
+    size_t                        hold_len;      /*   the current event */
+    size_t                        hold_cap;
+    ngx_chain_t                  *free;
+    ngx_chain_t                  *busy;
+    ngx_msec_t                    ttft;          /* NGX_AI_RELAY_UNSET */
+    off_t                         body_seen;     /* answer bytes so far */
+
+    unsigned                      injected_usage:1;
     unsigned                      header_seen:1;
     unsigned                      upstream_ok:1;
     unsigned                      complete:1;    /* last_buf went out */
     unsigned                      collect:1;
-    unsigned                      resp_overflow:1;
+    unsigned                      copy_overflow:1;
     unsigned                      drop:1;
     unsigned                      hold_early:1;
-    unsigned                      usage_done:1;
-    unsigned                      settled:1;
+} ngx_ai_relay_ctx_stream_t;
+
+
+/* an error of ours, sent instead of proxying or of nginx's page */
+typedef struct {
+    ngx_uint_t                    status;
+    ngx_str_t                     message;
+    const char                   *code;
+    ngx_int_t                     retry_after;
+    ngx_buf_t                    *replace;       /* instead of nginx's page */
+
+    unsigned                      own:1;
+    unsigned                      replace_body:1;
+    unsigned                      replaced:1;
+} ngx_ai_relay_ctx_err_t;
+
+
+/* a relay request's state: one sub-struct per stage */
+typedef struct {
+    ngx_uint_t                    state;
+    ngx_int_t                     status;        /* handler's final result */
+    ngx_str_t                     request_id;
+    ngx_msec_t                    start_msec;
+
+    /* pending Redis replies, oldest first, and their deadline (ctx.c) */
+    ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];
+    ngx_uint_t                    nsent;
+    ngx_uint_t                    nreplied;
+    ngx_event_t                   timeout;
+    ngx_ai_relay_redis_cmd_t     *auth_cmd;      /* may reserve money */
+
+    ngx_ai_relay_ctx_key_t        key;
+    ngx_ai_relay_ctx_body_t       body;
+    ngx_ai_relay_ctx_route_t      route;
+    ngx_ai_relay_ctx_bill_t       bill;
+    ngx_ai_relay_ctx_stream_t     stream;
+    ngx_ai_relay_ctx_err_t        err;
+
+    /* our own answer to GET /v1/models (models.c) */
+    ngx_buf_t                    *response;
+    ngx_uint_t                    found;
+
+    ngx_str_t                     none;          /* always empty */
+
+    unsigned                      relay:1;
+    unsigned                      models_list:1;
 } ngx_ai_relay_ctx_t;
 
 
 ngx_ai_relay_ctx_t *ngx_ai_relay_get_ctx(ngx_http_request_t *r);
 ngx_ai_relay_ctx_t *ngx_ai_relay_find_ctx(ngx_http_request_t *r);
-ngx_ai_relay_redis_t *ngx_ai_relay_worker_redis(
-    ngx_ai_relay_main_conf_t *armcf);
+
+/* the worker's Redis link, or NULL if the worker could not set it up */
+
+static ngx_inline ngx_ai_relay_redis_t *
+ngx_ai_relay_redis_link(ngx_ai_relay_main_conf_t *armcf)
+{
+    return armcf->worker->started ? armcf->worker->redis : NULL;
+}
 
 
 extern ngx_module_t  ngx_ai_relay_module;

@@ -121,8 +121,8 @@ ngx_ai_relay_pending_alloc(ngx_ai_relay_main_conf_t *armcf, ngx_uint_t kind,
     p = ngx_slab_alloc(shpool, offsetof(ngx_ai_relay_pending_t, data) + len);
 
     if (p == NULL) {
-        if (!armcf->settle_zone_full) {
-            armcf->settle_zone_full = 1;
+        if (!armcf->worker->settle_zone_full) {
+            armcf->worker->settle_zone_full = 1;
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "ai relay: \"ai_relay_settle_zone\" is full: "
                           "settlements are kept by their workers alone");
@@ -131,7 +131,7 @@ ngx_ai_relay_pending_alloc(ngx_ai_relay_main_conf_t *armcf, ngx_uint_t kind,
         return NULL;
     }
 
-    armcf->settle_zone_full = 0;
+    armcf->worker->settle_zone_full = 0;
 
     p->owner = ngx_pid;
     p->kind = kind;

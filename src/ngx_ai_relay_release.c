@@ -48,7 +48,7 @@ ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     u_char                  *p;
     ngx_ai_relay_release_t  *rl;
 
-    rl = ngx_alloc(sizeof(ngx_ai_relay_release_t) + ctx->user_id.len
+    rl = ngx_alloc(sizeof(ngx_ai_relay_release_t) + ctx->key.user_id.len
                    + ctx->request_id.len, r->connection->log);
 
     if (rl == NULL) {
@@ -61,8 +61,8 @@ ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     p = (u_char *) (rl + 1);
     rl->user_id.data = p;
-    rl->user_id.len = ctx->user_id.len;
-    p = ngx_cpymem(p, ctx->user_id.data, ctx->user_id.len);
+    rl->user_id.len = ctx->key.user_id.len;
+    p = ngx_cpymem(p, ctx->key.user_id.data, ctx->key.user_id.len);
     rl->request_id.data = p;
     rl->request_id.len = ctx->request_id.len;
     ngx_memcpy(p, ctx->request_id.data, ctx->request_id.len);
@@ -112,7 +112,7 @@ ngx_ai_relay_release_send(ngx_ai_relay_release_t *rl)
     ngx_ai_relay_redis_t      *rds;
     ngx_ai_relay_redis_cmd_t  *cmd;
 
-    rds = rl->armcf->redis;
+    rds = rl->armcf->worker->redis;
 
     if (rds->state != NGX_AI_RELAY_REDIS_READY) {
         ngx_ai_relay_release_later(rl);
@@ -167,7 +167,7 @@ ngx_ai_relay_release_later(ngx_ai_relay_release_t *rl)
 
     armcf = rl->armcf;
 
-    if (armcf->release_n >= NGX_AI_RELAY_RELEASE_MAX) {
+    if (armcf->worker->release_n >= NGX_AI_RELAY_RELEASE_MAX) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "ai relay: too many releases waiting for redis; the "
                       "reservation of request %V, if any, is refunded after "
@@ -180,8 +180,8 @@ ngx_ai_relay_release_later(ngx_ai_relay_release_t *rl)
                   "ai relay: the reservation of request %V is released "
                   "when redis takes it", &rl->request_id);
 
-    ngx_queue_insert_tail(&armcf->release_queue, &rl->queue);
-    armcf->release_n++;
+    ngx_queue_insert_tail(&armcf->worker->release_queue, &rl->queue);
+    armcf->worker->release_n++;
 }
 
 
@@ -194,7 +194,7 @@ ngx_ai_relay_release_retry_handler(ngx_event_t *ev)
 
     armcf = ev->data;
 
-    if (armcf->redis->state == NGX_AI_RELAY_REDIS_READY) {
+    if (armcf->worker->redis->state == NGX_AI_RELAY_REDIS_READY) {
         ngx_ai_relay_release_replay(armcf);
     }
 }
@@ -208,14 +208,14 @@ ngx_ai_relay_release_replay(ngx_ai_relay_main_conf_t *armcf)
     ngx_queue_t              pending, *q;
     ngx_ai_relay_release_t  *rl;
 
-    if (ngx_queue_empty(&armcf->release_queue)) {
+    if (ngx_queue_empty(&armcf->worker->release_queue)) {
         return;
     }
 
     ngx_queue_init(&pending);
-    ngx_queue_add(&pending, &armcf->release_queue);
-    ngx_queue_init(&armcf->release_queue);
-    armcf->release_n = 0;
+    ngx_queue_add(&pending, &armcf->worker->release_queue);
+    ngx_queue_init(&armcf->worker->release_queue);
+    armcf->worker->release_n = 0;
 
     while (!ngx_queue_empty(&pending)) {
         q = ngx_queue_head(&pending);
@@ -248,8 +248,8 @@ ngx_ai_relay_release_reply(void *data, redisReply *reply)
 
         ngx_ai_relay_release_later(rl);
 
-        if (!rl->armcf->release_retry.timer_set) {
-            ngx_add_timer(&rl->armcf->release_retry, 500);
+        if (!rl->armcf->worker->release_retry.timer_set) {
+            ngx_add_timer(&rl->armcf->worker->release_retry, 500);
         }
 
         return;

@@ -19,9 +19,11 @@
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_key.h"
-#include "ngx_ai_relay_handler.h"
+#include "ngx_ai_relay_ctx.h"
 
 
+static ngx_int_t ngx_ai_relay_price_parse(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, redisReply *flat);
 static ngx_int_t ngx_ai_relay_channels_parse(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, redisReply **e, size_t n);
 static ngx_ai_relay_channel_t *ngx_ai_relay_channel_pick(
@@ -33,60 +35,6 @@ static ngx_int_t ngx_ai_relay_upstream_url(ngx_http_request_t *r,
 static ngx_int_t ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_uint_t ngx_ai_relay_is_key_header(ngx_str_t *name);
-
-
-const char *
-ngx_ai_relay_script_sha(ngx_http_request_t *r, ngx_uint_t n, size_t *len)
-{
-    ngx_ai_relay_main_conf_t  *armcf;
-
-    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
-
-    *len = armcf->redis->script_sha[n].len;
-
-    return (const char *) armcf->redis->script_sha[n].data;
-}
-
-
-/* hash and mask the client's key; the plaintext goes no further */
-
-ngx_int_t
-ngx_ai_relay_client_key(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_ai_relay_ctx_t *ctx)
-{
-    char    masked[NGX_AI_RELAY_KEY_MASK_SIZE];
-    size_t  len;
-
-    ctx->key_hash.data = ngx_pnalloc(r->pool, NGX_AI_RELAY_KEY_HASH_LEN + 1);
-    if (ctx->key_hash.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_ai_relay_key_hash(key->data, key->len,
-                              (char *) ctx->key_hash.data)
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "ai relay: SHA-256 failed");
-        return NGX_ERROR;
-    }
-
-    ctx->key_hash.len = NGX_AI_RELAY_KEY_HASH_LEN;
-
-    len = ngx_ai_relay_key_mask(key->data, key->len, masked, sizeof(masked));
-
-    ctx->key_masked.data = ngx_pnalloc(r->pool, len);
-    if (ctx->key_masked.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(ctx->key_masked.data, masked, len);
-    ctx->key_masked.len = len;
-
-    ctx->key_valid = ngx_ai_relay_key_valid(key->data, key->len);
-
-    return NGX_OK;
-}
 
 
 /*
@@ -113,22 +61,22 @@ ngx_ai_relay_route_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     e = reply->element;
 
     if (ngx_ai_relay_reply_string(r, e[0], &status) != NGX_OK
-        || ngx_ai_relay_reply_string(r, e[1], &ctx->route_detail)
+        || ngx_ai_relay_reply_string(r, e[1], &ctx->route.detail)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     if (reply->elements > 2
-        && ngx_ai_relay_reply_string(r, e[2], &ctx->route_version)
+        && ngx_ai_relay_reply_string(r, e[2], &ctx->route.version)
            == NGX_ERROR)
     {
         return NGX_ERROR;
     }
 
     if (status.len != 2 || ngx_strncmp(status.data, "ok", 2) != 0) {
-        ctx->route_failed = 1;
-        ctx->route_status = status;
+        ctx->route.failed = 1;
+        ctx->route.status = status;
         return NGX_OK;
     }
 
@@ -138,15 +86,15 @@ ngx_ai_relay_route_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    ctx->resolved_model = ctx->route_detail;
+    ctx->body.resolved_model = ctx->route.detail;
 
     if (ngx_ai_relay_reply_string(r, e[3], &priced_as) == NGX_ERROR) {
         return NGX_ERROR;
     }
 
     if (priced_as.len == 0 && !arlcf->allow_unpriced) {
-        ctx->route_failed = 1;
-        ngx_str_set(&ctx->route_status, "unpriced");
+        ctx->route.failed = 1;
+        ngx_str_set(&ctx->route.status, "unpriced");
         return NGX_OK;
     }
 
@@ -160,13 +108,84 @@ ngx_ai_relay_route_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (ctx->nenabled == 0) {
-        ctx->route_failed = 1;
-        ngx_str_set(&ctx->route_status, "nochannel");
+    if (ctx->route.nenabled == 0) {
+        ctx->route.failed = 1;
+        ngx_str_set(&ctx->route.status, "nochannel");
         return NGX_OK;
     }
 
     return ngx_ai_relay_reserve_estimate(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_ai_relay_price_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    redisReply *flat)
+{
+    off_t         v;
+    size_t        i;
+    ngx_str_t     k;
+    redisReply  **e;
+
+    ngx_ai_relay_price_init(&ctx->route.price);
+
+    e = flat->element;
+
+    for (i = 0; i + 1 < flat->elements; i += 2) {
+
+        if (e[i]->type != REDIS_REPLY_STRING
+            || e[i + 1]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        k.data = (u_char *) e[i]->str;
+        k.len = e[i]->len;
+
+        v = ngx_atoof((u_char *) e[i + 1]->str, e[i + 1]->len);
+
+        if (v == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai relay: price \"%V\" of \"%V\" is not a "
+                          "whole number of micro-USD, ignored",
+                          &k, &ctx->body.resolved_model);
+            continue;
+        }
+
+#define ngx_ai_relay_is(s)                                                    \
+        (k.len == sizeof(s) - 1 && ngx_strncmp(k.data, s, k.len) == 0)
+
+        if (ngx_ai_relay_is("input")) {
+            ctx->route.price.input = v;
+
+        } else if (ngx_ai_relay_is("cached_input")) {
+            ctx->route.price.cached_input = v;
+
+        } else if (ngx_ai_relay_is("cache_write")) {
+            ctx->route.price.cache_write_5m = v;
+
+        } else if (ngx_ai_relay_is("cache_write_1h")) {
+            ctx->route.price.cache_write_1h = v;
+
+        } else if (ngx_ai_relay_is("output")) {
+            ctx->route.price.output = v;
+
+        } else if (ngx_ai_relay_is("request")) {
+            ctx->route.price.per_request = v;
+
+        } else if (ngx_ai_relay_is("image")) {
+            ctx->route.price.per_image = v;
+
+        } else if (k.len > 6 && ngx_strncmp(k.data, "image:", 6) == 0) {
+            (void) ngx_ai_relay_price_add_image(&ctx->route.price,
+                                                (char *) k.data + 6,
+                                                k.len - 6, v);
+        }
+
+#undef ngx_ai_relay_is
+    }
+
+    return NGX_OK;
 }
 
 
@@ -179,9 +198,9 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_int_t                v;
     ngx_ai_relay_channel_t  *ch;
 
-    ctx->channels = ngx_pcalloc(r->pool,
+    ctx->route.channels = ngx_pcalloc(r->pool,
                                 (n ? n : 1) * sizeof(ngx_ai_relay_channel_t));
-    if (ctx->channels == NULL) {
+    if (ctx->route.channels == NULL) {
         return NGX_ERROR;
     }
 
@@ -201,7 +220,7 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             }
         }
 
-        ch = &ctx->channels[ctx->nchannels];
+        ch = &ctx->route.channels[ctx->route.nchannels];
 
         ch->id = f[0];
         ch->base_url = f[2];
@@ -258,10 +277,10 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                       || (f[6].len == 1 && f[6].data[0] == '1');
 
         if (ch->enabled) {
-            ctx->nenabled++;
+            ctx->route.nenabled++;
         }
 
-        ctx->nchannels++;
+        ctx->route.nchannels++;
     }
 
     return NGX_OK;
@@ -324,7 +343,7 @@ ngx_ai_relay_model_not_found(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_ai_relay_set_error(r, NGX_HTTP_NOT_FOUND, "model_not_found",
                            "The model `%V` does not exist or you do not "
-                           "have access to it.", &ctx->model);
+                           "have access to it.", &ctx->body.model);
 }
 
 
@@ -334,17 +353,17 @@ ngx_ai_relay_route_error(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ngx_ai_relay_route_failure_t  *f;
 
     for (f = ngx_ai_relay_route_failures; f->status.len; f++) {
-        if (f->status.len == ctx->route_status.len
-            && ngx_strncmp(f->status.data, ctx->route_status.data,
+        if (f->status.len == ctx->route.status.len
+            && ngx_strncmp(f->status.data, ctx->route.status.data,
                            f->status.len) == 0)
         {
             ngx_log_error(f->level, r->connection->log, 0, f->log,
-                          f->chain ? &ctx->route_detail
-                                   : &ctx->resolved_model);
+                          f->chain ? &ctx->route.detail
+                                   : &ctx->body.resolved_model);
 
             ngx_ai_relay_set_error(r, f->http, f->code, f->message,
-                                   f->chain ? &ctx->route_detail
-                                            : &ctx->model);
+                                   f->chain ? &ctx->route.detail
+                                            : &ctx->body.model);
             return;
         }
     }
@@ -352,7 +371,7 @@ ngx_ai_relay_route_error(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     /* "unknown" */
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "ai relay: unknown model \"%V\"", &ctx->model);
+                  "ai relay: unknown model \"%V\"", &ctx->body.model);
 
     ngx_ai_relay_model_not_found(r, ctx);
 }
@@ -365,9 +384,9 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ch = ngx_ai_relay_channel_pick(r, ctx);
 
-    ctx->channel = ch;
-    ctx->upstream_model = ch->upstream_model.len ? ch->upstream_model
-                                                 : ctx->resolved_model;
+    ctx->route.channel = ch;
+    ctx->body.upstream_model = ch->upstream_model.len ? ch->upstream_model
+                                                 : ctx->body.resolved_model;
 
     if (ngx_ai_relay_upstream_key(r, ctx, ch) != NGX_OK
         || ngx_ai_relay_body_rewrite(r, ctx) != NGX_OK
@@ -381,8 +400,8 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: model \"%V\" -> \"%V\" via channel %V, %V",
-                   &ctx->model, &ctx->upstream_model, &ch->id,
-                   &ctx->upstream_url);
+                   &ctx->body.model, &ctx->body.upstream_model, &ch->id,
+                   &ctx->route.upstream_url);
 
     return NGX_OK;
 }
@@ -400,8 +419,8 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     best = NGX_MAX_INT_T_VALUE;
     last = NULL;
 
-    for (i = 0; i < ctx->nchannels; i++) {
-        ch = &ctx->channels[i];
+    for (i = 0; i < ctx->route.nchannels; i++) {
+        ch = &ctx->route.channels[i];
 
         if (ch->enabled && (last == NULL || ch->priority > best)) {
             best = ch->priority;
@@ -412,8 +431,8 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     total = 0;
     count = 0;
 
-    for (i = 0; i < ctx->nchannels; i++) {
-        ch = &ctx->channels[i];
+    for (i = 0; i < ctx->route.nchannels; i++) {
+        ch = &ctx->route.channels[i];
 
         if (ch->enabled && ch->priority == best) {
             total += ch->weight;
@@ -425,8 +444,8 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     pick = (ngx_uint_t) ngx_random() % (total ? total : count);
 
-    for (i = 0; i < ctx->nchannels; i++) {
-        ch = &ctx->channels[i];
+    for (i = 0; i < ctx->route.nchannels; i++) {
+        ch = &ctx->route.channels[i];
 
         if (!ch->enabled || ch->priority != best) {
             continue;
@@ -463,7 +482,7 @@ ngx_ai_relay_upstream_key(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
-    ngx_str_null(&ctx->upstream_key);
+    ngx_str_null(&ctx->route.upstream_key);
 
     want = 0;
     last = ch->keys.data + ch->keys.len;
@@ -490,9 +509,9 @@ ngx_ai_relay_upstream_key(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             }
 
             if (pass == 1 && n == want) {
-                ctx->upstream_key.data = start;
-                ctx->upstream_key.len = p - start;
-                ctx->upstream_key_index = n;
+                ctx->route.upstream_key.data = start;
+                ctx->route.upstream_key.len = p - start;
+                ctx->route.upstream_key_index = n;
                 return NGX_OK;
             }
 
@@ -504,7 +523,7 @@ ngx_ai_relay_upstream_key(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             return NGX_OK;
         }
 
-        want = armcf->rotation[ngx_hash_key(ch->id.data, ch->id.len)
+        want = armcf->worker->rotation[ngx_hash_key(ch->id.data, ch->id.len)
                                % NGX_AI_RELAY_ROTATION_SLOTS]++ % n;
     }
 
@@ -544,7 +563,7 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     seg_end = NULL;
     escape = 0;
 
-    if (ctx->gemini_path) {
+    if (ctx->body.gemini_path) {
         for (p = path; p + 8 <= path_end; p++) {
             if (ngx_strncmp(p, "/models/", 8) == 0) {
                 seg = p + 8;
@@ -557,27 +576,27 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  seg_end++)
             { /* void */ }
 
-            escape = 2 * ngx_escape_uri(NULL, ctx->upstream_model.data,
-                                        ctx->upstream_model.len,
+            escape = 2 * ngx_escape_uri(NULL, ctx->body.upstream_model.data,
+                                        ctx->body.upstream_model.len,
                                         NGX_ESCAPE_URI_COMPONENT);
         }
     }
 
     len = ch->base_url.len + (path_end - path) + 1 + (args_end - args)
-          + ctx->upstream_model.len + escape;
+          + ctx->body.upstream_model.len + escape;
 
-    ctx->upstream_url.data = ngx_pnalloc(r->pool, len);
-    if (ctx->upstream_url.data == NULL) {
+    ctx->route.upstream_url.data = ngx_pnalloc(r->pool, len);
+    if (ctx->route.upstream_url.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(ctx->upstream_url.data, ch->base_url.data,
+    p = ngx_cpymem(ctx->route.upstream_url.data, ch->base_url.data,
                    ch->base_url.len);
 
     if (seg) {
         p = ngx_cpymem(p, path, seg - path);
-        p = (u_char *) ngx_escape_uri(p, ctx->upstream_model.data,
-                                      ctx->upstream_model.len,
+        p = (u_char *) ngx_escape_uri(p, ctx->body.upstream_model.data,
+                                      ctx->body.upstream_model.len,
                                       NGX_ESCAPE_URI_COMPONENT);
         p = ngx_cpymem(p, seg_end, path_end - seg_end);
 
@@ -608,7 +627,7 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         p = ngx_cpymem(p, q, last - q);
     }
 
-    ctx->upstream_url.len = p - ctx->upstream_url.data;
+    ctx->route.upstream_url.len = p - ctx->route.upstream_url.data;
 
     return NGX_OK;
 }
@@ -730,17 +749,17 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
-    if (armcf->route_cache.max == 0) {
+    if (armcf->worker->route_cache.max == 0) {
         return;
     }
 
-    size = 5 * sizeof(size_t) + ctx->route_status.len
-           + ctx->route_detail.len + ctx->resolved_model.len
-           + ctx->route_version.len
+    size = 5 * sizeof(size_t) + ctx->route.status.len
+           + ctx->route.detail.len + ctx->body.resolved_model.len
+           + ctx->route.version.len
            + sizeof(ngx_uint_t) * 3 + sizeof(ngx_ai_relay_price_t);
 
-    for (i = 0; i < ctx->nchannels; i++) {
-        ch = &ctx->channels[i];
+    for (i = 0; i < ctx->route.nchannels; i++) {
+        ch = &ctx->route.channels[i];
         size += 4 * sizeof(size_t) + ch->id.len + ch->base_url.len
                 + ch->keys.len + ch->upstream_model.len
                 + sizeof(ngx_uint_t) * 3 + sizeof(ngx_int_t);
@@ -751,20 +770,20 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return;
     }
 
-    failed = ctx->route_failed;
+    failed = ctx->route.failed;
 
     p = blob;
     ngx_ai_relay_put_num(p, failed);
-    ngx_ai_relay_put_str(p, ctx->route_status);
-    ngx_ai_relay_put_str(p, ctx->route_detail);
-    ngx_ai_relay_put_str(p, ctx->resolved_model);
-    ngx_ai_relay_put_str(p, ctx->route_version);
-    ngx_ai_relay_put_num(p, ctx->price);
-    ngx_ai_relay_put_num(p, ctx->nchannels);
-    ngx_ai_relay_put_num(p, ctx->nenabled);
+    ngx_ai_relay_put_str(p, ctx->route.status);
+    ngx_ai_relay_put_str(p, ctx->route.detail);
+    ngx_ai_relay_put_str(p, ctx->body.resolved_model);
+    ngx_ai_relay_put_str(p, ctx->route.version);
+    ngx_ai_relay_put_num(p, ctx->route.price);
+    ngx_ai_relay_put_num(p, ctx->route.nchannels);
+    ngx_ai_relay_put_num(p, ctx->route.nenabled);
 
-    for (i = 0; i < ctx->nchannels; i++) {
-        ch = &ctx->channels[i];
+    for (i = 0; i < ctx->route.nchannels; i++) {
+        ch = &ctx->route.channels[i];
         failed = ch->enabled;
 
         ngx_ai_relay_put_str(p, ch->id);
@@ -777,8 +796,9 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_put_num(p, failed);
     }
 
-    (void) ngx_ai_relay_cache_put(&armcf->route_cache, ctx->model.data,
-                                  ctx->model.len, blob, p - blob);
+    (void) ngx_ai_relay_cache_put(&armcf->worker->route_cache,
+                                  ctx->body.model.data, ctx->body.model.len,
+                                  blob, p - blob);
 }
 
 
@@ -803,8 +823,9 @@ ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
-    if (ngx_ai_relay_cache_get(&armcf->route_cache, ctx->model.data,
-                               ctx->model.len, &blob)
+    if (ngx_ai_relay_cache_get(&armcf->worker->route_cache,
+                               ctx->body.model.data, ctx->body.model.len,
+                               &blob)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -821,23 +842,25 @@ ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     p = copy;
 
     ngx_ai_relay_get_num(p, flag);
-    ctx->route_failed = flag ? 1 : 0;
-    ngx_ai_relay_get_str(p, ctx->route_status);
-    ngx_ai_relay_get_str(p, ctx->route_detail);
-    ngx_ai_relay_get_str(p, ctx->resolved_model);
-    ngx_ai_relay_get_str(p, ctx->route_version);
-    ngx_ai_relay_get_num(p, ctx->price);
-    ngx_ai_relay_get_num(p, ctx->nchannels);
-    ngx_ai_relay_get_num(p, ctx->nenabled);
+    ctx->route.failed = flag ? 1 : 0;
+    ngx_ai_relay_get_str(p, ctx->route.status);
+    ngx_ai_relay_get_str(p, ctx->route.detail);
+    ngx_ai_relay_get_str(p, ctx->body.resolved_model);
+    ngx_ai_relay_get_str(p, ctx->route.version);
+    ngx_ai_relay_get_num(p, ctx->route.price);
+    ngx_ai_relay_get_num(p, ctx->route.nchannels);
+    ngx_ai_relay_get_num(p, ctx->route.nenabled);
 
-    ctx->channels = ngx_pcalloc(r->pool, (ctx->nchannels ? ctx->nchannels : 1)
-                                         * sizeof(ngx_ai_relay_channel_t));
-    if (ctx->channels == NULL) {
+    ctx->route.channels = ngx_pcalloc(r->pool,
+                                      (ctx->route.nchannels
+                                       ? ctx->route.nchannels : 1)
+                                      * sizeof(ngx_ai_relay_channel_t));
+    if (ctx->route.channels == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < ctx->nchannels; i++) {
-        ch = &ctx->channels[i];
+    for (i = 0; i < ctx->route.nchannels; i++) {
+        ch = &ctx->route.channels[i];
 
         ngx_ai_relay_get_str(p, ch->id);
         ngx_ai_relay_get_str(p, ch->base_url);
@@ -850,9 +873,9 @@ ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ch->enabled = flag ? 1 : 0;
     }
 
-    ctx->route_cached = 1;
+    ctx->route.cached = 1;
 
-    if (!ctx->route_failed) {
+    if (!ctx->route.failed) {
         return ngx_ai_relay_reserve_estimate(r, ctx);
     }
 

@@ -23,14 +23,10 @@ void ngx_ai_relay_model_not_found(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 ngx_int_t ngx_ai_relay_route_apply(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
-ngx_int_t ngx_ai_relay_client_key(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_ai_relay_ctx_t *ctx);
 void ngx_ai_relay_route_save(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 ngx_int_t ngx_ai_relay_route_load(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
-const char *ngx_ai_relay_script_sha(ngx_http_request_t *r, ngx_uint_t n,
-    size_t *len);
 
 
 #endif /* _NGX_AI_RELAY_ROUTE_H_INCLUDED_ */

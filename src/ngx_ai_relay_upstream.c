@@ -64,8 +64,8 @@ ngx_ai_relay_upstream_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
 
-    if (r != r->main || ctx == NULL || ctx->channel == NULL
-        || ctx->upstream_key.len == 0)
+    if (r != r->main || ctx == NULL || ctx->route.channel == NULL
+        || ctx->route.upstream_key.len == 0)
     {
         return arlcf->content_handler(r);
     }
@@ -122,29 +122,30 @@ ngx_ai_relay_upstream_key_header(ngx_http_request_t *r,
     h->next = NULL;
 #endif
 
-    switch (ctx->channel->provider) {
+    switch (ctx->route.channel->provider) {
 
     case NGX_AI_RELAY_PROVIDER_ANTHROPIC:
         ngx_str_set(&h->key, "x-api-key");
-        h->value = ctx->upstream_key;
+        h->value = ctx->route.upstream_key;
         break;
 
     case NGX_AI_RELAY_PROVIDER_GEMINI:
         ngx_str_set(&h->key, "x-goog-api-key");
-        h->value = ctx->upstream_key;
+        h->value = ctx->route.upstream_key;
         break;
 
     default: /* NGX_AI_RELAY_PROVIDER_OPENAI */
         ngx_str_set(&h->key, "Authorization");
 
-        h->value.len = sizeof("Bearer ") - 1 + ctx->upstream_key.len;
+        h->value.len = sizeof("Bearer ") - 1 + ctx->route.upstream_key.len;
         h->value.data = ngx_pnalloc(r->pool, h->value.len);
         if (h->value.data == NULL) {
             return NULL;
         }
 
         p = ngx_cpymem(h->value.data, "Bearer ", sizeof("Bearer ") - 1);
-        ngx_memcpy(p, ctx->upstream_key.data, ctx->upstream_key.len);
+        ngx_memcpy(p, ctx->route.upstream_key.data,
+                   ctx->route.upstream_key.len);
 
         r->headers_in.authorization = h;
         break;

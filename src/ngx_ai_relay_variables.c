@@ -14,7 +14,7 @@
 
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_variables.h"
-#include "ngx_ai_relay_handler.h"
+#include "ngx_ai_relay_ctx.h"
 
 
 #define NGX_AI_RELAY_VAR_UPSTREAM_URL      0
@@ -158,36 +158,36 @@ ngx_ai_relay_variable_str(ngx_http_request_t *r,
 
     switch (data) {
     case NGX_AI_RELAY_VAR_UPSTREAM_URL:
-        s = &ctx->upstream_url;
+        s = &ctx->route.upstream_url;
         break;
     case NGX_AI_RELAY_VAR_MODEL:
-        s = &ctx->model;
+        s = &ctx->body.model;
         break;
     case NGX_AI_RELAY_VAR_UPSTREAM_MODEL:
-        s = &ctx->upstream_model;
+        s = &ctx->body.upstream_model;
         break;
     case NGX_AI_RELAY_VAR_CHANNEL:
-        s = ctx->channel ? &ctx->channel->id : &ctx->none;
+        s = ctx->route.channel ? &ctx->route.channel->id : &ctx->none;
         break;
     case NGX_AI_RELAY_VAR_KEY:
-        s = &ctx->key_masked;
+        s = &ctx->key.masked;
         break;
     case NGX_AI_RELAY_VAR_KEY_ID:
-        s = &ctx->key_id;
+        s = &ctx->key.id;
         break;
     case NGX_AI_RELAY_VAR_USER:
-        s = &ctx->user_id;
+        s = &ctx->key.user_id;
         break;
     case NGX_AI_RELAY_VAR_ERROR:
-        s = &ctx->err_message;
+        s = &ctx->err.message;
         break;
     default: /* NGX_AI_RELAY_VAR_USAGE_SOURCE */
-        if (!ctx->usage_done) {
+        if (!ctx->bill.usage_done) {
             v->not_found = 1;
             return NGX_OK;
         }
 
-        s = &sources[ctx->usage_source];
+        s = &sources[ctx->bill.usage_source];
     }
 
     if (s->len == 0) {
@@ -215,7 +215,7 @@ ngx_ai_relay_variable_num(ngx_http_request_t *r,
 
     ctx = ngx_ai_relay_find_ctx(r->main);
 
-    if (ctx == NULL || (!ctx->usage_done && data != NGX_AI_RELAY_VAR_STREAM
+    if (ctx == NULL || (!ctx->bill.usage_done && data != NGX_AI_RELAY_VAR_STREAM
                         && data != NGX_AI_RELAY_VAR_TTFT))
     {
         v->not_found = 1;
@@ -224,30 +224,30 @@ ngx_ai_relay_variable_num(ngx_http_request_t *r,
 
     switch (data) {
     case NGX_AI_RELAY_VAR_STREAM:
-        n = ctx->stream;
+        n = ctx->body.stream;
         break;
     case NGX_AI_RELAY_VAR_PROMPT:
-        n = ctx->prompt_tokens;
+        n = ctx->bill.prompt_tokens;
         break;
     case NGX_AI_RELAY_VAR_COMPLETION:
-        n = ctx->completion_tokens;
+        n = ctx->bill.completion_tokens;
         break;
     case NGX_AI_RELAY_VAR_CACHED:
-        n = ctx->cached_tokens;
+        n = ctx->bill.cached_tokens;
         break;
     case NGX_AI_RELAY_VAR_REASONING:
-        n = ctx->reasoning_tokens;
+        n = ctx->bill.reasoning_tokens;
         break;
     case NGX_AI_RELAY_VAR_COST:
-        n = ctx->cost;
+        n = ctx->bill.cost;
         break;
     default: /* NGX_AI_RELAY_VAR_TTFT */
-        if (ctx->ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
+        if (ctx->stream.ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {
             v->not_found = 1;
             return NGX_OK;
         }
 
-        n = (int64_t) ctx->ttft;
+        n = (int64_t) ctx->stream.ttft;
     }
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
@@ -280,7 +280,7 @@ ngx_ai_relay_variable_journal(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (armcf->journal_unwritable) {
+    if (armcf->worker->journal_unwritable) {
         v->len = sizeof("unwritable") - 1;
         v->data = (u_char *) "unwritable";
 
