@@ -46,7 +46,6 @@ LUA_SCRIPTS := $(wildcard $(TOP)/src/lua/*.lua)
 LUA_SRCS    := $(LUA_SCRIPTS) $(TOP)/src/lua/mkheader.sh \
                $(TOP)/src/ngx_ai_relay_schema.h
 
-
 .PHONY: all build deps test-deps test test-nginx test-runner test-sdk test-asan \
         test-unit-asan test-valgrind lua-check test-scripts run stop clean \
         install

@@ -5,7 +5,6 @@
  * ai-relay: the operator command line tool.  It writes the Redis layout
  * of src/ngx_ai_relay_schema.h (README.md, "Redis key layout") with the
  * synchronous hiredis API; it is never linked into nginx.
-
  */
 
 
@@ -25,7 +24,6 @@
 #include <jansson.h>
 
 #include "ngx_ai_relay_schema.h"
-
 
 
 #define NGX_AI_RELAY_CLI_VERSION      "0.1.0"

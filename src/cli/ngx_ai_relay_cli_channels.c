@@ -911,7 +911,6 @@ ngx_ai_relay_cli_channels_status(ngx_ai_relay_cli_t *cli, const char *id,
     if (!ngx_ai_relay_cli_hset_existing(cli, ngx_ai_relay_cli_sprintf(
                                         NGX_AI_RELAY_RKEY_CHANNEL("%s"), id),
                                         &fv))
-
     {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no channel %s", id);

@@ -64,7 +64,6 @@ static const char  ngx_ai_relay_cli_script_money[] =
  * ARGV[4] user id
  * The old key's reservations become the new key's.
  * -> "ok" | "missing" | "taken"
-
  */
 
 static const char  ngx_ai_relay_cli_script_rotate[] =
@@ -88,7 +87,6 @@ static const char  ngx_ai_relay_cli_script_rotate[] =
 "                             ARGV[2]))\n"
 "  end\n"
 "end\n"
-
 "redis.call('INCR', KEYS[9])\n"
 "return 'ok'\n";
 

@@ -1066,7 +1066,6 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
                   ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYS("%s"), uid),
                   hash, NULL));
 
-
         v = ngx_ai_relay_cli_get(cli, watch.elts[1]);
 
         if (v && strcmp(v, ngx_ai_relay_cli_sprintf("%s:%s", uid, hash))

@@ -671,7 +671,6 @@ ngx_ai_relay_cli_models_show(ngx_ai_relay_cli_t *cli,
         price = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
                                               NGX_AI_RELAY_RKEY_PRICE("%s"),
                                               chain.elts[i]));
-
         if (price) {
             priced = chain.elts[i];
             break;

@@ -605,7 +605,6 @@ ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
     key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_PRICE("%s"),
                                    args->pos.elts[0]);
 
-
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
     }

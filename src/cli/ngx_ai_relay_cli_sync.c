@@ -484,7 +484,6 @@ ngx_ai_relay_cli_sync_keys(ngx_ai_relay_cli_sync_t *s)
                            ngx_ai_relay_cli_sprintf(
                                NGX_AI_RELAY_RKEY_KEY("%.*s", "%s"),
                                (int) (strchr(json_string_value(kd), ':')
-
                                       - json_string_value(kd)),
                                json_string_value(kd),
                                strchr(json_string_value(kd), ':') + 1));
@@ -553,7 +552,6 @@ ngx_ai_relay_cli_sync_channels(ngx_ai_relay_cli_sync_t *s)
                       ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_CHANNEL("%s"),
                                                id),
                       json_object_get(o, "sync"), NULL, "map:", 1,
-
                       &created);
         if (changed == NULL) {
             continue;

@@ -747,7 +747,6 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
             r = ngx_ai_relay_cli_runv(cli, "XREVRANGE",
                       ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_LOG("%s"),
                                                users.elts[u]),
-
                       stop, start, "COUNT", "500", NULL);
 
             for (i = 0; i < r->elements && !done && nmatch < (size_t) limit;

@@ -717,7 +717,6 @@ ngx_ai_relay_cli_users_ledger(ngx_ai_relay_cli_t *cli,
     r = ngx_ai_relay_cli_runv(cli, "XREVRANGE",
                               ngx_ai_relay_cli_sprintf(
                                   NGX_AI_RELAY_RKEY_LEDGER("%s"), uid),
-
                               "+", "-", "COUNT",
                               ngx_ai_relay_cli_sprintf("%" PRId64, limit),
                               NULL);
