@@ -76,10 +76,14 @@
 /*
  * One user's data: hash tag {u<uid>}.  A key is NGX_AI_RELAY_RKEY_U(uid)
  * followed by its part, NGX_AI_RELAY_RKEY_U_*: code and scripts given the
- * prefix "ar:{u<uid>}:" append the part.
+ * prefix "ar:{u<uid>}:" append the part.  The id is found in a key between
+ * NGX_AI_RELAY_RKEY_U_HEAD and NGX_AI_RELAY_RKEY_U_TAIL.
  */
 
-#define NGX_AI_RELAY_RKEY_U(uid)            "ar:{u" uid "}:"
+#define NGX_AI_RELAY_RKEY_U_HEAD            "ar:{u"
+#define NGX_AI_RELAY_RKEY_U_TAIL            "}:"
+#define NGX_AI_RELAY_RKEY_U(uid)                                              \
+    NGX_AI_RELAY_RKEY_U_HEAD uid NGX_AI_RELAY_RKEY_U_TAIL
 
 /* hash: name, status, balance (uUSD), unlimited, used, requests, ... */
 #define NGX_AI_RELAY_RKEY_U_USER            "user"
