@@ -40,10 +40,11 @@ TEST_PKGS  := libnginx-mod-http-echo libtest-base-perl libcmocka-dev \
 MODULE_SRCS := $(TOP)/config $(TOP)/ngx_ai_relay_module.c \
                $(wildcard $(TOP)/src/*.c $(TOP)/src/*.h)
 
-# the Redis scripts: `config` makes a C header of them, so changing one
-# configures again
+# the Redis scripts: `config` makes a C header of them and of the key
+# schema they use, so changing one configures again
 LUA_SCRIPTS := $(wildcard $(TOP)/src/lua/*.lua)
-LUA_SRCS    := $(LUA_SCRIPTS) $(TOP)/src/lua/mkheader.sh
+LUA_SRCS    := $(LUA_SCRIPTS) $(TOP)/src/lua/mkheader.sh \
+               $(TOP)/src/ngx_ai_relay_schema.h
 
 .PHONY: all build deps test-deps test layers test-nginx test-runner test-sdk test-asan \
         test-unit-asan test-valgrind lua-check test-scripts run stop clean \

@@ -18,6 +18,7 @@
 #include "ngx_ai_relay_sse.h"
 #include "ngx_ai_relay_usage.h"
 #include "ngx_ai_relay_price.h"
+#include "ngx_ai_relay_schema.h"
 
 
 #define NGX_AI_RELAY_UNSET          -1

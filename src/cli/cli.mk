@@ -20,7 +20,8 @@ CLI_SRCS     := $(wildcard $(TOP)/src/cli/*.c) \
                 $(TOP)/src/ngx_ai_relay_price.c
 CLI_DEPS     := $(wildcard $(TOP)/src/cli/*.h) \
                 $(TOP)/src/ngx_ai_relay_key.h \
-                $(TOP)/src/ngx_ai_relay_price.h
+                $(TOP)/src/ngx_ai_relay_price.h \
+                $(TOP)/src/ngx_ai_relay_schema.h
 CLI_OBJS     := $(patsubst %.c,$(CLI_OBJDIR)/%.o,$(notdir $(CLI_SRCS)))
 # pkg-config runs in the recipes, after `make deps` installed
 # libmariadb-dev, not when make reads this file

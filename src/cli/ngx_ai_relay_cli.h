@@ -3,8 +3,8 @@
  * Copyright (C) ngx_ai_relay authors
  *
  * ai-relay: the operator command line tool.  It writes the Redis layout
- * of README.md ("Redis key layout") with the synchronous hiredis API; it is never
- * linked into nginx.
+ * of src/ngx_ai_relay_schema.h (README.md, "Redis key layout") with the
+ * synchronous hiredis API; it is never linked into nginx.
  */
 
 
@@ -22,6 +22,8 @@
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+
+#include "ngx_ai_relay_schema.h"
 
 
 #define NGX_AI_RELAY_CLI_VERSION      "0.1.0"

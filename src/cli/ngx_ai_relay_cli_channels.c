@@ -367,11 +367,12 @@ ngx_ai_relay_cli_channel_link(ngx_ai_relay_cli_t *cli,
 
     /* WATCH every model, then read them (the set itself is watched) */
 
-    ngx_ai_relay_cli_smembers(cli, "ar:{cfg}:models", &names);
+    ngx_ai_relay_cli_smembers(cli, NGX_AI_RELAY_RKEY_MODELS, &names);
 
     for (i = 0; i < names.nelts; i++) {
         ngx_ai_relay_cli_list_push(&keys, ngx_ai_relay_cli_sprintf(
-                                       "ar:{cfg}:model:%s", names.elts[i]));
+                                       NGX_AI_RELAY_RKEY_MODEL("%s"),
+                                       names.elts[i]));
     }
 
     ngx_ai_relay_cli_watch(cli, &keys);
@@ -380,7 +381,8 @@ ngx_ai_relay_cli_channel_link(ngx_ai_relay_cli_t *cli,
     models = ngx_ai_relay_cli_models_load(cli, &names);
 
     for (i = 0; i < names.nelts; i++) {
-        key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", names.elts[i]);
+        key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_MODEL("%s"),
+                                       names.elts[i]);
         m = json_array_get(models, i);
         chans = ngx_ai_relay_cli_hstr(m, "channels");
 
@@ -418,13 +420,15 @@ ngx_ai_relay_cli_channel_link(ngx_ai_relay_cli_t *cli,
             continue;
         }
 
-        key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", want->elts[i]);
+        key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_MODEL("%s"),
+                                       want->elts[i]);
         ngx_ai_relay_cli_watch1(cli, key);
 
         ngx_ai_relay_cli_tx_add(tx, ngx_ai_relay_cli_cmd("HSET", key,
                                                "channels", id, NULL));
         ngx_ai_relay_cli_tx_add(tx, ngx_ai_relay_cli_cmd("SADD",
-                                 "ar:{cfg}:models", want->elts[i], NULL));
+                                 NGX_AI_RELAY_RKEY_MODELS, want->elts[i],
+                                 NULL));
     }
 
     json_decref(models);
@@ -489,7 +493,7 @@ ngx_ai_relay_cli_channel_done(ngx_ai_relay_cli_t *cli, const char *id,
     json_t  *h, *j;
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                               "ar:{cfg}:channel:%s", id));
+                                      NGX_AI_RELAY_RKEY_CHANNEL("%s"), id));
     if (h == NULL) {
         h = json_object();
     }
@@ -574,16 +578,16 @@ ngx_ai_relay_cli_channels_write(ngx_ai_relay_cli_t *cli,
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
 
         memset(&watch, 0, sizeof(watch));
-        ngx_ai_relay_cli_list_push(&watch, "ar:{cfg}:channels");
-        ngx_ai_relay_cli_list_push(&watch, "ar:{cfg}:models");
-        ngx_ai_relay_cli_list_push(&watch, "ar:seq");
+        ngx_ai_relay_cli_list_push(&watch, NGX_AI_RELAY_RKEY_CHANNELS);
+        ngx_ai_relay_cli_list_push(&watch, NGX_AI_RELAY_RKEY_MODELS);
+        ngx_ai_relay_cli_list_push(&watch, NGX_AI_RELAY_RKEY_SEQ);
         ngx_ai_relay_cli_watch(cli, &watch);
 
         h = NULL;
 
         if (update_id) {
             id = (char *) update_id;
-            key = ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s", id);
+            key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_CHANNEL("%s"), id);
             ngx_ai_relay_cli_watch1(cli, key);
             h = ngx_ai_relay_cli_hgetall(cli, key);
 
@@ -595,7 +599,7 @@ ngx_ai_relay_cli_channels_write(ngx_ai_relay_cli_t *cli,
 
         } else if (v) {
             id = (char *) v;
-            key = ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s", id);
+            key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_CHANNEL("%s"), id);
             ngx_ai_relay_cli_watch1(cli, key);
 
             if (ngx_ai_relay_cli_exists(cli, key)) {
@@ -606,8 +610,8 @@ ngx_ai_relay_cli_channels_write(ngx_ai_relay_cli_t *cli,
 
         } else {
             id = ngx_ai_relay_cli_next_id(cli, "channel",
-                                          "ar:{cfg}:channel:%s");
-            key = ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s", id);
+                                          NGX_AI_RELAY_RKEY_CHANNEL("%s"));
+            key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_CHANNEL("%s"), id);
             ngx_ai_relay_cli_watch1(cli, key);
         }
 
@@ -699,10 +703,11 @@ ngx_ai_relay_cli_channels_write(ngx_ai_relay_cli_t *cli,
 
         ngx_ai_relay_cli_tx_add(&tx, c);
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SADD",
-                                         "ar:{cfg}:channels", id, NULL));
+                                         NGX_AI_RELAY_RKEY_CHANNELS, id, NULL));
 
         if (h == NULL) {
-            r = ngx_ai_relay_cli_runv(cli, "HGET", "ar:seq", "channel", NULL);
+            r = ngx_ai_relay_cli_runv(cli, "HGET", NGX_AI_RELAY_RKEY_SEQ,
+                                      "channel", NULL);
             seq = 0;
             if (r->type == REDIS_REPLY_STRING) {
                 ngx_ai_relay_cli_parse_int(r->str, 0, INT64_MAX, &seq);
@@ -711,7 +716,8 @@ ngx_ai_relay_cli_channels_write(ngx_ai_relay_cli_t *cli,
 
             if (atoll(id) > seq) {
                 ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("HSET",
-                                            "ar:seq", "channel", id, NULL));
+                                            NGX_AI_RELAY_RKEY_SEQ, "channel",
+                                            id, NULL));
             }
         }
 
@@ -762,12 +768,13 @@ ngx_ai_relay_cli_channels_list(ngx_ai_relay_cli_t *cli,
     memset(&ids, 0, sizeof(ids));
     memset(&keys, 0, sizeof(keys));
 
-    ngx_ai_relay_cli_smembers(cli, "ar:{cfg}:channels", &ids);
+    ngx_ai_relay_cli_smembers(cli, NGX_AI_RELAY_RKEY_CHANNELS, &ids);
     ngx_ai_relay_cli_list_sort_num(&ids);
 
     for (i = 0; i < ids.nelts; i++) {
         ngx_ai_relay_cli_list_push(&keys, ngx_ai_relay_cli_sprintf(
-                                     "ar:{cfg}:channel:%s", ids.elts[i]));
+                                     NGX_AI_RELAY_RKEY_CHANNEL("%s"),
+                                     ids.elts[i]));
     }
 
     hashes = ngx_ai_relay_cli_hgetall_many(cli, &keys);
@@ -835,7 +842,7 @@ ngx_ai_relay_cli_channels_show(ngx_ai_relay_cli_t *cli,
     }
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                               "ar:{cfg}:channel:%s", id));
+                                      NGX_AI_RELAY_RKEY_CHANNEL("%s"), id));
     if (h == NULL) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no channel %s", id);
@@ -902,7 +909,8 @@ ngx_ai_relay_cli_channels_status(ngx_ai_relay_cli_t *cli, const char *id,
     ngx_ai_relay_cli_list_push(&fv, (char *) status);
 
     if (!ngx_ai_relay_cli_hset_existing(cli, ngx_ai_relay_cli_sprintf(
-                                        "ar:{cfg}:channel:%s", id), &fv))
+                                        NGX_AI_RELAY_RKEY_CHANNEL("%s"), id),
+                                        &fv))
     {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no channel %s", id);
@@ -948,7 +956,7 @@ ngx_ai_relay_cli_channels_remove(ngx_ai_relay_cli_t *cli,
                                       "invalid channel id \"%s\"", id);
     }
 
-    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s", id);
+    key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_CHANNEL("%s"), id);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
@@ -957,7 +965,7 @@ ngx_ai_relay_cli_channels_remove(ngx_ai_relay_cli_t *cli,
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
 
         ngx_ai_relay_cli_watch1(cli, key);
-        ngx_ai_relay_cli_watch1(cli, "ar:{cfg}:models");
+        ngx_ai_relay_cli_watch1(cli, NGX_AI_RELAY_RKEY_MODELS);
 
         if (!ngx_ai_relay_cli_exists(cli, key)) {
             ngx_ai_relay_cli_unwatch(cli);
@@ -975,7 +983,7 @@ ngx_ai_relay_cli_channels_remove(ngx_ai_relay_cli_t *cli,
 
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("DEL", key, NULL));
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SREM",
-                                         "ar:{cfg}:channels", id, NULL));
+                                         NGX_AI_RELAY_RKEY_CHANNELS, id, NULL));
         tx.version = 1;
 
         if (ngx_ai_relay_cli_tx_exec(cli, &tx) == 0) {

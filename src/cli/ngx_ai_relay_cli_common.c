@@ -62,6 +62,7 @@ static const char  ngx_ai_relay_cli_script_money[] =
  * KEYS[9] ar:{cfg}:version
  * ARGV[1] old sha256  ARGV[2] new sha256  ARGV[3] new masked form
  * ARGV[4] user id
+ * The old key's reservations become the new key's.
  * -> "ok" | "missing" | "taken"
  */
 
@@ -78,9 +79,12 @@ static const char  ngx_ai_relay_cli_script_rotate[] =
 "redis.call('SET', KEYS[6], ARGV[4] .. ':' .. ARGV[2])\n"
 "local res = redis.call('HGETALL', KEYS[8])\n"
 "for i = 1, #res, 2 do\n"
-"  local a, b = string.match(res[i + 1], '^(%d+|%d+|%d+|)(%x*)$')\n"
-"  if b == ARGV[1] then\n"
-"    redis.call('HSET', KEYS[8], res[i], a .. ARGV[2])\n"
+"  local d, amt, kamt, h =\n"
+"    string.match(res[i + 1], '" NGX_AI_RELAY_RES_PATTERN "')\n"
+"  if h == ARGV[1] then\n"
+"    redis.call('HSET', KEYS[8], res[i],\n"
+"               string.format('" NGX_AI_RELAY_RES_FORMAT "', d, amt, kamt,\n"
+"                             ARGV[2]))\n"
 "  end\n"
 "end\n"
 "redis.call('INCR', KEYS[9])\n"
@@ -119,7 +123,7 @@ ngx_ai_relay_cli_hset_existing(ngx_ai_relay_cli_t *cli, const char *key,
     redisReply  *r;
 
     keys[0] = key;
-    keys[1] = "ar:{cfg}:version";
+    keys[1] = NGX_AI_RELAY_RKEY_VERSION;
 
     r = ngx_ai_relay_cli_eval(cli, ngx_ai_relay_cli_script_hset, 2, keys,
                               (int) fv->nelts, (const char **) fv->elts);
@@ -144,8 +148,8 @@ ngx_ai_relay_cli_move_money(ngx_ai_relay_cli_t *cli, const char *uid,
     const char  *keys[2], *argv[5];
     redisReply  *r;
 
-    keys[0] = ngx_ai_relay_cli_sprintf("ar:{u%s}:user", uid);
-    keys[1] = ngx_ai_relay_cli_sprintf("ar:{u%s}:ledger", uid);
+    keys[0] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_USER("%s"), uid);
+    keys[1] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_LEDGER("%s"), uid);
 
     argv[0] = ngx_ai_relay_cli_sprintf("%" PRId64, amount);
     argv[1] = op;
@@ -187,15 +191,18 @@ ngx_ai_relay_cli_rotate_key(ngx_ai_relay_cli_t *cli, const char *uid,
     const char  *keys[9], *argv[4];
     redisReply  *r;
 
-    keys[0] = ngx_ai_relay_cli_sprintf("ar:{u%s}:key:%s", uid, old);
-    keys[1] = ngx_ai_relay_cli_sprintf("ar:{u%s}:key:%s", uid, new);
-    keys[2] = ngx_ai_relay_cli_sprintf("ar:{u%s}:keys", uid);
-    keys[3] = ngx_ai_relay_cli_sprintf("ar:keyidx:%s", old);
-    keys[4] = ngx_ai_relay_cli_sprintf("ar:keyidx:%s", new);
-    keys[5] = ngx_ai_relay_cli_sprintf("ar:keyid:%s", kid);
-    keys[6] = ngx_ai_relay_cli_sprintf("ar:{u%s}:rl:%s", uid, old);
-    keys[7] = ngx_ai_relay_cli_sprintf("ar:{u%s}:res", uid);
-    keys[8] = "ar:{cfg}:version";
+    keys[0] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                       uid, old);
+    keys[1] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                       uid, new);
+    keys[2] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYS("%s"), uid);
+    keys[3] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYIDX("%s"), old);
+    keys[4] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYIDX("%s"), new);
+    keys[5] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYID("%s"), kid);
+    keys[6] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RL("%s", "%s"),
+                                       uid, old);
+    keys[7] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RES("%s"), uid);
+    keys[8] = NGX_AI_RELAY_RKEY_VERSION;
 
     argv[0] = old;
     argv[1] = new;
@@ -339,7 +346,7 @@ void
 ngx_ai_relay_cli_user_ids(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t *ids)
 {
-    ngx_ai_relay_cli_smembers(cli, "ar:users", ids);
+    ngx_ai_relay_cli_smembers(cli, NGX_AI_RELAY_RKEY_USERS, ids);
     ngx_ai_relay_cli_list_sort_num(ids);
 }
 
@@ -366,7 +373,8 @@ ngx_ai_relay_cli_user_by_name(ngx_ai_relay_cli_t *cli, const char *name)
 
     for (i = 0; i < ids.nelts; i++) {
         cmds[i] = ngx_ai_relay_cli_cmd("HGET",
-                      ngx_ai_relay_cli_sprintf("ar:{u%s}:user", ids.elts[i]),
+                      ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_USER("%s"),
+                                               ids.elts[i]),
                       "name", NULL);
     }
 
@@ -412,7 +420,7 @@ ngx_ai_relay_cli_find_user(ngx_ai_relay_cli_t *cli, const char *ref,
     }
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                               "ar:{u%s}:user", id));
+                                      NGX_AI_RELAY_RKEY_USER("%s"), id));
     if (h == NULL) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no user with id %s", id);
@@ -475,7 +483,7 @@ ngx_ai_relay_cli_find_key(ngx_ai_relay_cli_t *cli, const char *ref,
 
     if (ngx_ai_relay_cli_is_id(ref)) {
         v = ngx_ai_relay_cli_get(cli, ngx_ai_relay_cli_sprintf(
-                                                      "ar:keyid:%s", ref));
+                                      NGX_AI_RELAY_RKEY_KEYID("%s"), ref));
         colon = v ? strchr(v, ':') : NULL;
 
         if (colon == NULL) {
@@ -501,7 +509,7 @@ ngx_ai_relay_cli_find_key(ngx_ai_relay_cli_t *cli, const char *ref,
         }
 
         id = ngx_ai_relay_cli_get(cli, ngx_ai_relay_cli_sprintf(
-                                                       "ar:keyidx:%s", h));
+                                       NGX_AI_RELAY_RKEY_KEYIDX("%s"), h));
         if (id == NULL) {
             return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                           "no such key");
@@ -509,7 +517,8 @@ ngx_ai_relay_cli_find_key(ngx_ai_relay_cli_t *cli, const char *ref,
     }
 
     k = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                                "ar:{u%s}:key:%s", id, h));
+                                      NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                      id, h));
     if (k == NULL) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "key %s is indexed but its record is "
@@ -581,7 +590,8 @@ ngx_ai_relay_cli_next_id(ngx_ai_relay_cli_t *cli, const char *field,
     int64_t      id;
     redisReply  *r;
 
-    r = ngx_ai_relay_cli_runv(cli, "HGET", "ar:seq", field, NULL);
+    r = ngx_ai_relay_cli_runv(cli, "HGET", NGX_AI_RELAY_RKEY_SEQ, field,
+                              NULL);
 
     id = 0;
 

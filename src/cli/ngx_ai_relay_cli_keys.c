@@ -379,9 +379,9 @@ ngx_ai_relay_cli_keys_new(ngx_ai_relay_cli_t *cli,
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
 
         memset(&watch, 0, sizeof(watch));
-        ngx_ai_relay_cli_list_push(&watch, "ar:seq");
-        ngx_ai_relay_cli_list_push(&watch,
-                            ngx_ai_relay_cli_sprintf("ar:keyidx:%s", hash));
+        ngx_ai_relay_cli_list_push(&watch, NGX_AI_RELAY_RKEY_SEQ);
+        ngx_ai_relay_cli_list_push(&watch, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_KEYIDX("%s"), hash));
         ngx_ai_relay_cli_watch(cli, &watch);
 
         if (ngx_ai_relay_cli_exists(cli, watch.elts[1])) {
@@ -393,10 +393,10 @@ ngx_ai_relay_cli_keys_new(ngx_ai_relay_cli_t *cli,
         if (v) {
             kid = ngx_ai_relay_cli_strdup(v);
             ngx_ai_relay_cli_watch1(cli, ngx_ai_relay_cli_sprintf(
-                                                   "ar:keyid:%s", kid));
+                                         NGX_AI_RELAY_RKEY_KEYID("%s"), kid));
 
             if (ngx_ai_relay_cli_exists(cli, ngx_ai_relay_cli_sprintf(
-                                                   "ar:keyid:%s", kid)))
+                    NGX_AI_RELAY_RKEY_KEYID("%s"), kid)))
             {
                 ngx_ai_relay_cli_unwatch(cli);
                 return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
@@ -404,19 +404,22 @@ ngx_ai_relay_cli_keys_new(ngx_ai_relay_cli_t *cli,
             }
 
         } else {
-            kid = ngx_ai_relay_cli_next_id(cli, "key", "ar:keyid:%s");
+            kid = ngx_ai_relay_cli_next_id(cli, "key",
+                                           NGX_AI_RELAY_RKEY_KEYID("%s"));
             ngx_ai_relay_cli_watch1(cli, ngx_ai_relay_cli_sprintf(
-                                                   "ar:keyid:%s", kid));
+                                         NGX_AI_RELAY_RKEY_KEYID("%s"), kid));
         }
 
-        r = ngx_ai_relay_cli_runv(cli, "HGET", "ar:seq", "key", NULL);
+        r = ngx_ai_relay_cli_runv(cli, "HGET", NGX_AI_RELAY_RKEY_SEQ, "key",
+                                  NULL);
         seq = 0;
         if (r->type == REDIS_REPLY_STRING) {
             ngx_ai_relay_cli_parse_int(r->str, 0, INT64_MAX, &seq);
         }
         freeReplyObject(r);
 
-        hkey = ngx_ai_relay_cli_sprintf("ar:{u%s}:key:%s", uid, hash);
+        hkey = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                        uid, hash);
 
         memset(&tx, 0, sizeof(tx));
 
@@ -443,17 +446,20 @@ ngx_ai_relay_cli_keys_new(ngx_ai_relay_cli_t *cli,
         ngx_ai_relay_cli_tx_add(&tx, c);
 
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SADD",
-                       ngx_ai_relay_cli_sprintf("ar:{u%s}:keys", uid),
+                       ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYS("%s"),
+                                                uid),
                        hash, NULL));
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SET",
                        watch.elts[1], uid, NULL));
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SET",
-                       ngx_ai_relay_cli_sprintf("ar:keyid:%s", kid),
+                       ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYID("%s"),
+                                                kid),
                        ngx_ai_relay_cli_sprintf("%s:%s", uid, hash), NULL));
 
         if (atoll(kid) > seq) {
             ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("HSET",
-                                             "ar:seq", "key", kid, NULL));
+                                             NGX_AI_RELAY_RKEY_SEQ, "key", kid,
+                                             NULL));
         }
 
         tx.version = 1;
@@ -578,7 +584,8 @@ ngx_ai_relay_cli_keys_list(ngx_ai_relay_cli_t *cli,
 
     for (i = 0; i < n; i++) {
         cmds[i] = ngx_ai_relay_cli_cmd("SMEMBERS", ngx_ai_relay_cli_sprintf(
-                                           "ar:{u%s}:keys", ids.elts[i]),
+                                           NGX_AI_RELAY_RKEY_KEYS("%s"),
+                                           ids.elts[i]),
                                        NULL);
     }
 
@@ -589,8 +596,8 @@ ngx_ai_relay_cli_keys_list(ngx_ai_relay_cli_t *cli,
 
         for (k = 0; k < r->elements; k++) {
             ngx_ai_relay_cli_list_push(&hkeys, ngx_ai_relay_cli_sprintf(
-                                 "ar:{u%s}:key:%s", ids.elts[i],
-                                 r->element[k]->str));
+                                 NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                 ids.elts[i], r->element[k]->str));
             ngx_ai_relay_cli_list_push(&owners, ids.elts[i]);
         }
     }
@@ -667,7 +674,7 @@ ngx_ai_relay_cli_keys_show(ngx_ai_relay_cli_t *cli,
     json_object_set_new(j, "sha256", json_string(hash));
 
     user = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                                   "ar:{u%s}:user", uid));
+                                         NGX_AI_RELAY_RKEY_USER("%s"), uid));
     json_object_set_new(j, "user_name",
                         json_string(ngx_ai_relay_cli_hstr(user, "name")));
 
@@ -733,7 +740,8 @@ ngx_ai_relay_cli_keys_set(ngx_ai_relay_cli_t *cli, const char *ref,
         return rc;
     }
 
-    hkey = ngx_ai_relay_cli_sprintf("ar:{u%s}:key:%s", uid, hash);
+    hkey = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                    uid, hash);
 
     if (!ngx_ai_relay_cli_hset_existing(cli, hkey, fv)) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
@@ -990,7 +998,8 @@ ngx_ai_relay_cli_keys_rotate(ngx_ai_relay_cli_t *cli,
 
     if (cli->json) {
         h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                          "ar:{u%s}:key:%s", uid, nhash));
+                                          NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                          uid, nhash));
         j = ngx_ai_relay_cli_key_json(uid, h ? h : json_object());
         json_object_set_new(j, "key", json_string(plain));
         ngx_ai_relay_cli_print_json(j);
@@ -1033,10 +1042,10 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
 
         memset(&watch, 0, sizeof(watch));
-        ngx_ai_relay_cli_list_push(&watch,
-                             ngx_ai_relay_cli_sprintf("ar:keyidx:%s", hash));
-        ngx_ai_relay_cli_list_push(&watch,
-                             ngx_ai_relay_cli_sprintf("ar:keyid:%s", kid));
+        ngx_ai_relay_cli_list_push(&watch, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_KEYIDX("%s"), hash));
+        ngx_ai_relay_cli_list_push(&watch, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_KEYID("%s"), kid));
         ngx_ai_relay_cli_watch(cli, &watch);
 
         if (!ngx_ai_relay_cli_exists(cli, watch.elts[0])) {
@@ -1048,12 +1057,14 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
         memset(&tx, 0, sizeof(tx));
 
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("DEL",
-                  ngx_ai_relay_cli_sprintf("ar:{u%s}:key:%s", uid, hash),
-                  ngx_ai_relay_cli_sprintf("ar:{u%s}:rl:%s", uid, hash),
+                  ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                           uid, hash),
+                  ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RL("%s", "%s"),
+                                           uid, hash),
                   watch.elts[0], NULL));
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SREM",
-                  ngx_ai_relay_cli_sprintf("ar:{u%s}:keys", uid), hash,
-                  NULL));
+                  ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYS("%s"), uid),
+                  hash, NULL));
 
         v = ngx_ai_relay_cli_get(cli, watch.elts[1]);
 

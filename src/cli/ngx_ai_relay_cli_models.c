@@ -94,12 +94,13 @@ ngx_ai_relay_cli_models_load(ngx_ai_relay_cli_t *cli,
 
     memset(&keys, 0, sizeof(keys));
 
-    ngx_ai_relay_cli_smembers(cli, "ar:{cfg}:models", names);
+    ngx_ai_relay_cli_smembers(cli, NGX_AI_RELAY_RKEY_MODELS, names);
     ngx_ai_relay_cli_list_sort(names);
 
     for (i = 0; i < names->nelts; i++) {
         ngx_ai_relay_cli_list_push(&keys, ngx_ai_relay_cli_sprintf(
-                                       "ar:{cfg}:model:%s", names->elts[i]));
+                                       NGX_AI_RELAY_RKEY_MODEL("%s"),
+                                       names->elts[i]));
     }
 
     return ngx_ai_relay_cli_hgetall_many(cli, &keys);
@@ -115,7 +116,7 @@ ngx_ai_relay_cli_channel_models_tx(ngx_ai_relay_cli_t *cli,
     char        *key, *v, *nv;
     redisReply  *r;
 
-    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s", id);
+    key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_CHANNEL("%s"), id);
 
     ngx_ai_relay_cli_watch1(cli, key);
 
@@ -198,7 +199,7 @@ ngx_ai_relay_cli_models_done(ngx_ai_relay_cli_t *cli, const char *name,
     json_t  *h, *j;
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                             "ar:{cfg}:model:%s", name));
+                                      NGX_AI_RELAY_RKEY_MODEL("%s"), name));
     if (h == NULL) {
         h = json_object();
     }
@@ -260,7 +261,7 @@ ngx_ai_relay_cli_models_set(ngx_ai_relay_cli_t *cli,
         }
     }
 
-    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", name);
+    key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_MODEL("%s"), name);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
@@ -270,7 +271,7 @@ ngx_ai_relay_cli_models_set(ngx_ai_relay_cli_t *cli,
 
         memset(&watch, 0, sizeof(watch));
         ngx_ai_relay_cli_list_push(&watch, key);
-        ngx_ai_relay_cli_list_push(&watch, "ar:{cfg}:channels");
+        ngx_ai_relay_cli_list_push(&watch, NGX_AI_RELAY_RKEY_CHANNELS);
         ngx_ai_relay_cli_watch(cli, &watch);
 
         h = ngx_ai_relay_cli_hgetall(cli, key);
@@ -284,7 +285,8 @@ ngx_ai_relay_cli_models_set(ngx_ai_relay_cli_t *cli,
         }
 
         for (i = 0; i < chans.nelts; i++) {
-            r = ngx_ai_relay_cli_runv(cli, "SISMEMBER", "ar:{cfg}:channels",
+            r = ngx_ai_relay_cli_runv(cli, "SISMEMBER",
+                                      NGX_AI_RELAY_RKEY_CHANNELS,
                                       chans.elts[i], NULL);
             rc = (r->integer == 1);
             freeReplyObject(r);
@@ -343,7 +345,7 @@ ngx_ai_relay_cli_models_set(ngx_ai_relay_cli_t *cli,
         }
 
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SADD",
-                                         "ar:{cfg}:models", name, NULL));
+                                         NGX_AI_RELAY_RKEY_MODELS, name, NULL));
         tx.version = 1;
 
         json_decref(h);
@@ -394,7 +396,7 @@ ngx_ai_relay_cli_models_alias(ngx_ai_relay_cli_t *cli,
                                       "an alias has no channels");
     }
 
-    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", name);
+    key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_MODEL("%s"), name);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
@@ -403,7 +405,7 @@ ngx_ai_relay_cli_models_alias(ngx_ai_relay_cli_t *cli,
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
 
         ngx_ai_relay_cli_watch1(cli, key);
-        ngx_ai_relay_cli_watch1(cli, "ar:{cfg}:models");
+        ngx_ai_relay_cli_watch1(cli, NGX_AI_RELAY_RKEY_MODELS);
 
         /* follow the target's chain: it must end in a real model */
 
@@ -414,7 +416,7 @@ ngx_ai_relay_cli_models_alias(ngx_ai_relay_cli_t *cli,
         for (depth = 0; ; depth++) {
             ngx_ai_relay_cli_list_push(&chain, cur);
 
-            next = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", cur);
+            next = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_MODEL("%s"), cur);
             ngx_ai_relay_cli_watch1(cli, next);
             t = ngx_ai_relay_cli_hgetall(cli, next);
 
@@ -491,7 +493,7 @@ ngx_ai_relay_cli_models_alias(ngx_ai_relay_cli_t *cli,
         ngx_ai_relay_cli_tx_add(&tx, hdel);
         ngx_ai_relay_cli_tx_add(&tx, hset);
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SADD",
-                                         "ar:{cfg}:models", name, NULL));
+                                         NGX_AI_RELAY_RKEY_MODELS, name, NULL));
         tx.version = 1;
 
         json_decref(h);
@@ -528,7 +530,8 @@ ngx_ai_relay_cli_models_list(ngx_ai_relay_cli_t *cli,
 
     for (i = 0; i < names.nelts; i++) {
         cmds[i] = ngx_ai_relay_cli_cmd("EXISTS", ngx_ai_relay_cli_sprintf(
-                                       "ar:{cfg}:price:%s", names.elts[i]),
+                                       NGX_AI_RELAY_RKEY_PRICE("%s"),
+                                       names.elts[i]),
                                        NULL);
     }
 
@@ -616,7 +619,7 @@ ngx_ai_relay_cli_models_show(ngx_ai_relay_cli_t *cli,
     for ( ;; ) {
         ngx_ai_relay_cli_list_push(&chain, cur);
         h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                              "ar:{cfg}:model:%s", cur));
+                                          NGX_AI_RELAY_RKEY_MODEL("%s"), cur));
         if (h == NULL) {
             if (chain.nelts == 1) {
                 return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
@@ -666,7 +669,8 @@ ngx_ai_relay_cli_models_show(ngx_ai_relay_cli_t *cli,
 
     for (i = 0; i < chain.nelts && !problem; i++) {
         price = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                        "ar:{cfg}:price:%s", chain.elts[i]));
+                                              NGX_AI_RELAY_RKEY_PRICE("%s"),
+                                              chain.elts[i]));
         if (price) {
             priced = chain.elts[i];
             break;
@@ -693,7 +697,7 @@ ngx_ai_relay_cli_models_show(ngx_ai_relay_cli_t *cli,
                                                             "channels"), ",");
 
         for (i = 0; i < ids.nelts; i++) {
-            key = ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s",
+            key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_CHANNEL("%s"),
                                            ids.elts[i]);
             c = ngx_ai_relay_cli_hgetall(cli, key);
 
@@ -802,7 +806,7 @@ ngx_ai_relay_cli_models_remove(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_list_t   names, refs, old;
 
     name = args->pos.elts[0];
-    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", name);
+    key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_MODEL("%s"), name);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
@@ -811,7 +815,7 @@ ngx_ai_relay_cli_models_remove(ngx_ai_relay_cli_t *cli,
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
 
         ngx_ai_relay_cli_watch1(cli, key);
-        ngx_ai_relay_cli_watch1(cli, "ar:{cfg}:models");
+        ngx_ai_relay_cli_watch1(cli, NGX_AI_RELAY_RKEY_MODELS);
 
         h = ngx_ai_relay_cli_hgetall(cli, key);
 
@@ -858,7 +862,7 @@ ngx_ai_relay_cli_models_remove(ngx_ai_relay_cli_t *cli,
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("DEL", key,
                                                           NULL));
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SREM",
-                                         "ar:{cfg}:models", name, NULL));
+                                         NGX_AI_RELAY_RKEY_MODELS, name, NULL));
         tx.version = 1;
 
         json_decref(h);

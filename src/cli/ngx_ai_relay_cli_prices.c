@@ -282,7 +282,7 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
                                       "nothing to set (see --help)");
     }
 
-    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", name);
+    key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_PRICE("%s"), name);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
@@ -291,11 +291,11 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
 
         ngx_ai_relay_cli_watch1(cli, key);
-        ngx_ai_relay_cli_watch1(cli, "ar:{cfg}:models");
+        ngx_ai_relay_cli_watch1(cli, NGX_AI_RELAY_RKEY_MODELS);
 
         if (!ngx_ai_relay_cli_opt_has(args, "force")) {
-            r = ngx_ai_relay_cli_runv(cli, "SISMEMBER", "ar:{cfg}:models",
-                                      name, NULL);
+            r = ngx_ai_relay_cli_runv(cli, "SISMEMBER",
+                                      NGX_AI_RELAY_RKEY_MODELS, name, NULL);
             member = (r->integer == 1);
             freeReplyObject(r);
 
@@ -343,7 +343,7 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
         /* an operator's price is no longer the importer's */
 
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("HDEL",
-                                  "ar:{cfg}:imported",
+                                  NGX_AI_RELAY_RKEY_IMPORTED,
                                   ngx_ai_relay_cli_sprintf("price:%s", name),
                                   NULL));
 
@@ -408,12 +408,13 @@ ngx_ai_relay_cli_price_names(ngx_ai_relay_cli_t *cli,
     size_t       i, plen;
     redisReply  *r, *keys;
 
-    plen = sizeof("ar:{cfg}:price:") - 1;
+    plen = sizeof(NGX_AI_RELAY_RKEY_PRICE("")) - 1;
     cursor = "0";
 
     do {
         r = ngx_ai_relay_cli_runv(cli, "SCAN", cursor, "MATCH",
-                                  "ar:{cfg}:price:*", "COUNT", "1000", NULL);
+                                  NGX_AI_RELAY_RKEY_PRICE("*"), "COUNT",
+                                  "1000", NULL);
 
         cursor = ngx_ai_relay_cli_strdup(r->element[0]->str);
         keys = r->element[1];
@@ -476,7 +477,8 @@ ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
 
     for (i = 0; i < names.nelts; i++) {
         ngx_ai_relay_cli_list_push(&keys, ngx_ai_relay_cli_sprintf(
-                                       "ar:{cfg}:price:%s", names.elts[i]));
+                                       NGX_AI_RELAY_RKEY_PRICE("%s"),
+                                       names.elts[i]));
     }
 
     hashes = ngx_ai_relay_cli_hgetall_many(cli, &keys);
@@ -545,14 +547,15 @@ ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
     }
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                     "ar:{cfg}:price:%s", args->pos.elts[0]));
+                                      NGX_AI_RELAY_RKEY_PRICE("%s"),
+                                      args->pos.elts[0]));
     if (h == NULL) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no price for \"%s\"",
                                       args->pos.elts[0]);
     }
 
-    r = ngx_ai_relay_cli_runv(cli, "HGET", "ar:{cfg}:imported",
+    r = ngx_ai_relay_cli_runv(cli, "HGET", NGX_AI_RELAY_RKEY_IMPORTED,
                               ngx_ai_relay_cli_sprintf("price:%s",
                                                        args->pos.elts[0]),
                               NULL);
@@ -599,7 +602,8 @@ ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
     json_t                *j;
     ngx_ai_relay_cli_tx_t  tx;
 
-    key = ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", args->pos.elts[0]);
+    key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_PRICE("%s"),
+                                   args->pos.elts[0]);
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
@@ -618,7 +622,7 @@ ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
         memset(&tx, 0, sizeof(tx));
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("DEL", key, NULL));
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("HDEL",
-                                  "ar:{cfg}:imported",
+                                  NGX_AI_RELAY_RKEY_IMPORTED,
                                   ngx_ai_relay_cli_sprintf("price:%s",
                                                      args->pos.elts[0]),
                                   NULL));

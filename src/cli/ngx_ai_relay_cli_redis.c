@@ -460,7 +460,7 @@ ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
 
     if (tx->version) {
         ngx_ai_relay_cli_tx_add(tx, ngx_ai_relay_cli_cmd("INCR",
-                                             "ar:{cfg}:version", NULL));
+                                             NGX_AI_RELAY_RKEY_VERSION, NULL));
         tx->version = 0;
     }
 

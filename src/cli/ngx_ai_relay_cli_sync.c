@@ -54,15 +54,15 @@ ngx_ai_relay_cli_sync_read(ngx_ai_relay_cli_import_t *im)
     memset(&keys, 0, sizeof(keys));
     memset(&types, 0, sizeof(types));
 
-    ngx_ai_relay_cli_sync_want(&keys, &types, "ar:users",
+    ngx_ai_relay_cli_sync_want(&keys, &types, NGX_AI_RELAY_RKEY_USERS,
                                NGX_AI_RELAY_CLI_READ_SET);
-    ngx_ai_relay_cli_sync_want(&keys, &types, "ar:{cfg}:channels",
+    ngx_ai_relay_cli_sync_want(&keys, &types, NGX_AI_RELAY_RKEY_CHANNELS,
                                NGX_AI_RELAY_CLI_READ_SET);
-    ngx_ai_relay_cli_sync_want(&keys, &types, "ar:{cfg}:models",
+    ngx_ai_relay_cli_sync_want(&keys, &types, NGX_AI_RELAY_RKEY_MODELS,
                                NGX_AI_RELAY_CLI_READ_SET);
-    ngx_ai_relay_cli_sync_want(&keys, &types, "ar:seq",
+    ngx_ai_relay_cli_sync_want(&keys, &types, NGX_AI_RELAY_RKEY_SEQ,
                                NGX_AI_RELAY_CLI_READ_HASH);
-    ngx_ai_relay_cli_sync_want(&keys, &types, "ar:{cfg}:imported",
+    ngx_ai_relay_cli_sync_want(&keys, &types, NGX_AI_RELAY_RKEY_IMPORTED,
                                NGX_AI_RELAY_CLI_READ_HASH);
 
     memset(&watch, 0, sizeof(watch));
@@ -71,48 +71,49 @@ ngx_ai_relay_cli_sync_read(ngx_ai_relay_cli_import_t *im)
         ngx_ai_relay_cli_list_push(&watch, keys.elts[i]);
     }
 
-    ngx_ai_relay_cli_list_push(&watch, "ar:{cfg}:version");
+    ngx_ai_relay_cli_list_push(&watch, NGX_AI_RELAY_RKEY_VERSION);
 
     json_object_foreach(im->users, id, o) {
-        ngx_ai_relay_cli_sync_want(&keys, &types,
-                      ngx_ai_relay_cli_sprintf("ar:{u%s}:user", id),
-                      NGX_AI_RELAY_CLI_READ_HASH);
-        ngx_ai_relay_cli_sync_want(&keys, &types,
-                      ngx_ai_relay_cli_sprintf("ar:{u%s}:keys", id),
-                      NGX_AI_RELAY_CLI_READ_SET);
+        ngx_ai_relay_cli_sync_want(&keys, &types, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_USER("%s"), id),
+                                   NGX_AI_RELAY_CLI_READ_HASH);
+        ngx_ai_relay_cli_sync_want(&keys, &types, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_KEYS("%s"), id),
+                                   NGX_AI_RELAY_CLI_READ_SET);
     }
 
     json_object_foreach(im->keys, id, o) {
         ngx_ai_relay_cli_sync_want(&keys, &types,
-                      ngx_ai_relay_cli_sprintf("ar:{u%s}:key:%s",
+                      ngx_ai_relay_cli_sprintf(
+                          NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
                           json_string_value(json_object_get(o, "uid")),
                           json_string_value(json_object_get(o, "sha"))),
                       NGX_AI_RELAY_CLI_READ_HASH);
         ngx_ai_relay_cli_sync_want(&keys, &types,
-                      ngx_ai_relay_cli_sprintf("ar:keyidx:%s",
+                      ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYIDX("%s"),
                           json_string_value(json_object_get(o, "sha"))),
                       NGX_AI_RELAY_CLI_READ_STRING);
-        ngx_ai_relay_cli_sync_want(&keys, &types,
-                      ngx_ai_relay_cli_sprintf("ar:keyid:%s", id),
-                      NGX_AI_RELAY_CLI_READ_STRING);
+        ngx_ai_relay_cli_sync_want(&keys, &types, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_KEYID("%s"), id),
+                                   NGX_AI_RELAY_CLI_READ_STRING);
     }
 
     json_object_foreach(im->channels, id, o) {
-        ngx_ai_relay_cli_sync_want(&keys, &types,
-                      ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s", id),
-                      NGX_AI_RELAY_CLI_READ_HASH);
+        ngx_ai_relay_cli_sync_want(&keys, &types, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_CHANNEL("%s"), id),
+                                   NGX_AI_RELAY_CLI_READ_HASH);
     }
 
     json_object_foreach(im->models, id, o) {
-        ngx_ai_relay_cli_sync_want(&keys, &types,
-                      ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", id),
-                      NGX_AI_RELAY_CLI_READ_HASH);
+        ngx_ai_relay_cli_sync_want(&keys, &types, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_MODEL("%s"), id),
+                                   NGX_AI_RELAY_CLI_READ_HASH);
     }
 
     json_object_foreach(im->prices, id, o) {
-        ngx_ai_relay_cli_sync_want(&keys, &types,
-                      ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", id),
-                      NGX_AI_RELAY_CLI_READ_HASH);
+        ngx_ai_relay_cli_sync_want(&keys, &types, ngx_ai_relay_cli_sprintf(
+                                       NGX_AI_RELAY_RKEY_PRICE("%s"), id),
+                                   NGX_AI_RELAY_CLI_READ_HASH);
     }
 
     /*
@@ -380,7 +381,7 @@ ngx_ai_relay_cli_sync_ledger(ngx_ai_relay_cli_sync_t *s, const char *uid,
     ngx_ai_relay_cli_cmd_t  *c;
 
     c = ngx_ai_relay_cli_cmd("XADD", ngx_ai_relay_cli_sprintf(
-                                         "ar:{u%s}:ledger", uid),
+                                         NGX_AI_RELAY_RKEY_LEDGER("%s"), uid),
                              "*", "time", NULL);
     ngx_ai_relay_cli_cmd_addf(c, "%" PRId64, (int64_t) s->im->cli->now);
     ngx_ai_relay_cli_cmd_add(c, "op");
@@ -405,7 +406,7 @@ ngx_ai_relay_cli_sync_users(ngx_ai_relay_cli_sync_t *s)
     const char  *uid, *v;
 
     json_object_foreach(s->im->users, uid, o) {
-        key = ngx_ai_relay_cli_sprintf("ar:{u%s}:user", uid);
+        key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_USER("%s"), uid);
         cur = ngx_ai_relay_cli_sync_cur(s, key);
         old = ngx_ai_relay_cli_hint(cur, "balance", 0);
 
@@ -436,7 +437,7 @@ ngx_ai_relay_cli_sync_users(ngx_ai_relay_cli_sync_t *s)
             json_decref(changed);
         }
 
-        ngx_ai_relay_cli_sync_sadd(s, "ar:users", uid);
+        ngx_ai_relay_cli_sync_sadd(s, NGX_AI_RELAY_RKEY_USERS, uid);
     }
 }
 
@@ -455,9 +456,10 @@ ngx_ai_relay_cli_sync_keys(ngx_ai_relay_cli_sync_t *s)
         want = json_string_value(json_object_get(json_object_get(o, "sync"),
                                                  "source"));
 
-        key = ngx_ai_relay_cli_sprintf("ar:{u%s}:key:%s", uid, sha);
-        idx = ngx_ai_relay_cli_sprintf("ar:keyidx:%s", sha);
-        kidk = ngx_ai_relay_cli_sprintf("ar:keyid:%s", kid);
+        key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                       uid, sha);
+        idx = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYIDX("%s"), sha);
+        kidk = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYID("%s"), kid);
         pair = ngx_ai_relay_cli_sprintf("%s:%s", uid, sha);
 
         ki = ngx_ai_relay_cli_sync_cur(s, idx);
@@ -479,7 +481,8 @@ ngx_ai_relay_cli_sync_keys(ngx_ai_relay_cli_sync_t *s)
 
             if (ki == NULL && strchr(json_string_value(kd), ':')) {
                 other = ngx_ai_relay_cli_hgetall(s->im->cli,
-                           ngx_ai_relay_cli_sprintf("ar:{u%.*s}:key:%s",
+                           ngx_ai_relay_cli_sprintf(
+                               NGX_AI_RELAY_RKEY_KEY("%.*s", "%s"),
                                (int) (strchr(json_string_value(kd), ':')
                                       - json_string_value(kd)),
                                json_string_value(kd),
@@ -522,7 +525,8 @@ ngx_ai_relay_cli_sync_keys(ngx_ai_relay_cli_sync_t *s)
         }
 
         ngx_ai_relay_cli_sync_sadd(s, ngx_ai_relay_cli_sprintf(
-                                          "ar:{u%s}:keys", uid), sha);
+                                          NGX_AI_RELAY_RKEY_KEYS("%s"), uid),
+                                   sha);
 
         if (json_object_size(changed)) {
             json_object_set_new(changed, "user", json_string(uid));
@@ -545,14 +549,15 @@ ngx_ai_relay_cli_sync_channels(ngx_ai_relay_cli_sync_t *s)
 
     json_object_foreach(s->im->channels, id, o) {
         changed = ngx_ai_relay_cli_sync_hash(s, "channel", id,
-                      ngx_ai_relay_cli_sprintf("ar:{cfg}:channel:%s", id),
+                      ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_CHANNEL("%s"),
+                                               id),
                       json_object_get(o, "sync"), NULL, "map:", 1,
                       &created);
         if (changed == NULL) {
             continue;
         }
 
-        ngx_ai_relay_cli_sync_sadd(s, "ar:{cfg}:channels", id);
+        ngx_ai_relay_cli_sync_sadd(s, NGX_AI_RELAY_RKEY_CHANNELS, id);
 
         if (json_object_size(changed)) {
             ngx_ai_relay_cli_sync_change(s, created ? "create" : "update",
@@ -576,14 +581,14 @@ ngx_ai_relay_cli_sync_models(ngx_ai_relay_cli_sync_t *s)
     ngx_ai_relay_cli_list_t  list;
 
     json_object_foreach(s->im->models, name, o) {
-        key = ngx_ai_relay_cli_sprintf("ar:{cfg}:model:%s", name);
+        key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_MODEL("%s"), name);
         cur = ngx_ai_relay_cli_sync_cur(s, key);
         alias = json_string_value(json_object_get(o, "alias"));
         ids = json_object_get(o, "channels");
         ours = cur && strcmp(ngx_ai_relay_cli_hstr(cur, "source"),
                              s->im->tag) == 0;
 
-        ngx_ai_relay_cli_sync_sadd(s, "ar:{cfg}:models", name);
+        ngx_ai_relay_cli_sync_sadd(s, NGX_AI_RELAY_RKEY_MODELS, name);
 
         if (ours && strcmp(ngx_ai_relay_cli_hstr(cur, "edited"), "1") == 0) {
             ngx_ai_relay_cli_import_skip(s->im, "model", name,
@@ -687,10 +692,10 @@ ngx_ai_relay_cli_sync_prices(ngx_ai_relay_cli_sync_t *s)
     const char              *name, *f, *owner;
     ngx_ai_relay_cli_cmd_t  *hset, *hdel;
 
-    imported = ngx_ai_relay_cli_sync_cur(s, "ar:{cfg}:imported");
+    imported = ngx_ai_relay_cli_sync_cur(s, NGX_AI_RELAY_RKEY_IMPORTED);
 
     json_object_foreach(s->im->prices, name, o) {
-        key = ngx_ai_relay_cli_sprintf("ar:{cfg}:price:%s", name);
+        key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_PRICE("%s"), name);
         field = ngx_ai_relay_cli_sprintf("price:%s", name);
         cur = ngx_ai_relay_cli_sync_cur(s, key);
         owner = ngx_ai_relay_cli_hval(imported, field);
@@ -732,7 +737,7 @@ ngx_ai_relay_cli_sync_prices(ngx_ai_relay_cli_sync_t *s)
 
         if (owner == NULL) {
             ngx_ai_relay_cli_tx_add(&s->tx, ngx_ai_relay_cli_cmd("HSET",
-                                          "ar:{cfg}:imported", field,
+                                          NGX_AI_RELAY_RKEY_IMPORTED, field,
                                           s->im->tag, NULL));
         }
 
@@ -753,11 +758,11 @@ ngx_ai_relay_cli_sync_seq(ngx_ai_relay_cli_sync_t *s, const char *field,
 {
     json_t  *seq;
 
-    seq = ngx_ai_relay_cli_sync_cur(s, "ar:seq");
+    seq = ngx_ai_relay_cli_sync_cur(s, NGX_AI_RELAY_RKEY_SEQ);
 
     if (max > ngx_ai_relay_cli_hint(seq, field, 0)) {
         ngx_ai_relay_cli_tx_add(&s->tx, ngx_ai_relay_cli_cmd("HSET",
-                                 "ar:seq", field,
+                                 NGX_AI_RELAY_RKEY_SEQ, field,
                                  ngx_ai_relay_cli_sprintf("%" PRId64, max),
                                  NULL));
     }

@@ -301,9 +301,9 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
     for (i = 0; i < users.nelts; i++) {
         for (d = 0; d < days.nelts; d++) {
             cmds[i * days.nelts + d] = ngx_ai_relay_cli_cmd("HGETALL",
-                           ngx_ai_relay_cli_sprintf("ar:{u%s}:stats:%s",
-                                                    users.elts[i],
-                                                    days.elts[d]),
+                           ngx_ai_relay_cli_sprintf(
+                               NGX_AI_RELAY_RKEY_STATS("%s", "%s"),
+                               users.elts[i], days.elts[d]),
                            NULL);
         }
     }
@@ -722,7 +722,8 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
 
     for (u = 0; u < users.nelts; u++) {
         ngx_ai_relay_cli_list_push(&hkeys, ngx_ai_relay_cli_sprintf(
-                                           "ar:{u%s}:user", users.elts[u]));
+                                           NGX_AI_RELAY_RKEY_USER("%s"),
+                                           users.elts[u]));
     }
 
     names = ngx_ai_relay_cli_hgetall_many(cli, &hkeys);
@@ -744,7 +745,8 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
 
         for ( ;; ) {
             r = ngx_ai_relay_cli_runv(cli, "XREVRANGE",
-                      ngx_ai_relay_cli_sprintf("ar:{u%s}:log", users.elts[u]),
+                      ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_LOG("%s"),
+                                               users.elts[u]),
                       stop, start, "COUNT", "500", NULL);
 
             for (i = 0; i < r->elements && !done && nmatch < (size_t) limit;

@@ -152,7 +152,7 @@ ngx_ai_relay_cli_user_done(ngx_ai_relay_cli_t *cli, const char *uid,
     json_t  *h, *j;
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
-                                                    "ar:{u%s}:user", uid));
+                                      NGX_AI_RELAY_RKEY_USER("%s"), uid));
     if (h == NULL) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no user with id %s", uid);
@@ -238,8 +238,8 @@ ngx_ai_relay_cli_users_create(ngx_ai_relay_cli_t *cli,
     for (try = 0; try < NGX_AI_RELAY_CLI_TX_TRIES; try++) {
 
         memset(&watch, 0, sizeof(watch));
-        ngx_ai_relay_cli_list_push(&watch, "ar:users");
-        ngx_ai_relay_cli_list_push(&watch, "ar:seq");
+        ngx_ai_relay_cli_list_push(&watch, NGX_AI_RELAY_RKEY_USERS);
+        ngx_ai_relay_cli_list_push(&watch, NGX_AI_RELAY_RKEY_SEQ);
         ngx_ai_relay_cli_watch(cli, &watch);
 
         if (ngx_ai_relay_cli_user_by_name(cli, name)) {
@@ -251,7 +251,7 @@ ngx_ai_relay_cli_users_create(ngx_ai_relay_cli_t *cli,
 
         if (v) {
             uid = ngx_ai_relay_cli_strdup(v);
-            key = ngx_ai_relay_cli_sprintf("ar:{u%s}:user", uid);
+            key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_USER("%s"), uid);
             ngx_ai_relay_cli_watch1(cli, key);
 
             if (ngx_ai_relay_cli_exists(cli, key)) {
@@ -261,12 +261,14 @@ ngx_ai_relay_cli_users_create(ngx_ai_relay_cli_t *cli,
             }
 
         } else {
-            uid = ngx_ai_relay_cli_next_id(cli, "user", "ar:{u%s}:user");
-            key = ngx_ai_relay_cli_sprintf("ar:{u%s}:user", uid);
+            uid = ngx_ai_relay_cli_next_id(cli, "user",
+                                           NGX_AI_RELAY_RKEY_USER("%s"));
+            key = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_USER("%s"), uid);
             ngx_ai_relay_cli_watch1(cli, key);
         }
 
-        r = ngx_ai_relay_cli_runv(cli, "HGET", "ar:seq", "user", NULL);
+        r = ngx_ai_relay_cli_runv(cli, "HGET", NGX_AI_RELAY_RKEY_SEQ, "user",
+                                  NULL);
         seq = 0;
         if (r->type == REDIS_REPLY_STRING) {
             ngx_ai_relay_cli_parse_int(r->str, 0, INT64_MAX, &seq);
@@ -293,19 +295,21 @@ ngx_ai_relay_cli_users_create(ngx_ai_relay_cli_t *cli,
         ngx_ai_relay_cli_cmd_add(c, group);
         ngx_ai_relay_cli_tx_add(&tx, c);
 
-        ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SADD", "ar:users",
-                                                          uid, NULL));
+        ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SADD",
+                                         NGX_AI_RELAY_RKEY_USERS, uid, NULL));
 
         id = atoll(uid);
 
         if (id > seq) {
             ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("HSET",
-                                           "ar:seq", "user", uid, NULL));
+                                           NGX_AI_RELAY_RKEY_SEQ, "user", uid,
+                                           NULL));
         }
 
         if (balance > 0) {
             c = ngx_ai_relay_cli_cmd("XADD",
-                     ngx_ai_relay_cli_sprintf("ar:{u%s}:ledger", uid),
+                     ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_LEDGER("%s"),
+                                              uid),
                      "*", "time", NULL);
             ngx_ai_relay_cli_cmd_addf(c, "%" PRId64, (int64_t) cli->now);
             ngx_ai_relay_cli_cmd_add(c, "op");
@@ -353,14 +357,14 @@ ngx_ai_relay_cli_users_show(ngx_ai_relay_cli_t *cli,
     memset(&hashes, 0, sizeof(hashes));
     memset(&hkeys, 0, sizeof(hkeys));
 
-    ngx_ai_relay_cli_smembers(cli, ngx_ai_relay_cli_sprintf("ar:{u%s}:keys",
-                                                            uid),
+    ngx_ai_relay_cli_smembers(cli, ngx_ai_relay_cli_sprintf(
+                                   NGX_AI_RELAY_RKEY_KEYS("%s"), uid),
                               &hashes);
 
     for (i = 0; i < hashes.nelts; i++) {
         ngx_ai_relay_cli_list_push(&hkeys,
-                 ngx_ai_relay_cli_sprintf("ar:{u%s}:key:%s", uid,
-                                          hashes.elts[i]));
+                 ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                          uid, hashes.elts[i]));
     }
 
     keys = ngx_ai_relay_cli_hgetall_many(cli, &hkeys);
@@ -456,7 +460,8 @@ ngx_ai_relay_cli_users_list(ngx_ai_relay_cli_t *cli,
 
     for (i = 0; i < ids.nelts; i++) {
         ngx_ai_relay_cli_list_push(&keys, ngx_ai_relay_cli_sprintf(
-                                           "ar:{u%s}:user", ids.elts[i]));
+                                          NGX_AI_RELAY_RKEY_USER("%s"),
+                                          ids.elts[i]));
     }
 
     users = ngx_ai_relay_cli_hgetall_many(cli, &keys);
@@ -466,7 +471,8 @@ ngx_ai_relay_cli_users_list(ngx_ai_relay_cli_t *cli,
 
     for (i = 0; i < ids.nelts; i++) {
         cmds[i] = ngx_ai_relay_cli_cmd("SCARD", ngx_ai_relay_cli_sprintf(
-                                           "ar:{u%s}:keys", ids.elts[i]),
+                                           NGX_AI_RELAY_RKEY_KEYS("%s"),
+                                           ids.elts[i]),
                                        NULL);
     }
 
@@ -613,7 +619,8 @@ ngx_ai_relay_cli_users_set(ngx_ai_relay_cli_t *cli, const char *ref,
     ngx_ai_relay_cli_list_push(&fv, (char *) value);
 
     if (!ngx_ai_relay_cli_hset_existing(cli, ngx_ai_relay_cli_sprintf(
-                                               "ar:{u%s}:user", uid), &fv))
+                                             NGX_AI_RELAY_RKEY_USER("%s"), uid),
+                                        &fv))
     {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no user with id %s", uid);
@@ -708,7 +715,8 @@ ngx_ai_relay_cli_users_ledger(ngx_ai_relay_cli_t *cli,
     }
 
     r = ngx_ai_relay_cli_runv(cli, "XREVRANGE",
-                              ngx_ai_relay_cli_sprintf("ar:{u%s}:ledger", uid),
+                              ngx_ai_relay_cli_sprintf(
+                                  NGX_AI_RELAY_RKEY_LEDGER("%s"), uid),
                               "+", "-", "COUNT",
                               ngx_ai_relay_cli_sprintf("%" PRId64, limit),
                               NULL);

@@ -26,20 +26,19 @@ local uf = {'status', 'balance', 'unlimited', 'reclaim_at'}
 local kf = {'id', 'status', 'expires', 'models', 'rpm', 'tpm', 'quota',
             'unlimited', 'rl_m', 'rl_r', 'rl_t'}
 if ARGV[1] == 'reserve'
-   and redis.call('EXISTS', ARGV[8] .. 'gone:' .. ARGV[2]) == 1 then
+   and redis.call('EXISTS', ARGV[8] .. RKEY_U_GONE .. ARGV[2]) == 1 then
   return {'gone', ''}
 end
 local u = redis.call('HMGET', KEYS[1], unpack(uf))
 if (u[1] or u[2]) and (tonumber(u[4]) or 0) <= now then
   local res = redis.call('HGETALL', KEYS[3])
   for i = 1, #res, 2 do
-    local d, amt, kamt, h =
-      string.match(res[i + 1], '^(%d+)|(%-?%d+)|(%d+)|(%x*)$')
+    local d, amt, kamt, h = string.match(res[i + 1], RES_PATTERN)
     if d and tonumber(d) <= now then
       if amt ~= '0' then
         redis.call('HINCRBY', KEYS[1], 'balance', amt)
       end
-      local kk = ARGV[8] .. 'key:' .. h
+      local kk = ARGV[8] .. RKEY_U_KEY .. h
       if kamt ~= '0' and redis.call('EXISTS', kk) == 1 then
         redis.call('HINCRBY', kk, 'quota', kamt)
       end
@@ -106,7 +105,7 @@ if est ~= '0' then
     redis.call('HINCRBY', KEYS[2], 'quota', '-' .. kamt)
   end
   redis.call('HSET', KEYS[3], ARGV[2],
-             (now + ttl) .. '|' .. est .. '|' .. kamt .. '|' .. ARGV[7])
+             string.format(RES_FORMAT, now + ttl, est, kamt, ARGV[7]))
 end
 redis.call('HSET', KEYS[2], 'rl_m', minute, 'rl_r', r + 1, 'rl_t', t)
 return {'ok', '', k[1], models, unlimited and '1' or '0', tostring(exp),

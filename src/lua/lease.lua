@@ -18,11 +18,15 @@
 
 local v = redis.call('HGET', KEYS[2], ARGV[1])
 if ARGV[6] == '1' and not v then return -1 end
-local rem = v and tonumber(string.match(v, '^%d+|(%-?%d+)|')) or 0
+local rem = 0
+if v then
+  local _, amt = string.match(v, RES_PATTERN)
+  rem = tonumber(amt) or 0
+end
 local deadline = tonumber(ARGV[3]) + tonumber(ARGV[4])
 local function keep(amount)
-  redis.call('HSET', KEYS[2], ARGV[1],
-             deadline .. '|' .. string.format('%.0f', amount) .. '|0|')
+  redis.call('HSET', KEYS[2], ARGV[1], string.format(RES_FORMAT, deadline,
+             string.format('%.0f', amount), 0, ''))
 end
 local u = redis.call('HMGET', KEYS[1], 'status', 'balance', 'unlimited')
 local grant = 0

@@ -20,11 +20,11 @@ local v = redis.call('HGET', KEYS[2], ARGV[1])
 local owed = tonumber(ARGV[2])
 if not v then
   if ARGV[3] and not owed then
-    redis.call('SET', ARGV[2] .. 'gone:' .. ARGV[1], '1', 'EX', ARGV[3])
+    redis.call('SET', ARGV[2] .. RKEY_U_GONE .. ARGV[1], '1', 'EX', ARGV[3])
   end
   return 0
 end
-local d, rem, kamt, h = string.match(v, '^(%d+)|(%-?%d+)|(%d*)|(%x*)$')
+local d, rem, kamt, h = string.match(v, RES_PATTERN)
 if not d then return 0 end
 rem = tonumber(rem)
 if owed then
@@ -35,7 +35,7 @@ if owed then
   end
   if rem ~= 0 then
     redis.call('HSET', KEYS[2], ARGV[1],
-               d .. '|' .. string.format('%.0f', rem) .. '|0|')
+               string.format(RES_FORMAT, d, string.format('%.0f', rem), 0, ''))
     return 1
   end
   redis.call('HDEL', KEYS[2], ARGV[1])
@@ -44,8 +44,8 @@ end
 if rem ~= 0 then
   redis.call('HINCRBY', KEYS[1], 'balance', string.format('%.0f', rem))
 end
-if kamt ~= '' and kamt ~= '0' and h ~= '' then
-  local kk = ARGV[2] .. 'key:' .. h
+if kamt ~= '0' and h ~= '' then
+  local kk = ARGV[2] .. RKEY_U_KEY .. h
   if redis.call('EXISTS', kk) == 1 then
     redis.call('HINCRBY', kk, 'quota', kamt)
   end

@@ -10,14 +10,13 @@
 --  | {"unknown", name, version}
 --  | {"broken"|"cycle"|"deep", "a -> b -> ...", version}
 
-local p = 'ar:{cfg}:'
 local version = redis.call('GET', KEYS[1]) or '0'
 local name = ARGV[1]
 local depth = tonumber(ARGV[2])
 local chain = {name}
 local m
 while true do
-  m = redis.call('HMGET', p .. 'model:' .. name, 'alias', 'channels')
+  m = redis.call('HMGET', RKEY_MODEL .. name, 'alias', 'channels')
   if not m[1] and not m[2] then
     if #chain == 1 then return {'unknown', name, version} end
     return {'broken', table.concat(chain, ' -> '), version}
@@ -37,13 +36,13 @@ while true do
 end
 local priced, price = '', {}
 for _, n in ipairs(chain) do
-  price = redis.call('HGETALL', p .. 'price:' .. n)
+  price = redis.call('HGETALL', RKEY_PRICE .. n)
   if #price > 0 then priced = n break end
 end
 local out = {'ok', name, version, priced,
              price}
 for id in string.gmatch(m[2] or '', '[^,%s]+') do
-  local c = redis.call('HMGET', p .. 'channel:' .. id, 'provider',
+  local c = redis.call('HMGET', RKEY_CHANNEL .. id, 'provider',
                       'base_url', 'keys', 'priority', 'weight',
                       'status', 'map:' .. name)
   if c[1] then

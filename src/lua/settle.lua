@@ -95,7 +95,7 @@ if nres > 0 then
     local charge = k.unl and 0 or tonumber(ARGV[i + 2])
     local amt, kamt = 0, 0
     if res[j] then
-      local a, b = string.match(res[j], '^%d+|(%d+)|(%d+)|')
+      local _, a, b = string.match(res[j], RES_PATTERN)
       amt, kamt = tonumber(a) or 0, tonumber(b) or 0
     end
     bal = bal + amt - charge
@@ -107,10 +107,10 @@ for i = lp, gp - 1, 3 do
   local spent = k.unl and 0 or tonumber(ARGV[i + 2])
   local v = redis.call('HGET', KEYS[2], ARGV[i])
   local d, rem
-  if v then d, rem = string.match(v, '^(%d+)|(%-?%d+)|') end
+  if v then d, rem = string.match(v, RES_PATTERN) end
   if d then
     redis.call('HSET', KEYS[2], ARGV[i],
-               d .. '|' .. int(tonumber(rem) - spent) .. '|0|')
+               string.format(RES_FORMAT, d, int(tonumber(rem) - spent), 0, ''))
   else
     bal = bal - spent
   end

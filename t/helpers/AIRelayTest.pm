@@ -718,15 +718,16 @@ push @EXPORT, qw(lua_script run_script redis_snapshot);
 
 # A Redis script as the module sends it: src/lua/<name>.lua without its
 # leading documentation (its first lines that are "--" comments or
-# empty), the way src/lua/mkheader.sh makes the module's header.
+# empty), after the names of src/ngx_ai_relay_schema.h it uses, made by
+# src/lua/mkheader.sh as for the module's header.
 sub lua_script {
     my ($name) = @_;
-    open my $fh, '<:raw', "$TOP/src/lua/$name.lua"
+    open my $fh, '-|:raw', 'sh', "$TOP/src/lua/mkheader.sh", '-l',
+         "$TOP/src/lua/$name.lua"
         or die "script $name: $!\n";
     local $/;
     my $src = <$fh>;
-    $src =~ s/\A(?:--[^\n]*\n|\n)*//;
-    $src .= "\n" unless $src =~ /\n\z/;
+    close $fh or die "script $name: mkheader.sh failed\n";
     return $src;
 }
 
