@@ -36,6 +36,8 @@
 #define NGX_AI_RELAY_ERROR_KEEP    4096
 
 
+static ngx_int_t ngx_ai_relay_request_id_header(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_ai_relay_pass(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t *out);
@@ -76,6 +78,94 @@ ngx_ai_relay_filter_init(ngx_conf_t *cf)
 }
 
 
+/*
+ * x-request-id on every answer of a relay location, errors included: the
+ * id of the request's record ($request_id), which support asks for.  An
+ * id the upstream sent is kept as x-upstream-request-id.
+ */
+
+static ngx_int_t
+ngx_ai_relay_request_id_header(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_str_t                   id;
+    ngx_uint_t                  i;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_http_variable_value_t  *vv;
+    ngx_ai_relay_main_conf_t   *armcf;
+
+    if (ctx == NULL) {
+        ctx = ngx_ai_relay_find_ctx(r);
+    }
+
+    if (ctx && ctx->request_id.len) {
+        id = ctx->request_id;
+
+    } else {
+        /* refused before the relay saw it: nginx's own $request_id */
+
+        armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+        vv = ngx_http_get_indexed_variable(r, armcf->request_id_index);
+        if (vv == NULL || vv->not_found) {
+            return NGX_OK;
+        }
+
+        id.data = vv->data;
+        id.len = vv->len;
+    }
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("x-request-id") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "x-request-id",
+                               sizeof("x-request-id") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        if (h[i].value.len == id.len
+            && ngx_strncmp(h[i].value.data, id.data, id.len) == 0)
+        {
+            /* ours, from a response started before */
+            return NGX_OK;
+        }
+
+        ngx_str_set(&h[i].key, "x-upstream-request-id");
+        h[i].lowcase_key = (u_char *) "x-upstream-request-id";
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "x-request-id");
+    h->value = id;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_ai_relay_header_filter(ngx_http_request_t *r)
 {
@@ -92,6 +182,10 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
+
+    if (ngx_ai_relay_request_id_header(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ctx && ctx->err.own) {
         return ngx_http_next_header_filter(r);

@@ -153,6 +153,7 @@ typedef struct {
 /* one upstream channel able to serve the requested model */
 typedef struct {
     ngx_str_t                     id;
+    ngx_str_t                     name;          /* the operator's label */
     ngx_uint_t                    provider;
     ngx_str_t                     base_url;
     ngx_str_t                     keys;          /* newline separated */
@@ -209,6 +210,7 @@ typedef struct {
     ngx_str_t                     upstream_url;
     ngx_str_t                     upstream_key;
     ngx_uint_t                    upstream_key_index;
+    ngx_uint_t                    tries;         /* upstream attempts */
 
     unsigned                      failed:1;      /* does not route */
     unsigned                      cached:1;      /* from the worker cache */
@@ -228,6 +230,8 @@ typedef struct {
     int64_t                       cached_tokens;
     int64_t                       cache_write_tokens;
     int64_t                       reasoning_tokens;
+    int64_t                       images;
+    ngx_str_t                     error;         /* the record's */
 
     unsigned                      auth_reserve:1;/* AUTH was to reserve */
     unsigned                      reserved_ok:1; /* money is held: settle */
@@ -307,6 +311,7 @@ typedef struct {
 
     unsigned                      relay:1;
     unsigned                      models_list:1;
+    unsigned                      id_sent:1;     /* x-request-id */
 } ngx_ai_relay_ctx_t;
 
 

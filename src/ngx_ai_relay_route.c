@@ -194,7 +194,7 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     redisReply **e, size_t n)
 {
     size_t                   i, j;
-    ngx_str_t                f[8];
+    ngx_str_t                f[9];
     ngx_int_t                v;
     ngx_ai_relay_channel_t  *ch;
 
@@ -206,13 +206,13 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     for (i = 0; i < n; i++) {
 
-        if (e[i]->type != REDIS_REPLY_ARRAY || e[i]->elements != 8) {
+        if (e[i]->type != REDIS_REPLY_ARRAY || e[i]->elements != 9) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "ai relay: unexpected channel in route reply");
             return NGX_ERROR;
         }
 
-        for (j = 0; j < 8; j++) {
+        for (j = 0; j < 9; j++) {
             if (ngx_ai_relay_reply_string(r, e[i]->element[j], &f[j])
                 == NGX_ERROR)
             {
@@ -226,6 +226,7 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         ch->base_url = f[2];
         ch->keys = f[3];
         ch->upstream_model = f[7];
+        ch->name = f[8];
 
         if (f[1].len == 6 && ngx_strncmp(f[1].data, "openai", 6) == 0) {
             ch->provider = NGX_AI_RELAY_PROVIDER_OPENAI;
@@ -385,8 +386,9 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ch = ngx_ai_relay_channel_pick(r, ctx);
 
     ctx->route.channel = ch;
-    ctx->body.upstream_model = ch->upstream_model.len ? ch->upstream_model
-                                                 : ctx->body.resolved_model;
+    ctx->route.tries++;
+    ctx->body.upstream_model = ch->upstream_model.len
+                               ? ch->upstream_model : ctx->body.resolved_model;
 
     if (ngx_ai_relay_upstream_key(r, ctx, ch) != NGX_OK
         || ngx_ai_relay_body_rewrite(r, ctx) != NGX_OK
@@ -760,8 +762,8 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
-        size += 4 * sizeof(size_t) + ch->id.len + ch->base_url.len
-                + ch->keys.len + ch->upstream_model.len
+        size += 5 * sizeof(size_t) + ch->id.len + ch->base_url.len
+                + ch->keys.len + ch->upstream_model.len + ch->name.len
                 + sizeof(ngx_uint_t) * 3 + sizeof(ngx_int_t);
     }
 
@@ -790,6 +792,7 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_put_str(p, ch->base_url);
         ngx_ai_relay_put_str(p, ch->keys);
         ngx_ai_relay_put_str(p, ch->upstream_model);
+        ngx_ai_relay_put_str(p, ch->name);
         ngx_ai_relay_put_num(p, ch->provider);
         ngx_ai_relay_put_num(p, ch->priority);
         ngx_ai_relay_put_num(p, ch->weight);
@@ -866,6 +869,7 @@ ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_get_str(p, ch->base_url);
         ngx_ai_relay_get_str(p, ch->keys);
         ngx_ai_relay_get_str(p, ch->upstream_model);
+        ngx_ai_relay_get_str(p, ch->name);
         ngx_ai_relay_get_num(p, ch->provider);
         ngx_ai_relay_get_num(p, ch->priority);
         ngx_ai_relay_get_num(p, ch->weight);
