@@ -27,6 +27,7 @@
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_ctx.h"
+#include "ngx_ai_relay_health.h"
 
 
 /* an event larger than this is forwarded before it ends (never usage) */
@@ -36,6 +37,9 @@
 #define NGX_AI_RELAY_ERROR_KEEP    4096
 
 
+static void ngx_ai_relay_health_outcome(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_uint_t status);
+static ngx_msec_int_t ngx_ai_relay_retry_after(ngx_http_request_t *r);
 static ngx_int_t ngx_ai_relay_request_id_header(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_header_filter(ngx_http_request_t *r);
@@ -166,6 +170,84 @@ ngx_ai_relay_request_id_header(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 }
 
 
+/* what the upstream's status says of the channel key it was sent with */
+
+static void
+ngx_ai_relay_health_outcome(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ngx_uint_t  outcome;
+
+    if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        ngx_ai_relay_health_report(r, ctx, NGX_AI_RELAY_OUTCOME_RATE, status,
+                                   ngx_ai_relay_retry_after(r));
+        return;
+    }
+
+    if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN
+        || status == 402)
+    {
+        outcome = NGX_AI_RELAY_OUTCOME_AUTH;
+
+    } else if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        outcome = NGX_AI_RELAY_OUTCOME_FAIL;
+
+    } else {
+        /* an answer, or the client's own mistake: the key is fine */
+        outcome = NGX_AI_RELAY_OUTCOME_OK;
+    }
+
+    ngx_ai_relay_health_report(r, ctx, outcome, status, -1);
+}
+
+
+/* Retry-After in seconds (an HTTP date counts as none), -1 if absent */
+
+static ngx_msec_int_t
+ngx_ai_relay_retry_after(ngx_http_request_t *r)
+{
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("Retry-After") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        n = ngx_atoi(h[i].value.data, h[i].value.len);
+
+        if (n == NGX_ERROR || n > 86400) {
+            return -1;
+        }
+
+        return (ngx_msec_int_t) n * 1000;
+    }
+
+    return -1;
+}
+
+
 static ngx_int_t
 ngx_ai_relay_header_filter(ngx_http_request_t *r)
 {
@@ -202,6 +284,16 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
             if (ctx == NULL) {
                 return NGX_ERROR;
             }
+        }
+
+        if ((status == NGX_HTTP_BAD_GATEWAY
+             || status == NGX_HTTP_GATEWAY_TIME_OUT)
+            && ctx->state == NGX_AI_RELAY_STATE_DONE
+            && ctx->status == NGX_DECLINED && !ctx->stream.header_seen)
+        {
+            /* the channel's upstream could not be reached, or was silent */
+            ngx_ai_relay_health_report(r, ctx, NGX_AI_RELAY_OUTCOME_FAIL,
+                                       status, -1);
         }
 
         switch (status) {
@@ -243,6 +335,8 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
 
     ctx->stream.header_seen = 1;
     ctx->stream.upstream_ok = (status >= 200 && status < 300);
+
+    ngx_ai_relay_health_outcome(r, ctx, status);
 
     if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

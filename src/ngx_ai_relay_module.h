@@ -18,6 +18,7 @@
 #include "ngx_ai_relay_sse.h"
 #include "ngx_ai_relay_usage.h"
 #include "ngx_ai_relay_price.h"
+#include "ngx_ai_relay_breaker.h"
 #include "ngx_ai_relay_schema.h"
 
 
@@ -125,6 +126,12 @@ struct ngx_ai_relay_main_conf_s {
     ngx_path_t                   *journal_path;  /* the default's folder */
     size_t                        settle_zone_size;
     ngx_shm_zone_t               *settle_zone;   /* unacknowledged, shared */
+    size_t                        health_zone_size;
+    ngx_shm_zone_t               *health_zone;   /* breakers, shared */
+    ngx_int_t                     health_failures;
+    ngx_msec_t                    health_cooldown;
+    ngx_msec_t                    health_cooldown_max;
+    ngx_ai_relay_breaker_conf_t   breaker;       /* made of the three */
 
     ngx_flag_t                    enabled;       /* any relay location */
     ngx_int_t                     request_id_index;
@@ -160,7 +167,11 @@ typedef struct {
     ngx_int_t                     priority;
     ngx_uint_t                    weight;
     ngx_str_t                     upstream_model;
+    ngx_uint_t                    nkeys;         /* counted when picked */
+    uint32_t                      tried_keys;    /* this request's tries */
     unsigned                      enabled:1;
+    unsigned                      counted:1;     /* nkeys is set */
+    unsigned                      excluded:1;    /* no key left to try */
 } ngx_ai_relay_channel_t;
 
 
@@ -215,6 +226,8 @@ typedef struct {
     unsigned                      failed:1;      /* does not route */
     unsigned                      cached:1;      /* from the worker cache */
     unsigned                      stale:1;       /* cached, outdated */
+    unsigned                      reported:1;    /* health told */
+    unsigned                      unavailable:1; /* all keys benched */
 } ngx_ai_relay_ctx_route_t;
 
 

@@ -19,6 +19,7 @@
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_key.h"
+#include "ngx_ai_relay_health.h"
 #include "ngx_ai_relay_ctx.h"
 
 
@@ -28,6 +29,7 @@ static ngx_int_t ngx_ai_relay_channels_parse(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, redisReply **e, size_t n);
 static ngx_ai_relay_channel_t *ngx_ai_relay_channel_pick(
     ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx);
+static ngx_uint_t ngx_ai_relay_channel_nkeys(ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_key(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_url(ngx_http_request_t *r,
@@ -383,15 +385,40 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_ai_relay_channel_t  *ch;
 
-    ch = ngx_ai_relay_channel_pick(r, ctx);
+    for ( ;; ) {
+        ch = ngx_ai_relay_channel_pick(r, ctx);
+
+        if (ch == NULL) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai relay: no channel of model \"%V\" may take "
+                          "a request now", &ctx->body.resolved_model);
+
+            ctx->route.unavailable = 1;
+            ctx->err.retry_after = 1;
+
+            ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "service_unavailable",
+                                   "No upstream channel for the model "
+                                   "\"%V\" is available now; they failed "
+                                   "recently and are being retried. Please "
+                                   "retry shortly.", &ctx->body.model);
+            return NGX_ERROR;
+        }
+
+        if (ngx_ai_relay_upstream_key(r, ctx, ch) == NGX_OK) {
+            break;
+        }
+
+        ch->excluded = 1;
+    }
 
     ctx->route.channel = ch;
+    ctx->route.reported = 0;
     ctx->route.tries++;
     ctx->body.upstream_model = ch->upstream_model.len
                                ? ch->upstream_model : ctx->body.resolved_model;
 
-    if (ngx_ai_relay_upstream_key(r, ctx, ch) != NGX_OK
-        || ngx_ai_relay_body_rewrite(r, ctx) != NGX_OK
+    if (ngx_ai_relay_body_rewrite(r, ctx) != NGX_OK
         || ngx_ai_relay_upstream_url(r, ctx, ch) != NGX_OK
         || ngx_ai_relay_upstream_headers(r, ctx, ch) != NGX_OK)
     {
@@ -409,25 +436,49 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 }
 
 
-/* the highest priority tier with an enabled channel, weighted inside */
+/*
+ * Among the enabled channels with a key left to try whose health lets a
+ * request through: the highest priority tier, then a draw by weight.
+ */
 
 static ngx_ai_relay_channel_t *
 ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    ngx_int_t                best;
-    ngx_uint_t               i, total, count, pick;
-    ngx_ai_relay_channel_t  *ch, *last;
+    ngx_int_t                  best;
+    ngx_uint_t                 i, total, count, pick, found;
+    ngx_ai_relay_channel_t    *ch;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
     best = NGX_MAX_INT_T_VALUE;
-    last = NULL;
+    found = 0;
 
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
 
-        if (ch->enabled && (last == NULL || ch->priority > best)) {
-            best = ch->priority;
-            last = ch;
+        if (!ch->enabled || ch->excluded) {
+            continue;
         }
+
+        if (!ch->counted) {
+            ch->nkeys = ngx_ai_relay_channel_nkeys(ch);
+            ch->counted = 1;
+        }
+
+        if (!ngx_ai_relay_health_channel_ready(armcf, ch, ch->nkeys)) {
+            ch->excluded = 1;
+            continue;
+        }
+
+        if (!found || ch->priority > best) {
+            best = ch->priority;
+            found = 1;
+        }
+    }
+
+    if (!found) {
+        return NULL;
     }
 
     total = 0;
@@ -436,7 +487,7 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
 
-        if (ch->enabled && ch->priority == best) {
+        if (ch->enabled && !ch->excluded && ch->priority == best) {
             total += ch->weight;
             count++;
         }
@@ -449,7 +500,7 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
 
-        if (!ch->enabled || ch->priority != best) {
+        if (!ch->enabled || ch->excluded || ch->priority != best) {
             continue;
         }
 
@@ -468,29 +519,62 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         pick -= ch->weight;
     }
 
-    return last;
+    return NULL;
 }
 
 
-/* several upstream keys, one per line, used in turn */
+/*
+ * The channel's keys in rotation, from the next one on: the first not
+ * tried by this request whose health lets it through.  NGX_DECLINED when
+ * none is left.
+ */
 
 static ngx_int_t
 ngx_ai_relay_upstream_key(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_ai_relay_channel_t *ch)
 {
     u_char                    *p, *last, *start, *end;
-    ngx_uint_t                 n, want, pass;
+    ngx_uint_t                 i, n, want, first;
     ngx_ai_relay_main_conf_t  *armcf;
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
     ngx_str_null(&ctx->route.upstream_key);
+    ctx->route.upstream_key_index = 0;
 
-    want = 0;
-    last = ch->keys.data + ch->keys.len;
+    if (ch->nkeys == 0) {
 
-    for (pass = 0; pass < 2; pass++) {
+        /* an upstream that needs no key */
+
+        if (ch->tried_keys & 1
+            || !ngx_ai_relay_health_take(armcf, &ch->id, 0))
+        {
+            return NGX_DECLINED;
+        }
+
+        ch->tried_keys |= 1;
+        return NGX_OK;
+    }
+
+    first = armcf->worker->rotation[ngx_hash_key(ch->id.data, ch->id.len)
+                                    % NGX_AI_RELAY_ROTATION_SLOTS]++;
+
+    for (i = 0; i < ch->nkeys; i++) {
+        want = (first + i) % ch->nkeys;
+
+        if (want < 32 && (ch->tried_keys & ((uint32_t) 1 << want))) {
+            continue;
+        }
+
+        if (!ngx_ai_relay_health_take(armcf, &ch->id, want)) {
+            continue;
+        }
+
+        /* the want-th key: lines, blanks around them and blank lines
+         * do not count */
+
         n = 0;
+        last = ch->keys.data + ch->keys.len;
 
         for (p = ch->keys.data; p < last; p = end + 1) {
             end = ngx_strlchr(p, last, '\n');
@@ -510,26 +594,50 @@ ngx_ai_relay_upstream_key(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                 continue;
             }
 
-            if (pass == 1 && n == want) {
+            if (n++ == want) {
                 ctx->route.upstream_key.data = start;
                 ctx->route.upstream_key.len = p - start;
-                ctx->route.upstream_key_index = n;
+                ctx->route.upstream_key_index = want;
+
+                if (want < 32) {
+                    ch->tried_keys |= (uint32_t) 1 << want;
+                }
+
                 return NGX_OK;
             }
-
-            n++;
         }
-
-        if (n == 0) {
-            /* an upstream that needs no key */
-            return NGX_OK;
-        }
-
-        want = armcf->worker->rotation[ngx_hash_key(ch->id.data, ch->id.len)
-                               % NGX_AI_RELAY_ROTATION_SLOTS]++ % n;
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
+}
+
+
+static ngx_uint_t
+ngx_ai_relay_channel_nkeys(ngx_ai_relay_channel_t *ch)
+{
+    u_char      *p, *last, *end;
+    ngx_uint_t   n, blank;
+
+    n = 0;
+    last = ch->keys.data + ch->keys.len;
+
+    for (p = ch->keys.data; p < last; p = end + 1) {
+        end = ngx_strlchr(p, last, '\n');
+        if (end == NULL) {
+            end = last;
+        }
+
+        for (blank = 1; p < end; p++) {
+            if (*p > ' ') {
+                blank = 0;
+                break;
+            }
+        }
+
+        n += !blank;
+    }
+
+    return n;
 }
 
 

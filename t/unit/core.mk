@@ -1,4 +1,5 @@
-# ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key).
+# ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key,
+# breaker).
 #
 # Included by the top-level Makefile; paths are relative to the repository
 # root.  Targets:
@@ -28,7 +29,8 @@ CORE_UNIT_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 CORE_UNIT_TESTS = \
     $(CORE_UNIT_DIR)/test_json_scan \
     $(CORE_UNIT_DIR)/test_price \
-    $(CORE_UNIT_DIR)/test_key
+    $(CORE_UNIT_DIR)/test_key \
+    $(CORE_UNIT_DIR)/test_breaker
 
 CORE_UNIT_SAN_TESTS = $(CORE_UNIT_TESTS:%=%_san)
 
@@ -41,6 +43,8 @@ CORE_PRICE_SRCS = src/ngx_ai_relay_price.c
 CORE_PRICE_DEPS = src/ngx_ai_relay_price.h
 CORE_KEY_SRCS = src/ngx_ai_relay_key.c
 CORE_KEY_DEPS = src/ngx_ai_relay_key.h
+CORE_BREAKER_SRCS = src/ngx_ai_relay_breaker.c
+CORE_BREAKER_DEPS = src/ngx_ai_relay_breaker.h
 
 
 .PHONY: core-unit core-unit-test core-unit-san core-bench core-fuzz \
@@ -103,6 +107,18 @@ $(CORE_UNIT_DIR)/test_key_san: t/unit/test_key.c \
 	@mkdir -p $(@D)
 	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
 	    t/unit/test_key.c $(CORE_KEY_SRCS) -lcmocka -lcrypto
+
+$(CORE_UNIT_DIR)/test_breaker: t/unit/test_breaker.c \
+        $(CORE_BREAKER_SRCS) $(CORE_BREAKER_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ t/unit/test_breaker.c \
+	    $(CORE_BREAKER_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_breaker_san: t/unit/test_breaker.c \
+        $(CORE_BREAKER_SRCS) $(CORE_BREAKER_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    t/unit/test_breaker.c $(CORE_BREAKER_SRCS) -lcmocka
 
 $(CORE_UNIT_BENCH): t/unit/bench_json_scan.c \
         $(CORE_JSON_SCAN_SRCS) src/ngx_ai_relay_json_scan.h
