@@ -23,6 +23,7 @@
 #include "ngx_ai_relay_logsafe.h"
 #include "ngx_ai_relay_pending.h"
 #include "ngx_ai_relay_health.h"
+#include "ngx_ai_relay_failover.h"
 #include "ngx_ai_relay_variables.h"
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_lease.h"
@@ -68,6 +69,23 @@ static ngx_conf_num_bounds_t  ngx_ai_relay_json_depth_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_ai_relay_failures_bounds = {
     ngx_conf_check_num_bounds, 1, 1000
+};
+
+
+/* an internal redirect per try: nginx allows ten */
+static ngx_conf_num_bounds_t  ngx_ai_relay_tries_bounds = {
+    ngx_conf_check_num_bounds, 1, 8
+};
+
+
+static ngx_conf_bitmask_t  ngx_ai_relay_next_upstream_masks[] = {
+    { ngx_string("error"), NGX_AI_RELAY_NEXT_ERROR },
+    { ngx_string("timeout"), NGX_AI_RELAY_NEXT_TIMEOUT },
+    { ngx_string("http_429"), NGX_AI_RELAY_NEXT_429 },
+    { ngx_string("http_5xx"), NGX_AI_RELAY_NEXT_5XX },
+    { ngx_string("auth"), NGX_AI_RELAY_NEXT_AUTH },
+    { ngx_string("off"), NGX_AI_RELAY_NEXT_OFF },
+    { ngx_null_string, 0 }
 };
 
 
@@ -237,6 +255,27 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ai_relay_loc_conf_t, response_max),
+      NULL },
+
+    { ngx_string("ai_relay_next_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, next_upstream),
+      &ngx_ai_relay_next_upstream_masks },
+
+    { ngx_string("ai_relay_next_upstream_tries"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, next_upstream_tries),
+      &ngx_ai_relay_tries_bounds },
+
+    { ngx_string("ai_relay_next_upstream_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, next_upstream_timeout),
       NULL },
 
     { ngx_string("ai_relay_json_max_depth"),
@@ -472,6 +511,14 @@ ngx_ai_relay_create_loc_conf(ngx_conf_t *cf)
     arlcf->max_event = NGX_CONF_UNSET_SIZE;
     arlcf->response_max = NGX_CONF_UNSET_SIZE;
     arlcf->max_depth = NGX_CONF_UNSET_UINT;
+    arlcf->next_upstream_tries = NGX_CONF_UNSET_UINT;
+    arlcf->next_upstream_timeout = NGX_CONF_UNSET_MSEC;
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     arlcf->next_upstream = 0;
+     */
 
     return arlcf;
 }
@@ -496,6 +543,23 @@ ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->response_max, prev->response_max,
                               1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth, 128);
+
+    ngx_conf_merge_bitmask_value(conf->next_upstream, prev->next_upstream,
+                                 (NGX_CONF_BITMASK_SET
+                                  |NGX_AI_RELAY_NEXT_ERROR
+                                  |NGX_AI_RELAY_NEXT_TIMEOUT
+                                  |NGX_AI_RELAY_NEXT_429
+                                  |NGX_AI_RELAY_NEXT_5XX
+                                  |NGX_AI_RELAY_NEXT_AUTH));
+
+    if (conf->next_upstream & NGX_AI_RELAY_NEXT_OFF) {
+        conf->next_upstream = NGX_CONF_BITMASK_SET|NGX_AI_RELAY_NEXT_OFF;
+    }
+
+    ngx_conf_merge_uint_value(conf->next_upstream_tries,
+                              prev->next_upstream_tries, 3);
+    ngx_conf_merge_msec_value(conf->next_upstream_timeout,
+                              prev->next_upstream_timeout, 0);
 
     return ngx_ai_relay_upstream_wrap(cf, conf);
 }

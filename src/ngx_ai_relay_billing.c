@@ -301,8 +301,8 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  "\"completion_tokens\":,\"reasoning_tokens\":,\"cost\":,"
                  "\"usage_source\":\"estimated\",\"channel_name\":\"\","
                  "\"path\":\"\",\"host\":\"\",\"client\":\"\","
-                 "\"tries\":,\"images\":}")
-          + 16 * NGX_INT64_LEN
+                 "\"tries\":,\"attempts\":\"#:\",\"images\":}")
+          + 18 * NGX_INT64_LEN
           + ngx_ai_relay_json_escape_len(ctx->request_id.data,
                                          ctx->request_id.len)
           + 2 + ngx_ai_relay_json_escape_len(ctx->key.id.data,
@@ -318,6 +318,9 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
           + 2 + ngx_ai_relay_json_escape_len(channel->data, channel->len)
           + ngx_ai_relay_json_escape_len(err->data, err->len)
           + ngx_ai_relay_json_escape_len(name->data, name->len)
+          + ngx_ai_relay_json_escape_len(ctx->route.attempts.data,
+                                         ctx->route.attempts.len)
+          + ngx_ai_relay_json_escape_len(channel->data, channel->len)
           + ngx_ai_relay_json_escape_len(path.data, path.len)
           + ngx_ai_relay_json_escape_len(r->headers_in.server.data,
                                          r->headers_in.server.len)
@@ -381,8 +384,21 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     p = ngx_cpymem(p, "\",\"client\":\"", sizeof("\",\"client\":\"") - 1);
     p = ngx_ai_relay_json_escape(p, r->connection->addr_text.data,
                                  r->connection->addr_text.len);
-    p = ngx_sprintf(p, "\",\"tries\":%ui,\"images\":%L}",
-                    ctx->route.tries, ctx->bill.images);
+    p = ngx_sprintf(p, "\",\"tries\":%ui,\"attempts\":\"",
+                    ctx->route.tries);
+
+    /* the failed tries, then this one: "channel#key:status,..." */
+
+    p = ngx_ai_relay_json_escape(p, ctx->route.attempts.data,
+                                 ctx->route.attempts.len);
+
+    if (ctx->route.channel) {
+        p = ngx_ai_relay_json_escape(p, channel->data, channel->len);
+        p = ngx_sprintf(p, "#%ui:%ui", ctx->route.upstream_key_index,
+                        status);
+    }
+
+    p = ngx_sprintf(p, "\",\"images\":%L}", ctx->bill.images);
 
     out->len = p - out->data;
 

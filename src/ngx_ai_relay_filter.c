@@ -28,6 +28,7 @@
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_ctx.h"
 #include "ngx_ai_relay_health.h"
+#include "ngx_ai_relay_failover.h"
 
 
 /* an event larger than this is forwarded before it ends (never usage) */
@@ -294,6 +295,18 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
             /* the channel's upstream could not be reached, or was silent */
             ngx_ai_relay_health_report(r, ctx, NGX_AI_RELAY_OUTCOME_FAIL,
                                        status, -1);
+
+            if (ngx_ai_relay_failover(r, ctx, status, 0) == NGX_OK) {
+
+                /*
+                 * the request is sent again: nginx's error page is not;
+                 * header_only stops it here and NGX_DONE ends this
+                 * response without ending the request
+                 */
+
+                r->header_only = 1;
+                return NGX_DONE;
+            }
         }
 
         switch (status) {
@@ -337,6 +350,13 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     ctx->stream.upstream_ok = (status >= 200 && status < 300);
 
     ngx_ai_relay_health_outcome(r, ctx, status);
+
+    if (status >= NGX_HTTP_BAD_REQUEST
+        && ngx_ai_relay_failover(r, ctx, status, 1) == NGX_OK)
+    {
+        /* the upstream's finalization sees it was cleaned up: no error */
+        return NGX_ERROR;
+    }
 
     if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

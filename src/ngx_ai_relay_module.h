@@ -154,6 +154,9 @@ typedef struct {
     size_t                        response_max;  /* ai_relay_response_max */
     ngx_uint_t                    max_depth;     /* ai_relay_json_max_depth */
     ngx_http_handler_pt           content_handler; /* proxy_pass's */
+    ngx_uint_t                    next_upstream; /* NGX_AI_RELAY_NEXT_* */
+    ngx_uint_t                    next_upstream_tries;
+    ngx_msec_t                    next_upstream_timeout;
 } ngx_ai_relay_loc_conf_t;
 
 
@@ -222,12 +225,14 @@ typedef struct {
     ngx_str_t                     upstream_key;
     ngx_uint_t                    upstream_key_index;
     ngx_uint_t                    tries;         /* upstream attempts */
+    ngx_str_t                     attempts;      /* "ch#key:status," */
 
     unsigned                      failed:1;      /* does not route */
     unsigned                      cached:1;      /* from the worker cache */
     unsigned                      stale:1;       /* cached, outdated */
     unsigned                      reported:1;    /* health told */
     unsigned                      unavailable:1; /* all keys benched */
+    unsigned                      failover:1;    /* redirected to retry */
 } ngx_ai_relay_ctx_route_t;
 
 

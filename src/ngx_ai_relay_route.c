@@ -30,6 +30,8 @@ static ngx_int_t ngx_ai_relay_channels_parse(ngx_http_request_t *r,
 static ngx_ai_relay_channel_t *ngx_ai_relay_channel_pick(
     ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx);
 static ngx_uint_t ngx_ai_relay_channel_nkeys(ngx_ai_relay_channel_t *ch);
+static ngx_int_t ngx_ai_relay_route_use(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_key(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_url(ngx_http_request_t *r,
@@ -412,6 +414,61 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ch->excluded = 1;
     }
 
+    if (ngx_ai_relay_route_use(r, ctx, ch) != NGX_OK) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                               "internal error");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Failover: the next key of the same channel, then the next channel as
+ * route_apply picks it, never a key this request tried.  NGX_DECLINED
+ * when none is left (no error is set: the failed answer stands).
+ */
+
+ngx_int_t
+ngx_ai_relay_route_next(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_channel_t  *ch;
+
+    ch = ctx->route.channel;
+
+    if (ch == NULL || ngx_ai_relay_upstream_key(r, ctx, ch) != NGX_OK) {
+
+        if (ch) {
+            ch->excluded = 1;
+        }
+
+        for ( ;; ) {
+            ch = ngx_ai_relay_channel_pick(r, ctx);
+
+            if (ch == NULL) {
+                return NGX_DECLINED;
+            }
+
+            if (ngx_ai_relay_upstream_key(r, ctx, ch) == NGX_OK) {
+                break;
+            }
+
+            ch->excluded = 1;
+        }
+    }
+
+    return ngx_ai_relay_route_use(r, ctx, ch) == NGX_OK ? NGX_OK
+                                                        : NGX_DECLINED;
+}
+
+
+/* the request goes to this channel with the key just picked */
+
+static ngx_int_t
+ngx_ai_relay_route_use(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_channel_t *ch)
+{
     ctx->route.channel = ch;
     ctx->route.reported = 0;
     ctx->route.tries++;
@@ -422,8 +479,6 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         || ngx_ai_relay_upstream_url(r, ctx, ch) != NGX_OK
         || ngx_ai_relay_upstream_headers(r, ctx, ch) != NGX_OK)
     {
-        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
-                               "internal error");
         return NGX_ERROR;
     }
 

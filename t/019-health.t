@@ -25,7 +25,10 @@ sub hc {
 
 our $HttpConfig = hc('60s');
 
-our $Config = relay_config(extra => <<'_EOC_');
+# failover off: each failure reaches the client, so the counts show
+# exactly when a breaker opens (t/020-failover.t has failover on)
+our $Config = relay_config(relay => 'ai_relay_next_upstream off;',
+                           extra => <<'_EOC_');
     location /mock/ping {
         return 200 "pong\n";
     }
