@@ -14,6 +14,8 @@ use JSON::PP;
 use Time::HiRes qw(time);
 use AiRelayCli;
 use AiRelayMockHttp;
+use IO::Socket::INET;
+use POSIX ();
 
 my ($rc, $out, $err, $j, $reqs);
 
@@ -260,6 +262,43 @@ is_deeply([ map { $_->{ok} ? 1 : 0 } @$j ], [1, 0, 0, 1, 0, 1, 0, 0, 0],
           '--all: the results');
 
 is_deeply(state(), $before, 'channels test changes nothing in Redis');
+
+# https: TLS is spoken and the certificate checked (a self-signed one
+# here, from openssl s_server; real providers have real ones)
+
+SKIP: {
+    skip 'no openssl command', 5
+        unless grep { -x "$_/openssl" } split /:/, $ENV{PATH};
+    my $tls = "$TMP/tls";
+    mkdir $tls;
+    system("openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+           . "-subj /CN=127.0.0.1 -keyout $tls/key.pem -out $tls/cert.pem "
+           . ">/dev/null 2>&1") == 0 or skip 'openssl req failed', 5;
+    my $port = free_port();
+    my $pid = fork();
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec 'openssl', 's_server', '-accept', "127.0.0.1:$port", '-cert',
+             "$tls/cert.pem", '-key', "$tls/key.pem", '-www', '-quiet';
+        POSIX::_exit(127);
+    }
+    for (1 .. 100) {
+        last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        select(undef, undef, undef, 0.05);
+    }
+    cli_ok('channels', 'create', '--provider', 'openai', '--name', 'tls',
+           '--base-url', "https://127.0.0.1:$port", '--key',
+           'sk-good-tls-key-1234', '--models', 'gpt-4o', '--id', '8');
+    $j = cli_json_rc(1, 'channels', 'test', '8');
+    like($j->[0]{error}, qr/certificate/i,
+         'https: the certificate is checked') or diag($j->[0]{error});
+    note($j->[0]{error});
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+    cli_ok('channels', 'remove', '8');
+}
 
 # all good: exit 0
 
