@@ -280,8 +280,11 @@ SKIP: {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
-        exec 'openssl', 's_server', '-accept', "127.0.0.1:$port", '-cert',
-             "$tls/cert.pem", '-key', "$tls/key.pem", '-www', '-quiet';
+        {
+            exec 'openssl', 's_server', '-accept', "127.0.0.1:$port",
+                 '-cert', "$tls/cert.pem", '-key', "$tls/key.pem", '-www',
+                 '-quiet';
+        }
         POSIX::_exit(127);
     }
     for (1 .. 100) {
