@@ -192,8 +192,9 @@ ngx_ai_relay_cli_usage_add_record(json_t *row, json_t *rec)
 /*
  * --by channel: the daily counters have no channel, so the rows are summed
  * from the records of the users' streams whose entries were added in the
- * days [since, until]; the records of a request without a channel (refused
- * before routing) make the row "-".  names gets each channel's name.
+ * days [since, until]; the records of requests without a channel (they
+ * failed before one was chosen) make the row "-".  names gets each
+ * channel's name.
  */
 static void
 ngx_ai_relay_cli_usage_channels(ngx_ai_relay_cli_t *cli,

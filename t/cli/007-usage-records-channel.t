@@ -64,10 +64,10 @@ entry(1, $t - 7200_000, { key_id => 2, model => 'claude', channel => 2,
 entry(1, $t - 172800_000, { key_id => 1, model => 'gpt-4o', channel => 1,
       status => 200, prompt_tokens => 50, completion_tokens => 5,
       cost => 500 });
-# refused before a channel was chosen
+# failed before a channel was chosen (none enabled)
 entry(1, $t - 60_000, { key_id => 1, model => 'gpt-4o', channel => '',
-      status => 429, prompt_tokens => 0, completion_tokens => 0, cost => 0,
-      error => 'rpm limit', channel_name => '', path => '/v1/chat/completions',
+      status => 503, prompt_tokens => 0, completion_tokens => 0, cost => 0,
+      error => 'no channel available', channel_name => '', path => '/v1/chat/completions',
       host => 'relay.example.com', client => '10.0.0.8', tries => 0,
       images => 0 });
 # a channel whose records carry no name: the channel's hash has it
@@ -209,7 +209,7 @@ like($out, qr/^  status   200$/m, '... no tries');
 
 $out = cli_ok('records', '--request-id', 'req-' . ($t - 60_000));
 like($out, qr/^  model    gpt-4o, channel -$/m, 'text: no channel');
-like($out, qr/^  status   429, error: rpm limit, tries 0$/m,
-     'text: refused, tries 0');
+like($out, qr/^  status   503, error: no channel available, tries 0$/m,
+     'text: no channel, tries 0');
 
 done_testing();
