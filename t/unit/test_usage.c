@@ -881,6 +881,128 @@ test_errors(void **state)
 }
 
 
+/*
+ * Edges pinned before the extractor moved onto json_scan: numbers at and
+ * past the 2^50 cap, reals, escaped keys, nesting, array sizes, errors
+ * with integer codes, duplicate and escaped error keys.
+ */
+
+static void
+test_edges(void **state)
+{
+    ngx_ai_relay_usage_t  u;
+
+    /* counts: 2^50 is kept, more is not a count, reals are truncated */
+
+    t_usage_one("{\"prompt_tokens\":1125899906842624}", 1, 1125899906842624,
+                0);
+    t_usage_one("{\"prompt_tokens\":1125899906842625,\"input_tokens\":4}",
+                1, 4, 0);
+    t_usage_one("{\"prompt_tokens\":99999999999999999999999999,"
+                "\"completion_tokens\":1}", 1, 0, 0);
+    t_usage_one("{\"prompt_tokens\":2.9}", 1, 2, 0);
+    t_usage_one("{\"prompt_tokens\":1e400,\"completion_tokens\":1}", 1, 0, 0);
+    t_usage_one("{\"prompt_tokens\":1e-400}", 1, 0, 0);
+    t_usage_one("{\"prompt_tokens\":-0,\"completion_tokens\":1}", 1, 0, 0);
+    t_usage_one("{\"prompt_tokens\":-3,\"input_tokens\":4}", 1, 4, 0);
+
+    /* a real written with 64 bytes or more is not a count */
+    t_usage_one("{\"prompt_tokens\":1.00000000000000000000000000000000000000"
+                "00000000000000000000000001,\"input_tokens\":4}", 1, 4, 0);
+
+    /* a key spelled with an escape is not recognised */
+    t_usage_one("{\"prompt\\u005ftokens\":5,\"input_tokens\":4}", 1, 4, 0);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    assert_int_equal(t_ev(&u, NULL, "{\"us\\u0061ge\":{\"prompt_tokens\":5}}"),
+                     0);
+
+    /* an object or array where a count belongs; cached in an array */
+    t_usage_one("{\"prompt_tokens\":{},\"input_tokens\":4}", 1, 4, 0);
+    t_usage_one("{\"prompt_tokens\":3,\"prompt_tokens_details\":"
+                "[{\"cached_tokens\":1}]}", 1, 3, 0);
+    t_usage_one("{\"prompt_tokens\":3,\"prompt_tokens_details\":"
+                "{\"cached_tokens\":{}},\"prompt_cache_hit_tokens\":2}",
+                1, 3, 2);
+
+    /* strings inside the usage object are not validated */
+    t_usage_one("{\"x\":\"\\q\x01\xff\",\"prompt_tokens\":3}", 1, 3, 0);
+
+    /* the shallowest usage object wins; at one depth the last */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    (void) t_ev(&u, NULL, "{\"usage\":{\"prompt_tokens\":2},\"a\":{\"usage\":"
+                          "{\"prompt_tokens\":1}},\"usage\":{\"prompt_tokens\":"
+                          "3}}");
+    assert_int_equal(u.prompt_tokens, 3);
+
+    /* a stray closing bracket before a usage object */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    assert_int_equal(t_ev(&u, NULL, "}]{\"usage\":{\"prompt_tokens\":1}}"),
+                     NGX_AI_RELAY_USAGE_FOUND);
+
+    /* images: elements of any type; an invalid array is no count */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_IMAGES);
+    (void) t_body(&u, "{\"data\":[{},[1,{\"a\":[]}],\"x\",1.5,null],"
+                      "\"created\":1}");
+    assert_int_equal(u.images, 5);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_IMAGES);
+    (void) t_body(&u, "{\"data\":[1,],\"created\":1}");
+    assert_int_equal(u.images, 0);
+
+    /* errors: integer codes, a real code, the last duplicate */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    (void) t_ev(&u, NULL, "{\"error\":{\"code\":-9223372036854775808}}");
+    assert_int_equal(u.error_len, 20);
+    assert_memory_equal(u.error, "-9223372036854775808", 20);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":{\"code\":9223372036854775808}}"),
+                     0);
+    assert_int_equal(u.json_errors, 1);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    (void) t_ev(&u, NULL, "{\"error\":{\"code\":1e3,\"message\":\"m\"}}");
+    assert_int_equal(u.error_len, 1);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    (void) t_ev(&u, NULL, "{\"error\":\"a\",\"err\\u006fr\":{\"type\":\"b\"}}");
+    assert_int_equal(u.error_len, 1);
+    assert_memory_equal(u.error, "b", 1);
+
+    /* errors in a JSON array (Gemini without alt=sse): the first is kept */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_GEMINI);
+    assert_int_equal(t_body(&u, "[{\"error\":\"a\"},{\"error\":"
+                                "{\"message\":\"b\"}},1]"),
+                     NGX_AI_RELAY_USAGE_ERROR);
+    assert_int_equal(u.error_len, 1);
+    assert_memory_equal(u.error, "a", 1);
+
+    /*
+     * strict JSON for errors: \u0000, a lone surrogate, bad UTF-8, a
+     * number out of range of a double, data after the value
+     */
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"a\\u0000\"}"), 0);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"\\ud800\"}"), 0);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"\xc0\xaf\"}"), 0);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"x\",\"a\":1e400}"), 0);
+    assert_int_equal(t_ev(&u, NULL, "[{\"error\":\"x\"}] x"), 0);
+    assert_int_equal(u.json_errors, 5);
+    assert_false(u.has_error);
+
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"\\ud83d\\ude00\"}"),
+                     NGX_AI_RELAY_USAGE_ERROR);
+    assert_int_equal(u.error_len, 4);
+    assert_memory_equal(u.error, "\xf0\x9f\x98\x80", 4);
+}
+
+
 static void
 test_text_count(void **state)
 {
@@ -960,6 +1082,7 @@ main(void)
         cmocka_unit_test(test_walker),
         cmocka_unit_test(test_anthropic),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_edges),
         cmocka_unit_test(test_text_count),
         cmocka_unit_test(test_estimate),
     };
