@@ -156,5 +156,10 @@ void ngx_ai_relay_usage_finish(ngx_ai_relay_usage_t *u);
 
 int64_t ngx_ai_relay_estimate_tokens(const u_char *text, size_t len);
 
+#if (NGX_AI_RELAY_USAGE_TEST)
+/* unit tests: how many texts the error path has scanned */
+extern size_t  ngx_ai_relay_usage_error_scans;
+#endif
+
 
 #endif /* _NGX_AI_RELAY_USAGE_H_INCLUDED_ */

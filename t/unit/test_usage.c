@@ -6,8 +6,9 @@
  * recorded-style fixtures in t/unit/fixtures, driven through the SSE
  * parser exactly as the nginx body filter does.  Each stream is fed
  * whole, split at every byte position and one byte at a time; the usage
- * and the event boundaries must be identical.  jansson allocations are
- * counted to prove that only error events ever reach jansson.
+ * and the event boundaries must be identical.  The runs of the strict
+ * error scan are counted (ngx_ai_relay_usage_error_scans, built with
+ * NGX_AI_RELAY_USAGE_TEST) to prove that only error events pay for it.
  */
 
 
@@ -19,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-
-#include <jansson.h>
 
 #include "ngx_ai_relay_sse.h"
 #include "ngx_ai_relay_usage.h"
@@ -51,7 +50,8 @@ typedef struct {
     /* streams only */
     size_t                  events;
     size_t                  usage_only;   /* events flagged USAGE_ONLY */
-    size_t                  parsed;       /* events that ran jansson */
+    size_t                  parsed;       /* events that ran the error
+                                             scan */
     int                     done;
 } t_fixture_t;
 
@@ -72,24 +72,6 @@ typedef struct {
     void                   *blocks[T_MAX_ALLOCS];
     size_t                  n;
 } t_pool_t;
-
-
-static size_t  t_json_allocs;
-
-
-static void *
-t_json_malloc(size_t size)
-{
-    t_json_allocs++;
-    return malloc(size);
-}
-
-
-static void
-t_json_free(void *p)
-{
-    free(p);
-}
 
 
 static void *
@@ -147,12 +129,12 @@ t_event(t_result_t *r, ngx_ai_relay_sse_t *sse, size_t end)
     assert_true(r->n < T_MAX_EVENTS);
     r->ends[r->n++] = end;
 
-    allocs = t_json_allocs;
+    allocs = ngx_ai_relay_usage_error_scans;
 
     rc = ngx_ai_relay_usage_event(&r->u, sse->event_name, sse->event_name_len,
                                   sse->data, sse->data_len);
 
-    if (t_json_allocs != allocs) {
+    if (ngx_ai_relay_usage_error_scans != allocs) {
         r->parsed++;
     }
 
@@ -205,11 +187,11 @@ t_stream(const char *s, size_t len, ngx_ai_relay_format_e format,
         t_event(r, &sse, len);
     }
 
-    allocs = t_json_allocs;
+    allocs = ngx_ai_relay_usage_error_scans;
 
     ngx_ai_relay_usage_finish(&r->u);
 
-    if (t_json_allocs != allocs) {
+    if (ngx_ai_relay_usage_error_scans != allocs) {
         r->parsed++;
     }
 
@@ -322,7 +304,7 @@ t_check(const t_fixture_t *fx, const t_result_t *r)
  * file, format, stream,
  *   prompt, cached, w5m, w1h, completion, reasoning, images, text units,
  *   found, estimated, error,
- *   events, usage-only events, events parsed by jansson, [DONE] seen
+ *   events, usage-only events, events that ran the error scan, [DONE] seen
  *
  * Text units were computed independently from the decoded JSON.
  */
@@ -518,7 +500,7 @@ t_body(ngx_ai_relay_usage_t *u, const char *body)
 }
 
 
-/* ordinary events never reach jansson, whatever their text says */
+/* ordinary events never reach the error scan, whatever their text says */
 
 static void
 test_no_parse(void **state)
@@ -529,7 +511,7 @@ test_no_parse(void **state)
 
     ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
 
-    allocs = t_json_allocs;
+    allocs = ngx_ai_relay_usage_error_scans;
 
     rc = t_ev(&u, NULL,
               "{\"choices\":[{\"delta\":{\"content\":\"the \\\"usage\\\": {"
@@ -543,7 +525,7 @@ test_no_parse(void **state)
     rc = t_ev(&u, NULL, "{\"usage\":[1,2],\"usageMetadata\":\"{\"}");
     assert_int_equal(rc, 0);
 
-    /* usage is read without jansson too */
+    /* nor does usage */
 
     rc = t_ev(&u, NULL, "{\"choices\":[{\"delta\":{}}],"
                         "\"usage\":{\"prompt_tokens\":3,"
@@ -552,7 +534,7 @@ test_no_parse(void **state)
     assert_true(u.found);
 
     ngx_ai_relay_usage_finish(&u);
-    assert_int_equal(t_json_allocs, allocs);
+    assert_int_equal(ngx_ai_relay_usage_error_scans, allocs);
     assert_int_equal(u.prompt_tokens, 3);
     assert_int_equal(u.completion_tokens, 1);
     assert_int_equal(u.json_errors, 0);
@@ -1086,8 +1068,6 @@ main(void)
         cmocka_unit_test(test_text_count),
         cmocka_unit_test(test_estimate),
     };
-
-    json_set_alloc_funcs(t_json_malloc, t_json_free);
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@ CFLAGS       ?= -g -O2
 
 UNIT_WARN     = -std=gnu99 -W -Wall -Wpointer-arith -Wno-unused-parameter \
                 -Werror
-UNIT_CPPFLAGS = -I$(UNIT_ROOT)/src \
+UNIT_CPPFLAGS = -I$(UNIT_ROOT)/src -DNGX_AI_RELAY_USAGE_TEST=1 \
                 -DNGX_AI_RELAY_FIXTURES='"$(UNIT_ROOT)/t/unit/fixtures"'
 UNIT_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer
@@ -95,7 +95,7 @@ $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 $(UNIT_BUILD)/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
-	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
+	    $(UNIT_USAGE_SRCS) -lcmocka
 
 $(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
@@ -105,13 +105,12 @@ $(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 $(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
-	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
+	    $(UNIT_USAGE_SRCS) -lcmocka
 
 $(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_WARN) $(UNIT_BENCH_CFLAGS) -I$(UNIT_ROOT)/src \
-	    -DNGX_AI_RELAY_ROOT='"$(UNIT_ROOT)"' -o $@ $(UNIT_BENCH_SRCS) \
-	    -ljansson
+	    -DNGX_AI_RELAY_ROOT='"$(UNIT_ROOT)"' -o $@ $(UNIT_BENCH_SRCS)
 
 $(UNIT_BUILD)/asan/diff_usage: $(UNIT_DIFF_SRCS) $(UNIT_HDRS) \
         $(UNIT_ROOT)/t/unit/usage_diff.h
