@@ -17,6 +17,13 @@
 #endif
 
 
+/* the hot path of the lenient walk is inlined into its loops */
+#if (defined __GNUC__)
+#define ngx_ai_relay_json_hot  inline __attribute__((always_inline))
+#else
+#define ngx_ai_relay_json_hot  inline
+#endif
+
 #define NGX_AI_RELAY_JSON_ONES   0x0101010101010101ULL
 #define NGX_AI_RELAY_JSON_HIGHS  0x8080808080808080ULL
 
@@ -75,6 +82,10 @@ static const unsigned char *ngx_ai_relay_json_lax_value(
     const unsigned char *end, unsigned level);
 static inline const unsigned char *ngx_ai_relay_json_find_special(
     const unsigned char *p, const unsigned char *end, int ascii);
+static inline const unsigned char *ngx_ai_relay_json_lax_string_end(
+    const unsigned char *p, const unsigned char *end);
+static ngx_ai_relay_json_hot const unsigned char *ngx_ai_relay_json_count(
+    const unsigned char *p, const unsigned char *end, uint64_t *counts);
 static const unsigned char *ngx_ai_relay_json_literal(
     ngx_ai_relay_json_scan_t *scan, const unsigned char *body,
     const unsigned char *p, const unsigned char *end, const char *lit,
@@ -2411,6 +2422,14 @@ ngx_ai_relay_json_find_special(const unsigned char *p,
 const unsigned char *
 ngx_ai_relay_json_string_end(const unsigned char *p, const unsigned char *end)
 {
+    return ngx_ai_relay_json_lax_string_end(p, end);
+}
+
+
+static inline const unsigned char *
+ngx_ai_relay_json_lax_string_end(const unsigned char *p,
+    const unsigned char *end)
+{
     for ( ;; ) {
         p = ngx_ai_relay_json_find_special(p, end, 0);
 
@@ -2437,8 +2456,10 @@ void
 ngx_ai_relay_json_walk_keys(ngx_ai_relay_json_walk_t *walk,
     const unsigned char *p, size_t len)
 {
-    int                   depth;
-    const unsigned char  *k, *e, *end;
+    int                              depth;
+    size_t                           h;
+    const unsigned char             *k, *e, *end;
+    const ngx_ai_relay_json_span_t  *c;
 
     depth = 0;
     end = p + len;
@@ -2458,7 +2479,7 @@ ngx_ai_relay_json_walk_keys(ngx_ai_relay_json_walk_t *walk,
         }
 
         k = p + 1;
-        e = ngx_ai_relay_json_string_end(k, end);
+        e = ngx_ai_relay_json_lax_string_end(k, end);
 
         if (e == NULL) {
             return;
@@ -2479,6 +2500,38 @@ ngx_ai_relay_json_walk_keys(ngx_ai_relay_json_walk_t *walk,
 
         if (p == end) {
             return;
+        }
+
+        if (walk->filter) {
+
+            if (e == k) {
+                continue;
+            }
+
+            h = ngx_ai_relay_json_key_hash((size_t) k[0], (size_t) e[-1],
+                                           (size_t) (e - k));
+
+            if (!(walk->filter[h >> 6] & ((uint64_t) 1 << (h & 63)))) {
+                continue;
+            }
+        }
+
+        if (walk->count && *p == '"') {
+
+            for (c = walk->count; c->data; c++) {
+
+                if ((size_t) (e - k) == c->len
+                    && k[0] == c->data[0]
+                    && memcmp(k, c->data, c->len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (c->data) {
+                p = ngx_ai_relay_json_count(p + 1, end, walk->counts);
+                continue;
+            }
         }
 
         walk->depth = depth;
@@ -2529,7 +2582,7 @@ ngx_ai_relay_json_lax_value(ngx_ai_relay_json_lax_t *lax,
     switch (*p) {
 
     case '"':
-        e = ngx_ai_relay_json_string_end(p + 1, end);
+        e = ngx_ai_relay_json_lax_string_end(p + 1, end);
         return e ? e + 1 : NULL;
 
     case '{':
@@ -2537,13 +2590,17 @@ ngx_ai_relay_json_lax_value(ngx_ai_relay_json_lax_t *lax,
         break;
 
     case 't':
-        return (end - p >= 4 && memcmp(p, "true", 4) == 0) ? p + 4 : NULL;
+        return (end - p >= 4 && p[1] == 'r' && p[2] == 'u' && p[3] == 'e')
+               ? p + 4 : NULL;
 
     case 'f':
-        return (end - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
+        return (end - p >= 5 && p[1] == 'a' && p[2] == 'l' && p[3] == 's'
+                && p[4] == 'e')
+               ? p + 5 : NULL;
 
     case 'n':
-        return (end - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
+        return (end - p >= 4 && p[1] == 'u' && p[2] == 'l' && p[3] == 'l')
+               ? p + 4 : NULL;
 
     default:
         return ngx_ai_relay_json_number_end(p, end);
@@ -2577,7 +2634,7 @@ ngx_ai_relay_json_lax_value(ngx_ai_relay_json_lax_t *lax,
             }
 
             k = p + 1;
-            e = ngx_ai_relay_json_string_end(k, end);
+            e = ngx_ai_relay_json_lax_string_end(k, end);
 
             if (e == NULL) {
                 return NULL;
@@ -2704,13 +2761,40 @@ ngx_ai_relay_json_number_count(const unsigned char *p,
 
     *value = -1;
 
+    if (p < end && *p == '0'
+        && (p + 1 == end || (p[1] != '.' && p[1] != 'e' && p[1] != 'E')))
+    {
+        *value = 0;
+        return p + 1;
+    }
+
+    if (p < end && *p >= '1' && *p <= '9') {
+
+        /* the common case, an integer: stop adding once past max */
+
+        v = 0;
+
+        for (q = p; q < end && ngx_ai_relay_json_digit(*q); q++) {
+            if (v <= max) {
+                v = v * 10 + (*q - '0');
+            }
+        }
+
+        if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
+
+            if (v <= max) {
+                *value = v;
+            }
+
+            return q;
+        }
+    }
+
     e = ngx_ai_relay_json_number_end(p, end);
 
     if (e == NULL || *p == '-') {
         return e;
     }
-
-    /* an integer: digits only; stop adding once past max */
 
     v = 0;
 
@@ -2749,6 +2833,14 @@ ngx_ai_relay_json_number_count(const unsigned char *p,
 const unsigned char *
 ngx_ai_relay_json_string_count(const unsigned char *p,
     const unsigned char *end, uint64_t *counts)
+{
+    return ngx_ai_relay_json_count(p, end, counts);
+}
+
+
+static ngx_ai_relay_json_hot const unsigned char *
+ngx_ai_relay_json_count(const unsigned char *p, const unsigned char *end,
+    uint64_t *counts)
 {
     unsigned char         ch;
     uint32_t              cp;

@@ -314,7 +314,33 @@ unsigned char *ngx_ai_relay_json_pieces_copy(unsigned char *dst,
  * consumed whole (a string, or a balanced container: brackets skipped
  * are not counted), or NULL to stop.  The walk also stops at an
  * unterminated string and at a key that ends the text.
+ *
+ * Text measurement without the handler: when count is set (a list of
+ * keys ended by one with data NULL), the string value of a key in it is
+ * measured as by ngx_ai_relay_json_string_count() into counts[] (not
+ * reset by the walk) and the walk goes on after it.
+ *
+ * A filter saves the call for keys the handler ignores (returns value
+ * for): with filter set (four words), only keys whose hash bit is set in
+ * it reach the handler or the count list.  The hash of a key takes its
+ * first and last bytes and its length; ngx_ai_relay_json_key_bit(w,
+ * first, last, len) is the bit of such a key in filter[w], a constant for
+ * constant arguments:
+ *
+ *     static const uint64_t  filter[4] = {
+ *         ngx_ai_relay_json_key_bit(0, 'u', 'e', 5)         usage
+ *         | ngx_ai_relay_json_key_bit(0, 'e', 'r', 5),      error
+ *         ...(1, ...), ...(2, ...), ...(3, ...)
+ *     };
  */
+
+#define ngx_ai_relay_json_key_hash(first, last, len)                         \
+    (((first) * 7 + (last) * 3 + (len) * 5) & 255)
+
+#define ngx_ai_relay_json_key_bit(w, first, last, len)                       \
+    ((ngx_ai_relay_json_key_hash(first, last, len) >> 6) == (w)              \
+     ? (uint64_t) 1 << (ngx_ai_relay_json_key_hash(first, last, len) & 63)   \
+     : 0)
 
 typedef struct ngx_ai_relay_json_walk_s  ngx_ai_relay_json_walk_t;
 
@@ -322,9 +348,18 @@ typedef const unsigned char *(*ngx_ai_relay_json_key_pt)(
     ngx_ai_relay_json_walk_t *walk, const unsigned char *key,
     size_t key_len, const unsigned char *value);
 
+typedef struct {
+    const unsigned char         *data;
+    size_t                       len;
+} ngx_ai_relay_json_span_t;
+
+
 struct ngx_ai_relay_json_walk_s {
     ngx_ai_relay_json_key_pt     handler;
     void                        *data;
+    const ngx_ai_relay_json_span_t  *count;
+    uint64_t                     counts[3];
+    const uint64_t              *filter;     /* NULL: every key */
     const unsigned char         *end;        /* set by walk_keys() */
     int                          depth;
 };
@@ -355,12 +390,6 @@ void ngx_ai_relay_json_walk_keys(ngx_ai_relay_json_walk_t *walk,
 
 #define NGX_AI_RELAY_JSON_LAX_DEPTH  256
 #define NGX_AI_RELAY_JSON_PATH_MAX   8
-
-
-typedef struct {
-    const unsigned char         *data;
-    size_t                       len;
-} ngx_ai_relay_json_span_t;
 
 
 typedef struct ngx_ai_relay_json_lax_s  ngx_ai_relay_json_lax_t;

@@ -55,12 +55,6 @@
 
 
 typedef struct {
-    const char            *name;
-    size_t                 len;
-} ngx_ai_relay_key_t;
-
-
-typedef struct {
     const char            *parent;        /* NULL: in the usage object */
     size_t                 parent_len;
     const char            *name;
@@ -78,8 +72,6 @@ typedef struct {
 /* what one pass of the scanner found in an event or a body */
 typedef struct {
     ngx_ai_relay_usage_t      *u;
-    const ngx_ai_relay_key_t  *keys;      /* text to count, or NULL */
-    uint64_t                   counts[3]; /* see string_count() */
 
     ngx_ai_relay_fields_t      fields;    /* of the chosen usage object */
     int                        usage_depth;
@@ -99,7 +91,7 @@ typedef struct {
 #define NGX_AI_RELAY_CHOICES_SOME    2
 
 
-#define ngx_ai_relay_key(s)  { s, sizeof(s) - 1 }
+#define ngx_ai_relay_key(s)  { (const u_char *) s, sizeof(s) - 1 }
 
 #define ngx_ai_relay_top(s, obj)  { NULL, 0, s, sizeof(s) - 1, obj }
 
@@ -108,6 +100,54 @@ typedef struct {
 #define ngx_ai_relay_streq(p, n, s)                                          \
     ((n) == sizeof(s) - 1 && (p)[0] == (u_char) (s)[0]                       \
      && memcmp(p, s, sizeof(s) - 1) == 0)
+
+/*
+ * Key filters (see ngx_ai_relay_json_walk_t): the keys scan_key() looks
+ * at, "usage", "usageMetadata", "error", "choices", with "data" and
+ * "type" for images, and the text keys of each format.
+ */
+
+#define ngx_ai_relay_kb  ngx_ai_relay_json_key_bit
+
+#define NGX_AI_RELAY_KEYS_ANY(w)                                             \
+    (ngx_ai_relay_kb(w, 'u', 'e', 5)                /* usage */              \
+     | ngx_ai_relay_kb(w, 'u', 'a', 13)             /* usageMetadata */      \
+     | ngx_ai_relay_kb(w, 'e', 'r', 5)              /* error */              \
+     | ngx_ai_relay_kb(w, 'c', 's', 7))             /* choices */
+
+#define NGX_AI_RELAY_KEYS_CHAT(w)                                            \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 'c', 't', 7)              /* content */            \
+     | ngx_ai_relay_kb(w, 'r', 't', 17)             /* reasoning_content */  \
+     | ngx_ai_relay_kb(w, 'r', 'g', 9)              /* reasoning */          \
+     | ngx_ai_relay_kb(w, 'r', 'l', 7)              /* refusal */            \
+     | ngx_ai_relay_kb(w, 'a', 's', 9))             /* arguments */
+
+#define NGX_AI_RELAY_KEYS_TEXT(w)                                            \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 't', 't', 4))             /* text */
+
+#define NGX_AI_RELAY_KEYS_RESPONSES(w)                                       \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 'd', 'a', 5)              /* delta */              \
+     | ngx_ai_relay_kb(w, 't', 't', 4)              /* text */               \
+     | ngx_ai_relay_kb(w, 'r', 'l', 7)              /* refusal */            \
+     | ngx_ai_relay_kb(w, 'a', 's', 9))             /* arguments */
+
+#define NGX_AI_RELAY_KEYS_IMAGES(w)                                          \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 'd', 'a', 4)              /* data */               \
+     | ngx_ai_relay_kb(w, 't', 'e', 4))             /* type */
+
+#define NGX_AI_RELAY_KEYS_ANTHROPIC(w)                                       \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 't', 't', 4)              /* text */               \
+     | ngx_ai_relay_kb(w, 't', 'g', 8)              /* thinking */           \
+     | ngx_ai_relay_kb(w, 'p', 'n', 12))            /* partial_json */
+
+#define ngx_ai_relay_filter(keys)                                            \
+    { keys(0), keys(1), keys(2), keys(3) }
+
 
 #define ngx_ai_relay_has(f, i)  ((f)->present & (1u << (i)))
 
@@ -135,11 +175,11 @@ static size_t ngx_ai_relay_usage_string(const u_char *body,
     const ngx_ai_relay_json_member_t *m, u_char *buf);
 static void ngx_ai_relay_usage_error_append(ngx_ai_relay_usage_t *u,
     const char *p, size_t n);
-static const ngx_ai_relay_key_t *ngx_ai_relay_usage_keys(
+static const ngx_ai_relay_json_span_t *ngx_ai_relay_usage_keys(
     ngx_ai_relay_usage_t *u, const u_char *name, size_t name_len,
     int stream);
 static void ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p,
-    size_t len, const ngx_ai_relay_key_t *keys, ngx_ai_relay_scan_t *scan);
+    size_t len, const ngx_ai_relay_json_span_t *keys, ngx_ai_relay_scan_t *scan);
 static const u_char *ngx_ai_relay_scan_key(ngx_ai_relay_json_walk_t *walk,
     const u_char *k, size_t klen, const u_char *p);
 static void ngx_ai_relay_usage_member(ngx_ai_relay_json_lax_t *lax,
@@ -181,7 +221,56 @@ static const ngx_ai_relay_field_t  ngx_ai_relay_fields[] = {
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_chat_keys[] = {
+#if (defined __GNUC__)
+#define ngx_ai_relay_lowest_bit(m)  __builtin_ctz(m)
+#else
+static unsigned
+ngx_ai_relay_lowest_bit(uint32_t m)
+{
+    unsigned  i;
+
+    for (i = 0; !(m & 1); i++, m >>= 1) { /* void */ }
+
+    return i;
+}
+#endif
+
+
+/* the fields by name length, a bit per NGX_AI_RELAY_F_* */
+#define ngx_ai_relay_bit(f)  (1u << NGX_AI_RELAY_F_ ## f)
+
+static const uint32_t  ngx_ai_relay_fields_by_len[28] = {
+    [12] = ngx_ai_relay_bit(INPUT),
+    [13] = ngx_ai_relay_bit(PROMPT) | ngx_ai_relay_bit(OUTPUT)
+           | ngx_ai_relay_bit(P_CACHED) | ngx_ai_relay_bit(I_CACHED),
+    [14] = ngx_ai_relay_bit(CACHE_SPLIT),
+    [15] = ngx_ai_relay_bit(G_TOTAL),
+    [16] = ngx_ai_relay_bit(C_REASONING) | ngx_ai_relay_bit(O_REASONING)
+           | ngx_ai_relay_bit(G_PROMPT),
+    [17] = ngx_ai_relay_bit(COMPLETION),
+    [18] = ngx_ai_relay_bit(G_THOUGHTS),
+    [20] = ngx_ai_relay_bit(G_CANDIDATES),
+    [23] = ngx_ai_relay_bit(CACHE_HIT) | ngx_ai_relay_bit(CACHE_READ)
+           | ngx_ai_relay_bit(G_TOOL) | ngx_ai_relay_bit(G_CACHED),
+    [25] = ngx_ai_relay_bit(WRITE_5M) | ngx_ai_relay_bit(WRITE_1H),
+    [27] = ngx_ai_relay_bit(CACHE_WRITE)
+};
+
+
+/* indexed by ngx_ai_relay_format_e */
+static const uint64_t  ngx_ai_relay_filters[][4] = {
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_ANY),          /* unknown */
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_CHAT),
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_TEXT),         /* completions */
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_ANY),          /* embeddings */
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_RESPONSES),
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_IMAGES),
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_ANTHROPIC),
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_TEXT)          /* Gemini */
+};
+
+
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_chat_keys[] = {
     ngx_ai_relay_key("content"),
     ngx_ai_relay_key("reasoning_content"),
     ngx_ai_relay_key("reasoning"),
@@ -191,19 +280,19 @@ static const ngx_ai_relay_key_t  ngx_ai_relay_chat_keys[] = {
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_text_keys[] = {
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_text_keys[] = {
     ngx_ai_relay_key("text"),
     { NULL, 0 }
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_delta_keys[] = {
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_delta_keys[] = {
     ngx_ai_relay_key("delta"),
     { NULL, 0 }
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_responses_keys[] = {
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_responses_keys[] = {
     ngx_ai_relay_key("text"),
     ngx_ai_relay_key("refusal"),
     ngx_ai_relay_key("arguments"),
@@ -211,7 +300,7 @@ static const ngx_ai_relay_key_t  ngx_ai_relay_responses_keys[] = {
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_anthropic_keys[] = {
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_anthropic_keys[] = {
     ngx_ai_relay_key("text"),
     ngx_ai_relay_key("thinking"),
     ngx_ai_relay_key("partial_json"),
@@ -234,7 +323,7 @@ ngx_ai_relay_usage_event(ngx_ai_relay_usage_t *u, const u_char *name,
 {
     int                        rc;
     ngx_ai_relay_scan_t        scan;
-    const ngx_ai_relay_key_t  *keys;
+    const ngx_ai_relay_json_span_t  *keys;
 
     if (ngx_ai_relay_streq(data, len, "[DONE]")) {
         return NGX_AI_RELAY_USAGE_DONE;
@@ -283,7 +372,7 @@ ngx_ai_relay_usage_body(ngx_ai_relay_usage_t *u, const u_char *body,
 {
     int                        rc;
     ngx_ai_relay_scan_t        scan;
-    const ngx_ai_relay_key_t  *keys;
+    const ngx_ai_relay_json_span_t  *keys;
 
     rc = 0;
 
@@ -801,7 +890,7 @@ ngx_ai_relay_usage_error_append(ngx_ai_relay_usage_t *u, const char *p,
 }
 
 
-static const ngx_ai_relay_key_t *
+static const ngx_ai_relay_json_span_t *
 ngx_ai_relay_usage_keys(ngx_ai_relay_usage_t *u, const u_char *name,
     size_t name_len, int stream)
 {
@@ -853,16 +942,12 @@ ngx_ai_relay_usage_keys(ngx_ai_relay_usage_t *u, const u_char *name,
 
 static void
 ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
-    const ngx_ai_relay_key_t *keys, ngx_ai_relay_scan_t *scan)
+    const ngx_ai_relay_json_span_t *keys, ngx_ai_relay_scan_t *scan)
 {
     int64_t                   units;
     ngx_ai_relay_json_walk_t  walk;
 
     scan->u = u;
-    scan->keys = keys;
-    scan->counts[0] = 0;
-    scan->counts[1] = 0;
-    scan->counts[2] = 0;
     scan->fields.present = 0;
     scan->usage_depth = 0;
     scan->images = 0;
@@ -874,10 +959,15 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
 
     walk.handler = ngx_ai_relay_scan_key;
     walk.data = scan;
+    walk.count = keys;
+    walk.counts[0] = 0;
+    walk.counts[1] = 0;
+    walk.counts[2] = 0;
+    walk.filter = ngx_ai_relay_filters[u->format];
 
     ngx_ai_relay_json_walk_keys(&walk, p, len);
 
-    units = scan->counts[0] + 2 * scan->counts[1] + 4 * scan->counts[2];
+    units = walk.counts[0] + 2 * walk.counts[1] + 4 * walk.counts[2];
 
     if (units) {
         u->text_units += units;
@@ -899,7 +989,6 @@ ngx_ai_relay_scan_key(ngx_ai_relay_json_walk_t *walk, const u_char *k,
     ngx_ai_relay_usage_t      *u;
     ngx_ai_relay_fields_t      fields;
     ngx_ai_relay_json_lax_t    lax;
-    const ngx_ai_relay_key_t  *key;
 
     scan = walk->data;
     u = scan->u;
@@ -1008,19 +1097,7 @@ ngx_ai_relay_scan_key(ngx_ai_relay_json_walk_t *walk, const u_char *k,
         return e + 1;
     }
 
-    if (*p != '"' || scan->keys == NULL) {
-        return p;
-    }
-
-    for (key = scan->keys; key->name; key++) {
-
-        if (klen == key->len
-            && k[0] == (u_char) key->name[0]
-            && memcmp(k, key->name, klen) == 0)
-        {
-            return ngx_ai_relay_json_string_count(p + 1, last, scan->counts);
-        }
-    }
+    /* text keys are counted by the walk */
 
     return p;
 }
@@ -1038,7 +1115,7 @@ ngx_ai_relay_usage_member(ngx_ai_relay_json_lax_t *lax, const u_char *key,
 {
     size_t                       i;
     int64_t                      v;
-    uint32_t                     bit;
+    uint32_t                     bit, m;
     ngx_ai_relay_fields_t       *fields;
     ngx_ai_relay_json_span_t    *parent;
     const ngx_ai_relay_field_t  *f;
@@ -1056,21 +1133,16 @@ ngx_ai_relay_usage_member(ngx_ai_relay_json_lax_t *lax, const u_char *key,
         return;
     }
 
-    if (*value == '{') {
-        v = NGX_AI_RELAY_F_OBJECT;
-
-    } else if (*value == '-' || (*value >= '0' && *value <= '9')) {
-        (void) ngx_ai_relay_json_number_count(value, value_end,
-                                              NGX_AI_RELAY_MAX_TOKENS, &v);
-
-    } else {
-        v = -1;
+    if (klen >= sizeof(ngx_ai_relay_fields_by_len) / sizeof(uint32_t)) {
+        return;
     }
 
-    for (i = 0; i < NGX_AI_RELAY_F_N; i++) {
+    for (m = ngx_ai_relay_fields_by_len[klen]; m; m &= m - 1) {
+
+        i = ngx_ai_relay_lowest_bit(m);
         f = &ngx_ai_relay_fields[i];
 
-        if (f->len != klen || memcmp(f->name, key, klen) != 0) {
+        if (f->name[0] != (char) key[0] || memcmp(f->name, key, klen) != 0) {
             continue;
         }
 
@@ -1085,6 +1157,17 @@ ngx_ai_relay_usage_member(ngx_ai_relay_json_lax_t *lax, const u_char *key,
                    || memcmp(f->parent, parent->data, parent->len) != 0)
         {
             continue;
+        }
+
+        if (*value == '{') {
+            v = NGX_AI_RELAY_F_OBJECT;
+
+        } else if (*value == '-' || (*value >= '0' && *value <= '9')) {
+            (void) ngx_ai_relay_json_number_count(value, value_end,
+                                                  NGX_AI_RELAY_MAX_TOKENS, &v);
+
+        } else {
+            v = -1;
         }
 
         bit = 1u << i;
