@@ -335,7 +335,7 @@ unsigned char *ngx_ai_relay_json_pieces_copy(unsigned char *dst,
  */
 
 #define ngx_ai_relay_json_key_hash(first, last, len)                         \
-    (((first) * 7 + (last) * 3 + (len) * 5) & 255)
+    (((first) * 4 + (last) * 5 + (len) * 9) & 255)
 
 #define ngx_ai_relay_json_key_bit(w, first, last, len)                       \
     ((ngx_ai_relay_json_key_hash(first, last, len) >> 6) == (w)              \
