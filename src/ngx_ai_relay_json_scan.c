@@ -187,7 +187,7 @@ ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
 {
     int                          top;
     size_t                       i, j;
-    unsigned                     depth, max_depth, escaped;
+    unsigned                     depth, max_depth, value_max, escaped;
     uint64_t                     counts[2], kcounts[2], mark[2];
     uint64_t                     stack[NGX_AI_RELAY_JSON_DEPTH_LIMIT / 64];
     unsigned char                c;
@@ -210,6 +210,8 @@ ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
     if (max_depth == 0 || max_depth > NGX_AI_RELAY_JSON_DEPTH_LIMIT) {
         max_depth = NGX_AI_RELAY_JSON_DEPTH_LIMIT;
     }
+
+    value_max = scan->value_depth ? max_depth : max_depth + 1;
 
     members = scan->members;
     m = NULL;
@@ -242,6 +244,11 @@ value:
 
     if (p == end) {
         goto eof;
+    }
+
+    if (depth >= value_max) {
+        return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_DEPTH,
+                                      "nesting too deep", p - body);
     }
 
     if (depth == 1 && m != NULL) {

@@ -137,15 +137,19 @@ typedef struct {
     unsigned                     max_depth;
 
     /*
-     * Stricter than RFC 8259, off after ngx_ai_relay_json_scan_init(),
-     * both as jansson does by default (an error body must be read exactly
-     * as it was with jansson): reject_nul rejects "\u0000" in strings
-     * and keys (ERR_SYNTAX); reject_overflow rejects an integer (no
-     * fraction, no exponent) outside int64_t and a number whose magnitude
-     * rounds beyond DBL_MAX (ERR_RANGE).
+     * Stricter than RFC 8259, all off after ngx_ai_relay_json_scan_init(),
+     * all as jansson is by default (error bodies are read exactly as they
+     * were with jansson): reject_nul rejects "\u0000" in strings and keys
+     * (ERR_SYNTAX); reject_overflow rejects an integer (no fraction, no
+     * exponent) outside int64_t and a number whose magnitude rounds beyond
+     * DBL_MAX (ERR_RANGE); with value_depth, max_depth counts values
+     * rather than containers, as JSON_PARSER_MAX_DEPTH does: a value of
+     * any type inside max_depth containers is too deep (ERR_DEPTH; an
+     * empty container at that depth is not).
      */
     unsigned                     reject_nul:1;
     unsigned                     reject_overflow:1;
+    unsigned                     value_depth:1;
 
     /* results */
     size_t                       nmembers;

@@ -627,6 +627,7 @@ ngx_ai_relay_usage_errors(ngx_ai_relay_usage_t *u, const u_char *p,
     scan.max_depth = NGX_AI_RELAY_ERROR_DEPTH;
     scan.reject_nul = 1;
     scan.reject_overflow = 1;
+    scan.value_depth = 1;
 
     rc = ngx_ai_relay_json_scan(&scan, p, len);
 

@@ -131,6 +131,14 @@ static const char  *du_edges[] = {
 };
 
 
+static const char  *du_deep_pre[] = {
+    "{\"usage\":{\"prompt_tokens\":1,\"a\":",
+    "{\"error\":\"x\",\"a\":",
+    "{\"data\":[1,",
+    NULL
+};
+
+
 static uint64_t
 du_next(void)
 {
@@ -258,6 +266,72 @@ du_input(const u_char *p, size_t len, size_t mutants)
 }
 
 
+/*
+ * Nesting around the limits: 32 containers in a usage object, 2048
+ * values in an error body (jansson), with nothing, a scalar or an empty
+ * object innermost, and an array of that many elements for image counts.
+ */
+
+static void
+du_deep(void)
+{
+    int          i, n, inner, k;
+    size_t       len;
+    u_char      *buf;
+    const char  *pre, *suf;
+
+    buf = malloc(32768);
+    if (buf == NULL) {
+        exit(2);
+    }
+
+    for (k = 0; du_deep_pre[k]; k++) {
+        pre = du_deep_pre[k];
+
+        for (n = 1; n < 2060; n++) {
+
+            if (n > 40 && (n < 2040 || k != 1)) {
+                continue;
+            }
+
+            for (inner = 0; inner < 3; inner++) {
+                len = strlen(pre);
+                memcpy(buf, pre, len);
+
+                for (i = 0; i < n; i++) {
+                    buf[len++] = (i & 1) ? '{' : '[';
+
+                    if (i & 1) {
+                        memcpy(buf + len, "\"k\":", 4);
+                        len += 4;
+                    }
+                }
+
+                if (inner == 1) {
+                    buf[len++] = '1';
+
+                } else if (inner == 2) {
+                    memcpy(buf + len, "{}", 2);
+                    len += 2;
+                }
+
+                for (i = n - 1; i >= 0; i--) {
+                    buf[len++] = (i & 1) ? '}' : ']';
+                }
+
+                suf = (k == 0) ? "}}" : (k == 1) ? "}" : "]}";
+                memcpy(buf + len, suf, strlen(suf));
+                len += strlen(suf);
+
+                du_one(buf, len);
+            }
+        }
+    }
+
+    free(buf);
+}
+
+
 static u_char *
 du_read(const char *path, size_t *len)
 {
@@ -365,6 +439,8 @@ main(int argc, char **argv)
     for (i = 0; du_edges[i]; i++) {
         du_input((const u_char *) du_edges[i], strlen(du_edges[i]), mutants);
     }
+
+    du_deep();
 
     for (i = 1; i < argc; i++) {
 
