@@ -101,6 +101,7 @@ typedef struct {
     ((n) == sizeof(s) - 1 && (p)[0] == (u_char) (s)[0]                       \
      && memcmp(p, s, sizeof(s) - 1) == 0)
 
+
 /*
  * Key filters (see ngx_ai_relay_json_walk_t): the keys scan_key() looks
  * at, "usage", "usageMetadata", "error", "choices", with "data" and
@@ -179,7 +180,8 @@ static const ngx_ai_relay_json_span_t *ngx_ai_relay_usage_keys(
     ngx_ai_relay_usage_t *u, const u_char *name, size_t name_len,
     int stream);
 static void ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p,
-    size_t len, const ngx_ai_relay_json_span_t *keys, ngx_ai_relay_scan_t *scan);
+    size_t len, const ngx_ai_relay_json_span_t *keys,
+    ngx_ai_relay_scan_t *scan);
 static const u_char *ngx_ai_relay_scan_key(ngx_ai_relay_json_walk_t *walk,
     const u_char *k, size_t klen, const u_char *p);
 static void ngx_ai_relay_usage_member(ngx_ai_relay_json_lax_t *lax,
@@ -1224,3 +1226,98 @@ ngx_ai_relay_text_units(const u_char *p, size_t len)
 
     return n;
 }
+
+
+#if (NGX_AI_RELAY_USAGE_TEST)
+
+/*
+ * Unit tests: the hand-written tables agree with the lists they speed up:
+ * every key of a format passes its filter, every field is found by its
+ * name length and by no other.  Returns NULL or what is wrong.
+ */
+
+static int
+ngx_ai_relay_usage_filtered(ngx_ai_relay_format_e format, const char *key,
+    size_t len)
+{
+    size_t           h;
+    const uint64_t  *filter;
+
+    filter = ngx_ai_relay_filters[format];
+    h = ngx_ai_relay_json_key_hash((size_t) (u_char) key[0],
+                                   (size_t) (u_char) key[len - 1], len);
+
+    return (filter[h >> 6] >> (h & 63)) & 1;
+}
+
+
+const char *
+ngx_ai_relay_usage_check_tables(void)
+{
+    int                              f, stream;
+    size_t                           i, len;
+    uint32_t                         m;
+    const ngx_ai_relay_json_span_t  *k;
+
+    static const char  *fixed[] = { "usage", "usageMetadata", "error",
+                                    "choices", NULL };
+
+    for (f = NGX_AI_RELAY_FMT_UNKNOWN; f <= NGX_AI_RELAY_FMT_GEMINI; f++) {
+
+        for (i = 0; fixed[i]; i++) {
+            if (!ngx_ai_relay_usage_filtered(f, fixed[i],
+                                             strlen(fixed[i])))
+            {
+                return "a key of every format is filtered out";
+            }
+        }
+
+        if (f == NGX_AI_RELAY_FMT_OPENAI_IMAGES
+            && (!ngx_ai_relay_usage_filtered(f, "data", 4)
+                || !ngx_ai_relay_usage_filtered(f, "type", 4)))
+        {
+            return "an images key is filtered out";
+        }
+
+        for (stream = 0; stream < 2; stream++) {
+            ngx_ai_relay_usage_t  u;
+
+            u.format = f;
+
+            k = ngx_ai_relay_usage_keys(&u, (const u_char *) "x.delta", 7,
+                                        stream);
+
+            for ( /* void */ ; k && k->data; k++) {
+                if (!ngx_ai_relay_usage_filtered(f, (const char *) k->data,
+                                                 k->len))
+                {
+                    return "a text key is filtered out";
+                }
+            }
+        }
+    }
+
+    for (len = 0; len < sizeof(ngx_ai_relay_fields_by_len) / sizeof(uint32_t);
+         len++)
+    {
+        m = ngx_ai_relay_fields_by_len[len];
+
+        for (i = 0; i < NGX_AI_RELAY_F_N; i++) {
+            if (((m >> i) & 1) != (ngx_ai_relay_fields[i].len == len)) {
+                return "fields_by_len is wrong";
+            }
+        }
+    }
+
+    for (i = 0; i < NGX_AI_RELAY_F_N; i++) {
+        if (ngx_ai_relay_fields[i].len
+            >= sizeof(ngx_ai_relay_fields_by_len) / sizeof(uint32_t))
+        {
+            return "fields_by_len is too short";
+        }
+    }
+
+    return NULL;
+}
+
+#endif

@@ -556,11 +556,11 @@ failed:
 }
 
 
-
 /*
  * The lenient walk (walk_keys, walk_value) on any text: inside it, and
- * accepting whatever the strict scanner accepts, at the same end; with and without a filter,
- * and counting text in the walk or in the handler, the same keys.
+ * accepting whatever the strict scanner accepts, at the same end; with
+ * and without a filter, and counting text in the walk or in the
+ * handler, the same text.
  */
 
 typedef struct {

@@ -874,6 +874,10 @@ test_edges(void **state)
 {
     ngx_ai_relay_usage_t  u;
 
+    /* the key filters and the field table agree with their lists */
+
+    assert_null(ngx_ai_relay_usage_check_tables());
+
     /* counts: 2^50 is kept, more is not a count, reals are truncated */
 
     t_usage_one("{\"prompt_tokens\":1125899906842624}", 1, 1125899906842624,
@@ -943,7 +947,8 @@ test_edges(void **state)
     assert_memory_equal(u.error, "-9223372036854775808", 20);
 
     ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
-    assert_int_equal(t_ev(&u, NULL, "{\"error\":{\"code\":9223372036854775808}}"),
+    assert_int_equal(t_ev(&u, NULL,
+                          "{\"error\":{\"code\":9223372036854775808}}"),
                      0);
     assert_int_equal(u.json_errors, 1);
 
