@@ -187,7 +187,7 @@ ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
 {
     int                          top;
     size_t                       i, j;
-    unsigned                     depth, max_depth, value_max, escaped;
+    unsigned                     depth, max_depth, full, escaped;
     uint64_t                     counts[2], kcounts[2], mark[2];
     uint64_t                     stack[NGX_AI_RELAY_JSON_DEPTH_LIMIT / 64];
     unsigned char                c;
@@ -211,7 +211,8 @@ ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
         max_depth = NGX_AI_RELAY_JSON_DEPTH_LIMIT;
     }
 
-    value_max = scan->value_depth ? max_depth : max_depth + 1;
+    /* value_depth: only an empty container may be this deep */
+    full = scan->value_depth ? max_depth : max_depth + 1;
 
     members = scan->members;
     m = NULL;
@@ -244,11 +245,6 @@ value:
 
     if (p == end) {
         goto eof;
-    }
-
-    if (depth >= value_max) {
-        return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_DEPTH,
-                                      "nesting too deep", p - body);
     }
 
     if (depth == 1 && m != NULL) {
@@ -288,6 +284,10 @@ value:
                 goto done;
             }
 
+            if (depth == full) {
+                goto deep;
+            }
+
             goto key;
         }
 
@@ -295,6 +295,10 @@ value:
             p++;
             depth--;
             goto done;
+        }
+
+        if (depth == full) {
+            goto deep;
         }
 
         goto value;
@@ -518,6 +522,13 @@ eof:
 
     return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_SYNTAX,
                                   "unexpected end of input", len);
+
+deep:
+
+    /* value_depth: the first value inside max_depth containers */
+
+    return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_DEPTH,
+                                  "nesting too deep", p - body);
 
 unexpected:
 
