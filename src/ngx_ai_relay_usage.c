@@ -179,8 +179,8 @@ static void ngx_ai_relay_usage_error_append(ngx_ai_relay_usage_t *u,
 static const ngx_ai_relay_json_span_t *ngx_ai_relay_usage_keys(
     ngx_ai_relay_usage_t *u, const u_char *name, size_t name_len,
     int stream);
-static void ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p,
-    size_t len, const ngx_ai_relay_json_span_t *keys,
+static inline void ngx_ai_relay_scan(ngx_ai_relay_usage_t *u,
+    const u_char *p, size_t len, const ngx_ai_relay_json_span_t *keys,
     ngx_ai_relay_scan_t *scan);
 static const u_char *ngx_ai_relay_scan_key(ngx_ai_relay_json_walk_t *walk,
     const u_char *k, size_t klen, const u_char *p);
@@ -943,7 +943,7 @@ ngx_ai_relay_usage_keys(ngx_ai_relay_usage_t *u, const u_char *name,
  * (the last of the shallowest wins) and notes what needs more work.
  */
 
-static void
+static inline void
 ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
     const ngx_ai_relay_json_span_t *keys, ngx_ai_relay_scan_t *scan)
 {
