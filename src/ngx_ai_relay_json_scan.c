@@ -86,6 +86,8 @@ static inline const unsigned char *ngx_ai_relay_json_lax_string_end(
     const unsigned char *p, const unsigned char *end);
 static ngx_ai_relay_json_hot const unsigned char *ngx_ai_relay_json_count(
     const unsigned char *p, const unsigned char *end, uint64_t *counts);
+static ngx_ai_relay_json_hot int ngx_ai_relay_json_key_pass(
+    const uint64_t *filter, const unsigned char *k, size_t len);
 static const unsigned char *ngx_ai_relay_json_literal(
     ngx_ai_relay_json_scan_t *scan, const unsigned char *body,
     const unsigned char *p, const unsigned char *end, const char *lit,
@@ -2470,12 +2472,37 @@ ngx_ai_relay_json_lax_string_end(const unsigned char *p,
 }
 
 
+int
+ngx_ai_relay_json_key_filtered(const uint64_t *filter,
+    const unsigned char *key, size_t len)
+{
+    return ngx_ai_relay_json_key_pass(filter, key, len);
+}
+
+
+/* see ngx_ai_relay_json_walk_t: a length bit, then a hash bit */
+
+static ngx_ai_relay_json_hot int
+ngx_ai_relay_json_key_pass(const uint64_t *filter, const unsigned char *k,
+    size_t len)
+{
+    size_t  h;
+
+    if (len - 1 > 62 || !((filter[4] >> len) & 1)) {
+        return 0;
+    }
+
+    h = ngx_ai_relay_json_key_hash((size_t) k[0], (size_t) k[len - 1], len);
+
+    return (filter[h >> 6] >> (h & 63)) & 1;
+}
+
+
 void
 ngx_ai_relay_json_walk_keys(ngx_ai_relay_json_walk_t *walk,
     const unsigned char *p, size_t len)
 {
     int                              depth;
-    size_t                           h;
     const unsigned char             *k, *e, *end;
     const ngx_ai_relay_json_span_t  *c;
 
@@ -2520,18 +2547,10 @@ ngx_ai_relay_json_walk_keys(ngx_ai_relay_json_walk_t *walk,
             return;
         }
 
-        if (walk->filter) {
-
-            if (e == k) {
-                continue;
-            }
-
-            h = ngx_ai_relay_json_key_hash((size_t) k[0], (size_t) e[-1],
-                                           (size_t) (e - k));
-
-            if (!(walk->filter[h >> 6] & ((uint64_t) 1 << (h & 63)))) {
-                continue;
-            }
+        if (walk->filter
+            && !ngx_ai_relay_json_key_pass(walk->filter, k, (size_t) (e - k)))
+        {
+            continue;
         }
 
         if (walk->count && *p == '"') {

@@ -325,24 +325,30 @@ unsigned char *ngx_ai_relay_json_pieces_copy(unsigned char *dst,
  * reset by the walk) and the walk goes on after it.
  *
  * A filter saves the call for keys the handler ignores (returns value
- * for): with filter set (four words), only keys whose hash bit is set in
- * it reach the handler or the count list.  The hash of a key takes its
- * first and last bytes and its length; ngx_ai_relay_json_key_bit(w,
- * first, last, len) is the bit of such a key in filter[w], a constant for
- * constant arguments:
+ * for): with filter set (five words), only keys that pass it reach the
+ * handler or the count list (the handler must not change filter or
+ * count during the walk).  A key of length n passes if 0 < n < 64, bit n
+ * of filter[4] is set, and the bit of its hash (of its first and last
+ * bytes and its length) is set in filter[0..3].
+ * ngx_ai_relay_json_key_bit(w, first, last, len) is the bit of such a key
+ * in filter[w], a constant for constant arguments:
  *
- *     static const uint64_t  filter[4] = {
- *         ngx_ai_relay_json_key_bit(0, 'u', 'e', 5)         usage
- *         | ngx_ai_relay_json_key_bit(0, 'e', 'r', 5),      error
- *         ...(1, ...), ...(2, ...), ...(3, ...)
+ *     #define KEYS(w)  (ngx_ai_relay_json_key_bit(w, 'u', 'e', 5)   usage
+ *                       | ngx_ai_relay_json_key_bit(w, 'e', 'r', 5))  error
+ *
+ *     static const uint64_t  filter[5] = {
+ *         KEYS(0), KEYS(1), KEYS(2), KEYS(3), KEYS(4)
  *     };
+ *
+ * ngx_ai_relay_json_key_filtered() says whether a key passes.
  */
 
 #define ngx_ai_relay_json_key_hash(first, last, len)                         \
     (((first) * 4 + (last) * 5 + (len) * 9) & 255)
 
 #define ngx_ai_relay_json_key_bit(w, first, last, len)                       \
-    ((ngx_ai_relay_json_key_hash(first, last, len) >> 6) == (w)              \
+    ((w) == 4 ? (uint64_t) 1 << (len)                                        \
+     : (ngx_ai_relay_json_key_hash(first, last, len) >> 6) == (w)            \
      ? (uint64_t) 1 << (ngx_ai_relay_json_key_hash(first, last, len) & 63)   \
      : 0)
 
@@ -363,13 +369,15 @@ struct ngx_ai_relay_json_walk_s {
     void                        *data;
     const ngx_ai_relay_json_span_t  *count;
     uint64_t                     counts[3];
-    const uint64_t              *filter;     /* NULL: every key */
+    const uint64_t              *filter;     /* 5 words; NULL: any key */
     const unsigned char         *end;        /* set by walk_keys() */
     int                          depth;
 };
 
 void ngx_ai_relay_json_walk_keys(ngx_ai_relay_json_walk_t *walk,
     const unsigned char *p, size_t len);
+int ngx_ai_relay_json_key_filtered(const uint64_t *filter,
+    const unsigned char *key, size_t len);
 
 
 /*

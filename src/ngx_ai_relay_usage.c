@@ -147,7 +147,7 @@ typedef struct {
      | ngx_ai_relay_kb(w, 'p', 'n', 12))            /* partial_json */
 
 #define ngx_ai_relay_filter(keys)                                            \
-    { keys(0), keys(1), keys(2), keys(3) }
+    { keys(0), keys(1), keys(2), keys(3), keys(4) }
 
 
 #define ngx_ai_relay_has(f, i)  ((f)->present & (1u << (i)))
@@ -260,7 +260,7 @@ static const uint32_t  ngx_ai_relay_fields_by_len[28] = {
 
 
 /* indexed by ngx_ai_relay_format_e */
-static const uint64_t  ngx_ai_relay_filters[][4] = {
+static const uint64_t  ngx_ai_relay_filters[][5] = {
     ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_ANY),          /* unknown */
     ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_CHAT),
     ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_TEXT),         /* completions */
@@ -1240,14 +1240,8 @@ static int
 ngx_ai_relay_usage_filtered(ngx_ai_relay_format_e format, const char *key,
     size_t len)
 {
-    size_t           h;
-    const uint64_t  *filter;
-
-    filter = ngx_ai_relay_filters[format];
-    h = ngx_ai_relay_json_key_hash((size_t) (u_char) key[0],
-                                   (size_t) (u_char) key[len - 1], len);
-
-    return (filter[h >> 6] >> (h & 63)) & 1;
+    return ngx_ai_relay_json_key_filtered(ngx_ai_relay_filters[format],
+                                          (const u_char *) key, len);
 }
 
 
