@@ -189,7 +189,7 @@ ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
 {
     int                          top;
     size_t                       i, j;
-    unsigned                     depth, max_depth, full, escaped;
+    unsigned                     depth, max_depth, escaped;
     uint64_t                     counts[2], kcounts[2], mark[2];
     uint64_t                     stack[NGX_AI_RELAY_JSON_DEPTH_LIMIT / 64];
     unsigned char                c;
@@ -213,8 +213,6 @@ ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
         max_depth = NGX_AI_RELAY_JSON_DEPTH_LIMIT;
     }
 
-    /* value_depth: only an empty container may be this deep */
-    full = scan->value_depth ? max_depth : max_depth + 1;
 
     members = scan->members;
     m = NULL;
@@ -260,9 +258,28 @@ value:
 
     case '{':
     case '[':
-        if (depth == max_depth) {
-            return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_DEPTH,
-                                          "nesting too deep", p - body);
+        if (depth >= max_depth - 1) {
+
+            if (depth == max_depth) {
+                return ngx_ai_relay_json_fail(scan,
+                                              NGX_AI_RELAY_JSON_ERR_DEPTH,
+                                              "nesting too deep", p - body);
+            }
+
+            if (scan->value_depth) {
+
+                /* only an empty container may be this deep */
+
+                q = p + 1;
+                ngx_ai_relay_json_skip_ws(q, end);
+
+                if (q < end && *q != (*p == '{' ? '}' : ']')) {
+                    return ngx_ai_relay_json_fail(scan,
+                                                  NGX_AI_RELAY_JSON_ERR_DEPTH,
+                                                  "nesting too deep",
+                                                  q - body);
+                }
+            }
         }
 
         c = *p++;
@@ -286,10 +303,6 @@ value:
                 goto done;
             }
 
-            if (depth == full) {
-                goto deep;
-            }
-
             goto key;
         }
 
@@ -297,10 +310,6 @@ value:
             p++;
             depth--;
             goto done;
-        }
-
-        if (depth == full) {
-            goto deep;
         }
 
         goto value;
@@ -524,13 +533,6 @@ eof:
 
     return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_SYNTAX,
                                   "unexpected end of input", len);
-
-deep:
-
-    /* value_depth: the first value inside max_depth containers */
-
-    return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_DEPTH,
-                                  "nesting too deep", p - body);
 
 unexpected:
 
