@@ -604,8 +604,9 @@ jd_check_lax(const unsigned char *buf, size_t len)
     ngx_ai_relay_json_scan_t   sc;
     jd_lax_stats_t                a, b;
 
-    static const uint64_t  all[4] = {
-        ~(uint64_t) 0, ~(uint64_t) 0, ~(uint64_t) 0, ~(uint64_t) 0
+    static const uint64_t  all[5] = {
+        ~(uint64_t) 0, ~(uint64_t) 0, ~(uint64_t) 0, ~(uint64_t) 0,
+        ~(uint64_t) 0
     };
 
     static const ngx_ai_relay_json_span_t  count_a[] = {

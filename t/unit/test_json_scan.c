@@ -1791,9 +1791,9 @@ test_walk_keys(void **state)
     uint64_t     counts[3];
     walk_log_t  *log;
 
-    static const uint64_t  filter_a[4] = {
+    static const uint64_t  filter_a[5] = {
         KB(0, 'a', 'a', 1), KB(1, 'a', 'a', 1), KB(2, 'a', 'a', 1),
-        KB(3, 'a', 'a', 1)
+        KB(3, 'a', 'a', 1), KB(4, 'a', 'a', 1)
     };
 
     static const ngx_ai_relay_json_span_t  count_t[] = {
@@ -1861,6 +1861,10 @@ test_walk_keys(void **state)
                    NULL, NULL);
     assert_int_equal(log->n, 2);
     assert_string_equal(log->keys[1], "a");
+
+    assert_true(ngx_ai_relay_json_key_filtered(filter_a, S("a")));
+    assert_false(ngx_ai_relay_json_key_filtered(filter_a, S("b")));
+    assert_false(ngx_ai_relay_json_key_filtered(filter_a, S("")));
 
     /* counted text: raw, escaped, a surrogate pair; non-strings go on */
 
