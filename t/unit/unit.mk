@@ -11,6 +11,9 @@
 #   unit-bench  build and run bench_stream: ns per SSE event and per body
 #               of the response path (at -O, the nginx default; override
 #               with UNIT_BENCH_CFLAGS=-O2)
+#   unit-diff   run the usage extractor against its frozen oracle
+#               (t/unit/usage_oracle.c) over the fixtures, the fuzz seeds,
+#               their prefixes and UNIT_DIFF_MUTANTS mutations of each
 #
 # CC and CFLAGS may be overridden (make unit CC=clang CFLAGS=-O0); the
 # warning flags nginx builds with are always added.
@@ -25,7 +28,7 @@ CFLAGS       ?= -g -O2
 
 UNIT_WARN     = -std=gnu99 -W -Wall -Wpointer-arith -Wno-unused-parameter \
                 -Werror
-UNIT_CPPFLAGS = -I$(UNIT_ROOT)/src \
+UNIT_CPPFLAGS = -I$(UNIT_ROOT)/src -DNGX_AI_RELAY_USAGE_TEST=1 \
                 -DNGX_AI_RELAY_FIXTURES='"$(UNIT_ROOT)/t/unit/fixtures"'
 UNIT_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer
@@ -34,20 +37,31 @@ UNIT_SSE_SRCS   = $(UNIT_ROOT)/t/unit/test_sse.c \
                   $(UNIT_ROOT)/src/ngx_ai_relay_sse.c
 UNIT_USAGE_SRCS = $(UNIT_ROOT)/t/unit/test_usage.c \
                   $(UNIT_ROOT)/src/ngx_ai_relay_sse.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c
+                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_json_scan.c
 UNIT_HDRS       = $(UNIT_ROOT)/src/ngx_ai_relay_sse.h \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.h
+                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.h \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_json_scan.h
+UNIT_DIFF_SRCS  = $(UNIT_ROOT)/t/unit/diff_usage.c \
+                  $(UNIT_ROOT)/t/unit/usage_oracle.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_json_scan.c
+UNIT_DIFF_MUTANTS ?= 200
+UNIT_DIFF_INPUTS = $(wildcard $(UNIT_ROOT)/t/unit/fixtures/*.json \
+                              $(UNIT_ROOT)/t/unit/fixtures/*.sse \
+                              $(UNIT_ROOT)/fuzz/corpus_json_scan/*)
 
 UNIT_BINS       = $(UNIT_BUILD)/test_sse $(UNIT_BUILD)/test_usage
 UNIT_BENCH      = $(UNIT_BUILD)/bench_stream
 UNIT_BENCH_CFLAGS ?= -g -O
 UNIT_BENCH_SRCS = $(UNIT_ROOT)/t/unit/bench_stream.c \
                   $(UNIT_ROOT)/src/ngx_ai_relay_sse.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c
+                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_json_scan.c
 UNIT_ASAN_BINS  = $(UNIT_BUILD)/asan/test_sse $(UNIT_BUILD)/asan/test_usage
 
 
-.PHONY: unit unit-asan unit-deps unit-clean unit-bench
+.PHONY: unit unit-asan unit-deps unit-clean unit-bench unit-diff
 
 unit: $(UNIT_BINS)
 	$(UNIT_BUILD)/test_sse
@@ -65,8 +79,13 @@ unit-deps:
 unit-bench: $(UNIT_BENCH)
 	$(UNIT_BENCH)
 
+unit-diff: $(UNIT_BUILD)/asan/diff_usage
+	$(UNIT_BUILD)/asan/diff_usage -m $(UNIT_DIFF_MUTANTS) \
+	    -d $(UNIT_ROOT)/fuzz/sse.dict $(UNIT_DIFF_INPUTS)
+
 unit-clean:
-	rm -f $(UNIT_BINS) $(UNIT_ASAN_BINS) $(UNIT_BENCH)
+	rm -f $(UNIT_BINS) $(UNIT_ASAN_BINS) $(UNIT_BENCH) \
+	    $(UNIT_BUILD)/asan/diff_usage
 
 $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
@@ -76,7 +95,7 @@ $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 $(UNIT_BUILD)/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
-	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
+	    $(UNIT_USAGE_SRCS) -lcmocka
 
 $(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
@@ -86,10 +105,15 @@ $(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 $(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
-	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
+	    $(UNIT_USAGE_SRCS) -lcmocka
 
 $(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_WARN) $(UNIT_BENCH_CFLAGS) -I$(UNIT_ROOT)/src \
-	    -DNGX_AI_RELAY_ROOT='"$(UNIT_ROOT)"' -o $@ $(UNIT_BENCH_SRCS) \
-	    -ljansson
+	    -DNGX_AI_RELAY_ROOT='"$(UNIT_ROOT)"' -o $@ $(UNIT_BENCH_SRCS)
+
+$(UNIT_BUILD)/asan/diff_usage: $(UNIT_DIFF_SRCS) $(UNIT_HDRS) \
+        $(UNIT_ROOT)/t/unit/usage_diff.h
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_DIFF_SRCS) -ljansson
