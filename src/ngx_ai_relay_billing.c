@@ -370,11 +370,13 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     p = ngx_sprintf(p, ",\"prompt_tokens\":%L,\"cached_tokens\":%L,"
                     "\"cache_write_tokens\":%L,\"completion_tokens\":%L,"
                     "\"reasoning_tokens\":%L,\"cost\":%L,"
-                    "\"usage_source\":\"%V\",\"channel_name\":\"",
+                    "\"usage_source\":\"%V\",\"images\":%L,\"tries\":%ui,"
+                    "\"channel_name\":\"",
                     ctx->bill.prompt_tokens, ctx->bill.cached_tokens,
                     ctx->bill.cache_write_tokens, ctx->bill.completion_tokens,
                     ctx->bill.reasoning_tokens, ctx->bill.cost,
-                    &sources[ctx->bill.usage_source]);
+                    &sources[ctx->bill.usage_source], ctx->bill.images,
+                    ctx->route.tries);
     p = ngx_ai_relay_json_escape(p, name->data, name->len);
     p = ngx_cpymem(p, "\",\"path\":\"", sizeof("\",\"path\":\"") - 1);
     p = ngx_ai_relay_json_escape(p, path.data, path.len);
@@ -384,8 +386,8 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     p = ngx_cpymem(p, "\",\"client\":\"", sizeof("\",\"client\":\"") - 1);
     p = ngx_ai_relay_json_escape(p, r->connection->addr_text.data,
                                  r->connection->addr_text.len);
-    p = ngx_sprintf(p, "\",\"tries\":%ui,\"attempts\":\"",
-                    ctx->route.tries);
+    p = ngx_cpymem(p, "\",\"attempts\":\"",
+                   sizeof("\",\"attempts\":\"") - 1);
 
     /* the failed tries, then this one: "channel#key:status,..." */
 
@@ -398,7 +400,8 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                         status);
     }
 
-    p = ngx_sprintf(p, "\",\"images\":%L}", ctx->bill.images);
+    *p++ = '"';
+    *p++ = '}';
 
     out->len = p - out->data;
 

@@ -77,26 +77,38 @@ ngx_ai_relay_error_kind(ngx_uint_t status)
 }
 
 
+/* the bytes an escaped byte adds: \" \\ \n ... 1, \u00XX 5, else 0 */
+
+static const u_char  ngx_ai_relay_json_extra[256] = {
+    5, 5, 5, 5, 5, 5, 5, 5, 1, 1, 1, 5, 1, 1, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
 size_t
 ngx_ai_relay_json_escape_len(u_char *src, size_t len)
 {
-    size_t  n;
+    size_t   n;
+    u_char  *last;
 
     n = len;
 
-    while (len--) {
-        switch (*src) {
-        case '"': case '\\': case '\n': case '\r': case '\t':
-        case '\b': case '\f':
-            n++;
-            break;
-        default:
-            if (*src < 0x20 || *src == 0x7f) {
-                n += 5;
-            }
-        }
-
-        src++;
+    for (last = src + len; src < last; src++) {
+        n += ngx_ai_relay_json_extra[*src];
     }
 
     return n;
@@ -106,26 +118,42 @@ ngx_ai_relay_json_escape_len(u_char *src, size_t len)
 u_char *
 ngx_ai_relay_json_escape(u_char *dst, u_char *src, size_t len)
 {
-    static u_char  hex[] = "0123456789abcdef";
+    u_char         *last, *plain;
+    static u_char   hex[] = "0123456789abcdef";
 
-    while (len--) {
+    last = src + len;
+
+    while (src < last) {
+
+        /* a run that needs no escaping goes in one copy */
+
+        for (plain = src;
+             src < last && ngx_ai_relay_json_extra[*src] == 0;
+             src++)
+        {
+            /* void */
+        }
+
+        dst = ngx_cpymem(dst, plain, src - plain);
+
+        if (src == last) {
+            break;
+        }
+
+        *dst++ = '\\';
+
         switch (*src) {
-        case '"':  *dst++ = '\\'; *dst++ = '"'; break;
-        case '\\': *dst++ = '\\'; *dst++ = '\\'; break;
-        case '\n': *dst++ = '\\'; *dst++ = 'n'; break;
-        case '\r': *dst++ = '\\'; *dst++ = 'r'; break;
-        case '\t': *dst++ = '\\'; *dst++ = 't'; break;
-        case '\b': *dst++ = '\\'; *dst++ = 'b'; break;
-        case '\f': *dst++ = '\\'; *dst++ = 'f'; break;
+        case '"':  *dst++ = '"'; break;
+        case '\\': *dst++ = '\\'; break;
+        case '\n': *dst++ = 'n'; break;
+        case '\r': *dst++ = 'r'; break;
+        case '\t': *dst++ = 't'; break;
+        case '\b': *dst++ = 'b'; break;
+        case '\f': *dst++ = 'f'; break;
         default:
-            if (*src < 0x20 || *src == 0x7f) {
-                *dst++ = '\\'; *dst++ = 'u'; *dst++ = '0'; *dst++ = '0';
-                *dst++ = hex[*src >> 4];
-                *dst++ = hex[*src & 0xf];
-
-            } else {
-                *dst++ = *src;
-            }
+            *dst++ = 'u'; *dst++ = '0'; *dst++ = '0';
+            *dst++ = hex[*src >> 4];
+            *dst++ = hex[*src & 0xf];
         }
 
         src++;
