@@ -41,6 +41,8 @@
 static void ngx_ai_relay_health_outcome(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_uint_t status);
 static ngx_msec_int_t ngx_ai_relay_retry_after(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_ai_relay_header_out(ngx_http_request_t *r,
+    ngx_table_elt_t *after, u_char *name, size_t len);
 static ngx_int_t ngx_ai_relay_request_id_header(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_header_filter(ngx_http_request_t *r);
@@ -93,8 +95,6 @@ static ngx_int_t
 ngx_ai_relay_request_id_header(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_str_t                   id;
-    ngx_uint_t                  i;
-    ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
     ngx_http_variable_value_t  *vv;
     ngx_ai_relay_main_conf_t   *armcf;
@@ -120,39 +120,21 @@ ngx_ai_relay_request_id_header(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         id.len = vv->len;
     }
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0
-            || h[i].key.len != sizeof("x-request-id") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "x-request-id",
-                               sizeof("x-request-id") - 1)
-               != 0)
-        {
-            continue;
-        }
-
-        if (h[i].value.len == id.len
-            && ngx_strncmp(h[i].value.data, id.data, id.len) == 0)
+    for (h = ngx_ai_relay_header_out(r, NULL, (u_char *) "x-request-id",
+                                     sizeof("x-request-id") - 1);
+         h;
+         h = ngx_ai_relay_header_out(r, h, (u_char *) "x-request-id",
+                                     sizeof("x-request-id") - 1))
+    {
+        if (h->value.len == id.len
+            && ngx_strncmp(h->value.data, id.data, id.len) == 0)
         {
             /* ours, from a response started before */
             return NGX_OK;
         }
 
-        ngx_str_set(&h[i].key, "x-upstream-request-id");
-        h[i].lowcase_key = (u_char *) "x-upstream-request-id";
+        ngx_str_set(&h->key, "x-upstream-request-id");
+        h->lowcase_key = (u_char *) "x-upstream-request-id";
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -208,10 +190,35 @@ static ngx_msec_int_t
 ngx_ai_relay_retry_after(ngx_http_request_t *r)
 {
     ngx_int_t         n;
-    ngx_uint_t        i;
+    ngx_table_elt_t  *h;
+
+    h = ngx_ai_relay_header_out(r, NULL, (u_char *) "Retry-After",
+                                sizeof("Retry-After") - 1);
+    if (h == NULL) {
+        return -1;
+    }
+
+    n = ngx_atoi(h->value.data, h->value.len);
+
+    if (n == NGX_ERROR || n > 86400) {
+        return -1;
+    }
+
+    return (ngx_msec_int_t) n * 1000;
+}
+
+
+/* the answer's header of that name, after the one given (NULL: the first) */
+
+static ngx_table_elt_t *
+ngx_ai_relay_header_out(ngx_http_request_t *r, ngx_table_elt_t *after,
+    u_char *name, size_t len)
+{
+    ngx_uint_t        i, seen;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
+    seen = (after == NULL);
     part = &r->headers_out.headers.part;
     h = part->elts;
 
@@ -219,7 +226,7 @@ ngx_ai_relay_retry_after(ngx_http_request_t *r)
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                break;
+                return NULL;
             }
 
             part = part->next;
@@ -227,25 +234,17 @@ ngx_ai_relay_retry_after(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (h[i].hash == 0
-            || h[i].key.len != sizeof("Retry-After") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                               sizeof("Retry-After") - 1)
-               != 0)
-        {
+        if (!seen) {
+            seen = (&h[i] == after);
             continue;
         }
 
-        n = ngx_atoi(h[i].value.data, h[i].value.len);
-
-        if (n == NGX_ERROR || n > 86400) {
-            return -1;
+        if (h[i].hash && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, name, len) == 0)
+        {
+            return &h[i];
         }
-
-        return (ngx_msec_int_t) n * 1000;
     }
-
-    return -1;
 }
 
 
