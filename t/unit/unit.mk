@@ -1,34 +1,28 @@
 # cmocka unit tests of the nginx-free response-path core
-# (src/ngx_ai_relay_sse.c, src/ngx_ai_relay_usage.c).
+# (src/ngx_ai_relay_sse.c, src/ngx_ai_relay_usage.c), included by the top
+# Makefile.
 #
-# Include it from the top Makefile:   include t/unit/unit.mk
-# or run it alone:                    make -f t/unit/unit.mk unit
-#
-#   unit        build into build/unit/ and run both test programs
-#   unit-asan   the same under AddressSanitizer + UBSan (build/unit/asan/)
-#   unit-deps   apt-get install $(UNIT_PKGS) if missing
-#   unit-clean  remove what these rules built (build/unit/ is shared)
-#   unit-bench  build and run bench_stream: ns per SSE event and per body
-#               of the response path (at -O, the nginx default; override
-#               with UNIT_BENCH_CFLAGS=-O2)
+#   make unit        build into build/unit/ and run both test programs
+#   make unit-asan   the same with $(SAN_CFLAGS), ASan + UBSan
+#                    (build/unit/asan/)
+#   make unit-deps   install $(UNIT_PKGS) if missing
+#   make unit-clean  remove what these rules built (build/unit/ is shared)
+#   make unit-bench  build and run bench_stream: ns per SSE event and per
+#                    body of the response path (at -O, the nginx default;
+#                    override with UNIT_BENCH_CFLAGS=-O2)
 #
 # CC and CFLAGS may be overridden (make unit CC=clang CFLAGS=-O0); the
-# warning flags nginx builds with are always added.
+# warning flags nginx builds with ($(WARN)) are always added.
 
-UNIT_PKGS     = libcmocka-dev libjansson-dev
+UNIT_PKGS    := libcmocka-dev libjansson-dev
 
-UNIT_ROOT    := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../..)
-UNIT_BUILD   ?= $(UNIT_ROOT)/build/unit
+UNIT_ROOT    := $(TOP)
+UNIT_BUILD   := $(BUILD)/unit
 
-CC           ?= cc
-CFLAGS       ?= -g -O2
-
-UNIT_WARN     = -std=gnu99 -W -Wall -Wpointer-arith -Wno-unused-parameter \
-                -Werror
+UNIT_WARN     = $(WARN)
 UNIT_CPPFLAGS = -I$(UNIT_ROOT)/src \
                 -DNGX_AI_RELAY_FIXTURES='"$(UNIT_ROOT)/t/unit/fixtures"'
-UNIT_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all \
-                -fno-omit-frame-pointer
+UNIT_SAN      = $(SAN_CFLAGS)
 
 UNIT_SSE_SRCS   = $(UNIT_ROOT)/t/unit/test_sse.c \
                   $(UNIT_ROOT)/src/ngx_ai_relay_sse.c
@@ -54,13 +48,11 @@ unit: $(UNIT_BINS)
 	$(UNIT_BUILD)/test_usage
 
 unit-asan: $(UNIT_ASAN_BINS)
-	ASAN_OPTIONS=detect_leaks=1 $(UNIT_BUILD)/asan/test_sse
-	ASAN_OPTIONS=detect_leaks=1 $(UNIT_BUILD)/asan/test_usage
+	$(SAN_ENV) $(UNIT_BUILD)/asan/test_sse
+	$(SAN_ENV) $(UNIT_BUILD)/asan/test_usage
 
 unit-deps:
-	dpkg -s $(UNIT_PKGS) >/dev/null 2>&1 \
-	|| (apt-get update && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y $(UNIT_PKGS))
+	@$(call apt_install,$(UNIT_PKGS))
 
 unit-bench: $(UNIT_BENCH)
 	$(UNIT_BENCH)
