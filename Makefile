@@ -7,6 +7,23 @@
 #                suite (own Redis)
 #   make help    every target, from the headers of this file and of the
 #                sub-makefiles
+#   make build          the module, build/nginx/objs/ngx_ai_relay_module.so
+#   make install        the module and the CLI into $(DESTDIR)/usr
+#   make deps           install the Debian packages of the build and run
+#   make test-deps      and those of the tests
+#   make test-nginx     the Test::Nginx suite alone (T=t/003-route.t)
+#   make test-scripts   the Redis scripts on their own (t/scripts)
+#   make lua-check      luac 5.1 over the Redis scripts
+#   make layers         the module's files call each other without a loop
+#   make test-runner    the tests of the Test::Nginx runner (t/runner)
+#   make test-sdk       the OpenAI SDK against `make run` (SDK_PORT,
+#                       SDK_REDIS_PORT, SDK_DEMO_PORT: 18080, 16380, 18081)
+#   make test-asan      the suite with the module built with $(SAN_CFLAGS)
+#   make test-valgrind  the suite under valgrind memcheck (slow)
+#   make test-unit-asan the C unit tests with $(SAN_CFLAGS)
+#   make clean          remove build/, run/ and t/servroot*
+#
+# Test ports: TEST_PORT (nginx, 1984), TEST_REDIS_PORT (6399).
 #
 # Everything the build and the tests need comes from Debian's packages;
 # `make deps` (run by the targets above) installs what is missing.
