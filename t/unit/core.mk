@@ -41,10 +41,10 @@ CORE_KEY_DEPS = $(TOP)/src/ngx_ai_relay_key.h
 core-unit: $(CORE_UNIT_TESTS) $(CORE_UNIT_BENCH)
 
 core-unit-test: $(CORE_UNIT_TESTS)
-	@set -e; for t in $(CORE_UNIT_TESTS); do echo "== $$t"; $$t; done
+	@set -e; for t in $(CORE_UNIT_TESTS); do echo "== $${t#$(TOP)/}"; $$t; done
 
 core-unit-san: $(CORE_UNIT_SAN_TESTS)
-	@set -e; for t in $(CORE_UNIT_SAN_TESTS); do echo "== $$t"; \
+	@set -e; for t in $(CORE_UNIT_SAN_TESTS); do echo "== $${t#$(TOP)/}"; \
 	    $(SAN_ENV) $$t; done
 
 core-bench: $(CORE_UNIT_BENCH)
