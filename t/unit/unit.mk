@@ -16,28 +16,25 @@
 
 UNIT_PKGS    := libcmocka-dev libjansson-dev
 
-UNIT_ROOT    := $(TOP)
 UNIT_BUILD   := $(BUILD)/unit
 
-UNIT_WARN     = $(WARN)
-UNIT_CPPFLAGS = -I$(UNIT_ROOT)/src \
-                -DNGX_AI_RELAY_FIXTURES='"$(UNIT_ROOT)/t/unit/fixtures"'
-UNIT_SAN      = $(SAN_CFLAGS)
+UNIT_CPPFLAGS = -I$(TOP)/src \
+                -DNGX_AI_RELAY_FIXTURES='"$(TOP)/t/unit/fixtures"'
 
-UNIT_SSE_SRCS   = $(UNIT_ROOT)/t/unit/test_sse.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c
-UNIT_USAGE_SRCS = $(UNIT_ROOT)/t/unit/test_usage.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c
-UNIT_HDRS       = $(UNIT_ROOT)/src/ngx_ai_relay_sse.h \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.h
+UNIT_SSE_SRCS   = $(TOP)/t/unit/test_sse.c \
+                  $(TOP)/src/ngx_ai_relay_sse.c
+UNIT_USAGE_SRCS = $(TOP)/t/unit/test_usage.c \
+                  $(TOP)/src/ngx_ai_relay_sse.c \
+                  $(TOP)/src/ngx_ai_relay_usage.c
+UNIT_HDRS       = $(TOP)/src/ngx_ai_relay_sse.h \
+                  $(TOP)/src/ngx_ai_relay_usage.h
 
 UNIT_BINS       = $(UNIT_BUILD)/test_sse $(UNIT_BUILD)/test_usage
 UNIT_BENCH      = $(UNIT_BUILD)/bench_stream
 UNIT_BENCH_CFLAGS ?= -g -O
-UNIT_BENCH_SRCS = $(UNIT_ROOT)/t/unit/bench_stream.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c
+UNIT_BENCH_SRCS = $(TOP)/t/unit/bench_stream.c \
+                  $(TOP)/src/ngx_ai_relay_sse.c \
+                  $(TOP)/src/ngx_ai_relay_usage.c
 UNIT_ASAN_BINS  = $(UNIT_BUILD)/asan/test_sse $(UNIT_BUILD)/asan/test_usage
 
 
@@ -62,26 +59,26 @@ unit-clean:
 
 $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_SSE_SRCS) -lcmocka
 
 $(UNIT_BUILD)/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
 
 $(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_SSE_SRCS) -lcmocka
 
 $(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
 
 $(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(UNIT_BENCH_CFLAGS) -I$(UNIT_ROOT)/src \
-	    -DNGX_AI_RELAY_ROOT='"$(UNIT_ROOT)"' -o $@ $(UNIT_BENCH_SRCS) \
+	$(CC) $(UNIT_BENCH_CFLAGS) $(WARN) -I$(TOP)/src \
+	    -DNGX_AI_RELAY_ROOT='"$(TOP)"' -o $@ $(UNIT_BENCH_SRCS) \
 	    -ljansson
