@@ -4,7 +4,8 @@
 #
 #   make fuzz                 both, FUZZ_SECONDS (default 60) each: the
 #                             JSON scanner, then the SSE parser; crashes
-#                             land in build/fuzz/
+#                             land in build/fuzz/ (json-scan-crash-...,
+#                             crash-...)
 #   make fuzz-json-scan       the JSON scanner alone (also: make core-fuzz)
 #   make fuzz-sse             the SSE parser and usage extractor alone,
 #                             seeded with t/unit/fixtures
@@ -21,8 +22,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS   = $(WARN) -g -O1 -fsanitize=fuzzer $(SAN_CFLAGS) \
                 -I$(TOP)/src -I$(TOP)/t/unit
-FUZZ_RUN      = -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-                -artifact_prefix=$(FUZZ_BUILD)/
+FUZZ_RUN      = -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
 
 # the JSON scanner: its corpus is kept in the tree
 FUZZ_JSON_SCAN_SRCS = $(TOP)/fuzz/fuzz_json_scan.c \
@@ -51,19 +51,21 @@ core-fuzz: fuzz-json-scan
 fuzz-json-scan: $(FUZZ_BUILD)/fuzz_json_scan
 	@mkdir -p $(FUZZ_BUILD)/corpus_json_scan
 	$(FUZZ_BUILD)/fuzz_json_scan $(FUZZ_RUN) \
+	    -artifact_prefix=$(FUZZ_BUILD)/json-scan- \
 	    -max_len=$(FUZZ_JSON_SCAN_LEN) -dict=$(TOP)/fuzz/json_scan.dict \
 	    $(FUZZ_BUILD)/corpus_json_scan $(TOP)/fuzz/corpus_json_scan
 
 fuzz-sse: $(FUZZ_BUILD)/fuzz_sse $(FUZZ_BUILD)/seed.stamp
 	@mkdir -p $(FUZZ_BUILD)/corpus
-	$(FUZZ_BUILD)/fuzz_sse $(FUZZ_RUN) \
+	$(FUZZ_BUILD)/fuzz_sse $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/ \
 	    -max_len=$(FUZZ_MAX_LEN) -dict=$(TOP)/fuzz/sse.dict \
 	    $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seed
 
 fuzz-smoke: $(FUZZ_BUILD)/fuzz_json_scan $(FUZZ_BUILD)/fuzz_sse \
             $(FUZZ_BUILD)/seed.stamp
 	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/corpus_json_scan
-	$(FUZZ_BUILD)/fuzz_json_scan -runs=0 -artifact_prefix=$(FUZZ_BUILD)/ \
+	$(FUZZ_BUILD)/fuzz_json_scan -runs=0 \
+	    -artifact_prefix=$(FUZZ_BUILD)/json-scan- \
 	    $(FUZZ_BUILD)/corpus_json_scan $(TOP)/fuzz/corpus_json_scan
 	$(FUZZ_BUILD)/fuzz_sse -runs=0 -artifact_prefix=$(FUZZ_BUILD)/ \
 	    $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seed
