@@ -14,6 +14,8 @@
 #   make fuzz-deps            install $(FUZZ_PKGS) if missing
 #   make fuzz-clean           remove build/fuzz/
 
+$(if $(TOP),,$(error fuzz/fuzz.mk is included by the top Makefile: make fuzz))
+
 FUZZ_PKGS     := clang libclang-rt-14-dev libjansson-dev
 
 FUZZ_BUILD   := $(BUILD)/fuzz

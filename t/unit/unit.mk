@@ -14,6 +14,8 @@
 # CC and CFLAGS may be overridden (make unit CC=clang CFLAGS=-O0); the
 # warning flags nginx builds with ($(WARN)) are always added.
 
+$(if $(TOP),,$(error t/unit/unit.mk is included by the top Makefile: make unit))
+
 UNIT_PKGS    := libcmocka-dev libjansson-dev
 
 UNIT_BUILD   := $(BUILD)/unit
