@@ -22,6 +22,8 @@
 #include "ngx_ai_relay_upstream.h"
 #include "ngx_ai_relay_logsafe.h"
 #include "ngx_ai_relay_pending.h"
+#include "ngx_ai_relay_health.h"
+#include "ngx_ai_relay_failover.h"
 #include "ngx_ai_relay_variables.h"
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_lease.h"
@@ -41,7 +43,9 @@ static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ai_relay_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ai_relay_log_first(ngx_http_core_main_conf_t *cmcf,
     ngx_http_handler_pt handler);
-static char *ngx_ai_relay_settle_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_ai_relay_zone_size(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ai_relay_health_cooldown(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_ai_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_process(ngx_cycle_t *cycle);
@@ -60,6 +64,28 @@ static ngx_conf_num_bounds_t  ngx_ai_relay_depth_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_ai_relay_json_depth_bounds = {
     ngx_conf_check_num_bounds, 2, NGX_AI_RELAY_JSON_DEPTH_LIMIT
+};
+
+
+static ngx_conf_num_bounds_t  ngx_ai_relay_failures_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000
+};
+
+
+/* an internal redirect per try: nginx allows ten */
+static ngx_conf_num_bounds_t  ngx_ai_relay_tries_bounds = {
+    ngx_conf_check_num_bounds, 1, 8
+};
+
+
+static ngx_conf_bitmask_t  ngx_ai_relay_next_upstream_masks[] = {
+    { ngx_string("error"), NGX_AI_RELAY_NEXT_ERROR },
+    { ngx_string("timeout"), NGX_AI_RELAY_NEXT_TIMEOUT },
+    { ngx_string("http_429"), NGX_AI_RELAY_NEXT_429 },
+    { ngx_string("http_5xx"), NGX_AI_RELAY_NEXT_5XX },
+    { ngx_string("auth"), NGX_AI_RELAY_NEXT_AUTH },
+    { ngx_string("off"), NGX_AI_RELAY_NEXT_OFF },
+    { ngx_null_string, 0 }
 };
 
 
@@ -135,7 +161,28 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
 
     { ngx_string("ai_relay_settle_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_ai_relay_settle_zone,
+      ngx_ai_relay_zone_size,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, settle_zone_size),
+      NULL },
+
+    { ngx_string("ai_relay_health_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_ai_relay_zone_size,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, health_zone_size),
+      NULL },
+
+    { ngx_string("ai_relay_health_failures"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, health_failures),
+      &ngx_ai_relay_failures_bounds },
+
+    { ngx_string("ai_relay_health_cooldown"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_ai_relay_health_cooldown,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -208,6 +255,27 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ai_relay_loc_conf_t, response_max),
+      NULL },
+
+    { ngx_string("ai_relay_next_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, next_upstream),
+      &ngx_ai_relay_next_upstream_masks },
+
+    { ngx_string("ai_relay_next_upstream_tries"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, next_upstream_tries),
+      &ngx_ai_relay_tries_bounds },
+
+    { ngx_string("ai_relay_next_upstream_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, next_upstream_timeout),
       NULL },
 
     { ngx_string("ai_relay_json_max_depth"),
@@ -368,6 +436,10 @@ ngx_ai_relay_create_main_conf(ngx_conf_t *cf)
     armcf->records_max = NGX_CONF_UNSET_UINT;
     armcf->journal_max = NGX_CONF_UNSET_UINT;
     armcf->settle_zone_size = NGX_CONF_UNSET_SIZE;
+    armcf->health_zone_size = NGX_CONF_UNSET_SIZE;
+    armcf->health_failures = NGX_CONF_UNSET;
+    armcf->health_cooldown = NGX_CONF_UNSET_MSEC;
+    armcf->health_cooldown_max = NGX_CONF_UNSET_MSEC;
     armcf->cache_ttl = NGX_CONF_UNSET_MSEC;
     armcf->settle_delay = NGX_CONF_UNSET_MSEC;
     armcf->cache_size = NGX_CONF_UNSET_UINT;
@@ -398,10 +470,21 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(armcf->cache_size, 10000);
 
     ngx_conf_init_size_value(armcf->settle_zone_size, 8 * 1024 * 1024);
+    ngx_conf_init_size_value(armcf->health_zone_size, 1024 * 1024);
+    ngx_conf_init_value(armcf->health_failures, 3);
+    ngx_conf_init_msec_value(armcf->health_cooldown, 10000);
+    ngx_conf_init_msec_value(armcf->health_cooldown_max, 300000);
+
+    armcf->breaker.failures = (uint32_t) armcf->health_failures;
+    armcf->breaker.cooldown_ms = armcf->health_cooldown;
+    armcf->breaker.max_ms = ngx_max(armcf->health_cooldown_max,
+                                    armcf->health_cooldown);
+    armcf->breaker.probe_ms = ngx_max(armcf->timeout, 60000);
 
     if (ngx_ai_relay_worker_conf(cf, armcf) != NGX_CONF_OK
         || ngx_ai_relay_journal_conf(cf, armcf) != NGX_CONF_OK
-        || ngx_ai_relay_pending_conf(cf, armcf) != NGX_CONF_OK)
+        || ngx_ai_relay_pending_conf(cf, armcf) != NGX_CONF_OK
+        || ngx_ai_relay_health_conf(cf, armcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -428,6 +511,14 @@ ngx_ai_relay_create_loc_conf(ngx_conf_t *cf)
     arlcf->max_event = NGX_CONF_UNSET_SIZE;
     arlcf->response_max = NGX_CONF_UNSET_SIZE;
     arlcf->max_depth = NGX_CONF_UNSET_UINT;
+    arlcf->next_upstream_tries = NGX_CONF_UNSET_UINT;
+    arlcf->next_upstream_timeout = NGX_CONF_UNSET_MSEC;
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     arlcf->next_upstream = 0;
+     */
 
     return arlcf;
 }
@@ -452,6 +543,23 @@ ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->response_max, prev->response_max,
                               1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth, 128);
+
+    ngx_conf_merge_bitmask_value(conf->next_upstream, prev->next_upstream,
+                                 (NGX_CONF_BITMASK_SET
+                                  |NGX_AI_RELAY_NEXT_ERROR
+                                  |NGX_AI_RELAY_NEXT_TIMEOUT
+                                  |NGX_AI_RELAY_NEXT_429
+                                  |NGX_AI_RELAY_NEXT_5XX
+                                  |NGX_AI_RELAY_NEXT_AUTH));
+
+    if (conf->next_upstream & NGX_AI_RELAY_NEXT_OFF) {
+        conf->next_upstream = NGX_CONF_BITMASK_SET|NGX_AI_RELAY_NEXT_OFF;
+    }
+
+    ngx_conf_merge_uint_value(conf->next_upstream_tries,
+                              prev->next_upstream_tries, 3);
+    ngx_conf_merge_msec_value(conf->next_upstream_timeout,
+                              prev->next_upstream_timeout, 0);
 
     return ngx_ai_relay_upstream_wrap(cf, conf);
 }
@@ -587,32 +695,72 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* ai_relay_settle_zone size | off */
+/* ai_relay_settle_zone, ai_relay_health_zone: size | off */
 
 static char *
-ngx_ai_relay_settle_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_ai_relay_zone_size(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_ai_relay_main_conf_t *armcf = conf;
+    char  *p = conf;
 
+    size_t     *size;
     ngx_str_t  *value;
 
-    if (armcf->settle_zone_size != NGX_CONF_UNSET_SIZE) {
+    size = (size_t *) (p + cmd->offset);
+
+    if (*size != NGX_CONF_UNSET_SIZE) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
-        armcf->settle_zone_size = 0;
+        *size = 0;
         return NGX_CONF_OK;
     }
 
-    armcf->settle_zone_size = ngx_parse_size(&value[1]);
+    *size = ngx_parse_size(&value[1]);
 
-    if (armcf->settle_zone_size == (size_t) NGX_ERROR) {
+    if (*size == (size_t) NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid size \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_relay_health_cooldown time [max] */
+
+static char *
+ngx_ai_relay_health_cooldown(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_main_conf_t *armcf = conf;
+
+    ngx_str_t  *value;
+
+    if (armcf->health_cooldown != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    armcf->health_cooldown = ngx_parse_time(&value[1], 0);
+
+    if (armcf->health_cooldown == (ngx_msec_t) NGX_ERROR
+        || armcf->health_cooldown == 0)
+    {
+        return "has an invalid time";
+    }
+
+    if (cf->args->nelts == 3) {
+        armcf->health_cooldown_max = ngx_parse_time(&value[2], 0);
+
+        if (armcf->health_cooldown_max == (ngx_msec_t) NGX_ERROR
+            || armcf->health_cooldown_max < armcf->health_cooldown)
+        {
+            return "has an invalid maximum time";
+        }
     }
 
     return NGX_CONF_OK;

@@ -154,8 +154,9 @@ ngx_ai_relay_auth_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     /* "ar:{u<id>}:" and the five keys of the script */
 
-    pre.len = sizeof("ar:{u}:") - 1 + ctx->key.user_id.len;
-    len = 4 * (pre.len + sizeof("key:") + ctx->key.hash.len)
+    pre.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len;
+    len = 4 * (pre.len + sizeof(NGX_AI_RELAY_RKEY_U_KEY(""))
+               + ctx->key.hash.len)
           + 4 * NGX_INT64_LEN;
 
     p = ngx_pnalloc(r->pool, len);
@@ -166,7 +167,7 @@ ngx_ai_relay_auth_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     last = p + len;
 
     pre.data = p;
-    p = ngx_sprintf(p, "ar:{u%V}:", &ctx->key.user_id);
+    p = ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V"), &ctx->key.user_id);
 
 #define ngx_ai_relay_arg(i, start, end)                                       \
     argv[i] = (const char *) (start);                                         \
@@ -179,11 +180,12 @@ ngx_ai_relay_auth_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     argv[2] = "3";
     argvlen[2] = 1;
 
-    ngx_ai_relay_arg(3, p, ngx_sprintf(p, "%Vuser", &pre));
+    ngx_ai_relay_arg(3, p, ngx_sprintf(p, "%V" NGX_AI_RELAY_RKEY_U_USER, &pre));
     p += argvlen[3];
-    ngx_ai_relay_arg(4, p, ngx_sprintf(p, "%Vkey:%V", &pre, &ctx->key.hash));
+    ngx_ai_relay_arg(4, p, ngx_sprintf(p, "%V" NGX_AI_RELAY_RKEY_U_KEY("%V"),
+                                       &pre, &ctx->key.hash));
     p += argvlen[4];
-    ngx_ai_relay_arg(5, p, ngx_sprintf(p, "%Vres", &pre));
+    ngx_ai_relay_arg(5, p, ngx_sprintf(p, "%V" NGX_AI_RELAY_RKEY_U_RES, &pre));
     p += argvlen[5];
 
     argv[6] = mode;

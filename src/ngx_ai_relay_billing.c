@@ -177,6 +177,7 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ctx->bill.cache_write_tokens = pu.cache_write_5m_tokens
                               + pu.cache_write_1h_tokens;
     ctx->bill.reasoning_tokens = u ? u->reasoning_tokens : 0;
+    ctx->bill.images = pu.images;
 
     if (ctx->bill.usage_source == NGX_AI_RELAY_USAGE_NONE) {
         ctx->bill.cost = 0;
@@ -187,6 +188,27 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "ai relay: cost overflow for request %V",
                       &ctx->request_id);
+    }
+
+    if ((status == 0 || status == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+        && r->connection->error)
+    {
+        status = NGX_HTTP_CLIENT_CLOSED_REQUEST;
+
+        if (ctx->err.message.len == 0) {
+            ngx_str_set(&ctx->err.message,
+                        "the client closed the connection before the "
+                        "answer");
+        }
+    }
+
+    /* ours, or the upstream's error passed through: $ai_relay_error too */
+
+    ctx->bill.error = ctx->err.message;
+
+    if (ctx->bill.error.len == 0 && u && u->has_error) {
+        ctx->bill.error.data = u->error;
+        ctx->bill.error.len = u->error_len;
     }
 
     ctx->bill.final_status = status;
@@ -251,15 +273,25 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_uint_t status, ngx_msec_t now, ngx_msec_t latency, ngx_str_t *err,
     ngx_str_t *out)
 {
-    u_char     *p;
+    u_char     *p, *q;
     size_t      len;
-    ngx_str_t  *channel;
+    ngx_str_t  *channel, *name, path;
 
     static ngx_str_t  sources[] = {
         ngx_string("none"), ngx_string("upstream"), ngx_string("estimated")
     };
 
     channel = ctx->route.channel ? &ctx->route.channel->id : &ctx->none;
+    name = ctx->route.channel ? &ctx->route.channel->name : &ctx->none;
+
+    /* the path the client asked for, before any internal redirect */
+
+    path = r->unparsed_uri;
+    q = ngx_strlchr(path.data, path.data + path.len, '?');
+
+    if (q) {
+        path.len = q - path.data;
+    }
 
     len = sizeof("{\"time\":,\"request_id\":\"\",\"key_id\":,\"key\":\"\","
                  "\"user\":,\"model\":\"\",\"upstream_model\":\"\","
@@ -267,8 +299,10 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  "\"latency_ms\":,\"ttft_ms\":,\"prompt_tokens\":,"
                  "\"cached_tokens\":,\"cache_write_tokens\":,"
                  "\"completion_tokens\":,\"reasoning_tokens\":,\"cost\":,"
-                 "\"usage_source\":\"estimated\"}")
-          + 14 * NGX_INT64_LEN
+                 "\"usage_source\":\"estimated\",\"channel_name\":\"\","
+                 "\"path\":\"\",\"host\":\"\",\"client\":\"\","
+                 "\"tries\":,\"attempts\":\"#:\",\"images\":}")
+          + 18 * NGX_INT64_LEN
           + ngx_ai_relay_json_escape_len(ctx->request_id.data,
                                          ctx->request_id.len)
           + 2 + ngx_ai_relay_json_escape_len(ctx->key.id.data,
@@ -282,7 +316,16 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
           + ngx_ai_relay_json_escape_len(ctx->body.upstream_model.data,
                                          ctx->body.upstream_model.len)
           + 2 + ngx_ai_relay_json_escape_len(channel->data, channel->len)
-          + ngx_ai_relay_json_escape_len(err->data, err->len);
+          + ngx_ai_relay_json_escape_len(err->data, err->len)
+          + ngx_ai_relay_json_escape_len(name->data, name->len)
+          + ngx_ai_relay_json_escape_len(ctx->route.attempts.data,
+                                         ctx->route.attempts.len)
+          + ngx_ai_relay_json_escape_len(channel->data, channel->len)
+          + ngx_ai_relay_json_escape_len(path.data, path.len)
+          + ngx_ai_relay_json_escape_len(r->headers_in.server.data,
+                                         r->headers_in.server.len)
+          + ngx_ai_relay_json_escape_len(r->connection->addr_text.data,
+                                         r->connection->addr_text.len);
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -327,11 +370,35 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     p = ngx_sprintf(p, ",\"prompt_tokens\":%L,\"cached_tokens\":%L,"
                     "\"cache_write_tokens\":%L,\"completion_tokens\":%L,"
                     "\"reasoning_tokens\":%L,\"cost\":%L,"
-                    "\"usage_source\":\"%V\"}",
+                    "\"usage_source\":\"%V\",\"channel_name\":\"",
                     ctx->bill.prompt_tokens, ctx->bill.cached_tokens,
                     ctx->bill.cache_write_tokens, ctx->bill.completion_tokens,
                     ctx->bill.reasoning_tokens, ctx->bill.cost,
                     &sources[ctx->bill.usage_source]);
+    p = ngx_ai_relay_json_escape(p, name->data, name->len);
+    p = ngx_cpymem(p, "\",\"path\":\"", sizeof("\",\"path\":\"") - 1);
+    p = ngx_ai_relay_json_escape(p, path.data, path.len);
+    p = ngx_cpymem(p, "\",\"host\":\"", sizeof("\",\"host\":\"") - 1);
+    p = ngx_ai_relay_json_escape(p, r->headers_in.server.data,
+                                 r->headers_in.server.len);
+    p = ngx_cpymem(p, "\",\"client\":\"", sizeof("\",\"client\":\"") - 1);
+    p = ngx_ai_relay_json_escape(p, r->connection->addr_text.data,
+                                 r->connection->addr_text.len);
+    p = ngx_sprintf(p, "\",\"tries\":%ui,\"attempts\":\"",
+                    ctx->route.tries);
+
+    /* the failed tries, then this one: "channel#key:status,..." */
+
+    p = ngx_ai_relay_json_escape(p, ctx->route.attempts.data,
+                                 ctx->route.attempts.len);
+
+    if (ctx->route.channel) {
+        p = ngx_ai_relay_json_escape(p, channel->data, channel->len);
+        p = ngx_sprintf(p, "#%ui:%ui", ctx->route.upstream_key_index,
+                        status);
+    }
+
+    p = ngx_sprintf(p, "\",\"images\":%L}", ctx->bill.images);
 
     out->len = p - out->data;
 
@@ -389,17 +456,7 @@ ngx_ai_relay_settle_request(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     latency = now - ctx->start_msec;
 
     status = ctx->bill.final_status;
-
-    if (status == 0 && r->connection->error) {
-        status = 499;
-    }
-
-    err = ctx->err.message;
-
-    if (err.len == 0 && ctx->stream.usage && ctx->stream.usage->has_error) {
-        err.data = ctx->stream.usage->error;
-        err.len = ctx->stream.usage->error_len;
-    }
+    err = ctx->bill.error;
 
     /* the request record: one JSON object, one stream field */
 

@@ -600,13 +600,23 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
     }
 
-    if (n == 0) {
+    if (n == 0 && ctx->route.tries <= 1) {
         return NGX_OK;
     }
 
-    if (ngx_ai_relay_json_splice(ctx->body.raw.data, ctx->body.raw.len,
-                                 edits, n, pieces, 5, &npieces, &out_len)
-        != 0)
+    if (n == 0) {
+
+        /* a failover: the first attempt's buffers were sent, new ones */
+
+        pieces[0].data = ctx->body.raw.data;
+        pieces[0].len = ctx->body.raw.len;
+        npieces = 1;
+        out_len = ctx->body.raw.len;
+
+    } else if (ngx_ai_relay_json_splice(ctx->body.raw.data,
+                                        ctx->body.raw.len, edits, n, pieces,
+                                        5, &npieces, &out_len)
+               != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "ai relay: body splice failed");

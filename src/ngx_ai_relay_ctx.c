@@ -37,6 +37,19 @@ ngx_ai_relay_get_ctx(ngx_http_request_t *r)
         return ctx;
     }
 
+    if (r->internal) {
+
+        /* a failover's internal redirect: the request goes on with it */
+
+        ctx = ngx_ai_relay_find_ctx(r);
+
+        if (ctx && ctx->route.failover) {
+            ctx->route.failover = 0;
+            ngx_http_set_ctx(r, ctx, ngx_ai_relay_module);
+            return ctx;
+        }
+    }
+
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_ai_relay_ctx_t));
     if (ctx == NULL) {
         return NULL;

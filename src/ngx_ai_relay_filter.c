@@ -27,6 +27,8 @@
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_ctx.h"
+#include "ngx_ai_relay_health.h"
+#include "ngx_ai_relay_failover.h"
 
 
 /* an event larger than this is forwarded before it ends (never usage) */
@@ -36,6 +38,11 @@
 #define NGX_AI_RELAY_ERROR_KEEP    4096
 
 
+static void ngx_ai_relay_health_outcome(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_uint_t status);
+static ngx_msec_int_t ngx_ai_relay_retry_after(ngx_http_request_t *r);
+static ngx_int_t ngx_ai_relay_request_id_header(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_ai_relay_pass(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t *out);
@@ -76,6 +83,172 @@ ngx_ai_relay_filter_init(ngx_conf_t *cf)
 }
 
 
+/*
+ * x-request-id on every answer of a relay location, errors included: the
+ * id of the request's record ($request_id), which support asks for.  An
+ * id the upstream sent is kept as x-upstream-request-id.
+ */
+
+static ngx_int_t
+ngx_ai_relay_request_id_header(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_str_t                   id;
+    ngx_uint_t                  i;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_http_variable_value_t  *vv;
+    ngx_ai_relay_main_conf_t   *armcf;
+
+    if (ctx == NULL) {
+        ctx = ngx_ai_relay_find_ctx(r);
+    }
+
+    if (ctx && ctx->request_id.len) {
+        id = ctx->request_id;
+
+    } else {
+        /* refused before the relay saw it: nginx's own $request_id */
+
+        armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+
+        vv = ngx_http_get_indexed_variable(r, armcf->request_id_index);
+        if (vv == NULL || vv->not_found) {
+            return NGX_OK;
+        }
+
+        id.data = vv->data;
+        id.len = vv->len;
+    }
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("x-request-id") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "x-request-id",
+                               sizeof("x-request-id") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        if (h[i].value.len == id.len
+            && ngx_strncmp(h[i].value.data, id.data, id.len) == 0)
+        {
+            /* ours, from a response started before */
+            return NGX_OK;
+        }
+
+        ngx_str_set(&h[i].key, "x-upstream-request-id");
+        h[i].lowcase_key = (u_char *) "x-upstream-request-id";
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "x-request-id");
+    h->value = id;
+
+    return NGX_OK;
+}
+
+
+/* what the upstream's status says of the channel key it was sent with */
+
+static void
+ngx_ai_relay_health_outcome(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ngx_uint_t  outcome;
+
+    if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        ngx_ai_relay_health_report(r, ctx, NGX_AI_RELAY_OUTCOME_RATE, status,
+                                   ngx_ai_relay_retry_after(r));
+        return;
+    }
+
+    if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN
+        || status == 402)
+    {
+        outcome = NGX_AI_RELAY_OUTCOME_AUTH;
+
+    } else if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        outcome = NGX_AI_RELAY_OUTCOME_FAIL;
+
+    } else {
+        /* an answer, or the client's own mistake: the key is fine */
+        outcome = NGX_AI_RELAY_OUTCOME_OK;
+    }
+
+    ngx_ai_relay_health_report(r, ctx, outcome, status, -1);
+}
+
+
+/* Retry-After in seconds (an HTTP date counts as none), -1 if absent */
+
+static ngx_msec_int_t
+ngx_ai_relay_retry_after(ngx_http_request_t *r)
+{
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("Retry-After") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        n = ngx_atoi(h[i].value.data, h[i].value.len);
+
+        if (n == NGX_ERROR || n > 86400) {
+            return -1;
+        }
+
+        return (ngx_msec_int_t) n * 1000;
+    }
+
+    return -1;
+}
+
+
 static ngx_int_t
 ngx_ai_relay_header_filter(ngx_http_request_t *r)
 {
@@ -93,6 +266,10 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
 
+    if (ngx_ai_relay_request_id_header(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ctx && ctx->err.own) {
         return ngx_http_next_header_filter(r);
     }
@@ -107,6 +284,28 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
             ctx = ngx_ai_relay_get_ctx(r);
             if (ctx == NULL) {
                 return NGX_ERROR;
+            }
+        }
+
+        if ((status == NGX_HTTP_BAD_GATEWAY
+             || status == NGX_HTTP_GATEWAY_TIME_OUT)
+            && ctx->state == NGX_AI_RELAY_STATE_DONE
+            && ctx->status == NGX_DECLINED && !ctx->stream.header_seen)
+        {
+            /* the channel's upstream could not be reached, or was silent */
+            ngx_ai_relay_health_report(r, ctx, NGX_AI_RELAY_OUTCOME_FAIL,
+                                       status, -1);
+
+            if (ngx_ai_relay_failover(r, ctx, status, 0) == NGX_OK) {
+
+                /*
+                 * the request is sent again: nginx's error page is not;
+                 * header_only stops it here and NGX_DONE ends this
+                 * response without ending the request
+                 */
+
+                r->header_only = 1;
+                return NGX_DONE;
             }
         }
 
@@ -149,6 +348,15 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
 
     ctx->stream.header_seen = 1;
     ctx->stream.upstream_ok = (status >= 200 && status < 300);
+
+    ngx_ai_relay_health_outcome(r, ctx, status);
+
+    if (status >= NGX_HTTP_BAD_REQUEST
+        && ngx_ai_relay_failover(r, ctx, status, 1) == NGX_OK)
+    {
+        /* the upstream's finalization sees it was cleaned up: no error */
+        return NGX_ERROR;
+    }
 
     if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

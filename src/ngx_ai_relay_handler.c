@@ -274,13 +274,14 @@ ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ctx->key.cached = 1;
 
     } else {
-        idx.len = sizeof("ar:keyidx:") - 1 + ctx->key.hash.len;
+        idx.len = sizeof(NGX_AI_RELAY_RKEY_KEYIDX("")) - 1 + ctx->key.hash.len;
         idx.data = ngx_pnalloc(r->pool, idx.len);
         if (idx.data == NULL) {
             goto failed;
         }
 
-        p = ngx_cpymem(idx.data, "ar:keyidx:", sizeof("ar:keyidx:") - 1);
+        p = ngx_cpymem(idx.data, NGX_AI_RELAY_RKEY_KEYIDX(""),
+                       sizeof(NGX_AI_RELAY_RKEY_KEYIDX("")) - 1);
         ngx_memcpy(p, ctx->key.hash.data, ctx->key.hash.len);
 
         argv[0] = "GET";
@@ -318,8 +319,8 @@ ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                                               &argvlen[1]);
             argv[2] = "1";
             argvlen[2] = 1;
-            argv[3] = "ar:{cfg}:version";
-            argvlen[3] = sizeof("ar:{cfg}:version") - 1;
+            argv[3] = NGX_AI_RELAY_RKEY_VERSION;
+            argvlen[3] = sizeof(NGX_AI_RELAY_RKEY_VERSION) - 1;
             argv[4] = (const char *) ctx->body.model.data;
             argvlen[4] = ctx->body.model.len;
             argv[5] = (const char *) depth;
@@ -524,8 +525,8 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
         argv[0] = "GET";
         argvlen[0] = 3;
-        argv[1] = "ar:{cfg}:version";
-        argvlen[1] = sizeof("ar:{cfg}:version") - 1;
+        argv[1] = NGX_AI_RELAY_RKEY_VERSION;
+        argvlen[1] = sizeof(NGX_AI_RELAY_RKEY_VERSION) - 1;
 
         if (ngx_ai_relay_wait(r, ctx, ngx_ai_relay_version_reply, 2, argv,
                               argvlen)

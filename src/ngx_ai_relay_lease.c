@@ -459,12 +459,18 @@ ngx_ai_relay_lease_settled(ngx_ai_relay_main_conf_t *armcf, ngx_uint_t argc,
     p = argv[1];
     last = argv[1] + lens[1];
 
-    if (lens[1] < sizeof("ar:{u}:user") || ngx_strncmp(p, "ar:{u", 5) != 0) {
+    if (lens[1] < sizeof(NGX_AI_RELAY_RKEY_USER(""))
+        || ngx_strncmp(p, NGX_AI_RELAY_RKEY_U_HEAD,
+                       sizeof(NGX_AI_RELAY_RKEY_U_HEAD) - 1)
+           != 0)
+    {
         return;
     }
 
-    user.data = p + 5;
-    user.len = last - sizeof("}:user") + 1 - user.data;
+    user.data = p + sizeof(NGX_AI_RELAY_RKEY_U_HEAD) - 1;
+    user.len = last - (sizeof(NGX_AI_RELAY_RKEY_U_TAIL NGX_AI_RELAY_RKEY_U_USER)
+                       - 1)
+               - user.data;
 
     w = ngx_ai_relay_wallet(armcf, &user, 0);
     if (w == NULL) {
@@ -526,7 +532,8 @@ ngx_ai_relay_lease_argv(ngx_pool_t *pool, ngx_ai_relay_redis_t *rds,
 {
     u_char  *p, *last;
 
-    p = ngx_pnalloc(pool, 2 * (sizeof("ar:{u}:user") + w->user.len));
+    p = ngx_pnalloc(pool,
+                    2 * (sizeof(NGX_AI_RELAY_RKEY_USER("")) + w->user.len));
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -538,12 +545,12 @@ ngx_ai_relay_lease_argv(ngx_pool_t *pool, ngx_ai_relay_redis_t *rds,
     argv[2] = "2";
     lens[2] = 1;
 
-    last = ngx_sprintf(p, "ar:{u%V}:user", &w->user);
+    last = ngx_sprintf(p, NGX_AI_RELAY_RKEY_USER("%V"), &w->user);
     argv[3] = (const char *) p;
     lens[3] = last - p;
 
     p = last;
-    last = ngx_sprintf(p, "ar:{u%V}:res", &w->user);
+    last = ngx_sprintf(p, NGX_AI_RELAY_RKEY_RES("%V"), &w->user);
     argv[4] = (const char *) p;
     lens[4] = last - p;
 
@@ -877,8 +884,8 @@ ngx_ai_relay_lease_tick(ngx_event_t *ev)
         if (rds) {
             argv[0] = "GET";
             lens[0] = 3;
-            argv[1] = "ar:{cfg}:version";
-            lens[1] = sizeof("ar:{cfg}:version") - 1;
+            argv[1] = NGX_AI_RELAY_RKEY_VERSION;
+            lens[1] = sizeof(NGX_AI_RELAY_RKEY_VERSION) - 1;
 
             (void) ngx_ai_relay_redis_send(rds,
                                            ngx_ai_relay_lease_version_reply,

@@ -80,8 +80,8 @@ ngx_ai_relay_models_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                                       &argvlen[1]);
     argv[2] = "1";
     argvlen[2] = 1;
-    argv[3] = "ar:{cfg}:models";
-    argvlen[3] = sizeof("ar:{cfg}:models") - 1;
+    argv[3] = NGX_AI_RELAY_RKEY_MODELS;
+    argvlen[3] = sizeof(NGX_AI_RELAY_RKEY_MODELS) - 1;
 
     return ngx_ai_relay_wait(r, ctx, ngx_ai_relay_models_list_reply, 4,
                              argv, argvlen);

@@ -18,6 +18,7 @@
 #include "ngx_ai_relay_sse.h"
 #include "ngx_ai_relay_usage.h"
 #include "ngx_ai_relay_price.h"
+#include "ngx_ai_relay_breaker.h"
 #include "ngx_ai_relay_schema.h"
 
 
@@ -125,6 +126,12 @@ struct ngx_ai_relay_main_conf_s {
     ngx_path_t                   *journal_path;  /* the default's folder */
     size_t                        settle_zone_size;
     ngx_shm_zone_t               *settle_zone;   /* unacknowledged, shared */
+    size_t                        health_zone_size;
+    ngx_shm_zone_t               *health_zone;   /* breakers, shared */
+    ngx_int_t                     health_failures;
+    ngx_msec_t                    health_cooldown;
+    ngx_msec_t                    health_cooldown_max;
+    ngx_ai_relay_breaker_conf_t   breaker;       /* made of the three */
 
     ngx_flag_t                    enabled;       /* any relay location */
     ngx_int_t                     request_id_index;
@@ -147,19 +154,27 @@ typedef struct {
     size_t                        response_max;  /* ai_relay_response_max */
     ngx_uint_t                    max_depth;     /* ai_relay_json_max_depth */
     ngx_http_handler_pt           content_handler; /* proxy_pass's */
+    ngx_uint_t                    next_upstream; /* NGX_AI_RELAY_NEXT_* */
+    ngx_uint_t                    next_upstream_tries;
+    ngx_msec_t                    next_upstream_timeout;
 } ngx_ai_relay_loc_conf_t;
 
 
 /* one upstream channel able to serve the requested model */
 typedef struct {
     ngx_str_t                     id;
+    ngx_str_t                     name;          /* the operator's label */
     ngx_uint_t                    provider;
     ngx_str_t                     base_url;
     ngx_str_t                     keys;          /* newline separated */
     ngx_int_t                     priority;
     ngx_uint_t                    weight;
     ngx_str_t                     upstream_model;
+    ngx_uint_t                    nkeys;         /* counted when picked */
+    uint32_t                      tried_keys;    /* this request's tries */
     unsigned                      enabled:1;
+    unsigned                      counted:1;     /* nkeys is set */
+    unsigned                      excluded:1;    /* no key left to try */
 } ngx_ai_relay_channel_t;
 
 
@@ -209,10 +224,15 @@ typedef struct {
     ngx_str_t                     upstream_url;
     ngx_str_t                     upstream_key;
     ngx_uint_t                    upstream_key_index;
+    ngx_uint_t                    tries;         /* upstream attempts */
+    ngx_str_t                     attempts;      /* "ch#key:status," */
 
     unsigned                      failed:1;      /* does not route */
     unsigned                      cached:1;      /* from the worker cache */
     unsigned                      stale:1;       /* cached, outdated */
+    unsigned                      reported:1;    /* health told */
+    unsigned                      unavailable:1; /* all keys benched */
+    unsigned                      failover:1;    /* redirected to retry */
 } ngx_ai_relay_ctx_route_t;
 
 
@@ -228,6 +248,8 @@ typedef struct {
     int64_t                       cached_tokens;
     int64_t                       cache_write_tokens;
     int64_t                       reasoning_tokens;
+    int64_t                       images;
+    ngx_str_t                     error;         /* the record's */
 
     unsigned                      auth_reserve:1;/* AUTH was to reserve */
     unsigned                      reserved_ok:1; /* money is held: settle */
@@ -307,6 +329,7 @@ typedef struct {
 
     unsigned                      relay:1;
     unsigned                      models_list:1;
+    unsigned                      id_sent:1;     /* x-request-id */
 } ngx_ai_relay_ctx_t;
 
 

@@ -119,7 +119,7 @@ ngx_ai_relay_release_send(ngx_ai_relay_release_t *rl)
         return;
     }
 
-    p = ngx_alloc(3 * (sizeof("ar:{u}:user") + rl->user_id.len)
+    p = ngx_alloc(3 * (sizeof(NGX_AI_RELAY_RKEY_USER("")) + rl->user_id.len)
                   + NGX_TIME_T_LEN, ngx_cycle->log);
     if (p == NULL) {
         ngx_free(rl);
@@ -133,14 +133,16 @@ ngx_ai_relay_release_send(ngx_ai_relay_release_t *rl)
     argv[2] = "2";
     lens[2] = 1;
     argv[3] = (const char *) p;
-    lens[3] = ngx_sprintf(p, "ar:{u%V}:user", &rl->user_id) - p;
+    lens[3] = ngx_sprintf(p, NGX_AI_RELAY_RKEY_USER("%V"), &rl->user_id) - p;
     argv[4] = argv[3] + lens[3];
-    lens[4] = ngx_sprintf((u_char *) argv[4], "ar:{u%V}:res", &rl->user_id)
+    lens[4] = ngx_sprintf((u_char *) argv[4], NGX_AI_RELAY_RKEY_RES("%V"),
+                          &rl->user_id)
               - (u_char *) argv[4];
     argv[5] = (const char *) rl->request_id.data;
     lens[5] = rl->request_id.len;
     argv[6] = argv[4] + lens[4];
-    lens[6] = ngx_sprintf((u_char *) argv[6], "ar:{u%V}:", &rl->user_id)
+    lens[6] = ngx_sprintf((u_char *) argv[6], NGX_AI_RELAY_RKEY_U("%V"),
+                          &rl->user_id)
               - (u_char *) argv[6];
     argv[7] = argv[6] + lens[6];
     lens[7] = ngx_sprintf((u_char *) argv[7], "%T",

@@ -19,6 +19,7 @@
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_key.h"
+#include "ngx_ai_relay_health.h"
 #include "ngx_ai_relay_ctx.h"
 
 
@@ -28,6 +29,9 @@ static ngx_int_t ngx_ai_relay_channels_parse(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, redisReply **e, size_t n);
 static ngx_ai_relay_channel_t *ngx_ai_relay_channel_pick(
     ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx);
+static ngx_uint_t ngx_ai_relay_channel_nkeys(ngx_ai_relay_channel_t *ch);
+static ngx_int_t ngx_ai_relay_route_use(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_key(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_url(ngx_http_request_t *r,
@@ -194,7 +198,7 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     redisReply **e, size_t n)
 {
     size_t                   i, j;
-    ngx_str_t                f[8];
+    ngx_str_t                f[9];
     ngx_int_t                v;
     ngx_ai_relay_channel_t  *ch;
 
@@ -206,13 +210,13 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     for (i = 0; i < n; i++) {
 
-        if (e[i]->type != REDIS_REPLY_ARRAY || e[i]->elements != 8) {
+        if (e[i]->type != REDIS_REPLY_ARRAY || e[i]->elements != 9) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "ai relay: unexpected channel in route reply");
             return NGX_ERROR;
         }
 
-        for (j = 0; j < 8; j++) {
+        for (j = 0; j < 9; j++) {
             if (ngx_ai_relay_reply_string(r, e[i]->element[j], &f[j])
                 == NGX_ERROR)
             {
@@ -226,6 +230,7 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         ch->base_url = f[2];
         ch->keys = f[3];
         ch->upstream_model = f[7];
+        ch->name = f[8];
 
         if (f[1].len == 6 && ngx_strncmp(f[1].data, "openai", 6) == 0) {
             ch->provider = NGX_AI_RELAY_PROVIDER_OPENAI;
@@ -382,19 +387,98 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_ai_relay_channel_t  *ch;
 
-    ch = ngx_ai_relay_channel_pick(r, ctx);
+    for ( ;; ) {
+        ch = ngx_ai_relay_channel_pick(r, ctx);
 
+        if (ch == NULL) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai relay: no channel of model \"%V\" may take "
+                          "a request now", &ctx->body.resolved_model);
+
+            ctx->route.unavailable = 1;
+            ctx->err.retry_after = 1;
+
+            ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "service_unavailable",
+                                   "No upstream channel for the model "
+                                   "\"%V\" is available now; they failed "
+                                   "recently and are being retried. Please "
+                                   "retry shortly.", &ctx->body.model);
+            return NGX_ERROR;
+        }
+
+        if (ngx_ai_relay_upstream_key(r, ctx, ch) == NGX_OK) {
+            break;
+        }
+
+        ch->excluded = 1;
+    }
+
+    if (ngx_ai_relay_route_use(r, ctx, ch) != NGX_OK) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                               "internal error");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Failover: the next key of the same channel, then the next channel as
+ * route_apply picks it, never a key this request tried.  NGX_DECLINED
+ * when none is left (no error is set: the failed answer stands).
+ */
+
+ngx_int_t
+ngx_ai_relay_route_next(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_channel_t  *ch;
+
+    ch = ctx->route.channel;
+
+    if (ch == NULL || ngx_ai_relay_upstream_key(r, ctx, ch) != NGX_OK) {
+
+        if (ch) {
+            ch->excluded = 1;
+        }
+
+        for ( ;; ) {
+            ch = ngx_ai_relay_channel_pick(r, ctx);
+
+            if (ch == NULL) {
+                return NGX_DECLINED;
+            }
+
+            if (ngx_ai_relay_upstream_key(r, ctx, ch) == NGX_OK) {
+                break;
+            }
+
+            ch->excluded = 1;
+        }
+    }
+
+    return ngx_ai_relay_route_use(r, ctx, ch) == NGX_OK ? NGX_OK
+                                                        : NGX_DECLINED;
+}
+
+
+/* the request goes to this channel with the key just picked */
+
+static ngx_int_t
+ngx_ai_relay_route_use(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_channel_t *ch)
+{
     ctx->route.channel = ch;
-    ctx->body.upstream_model = ch->upstream_model.len ? ch->upstream_model
-                                                 : ctx->body.resolved_model;
+    ctx->route.reported = 0;
+    ctx->route.tries++;
+    ctx->body.upstream_model = ch->upstream_model.len
+                               ? ch->upstream_model : ctx->body.resolved_model;
 
-    if (ngx_ai_relay_upstream_key(r, ctx, ch) != NGX_OK
-        || ngx_ai_relay_body_rewrite(r, ctx) != NGX_OK
+    if (ngx_ai_relay_body_rewrite(r, ctx) != NGX_OK
         || ngx_ai_relay_upstream_url(r, ctx, ch) != NGX_OK
         || ngx_ai_relay_upstream_headers(r, ctx, ch) != NGX_OK)
     {
-        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
-                               "internal error");
         return NGX_ERROR;
     }
 
@@ -407,25 +491,49 @@ ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 }
 
 
-/* the highest priority tier with an enabled channel, weighted inside */
+/*
+ * Among the enabled channels with a key left to try whose health lets a
+ * request through: the highest priority tier, then a draw by weight.
+ */
 
 static ngx_ai_relay_channel_t *
 ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    ngx_int_t                best;
-    ngx_uint_t               i, total, count, pick;
-    ngx_ai_relay_channel_t  *ch, *last;
+    ngx_int_t                  best;
+    ngx_uint_t                 i, total, count, pick, found;
+    ngx_ai_relay_channel_t    *ch;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
     best = NGX_MAX_INT_T_VALUE;
-    last = NULL;
+    found = 0;
 
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
 
-        if (ch->enabled && (last == NULL || ch->priority > best)) {
-            best = ch->priority;
-            last = ch;
+        if (!ch->enabled || ch->excluded) {
+            continue;
         }
+
+        if (!ch->counted) {
+            ch->nkeys = ngx_ai_relay_channel_nkeys(ch);
+            ch->counted = 1;
+        }
+
+        if (!ngx_ai_relay_health_channel_ready(armcf, ch, ch->nkeys)) {
+            ch->excluded = 1;
+            continue;
+        }
+
+        if (!found || ch->priority > best) {
+            best = ch->priority;
+            found = 1;
+        }
+    }
+
+    if (!found) {
+        return NULL;
     }
 
     total = 0;
@@ -434,7 +542,7 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
 
-        if (ch->enabled && ch->priority == best) {
+        if (ch->enabled && !ch->excluded && ch->priority == best) {
             total += ch->weight;
             count++;
         }
@@ -447,7 +555,7 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
 
-        if (!ch->enabled || ch->priority != best) {
+        if (!ch->enabled || ch->excluded || ch->priority != best) {
             continue;
         }
 
@@ -466,29 +574,62 @@ ngx_ai_relay_channel_pick(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         pick -= ch->weight;
     }
 
-    return last;
+    return NULL;
 }
 
 
-/* several upstream keys, one per line, used in turn */
+/*
+ * The channel's keys in rotation, from the next one on: the first not
+ * tried by this request whose health lets it through.  NGX_DECLINED when
+ * none is left.
+ */
 
 static ngx_int_t
 ngx_ai_relay_upstream_key(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_ai_relay_channel_t *ch)
 {
     u_char                    *p, *last, *start, *end;
-    ngx_uint_t                 n, want, pass;
+    ngx_uint_t                 i, n, want, first;
     ngx_ai_relay_main_conf_t  *armcf;
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
     ngx_str_null(&ctx->route.upstream_key);
+    ctx->route.upstream_key_index = 0;
 
-    want = 0;
-    last = ch->keys.data + ch->keys.len;
+    if (ch->nkeys == 0) {
 
-    for (pass = 0; pass < 2; pass++) {
+        /* an upstream that needs no key */
+
+        if (ch->tried_keys & 1
+            || !ngx_ai_relay_health_take(armcf, &ch->id, 0))
+        {
+            return NGX_DECLINED;
+        }
+
+        ch->tried_keys |= 1;
+        return NGX_OK;
+    }
+
+    first = armcf->worker->rotation[ngx_hash_key(ch->id.data, ch->id.len)
+                                    % NGX_AI_RELAY_ROTATION_SLOTS]++;
+
+    for (i = 0; i < ch->nkeys; i++) {
+        want = (first + i) % ch->nkeys;
+
+        if (want < 32 && (ch->tried_keys & ((uint32_t) 1 << want))) {
+            continue;
+        }
+
+        if (!ngx_ai_relay_health_take(armcf, &ch->id, want)) {
+            continue;
+        }
+
+        /* the want-th key: lines, blanks around them and blank lines
+         * do not count */
+
         n = 0;
+        last = ch->keys.data + ch->keys.len;
 
         for (p = ch->keys.data; p < last; p = end + 1) {
             end = ngx_strlchr(p, last, '\n');
@@ -508,26 +649,50 @@ ngx_ai_relay_upstream_key(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                 continue;
             }
 
-            if (pass == 1 && n == want) {
+            if (n++ == want) {
                 ctx->route.upstream_key.data = start;
                 ctx->route.upstream_key.len = p - start;
-                ctx->route.upstream_key_index = n;
+                ctx->route.upstream_key_index = want;
+
+                if (want < 32) {
+                    ch->tried_keys |= (uint32_t) 1 << want;
+                }
+
                 return NGX_OK;
             }
-
-            n++;
         }
-
-        if (n == 0) {
-            /* an upstream that needs no key */
-            return NGX_OK;
-        }
-
-        want = armcf->worker->rotation[ngx_hash_key(ch->id.data, ch->id.len)
-                               % NGX_AI_RELAY_ROTATION_SLOTS]++ % n;
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
+}
+
+
+static ngx_uint_t
+ngx_ai_relay_channel_nkeys(ngx_ai_relay_channel_t *ch)
+{
+    u_char      *p, *last, *end;
+    ngx_uint_t   n, blank;
+
+    n = 0;
+    last = ch->keys.data + ch->keys.len;
+
+    for (p = ch->keys.data; p < last; p = end + 1) {
+        end = ngx_strlchr(p, last, '\n');
+        if (end == NULL) {
+            end = last;
+        }
+
+        for (blank = 1; p < end; p++) {
+            if (*p > ' ') {
+                blank = 0;
+                break;
+            }
+        }
+
+        n += !blank;
+    }
+
+    return n;
 }
 
 
@@ -760,8 +925,8 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
-        size += 4 * sizeof(size_t) + ch->id.len + ch->base_url.len
-                + ch->keys.len + ch->upstream_model.len
+        size += 5 * sizeof(size_t) + ch->id.len + ch->base_url.len
+                + ch->keys.len + ch->upstream_model.len + ch->name.len
                 + sizeof(ngx_uint_t) * 3 + sizeof(ngx_int_t);
     }
 
@@ -790,6 +955,7 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_put_str(p, ch->base_url);
         ngx_ai_relay_put_str(p, ch->keys);
         ngx_ai_relay_put_str(p, ch->upstream_model);
+        ngx_ai_relay_put_str(p, ch->name);
         ngx_ai_relay_put_num(p, ch->provider);
         ngx_ai_relay_put_num(p, ch->priority);
         ngx_ai_relay_put_num(p, ch->weight);
@@ -866,6 +1032,7 @@ ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_get_str(p, ch->base_url);
         ngx_ai_relay_get_str(p, ch->keys);
         ngx_ai_relay_get_str(p, ch->upstream_model);
+        ngx_ai_relay_get_str(p, ch->name);
         ngx_ai_relay_get_num(p, ch->provider);
         ngx_ai_relay_get_num(p, ch->priority);
         ngx_ai_relay_get_num(p, ch->weight);

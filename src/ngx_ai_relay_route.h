@@ -23,6 +23,8 @@ void ngx_ai_relay_model_not_found(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 ngx_int_t ngx_ai_relay_route_apply(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
+ngx_int_t ngx_ai_relay_route_next(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
 void ngx_ai_relay_route_save(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 ngx_int_t ngx_ai_relay_route_load(ngx_http_request_t *r,

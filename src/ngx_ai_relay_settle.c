@@ -265,9 +265,10 @@ ngx_ai_relay_settle_args(ngx_ai_relay_main_conf_t *armcf, ngx_pool_t *pool,
     args = ngx_palloc(pool, (16 + 4 * nkeys + 14 * nitems)
                             * sizeof(ngx_str_t));
 
-    p = ngx_pnalloc(pool, 8 * (sizeof("ar:{u}:stats:") + user->len
-                               + NGX_AI_RELAY_KEY_BATCH_ID_LEN)
-                          + nkeys * (sizeof("ar:{u}:key:") + user->len + 64)
+    p = ngx_pnalloc(pool, 8 * (sizeof(NGX_AI_RELAY_RKEY_STATS("", ""))
+                               + user->len + NGX_AI_RELAY_KEY_BATCH_ID_LEN)
+                          + nkeys * (sizeof(NGX_AI_RELAY_RKEY_KEY("", ""))
+                                     + user->len + 64)
                           + (10 + 3 * nkeys + 9 * nitems) * NGX_INT64_LEN);
 
     if (ks == NULL || ls == NULL || gs == NULL || args == NULL || p == NULL) {
@@ -356,20 +357,20 @@ ngx_ai_relay_settle_args(ngx_ai_relay_main_conf_t *armcf, ngx_pool_t *pool,
     ngx_gmtime(ngx_time(), &tm);
 
     pre.data = p;
-    p = ngx_sprintf(p, "ar:{u%V}:", user);
+    p = ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V"), user);
     pre.len = p - pre.data;
 
     ngx_ai_relay_fmt("%ui", 5 + nkeys);
-    ngx_ai_relay_fmt("%Vuser", &pre);
-    ngx_ai_relay_fmt("%Vres", &pre);
-    ngx_ai_relay_fmt("%Vdone:%P.%T.%ui", &pre, ngx_pid,
+    ngx_ai_relay_fmt("%V" NGX_AI_RELAY_RKEY_U_USER, &pre);
+    ngx_ai_relay_fmt("%V" NGX_AI_RELAY_RKEY_U_RES, &pre);
+    ngx_ai_relay_fmt("%V" NGX_AI_RELAY_RKEY_U_DONE("%P.%T.%ui"), &pre, ngx_pid,
                      armcf->worker->settle_epoch, armcf->worker->settle_seq);
-    ngx_ai_relay_fmt("%Vlog", &pre);
-    ngx_ai_relay_fmt("%Vstats:%04d%02d%02d", &pre, tm.ngx_tm_year,
-                     tm.ngx_tm_mon, tm.ngx_tm_mday);
+    ngx_ai_relay_fmt("%V" NGX_AI_RELAY_RKEY_U_LOG, &pre);
+    ngx_ai_relay_fmt("%V" NGX_AI_RELAY_RKEY_U_STATS("%04d%02d%02d"), &pre,
+                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
 
     for (i = 0; i < nkeys; i++) {
-        ngx_ai_relay_fmt("%Vkey:%V", &pre, keys[i]);
+        ngx_ai_relay_fmt("%V" NGX_AI_RELAY_RKEY_U_KEY("%V"), &pre, keys[i]);
     }
 
     ngx_ai_relay_fmt("%P.%T.%ui", ngx_pid, armcf->worker->settle_epoch,

@@ -33,6 +33,9 @@
 #define NGX_AI_RELAY_VAR_COST             13
 #define NGX_AI_RELAY_VAR_TTFT             14
 #define NGX_AI_RELAY_VAR_USAGE_SOURCE     15
+#define NGX_AI_RELAY_VAR_STATUS           16
+#define NGX_AI_RELAY_VAR_TRIES            17
+#define NGX_AI_RELAY_VAR_CHANNEL_NAME     18
 
 
 static ngx_int_t ngx_ai_relay_variable_str(ngx_http_request_t *r,
@@ -112,6 +115,18 @@ static ngx_http_variable_t  ngx_ai_relay_vars[] = {
       ngx_ai_relay_variable_str, NGX_AI_RELAY_VAR_USAGE_SOURCE,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ai_relay_status"), NULL,
+      ngx_ai_relay_variable_num, NGX_AI_RELAY_VAR_STATUS,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_relay_tries"), NULL,
+      ngx_ai_relay_variable_num, NGX_AI_RELAY_VAR_TRIES,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_relay_channel_name"), NULL,
+      ngx_ai_relay_variable_str, NGX_AI_RELAY_VAR_CHANNEL_NAME,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("ai_relay_journal_state"), NULL,
       ngx_ai_relay_variable_journal, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -178,8 +193,12 @@ ngx_ai_relay_variable_str(ngx_http_request_t *r,
     case NGX_AI_RELAY_VAR_USER:
         s = &ctx->key.user_id;
         break;
+    case NGX_AI_RELAY_VAR_CHANNEL_NAME:
+        s = ctx->route.channel ? &ctx->route.channel->name : &ctx->none;
+        break;
     case NGX_AI_RELAY_VAR_ERROR:
-        s = &ctx->err.message;
+        /* the record's, once settled: the upstream's error included */
+        s = ctx->bill.usage_done ? &ctx->bill.error : &ctx->err.message;
         break;
     default: /* NGX_AI_RELAY_VAR_USAGE_SOURCE */
         if (!ctx->bill.usage_done) {
@@ -215,8 +234,10 @@ ngx_ai_relay_variable_num(ngx_http_request_t *r,
 
     ctx = ngx_ai_relay_find_ctx(r->main);
 
-    if (ctx == NULL || (!ctx->bill.usage_done && data != NGX_AI_RELAY_VAR_STREAM
-                        && data != NGX_AI_RELAY_VAR_TTFT))
+    if (ctx == NULL
+        || (!ctx->bill.usage_done && data != NGX_AI_RELAY_VAR_STREAM
+            && data != NGX_AI_RELAY_VAR_TTFT
+            && data != NGX_AI_RELAY_VAR_TRIES))
     {
         v->not_found = 1;
         return NGX_OK;
@@ -240,6 +261,12 @@ ngx_ai_relay_variable_num(ngx_http_request_t *r,
         break;
     case NGX_AI_RELAY_VAR_COST:
         n = ctx->bill.cost;
+        break;
+    case NGX_AI_RELAY_VAR_STATUS:
+        n = ctx->bill.final_status;
+        break;
+    case NGX_AI_RELAY_VAR_TRIES:
+        n = ctx->route.tries;
         break;
     default: /* NGX_AI_RELAY_VAR_TTFT */
         if (ctx->stream.ttft == (ngx_msec_t) NGX_AI_RELAY_UNSET) {

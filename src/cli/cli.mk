@@ -4,13 +4,14 @@
 #   make cli-test   prove t/cli (own Redis and MariaDB, see t/cli/lib)
 #   make cli-test-deps  install $(CLI_TEST_PKGS) if missing
 #
-# nginx-free C: hiredis (sync API), jansson, libcrypto, SQLite and the
-# MariaDB client library, plus the shared core files key.c and price.c.
+# nginx-free C: hiredis (sync API), jansson, libcrypto, SQLite, the
+# MariaDB client library and libcurl (channels test), plus the shared core
+# files key.c and price.c.
 
 # building it; its tests also need sqlite3 and, for the MySQL import,
 # MariaDB's server binary without its service (mariadb-server-core)
 CLI_BUILD_PKGS := libhiredis-dev libjansson-dev libssl-dev libsqlite3-dev \
-                  libmariadb-dev pkgconf
+                  libmariadb-dev libcurl4-openssl-dev pkgconf
 CLI_TEST_PKGS  := sqlite3 mariadb-server-core mariadb-client redis-server \
                   redis-tools perl
 
@@ -25,11 +26,13 @@ CLI_DEPS     := $(wildcard $(TOP)/src/cli/*.h) \
                 $(TOP)/src/ngx_ai_relay_schema.h
 CLI_OBJS     := $(patsubst %.c,$(CLI_OBJDIR)/%.o,$(notdir $(CLI_SRCS)))
 # pkg-config runs in the recipes, after `make deps` installed
-# libmariadb-dev, not when make reads this file
+# libmariadb-dev and libcurl4-openssl-dev, not when make reads this file
 CLI_CFLAGS    = $(CFLAGS) $(WARN) -I$(TOP)/src -I$(TOP)/src/cli \
-                $$(pkg-config --cflags libmariadb)
+                $$(pkg-config --cflags libmariadb) \
+                $$(pkg-config --cflags libcurl)
 CLI_LIBS      = -lhiredis -ljansson -lcrypto -lsqlite3 -lm \
-                $$(pkg-config --libs libmariadb || echo -lmariadb)
+                $$(pkg-config --libs libmariadb || echo -lmariadb) \
+                $$(pkg-config --libs libcurl || echo -lcurl)
 
 .PHONY: cli cli-test cli-test-deps
 

@@ -253,6 +253,12 @@ char *ngx_ai_relay_cli_base_url(const char *url);
 int ngx_ai_relay_cli_valid_upstream_key(const char *k);
 
 
+/* ngx_ai_relay_cli_probe.c */
+
+int ngx_ai_relay_cli_channels_test(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args);
+
+
 /* command tables */
 
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_users_commands[];

@@ -8,6 +8,8 @@
  *   ar:{cfg}:channel:<id>     hash  name provider base_url keys priority
  *                                   weight status models map:<model>
  *
+ * "channels test" is in ngx_ai_relay_cli_probe.c (libcurl).
+ *
  * "--models" keeps both sides in step: the channel id is added to (or
  * removed from) the "channels" list of each real model.
  */
@@ -58,6 +60,14 @@ static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_channels_opts[] = {
     { "map", 1, 1 },
     { "unmap", 1, 1 },
     { "disabled", 0, 0 },
+    { NULL, 0, 0 }
+};
+
+
+static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_channels_test_opts[] = {
+    { "all", 0, 0 },
+    { "model", 1, 0 },
+    { "timeout", 1, 0 },
     { NULL, 0, 0 }
 };
 
@@ -120,6 +130,21 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_channels_commands[] = {
     { "channels", "remove", ngx_ai_relay_cli_channels_remove, NULL, 1, 1,
       "channels remove ID",
       "Remove a channel and take it out of every model's channel list.\n" },
+
+    { "channels", "test", ngx_ai_relay_cli_channels_test,
+      ngx_ai_relay_cli_channels_test_opts, 0, 1,
+      "channels test ID|--all [--model M] [--timeout S]",
+      "Send a minimal real request (\"hi\", at most 1 output token)\n"
+      "through a channel with each of its upstream keys, straight to its\n"
+      "base URL (not through nginx; disabled channels too), and print\n"
+      "per key: HTTP status, latency and the upstream's error message or\n"
+      "the connection error.  Keys are shown masked.\n"
+      "  --all        every channel\n"
+      "  --model M    the model to ask for (default: the first model that\n"
+      "               routes to the channel); the channel's mapping of M,\n"
+      "               if any, is what is sent\n"
+      "  --timeout S  seconds per request (default 30)\n"
+      "Exit code 1 when any test failed.\n" },
 
     { NULL, NULL, NULL, NULL, 0, 0, NULL, NULL }
 };

@@ -2,7 +2,8 @@
 /*
  * Copyright (C) ngx_ai_relay authors
  *
- * ai-relay usage: totals from the daily counters.
+ * ai-relay usage: totals from the daily counters (by channel: from the
+ * request records, the counters have no channel).
  * ai-relay records: the per-request records, for support tickets.
  *
  *   ar:{u<uid>}:stats:<yyyymmdd>  hash    requests errors prompt_tokens
@@ -23,6 +24,7 @@
 static int ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args);
 static json_t *ngx_ai_relay_cli_entry_records(redisReply *e);
+static char *ngx_ai_relay_cli_record_channel(json_t *rec);
 static int ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args);
 
@@ -50,6 +52,7 @@ static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_records_opts[] = {
     { "until", 1, 0 },
     { "status", 1, 0 },
     { "model", 1, 0 },
+    { "channel", 1, 0 },
     { "request-id", 1, 0 },
     { "limit", 1, 0 },
     { NULL, 0, 0 }
@@ -60,11 +63,13 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_usage_commands[] = {
 
     { "usage", NULL, ngx_ai_relay_cli_usage,
       ngx_ai_relay_cli_usage_opts, 0, 0,
-      "usage [--by day|user|key|model] [--user USER] [--key KEY] "
+      "usage [--by day|user|key|model|channel] [--user USER] [--key KEY] "
       "[--model MODEL] [--since DAY] [--until DAY]",
       "Requests, errors, tokens and cost from the daily counters (UTC\n"
       "days), summed over users where needed, with a total.\n"
-      "  --by        group rows by day (default), user, key or model\n"
+      "  --by        group rows by day (default), user, key, model or\n"
+      "              channel (from the request records, which are kept\n"
+      "              in a capped stream: recent traffic only)\n"
       "  --user      only this user (id or name)\n"
       "  --key       only this key (id, plaintext or SHA-256)\n"
       "  --model     only this model (the name the client sent)\n"
@@ -73,21 +78,23 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_usage_commands[] = {
       "  --until     last day (default today)\n"
       "--key and --model cannot be combined, nor --by key with --model or\n"
       "--by model with --key: the counters are kept per key and per model,\n"
-      "not per pair.\n" },
+      "not per pair (--by channel takes both).\n" },
 
     { "records", NULL, ngx_ai_relay_cli_records,
       ngx_ai_relay_cli_records_opts, 0, 0,
       "records [--user USER] [--key KEY] [--since WHEN] [--until WHEN] "
       "[--status CODE|2xx|4xx|5xx|error|ok] [--model MODEL] "
-      "[--request-id ID] [--limit N]",
+      "[--channel ID] [--request-id ID] [--limit N]",
       "Request records, newest first (default 50): time, account, key\n"
-      "(masked), model, channel, status, error, request id, tokens and\n"
-      "cost: what a support ticket needs.\n"
+      "(masked), path, host and client address, model, channel, status,\n"
+      "error, tries, request id, tokens and cost: what a support ticket\n"
+      "needs.\n"
       "  --user, --key   whose records (default: all users)\n"
       "  --since/--until a time range (YYYY-MM-DD[THH:MM[:SS]], -1h, ...)\n"
       "  --status        an exact code, a class (4xx), error (>= 400) or\n"
       "                  ok (< 400)\n"
       "  --model         the client's or the upstream's model name\n"
+      "  --channel       the channel that answered (its id)\n"
       "  --request-id    one request (searches every user)\n" },
 
     { NULL, NULL, NULL, NULL, 0, 0, NULL, NULL }
@@ -156,6 +163,143 @@ ngx_ai_relay_cli_usage_print_row(const char *name, json_t *row)
 }
 
 
+/* one request record into a row, as SETTLE adds it to the counters */
+static void
+ngx_ai_relay_cli_usage_add_record(json_t *row, json_t *rec)
+{
+    size_t   i;
+    int64_t  n;
+
+    for (i = 0; i < NGX_AI_RELAY_CLI_COUNTERS; i++) {
+        if (strcmp(ngx_ai_relay_cli_counters[i], "requests") == 0) {
+            n = 1;
+
+        } else if (strcmp(ngx_ai_relay_cli_counters[i], "errors") == 0) {
+            n = json_integer_value(json_object_get(rec, "status")) >= 400;
+
+        } else {
+            n = json_integer_value(json_object_get(rec,
+                                           ngx_ai_relay_cli_counters[i]));
+        }
+
+        json_object_set_new(row, ngx_ai_relay_cli_counters[i], json_integer(
+            json_integer_value(json_object_get(row,
+                                       ngx_ai_relay_cli_counters[i])) + n));
+    }
+}
+
+
+/*
+ * --by channel: the daily counters have no channel, so the rows are summed
+ * from the records of the users' streams whose entries were added in the
+ * days [since, until]; the records of requests without a channel (they
+ * failed before one was chosen) make the row "-".  names gets each
+ * channel's name.
+ */
+static void
+ngx_ai_relay_cli_usage_channels(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_list_t *users, time_t since, time_t until,
+    const char *kid, const char *model, json_t *rows, json_t *total,
+    json_t *names)
+{
+    char        *start, *stop, *ch;
+    size_t       u, i, j;
+    json_t      *recs, *rec, *row;
+    const char  *name;
+    redisReply  *r;
+
+    for (u = 0; u < users->nelts; u++) {
+        start = ngx_ai_relay_cli_sprintf("%" PRId64, (int64_t) since * 1000);
+        stop = ngx_ai_relay_cli_sprintf("%" PRId64,
+                                        ((int64_t) until + 86400) * 1000 - 1);
+
+        for ( ;; ) {
+            r = ngx_ai_relay_cli_runv(cli, "XRANGE",
+                      ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_LOG("%s"),
+                                               users->elts[u]),
+                      start, stop, "COUNT", "1000", NULL);
+
+            for (i = 0; i < r->elements; i++) {
+                recs = ngx_ai_relay_cli_entry_records(r->element[i]);
+
+                json_array_foreach(recs, j, rec) {
+                    if ((kid && json_integer_value(json_object_get(rec,
+                                                                 "key_id"))
+                                != atoll(kid))
+                        || (model && strcmp(ngx_ai_relay_cli_hstr(rec,
+                                                                  "model"),
+                                            model) != 0))
+                    {
+                        continue;
+                    }
+
+                    ch = ngx_ai_relay_cli_record_channel(rec);
+
+                    if (ch[0] == '\0') {
+                        ch = "-";
+                    }
+
+                    name = json_string_value(json_object_get(rec,
+                                                            "channel_name"));
+                    if (name && name[0]) {
+                        json_object_set_new(names, ch, json_string(name));
+                    }
+
+                    row = ngx_ai_relay_cli_usage_row(rows, ch);
+                    ngx_ai_relay_cli_usage_add_record(row, rec);
+                    ngx_ai_relay_cli_usage_add_record(total, rec);
+                }
+
+                json_decref(recs);
+            }
+
+            if (r->elements < 1000) {
+                freeReplyObject(r);
+                break;
+            }
+
+            /* continue after the last id seen */
+
+            start = ngx_ai_relay_cli_sprintf("(%s",
+                        r->element[r->elements - 1]->element[0]->str);
+            freeReplyObject(r);
+        }
+    }
+}
+
+
+/* a --by channel row: its id (null for "-") and name */
+static void
+ngx_ai_relay_cli_usage_channel_row(ngx_ai_relay_cli_t *cli, json_t *row,
+    const char *id, json_t *chnames)
+{
+    char        *v;
+    const char  *name;
+    redisReply  *r;
+
+    json_object_set_new(row, "channel", strcmp(id, "-") == 0
+                                        ? json_null()
+                                        : ngx_ai_relay_cli_json_int(id));
+
+    name = json_string_value(json_object_get(chnames, id));
+
+    if (name == NULL && strcmp(id, "-") != 0) {
+        /* records written before they carried the channel's name */
+
+        r = ngx_ai_relay_cli_runv(cli, "HGET", ngx_ai_relay_cli_sprintf(
+                                      NGX_AI_RELAY_RKEY_CHANNEL("%s"), id),
+                                  "name", NULL);
+        v = (r->type == REDIS_REPLY_STRING)
+            ? ngx_ai_relay_cli_strdup(r->str) : NULL;
+        freeReplyObject(r);
+
+        name = v;
+    }
+
+    json_object_set_new(row, "name", name ? json_string(name) : json_null());
+}
+
+
 static int
 ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args)
@@ -165,6 +309,7 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
     char                     *last, day[16];
     size_t                    i, d, n, plen;
     json_t                   *k, *rows, *row, *total, *out, *h, *v, *arr;
+    json_t                   *chnames;
     time_t                    since, until, t;
     const char               *by, *val, *f, *model;
     struct tm                 tm;
@@ -178,16 +323,19 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
         by = "day";
 
     } else if (strcmp(by, "day") != 0 && strcmp(by, "user") != 0
-               && strcmp(by, "key") != 0 && strcmp(by, "model") != 0)
+               && strcmp(by, "key") != 0 && strcmp(by, "model") != 0
+               && strcmp(by, "channel") != 0)
     {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
-                                      "invalid --by \"%s\" (day, user, key "
-                                      "or model)", by);
+                                      "invalid --by \"%s\" (day, user, key, "
+                                      "model or channel)", by);
     }
 
     model = ngx_ai_relay_cli_opt(args, "model");
 
-    if (ngx_ai_relay_cli_opt(args, "key") && model) {
+    if (ngx_ai_relay_cli_opt(args, "key") && model
+        && strcmp(by, "channel") != 0)
+    {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "--key and --model cannot be combined "
                                       "(counters are per key and per "
@@ -294,11 +442,16 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
 
     plen = strlen(prefix);
 
-    n = users.nelts * days.nelts;
+    rows = json_object();
+    total = ngx_ai_relay_cli_usage_row(json_object(), "total");
+    json_incref(total);
+    chnames = json_object();
+
+    n = (strcmp(by, "channel") == 0) ? 0 : users.nelts * days.nelts;
     cmds = ngx_ai_relay_cli_alloc((n + 1) * sizeof(void *));
     replies = ngx_ai_relay_cli_alloc((n + 1) * sizeof(void *));
 
-    for (i = 0; i < users.nelts; i++) {
+    for (i = 0; i < users.nelts && n; i++) {
         for (d = 0; d < days.nelts; d++) {
             cmds[i * days.nelts + d] = ngx_ai_relay_cli_cmd("HGETALL",
                            ngx_ai_relay_cli_sprintf(
@@ -310,11 +463,12 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
 
     ngx_ai_relay_cli_pipeline(cli, cmds, n, replies);
 
-    rows = json_object();
-    total = ngx_ai_relay_cli_usage_row(json_object(), "total");
-    json_incref(total);
+    if (n == 0) {
+        ngx_ai_relay_cli_usage_channels(cli, &users, since, until, kid, model,
+                                        rows, total, chnames);
+    }
 
-    for (i = 0; i < users.nelts; i++) {
+    for (i = 0; i < users.nelts && n; i++) {
         for (d = 0; d < days.nelts; d++) {
             h = ngx_ai_relay_cli_reply_hash(replies[i * days.nelts + d]);
 
@@ -375,7 +529,9 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
         ngx_ai_relay_cli_list_push(&names, (char *) f);
     }
 
-    if (strcmp(by, "user") == 0 || strcmp(by, "key") == 0) {
+    if (strcmp(by, "user") == 0 || strcmp(by, "key") == 0
+        || strcmp(by, "channel") == 0)
+    {
         ngx_ai_relay_cli_list_sort_num(&names);
 
     } else {
@@ -394,6 +550,12 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
         json_object_set_new(row, "cost_usd", json_string(
             ngx_ai_relay_cli_usd(json_integer_value(json_object_get(row,
                                                                  "cost")))));
+
+        if (strcmp(by, "channel") == 0) {
+            ngx_ai_relay_cli_usage_channel_row(cli, row, names.elts[i],
+                                               chnames);
+        }
+
         json_array_append_new(arr, row);
     }
 
@@ -413,11 +575,17 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
         printf("%-32s %10s %8s %14s %14s %14s\n", by[0] == 'd' ? "DAY"
                                                   : by[0] == 'u' ? "USER"
                                                   : by[0] == 'k' ? "KEY"
+                                                  : by[0] == 'c' ? "CHANNEL"
                                                   : "MODEL",
                "REQUESTS", "ERRORS", "PROMPT", "COMPLETION", "COST");
 
         json_array_foreach(arr, i, row) {
-            ngx_ai_relay_cli_usage_print_row(names.elts[i], row);
+            v = json_object_get(row, "name");
+
+            ngx_ai_relay_cli_usage_print_row(json_string_value(v)
+                     ? ngx_ai_relay_cli_sprintf("%s (%s)", names.elts[i],
+                                                json_string_value(v))
+                     : names.elts[i], row);
         }
 
         ngx_ai_relay_cli_usage_print_row("TOTAL", total);
@@ -426,6 +594,7 @@ ngx_ai_relay_cli_usage(ngx_ai_relay_cli_t *cli,
 
     json_decref(total);
     json_decref(rows);
+    json_decref(chnames);
 
     return NGX_AI_RELAY_CLI_OK;
 }
@@ -439,7 +608,7 @@ ngx_ai_relay_cli_record_numeric(const char *f)
         "time", "key_id", "user", "channel", "stream", "status",
         "latency_ms", "ttft_ms", "prompt_tokens", "cached_tokens",
         "cache_write_tokens", "completion_tokens", "reasoning_tokens",
-        "cost", NULL
+        "cost", "tries", "images", NULL
     };
 
     size_t  i;
@@ -498,13 +667,44 @@ ngx_ai_relay_cli_status_valid(const char *want)
 }
 
 
+/* a record's channel id as text: "" when the request had none */
+static char *
+ngx_ai_relay_cli_record_channel(json_t *rec)
+{
+    json_t  *v;
+
+    v = json_object_get(rec, "channel");
+
+    if (json_is_integer(v)) {
+        return ngx_ai_relay_cli_sprintf("%" PRId64,
+                                        (int64_t) json_integer_value(v));
+    }
+
+    return ngx_ai_relay_cli_strdup(json_is_string(v) ? json_string_value(v)
+                                                     : "");
+}
+
+
+/* a string field of a record, "" when absent */
+static const char *
+ngx_ai_relay_cli_record_str(json_t *r, const char *field)
+{
+    const char  *v;
+
+    v = json_string_value(json_object_get(r, field));
+
+    return v ? v : "";
+}
+
+
 static void
 ngx_ai_relay_cli_record_print(json_t *r)
 {
     int64_t      ms, cost;
     time_t       t;
+    json_t      *tries, *images;
     struct tm    tm;
-    const char  *err, *up, *model;
+    const char  *err, *up, *model, *chname, *path, *host, *client;
     char         buf[32];
 
     ms = json_integer_value(json_object_get(r, "time"));
@@ -516,6 +716,12 @@ ngx_ai_relay_cli_record_print(json_t *r)
     model = json_string_value(json_object_get(r, "model"));
     up = json_string_value(json_object_get(r, "upstream_model"));
     err = json_string_value(json_object_get(r, "error"));
+    chname = ngx_ai_relay_cli_record_str(r, "channel_name");
+    path = ngx_ai_relay_cli_record_str(r, "path");
+    host = ngx_ai_relay_cli_record_str(r, "host");
+    client = ngx_ai_relay_cli_record_str(r, "client");
+    tries = json_object_get(r, "tries");
+    images = json_object_get(r, "images");
 
     printf("%s.%03dZ  request %s\n", buf, (int) (ms % 1000),
            json_string_value(json_object_get(r, "request_id"))
@@ -526,19 +732,32 @@ ngx_ai_relay_cli_record_print(json_t *r)
            (int64_t) json_integer_value(json_object_get(r, "key_id")),
            json_string_value(json_object_get(r, "key"))
            ? json_string_value(json_object_get(r, "key")) : "-");
-    printf("  model    %s%s%s, channel %" PRId64 "%s\n",
+
+    if (path[0] || host[0] || client[0]) {
+        printf("  request  %s%s%s%s%s\n", path[0] ? path : "-",
+               host[0] ? " on " : "", host,
+               client[0] ? " from " : "", client);
+    }
+
+    printf("  model    %s%s%s, channel %s%s%s%s%s\n",
            model ? model : "-",
            up && model && strcmp(up, model) != 0 ? " -> " : "",
            up && model && strcmp(up, model) != 0 ? up : "",
-           (int64_t) json_integer_value(json_object_get(r, "channel")),
+           ngx_ai_relay_cli_record_channel(r)[0]
+           ? ngx_ai_relay_cli_record_channel(r) : "-",
+           chname[0] ? " (" : "", chname, chname[0] ? ")" : "",
            json_integer_value(json_object_get(r, "stream")) ? ", stream"
                                                             : "");
-    printf("  status   %" PRId64 "%s%s\n",
+    printf("  status   %" PRId64 "%s%s%s\n",
            (int64_t) json_integer_value(json_object_get(r, "status")),
-           err && err[0] ? ", error: " : "", err && err[0] ? err : "");
+           err && err[0] ? ", error: " : "", err && err[0] ? err : "",
+           json_is_integer(tries)
+           ? ngx_ai_relay_cli_sprintf(", tries %" PRId64,
+                                      (int64_t) json_integer_value(tries))
+           : "");
     printf("  tokens   prompt %" PRId64 " (cached %" PRId64 ", cache "
            "write %" PRId64 "), completion %" PRId64 " (reasoning %"
-           PRId64 "), usage %s\n",
+           PRId64 "), usage %s%s\n",
            (int64_t) json_integer_value(json_object_get(r,
                                                       "prompt_tokens")),
            (int64_t) json_integer_value(json_object_get(r,
@@ -550,7 +769,11 @@ ngx_ai_relay_cli_record_print(json_t *r)
            (int64_t) json_integer_value(json_object_get(r,
                                                   "reasoning_tokens")),
            json_string_value(json_object_get(r, "usage_source"))
-           ? json_string_value(json_object_get(r, "usage_source")) : "-");
+           ? json_string_value(json_object_get(r, "usage_source")) : "-",
+           json_integer_value(images) > 0
+           ? ngx_ai_relay_cli_sprintf(", images %" PRId64,
+                                      (int64_t) json_integer_value(images))
+           : "");
     printf("  cost     %s, latency %" PRId64 " ms, first token %" PRId64
            " ms\n\n", ngx_ai_relay_cli_usd(cost),
            (int64_t) json_integer_value(json_object_get(r, "latency_ms")),
@@ -644,7 +867,7 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
     json_t                   *key, *out, *rec, *names, *h, *recs;
     time_t                    since, until;
     int64_t                   limit;
-    const char               *v, *status, *model, *reqid;
+    const char               *v, *status, *model, *reqid, *channel;
     redisReply               *r, *e;
     ngx_ai_relay_cli_list_t   users, hkeys;
 
@@ -682,6 +905,12 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
 
     model = ngx_ai_relay_cli_opt(args, "model");
     reqid = ngx_ai_relay_cli_opt(args, "request-id");
+    channel = ngx_ai_relay_cli_opt(args, "channel");
+
+    if (channel && !ngx_ai_relay_cli_is_id(channel)) {
+        return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                      "invalid --channel \"%s\"", channel);
+    }
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
@@ -769,6 +998,9 @@ ngx_ai_relay_cli_records(ngx_ai_relay_cli_t *cli,
                         || (reqid && strcmp(ngx_ai_relay_cli_hstr(rec,
                                                               "request_id"),
                                             reqid) != 0)
+                        || (channel && strcmp(
+                                ngx_ai_relay_cli_record_channel(rec),
+                                channel) != 0)
                         || (model && strcmp(ngx_ai_relay_cli_hstr(rec,
                                                                   "model"),
                                             model) != 0

@@ -6,7 +6,7 @@
 --
 -- -> {"ok", resolved, version, priced_as, {price k, v, ...},
 --     {id, provider, base_url, keys, priority, weight, status, upstream
---      model}, ...}
+--      model, name}, ...}
 --  | {"unknown", name, version}
 --  | {"broken"|"cycle"|"deep", "a -> b -> ...", version}
 
@@ -44,10 +44,11 @@ local out = {'ok', name, version, priced,
 for id in string.gmatch(m[2] or '', '[^,%s]+') do
   local c = redis.call('HMGET', RKEY_CHANNEL .. id, 'provider',
                       'base_url', 'keys', 'priority', 'weight',
-                      'status', 'map:' .. name)
+                      'status', 'map:' .. name, 'name')
   if c[1] then
     out[#out + 1] = {id, c[1], c[2] or '', c[3] or '', c[4] or '0',
-                     c[5] or '1', c[6] or 'enabled', c[7] or name}
+                     c[5] or '1', c[6] or 'enabled', c[7] or name,
+                     c[8] or ''}
   end
 end
 return out

@@ -43,17 +43,18 @@ is_deeply({ @{ $r->[4] } }, { input => 150000, output => 600000 },
           'its price');
 is_deeply([ @$r[5 .. $#$r] ],
           [['1', 'openai', 'http://a', "k1\nk2", '5', '3', 'enabled',
-            'real-mini'],
+            'real-mini', 'channel1'],
            ['2', 'anthropic', 'http://b', 'upstream-key-2', '0', '1',
-            'disabled', 'gpt-4o-mini']],
-          'its channels in list order, the upstream\'s name for the model;'
+            'disabled', 'gpt-4o-mini', 'channel2']],
+          'its channels in list order, the upstream\'s name for the model'
+          . ' and the channel\'s name;'
           . ' commas and blanks between ids; none without a provider');
 
 redis('HSET', 'ar:{cfg}:channel:4', provider => 'openai');
 seed_model('bare', channels => '4');
 is_deeply(route('bare'),
           ['ok', 'bare', version(), '', [],
-           ['4', 'openai', '', '', '0', '1', 'enabled', 'bare']],
+           ['4', 'openai', '', '', '0', '1', 'enabled', 'bare', '']],
           'unpriced; a channel\'s unset fields get their defaults');
 
 seed_model('empty', channels => '');

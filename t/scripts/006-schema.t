@@ -14,6 +14,8 @@ use Test::More;
 
 my @scripts = map { m{([^/]+)\.lua$} } sort glob "$TOP/src/lua/*.lua";
 my @cli = sort glob "$TOP/src/cli/*.c";
+# the module's files too: the CLI and the module share one schema
+push @cli, "$TOP/ngx_ai_relay_module.c", sort glob "$TOP/src/ngx_ai_relay_*.c";
 
 plan tests => 5 + @scripts + @cli;
 
@@ -139,7 +141,7 @@ ok(!$ok && $text =~ /not plain/, 'a quote in a literal: refused')
     or diag($text);
 
 
-# the CLI: every key name comes from the schema
+# the CLI and the module: every key name comes from the schema
 
 for my $file (@cli) {
     my $src = slurp($file);

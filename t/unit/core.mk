@@ -1,5 +1,5 @@
-# ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key),
-# included by the top Makefile.  Targets:
+# ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key,
+# breaker), included by the top Makefile.  Targets:
 #
 #   make core-unit        build the tests and the benchmark into build/unit/
 #   make core-unit-test   build and run the tests
@@ -21,7 +21,8 @@ CORE_UNIT_SAN     = $(SAN_CFLAGS)
 CORE_UNIT_TESTS = \
     $(CORE_UNIT_DIR)/test_json_scan \
     $(CORE_UNIT_DIR)/test_price \
-    $(CORE_UNIT_DIR)/test_key
+    $(CORE_UNIT_DIR)/test_key \
+    $(CORE_UNIT_DIR)/test_breaker
 
 CORE_UNIT_SAN_TESTS = $(CORE_UNIT_TESTS:%=%_san)
 
@@ -34,6 +35,8 @@ CORE_PRICE_SRCS = $(TOP)/src/ngx_ai_relay_price.c
 CORE_PRICE_DEPS = $(TOP)/src/ngx_ai_relay_price.h
 CORE_KEY_SRCS = $(TOP)/src/ngx_ai_relay_key.c
 CORE_KEY_DEPS = $(TOP)/src/ngx_ai_relay_key.h
+CORE_BREAKER_SRCS = $(TOP)/src/ngx_ai_relay_breaker.c
+CORE_BREAKER_DEPS = $(TOP)/src/ngx_ai_relay_breaker.h
 
 
 .PHONY: core-unit core-unit-test core-unit-san core-bench core-unit-clean
@@ -90,6 +93,18 @@ $(CORE_UNIT_DIR)/test_key_san: $(TOP)/t/unit/test_key.c \
 	@mkdir -p $(@D)
 	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
 	    $(TOP)/t/unit/test_key.c $(CORE_KEY_SRCS) -lcmocka -lcrypto
+
+$(CORE_UNIT_DIR)/test_breaker: $(TOP)/t/unit/test_breaker.c \
+        $(CORE_BREAKER_SRCS) $(CORE_BREAKER_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ $(TOP)/t/unit/test_breaker.c \
+	    $(CORE_BREAKER_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_breaker_san: $(TOP)/t/unit/test_breaker.c \
+        $(CORE_BREAKER_SRCS) $(CORE_BREAKER_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    $(TOP)/t/unit/test_breaker.c $(CORE_BREAKER_SRCS) -lcmocka
 
 $(CORE_UNIT_BENCH): $(TOP)/t/unit/bench_json_scan.c \
         $(CORE_JSON_SCAN_SRCS) $(TOP)/src/ngx_ai_relay_json_scan.h
