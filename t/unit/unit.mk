@@ -18,6 +18,12 @@ $(if $(TOP),,$(error t/unit/unit.mk is included by the top Makefile: make unit))
 
 UNIT_PKGS    := libcmocka-dev libjansson-dev
 
+# names of before the convention (top of Makefile), for rules written or
+# merged since: an error saying what to use instead
+UNIT_ROOT     = $(error UNIT_ROOT is gone, use $$(TOP))
+UNIT_WARN     = $(error UNIT_WARN is gone, use $$(WARN))
+UNIT_SAN      = $(error UNIT_SAN is gone, use $$(SAN_CFLAGS))
+
 UNIT_BUILD   := $(BUILD)/unit
 
 UNIT_CPPFLAGS = -I$(TOP)/src \
