@@ -11,6 +11,9 @@
 #                             seeded with t/unit/fixtures
 #   make fuzz-smoke           run the seeds and the saved corpora once
 #                             (no fuzzing)
+#   make fuzz-usage-diff      fuzz the usage extractor against its frozen
+#                             oracle (t/unit/usage_oracle.c), FUZZ_SECONDS;
+#                             crashes: build/fuzz/diff-...
 #   make fuzz-deps            install $(FUZZ_PKGS) if missing
 #   make fuzz-clean           remove build/fuzz/
 
@@ -36,15 +39,23 @@ FUZZ_JSON_SCAN_LEN  ?= 4096
 # the SSE parser and usage extractor: seeded from the unit fixtures
 FUZZ_SSE_SRCS  = $(TOP)/fuzz/fuzz_sse.c \
                  $(TOP)/src/ngx_ai_relay_sse.c \
-                 $(TOP)/src/ngx_ai_relay_usage.c
+                 $(TOP)/src/ngx_ai_relay_usage.c \
+                 $(TOP)/src/ngx_ai_relay_json_scan.c
 FUZZ_SSE_HDRS  = $(TOP)/src/ngx_ai_relay_sse.h \
-                 $(TOP)/src/ngx_ai_relay_usage.h
+                 $(TOP)/src/ngx_ai_relay_usage.h \
+                 $(TOP)/src/ngx_ai_relay_json_scan.h
 FUZZ_SSE_SEEDS = $(wildcard $(TOP)/t/unit/fixtures/*.sse \
                             $(TOP)/t/unit/fixtures/*.json)
 FUZZ_MAX_LEN  ?= 16384
 
+# the usage extractor against its frozen oracle, on the SSE seeds
+FUZZ_DIFF_SRCS = $(TOP)/fuzz/fuzz_usage_diff.c \
+                 $(TOP)/t/unit/usage_oracle.c \
+                 $(TOP)/src/ngx_ai_relay_usage.c \
+                 $(TOP)/src/ngx_ai_relay_json_scan.c
+
 .PHONY: fuzz fuzz-json-scan core-fuzz fuzz-sse fuzz-smoke fuzz-deps \
-        fuzz-clean
+        fuzz-clean fuzz-usage-diff
 
 fuzz: fuzz-json-scan fuzz-sse
 
@@ -72,6 +83,13 @@ fuzz-smoke: $(FUZZ_BUILD)/fuzz_json_scan $(FUZZ_BUILD)/fuzz_sse \
 	$(FUZZ_BUILD)/fuzz_sse -runs=0 -artifact_prefix=$(FUZZ_BUILD)/ \
 	    $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seed
 
+fuzz-usage-diff: $(FUZZ_BUILD)/fuzz_usage_diff $(FUZZ_BUILD)/seed.stamp
+	@mkdir -p $(FUZZ_BUILD)/corpus_diff
+	$(FUZZ_BUILD)/fuzz_usage_diff $(FUZZ_RUN) \
+	    -artifact_prefix=$(FUZZ_BUILD)/diff- \
+	    -max_len=$(FUZZ_MAX_LEN) -dict=$(TOP)/fuzz/sse.dict \
+	    $(FUZZ_BUILD)/corpus_diff $(FUZZ_BUILD)/seed
+
 fuzz-deps:
 	@$(call apt_install,$(FUZZ_PKGS))
 
@@ -87,6 +105,11 @@ $(FUZZ_BUILD)/fuzz_json_scan: $(FUZZ_JSON_SCAN_SRCS) $(FUZZ_JSON_SCAN_HDRS) \
 $(FUZZ_BUILD)/fuzz_sse: $(FUZZ_SSE_SRCS) $(FUZZ_SSE_HDRS) | fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SSE_SRCS) -ljansson
+
+$(FUZZ_BUILD)/fuzz_usage_diff: $(FUZZ_DIFF_SRCS) $(FUZZ_SSE_HDRS) \
+        $(TOP)/t/unit/usage_diff.h | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_DIFF_SRCS) -ljansson
 
 $(FUZZ_BUILD)/seed.stamp: $(FUZZ_SSE_SEEDS)
 	@mkdir -p $(FUZZ_BUILD)/seed

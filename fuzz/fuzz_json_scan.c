@@ -5,8 +5,9 @@
 
 
 /*
- * libFuzzer target: ngx_ai_relay_json_scan() against jansson, plus the
- * model / include_usage edit round trip (t/unit/json_scan_diff.h).
+ * libFuzzer target: ngx_ai_relay_json_scan() against jansson (also with
+ * the jansson-strict options), the model / include_usage edit round trip
+ * and the lenient walk (t/unit/json_scan_diff.h).
  *
  *   clang -std=gnu99 -g -O1 -fsanitize=fuzzer,address,undefined \
  *       -Isrc -It/unit fuzz/fuzz_json_scan.c src/ngx_ai_relay_json_scan.c \
@@ -38,6 +39,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (msg == NULL) {
         msg = jd_check_edits(data, size);
+    }
+
+    if (msg == NULL) {
+        msg = jd_check_strict(data, size);
+    }
+
+    if (msg == NULL) {
+        msg = jd_check_lax(data, size);
     }
 
     if (msg != NULL) {

@@ -4,7 +4,9 @@
  */
 
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ngx_ai_relay_json_scan.h"
@@ -14,6 +16,13 @@
 #define NGX_AI_RELAY_JSON_SSE2  1
 #endif
 
+
+/* the hot path of the lenient walk is inlined into its loops */
+#if (defined __GNUC__)
+#define ngx_ai_relay_json_hot  inline __attribute__((always_inline))
+#else
+#define ngx_ai_relay_json_hot  inline
+#endif
 
 #define NGX_AI_RELAY_JSON_ONES   0x0101010101010101ULL
 #define NGX_AI_RELAY_JSON_HIGHS  0x8080808080808080ULL
@@ -42,6 +51,9 @@
 
 #define NGX_AI_RELAY_JSON_KEY_SHOW  64
 
+/* reals written longer are not counts: see number_count() */
+#define NGX_AI_RELAY_JSON_REAL_LEN  64
+
 
 typedef struct {
     const unsigned char         *p;
@@ -61,6 +73,21 @@ static const unsigned char *ngx_ai_relay_json_string(
 static const unsigned char *ngx_ai_relay_json_number(
     ngx_ai_relay_json_scan_t *scan, const unsigned char *body,
     const unsigned char *p, const unsigned char *end);
+static int ngx_ai_relay_json_number_fits(const unsigned char *p,
+    const unsigned char *end);
+static const unsigned char *ngx_ai_relay_json_number_end(
+    const unsigned char *p, const unsigned char *end);
+static const unsigned char *ngx_ai_relay_json_lax_value(
+    ngx_ai_relay_json_lax_t *lax, const unsigned char *p,
+    const unsigned char *end, unsigned level);
+static inline const unsigned char *ngx_ai_relay_json_find_special(
+    const unsigned char *p, const unsigned char *end, int ascii);
+static inline const unsigned char *ngx_ai_relay_json_lax_string_end(
+    const unsigned char *p, const unsigned char *end);
+static ngx_ai_relay_json_hot const unsigned char *ngx_ai_relay_json_count(
+    const unsigned char *p, const unsigned char *end, uint64_t *counts);
+static ngx_ai_relay_json_hot int ngx_ai_relay_json_key_pass(
+    const uint64_t *filter, const unsigned char *k, size_t len);
 static const unsigned char *ngx_ai_relay_json_literal(
     ngx_ai_relay_json_scan_t *scan, const unsigned char *body,
     const unsigned char *p, const unsigned char *end, const char *lit,
@@ -111,6 +138,27 @@ static const unsigned char  ngx_ai_relay_json_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
+/* what a byte outside of strings does to the depth: [ { +1, ] } -1 */
+static const signed char  ngx_ai_relay_json_depth[256] = {
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 0x00 */
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  0, -1,  0,  0,  /* 0x50 */
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  0, -1,  0,  0,  /* 0x70 */
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0
 };
 
 
@@ -165,6 +213,7 @@ ngx_ai_relay_json_scan(ngx_ai_relay_json_scan_t *scan,
         max_depth = NGX_AI_RELAY_JSON_DEPTH_LIMIT;
     }
 
+
     members = scan->members;
     m = NULL;
     depth = 0;
@@ -209,9 +258,28 @@ value:
 
     case '{':
     case '[':
-        if (depth == max_depth) {
-            return ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_DEPTH,
-                                          "nesting too deep", p - body);
+        if (depth >= max_depth - 1) {
+
+            if (depth == max_depth) {
+                return ngx_ai_relay_json_fail(scan,
+                                              NGX_AI_RELAY_JSON_ERR_DEPTH,
+                                              "nesting too deep", p - body);
+            }
+
+            if (scan->value_depth) {
+
+                /* only an empty container may be this deep */
+
+                q = p + 1;
+                ngx_ai_relay_json_skip_ws(q, end);
+
+                if (q < end && *q != (*p == '{' ? '}' : ']')) {
+                    return ngx_ai_relay_json_fail(scan,
+                                                  NGX_AI_RELAY_JSON_ERR_DEPTH,
+                                                  "nesting too deep",
+                                                  q - body);
+                }
+            }
         }
 
         c = *p++;
@@ -605,6 +673,12 @@ ngx_ai_relay_json_string(ngx_ai_relay_json_scan_t *scan,
 
                 skip += 6;
 
+                if (cp == 0 && scan->reject_nul) {
+                    ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_SYNTAX,
+                                           "\\u0000 in string", bs - body);
+                    return NULL;
+                }
+
                 if (cp < 0x80) {
                     esc_ascii++;
 
@@ -668,6 +742,10 @@ ngx_ai_relay_json_number(ngx_ai_relay_json_scan_t *scan,
     const unsigned char *body, const unsigned char *p,
     const unsigned char *end)
 {
+    const unsigned char  *start;
+
+    start = p;
+
     if (*p == '-') {
         p++;
     }
@@ -724,6 +802,12 @@ ngx_ai_relay_json_number(ngx_ai_relay_json_scan_t *scan,
         } while (p < end && ngx_ai_relay_json_digit(*p));
     }
 
+    if (scan->reject_overflow && !ngx_ai_relay_json_number_fits(start, p)) {
+        ngx_ai_relay_json_fail(scan, NGX_AI_RELAY_JSON_ERR_RANGE,
+                               "number out of range", start - body);
+        return NULL;
+    }
+
     return p;
 
 eof:
@@ -763,6 +847,140 @@ ngx_ai_relay_json_literal(ngx_ai_relay_json_scan_t *scan,
     }
 
     return p + len;
+}
+
+
+/*
+ * reject_overflow: p..end is a valid number.  An integer must fit in
+ * int64_t; any other number must not round beyond DBL_MAX (strtod()
+ * overflow, as jansson checks it).  Long numbers are rewritten as their
+ * first 40 significant digits and a decimal exponent, which decides the
+ * same but for the last unit in the last place of DBL_MAX.
+ */
+
+static int
+ngx_ai_relay_json_number_fits(const unsigned char *p, const unsigned char *end)
+{
+    int                   neg, real, frac;
+    char                  buf[80];
+    double                d;
+    size_t                n, digits, int_len, pos;
+    int64_t               exp, e, sign, first;
+    const unsigned char  *q;
+
+    neg = (*p == '-');
+    real = 0;
+
+    for (q = p; q < end; q++) {
+        if (*q == '.' || *q == 'e' || *q == 'E') {
+            real = 1;
+            break;
+        }
+    }
+
+    if (!real) {
+        q = p + neg;
+        n = end - q;
+
+        if (n != 19) {
+            return n < 19;
+        }
+
+        return memcmp(q, neg ? "9223372036854775808" : "9223372036854775807",
+                      19) <= 0;
+    }
+
+    n = end - p;
+
+    if (n < sizeof(buf)) {
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+
+        d = strtod(buf, NULL);
+
+        return !isinf(d);
+    }
+
+    /* the number is 0.DDD * 10^exp: DDD its significant digits */
+
+    q = p + neg;
+    frac = 0;
+    int_len = 0;
+    first = -1;
+    pos = 0;
+    digits = 0;
+
+    n = 0;
+    buf[n++] = '0';
+    buf[n++] = '.';
+
+    for ( ; q < end && (ngx_ai_relay_json_digit(*q) || *q == '.'); q++) {
+
+        if (*q == '.') {
+            frac = 1;
+            continue;
+        }
+
+        int_len += !frac;
+
+        if (first < 0 && *q == '0') {
+            pos++;
+            continue;
+        }
+
+        if (first < 0) {
+            first = pos;
+        }
+
+        if (digits < 40) {
+            buf[n++] = *q;
+        }
+
+        digits++;
+        pos++;
+    }
+
+    if (first < 0) {
+        return 1;
+    }
+
+    exp = (int64_t) int_len - first;
+
+    if (q < end) {
+        /* 'e' or 'E' */
+        q++;
+
+        sign = 1;
+
+        if (*q == '-' || *q == '+') {
+            sign = (*q == '-') ? -1 : 1;
+            q++;
+        }
+
+        e = 0;
+
+        for ( ; q < end; q++) {
+            if (e < 1000000) {
+                e = e * 10 + (*q - '0');
+            }
+        }
+
+        exp += sign * e;
+    }
+
+    if (exp > 310) {
+        return 0;
+    }
+
+    if (exp < 300) {
+        return 1;
+    }
+
+    snprintf(buf + n, sizeof(buf) - n, "e%d", (int) exp);
+
+    d = strtod(buf, NULL);
+
+    return !isinf(d);
 }
 
 
@@ -1450,6 +1668,52 @@ ngx_ai_relay_json_object_find(const unsigned char *body,
 
 
 int
+ngx_ai_relay_json_array_next(const unsigned char *body,
+    const ngx_ai_relay_json_member_t *arr, size_t *pos,
+    ngx_ai_relay_json_member_t *out)
+{
+    const unsigned char  *p, *end, *vs;
+
+    if (arr == NULL || arr->type != NGX_AI_RELAY_JSON_ARRAY) {
+        return 0;
+    }
+
+    p = body + (*pos ? *pos : arr->value_start + 1);
+    end = body + arr->value_end - 1;
+
+    ngx_ai_relay_json_skip_ws(p, end);
+
+    if (p < end && *p == ',') {
+        p++;
+        ngx_ai_relay_json_skip_ws(p, end);
+    }
+
+    if (p >= end) {
+        *pos = end - body;
+        return 0;
+    }
+
+    vs = p;
+    p = ngx_ai_relay_json_skip_value(p, end);
+
+    out->key_start = 0;
+    out->key_end = 0;
+    out->value_start = vs - body;
+    out->value_end = p - body;
+    out->str_ascii = 0;
+    out->str_non_ascii = 0;
+    out->key_hash = 0;
+    out->type = ngx_ai_relay_json_type_of(*vs);
+    out->key_escaped = 0;
+    out->value_escaped = (*vs == '"' && memchr(vs, '\\', p - vs) != NULL);
+
+    *pos = p - body;
+
+    return 1;
+}
+
+
+int
 ngx_ai_relay_json_member_string(const unsigned char *body,
     const ngx_ai_relay_json_member_t *m, unsigned char *buf, size_t size,
     size_t *len)
@@ -2116,4 +2380,644 @@ ngx_ai_relay_json_pieces_copy(unsigned char *dst,
     }
 
     return dst;
+}
+
+
+/*
+ * The first byte at or after p of a string that is '"' or '\\' (with
+ * ascii, also 0x80 and above), or end.  Strings are most of the bytes of
+ * a response: they are searched 16 (SSE2) or 8 bytes at a time.
+ */
+
+static inline const unsigned char *
+ngx_ai_relay_json_find_special(const unsigned char *p,
+    const unsigned char *end, int ascii)
+{
+    uint64_t  w, m8;
+#if (NGX_AI_RELAY_JSON_SSE2)
+    int       m;
+    __m128i   v, quote, bslash;
+
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                           _mm_cmpeq_epi8(v, bslash)));
+
+        if (ascii) {
+            m |= _mm_movemask_epi8(v);
+        }
+
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    m8 = ascii ? NGX_AI_RELAY_JSON_HIGHS : 0;
+
+    while (end - p >= 8) {
+        memcpy(&w, p, 8);
+
+        if ((w & m8)
+            | ngx_ai_relay_json_has_byte(w, '"')
+            | ngx_ai_relay_json_has_byte(w, '\\'))
+        {
+            break;
+        }
+
+        p += 8;
+    }
+
+    while (p < end && *p != '"' && *p != '\\' && !(ascii && *p >= 0x80)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+const unsigned char *
+ngx_ai_relay_json_string_end(const unsigned char *p, const unsigned char *end)
+{
+    return ngx_ai_relay_json_lax_string_end(p, end);
+}
+
+
+static inline const unsigned char *
+ngx_ai_relay_json_lax_string_end(const unsigned char *p,
+    const unsigned char *end)
+{
+    for ( ;; ) {
+        p = ngx_ai_relay_json_find_special(p, end, 0);
+
+        if (p == end) {
+            return NULL;
+        }
+
+        if (*p == '"') {
+            return p;
+        }
+
+        /* a backslash escapes the next byte, whatever it is */
+
+        if (end - p < 2) {
+            return NULL;
+        }
+
+        p += 2;
+    }
+}
+
+
+int
+ngx_ai_relay_json_key_filtered(const uint64_t *filter,
+    const unsigned char *key, size_t len)
+{
+    return ngx_ai_relay_json_key_pass(filter, key, len);
+}
+
+
+/* see ngx_ai_relay_json_walk_t: a length bit, then a hash bit */
+
+static ngx_ai_relay_json_hot int
+ngx_ai_relay_json_key_pass(const uint64_t *filter, const unsigned char *k,
+    size_t len)
+{
+    size_t  h;
+
+    if (len - 1 > 62 || !((filter[4] >> len) & 1)) {
+        return 0;
+    }
+
+    h = ngx_ai_relay_json_key_hash((size_t) k[0], (size_t) k[len - 1], len);
+
+    return (filter[h >> 6] >> (h & 63)) & 1;
+}
+
+
+void
+ngx_ai_relay_json_walk_keys(ngx_ai_relay_json_walk_t *walk,
+    const unsigned char *p, size_t len)
+{
+    int                              depth;
+    const unsigned char             *k, *e, *end;
+    const ngx_ai_relay_json_span_t  *c;
+
+    depth = 0;
+    end = p + len;
+
+    walk->end = end;
+
+    for ( ;; ) {
+
+        /* outside of strings: only brackets and quotes matter */
+
+        while (p < end && *p != '"') {
+            depth += ngx_ai_relay_json_depth[*p++];
+        }
+
+        if (p == end) {
+            return;
+        }
+
+        k = p + 1;
+        e = ngx_ai_relay_json_lax_string_end(k, end);
+
+        if (e == NULL) {
+            return;
+        }
+
+        p = e + 1;
+
+        ngx_ai_relay_json_skip_ws(p, end);
+
+        if (p == end || *p != ':') {
+            /* a string value */
+            continue;
+        }
+
+        p++;
+
+        ngx_ai_relay_json_skip_ws(p, end);
+
+        if (p == end) {
+            return;
+        }
+
+        if (walk->filter
+            && !ngx_ai_relay_json_key_pass(walk->filter, k, (size_t) (e - k)))
+        {
+            continue;
+        }
+
+        if (walk->count && *p == '"') {
+
+            for (c = walk->count; c->data; c++) {
+
+                if ((size_t) (e - k) == c->len
+                    && k[0] == c->data[0]
+                    && memcmp(k, c->data, c->len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (c->data) {
+                p = ngx_ai_relay_json_count(p + 1, end, walk->counts);
+                continue;
+            }
+        }
+
+        walk->depth = depth;
+
+        p = walk->handler(walk, k, e - k, p);
+
+        if (p == NULL) {
+            return;
+        }
+    }
+}
+
+
+const unsigned char *
+ngx_ai_relay_json_walk_value(ngx_ai_relay_json_lax_t *lax,
+    const unsigned char *p, const unsigned char *end)
+{
+    if (lax->max_depth > NGX_AI_RELAY_JSON_LAX_DEPTH) {
+        lax->max_depth = NGX_AI_RELAY_JSON_LAX_DEPTH;
+    }
+
+    if (lax->report_depth > NGX_AI_RELAY_JSON_PATH_MAX) {
+        lax->report_depth = NGX_AI_RELAY_JSON_PATH_MAX;
+    }
+
+    if (lax->handler == NULL) {
+        lax->report_depth = 0;
+    }
+
+    return ngx_ai_relay_json_lax_value(lax, p, end, 0);
+}
+
+
+/* p is at a value inside level containers */
+
+static const unsigned char *
+ngx_ai_relay_json_lax_value(ngx_ai_relay_json_lax_t *lax,
+    const unsigned char *p, const unsigned char *end, unsigned level)
+{
+    int                   object;
+    size_t                klen;
+    const unsigned char  *k, *e, *v;
+
+    if (p == end) {
+        return NULL;
+    }
+
+    switch (*p) {
+
+    case '"':
+        e = ngx_ai_relay_json_lax_string_end(p + 1, end);
+        return e ? e + 1 : NULL;
+
+    case '{':
+    case '[':
+        break;
+
+    case 't':
+        return (end - p >= 4 && p[1] == 'r' && p[2] == 'u' && p[3] == 'e')
+               ? p + 4 : NULL;
+
+    case 'f':
+        return (end - p >= 5 && p[1] == 'a' && p[2] == 'l' && p[3] == 's'
+                && p[4] == 'e')
+               ? p + 5 : NULL;
+
+    case 'n':
+        return (end - p >= 4 && p[1] == 'u' && p[2] == 'l' && p[3] == 'l')
+               ? p + 4 : NULL;
+
+    default:
+        return ngx_ai_relay_json_number_end(p, end);
+    }
+
+    if (level >= lax->max_depth) {
+        return NULL;
+    }
+
+    level++;
+
+    object = (*p == '{');
+
+    p++;
+
+    ngx_ai_relay_json_skip_ws(p, end);
+
+    if (p < end && *p == (object ? '}' : ']')) {
+        return p + 1;
+    }
+
+    k = NULL;
+    klen = 0;
+
+    for ( ;; ) {
+
+        if (object) {
+
+            if (p == end || *p != '"') {
+                return NULL;
+            }
+
+            k = p + 1;
+            e = ngx_ai_relay_json_lax_string_end(k, end);
+
+            if (e == NULL) {
+                return NULL;
+            }
+
+            klen = e - k;
+            p = e + 1;
+
+            ngx_ai_relay_json_skip_ws(p, end);
+
+            if (p == end || *p != ':') {
+                return NULL;
+            }
+
+            p++;
+
+            ngx_ai_relay_json_skip_ws(p, end);
+        }
+
+        if (level <= lax->report_depth) {
+            lax->path[level - 1].data = k;
+            lax->path[level - 1].len = klen;
+        }
+
+        v = p;
+        p = ngx_ai_relay_json_lax_value(lax, p, end, level);
+
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (level <= lax->report_depth) {
+            lax->depth = level;
+            lax->handler(lax, k, klen, v, p);
+        }
+
+        ngx_ai_relay_json_skip_ws(p, end);
+
+        if (p == end) {
+            return NULL;
+        }
+
+        if (*p == (object ? '}' : ']')) {
+            return p + 1;
+        }
+
+        if (*p != ',') {
+            return NULL;
+        }
+
+        p++;
+
+        ngx_ai_relay_json_skip_ws(p, end);
+    }
+}
+
+
+/* the byte after a JSON number at p (strict syntax), or NULL */
+
+static const unsigned char *
+ngx_ai_relay_json_number_end(const unsigned char *p, const unsigned char *end)
+{
+    if (p < end && *p == '-') {
+        p++;
+    }
+
+    if (p == end) {
+        return NULL;
+    }
+
+    if (*p == '0') {
+        p++;
+
+    } else if (*p >= '1' && *p <= '9') {
+        do {
+            p++;
+        } while (p < end && ngx_ai_relay_json_digit(*p));
+
+    } else {
+        return NULL;
+    }
+
+    if (p < end && *p == '.') {
+        p++;
+
+        if (p == end || !ngx_ai_relay_json_digit(*p)) {
+            return NULL;
+        }
+
+        do {
+            p++;
+        } while (p < end && ngx_ai_relay_json_digit(*p));
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        if (p == end || !ngx_ai_relay_json_digit(*p)) {
+            return NULL;
+        }
+
+        do {
+            p++;
+        } while (p < end && ngx_ai_relay_json_digit(*p));
+    }
+
+    return p;
+}
+
+
+const unsigned char *
+ngx_ai_relay_json_number_count(const unsigned char *p,
+    const unsigned char *end, int64_t max, int64_t *value)
+{
+    char                  buf[NGX_AI_RELAY_JSON_REAL_LEN];
+    double                d;
+    size_t                n;
+    int64_t               v;
+    const unsigned char  *q, *e;
+
+    *value = -1;
+
+    if (p < end && *p == '0'
+        && (p + 1 == end || (p[1] != '.' && p[1] != 'e' && p[1] != 'E')))
+    {
+        *value = 0;
+        return p + 1;
+    }
+
+    if (p < end && *p >= '1' && *p <= '9') {
+
+        /* the common case, an integer: stop adding once past max */
+
+        v = 0;
+
+        for (q = p; q < end && ngx_ai_relay_json_digit(*q); q++) {
+            if (v <= max) {
+                v = v * 10 + (*q - '0');
+            }
+        }
+
+        if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
+
+            if (v <= max) {
+                *value = v;
+            }
+
+            return q;
+        }
+    }
+
+    e = ngx_ai_relay_json_number_end(p, end);
+
+    if (e == NULL || *p == '-') {
+        return e;
+    }
+
+    v = 0;
+
+    for (q = p; q < e && ngx_ai_relay_json_digit(*q); q++) {
+        if (v <= max) {
+            v = v * 10 + (*q - '0');
+        }
+    }
+
+    if (q == e) {
+
+        if (v <= max) {
+            *value = v;
+        }
+
+        return e;
+    }
+
+    n = e - p;
+
+    if (n < sizeof(buf)) {
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+
+        d = strtod(buf, NULL);
+
+        if (d >= 0 && d <= (double) max) {
+            *value = (int64_t) d;
+        }
+    }
+
+    return e;
+}
+
+
+const unsigned char *
+ngx_ai_relay_json_string_count(const unsigned char *p,
+    const unsigned char *end, uint64_t *counts)
+{
+    return ngx_ai_relay_json_count(p, end, counts);
+}
+
+
+static ngx_ai_relay_json_hot const unsigned char *
+ngx_ai_relay_json_count(const unsigned char *p, const unsigned char *end,
+    uint64_t *counts)
+{
+    unsigned char         ch;
+    uint32_t              cp;
+    uint64_t              ascii, two, four;
+    const unsigned char  *q;
+
+    ascii = 0;
+    two = 0;
+    four = 0;
+
+    while (p < end) {
+
+        /* the common case: a run of plain ASCII */
+
+        q = ngx_ai_relay_json_find_special(p, end, 1);
+
+        ascii += q - p;
+        p = q;
+
+        if (p == end) {
+            break;
+        }
+
+        ch = *p;
+
+        if (ch == '"') {
+            p++;
+            break;
+        }
+
+        if (ch == '\\') {
+
+            if (end - p < 2) {
+                p = end;
+                break;
+            }
+
+            if (p[1] != 'u') {
+                ascii++;
+                p += 2;
+                continue;
+            }
+
+            if (end - p < 6) {
+                p = end;
+                break;
+            }
+
+            cp = ngx_ai_relay_json_hex4(p + 2, end);
+
+            if (cp > 0xffff) {
+                /* a bad escape: count the backslash, go on after it */
+                ascii++;
+                p++;
+                continue;
+            }
+
+            if (cp < 0x80) {
+                ascii++;
+
+            } else if (cp < 0x800) {
+                two++;
+
+            } else if (cp < 0xdc00 || cp > 0xdfff) {
+                /* a low surrogate completes a pair already counted */
+                four++;
+            }
+
+            p += 6;
+            continue;
+        }
+
+        /* non-ASCII: count lead bytes only */
+
+        if (ch >= 0xe0) {
+            four++;
+
+        } else if (ch >= 0xc0) {
+            two++;
+        }
+
+        p++;
+    }
+
+    counts[0] += ascii;
+    counts[1] += two;
+    counts[2] += four;
+
+    return p;
+}
+
+
+size_t
+ngx_ai_relay_json_unescape_prefix(const unsigned char *src, size_t len,
+    unsigned char *dst, size_t size, size_t *out_len)
+{
+    size_t                n, room;
+    unsigned char        *d, tmp[4];
+    const unsigned char  *p, *end, *q, *e;
+
+    p = src;
+    end = src + len;
+    d = dst;
+
+    while (p < end) {
+        room = dst + size - d;
+
+        q = memchr(p, '\\', end - p);
+        n = (q ? q : end) - p;
+
+        if (n > room) {
+            memcpy(d, p, room);
+            d += room;
+            p += room;
+            break;
+        }
+
+        memcpy(d, p, n);
+        d += n;
+        p += n;
+
+        if (p == end) {
+            break;
+        }
+
+        e = p;
+        n = ngx_ai_relay_json_decode_escape(&e, end, tmp);
+
+        if (n == 0 || n > (size_t) (dst + size - d)) {
+            break;
+        }
+
+        memcpy(d, tmp, n);
+        d += n;
+        p = e;
+    }
+
+    *out_len = d - dst;
+
+    return p - src;
 }

@@ -8,17 +8,10 @@
 
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
+#include "ngx_ai_relay_json_scan.h"
 #include "ngx_ai_relay_usage.h"
-
-#if (defined __SSE2__ && defined __GNUC__)
-#include <emmintrin.h>
-#define NGX_AI_RELAY_USAGE_SSE2  1
-#endif
 
 
 /* larger counts are nonsense; the cap keeps sums of counts from overflowing */
@@ -26,6 +19,12 @@
 
 /* nesting limit of the usage object walker */
 #define NGX_AI_RELAY_JSON_DEPTH      32
+
+/* nesting limit of error bodies: jansson's JSON_PARSER_MAX_DEPTH */
+#define NGX_AI_RELAY_ERROR_DEPTH     2048
+
+/* decoded error strings: the error text, and a little for the UTF-8 cut */
+#define NGX_AI_RELAY_ERROR_BUF       (NGX_AI_RELAY_USAGE_ERROR_LEN + 8)
 
 
 /* the numbers a usage object may hold, of every provider */
@@ -56,12 +55,6 @@
 
 
 typedef struct {
-    const char            *name;
-    size_t                 len;
-} ngx_ai_relay_key_t;
-
-
-typedef struct {
     const char            *parent;        /* NULL: in the usage object */
     size_t                 parent_len;
     const char            *name;
@@ -76,25 +69,19 @@ typedef struct {
 } ngx_ai_relay_fields_t;
 
 
-typedef struct {
-    ngx_ai_relay_fields_t  *fields;       /* NULL: only validate */
-    const u_char           *parent;
-    size_t                  parent_len;
-    int                     level;
-} ngx_ai_relay_walk_t;
-
-
 /* what one pass of the scanner found in an event or a body */
 typedef struct {
-    ngx_ai_relay_fields_t  fields;        /* of the chosen usage object */
-    int                    usage_depth;
-    int64_t                images;
+    ngx_ai_relay_usage_t      *u;
 
-    unsigned               usage:1;
-    unsigned               has_images:1;
-    unsigned               choices:2;
-    unsigned               error:1;
-    unsigned               completed:1;
+    ngx_ai_relay_fields_t      fields;    /* of the chosen usage object */
+    int                        usage_depth;
+    int64_t                    images;
+
+    unsigned                   usage:1;
+    unsigned                   has_images:1;
+    unsigned                   choices:2;
+    unsigned                   error:1;
+    unsigned                   completed:1;
 } ngx_ai_relay_scan_t;
 
 
@@ -104,7 +91,7 @@ typedef struct {
 #define NGX_AI_RELAY_CHOICES_SOME    2
 
 
-#define ngx_ai_relay_key(s)  { s, sizeof(s) - 1 }
+#define ngx_ai_relay_key(s)  { (const u_char *) s, sizeof(s) - 1 }
 
 #define ngx_ai_relay_top(s, obj)  { NULL, 0, s, sizeof(s) - 1, obj }
 
@@ -114,21 +101,59 @@ typedef struct {
     ((n) == sizeof(s) - 1 && (p)[0] == (u_char) (s)[0]                       \
      && memcmp(p, s, sizeof(s) - 1) == 0)
 
+
+/*
+ * Key filters (see ngx_ai_relay_json_walk_t): the keys scan_key() looks
+ * at, "usage", "usageMetadata", "error", "choices", with "data" and
+ * "type" for images, and the text keys of each format.
+ */
+
+#define ngx_ai_relay_kb  ngx_ai_relay_json_key_bit
+
+#define NGX_AI_RELAY_KEYS_ANY(w)                                             \
+    (ngx_ai_relay_kb(w, 'u', 'e', 5)                /* usage */              \
+     | ngx_ai_relay_kb(w, 'u', 'a', 13)             /* usageMetadata */      \
+     | ngx_ai_relay_kb(w, 'e', 'r', 5)              /* error */              \
+     | ngx_ai_relay_kb(w, 'c', 's', 7))             /* choices */
+
+#define NGX_AI_RELAY_KEYS_CHAT(w)                                            \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 'c', 't', 7)              /* content */            \
+     | ngx_ai_relay_kb(w, 'r', 't', 17)             /* reasoning_content */  \
+     | ngx_ai_relay_kb(w, 'r', 'g', 9)              /* reasoning */          \
+     | ngx_ai_relay_kb(w, 'r', 'l', 7)              /* refusal */            \
+     | ngx_ai_relay_kb(w, 'a', 's', 9))             /* arguments */
+
+#define NGX_AI_RELAY_KEYS_TEXT(w)                                            \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 't', 't', 4))             /* text */
+
+#define NGX_AI_RELAY_KEYS_RESPONSES(w)                                       \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 'd', 'a', 5)              /* delta */              \
+     | ngx_ai_relay_kb(w, 't', 't', 4)              /* text */               \
+     | ngx_ai_relay_kb(w, 'r', 'l', 7)              /* refusal */            \
+     | ngx_ai_relay_kb(w, 'a', 's', 9))             /* arguments */
+
+#define NGX_AI_RELAY_KEYS_IMAGES(w)                                          \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 'd', 'a', 4)              /* data */               \
+     | ngx_ai_relay_kb(w, 't', 'e', 4))             /* type */
+
+#define NGX_AI_RELAY_KEYS_ANTHROPIC(w)                                       \
+    (NGX_AI_RELAY_KEYS_ANY(w)                                                \
+     | ngx_ai_relay_kb(w, 't', 't', 4)              /* text */               \
+     | ngx_ai_relay_kb(w, 't', 'g', 8)              /* thinking */           \
+     | ngx_ai_relay_kb(w, 'p', 'n', 12))            /* partial_json */
+
+#define ngx_ai_relay_filter(keys)                                            \
+    { keys(0), keys(1), keys(2), keys(3), keys(4) }
+
+
 #define ngx_ai_relay_has(f, i)  ((f)->present & (1u << (i)))
 
 #define ngx_ai_relay_get(f, i)                                               \
     (ngx_ai_relay_has(f, i) ? (f)->value[i] : 0)
-
-#define ngx_ai_relay_is_ws(c)                                                \
-    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n')
-
-#define NGX_AI_RELAY_ONES   0x0101010101010101ULL
-#define NGX_AI_RELAY_HIGHS  0x8080808080808080ULL
-
-/* nonzero if some byte of the 64-bit word x is b */
-#define ngx_ai_relay_has_byte(x, b)                                          \
-    ((((x) ^ (NGX_AI_RELAY_ONES * (b))) - NGX_AI_RELAY_ONES)                 \
-     & ~((x) ^ (NGX_AI_RELAY_ONES * (b))) & NGX_AI_RELAY_HIGHS)
 
 
 static void ngx_ai_relay_usage_apply(ngx_ai_relay_usage_t *u,
@@ -141,34 +166,36 @@ static void ngx_ai_relay_usage_gemini(ngx_ai_relay_usage_t *u,
     ngx_ai_relay_fields_t *f);
 static int ngx_ai_relay_usage_errors(ngx_ai_relay_usage_t *u,
     const u_char *p, size_t len, const u_char *name, size_t name_len);
-static int ngx_ai_relay_usage_error(ngx_ai_relay_usage_t *u, json_t *obj,
+static int ngx_ai_relay_usage_error(ngx_ai_relay_usage_t *u,
+    const u_char *body, const ngx_ai_relay_json_member_t *obj,
     const u_char *name, size_t name_len);
 static void ngx_ai_relay_usage_set_error(ngx_ai_relay_usage_t *u,
-    json_t *type, json_t *message);
+    const u_char *body, const ngx_ai_relay_json_member_t *type,
+    const ngx_ai_relay_json_member_t *message);
+static size_t ngx_ai_relay_usage_string(const u_char *body,
+    const ngx_ai_relay_json_member_t *m, u_char *buf);
 static void ngx_ai_relay_usage_error_append(ngx_ai_relay_usage_t *u,
     const char *p, size_t n);
-static const ngx_ai_relay_key_t *ngx_ai_relay_usage_keys(
+static const ngx_ai_relay_json_span_t *ngx_ai_relay_usage_keys(
     ngx_ai_relay_usage_t *u, const u_char *name, size_t name_len,
     int stream);
-static void ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p,
-    size_t len, const ngx_ai_relay_key_t *keys, ngx_ai_relay_scan_t *scan);
-static const u_char *ngx_ai_relay_walk(ngx_ai_relay_walk_t *w,
-    const u_char *p, const u_char *last, int rec);
-static const u_char *ngx_ai_relay_walk_number(const u_char *p,
-    const u_char *last, int64_t *value);
-static void ngx_ai_relay_walk_field(ngx_ai_relay_walk_t *w, int rec,
-    const u_char *key, size_t klen, int64_t value);
-static const u_char *ngx_ai_relay_array_size(const u_char *p,
-    const u_char *last, int64_t *n);
-static inline const u_char *ngx_ai_relay_skip_ws(const u_char *p,
-    const u_char *last);
-static inline const u_char *ngx_ai_relay_string_end(const u_char *p,
-    const u_char *last);
-static inline const u_char *ngx_ai_relay_find_special(const u_char *p,
-    const u_char *last, int ascii);
-static const u_char *ngx_ai_relay_count_string(const u_char *p,
-    const u_char *last, int64_t *units);
+static inline void ngx_ai_relay_scan(ngx_ai_relay_usage_t *u,
+    const u_char *p, size_t len, const ngx_ai_relay_json_span_t *keys,
+    ngx_ai_relay_scan_t *scan);
+static const u_char *ngx_ai_relay_scan_key(ngx_ai_relay_json_walk_t *walk,
+    const u_char *k, size_t klen, const u_char *p);
+static void ngx_ai_relay_usage_member(ngx_ai_relay_json_lax_t *lax,
+    const u_char *key, size_t klen, const u_char *value,
+    const u_char *value_end);
+static void ngx_ai_relay_array_element(ngx_ai_relay_json_lax_t *lax,
+    const u_char *key, size_t klen, const u_char *value,
+    const u_char *value_end);
 static int64_t ngx_ai_relay_text_units(const u_char *p, size_t len);
+
+
+#if (NGX_AI_RELAY_USAGE_TEST)
+size_t  ngx_ai_relay_usage_error_scans;
+#endif
 
 
 /* indexed by NGX_AI_RELAY_F_* */
@@ -196,7 +223,56 @@ static const ngx_ai_relay_field_t  ngx_ai_relay_fields[] = {
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_chat_keys[] = {
+#if (defined __GNUC__)
+#define ngx_ai_relay_lowest_bit(m)  __builtin_ctz(m)
+#else
+static unsigned
+ngx_ai_relay_lowest_bit(uint32_t m)
+{
+    unsigned  i;
+
+    for (i = 0; !(m & 1); i++, m >>= 1) { /* void */ }
+
+    return i;
+}
+#endif
+
+
+/* the fields by name length, a bit per NGX_AI_RELAY_F_* */
+#define ngx_ai_relay_bit(f)  (1u << NGX_AI_RELAY_F_ ## f)
+
+static const uint32_t  ngx_ai_relay_fields_by_len[28] = {
+    [12] = ngx_ai_relay_bit(INPUT),
+    [13] = ngx_ai_relay_bit(PROMPT) | ngx_ai_relay_bit(OUTPUT)
+           | ngx_ai_relay_bit(P_CACHED) | ngx_ai_relay_bit(I_CACHED),
+    [14] = ngx_ai_relay_bit(CACHE_SPLIT),
+    [15] = ngx_ai_relay_bit(G_TOTAL),
+    [16] = ngx_ai_relay_bit(C_REASONING) | ngx_ai_relay_bit(O_REASONING)
+           | ngx_ai_relay_bit(G_PROMPT),
+    [17] = ngx_ai_relay_bit(COMPLETION),
+    [18] = ngx_ai_relay_bit(G_THOUGHTS),
+    [20] = ngx_ai_relay_bit(G_CANDIDATES),
+    [23] = ngx_ai_relay_bit(CACHE_HIT) | ngx_ai_relay_bit(CACHE_READ)
+           | ngx_ai_relay_bit(G_TOOL) | ngx_ai_relay_bit(G_CACHED),
+    [25] = ngx_ai_relay_bit(WRITE_5M) | ngx_ai_relay_bit(WRITE_1H),
+    [27] = ngx_ai_relay_bit(CACHE_WRITE)
+};
+
+
+/* indexed by ngx_ai_relay_format_e */
+static const uint64_t  ngx_ai_relay_filters[][5] = {
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_ANY),          /* unknown */
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_CHAT),
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_TEXT),         /* completions */
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_ANY),          /* embeddings */
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_RESPONSES),
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_IMAGES),
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_ANTHROPIC),
+    ngx_ai_relay_filter(NGX_AI_RELAY_KEYS_TEXT)          /* Gemini */
+};
+
+
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_chat_keys[] = {
     ngx_ai_relay_key("content"),
     ngx_ai_relay_key("reasoning_content"),
     ngx_ai_relay_key("reasoning"),
@@ -206,19 +282,19 @@ static const ngx_ai_relay_key_t  ngx_ai_relay_chat_keys[] = {
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_text_keys[] = {
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_text_keys[] = {
     ngx_ai_relay_key("text"),
     { NULL, 0 }
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_delta_keys[] = {
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_delta_keys[] = {
     ngx_ai_relay_key("delta"),
     { NULL, 0 }
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_responses_keys[] = {
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_responses_keys[] = {
     ngx_ai_relay_key("text"),
     ngx_ai_relay_key("refusal"),
     ngx_ai_relay_key("arguments"),
@@ -226,32 +302,11 @@ static const ngx_ai_relay_key_t  ngx_ai_relay_responses_keys[] = {
 };
 
 
-static const ngx_ai_relay_key_t  ngx_ai_relay_anthropic_keys[] = {
+static const ngx_ai_relay_json_span_t  ngx_ai_relay_anthropic_keys[] = {
     ngx_ai_relay_key("text"),
     ngx_ai_relay_key("thinking"),
     ngx_ai_relay_key("partial_json"),
     { NULL, 0 }
-};
-
-
-/* what a byte outside of strings does to the depth: [ { +1, ] } -1 */
-static const signed char  ngx_ai_relay_depth[256] = {
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 0x00 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  0, -1,  0,  0,  /* 0x50 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  0, -1,  0,  0,  /* 0x70 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0 
 };
 
 
@@ -270,7 +325,7 @@ ngx_ai_relay_usage_event(ngx_ai_relay_usage_t *u, const u_char *name,
 {
     int                        rc;
     ngx_ai_relay_scan_t        scan;
-    const ngx_ai_relay_key_t  *keys;
+    const ngx_ai_relay_json_span_t  *keys;
 
     if (ngx_ai_relay_streq(data, len, "[DONE]")) {
         return NGX_AI_RELAY_USAGE_DONE;
@@ -319,7 +374,7 @@ ngx_ai_relay_usage_body(ngx_ai_relay_usage_t *u, const u_char *body,
 {
     int                        rc;
     ngx_ai_relay_scan_t        scan;
-    const ngx_ai_relay_key_t  *keys;
+    const ngx_ai_relay_json_span_t  *keys;
 
     rc = 0;
 
@@ -551,40 +606,81 @@ ngx_ai_relay_usage_gemini(ngx_ai_relay_usage_t *u, ngx_ai_relay_fields_t *f)
 }
 
 
-/* rare: an event or body that holds an error is parsed whole by jansson */
+/*
+ * Rare: an event or body that holds an error is validated whole, with
+ * the scanner as strict as jansson, which read these before.
+ */
 
 static int
 ngx_ai_relay_usage_errors(ngx_ai_relay_usage_t *u, const u_char *p,
     size_t len, const u_char *name, size_t name_len)
 {
-    int      rc;
-    size_t   i;
-    json_t  *root, *v;
+    int                          rc;
+    size_t                       pos, start, end;
+    ngx_ai_relay_json_scan_t     scan;
+    ngx_ai_relay_json_member_t   root, v;
 
-    root = json_loadb((const char *) p, len, 0, NULL);
+#if (NGX_AI_RELAY_USAGE_TEST)
+    ngx_ai_relay_usage_error_scans++;
+#endif
 
-    if (root == NULL) {
+    ngx_ai_relay_json_scan_init(&scan, NULL, 0);
+
+    scan.max_depth = NGX_AI_RELAY_ERROR_DEPTH;
+    scan.reject_nul = 1;
+    scan.reject_overflow = 1;
+    scan.value_depth = 1;
+
+    rc = ngx_ai_relay_json_scan(&scan, p, len);
+
+    start = 0;
+
+    while (start < len
+           && (p[start] == ' ' || p[start] == '\t' || p[start] == '\r'
+               || p[start] == '\n'))
+    {
+        start++;
+    }
+
+    if (rc == NGX_AI_RELAY_JSON_OK) {
+        root.type = NGX_AI_RELAY_JSON_OBJECT;
+
+    } else if (rc == NGX_AI_RELAY_JSON_ERR_NOT_OBJECT && p[start] == '[') {
+        root.type = NGX_AI_RELAY_JSON_ARRAY;
+
+    } else {
+        /* invalid, or a scalar */
         u->json_errors++;
         return 0;
     }
 
-    rc = 0;
+    end = len;
 
-    if (json_is_object(root)) {
-        rc = ngx_ai_relay_usage_error(u, root, name, name_len);
+    while (p[end - 1] == ' ' || p[end - 1] == '\t' || p[end - 1] == '\r'
+           || p[end - 1] == '\n')
+    {
+        end--;
+    }
 
-    } else if (json_is_array(root)) {
+    root.value_start = start;
+    root.value_end = end;
+
+    if (root.type == NGX_AI_RELAY_JSON_OBJECT) {
+        rc = ngx_ai_relay_usage_error(u, p, &root, name, name_len);
+
+    } else {
 
         /* Gemini streamGenerateContent without alt=sse: array of chunks */
 
-        json_array_foreach(root, i, v) {
-            if (json_is_object(v)) {
-                rc |= ngx_ai_relay_usage_error(u, v, name, name_len);
+        rc = 0;
+        pos = 0;
+
+        while (ngx_ai_relay_json_array_next(p, &root, &pos, &v)) {
+            if (v.type == NGX_AI_RELAY_JSON_OBJECT) {
+                rc |= ngx_ai_relay_usage_error(u, p, &v, name, name_len);
             }
         }
     }
-
-    json_decref(root);
 
     return rc ? NGX_AI_RELAY_USAGE_ERROR : 0;
 }
@@ -593,63 +689,111 @@ ngx_ai_relay_usage_errors(ngx_ai_relay_usage_t *u, const u_char *p,
 /*
  * Error shapes: {"error": {...}} (OpenAI, Anthropic, Gemini),
  * {"error": "text"}, Responses "response.failed" (response.error) and
- * Responses "error" events ({"type": "error", "code", "message"}).
+ * Responses "error" events ({"type": "error", "code", "message"}).  Of
+ * duplicate keys the last counts.
  */
 
 static int
-ngx_ai_relay_usage_error(ngx_ai_relay_usage_t *u, json_t *obj,
-    const u_char *name, size_t name_len)
+ngx_ai_relay_usage_error(ngx_ai_relay_usage_t *u, const u_char *body,
+    const ngx_ai_relay_json_member_t *obj, const u_char *name,
+    size_t name_len)
 {
-    json_t  *err, *type, *v;
+    u_char                      buf[8];
+    size_t                      n, len;
+    ngx_ai_relay_json_member_t  err, type, message, v;
 
-    err = json_object_get(obj, "error");
+#define ngx_ai_relay_find(o, s, m)                                           \
+    ngx_ai_relay_json_object_find(body, o, s, sizeof(s) - 1, m)
 
-    if (!json_is_object(err) && !json_is_string(err)) {
-        v = json_object_get(obj, "response");
-        err = json_is_object(v) ? json_object_get(v, "error") : NULL;
+#define ngx_ai_relay_is(m, t)  ((m).type == NGX_AI_RELAY_JSON_ ## t)
+
+    if (!ngx_ai_relay_find(obj, "error", &err)) {
+        err.type = NGX_AI_RELAY_JSON_NONE;
     }
 
-    if (json_is_string(err)) {
-        ngx_ai_relay_usage_set_error(u, NULL, err);
+    if (!ngx_ai_relay_is(err, OBJECT) && !ngx_ai_relay_is(err, STRING)) {
+
+        if (!ngx_ai_relay_find(obj, "response", &v)
+            || !ngx_ai_relay_find(&v, "error", &err))
+        {
+            err.type = NGX_AI_RELAY_JSON_NONE;
+        }
+    }
+
+    if (ngx_ai_relay_is(err, STRING)) {
+        ngx_ai_relay_usage_set_error(u, body, NULL, &err);
         return 1;
     }
 
-    if (json_is_object(err)) {
-        type = json_object_get(err, "type");
+    if (ngx_ai_relay_is(err, OBJECT)) {
 
-        if (!json_is_string(type)) {
-            type = json_object_get(err, "status");
+        if (!ngx_ai_relay_find(&err, "type", &type)
+            || !ngx_ai_relay_is(type, STRING))
+        {
+            if (!ngx_ai_relay_find(&err, "status", &type)
+                || !ngx_ai_relay_is(type, STRING))
+            {
+                if (!ngx_ai_relay_find(&err, "code", &type)) {
+                    type.type = NGX_AI_RELAY_JSON_NONE;
+                }
+            }
         }
 
-        if (!json_is_string(type)) {
-            type = json_object_get(err, "code");
+        if (!ngx_ai_relay_find(&err, "message", &message)) {
+            message.type = NGX_AI_RELAY_JSON_NONE;
         }
 
-        ngx_ai_relay_usage_set_error(u, type,
-                                     json_object_get(err, "message"));
+        ngx_ai_relay_usage_set_error(u, body, &type, &message);
         return 1;
     }
 
-    v = json_object_get(obj, "type");
+    n = 0;
+
+    if (ngx_ai_relay_find(obj, "type", &v) && ngx_ai_relay_is(v, STRING)) {
+        len = v.value_end - v.value_start - 2;
+
+        if (ngx_ai_relay_json_unescape_prefix(body + v.value_start + 1, len,
+                                              buf, sizeof(buf), &n)
+            != len)
+        {
+            n = 0;
+        }
+    }
 
     if (ngx_ai_relay_streq(name, name_len, "error")
-        || (json_is_string(v) && strcmp(json_string_value(v), "error") == 0))
+        || ngx_ai_relay_streq(buf, n, "error"))
     {
-        ngx_ai_relay_usage_set_error(u, json_object_get(obj, "code"),
-                                     json_object_get(obj, "message"));
+        if (!ngx_ai_relay_find(obj, "code", &type)) {
+            type.type = NGX_AI_RELAY_JSON_NONE;
+        }
+
+        if (!ngx_ai_relay_find(obj, "message", &message)) {
+            message.type = NGX_AI_RELAY_JSON_NONE;
+        }
+
+        ngx_ai_relay_usage_set_error(u, body, &type, &message);
         return 1;
     }
+
+#undef ngx_ai_relay_find
+#undef ngx_ai_relay_is
 
     return 0;
 }
 
 
+/* type: a string, or an integer (a number without fraction or exponent) */
+
 static void
-ngx_ai_relay_usage_set_error(ngx_ai_relay_usage_t *u, json_t *type,
-    json_t *message)
+ngx_ai_relay_usage_set_error(ngx_ai_relay_usage_t *u, const u_char *body,
+    const ngx_ai_relay_json_member_t *type,
+    const ngx_ai_relay_json_member_t *message)
 {
-    int   n;
-    char  num[32];
+    int      n;
+    char     num[32];
+    u_char   buf[NGX_AI_RELAY_ERROR_BUF];
+    size_t   len;
+    int64_t  value;
 
     if (u->has_error) {
         /* keep the first one: the cause */
@@ -659,33 +803,65 @@ ngx_ai_relay_usage_set_error(ngx_ai_relay_usage_t *u, json_t *type,
     u->has_error = 1;
     u->error_len = 0;
 
-    if (json_is_string(type)) {
-        ngx_ai_relay_usage_error_append(u, json_string_value(type),
-                                        json_string_length(type));
+    if (type == NULL) {
+        /* void */
 
-    } else if (json_is_integer(type)) {
-        n = snprintf(num, sizeof(num), "%lld",
-                     (long long) json_integer_value(type));
+    } else if (type->type == NGX_AI_RELAY_JSON_STRING) {
+        len = ngx_ai_relay_usage_string(body, type, buf);
+        ngx_ai_relay_usage_error_append(u, (char *) buf, len);
+
+    } else if (type->type == NGX_AI_RELAY_JSON_NUMBER
+               && memchr(body + type->value_start, '.',
+                         type->value_end - type->value_start) == NULL
+               && memchr(body + type->value_start, 'e',
+                         type->value_end - type->value_start) == NULL
+               && memchr(body + type->value_start, 'E',
+                         type->value_end - type->value_start) == NULL
+               && ngx_ai_relay_json_member_int(body, type, &value)
+                  == NGX_AI_RELAY_JSON_GET_OK)
+    {
+        n = snprintf(num, sizeof(num), "%lld", (long long) value);
 
         if (n > 0) {
             ngx_ai_relay_usage_error_append(u, num, n);
         }
     }
 
-    if (json_is_string(message)) {
+    if (message != NULL && message->type == NGX_AI_RELAY_JSON_STRING) {
 
         if (u->error_len) {
             ngx_ai_relay_usage_error_append(u, ": ", 2);
         }
 
-        ngx_ai_relay_usage_error_append(u, json_string_value(message),
-                                        json_string_length(message));
+        len = ngx_ai_relay_usage_string(body, message, buf);
+        ngx_ai_relay_usage_error_append(u, (char *) buf, len);
     }
 
     if (u->error_len == 0) {
         ngx_ai_relay_usage_error_append(u, "unknown error",
                                         sizeof("unknown error") - 1);
     }
+}
+
+
+/*
+ * The decoded string m into buf, cut to NGX_AI_RELAY_ERROR_BUF bytes at
+ * most: more than the error text holds, so a longer string is still cut
+ * (on a UTF-8 boundary) by error_append().
+ */
+
+static size_t
+ngx_ai_relay_usage_string(const u_char *body,
+    const ngx_ai_relay_json_member_t *m, u_char *buf)
+{
+    size_t  len;
+
+    (void) ngx_ai_relay_json_unescape_prefix(body + m->value_start + 1,
+                                             m->value_end - m->value_start
+                                             - 2,
+                                             buf, NGX_AI_RELAY_ERROR_BUF,
+                                             &len);
+    return len;
 }
 
 
@@ -717,7 +893,7 @@ ngx_ai_relay_usage_error_append(ngx_ai_relay_usage_t *u, const char *p,
 }
 
 
-static const ngx_ai_relay_key_t *
+static const ngx_ai_relay_json_span_t *
 ngx_ai_relay_usage_keys(ngx_ai_relay_usage_t *u, const u_char *name,
     size_t name_len, int stream)
 {
@@ -761,25 +937,20 @@ ngx_ai_relay_usage_keys(ngx_ai_relay_usage_t *u, const u_char *name,
 
 
 /*
- * One pass over a JSON text without building it: tracks the nesting depth
- * outside of strings, recognises keys (a string followed by ':'), counts
- * the string values of the given keys into u->text_units, walks the
- * "usage" / "usageMetadata" objects (the last of the shallowest wins) and
- * notes what needs more work.  Never reads outside [p, p + len).
+ * One pass over a JSON text without building it (see
+ * ngx_ai_relay_json_walk_keys()): counts the string values of the given
+ * keys into u->text_units, walks the "usage" / "usageMetadata" objects
+ * (the last of the shallowest wins) and notes what needs more work.
  */
 
-static void
+static inline void
 ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
-    const ngx_ai_relay_key_t *keys, ngx_ai_relay_scan_t *scan)
+    const ngx_ai_relay_json_span_t *keys, ngx_ai_relay_scan_t *scan)
 {
-    int                        depth;
-    size_t                     klen;
-    int64_t                    units;
-    const u_char              *k, *e, *last;
-    ngx_ai_relay_walk_t        w;
-    ngx_ai_relay_fields_t      fields;
-    const ngx_ai_relay_key_t  *key;
+    int64_t                   units;
+    ngx_ai_relay_json_walk_t  walk;
 
+    scan->u = u;
     scan->fields.present = 0;
     scan->usage_depth = 0;
     scan->images = 0;
@@ -789,151 +960,17 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
     scan->error = 0;
     scan->completed = 0;
 
-    depth = 0;
-    units = 0;
-    last = p + len;
+    walk.handler = ngx_ai_relay_scan_key;
+    walk.data = scan;
+    walk.count = keys;
+    walk.counts[0] = 0;
+    walk.counts[1] = 0;
+    walk.counts[2] = 0;
+    walk.filter = ngx_ai_relay_filters[u->format];
 
-    for ( ;; ) {
+    ngx_ai_relay_json_walk_keys(&walk, p, len);
 
-        /* outside of strings: only brackets and quotes matter */
-
-        while (p < last && *p != '"') {
-            depth += ngx_ai_relay_depth[*p++];
-        }
-
-        if (p == last) {
-            break;
-        }
-
-        k = p + 1;
-        e = ngx_ai_relay_string_end(k, last);
-
-        if (e == NULL) {
-            break;
-        }
-
-        klen = e - k;
-
-        p = ngx_ai_relay_skip_ws(e + 1, last);
-
-        if (p == last || *p != ':') {
-            /* a string value */
-            continue;
-        }
-
-        p = ngx_ai_relay_skip_ws(p + 1, last);
-
-        if (p == last) {
-            break;
-        }
-
-        /* a key, and p is at its value */
-
-        if (*p == '{'
-            && (!scan->usage || depth <= scan->usage_depth)
-            && (ngx_ai_relay_streq(k, klen, "usage")
-                || ngx_ai_relay_streq(k, klen, "usageMetadata")))
-        {
-            fields.present = 0;
-
-            w.fields = &fields;
-            w.parent = NULL;
-            w.parent_len = 0;
-            w.level = 0;
-
-            e = ngx_ai_relay_walk(&w, p, last, 1);
-
-            if (e == NULL) {
-                u->json_errors++;
-                continue;
-            }
-
-            scan->fields = fields;
-            scan->usage_depth = depth;
-            scan->usage = 1;
-
-            /* nothing inside a usage object is counted */
-            p = e;
-            continue;
-        }
-
-        if (ngx_ai_relay_streq(k, klen, "error")) {
-
-            if (*p == '{' || *p == '"') {
-                scan->error = 1;
-            }
-
-            continue;
-        }
-
-        if (depth == 1 && ngx_ai_relay_streq(k, klen, "choices")) {
-
-            if (*p == 'n') {
-                scan->choices = NGX_AI_RELAY_CHOICES_EMPTY;
-
-            } else if (*p == '[') {
-                e = ngx_ai_relay_skip_ws(p + 1, last);
-
-                scan->choices = (e < last && *e == ']')
-                                ? NGX_AI_RELAY_CHOICES_EMPTY
-                                : NGX_AI_RELAY_CHOICES_SOME;
-
-            } else {
-                scan->choices = NGX_AI_RELAY_CHOICES_SOME;
-            }
-
-            continue;
-        }
-
-        if (u->format != NGX_AI_RELAY_FMT_OPENAI_IMAGES || depth != 1) {
-            /* void */
-
-        } else if (*p == '[' && ngx_ai_relay_streq(k, klen, "data")) {
-
-            /* a body: the generated images */
-
-            e = ngx_ai_relay_array_size(p, last, &scan->images);
-
-            if (e) {
-                scan->has_images = 1;
-                p = e;
-            }
-
-            continue;
-
-        } else if (*p == '"' && ngx_ai_relay_streq(k, klen, "type")) {
-
-            /* an event: "image_generation.completed" and the like */
-
-            e = ngx_ai_relay_string_end(p + 1, last);
-
-            if (e == NULL) {
-                break;
-            }
-
-            if (e - (p + 1) > 10 && memcmp(e - 10, ".completed", 10) == 0) {
-                scan->completed = 1;
-            }
-
-            p = e + 1;
-            continue;
-        }
-
-        if (*p != '"' || keys == NULL) {
-            continue;
-        }
-
-        for (key = keys; key->name; key++) {
-
-            if (klen == key->len
-                && k[0] == (u_char) key->name[0]
-                && memcmp(k, key->name, klen) == 0)
-            {
-                p = ngx_ai_relay_count_string(p + 1, last, &units);
-                break;
-            }
-        }
-    }
+    units = walk.counts[0] + 2 * walk.counts[1] + 4 * walk.counts[2];
 
     if (units) {
         u->text_units += units;
@@ -942,299 +979,208 @@ ngx_ai_relay_scan(ngx_ai_relay_usage_t *u, const u_char *p, size_t len,
 }
 
 
-/*
- * A small validating JSON walker for usage objects, instead of jansson,
- * which costs several microseconds for one.  Returns the byte after the
- * value at p, or NULL if it is not valid JSON or nested too deep.  When
- * the value is an object whose members are of interest, rec says which:
- * 1 for the usage object itself, 2 for an object inside it (w->parent);
- * their numbers go to w->fields, the last duplicate key winning.
- */
+/* a key k, and p is at its value */
 
 static const u_char *
-ngx_ai_relay_walk(ngx_ai_relay_walk_t *w, const u_char *p,
-    const u_char *last, int rec)
+ngx_ai_relay_scan_key(ngx_ai_relay_json_walk_t *walk, const u_char *k,
+    size_t klen, const u_char *p)
 {
-    int            array;
-    size_t         klen;
-    int64_t        value;
-    const u_char  *k, *e;
+    int                        depth;
+    int64_t                    images;
+    const u_char              *e, *last;
+    ngx_ai_relay_scan_t       *scan;
+    ngx_ai_relay_usage_t      *u;
+    ngx_ai_relay_fields_t      fields;
+    ngx_ai_relay_json_lax_t    lax;
 
-    if (p == last) {
-        return NULL;
+    scan = walk->data;
+    u = scan->u;
+    depth = walk->depth;
+    last = walk->end;
+
+    if (*p == '{'
+        && (!scan->usage || depth <= scan->usage_depth)
+        && (ngx_ai_relay_streq(k, klen, "usage")
+            || ngx_ai_relay_streq(k, klen, "usageMetadata")))
+    {
+        fields.present = 0;
+
+        lax.handler = ngx_ai_relay_usage_member;
+        lax.data = &fields;
+        lax.max_depth = NGX_AI_RELAY_JSON_DEPTH;
+        lax.report_depth = 2;
+
+        e = ngx_ai_relay_json_walk_value(&lax, p, last);
+
+        if (e == NULL) {
+            u->json_errors++;
+            return p;
+        }
+
+        scan->fields = fields;
+        scan->usage_depth = depth;
+        scan->usage = 1;
+
+        /* nothing inside a usage object is counted */
+        return e;
     }
 
-    switch (*p) {
+    if (ngx_ai_relay_streq(k, klen, "error")) {
 
-    case '"':
-        e = ngx_ai_relay_string_end(p + 1, last);
-        return e ? e + 1 : NULL;
+        if (*p == '{' || *p == '"') {
+            scan->error = 1;
+        }
 
-    case '{':
-    case '[':
-        break;
-
-    case 't':
-        return (last - p >= 4 && memcmp(p, "true", 4) == 0) ? p + 4 : NULL;
-
-    case 'f':
-        return (last - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
-
-    case 'n':
-        return (last - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
-
-    default:
-        return ngx_ai_relay_walk_number(p, last, &value);
+        return p;
     }
 
-    if (++w->level > NGX_AI_RELAY_JSON_DEPTH) {
-        return NULL;
-    }
+    if (depth == 1 && ngx_ai_relay_streq(k, klen, "choices")) {
 
-    array = (*p == '[');
+        if (*p == 'n') {
+            scan->choices = NGX_AI_RELAY_CHOICES_EMPTY;
 
-    p = ngx_ai_relay_skip_ws(p + 1, last);
+        } else if (*p == '[') {
+            e = p + 1;
 
-    if (p < last && *p == (array ? ']' : '}')) {
-        w->level--;
-        return p + 1;
-    }
+            while (e < last
+                   && (*e == ' ' || *e == '\t' || *e == '\r' || *e == '\n'))
+            {
+                e++;
+            }
 
-    for ( ;; ) {
-
-        if (array) {
-            e = ngx_ai_relay_walk(w, p, last, 0);
+            scan->choices = (e < last && *e == ']')
+                            ? NGX_AI_RELAY_CHOICES_EMPTY
+                            : NGX_AI_RELAY_CHOICES_SOME;
 
         } else {
-
-            if (p == last || *p != '"') {
-                return NULL;
-            }
-
-            k = p + 1;
-            e = ngx_ai_relay_string_end(k, last);
-
-            if (e == NULL) {
-                return NULL;
-            }
-
-            klen = e - k;
-
-            p = ngx_ai_relay_skip_ws(e + 1, last);
-
-            if (p == last || *p != ':') {
-                return NULL;
-            }
-
-            p = ngx_ai_relay_skip_ws(p + 1, last);
-
-            if (p == last) {
-                return NULL;
-            }
-
-            if (rec == 0 || w->fields == NULL) {
-                e = ngx_ai_relay_walk(w, p, last, 0);
-
-            } else if (*p == '{') {
-                ngx_ai_relay_walk_field(w, rec, k, klen,
-                                        NGX_AI_RELAY_F_OBJECT);
-
-                if (rec == 1) {
-                    w->parent = k;
-                    w->parent_len = klen;
-                }
-
-                e = ngx_ai_relay_walk(w, p, last, rec == 1 ? 2 : 0);
-
-            } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-                e = ngx_ai_relay_walk_number(p, last, &value);
-
-                if (e) {
-                    ngx_ai_relay_walk_field(w, rec, k, klen, value);
-                }
-
-            } else {
-                e = ngx_ai_relay_walk(w, p, last, 0);
-
-                if (e) {
-                    ngx_ai_relay_walk_field(w, rec, k, klen, -1);
-                }
-            }
+            scan->choices = NGX_AI_RELAY_CHOICES_SOME;
         }
+
+        return p;
+    }
+
+    if (u->format != NGX_AI_RELAY_FMT_OPENAI_IMAGES || depth != 1) {
+        /* void */
+
+    } else if (*p == '[' && ngx_ai_relay_streq(k, klen, "data")) {
+
+        /* a body: the generated images */
+
+        images = 0;
+
+        lax.handler = ngx_ai_relay_array_element;
+        lax.data = &images;
+        lax.max_depth = NGX_AI_RELAY_JSON_DEPTH;
+        lax.report_depth = 1;
+
+        e = ngx_ai_relay_json_walk_value(&lax, p, last);
+
+        if (e) {
+            scan->images = images;
+            scan->has_images = 1;
+            return e;
+        }
+
+        return p;
+
+    } else if (*p == '"' && ngx_ai_relay_streq(k, klen, "type")) {
+
+        /* an event: "image_generation.completed" and the like */
+
+        e = ngx_ai_relay_json_string_end(p + 1, last);
 
         if (e == NULL) {
             return NULL;
         }
 
-        p = ngx_ai_relay_skip_ws(e, last);
-
-        if (p == last) {
-            return NULL;
+        if (e - (p + 1) > 10 && memcmp(e - 10, ".completed", 10) == 0) {
+            scan->completed = 1;
         }
 
-        if (*p == (array ? ']' : '}')) {
-            w->level--;
-            return p + 1;
-        }
-
-        if (*p != ',') {
-            return NULL;
-        }
-
-        p = ngx_ai_relay_skip_ws(p + 1, last);
+        return e + 1;
     }
+
+    /* text keys are counted by the walk */
+
+    return p;
 }
 
 
 /*
- * A JSON number at p.  *value is its value if it is a token count (an
- * integer, or a real with no fraction worth keeping, within
- * [0, NGX_AI_RELAY_MAX_TOKENS]), else -1.
+ * A member of the usage object (depth 1) or of an object in it (depth 2,
+ * lax->path[0] its key): its number goes to the fields, the last of
+ * duplicate keys winning.
  */
 
-static const u_char *
-ngx_ai_relay_walk_number(const u_char *p, const u_char *last,
-    int64_t *value)
-{
-    int            neg, real;
-    char           buf[64];
-    double         d;
-    size_t         n;
-    int64_t        v;
-    const u_char  *q;
-
-    *value = -1;
-
-    q = p;
-    v = 0;
-    neg = 0;
-    real = 0;
-
-    if (*q == '-') {
-        neg = 1;
-        q++;
-    }
-
-    if (q == last) {
-        return NULL;
-    }
-
-    if (*q == '0') {
-        q++;
-
-    } else if (*q >= '1' && *q <= '9') {
-
-        while (q < last && *q >= '0' && *q <= '9') {
-
-            if (v <= NGX_AI_RELAY_MAX_TOKENS) {
-                v = v * 10 + (*q - '0');
-            }
-
-            q++;
-        }
-
-    } else {
-        return NULL;
-    }
-
-    if (q < last && *q == '.') {
-        q++;
-        real = 1;
-
-        if (q == last || *q < '0' || *q > '9') {
-            return NULL;
-        }
-
-        while (q < last && *q >= '0' && *q <= '9') {
-            q++;
-        }
-    }
-
-    if (q < last && (*q == 'e' || *q == 'E')) {
-        q++;
-        real = 1;
-
-        if (q < last && (*q == '+' || *q == '-')) {
-            q++;
-        }
-
-        if (q == last || *q < '0' || *q > '9') {
-            return NULL;
-        }
-
-        while (q < last && *q >= '0' && *q <= '9') {
-            q++;
-        }
-    }
-
-    if (neg) {
-        return q;
-    }
-
-    if (!real) {
-
-        if (v <= NGX_AI_RELAY_MAX_TOKENS) {
-            *value = v;
-        }
-
-        return q;
-    }
-
-    n = q - p;
-
-    if (n < sizeof(buf)) {
-        memcpy(buf, p, n);
-        buf[n] = '\0';
-
-        d = strtod(buf, NULL);
-
-        if (d >= 0 && d <= (double) NGX_AI_RELAY_MAX_TOKENS) {
-            *value = (int64_t) d;
-        }
-    }
-
-    return q;
-}
-
-
-/* value: a count, -1 for "not a count", or NGX_AI_RELAY_F_OBJECT */
-
 static void
-ngx_ai_relay_walk_field(ngx_ai_relay_walk_t *w, int rec, const u_char *key,
-    size_t klen, int64_t value)
+ngx_ai_relay_usage_member(ngx_ai_relay_json_lax_t *lax, const u_char *key,
+    size_t klen, const u_char *value, const u_char *value_end)
 {
     size_t                       i;
-    uint32_t                     bit;
+    int64_t                      v;
+    uint32_t                     bit, m;
+    ngx_ai_relay_fields_t       *fields;
+    ngx_ai_relay_json_span_t    *parent;
     const ngx_ai_relay_field_t  *f;
 
-    for (i = 0; i < NGX_AI_RELAY_F_N; i++) {
+    if (key == NULL) {
+        /* an array element */
+        return;
+    }
+
+    fields = lax->data;
+    parent = &lax->path[0];
+
+    if (lax->depth == 2 && parent->data == NULL) {
+        /* cannot happen: the usage object holds members only */
+        return;
+    }
+
+    if (klen >= sizeof(ngx_ai_relay_fields_by_len) / sizeof(uint32_t)) {
+        return;
+    }
+
+    for (m = ngx_ai_relay_fields_by_len[klen]; m; m &= m - 1) {
+
+        i = ngx_ai_relay_lowest_bit(m);
         f = &ngx_ai_relay_fields[i];
 
-        if (f->len != klen || memcmp(f->name, key, klen) != 0) {
+        if (f->name[0] != (char) key[0] || memcmp(f->name, key, klen) != 0) {
             continue;
         }
 
-        if (rec == 1) {
+        if (lax->depth == 1) {
 
             if (f->parent != NULL) {
                 continue;
             }
 
         } else if (f->parent == NULL
-                   || f->parent_len != w->parent_len
-                   || memcmp(f->parent, w->parent, w->parent_len) != 0)
+                   || f->parent_len != parent->len
+                   || memcmp(f->parent, parent->data, parent->len) != 0)
         {
             continue;
         }
 
-        bit = 1u << i;
+        if (*value == '{') {
+            v = NGX_AI_RELAY_F_OBJECT;
 
-        if (f->object ? value == NGX_AI_RELAY_F_OBJECT : value >= 0) {
-            w->fields->value[i] = value;
-            w->fields->present |= bit;
+        } else if (*value == '-' || (*value >= '0' && *value <= '9')) {
+            (void) ngx_ai_relay_json_number_count(value, value_end,
+                                                  NGX_AI_RELAY_MAX_TOKENS, &v);
 
         } else {
-            w->fields->present &= ~bit;
+            v = -1;
+        }
+
+        bit = 1u << i;
+
+        if (f->object ? v == NGX_AI_RELAY_F_OBJECT : v >= 0) {
+            fields->value[i] = v;
+            fields->present |= bit;
+
+        } else {
+            fields->present &= ~bit;
         }
 
         return;
@@ -1242,264 +1188,15 @@ ngx_ai_relay_walk_field(ngx_ai_relay_walk_t *w, int rec, const u_char *key,
 }
 
 
-/* p is at '['; the number of elements goes to *n */
-
-static const u_char *
-ngx_ai_relay_array_size(const u_char *p, const u_char *last, int64_t *n)
+static void
+ngx_ai_relay_array_element(ngx_ai_relay_json_lax_t *lax, const u_char *key,
+    size_t klen, const u_char *value, const u_char *value_end)
 {
-    int64_t              count;
-    const u_char        *e;
-    ngx_ai_relay_walk_t  w;
+    int64_t  *n;
 
-    w.fields = NULL;
-    w.parent = NULL;
-    w.parent_len = 0;
-    w.level = 1;
+    n = lax->data;
 
-    count = 0;
-
-    p = ngx_ai_relay_skip_ws(p + 1, last);
-
-    if (p < last && *p == ']') {
-        *n = 0;
-        return p + 1;
-    }
-
-    for ( ;; ) {
-        e = ngx_ai_relay_walk(&w, p, last, 0);
-
-        if (e == NULL) {
-            return NULL;
-        }
-
-        count++;
-
-        p = ngx_ai_relay_skip_ws(e, last);
-
-        if (p == last) {
-            return NULL;
-        }
-
-        if (*p == ']') {
-            *n = count;
-            return p + 1;
-        }
-
-        if (*p != ',') {
-            return NULL;
-        }
-
-        p = ngx_ai_relay_skip_ws(p + 1, last);
-    }
-}
-
-
-static inline const u_char *
-ngx_ai_relay_skip_ws(const u_char *p, const u_char *last)
-{
-    while (p < last && ngx_ai_relay_is_ws(*p)) {
-        p++;
-    }
-
-    return p;
-}
-
-
-/*
- * p is right after an opening quote; returns the closing quote (the first
- * '"' not escaped by a backslash) or NULL.
- */
-
-static inline const u_char *
-ngx_ai_relay_string_end(const u_char *p, const u_char *last)
-{
-    for ( ;; ) {
-        p = ngx_ai_relay_find_special(p, last, 0);
-
-        if (p == last) {
-            return NULL;
-        }
-
-        if (*p == '"') {
-            return p;
-        }
-
-        /* a backslash escapes the next byte, whatever it is */
-
-        if (last - p < 2) {
-            return NULL;
-        }
-
-        p += 2;
-    }
-}
-
-
-/*
- * The first '"' or '\\' at or after p (with ascii, also the first byte
- * >= 0x80), or last.  Strings are most of the bytes of a response: they
- * are searched 16 (SSE2) or 8 bytes at a time.
- */
-
-static inline const u_char *
-ngx_ai_relay_find_special(const u_char *p, const u_char *last, int ascii)
-{
-    uint64_t  w, m8;
-#if (NGX_AI_RELAY_USAGE_SSE2)
-    int       m;
-    __m128i   v, quote, bslash;
-
-    quote = _mm_set1_epi8('"');
-    bslash = _mm_set1_epi8('\\');
-
-    while (last - p >= 16) {
-        v = _mm_loadu_si128((const __m128i *) p);
-        m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                           _mm_cmpeq_epi8(v, bslash)));
-
-        if (ascii) {
-            m |= _mm_movemask_epi8(v);
-        }
-
-        if (m) {
-            return p + __builtin_ctz(m);
-        }
-
-        p += 16;
-    }
-#endif
-
-    m8 = ascii ? NGX_AI_RELAY_HIGHS : 0;
-
-    while (last - p >= 8) {
-        memcpy(&w, p, 8);
-
-        if ((w & m8)
-            | ngx_ai_relay_has_byte(w, '"')
-            | ngx_ai_relay_has_byte(w, '\\'))
-        {
-            break;
-        }
-
-        p += 8;
-    }
-
-    while (p < last && *p != '"' && *p != '\\' && !(ascii && *p >= 0x80)) {
-        p++;
-    }
-
-    return p;
-}
-
-
-/*
- * p is right after the opening quote of a JSON string: adds its decoded
- * text to *units (see the header) and returns the byte after the closing
- * quote, or last if the string is not terminated.
- */
-
-static const u_char *
-ngx_ai_relay_count_string(const u_char *p, const u_char *last,
-    int64_t *units)
-{
-    u_char         ch;
-    int64_t        n;
-    uint32_t       cp;
-    const u_char  *q;
-
-    n = 0;
-
-    while (p < last) {
-
-        /* the common case: a run of plain ASCII */
-
-        q = ngx_ai_relay_find_special(p, last, 1);
-
-        n += q - p;
-        p = q;
-
-        if (p == last) {
-            break;
-        }
-
-        ch = *p;
-
-        if (ch == '"') {
-            p++;
-            break;
-        }
-
-        if (ch == '\\') {
-
-            if (last - p < 2) {
-                p = last;
-                break;
-            }
-
-            if (p[1] != 'u') {
-                n++;
-                p += 2;
-                continue;
-            }
-
-            if (last - p < 6) {
-                p = last;
-                break;
-            }
-
-            cp = 0;
-
-            for (q = p + 2; q < p + 6; q++) {
-                cp <<= 4;
-
-                if (*q >= '0' && *q <= '9') {
-                    cp |= *q - '0';
-
-                } else if ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'f') {
-                    cp |= (*q | 0x20) - 'a' + 10;
-
-                } else {
-                    break;
-                }
-            }
-
-            if (q < p + 6) {
-                /* a bad escape: count the backslash, go on after it */
-                n++;
-                p++;
-                continue;
-            }
-
-            if (cp < 0x80) {
-                n += 1;
-
-            } else if (cp < 0x800) {
-                n += 2;
-
-            } else if (cp < 0xdc00 || cp > 0xdfff) {
-                /* a low surrogate completes a pair already counted */
-                n += 4;
-            }
-
-            p += 6;
-            continue;
-        }
-
-        /* non-ASCII: count lead bytes only */
-
-        if (ch >= 0xe0) {
-            n += 4;
-
-        } else if (ch >= 0xc0) {
-            n += 2;
-        }
-
-        p++;
-    }
-
-    *units += n;
-
-    return p;
+    (*n)++;
 }
 
 
@@ -1529,3 +1226,92 @@ ngx_ai_relay_text_units(const u_char *p, size_t len)
 
     return n;
 }
+
+
+#if (NGX_AI_RELAY_USAGE_TEST)
+
+/*
+ * Unit tests: the hand-written tables agree with the lists they speed up:
+ * every key of a format passes its filter, every field is found by its
+ * name length and by no other.  Returns NULL or what is wrong.
+ */
+
+static int
+ngx_ai_relay_usage_filtered(ngx_ai_relay_format_e format, const char *key,
+    size_t len)
+{
+    return ngx_ai_relay_json_key_filtered(ngx_ai_relay_filters[format],
+                                          (const u_char *) key, len);
+}
+
+
+const char *
+ngx_ai_relay_usage_check_tables(void)
+{
+    int                              f, stream;
+    size_t                           i, len;
+    uint32_t                         m;
+    const ngx_ai_relay_json_span_t  *k;
+
+    static const char  *fixed[] = { "usage", "usageMetadata", "error",
+                                    "choices", NULL };
+
+    for (f = NGX_AI_RELAY_FMT_UNKNOWN; f <= NGX_AI_RELAY_FMT_GEMINI; f++) {
+
+        for (i = 0; fixed[i]; i++) {
+            if (!ngx_ai_relay_usage_filtered(f, fixed[i],
+                                             strlen(fixed[i])))
+            {
+                return "a key of every format is filtered out";
+            }
+        }
+
+        if (f == NGX_AI_RELAY_FMT_OPENAI_IMAGES
+            && (!ngx_ai_relay_usage_filtered(f, "data", 4)
+                || !ngx_ai_relay_usage_filtered(f, "type", 4)))
+        {
+            return "an images key is filtered out";
+        }
+
+        for (stream = 0; stream < 2; stream++) {
+            ngx_ai_relay_usage_t  u;
+
+            u.format = f;
+
+            k = ngx_ai_relay_usage_keys(&u, (const u_char *) "x.delta", 7,
+                                        stream);
+
+            for ( /* void */ ; k && k->data; k++) {
+                if (!ngx_ai_relay_usage_filtered(f, (const char *) k->data,
+                                                 k->len))
+                {
+                    return "a text key is filtered out";
+                }
+            }
+        }
+    }
+
+    for (len = 0; len < sizeof(ngx_ai_relay_fields_by_len) / sizeof(uint32_t);
+         len++)
+    {
+        m = ngx_ai_relay_fields_by_len[len];
+
+        for (i = 0; i < NGX_AI_RELAY_F_N; i++) {
+            if (((m >> i) & 1) != (ngx_ai_relay_fields[i].len == len)) {
+                return "fields_by_len is wrong";
+            }
+        }
+    }
+
+    for (i = 0; i < NGX_AI_RELAY_F_N; i++) {
+        if (ngx_ai_relay_fields[i].len
+            >= sizeof(ngx_ai_relay_fields_by_len) / sizeof(uint32_t))
+        {
+            return "fields_by_len is too short";
+        }
+    }
+
+    return NULL;
+}
+
+#endif

@@ -6,7 +6,8 @@
  * (ngx_ai_relay_usage_event()) or a whole non-stream body
  * (ngx_ai_relay_usage_body()), plus a text-based estimate for streams that
  * never report usage.  No nginx headers: built into the module and into
- * the standalone unit tests and fuzzer.  Uses jansson only.
+ * the standalone unit tests and fuzzer, with ngx_ai_relay_json_scan.c,
+ * which does all the JSON reading.
  *
  * Normalised numbers, whatever the provider:
  *
@@ -31,16 +32,20 @@
  * usage, whose output_tokens is cumulative; the Responses API takes
  * response.usage (present in response.completed, .incomplete, .failed).
  *
- * Cost: jansson never runs on usage.  A hand-written scanner, one pass
- * over the event (or body), finds keys outside of string values (so text
- * that merely contains "usage" never matches, while any whitespace and
- * key order does), counts the generated text, and hands the value of the
- * shallowest "usage" / "usageMetadata" key that is an object (the last
- * one, if several) to a small validating JSON walker that reads only the
- * known counters (~0.3 us instead of several us with jansson).  Only an
- * event or body holding an "error" key whose value is an object or a
- * string, or an event named "error", is parsed by jansson (rare).  Keys
- * spelled with \u escapes are not recognised; counts above 2^50 or
+ * Cost: one lenient pass over the event (or body),
+ * ngx_ai_relay_json_walk_keys(): it finds keys outside of string values
+ * (so text that merely contains "usage" never matches, while any
+ * whitespace and key order does), counts the text of the format's text
+ * keys itself and calls us only for the other keys we look at (a key
+ * filter).  The value of the shallowest "usage" / "usageMetadata" key
+ * that is an object (the last one, if several) goes to
+ * ngx_ai_relay_json_walk_value(), which checks its structure and reports
+ * the known counters (a few hundred ns an event in all, no
+ * allocation).  Only an event or body holding an "error" key whose value
+ * is an object or a string, or an event named "error", is validated whole,
+ * by ngx_ai_relay_json_scan() made as strict as jansson (which read these
+ * bodies before), and its error read from the validated text (rare).
+ * Keys spelled with \u escapes are not recognised; counts above 2^50 or
  * negative are ignored.
  *
  * Token estimate from text (ngx_ai_relay_estimate_tokens(), and the
@@ -155,6 +160,12 @@ int ngx_ai_relay_usage_body(ngx_ai_relay_usage_t *u, const u_char *body,
 void ngx_ai_relay_usage_finish(ngx_ai_relay_usage_t *u);
 
 int64_t ngx_ai_relay_estimate_tokens(const u_char *text, size_t len);
+
+#if (NGX_AI_RELAY_USAGE_TEST)
+/* unit tests: how many texts the error path has scanned */
+extern size_t  ngx_ai_relay_usage_error_scans;
+const char *ngx_ai_relay_usage_check_tables(void);
+#endif
 
 
 #endif /* _NGX_AI_RELAY_USAGE_H_INCLUDED_ */

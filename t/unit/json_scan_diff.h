@@ -355,6 +355,53 @@ done:
 
 
 /*
+ * The strict options (reject_nul, reject_overflow, value_depth with
+ * max_depth 2048) against jansson's defaults (JSON_DECODE_ANY only, so
+ * "\u0000" and numeric overflow are errors): both must accept the same
+ * documents, but for jansson's NUL after a number (see above).
+ */
+
+static const char *
+jd_check_strict(const unsigned char *buf, size_t len)
+{
+    int                        ours, theirs;
+    json_t                    *root;
+    json_error_t               err;
+    ngx_ai_relay_json_scan_t   scan;
+
+    ngx_ai_relay_json_scan_init(&scan, NULL, 0);
+    scan.max_depth = 2048;
+    scan.reject_nul = 1;
+    scan.reject_overflow = 1;
+    scan.value_depth = 1;
+
+    ngx_ai_relay_json_scan(&scan, buf, len);
+
+    root = json_loadb((const char *) buf, len, JSON_DECODE_ANY, &err);
+
+    ours = (scan.rc == NGX_AI_RELAY_JSON_OK
+            || scan.rc == NGX_AI_RELAY_JSON_ERR_NOT_OBJECT);
+    theirs = (root != NULL);
+
+    json_decref(root);
+
+    if (!ours && theirs && scan.err_offset < len
+        && buf[scan.err_offset] == '\0')
+    {
+        jd_skipped++;
+        return NULL;
+    }
+
+    if (ours != theirs) {
+        return ours ? "strict: accepted by us, rejected by jansson"
+                    : "strict: rejected by us, accepted by jansson";
+    }
+
+    return NULL;
+}
+
+
+/*
  * Rewrites model and adds include_usage, then checks that the result
  * is valid, carries both, and keeps every other member equal.
  */
@@ -506,6 +553,139 @@ failed:
     json_decref(orig);
 
     return msg;
+}
+
+
+/*
+ * The lenient walk (walk_keys, walk_value) on any text: inside it, and
+ * accepting whatever the strict scanner accepts, at the same end; with
+ * and without a filter, and counting text in the walk or in the
+ * handler, the same text.
+ */
+
+typedef struct {
+    size_t                      keys;
+    uint64_t                    counts[3];
+    const unsigned char        *start;
+    const unsigned char        *end;
+} jd_lax_stats_t;
+
+
+static const unsigned char *
+jd_lax_key(ngx_ai_relay_json_walk_t *walk, const unsigned char *key,
+    size_t key_len, const unsigned char *value)
+{
+    jd_lax_stats_t  *st;
+
+    st = walk->data;
+
+    if (key < st->start || key + key_len >= value || value >= walk->end) {
+        return NULL;
+    }
+
+    st->keys++;
+
+    if (key_len == 1 && key[0] == 'a' && *value == '"') {
+        return ngx_ai_relay_json_string_count(value + 1, walk->end,
+                                              st->counts);
+    }
+
+    return value;
+}
+
+
+static const char *
+jd_check_lax(const unsigned char *buf, size_t len)
+{
+    size_t                     i;
+    const unsigned char       *e, *end;
+    ngx_ai_relay_json_lax_t    lax;
+    ngx_ai_relay_json_walk_t   walk;
+    ngx_ai_relay_json_scan_t   sc;
+    jd_lax_stats_t                a, b;
+
+    static const uint64_t  all[5] = {
+        ~(uint64_t) 0, ~(uint64_t) 0, ~(uint64_t) 0, ~(uint64_t) 0,
+        ~(uint64_t) 0
+    };
+
+    static const ngx_ai_relay_json_span_t  count_a[] = {
+        { (const unsigned char *) "a", 1 },
+        { NULL, 0 }
+    };
+
+    end = buf + len;
+
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.start = buf;
+    b.start = buf;
+
+    memset(&walk, 0, sizeof(walk));
+    walk.handler = jd_lax_key;
+    walk.data = &a;
+    ngx_ai_relay_json_walk_keys(&walk, buf, len);
+
+    memset(&walk, 0, sizeof(walk));
+    walk.handler = jd_lax_key;
+    walk.data = &b;
+    walk.filter = all;
+    walk.count = count_a;
+    ngx_ai_relay_json_walk_keys(&walk, buf, len);
+
+    b.counts[0] += walk.counts[0];
+    b.counts[1] += walk.counts[1];
+    b.counts[2] += walk.counts[2];
+
+    if (a.keys < b.keys) {
+        return "lax: more keys through the filter than without";
+    }
+
+    if (memcmp(a.counts, b.counts, sizeof(a.counts)) != 0) {
+        return "lax: counts differ in the walk and in the handler";
+    }
+
+    memset(&lax, 0, sizeof(lax));
+    lax.max_depth = NGX_AI_RELAY_JSON_LAX_DEPTH;
+
+    i = 0;
+
+    while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n'
+                       || buf[i] == '\r'))
+    {
+        i++;
+    }
+
+    e = ngx_ai_relay_json_walk_value(&lax, buf + i, end);
+
+    if (e != NULL && (e < buf + i || e > end)) {
+        return "lax: walk_value outside the text";
+    }
+
+    ngx_ai_relay_json_scan_init(&sc, NULL, 0);
+    sc.max_depth = NGX_AI_RELAY_JSON_LAX_DEPTH;
+
+    ngx_ai_relay_json_scan(&sc, buf, len);
+
+    if (sc.rc == NGX_AI_RELAY_JSON_OK
+        || sc.rc == NGX_AI_RELAY_JSON_ERR_NOT_OBJECT)
+    {
+        if (e == NULL) {
+            return "lax: walk_value rejects valid JSON";
+        }
+
+        while (e < end && (*e == ' ' || *e == '\t' || *e == '\n'
+                           || *e == '\r'))
+        {
+            e++;
+        }
+
+        if (e != end) {
+            return "lax: walk_value ends valid JSON elsewhere";
+        }
+    }
+
+    return NULL;
 }
 
 

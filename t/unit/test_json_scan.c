@@ -1715,6 +1715,544 @@ gen_mutate(gen_buf_t *b)
 }
 
 
+/* the lenient walk: keys and the depth they were found at */
+
+typedef struct {
+    char                        keys[16][16];
+    int                         depth[16];
+    size_t                      n;
+    const char                 *stop;       /* NULL at this key */
+    const char                 *skip;       /* this key's value skipped */
+} walk_log_t;
+
+
+static const unsigned char *
+walk_log(ngx_ai_relay_json_walk_t *walk, const unsigned char *key,
+    size_t key_len, const unsigned char *value)
+{
+    walk_log_t               *log;
+    ngx_ai_relay_json_lax_t   lax;
+
+    log = walk->data;
+
+    assert_true(log->n < 16 && key_len < 16);
+    assert_true(value < walk->end);
+
+    memcpy(log->keys[log->n], key, key_len);
+    log->keys[log->n][key_len] = '\0';
+    log->depth[log->n++] = walk->depth;
+
+    if (log->stop && strcmp(log->keys[log->n - 1], log->stop) == 0) {
+        return NULL;
+    }
+
+    if (log->skip && strcmp(log->keys[log->n - 1], log->skip) == 0) {
+        memset(&lax, 0, sizeof(lax));
+        lax.max_depth = 32;
+
+        return ngx_ai_relay_json_walk_value(&lax, value, walk->end);
+    }
+
+    return value;
+}
+
+
+static walk_log_t *
+walk_str(const char *s, const uint64_t *filter,
+    const ngx_ai_relay_json_span_t *count, uint64_t *counts)
+{
+    static walk_log_t         log;
+    ngx_ai_relay_json_walk_t  walk;
+
+    memset(&log, 0, sizeof(log));
+    memset(&walk, 0, sizeof(walk));
+
+    walk.handler = walk_log;
+    walk.data = &log;
+    walk.filter = filter;
+    walk.count = count;
+
+    ngx_ai_relay_json_walk_keys(&walk, (const unsigned char *) s, strlen(s));
+
+    if (counts) {
+        memcpy(counts, walk.counts, sizeof(walk.counts));
+    }
+
+    return &log;
+}
+
+
+#define KB(k, f, l, n)                                                       \
+    ngx_ai_relay_json_key_bit(k, f, l, n)
+
+static void
+test_walk_keys(void **state)
+{
+    uint64_t     counts[3];
+    walk_log_t  *log;
+
+    static const uint64_t  filter_a[5] = {
+        KB(0, 'a', 'a', 1), KB(1, 'a', 'a', 1), KB(2, 'a', 'a', 1),
+        KB(3, 'a', 'a', 1), KB(4, 'a', 'a', 1)
+    };
+
+    static const ngx_ai_relay_json_span_t  count_t[] = {
+        { (const unsigned char *) "t", 1 },
+        { NULL, 0 }
+    };
+
+    log = walk_str("{\"a\":1,\"b\":{\"c\":\"x\",\"d\":[{\"e\":2}]},"
+                   "\"s\":\"f:\" , \"g\" : [\"h\", \"i\"]}", NULL, NULL, NULL);
+
+    assert_int_equal(log->n, 7);
+    assert_string_equal(log->keys[0], "a");
+    assert_int_equal(log->depth[0], 1);
+    assert_string_equal(log->keys[2], "c");
+    assert_int_equal(log->depth[2], 2);
+    assert_string_equal(log->keys[4], "e");
+    assert_int_equal(log->depth[4], 4);
+    assert_string_equal(log->keys[5], "s");
+    assert_int_equal(log->depth[5], 1);
+    assert_string_equal(log->keys[6], "g");
+
+    /* keys as written; stray brackets; a cut text */
+
+    log = walk_str("}]{\"a\\\"b\":1,\"c\":", NULL, NULL, NULL);
+    assert_int_equal(log->n, 1);
+    assert_string_equal(log->keys[0], "a\\\"b");
+    assert_int_equal(log->depth[0], -1);
+
+    log = walk_str("{\"a\":1,\"b", NULL, NULL, NULL);
+    assert_int_equal(log->n, 1);
+
+    log = walk_str("no json \"a\" :x \"b\"", NULL, NULL, NULL);
+    assert_int_equal(log->n, 1);
+    assert_int_equal(log->depth[0], 0);
+
+    /* the handler stops the walk or skips a value */
+
+    {
+        walk_log_t                lg;
+        ngx_ai_relay_json_walk_t  walk;
+
+        memset(&lg, 0, sizeof(lg));
+        memset(&walk, 0, sizeof(walk));
+
+        walk.handler = walk_log;
+        walk.data = &lg;
+        lg.skip = "a";
+
+        ngx_ai_relay_json_walk_keys(&walk,
+            S("{\"a\":{\"x\":[{\"y\":1}]},\"b\":2}"));
+        assert_int_equal(lg.n, 2);
+        assert_string_equal(lg.keys[1], "b");
+        assert_int_equal(lg.depth[1], 1);
+
+        memset(&lg, 0, sizeof(lg));
+        lg.stop = "a";
+
+        ngx_ai_relay_json_walk_keys(&walk, S("{\"a\":1,\"b\":2}"));
+        assert_int_equal(lg.n, 1);
+    }
+
+    /* the filter */
+
+    log = walk_str("{\"a\":1,\"b\":2,\"aa\":3,\"\":4,\"a\":5}", filter_a,
+                   NULL, NULL);
+    assert_int_equal(log->n, 2);
+    assert_string_equal(log->keys[1], "a");
+
+    assert_true(ngx_ai_relay_json_key_filtered(filter_a, S("a")));
+    assert_false(ngx_ai_relay_json_key_filtered(filter_a, S("b")));
+    assert_false(ngx_ai_relay_json_key_filtered(filter_a, S("")));
+
+    /* counted text: raw, escaped, a surrogate pair; non-strings go on */
+
+    log = walk_str("{\"t\":\"h\xc3\xa9llo\\u00e9\\ud83d\\ude00\\n\","
+                   "\"t\":1,\"u\":\"x\",\"v\":{\"t\":\"\xe6\x97\xa5\"}}",
+                   NULL, count_t, counts);
+    assert_int_equal(log->n, 3);
+    assert_string_equal(log->keys[0], "t");
+    assert_string_equal(log->keys[1], "u");
+    assert_int_equal(counts[0], 5);
+    assert_int_equal(counts[1], 2);
+    assert_int_equal(counts[2], 2);
+}
+
+
+typedef struct {
+    char                        line[32][40];
+    size_t                      n;
+} lax_log_t;
+
+
+static void
+lax_log(ngx_ai_relay_json_lax_t *lax, const unsigned char *key,
+    size_t key_len, const unsigned char *value,
+    const unsigned char *value_end)
+{
+    char       path[16];
+    size_t     i;
+    lax_log_t  *log;
+
+    log = lax->data;
+
+    assert_true(log->n < 32);
+
+    for (i = 0; i + 1 < lax->depth && i < sizeof(path) - 1; i++) {
+        path[i] = lax->path[i].data ? (char) lax->path[i].data[0] : '[';
+    }
+
+    path[i] = '\0';
+
+    snprintf(log->line[log->n++], 40, "%u %s %.*s %.*s", lax->depth, path,
+             key ? (int) key_len : 1, key ? (const char *) key : "#",
+             (int) (value_end - value), value);
+}
+
+
+static const char *
+lax_str(const char *s, unsigned max_depth, unsigned report, lax_log_t *log)
+{
+    const unsigned char      *e;
+    ngx_ai_relay_json_lax_t   lax;
+
+    memset(log, 0, sizeof(lax_log_t));
+    memset(&lax, 0, sizeof(lax));
+
+    lax.handler = report ? lax_log : NULL;
+    lax.data = log;
+    lax.max_depth = max_depth;
+    lax.report_depth = report;
+
+    e = ngx_ai_relay_json_walk_value(&lax, (const unsigned char *) s,
+                                     (const unsigned char *) s + strlen(s));
+
+    return (const char *) e;
+}
+
+
+static void
+test_walk_value(void **state)
+{
+    const char  *s;
+    lax_log_t    log;
+
+    s = "{\"a\":{\"b\":1,\"c\":[1,{\"d\":2}]},\"e\":\"x\"} tail";
+    assert_ptr_equal(lax_str(s, 32, 2, &log), s + strlen(s) - 5);
+
+    assert_int_equal(log.n, 4);
+    assert_string_equal(log.line[0], "2 a b 1");
+    assert_string_equal(log.line[1], "2 a c [1,{\"d\":2}]");
+    assert_string_equal(log.line[2], "1  a {\"b\":1,\"c\":[1,{\"d\":2}]}");
+    assert_string_equal(log.line[3], "1  e \"x\"");
+
+    /* elements: key NULL */
+
+    s = " [1 , [2],\"x\", {} ]";
+    assert_ptr_equal(lax_str(s + 1, 32, 1, &log), s + strlen(s));
+    assert_int_equal(log.n, 4);
+    assert_string_equal(log.line[1], "1  # [2]");
+
+    /* strings are not checked; numbers, literals and commas are */
+
+    s = "{\"a\":\"\\q\x01\xff\",\"\\u12\":[true,false,null,-0.5e+3]}";
+    assert_ptr_equal(lax_str(s, 32, 0, &log), s + strlen(s));
+
+    assert_null(lax_str("{\"a\":01}", 32, 0, &log));
+    assert_null(lax_str("{\"a\":1.}", 32, 0, &log));
+    assert_null(lax_str("{\"a\":1,}", 32, 0, &log));
+    assert_null(lax_str("[1,]", 32, 0, &log));
+    assert_null(lax_str("[tru]", 32, 0, &log));
+    assert_null(lax_str("{\"a\" 1}", 32, 0, &log));
+    assert_null(lax_str("{a:1}", 32, 0, &log));
+    assert_null(lax_str("{\"a\":1", 32, 0, &log));
+    assert_null(lax_str("\"abc", 32, 0, &log));
+    assert_null(lax_str("", 32, 0, &log));
+
+    /* depth: the value at p is the first container */
+
+    assert_non_null(lax_str("[[[1]]]", 3, 0, &log));
+    assert_null(lax_str("[[[[1]]]]", 3, 0, &log));
+    assert_non_null(lax_str("1", 0, 0, &log));
+    assert_null(lax_str("[]", 0, 0, &log));
+
+    /* reports made before the value turned out invalid stay */
+
+    assert_null(lax_str("{\"a\":1,\"b\":}", 32, 1, &log));
+    assert_int_equal(log.n, 1);
+}
+
+
+static void
+test_lax_helpers(void **state)
+{
+    int64_t               v;
+    uint64_t              counts[3];
+    const char           *s;
+    const unsigned char  *e;
+
+#define NC(s, max)                                                           \
+    ngx_ai_relay_json_number_count((const unsigned char *) s,                \
+                                   (const unsigned char *) s + strlen(s),    \
+                                   max, &v)
+
+    s = "123,";
+    assert_ptr_equal(NC(s, 1000), s + 3);
+    assert_int_equal(v, 123);
+
+    s = "0";
+    assert_ptr_equal(NC(s, 1000), s + 1);
+    assert_int_equal(v, 0);
+
+    s = "01";
+    assert_ptr_equal(NC(s, 1000), s + 1);
+    assert_int_equal(v, 0);
+
+    s = "1000";
+    assert_non_null(NC(s, 1000));
+    assert_int_equal(v, 1000);
+
+    s = "1001";
+    assert_non_null(NC(s, 1000));
+    assert_int_equal(v, -1);
+
+    s = "99999999999999999999999999";
+    assert_ptr_equal(NC(s, 1000), s + strlen(s));
+    assert_int_equal(v, -1);
+
+    s = "-5";
+    assert_ptr_equal(NC(s, 1000), s + 2);
+    assert_int_equal(v, -1);
+
+    s = "-0";
+    assert_non_null(NC(s, 1000));
+    assert_int_equal(v, -1);
+
+    s = "1.9e1}";
+    assert_ptr_equal(NC(s, 1000), s + 5);
+    assert_int_equal(v, 19);
+
+    s = "1.5";
+    assert_non_null(NC(s, 1000));
+    assert_int_equal(v, 1);
+
+    s = "2.9999999999999999999";
+    assert_non_null(NC(s, 1000));
+    assert_int_equal(v, 3);
+
+    s = "1000.5";
+    assert_non_null(NC(s, 1000));
+    assert_int_equal(v, -1);
+
+    s = "1e400";
+    assert_non_null(NC(s, 1000));
+    assert_int_equal(v, -1);
+
+    s = "1.000000000000000000000000000000000000000000000000000000000000000";
+    assert_non_null(NC(s, 1000));
+    assert_int_equal(v, -1);
+
+    assert_null(NC("1.", 1000));
+    assert_null(NC("1e", 1000));
+    assert_null(NC("-", 1000));
+    assert_null(NC(".5", 1000));
+    assert_null(NC("x", 1000));
+    assert_null(NC("", 1000));
+
+#undef NC
+
+    /* string_end and string_count: p is after the opening quote */
+
+    s = "ab\\\"c\" x";
+    e = ngx_ai_relay_json_string_end((const unsigned char *) s,
+                                     (const unsigned char *) s + strlen(s));
+    assert_ptr_equal(e, s + 5);
+
+    s = "ab\\";
+    assert_null(ngx_ai_relay_json_string_end((const unsigned char *) s,
+                              (const unsigned char *) s + strlen(s)));
+
+    memset(counts, 0, sizeof(counts));
+    s = "a\\uZZ\\u00e9\xc3\xa9\xe6\x97\xa5\\uDE00\" rest";
+    e = ngx_ai_relay_json_string_count((const unsigned char *) s,
+                                       (const unsigned char *) s + strlen(s),
+                                       counts);
+    assert_ptr_equal(e, s + strlen(s) - 5);
+    assert_int_equal(counts[0], 5);
+    assert_int_equal(counts[1], 2);
+    assert_int_equal(counts[2], 1);
+
+    s = "abc\\u00";
+    e = ngx_ai_relay_json_string_count((const unsigned char *) s,
+                                       (const unsigned char *) s + strlen(s),
+                                       counts);
+    assert_ptr_equal(e, s + strlen(s));
+    assert_int_equal(counts[0], 8);
+}
+
+
+static void
+test_array_next(void **state)
+{
+    int                          types[8];
+    size_t                       pos, n;
+    const char                  *s;
+    ngx_ai_relay_json_member_t   arr, el;
+
+    s = " [1 , {\"a\":[2,\"]\"]} ,\"x\",[], true ] ";
+
+    arr.value_start = 1;
+    arr.value_end = strlen(s) - 1;
+    arr.type = NGX_AI_RELAY_JSON_ARRAY;
+
+    pos = 0;
+    n = 0;
+
+    while (ngx_ai_relay_json_array_next((const unsigned char *) s, &arr,
+                                        &pos, &el))
+    {
+        assert_true(n < 8);
+        types[n++] = el.type;
+    }
+
+    assert_int_equal(n, 5);
+    assert_int_equal(types[0], NGX_AI_RELAY_JSON_NUMBER);
+    assert_int_equal(types[1], NGX_AI_RELAY_JSON_OBJECT);
+    assert_int_equal(types[2], NGX_AI_RELAY_JSON_STRING);
+    assert_int_equal(types[3], NGX_AI_RELAY_JSON_ARRAY);
+    assert_int_equal(types[4], NGX_AI_RELAY_JSON_TRUE);
+
+    s = "[ ]";
+    arr.value_start = 0;
+    arr.value_end = 3;
+    pos = 0;
+
+    assert_false(ngx_ai_relay_json_array_next((const unsigned char *) s,
+                                              &arr, &pos, &el));
+
+    arr.type = NGX_AI_RELAY_JSON_OBJECT;
+    pos = 0;
+
+    assert_false(ngx_ai_relay_json_array_next((const unsigned char *) s,
+                                              &arr, &pos, &el));
+}
+
+
+static void
+test_unescape_prefix(void **state)
+{
+    size_t          n, len;
+    unsigned char   buf[16];
+
+    n = ngx_ai_relay_json_unescape_prefix(S("abc\\u00e9def"), buf, 4, &len);
+    assert_int_equal(n, 3);
+    assert_int_equal(len, 3);
+
+    n = ngx_ai_relay_json_unescape_prefix(S("abc\\u00e9def"), buf, 5, &len);
+    assert_int_equal(n, 9);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "abc\xc3\xa9", 5);
+
+    n = ngx_ai_relay_json_unescape_prefix(S("abc\\u00e9def"), buf, 16, &len);
+    assert_int_equal(n, 12);
+    assert_int_equal(len, 8);
+
+    n = ngx_ai_relay_json_unescape_prefix(S("abcdef"), buf, 4, &len);
+    assert_int_equal(n, 4);
+    assert_memory_equal(buf, "abcd", 4);
+
+    /* an invalid escape stops it */
+    n = ngx_ai_relay_json_unescape_prefix(S("a\\qb"), buf, 16, &len);
+    assert_int_equal(n, 1);
+    assert_int_equal(len, 1);
+}
+
+
+static int
+scan_strict(const char *s, unsigned max_depth)
+{
+    ngx_ai_relay_json_scan_init(&scan, NULL, 0);
+
+    scan.reject_nul = 1;
+    scan.reject_overflow = 1;
+    scan.value_depth = 1;
+    scan.max_depth = max_depth;
+
+    return ngx_ai_relay_json_scan(&scan, (const unsigned char *) s,
+                                  strlen(s));
+}
+
+
+static void
+test_strict(void **state)
+{
+    char    buf[512];
+    size_t  n;
+
+    /* the options are off by default */
+
+    assert_int_equal(scan_str("{\"a\":\"\\u0000\",\"b\":1e400,"
+                              "\"c\":99999999999999999999}"),
+                     NGX_AI_RELAY_JSON_OK);
+
+    assert_int_equal(scan_strict("{\"a\":\"\\u0000\"}", 8),
+                     NGX_AI_RELAY_JSON_ERR_SYNTAX);
+    assert_int_equal(scan_strict("{\"\\u0000\":1}", 8),
+                     NGX_AI_RELAY_JSON_ERR_SYNTAX);
+    assert_int_equal(scan_strict("{\"a\":\"\\u0001\"}", 8),
+                     NGX_AI_RELAY_JSON_OK);
+
+    assert_int_equal(scan_strict("[9223372036854775807,"
+                                 "-9223372036854775808,1e308,-1.7e308,"
+                                 "1e-400,0.0000000000000000000001]", 8),
+                     NGX_AI_RELAY_JSON_ERR_NOT_OBJECT);
+    assert_int_equal(scan_strict("[9223372036854775808]", 8),
+                     NGX_AI_RELAY_JSON_ERR_RANGE);
+    assert_int_equal(scan_strict("[-9223372036854775809]", 8),
+                     NGX_AI_RELAY_JSON_ERR_RANGE);
+    assert_int_equal(scan_strict("[1e309]", 8), NGX_AI_RELAY_JSON_ERR_RANGE);
+    assert_int_equal(scan_strict("[-1.8e308]", 8),
+                     NGX_AI_RELAY_JSON_ERR_RANGE);
+    assert_int_equal(scan.err_offset, 1);
+
+    /* long numbers: decided on their first 40 digits and exponent */
+
+    n = snprintf(buf, sizeof(buf), "[0.");
+    memset(buf + n, '0', 200);
+    n += 200;
+    n += snprintf(buf + n, sizeof(buf) - n, "19e509]");
+    assert_int_equal(scan_strict(buf, 8), NGX_AI_RELAY_JSON_ERR_RANGE);
+
+    buf[n - 6] = '7';
+    assert_int_equal(scan_strict(buf, 8), NGX_AI_RELAY_JSON_ERR_NOT_OBJECT);
+
+    n = snprintf(buf, sizeof(buf), "[1");
+    memset(buf + n, '0', 309);
+    n += 309;
+    snprintf(buf + n, sizeof(buf) - n, ".5]");
+    assert_int_equal(scan_strict(buf, 8), NGX_AI_RELAY_JSON_ERR_RANGE);
+
+    n = snprintf(buf, sizeof(buf), "[1");
+    memset(buf + n, '0', 308);
+    n += 308;
+    snprintf(buf + n, sizeof(buf) - n, ".5]");
+    assert_int_equal(scan_strict(buf, 8), NGX_AI_RELAY_JSON_ERR_NOT_OBJECT);
+
+    /* value_depth: a value inside max_depth containers is too deep */
+
+    assert_int_equal(scan_strict("[[[]]]", 3),
+                     NGX_AI_RELAY_JSON_ERR_NOT_OBJECT);
+    assert_int_equal(scan_strict("[[[1]]]", 3), NGX_AI_RELAY_JSON_ERR_DEPTH);
+    assert_int_equal(scan_strict("{\"a\":{\"b\":{}}}", 3),
+                     NGX_AI_RELAY_JSON_OK);
+    assert_int_equal(scan_strict("{\"a\":{\"b\":{\"c\":1}}}", 3),
+                     NGX_AI_RELAY_JSON_ERR_DEPTH);
+
+    assert_null(jd_check_strict(S("{\"a\":[1e400]}")));
+    assert_null(jd_check_strict(S("{\"a\":\"\\u0000\"}")));
+}
+
 static void
 test_differential(void **state)
 {
@@ -1761,6 +2299,14 @@ test_differential(void **state)
 
         if (msg == NULL) {
             msg = jd_check_edits((unsigned char *) b.p, b.len);
+        }
+
+        if (msg == NULL) {
+            msg = jd_check_strict((unsigned char *) b.p, b.len);
+        }
+
+        if (msg == NULL) {
+            msg = jd_check_lax((unsigned char *) b.p, b.len);
         }
 
         if (msg != NULL) {
@@ -1824,6 +2370,12 @@ main(void)
         cmocka_unit_test(test_edit_member),
         cmocka_unit_test(test_include_usage),
         cmocka_unit_test(test_big_body),
+        cmocka_unit_test(test_walk_keys),
+        cmocka_unit_test(test_walk_value),
+        cmocka_unit_test(test_lax_helpers),
+        cmocka_unit_test(test_array_next),
+        cmocka_unit_test(test_unescape_prefix),
+        cmocka_unit_test(test_strict),
         cmocka_unit_test(test_differential),
     };
 

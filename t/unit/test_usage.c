@@ -6,8 +6,9 @@
  * recorded-style fixtures in t/unit/fixtures, driven through the SSE
  * parser exactly as the nginx body filter does.  Each stream is fed
  * whole, split at every byte position and one byte at a time; the usage
- * and the event boundaries must be identical.  jansson allocations are
- * counted to prove that only error events ever reach jansson.
+ * and the event boundaries must be identical.  The runs of the strict
+ * error scan are counted (ngx_ai_relay_usage_error_scans, built with
+ * NGX_AI_RELAY_USAGE_TEST) to prove that only error events pay for it.
  */
 
 
@@ -19,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-
-#include <jansson.h>
 
 #include "ngx_ai_relay_sse.h"
 #include "ngx_ai_relay_usage.h"
@@ -51,7 +50,8 @@ typedef struct {
     /* streams only */
     size_t                  events;
     size_t                  usage_only;   /* events flagged USAGE_ONLY */
-    size_t                  parsed;       /* events that ran jansson */
+    size_t                  parsed;       /* events that ran the error
+                                             scan */
     int                     done;
 } t_fixture_t;
 
@@ -72,24 +72,6 @@ typedef struct {
     void                   *blocks[T_MAX_ALLOCS];
     size_t                  n;
 } t_pool_t;
-
-
-static size_t  t_json_allocs;
-
-
-static void *
-t_json_malloc(size_t size)
-{
-    t_json_allocs++;
-    return malloc(size);
-}
-
-
-static void
-t_json_free(void *p)
-{
-    free(p);
-}
 
 
 static void *
@@ -147,12 +129,12 @@ t_event(t_result_t *r, ngx_ai_relay_sse_t *sse, size_t end)
     assert_true(r->n < T_MAX_EVENTS);
     r->ends[r->n++] = end;
 
-    allocs = t_json_allocs;
+    allocs = ngx_ai_relay_usage_error_scans;
 
     rc = ngx_ai_relay_usage_event(&r->u, sse->event_name, sse->event_name_len,
                                   sse->data, sse->data_len);
 
-    if (t_json_allocs != allocs) {
+    if (ngx_ai_relay_usage_error_scans != allocs) {
         r->parsed++;
     }
 
@@ -205,11 +187,11 @@ t_stream(const char *s, size_t len, ngx_ai_relay_format_e format,
         t_event(r, &sse, len);
     }
 
-    allocs = t_json_allocs;
+    allocs = ngx_ai_relay_usage_error_scans;
 
     ngx_ai_relay_usage_finish(&r->u);
 
-    if (t_json_allocs != allocs) {
+    if (ngx_ai_relay_usage_error_scans != allocs) {
         r->parsed++;
     }
 
@@ -322,7 +304,7 @@ t_check(const t_fixture_t *fx, const t_result_t *r)
  * file, format, stream,
  *   prompt, cached, w5m, w1h, completion, reasoning, images, text units,
  *   found, estimated, error,
- *   events, usage-only events, events parsed by jansson, [DONE] seen
+ *   events, usage-only events, events that ran the error scan, [DONE] seen
  *
  * Text units were computed independently from the decoded JSON.
  */
@@ -518,7 +500,7 @@ t_body(ngx_ai_relay_usage_t *u, const char *body)
 }
 
 
-/* ordinary events never reach jansson, whatever their text says */
+/* ordinary events never reach the error scan, whatever their text says */
 
 static void
 test_no_parse(void **state)
@@ -529,7 +511,7 @@ test_no_parse(void **state)
 
     ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
 
-    allocs = t_json_allocs;
+    allocs = ngx_ai_relay_usage_error_scans;
 
     rc = t_ev(&u, NULL,
               "{\"choices\":[{\"delta\":{\"content\":\"the \\\"usage\\\": {"
@@ -543,7 +525,7 @@ test_no_parse(void **state)
     rc = t_ev(&u, NULL, "{\"usage\":[1,2],\"usageMetadata\":\"{\"}");
     assert_int_equal(rc, 0);
 
-    /* usage is read without jansson too */
+    /* nor does usage */
 
     rc = t_ev(&u, NULL, "{\"choices\":[{\"delta\":{}}],"
                         "\"usage\":{\"prompt_tokens\":3,"
@@ -552,7 +534,7 @@ test_no_parse(void **state)
     assert_true(u.found);
 
     ngx_ai_relay_usage_finish(&u);
-    assert_int_equal(t_json_allocs, allocs);
+    assert_int_equal(ngx_ai_relay_usage_error_scans, allocs);
     assert_int_equal(u.prompt_tokens, 3);
     assert_int_equal(u.completion_tokens, 1);
     assert_int_equal(u.json_errors, 0);
@@ -881,6 +863,133 @@ test_errors(void **state)
 }
 
 
+/*
+ * Edges pinned before the extractor moved onto json_scan: numbers at and
+ * past the 2^50 cap, reals, escaped keys, nesting, array sizes, errors
+ * with integer codes, duplicate and escaped error keys.
+ */
+
+static void
+test_edges(void **state)
+{
+    ngx_ai_relay_usage_t  u;
+
+    /* the key filters and the field table agree with their lists */
+
+    assert_null(ngx_ai_relay_usage_check_tables());
+
+    /* counts: 2^50 is kept, more is not a count, reals are truncated */
+
+    t_usage_one("{\"prompt_tokens\":1125899906842624}", 1, 1125899906842624,
+                0);
+    t_usage_one("{\"prompt_tokens\":1125899906842625,\"input_tokens\":4}",
+                1, 4, 0);
+    t_usage_one("{\"prompt_tokens\":99999999999999999999999999,"
+                "\"completion_tokens\":1}", 1, 0, 0);
+    t_usage_one("{\"prompt_tokens\":2.9}", 1, 2, 0);
+    t_usage_one("{\"prompt_tokens\":1e400,\"completion_tokens\":1}", 1, 0, 0);
+    t_usage_one("{\"prompt_tokens\":1e-400}", 1, 0, 0);
+    t_usage_one("{\"prompt_tokens\":-0,\"completion_tokens\":1}", 1, 0, 0);
+    t_usage_one("{\"prompt_tokens\":-3,\"input_tokens\":4}", 1, 4, 0);
+
+    /* a real written with 64 bytes or more is not a count */
+    t_usage_one("{\"prompt_tokens\":1.00000000000000000000000000000000000000"
+                "00000000000000000000000001,\"input_tokens\":4}", 1, 4, 0);
+
+    /* a key spelled with an escape is not recognised */
+    t_usage_one("{\"prompt\\u005ftokens\":5,\"input_tokens\":4}", 1, 4, 0);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    assert_int_equal(t_ev(&u, NULL, "{\"us\\u0061ge\":{\"prompt_tokens\":5}}"),
+                     0);
+
+    /* an object or array where a count belongs; cached in an array */
+    t_usage_one("{\"prompt_tokens\":{},\"input_tokens\":4}", 1, 4, 0);
+    t_usage_one("{\"prompt_tokens\":3,\"prompt_tokens_details\":"
+                "[{\"cached_tokens\":1}]}", 1, 3, 0);
+    t_usage_one("{\"prompt_tokens\":3,\"prompt_tokens_details\":"
+                "{\"cached_tokens\":{}},\"prompt_cache_hit_tokens\":2}",
+                1, 3, 2);
+
+    /* strings inside the usage object are not validated */
+    t_usage_one("{\"x\":\"\\q\x01\xff\",\"prompt_tokens\":3}", 1, 3, 0);
+
+    /* the shallowest usage object wins; at one depth the last */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    (void) t_ev(&u, NULL, "{\"usage\":{\"prompt_tokens\":2},\"a\":{\"usage\":"
+                          "{\"prompt_tokens\":1}},\"usage\":{\"prompt_tokens\":"
+                          "3}}");
+    assert_int_equal(u.prompt_tokens, 3);
+
+    /* a stray closing bracket before a usage object */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    assert_int_equal(t_ev(&u, NULL, "}]{\"usage\":{\"prompt_tokens\":1}}"),
+                     NGX_AI_RELAY_USAGE_FOUND);
+
+    /* images: elements of any type; an invalid array is no count */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_IMAGES);
+    (void) t_body(&u, "{\"data\":[{},[1,{\"a\":[]}],\"x\",1.5,null],"
+                      "\"created\":1}");
+    assert_int_equal(u.images, 5);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_IMAGES);
+    (void) t_body(&u, "{\"data\":[1,],\"created\":1}");
+    assert_int_equal(u.images, 0);
+
+    /* errors: integer codes, a real code, the last duplicate */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    (void) t_ev(&u, NULL, "{\"error\":{\"code\":-9223372036854775808}}");
+    assert_int_equal(u.error_len, 20);
+    assert_memory_equal(u.error, "-9223372036854775808", 20);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    assert_int_equal(t_ev(&u, NULL,
+                          "{\"error\":{\"code\":9223372036854775808}}"),
+                     0);
+    assert_int_equal(u.json_errors, 1);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    (void) t_ev(&u, NULL, "{\"error\":{\"code\":1e3,\"message\":\"m\"}}");
+    assert_int_equal(u.error_len, 1);
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    (void) t_ev(&u, NULL, "{\"error\":\"a\",\"err\\u006fr\":{\"type\":\"b\"}}");
+    assert_int_equal(u.error_len, 1);
+    assert_memory_equal(u.error, "b", 1);
+
+    /* errors in a JSON array (Gemini without alt=sse): the first is kept */
+
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_GEMINI);
+    assert_int_equal(t_body(&u, "[{\"error\":\"a\"},{\"error\":"
+                                "{\"message\":\"b\"}},1]"),
+                     NGX_AI_RELAY_USAGE_ERROR);
+    assert_int_equal(u.error_len, 1);
+    assert_memory_equal(u.error, "a", 1);
+
+    /*
+     * strict JSON for errors: \u0000, a lone surrogate, bad UTF-8, a
+     * number out of range of a double, data after the value
+     */
+    ngx_ai_relay_usage_init(&u, NGX_AI_RELAY_FMT_OPENAI_CHAT);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"a\\u0000\"}"), 0);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"\\ud800\"}"), 0);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"\xc0\xaf\"}"), 0);
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"x\",\"a\":1e400}"), 0);
+    assert_int_equal(t_ev(&u, NULL, "[{\"error\":\"x\"}] x"), 0);
+    assert_int_equal(u.json_errors, 5);
+    assert_false(u.has_error);
+
+    assert_int_equal(t_ev(&u, NULL, "{\"error\":\"\\ud83d\\ude00\"}"),
+                     NGX_AI_RELAY_USAGE_ERROR);
+    assert_int_equal(u.error_len, 4);
+    assert_memory_equal(u.error, "\xf0\x9f\x98\x80", 4);
+}
+
+
 static void
 test_text_count(void **state)
 {
@@ -960,11 +1069,10 @@ main(void)
         cmocka_unit_test(test_walker),
         cmocka_unit_test(test_anthropic),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_edges),
         cmocka_unit_test(test_text_count),
         cmocka_unit_test(test_estimate),
     };
-
-    json_set_alloc_funcs(t_json_malloc, t_json_free);
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,10 @@
 #   make unit-bench  build and run bench_stream: ns per SSE event and per
 #                    body of the response path (at -O, the nginx default;
 #                    override with UNIT_BENCH_CFLAGS=-O2)
+#   make unit-diff   run the usage extractor against its frozen oracle
+#                    (t/unit/usage_oracle.c) over the fixtures, the fuzz
+#                    seeds, their prefixes and UNIT_DIFF_MUTANTS mutations
+#                    of each
 #
 # CC and CFLAGS may be overridden (make unit CC=clang CFLAGS=-O0); the
 # warning flags nginx builds with ($(WARN)) are always added.
@@ -26,27 +30,38 @@ UNIT_SAN      = $(error UNIT_SAN is gone, use $$(SAN_CFLAGS))
 
 UNIT_BUILD   := $(BUILD)/unit
 
-UNIT_CPPFLAGS = -I$(TOP)/src \
+UNIT_CPPFLAGS = -I$(TOP)/src -DNGX_AI_RELAY_USAGE_TEST=1 \
                 -DNGX_AI_RELAY_FIXTURES='"$(TOP)/t/unit/fixtures"'
 
 UNIT_SSE_SRCS   = $(TOP)/t/unit/test_sse.c \
                   $(TOP)/src/ngx_ai_relay_sse.c
 UNIT_USAGE_SRCS = $(TOP)/t/unit/test_usage.c \
                   $(TOP)/src/ngx_ai_relay_sse.c \
-                  $(TOP)/src/ngx_ai_relay_usage.c
+                  $(TOP)/src/ngx_ai_relay_usage.c \
+                  $(TOP)/src/ngx_ai_relay_json_scan.c
 UNIT_HDRS       = $(TOP)/src/ngx_ai_relay_sse.h \
-                  $(TOP)/src/ngx_ai_relay_usage.h
+                  $(TOP)/src/ngx_ai_relay_usage.h \
+                  $(TOP)/src/ngx_ai_relay_json_scan.h
+UNIT_DIFF_SRCS  = $(TOP)/t/unit/diff_usage.c \
+                  $(TOP)/t/unit/usage_oracle.c \
+                  $(TOP)/src/ngx_ai_relay_usage.c \
+                  $(TOP)/src/ngx_ai_relay_json_scan.c
+UNIT_DIFF_MUTANTS ?= 200
+UNIT_DIFF_INPUTS = $(wildcard $(TOP)/t/unit/fixtures/*.json \
+                              $(TOP)/t/unit/fixtures/*.sse \
+                              $(TOP)/fuzz/corpus_json_scan/*)
 
 UNIT_BINS       = $(UNIT_BUILD)/test_sse $(UNIT_BUILD)/test_usage
 UNIT_BENCH      = $(UNIT_BUILD)/bench_stream
 UNIT_BENCH_CFLAGS ?= -g -O
 UNIT_BENCH_SRCS = $(TOP)/t/unit/bench_stream.c \
                   $(TOP)/src/ngx_ai_relay_sse.c \
-                  $(TOP)/src/ngx_ai_relay_usage.c
+                  $(TOP)/src/ngx_ai_relay_usage.c \
+                  $(TOP)/src/ngx_ai_relay_json_scan.c
 UNIT_ASAN_BINS  = $(UNIT_BUILD)/asan/test_sse $(UNIT_BUILD)/asan/test_usage
 
 
-.PHONY: unit unit-asan unit-deps unit-clean unit-bench
+.PHONY: unit unit-asan unit-deps unit-clean unit-bench unit-diff
 
 unit: $(UNIT_BINS)
 	$(UNIT_BUILD)/test_sse
@@ -62,8 +77,13 @@ unit-deps:
 unit-bench: $(UNIT_BENCH)
 	$(UNIT_BENCH)
 
+unit-diff: $(UNIT_BUILD)/asan/diff_usage
+	$(SAN_ENV) $(UNIT_BUILD)/asan/diff_usage -m $(UNIT_DIFF_MUTANTS) \
+	    -d $(TOP)/fuzz/sse.dict $(UNIT_DIFF_INPUTS)
+
 unit-clean:
-	rm -f $(UNIT_BINS) $(UNIT_ASAN_BINS) $(UNIT_BENCH)
+	rm -f $(UNIT_BINS) $(UNIT_ASAN_BINS) $(UNIT_BENCH) \
+	    $(UNIT_BUILD)/asan/diff_usage
 
 $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
@@ -73,7 +93,7 @@ $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 $(UNIT_BUILD)/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(UNIT_CPPFLAGS) -o $@ \
-	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
+	    $(UNIT_USAGE_SRCS) -lcmocka
 
 $(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
@@ -83,10 +103,15 @@ $(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 $(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
-	    $(UNIT_USAGE_SRCS) -lcmocka -ljansson
+	    $(UNIT_USAGE_SRCS) -lcmocka
 
 $(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_BENCH_CFLAGS) $(WARN) -I$(TOP)/src \
-	    -DNGX_AI_RELAY_ROOT='"$(TOP)"' -o $@ $(UNIT_BENCH_SRCS) \
-	    -ljansson
+	    -DNGX_AI_RELAY_ROOT='"$(TOP)"' -o $@ $(UNIT_BENCH_SRCS)
+
+$(UNIT_BUILD)/asan/diff_usage: $(UNIT_DIFF_SRCS) $(UNIT_HDRS) \
+        $(TOP)/t/unit/usage_diff.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_DIFF_SRCS) -ljansson
