@@ -10,6 +10,7 @@
 #   make bench-peers                 optional: also the Portkey AI gateway
 #                                    (npm @portkey-ai/gateway), skipped
 #                                    when npm cannot fetch it
+#   make bench-deps                  install $(BENCH_PKGS) if missing
 #
 # Timing is never asserted by `make test`; see bench/run.sh for all the
 # BENCH_* settings.
@@ -33,6 +34,6 @@ bench-peers: build bench-deps
 # instructions per request (proxy, relay, Redis) and where they go,
 # under valgrind's callgrind: build/bench/callgrind-<time>.txt
 bench-callgrind: build bench-deps
-	@command -v valgrind >/dev/null || apt-get install -y -q valgrind
+	@$(call apt_install,valgrind)
 	@TOP=$(TOP) BUILD=$(BUILD) NGINX=$(NGINX) MODULE=$(MODULE) \
 	    timeout $${BENCH_TIMEOUT:-1200} $(TOP)/bench/run.sh callgrind

@@ -1,86 +1,117 @@
-# libFuzzer target for the SSE parser and usage extractor.
+# libFuzzer targets (included by the top Makefile): the JSON scanner
+# (fuzz_json_scan.c) and the SSE parser with the usage extractor
+# (fuzz_sse.c), built with $(FUZZ_CC) into build/fuzz/.
 #
-# Include it from the top Makefile:   include fuzz/fuzz.mk
-# or run it alone:                    make -f fuzz/fuzz.mk fuzz
-#
-#   fuzz        build build/fuzz/fuzz_sse and fuzz for $(FUZZ_SECONDS) s,
-#               seeded with t/unit/fixtures; crashes land in build/fuzz/
-#   fuzz-smoke  run the seeds and the saved corpus once (no fuzzing)
-#   fuzz-usage-diff  fuzz the usage extractor against its frozen oracle
-#               (t/unit/usage_oracle.c) for $(FUZZ_SECONDS) s
-#   fuzz-deps   apt-get install $(FUZZ_PKGS) if missing
-#   fuzz-clean  remove build/fuzz/
+#   make fuzz                 both, FUZZ_SECONDS (default 60) each: the
+#                             JSON scanner, then the SSE parser; crashes
+#                             land in build/fuzz/ (json-scan-crash-...,
+#                             crash-...)
+#   make fuzz-json-scan       the JSON scanner alone (also: make core-fuzz)
+#   make fuzz-sse             the SSE parser and usage extractor alone,
+#                             seeded with t/unit/fixtures
+#   make fuzz-smoke           run the seeds and the saved corpora once
+#                             (no fuzzing)
+#   make fuzz-usage-diff      fuzz the usage extractor against its frozen
+#                             oracle (t/unit/usage_oracle.c), FUZZ_SECONDS;
+#                             crashes: build/fuzz/diff-...
+#   make fuzz-deps            install $(FUZZ_PKGS) if missing
+#   make fuzz-clean           remove build/fuzz/
 
-FUZZ_PKGS     = clang libclang-rt-14-dev libjansson-dev
+$(if $(TOP),,$(error fuzz/fuzz.mk is included by the top Makefile: make fuzz))
 
-FUZZ_ROOT    := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
-FUZZ_BUILD   ?= $(FUZZ_ROOT)/build/fuzz
+FUZZ_PKGS     := clang libclang-rt-14-dev libjansson-dev
+
+FUZZ_BUILD   := $(BUILD)/fuzz
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_MAX_LEN ?= 16384
-FUZZ_FLAGS   ?= -std=gnu99 -g -O1 -W -Wall -Wpointer-arith \
-                -Wno-unused-parameter -Werror \
-                -fsanitize=fuzzer,address,undefined \
-                -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   = $(WARN) -g -O1 -fsanitize=fuzzer $(SAN_CFLAGS) \
+                -I$(TOP)/src -I$(TOP)/t/unit
+FUZZ_RUN      = -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
 
-FUZZ_SRCS     = $(FUZZ_ROOT)/fuzz/fuzz_sse.c \
-                $(FUZZ_ROOT)/src/ngx_ai_relay_sse.c \
-                $(FUZZ_ROOT)/src/ngx_ai_relay_usage.c \
-                $(FUZZ_ROOT)/src/ngx_ai_relay_json_scan.c
-FUZZ_HDRS     = $(FUZZ_ROOT)/src/ngx_ai_relay_sse.h \
-                $(FUZZ_ROOT)/src/ngx_ai_relay_usage.h \
-                $(FUZZ_ROOT)/src/ngx_ai_relay_json_scan.h
-FUZZ_DIFF_SRCS = $(FUZZ_ROOT)/fuzz/fuzz_usage_diff.c \
-                $(FUZZ_ROOT)/t/unit/usage_oracle.c \
-                $(FUZZ_ROOT)/src/ngx_ai_relay_usage.c \
-                $(FUZZ_ROOT)/src/ngx_ai_relay_json_scan.c
-FUZZ_DICT     = $(FUZZ_ROOT)/fuzz/sse.dict
-FUZZ_SEEDS    = $(wildcard $(FUZZ_ROOT)/t/unit/fixtures/*.sse \
-                           $(FUZZ_ROOT)/t/unit/fixtures/*.json)
+# the JSON scanner: its corpus is kept in the tree
+FUZZ_JSON_SCAN_SRCS = $(TOP)/fuzz/fuzz_json_scan.c \
+                      $(TOP)/src/ngx_ai_relay_json_scan.c
+FUZZ_JSON_SCAN_HDRS = $(TOP)/src/ngx_ai_relay_json_scan.h \
+                      $(TOP)/t/unit/json_scan_diff.h
+FUZZ_JSON_SCAN_LEN  ?= 4096
 
+# the SSE parser and usage extractor: seeded from the unit fixtures
+FUZZ_SSE_SRCS  = $(TOP)/fuzz/fuzz_sse.c \
+                 $(TOP)/src/ngx_ai_relay_sse.c \
+                 $(TOP)/src/ngx_ai_relay_usage.c \
+                 $(TOP)/src/ngx_ai_relay_json_scan.c
+FUZZ_SSE_HDRS  = $(TOP)/src/ngx_ai_relay_sse.h \
+                 $(TOP)/src/ngx_ai_relay_usage.h \
+                 $(TOP)/src/ngx_ai_relay_json_scan.h
+FUZZ_SSE_SEEDS = $(wildcard $(TOP)/t/unit/fixtures/*.sse \
+                            $(TOP)/t/unit/fixtures/*.json)
+FUZZ_MAX_LEN  ?= 16384
 
-.PHONY: fuzz fuzz-smoke fuzz-deps fuzz-clean fuzz-usage-diff
+# the usage extractor against its frozen oracle, on the SSE seeds
+FUZZ_DIFF_SRCS = $(TOP)/fuzz/fuzz_usage_diff.c \
+                 $(TOP)/t/unit/usage_oracle.c \
+                 $(TOP)/src/ngx_ai_relay_usage.c \
+                 $(TOP)/src/ngx_ai_relay_json_scan.c
 
-fuzz: $(FUZZ_BUILD)/fuzz_sse $(FUZZ_BUILD)/seed.stamp
+.PHONY: fuzz fuzz-json-scan core-fuzz fuzz-sse fuzz-smoke fuzz-deps \
+        fuzz-clean fuzz-usage-diff
+
+fuzz: fuzz-json-scan fuzz-sse
+
+core-fuzz: fuzz-json-scan
+
+fuzz-json-scan: $(FUZZ_BUILD)/fuzz_json_scan
+	@mkdir -p $(FUZZ_BUILD)/corpus_json_scan
+	$(FUZZ_BUILD)/fuzz_json_scan $(FUZZ_RUN) \
+	    -artifact_prefix=$(FUZZ_BUILD)/json-scan- \
+	    -max_len=$(FUZZ_JSON_SCAN_LEN) -dict=$(TOP)/fuzz/json_scan.dict \
+	    $(FUZZ_BUILD)/corpus_json_scan $(TOP)/fuzz/corpus_json_scan
+
+fuzz-sse: $(FUZZ_BUILD)/fuzz_sse $(FUZZ_BUILD)/seed.stamp
 	@mkdir -p $(FUZZ_BUILD)/corpus
-	$(FUZZ_BUILD)/fuzz_sse -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=$(FUZZ_MAX_LEN) -dict=$(FUZZ_DICT) \
-	    -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 \
+	$(FUZZ_BUILD)/fuzz_sse $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/ \
+	    -max_len=$(FUZZ_MAX_LEN) -dict=$(TOP)/fuzz/sse.dict \
 	    $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seed
 
-fuzz-smoke: $(FUZZ_BUILD)/fuzz_sse $(FUZZ_BUILD)/seed.stamp
-	@mkdir -p $(FUZZ_BUILD)/corpus
+fuzz-smoke: $(FUZZ_BUILD)/fuzz_json_scan $(FUZZ_BUILD)/fuzz_sse \
+            $(FUZZ_BUILD)/seed.stamp
+	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/corpus_json_scan
+	$(FUZZ_BUILD)/fuzz_json_scan -runs=0 \
+	    -artifact_prefix=$(FUZZ_BUILD)/json-scan- \
+	    $(FUZZ_BUILD)/corpus_json_scan $(TOP)/fuzz/corpus_json_scan
 	$(FUZZ_BUILD)/fuzz_sse -runs=0 -artifact_prefix=$(FUZZ_BUILD)/ \
 	    $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seed
 
 fuzz-usage-diff: $(FUZZ_BUILD)/fuzz_usage_diff $(FUZZ_BUILD)/seed.stamp
 	@mkdir -p $(FUZZ_BUILD)/corpus_diff
-	$(FUZZ_BUILD)/fuzz_usage_diff -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=$(FUZZ_MAX_LEN) -dict=$(FUZZ_DICT) \
-	    -artifact_prefix=$(FUZZ_BUILD)/diff- -print_final_stats=1 \
+	$(FUZZ_BUILD)/fuzz_usage_diff $(FUZZ_RUN) \
+	    -artifact_prefix=$(FUZZ_BUILD)/diff- \
+	    -max_len=$(FUZZ_MAX_LEN) -dict=$(TOP)/fuzz/sse.dict \
 	    $(FUZZ_BUILD)/corpus_diff $(FUZZ_BUILD)/seed
 
 fuzz-deps:
-	dpkg -s $(FUZZ_PKGS) >/dev/null 2>&1 \
-	|| (apt-get update && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y $(FUZZ_PKGS))
+	@$(call apt_install,$(FUZZ_PKGS))
 
 fuzz-clean:
 	rm -rf $(FUZZ_BUILD)
 
-$(FUZZ_BUILD)/fuzz_sse: $(FUZZ_SRCS) $(FUZZ_HDRS)
+# fuzz-deps first (order only: checked on each build, never a rebuild)
+$(FUZZ_BUILD)/fuzz_json_scan: $(FUZZ_JSON_SCAN_SRCS) $(FUZZ_JSON_SCAN_HDRS) \
+        | fuzz-deps
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -I$(FUZZ_ROOT)/src -o $@ $(FUZZ_SRCS) \
-	    -ljansson
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_JSON_SCAN_SRCS) -ljansson
 
-$(FUZZ_BUILD)/fuzz_usage_diff: $(FUZZ_DIFF_SRCS) $(FUZZ_HDRS) \
-        $(FUZZ_ROOT)/t/unit/usage_diff.h
+$(FUZZ_BUILD)/fuzz_sse: $(FUZZ_SSE_SRCS) $(FUZZ_SSE_HDRS) | fuzz-deps
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -I$(FUZZ_ROOT)/src -I$(FUZZ_ROOT)/t/unit \
-	    -o $@ $(FUZZ_DIFF_SRCS) -ljansson
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SSE_SRCS) -ljansson
 
-$(FUZZ_BUILD)/seed.stamp: $(FUZZ_SEEDS)
+$(FUZZ_BUILD)/fuzz_usage_diff: $(FUZZ_DIFF_SRCS) $(FUZZ_SSE_HDRS) \
+        $(TOP)/t/unit/usage_diff.h | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_DIFF_SRCS) -ljansson
+
+$(FUZZ_BUILD)/seed.stamp: $(FUZZ_SSE_SEEDS)
 	@mkdir -p $(FUZZ_BUILD)/seed
-	cp $(FUZZ_SEEDS) $(FUZZ_BUILD)/seed/
+	cp $(FUZZ_SSE_SEEDS) $(FUZZ_BUILD)/seed/
 	@touch $@

@@ -2,6 +2,7 @@
 #
 #   make cli        build/ai-relay
 #   make cli-test   prove t/cli (own Redis and MariaDB, see t/cli/lib)
+#   make cli-test-deps  install $(CLI_TEST_PKGS) if missing
 #
 # nginx-free C: hiredis (sync API), jansson, libcrypto, SQLite, the
 # MariaDB client library and libcurl (channels test), plus the shared core

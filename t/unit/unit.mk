@@ -1,63 +1,63 @@
 # cmocka unit tests of the nginx-free response-path core
-# (src/ngx_ai_relay_sse.c, src/ngx_ai_relay_usage.c).
+# (src/ngx_ai_relay_sse.c, src/ngx_ai_relay_usage.c), included by the top
+# Makefile.
 #
-# Include it from the top Makefile:   include t/unit/unit.mk
-# or run it alone:                    make -f t/unit/unit.mk unit
-#
-#   unit        build into build/unit/ and run both test programs
-#   unit-asan   the same under AddressSanitizer + UBSan (build/unit/asan/)
-#   unit-deps   apt-get install $(UNIT_PKGS) if missing
-#   unit-clean  remove what these rules built (build/unit/ is shared)
-#   unit-bench  build and run bench_stream: ns per SSE event and per body
-#               of the response path (at -O, the nginx default; override
-#               with UNIT_BENCH_CFLAGS=-O2)
-#   unit-diff   run the usage extractor against its frozen oracle
-#               (t/unit/usage_oracle.c) over the fixtures, the fuzz seeds,
-#               their prefixes and UNIT_DIFF_MUTANTS mutations of each
+#   make unit        build into build/unit/ and run both test programs
+#   make unit-asan   the same with $(SAN_CFLAGS), ASan + UBSan
+#                    (build/unit/asan/)
+#   make unit-deps   install $(UNIT_PKGS) if missing
+#   make unit-clean  remove what these rules built (build/unit/ is shared)
+#   make unit-bench  build and run bench_stream: ns per SSE event and per
+#                    body of the response path (at -O, the nginx default;
+#                    override with UNIT_BENCH_CFLAGS=-O2)
+#   make unit-diff   run the usage extractor against its frozen oracle
+#                    (t/unit/usage_oracle.c) over the fixtures, the fuzz
+#                    seeds, their prefixes and UNIT_DIFF_MUTANTS mutations
+#                    of each
 #
 # CC and CFLAGS may be overridden (make unit CC=clang CFLAGS=-O0); the
-# warning flags nginx builds with are always added.
+# warning flags nginx builds with ($(WARN)) are always added.
 
-UNIT_PKGS     = libcmocka-dev libjansson-dev
+$(if $(TOP),,$(error t/unit/unit.mk is included by the top Makefile: make unit))
 
-UNIT_ROOT    := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../..)
-UNIT_BUILD   ?= $(UNIT_ROOT)/build/unit
+UNIT_PKGS    := libcmocka-dev libjansson-dev
 
-CC           ?= cc
-CFLAGS       ?= -g -O2
+# names of before the convention (top of Makefile), for rules written or
+# merged since: an error saying what to use instead
+UNIT_ROOT     = $(error UNIT_ROOT is gone, use $$(TOP))
+UNIT_WARN     = $(error UNIT_WARN is gone, use $$(WARN))
+UNIT_SAN      = $(error UNIT_SAN is gone, use $$(SAN_CFLAGS))
 
-UNIT_WARN     = -std=gnu99 -W -Wall -Wpointer-arith -Wno-unused-parameter \
-                -Werror
-UNIT_CPPFLAGS = -I$(UNIT_ROOT)/src -DNGX_AI_RELAY_USAGE_TEST=1 \
-                -DNGX_AI_RELAY_FIXTURES='"$(UNIT_ROOT)/t/unit/fixtures"'
-UNIT_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all \
-                -fno-omit-frame-pointer
+UNIT_BUILD   := $(BUILD)/unit
 
-UNIT_SSE_SRCS   = $(UNIT_ROOT)/t/unit/test_sse.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c
-UNIT_USAGE_SRCS = $(UNIT_ROOT)/t/unit/test_usage.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_json_scan.c
-UNIT_HDRS       = $(UNIT_ROOT)/src/ngx_ai_relay_sse.h \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.h \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_json_scan.h
-UNIT_DIFF_SRCS  = $(UNIT_ROOT)/t/unit/diff_usage.c \
-                  $(UNIT_ROOT)/t/unit/usage_oracle.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_json_scan.c
+UNIT_CPPFLAGS = -I$(TOP)/src -DNGX_AI_RELAY_USAGE_TEST=1 \
+                -DNGX_AI_RELAY_FIXTURES='"$(TOP)/t/unit/fixtures"'
+
+UNIT_SSE_SRCS   = $(TOP)/t/unit/test_sse.c \
+                  $(TOP)/src/ngx_ai_relay_sse.c
+UNIT_USAGE_SRCS = $(TOP)/t/unit/test_usage.c \
+                  $(TOP)/src/ngx_ai_relay_sse.c \
+                  $(TOP)/src/ngx_ai_relay_usage.c \
+                  $(TOP)/src/ngx_ai_relay_json_scan.c
+UNIT_HDRS       = $(TOP)/src/ngx_ai_relay_sse.h \
+                  $(TOP)/src/ngx_ai_relay_usage.h \
+                  $(TOP)/src/ngx_ai_relay_json_scan.h
+UNIT_DIFF_SRCS  = $(TOP)/t/unit/diff_usage.c \
+                  $(TOP)/t/unit/usage_oracle.c \
+                  $(TOP)/src/ngx_ai_relay_usage.c \
+                  $(TOP)/src/ngx_ai_relay_json_scan.c
 UNIT_DIFF_MUTANTS ?= 200
-UNIT_DIFF_INPUTS = $(wildcard $(UNIT_ROOT)/t/unit/fixtures/*.json \
-                              $(UNIT_ROOT)/t/unit/fixtures/*.sse \
-                              $(UNIT_ROOT)/fuzz/corpus_json_scan/*)
+UNIT_DIFF_INPUTS = $(wildcard $(TOP)/t/unit/fixtures/*.json \
+                              $(TOP)/t/unit/fixtures/*.sse \
+                              $(TOP)/fuzz/corpus_json_scan/*)
 
 UNIT_BINS       = $(UNIT_BUILD)/test_sse $(UNIT_BUILD)/test_usage
 UNIT_BENCH      = $(UNIT_BUILD)/bench_stream
 UNIT_BENCH_CFLAGS ?= -g -O
-UNIT_BENCH_SRCS = $(UNIT_ROOT)/t/unit/bench_stream.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_sse.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_usage.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_json_scan.c
+UNIT_BENCH_SRCS = $(TOP)/t/unit/bench_stream.c \
+                  $(TOP)/src/ngx_ai_relay_sse.c \
+                  $(TOP)/src/ngx_ai_relay_usage.c \
+                  $(TOP)/src/ngx_ai_relay_json_scan.c
 UNIT_ASAN_BINS  = $(UNIT_BUILD)/asan/test_sse $(UNIT_BUILD)/asan/test_usage
 
 
@@ -68,20 +68,18 @@ unit: $(UNIT_BINS)
 	$(UNIT_BUILD)/test_usage
 
 unit-asan: $(UNIT_ASAN_BINS)
-	ASAN_OPTIONS=detect_leaks=1 $(UNIT_BUILD)/asan/test_sse
-	ASAN_OPTIONS=detect_leaks=1 $(UNIT_BUILD)/asan/test_usage
+	$(SAN_ENV) $(UNIT_BUILD)/asan/test_sse
+	$(SAN_ENV) $(UNIT_BUILD)/asan/test_usage
 
 unit-deps:
-	dpkg -s $(UNIT_PKGS) >/dev/null 2>&1 \
-	|| (apt-get update && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y $(UNIT_PKGS))
+	@$(call apt_install,$(UNIT_PKGS))
 
 unit-bench: $(UNIT_BENCH)
 	$(UNIT_BENCH)
 
 unit-diff: $(UNIT_BUILD)/asan/diff_usage
-	$(UNIT_BUILD)/asan/diff_usage -m $(UNIT_DIFF_MUTANTS) \
-	    -d $(UNIT_ROOT)/fuzz/sse.dict $(UNIT_DIFF_INPUTS)
+	$(SAN_ENV) $(UNIT_BUILD)/asan/diff_usage -m $(UNIT_DIFF_MUTANTS) \
+	    -d $(TOP)/fuzz/sse.dict $(UNIT_DIFF_INPUTS)
 
 unit-clean:
 	rm -f $(UNIT_BINS) $(UNIT_ASAN_BINS) $(UNIT_BENCH) \
@@ -89,31 +87,31 @@ unit-clean:
 
 $(UNIT_BUILD)/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_SSE_SRCS) -lcmocka
 
 $(UNIT_BUILD)/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_USAGE_SRCS) -lcmocka
 
 $(UNIT_BUILD)/asan/test_sse: $(UNIT_SSE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_SSE_SRCS) -lcmocka
 
 $(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_USAGE_SRCS) -lcmocka
 
 $(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(UNIT_BENCH_CFLAGS) -I$(UNIT_ROOT)/src \
-	    -DNGX_AI_RELAY_ROOT='"$(UNIT_ROOT)"' -o $@ $(UNIT_BENCH_SRCS)
+	$(CC) $(UNIT_BENCH_CFLAGS) $(WARN) -I$(TOP)/src \
+	    -DNGX_AI_RELAY_ROOT='"$(TOP)"' -o $@ $(UNIT_BENCH_SRCS)
 
 $(UNIT_BUILD)/asan/diff_usage: $(UNIT_DIFF_SRCS) $(UNIT_HDRS) \
-        $(UNIT_ROOT)/t/unit/usage_diff.h
+        $(TOP)/t/unit/usage_diff.h
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_DIFF_SRCS) -ljansson

@@ -5,6 +5,7 @@
 #
 #   make soak                    5 minutes of load, 5.5 in all
 #   make soak SOAK_SECONDS=60    a short run, about 80 s
+#   make soak-deps               install $(SOAK_PKGS) if missing
 #
 # Loopback only, ports 27101-27103 (SOAK_PORT=27100 moves them), run
 # folder build/soak/<time>/ (build/soak/latest).  See tools/soak/soak.pl
