@@ -9,7 +9,9 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(2);
-plan tests => repeat_each() * 65;
+plan tests => repeat_each() * 75;
+master_on();
+workers(1);
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -19,6 +21,18 @@ our $HttpConfig = http_config();
 our $Config = relay_config(extra => <<'_EOC_');
     location = /metrics {
         ai_relay_metrics;
+    }
+
+    # a stream that stays open after its first event
+    location /mock/hold/ {
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}],"usage":null}';
+        echo;
+        echo_flush;
+        echo_sleep 10;
+        echo 'data: [DONE]';
+        echo;
     }
 
     # an upstream failing with its own error
@@ -37,6 +51,9 @@ sub seed {
     seed_channel(3, base_url => mock_url('/mock/fail'));
     seed_model('gpt-stream', channels => '2');
     seed_model('gpt-bad', channels => '3');
+    seed_channel(4, base_url => mock_url('/mock/hold'));
+    seed_model('gpt-hold', channels => '4');
+    seed_price('gpt-hold', input => 150000, output => 600000);
     seed_price('gpt-stream', input => 150000, output => 600000);
     seed_price('gpt-bad', input => 150000, output => 600000);
 }
@@ -291,3 +308,38 @@ is(scalar(grep { /^ai_relay_requests_total\{/ && $v->{$_} } keys %$v), 0,
    'scrapes and refused scrapes are no relay requests');
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: a worker killed mid-stream (SIGKILL): its stream stops counting, the counters of the zone go on
+--- init
+main::seed();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /metrics
+--- timeout: 20
+--- redis_check
+my ($st) = relay_post('/v1/chat/completions', $main::Chat);
+is($st, 200, 'an answer');
+my $k = 'ai_relay_requests_total{model="gpt-4o-mini",channel="1",style="openai",status="200"}';
+my $a;
+ok(wait_for(sub { $a = main::scrape(); ($a->{$k} // 0) > 0 }), 'counted');
+my ($master, $worker) = nginx_pids();
+my $during;
+stream_with('{"model":"gpt-hold","stream":true,"messages":[]}', sub {
+    $during = main::scrape()->{'ai_relay_active_streams'};
+    kill_worker($worker);
+});
+is($during, 1, 'the stream was active');
+ok(wait_for(sub { my (undef, @w) = nginx_pids(); @w == 1 && $w[0] != $worker }, 30),
+   'the master started another worker');
+my $b = main::scrape();
+is($b->{'ai_relay_active_streams'}, 0, 'the killed stream no longer counts');
+is($b->{$k}, $a->{$k}, 'the requests counted before are kept');
+ok($b->{'ai_relay_redis_command_duration_seconds_count'}
+   >= $a->{'ai_relay_redis_command_duration_seconds_count'},
+   'the killed worker\'s Redis counters are kept');
+ok($b->{'ai_relay_redis_reconnects_total'} >= $a->{'ai_relay_redis_reconnects_total'},
+   'nor do reconnects go back');
+like(error_log_text(), qr/exited on signal 9/, 'the worker was killed');
