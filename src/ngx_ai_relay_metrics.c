@@ -123,7 +123,7 @@ static ngx_ai_relay_metrics_node_t *ngx_ai_relay_metrics_node_alloc(
 static ngx_ai_relay_metrics_node_t *ngx_ai_relay_metrics_node(
     ngx_slab_pool_t *shpool, ngx_ai_relay_metrics_sh_t *sh, ngx_uint_t kind,
     ngx_str_t *model, ngx_str_t *channel, ngx_uint_t status,
-    ngx_uint_t style);
+    ngx_uint_t style, uint32_t labels);
 static void ngx_ai_relay_metrics_reap(ngx_ai_relay_metrics_sh_t *sh);
 static void ngx_ai_relay_metrics_fold(ngx_ai_relay_redis_stats_t *dst,
     ngx_ai_relay_redis_stats_t *src);
@@ -302,14 +302,16 @@ ngx_ai_relay_metrics_node_alloc(ngx_slab_pool_t *shpool,
 }
 
 
-/* the node of a label set: found, made, or the overflow's; lock held */
+/*
+ * The node of a label set: found, made, or the overflow's; lock held.
+ * labels: the CRC32 of model and channel, computed once per request.
+ */
 
 static ngx_ai_relay_metrics_node_t *
 ngx_ai_relay_metrics_node(ngx_slab_pool_t *shpool,
     ngx_ai_relay_metrics_sh_t *sh, ngx_uint_t kind, ngx_str_t *model,
-    ngx_str_t *channel, ngx_uint_t status, ngx_uint_t style)
+    ngx_str_t *channel, ngx_uint_t status, ngx_uint_t style, uint32_t labels)
 {
-    u_char                        k[4];
     uint32_t                      hash;
     ngx_ai_relay_metrics_node_t  *node;
 
@@ -320,17 +322,8 @@ ngx_ai_relay_metrics_node(ngx_slab_pool_t *shpool,
         return sh->other[kind];
     }
 
-    k[0] = (u_char) kind;
-    k[1] = (u_char) style;
-    k[2] = (u_char) (status >> 8);
-    k[3] = (u_char) status;
-
-    ngx_crc32_init(hash);
-    ngx_crc32_update(&hash, k, 4);
-    ngx_crc32_update(&hash, (u_char *) &model->len, sizeof(size_t));
-    ngx_crc32_update(&hash, model->data, model->len);
-    ngx_crc32_update(&hash, channel->data, channel->len);
-    ngx_crc32_final(hash);
+    hash = labels ^ (uint32_t) ((kind << 24 | style << 16 | status)
+                                * 2654435761u);
 
     for (node = sh->buckets[hash % NGX_AI_RELAY_METRICS_HASH];
          node;
@@ -457,6 +450,7 @@ ngx_ai_relay_metrics_fold(ngx_ai_relay_redis_stats_t *dst,
 void
 ngx_ai_relay_metrics_request(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
+    uint32_t                        labels;
     ngx_str_t                       model, channel;
     ngx_uint_t                      status, style;
     ngx_time_t                     *tp;
@@ -509,6 +503,11 @@ ngx_ai_relay_metrics_request(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_str_null(&channel);
     }
 
+    ngx_crc32_init(labels);
+    ngx_crc32_update(&labels, model.data, model.len);
+    ngx_crc32_update(&labels, channel.data, channel.len);
+    ngx_crc32_final(labels);
+
     tp = ngx_timeofday();
     now = (ngx_msec_t) (tp->sec * 1000 + tp->msec);
 
@@ -519,7 +518,7 @@ ngx_ai_relay_metrics_request(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     node = ngx_ai_relay_metrics_node(shpool, sh,
                                      NGX_AI_RELAY_METRICS_REQUESTS, &model,
-                                     &channel, status, style);
+                                     &channel, status, style, labels);
     node->requests++;
 
     /* what the upstream was asked for: requests that held money */
@@ -527,7 +526,7 @@ ngx_ai_relay_metrics_request(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     if (ctx->route.channel && ctx->bill.reserved_ok) {
         node = ngx_ai_relay_metrics_node(shpool, sh,
                                          NGX_AI_RELAY_METRICS_SERIES, &model,
-                                         &channel, 0, 0);
+                                         &channel, 0, 0, labels);
         s = node->series;
 
         s->prompt_tokens += ctx->bill.prompt_tokens > 0
