@@ -815,8 +815,6 @@ ngx_ai_relay_metrics_write(ngx_ai_relay_prom_out_t *out,
           "Failures of a channel key in a row." },
         { "ai_relay_breaker_consecutive_opens", "gauge",
           "Openings of a channel key's breaker in a row." },
-        { "ai_relay_key_attempts_total", "counter",
-          "Upstream attempts let through to a channel key." },
         { "ai_relay_key_failures_total", "counter",
           "Upstream attempts of a channel key that failed." },
     };
@@ -949,10 +947,6 @@ ngx_ai_relay_metrics_write(ngx_ai_relay_prom_out_t *out,
 
             case 2:
                 v = mb[i].b.opens;
-                break;
-
-            case 3:
-                v = mb[i].b.requests;
                 break;
 
             default:

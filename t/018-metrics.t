@@ -9,7 +9,7 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(2);
-plan tests => repeat_each() * 75;
+plan tests => repeat_each() * 86;
 master_on();
 workers(1);
 no_shuffle();
@@ -56,6 +56,14 @@ sub seed {
     seed_price('gpt-hold', input => 150000, output => 600000);
     seed_price('gpt-stream', input => 150000, output => 600000);
     seed_price('gpt-bad', input => 150000, output => 600000);
+}
+
+# gpt-fo: channel 5 fails first (the higher tier), channel 6 answers
+sub seed_failover {
+    seed_channel(5, base_url => mock_url('/mock/fail'), priority => 10);
+    seed_channel(6, base_url => mock_url('/mock/chat'), priority => 0);
+    seed_model('gpt-fo', channels => '5,6');
+    seed_price('gpt-fo', input => 150000, output => 600000);
 }
 
 # GET /metrics: (status, head, body)
@@ -202,6 +210,14 @@ is(main::delta($a, $b, 'ai_relay_cost_usd_total{model="gpt-bad",channel="3"}'),
    0, 'an upstream error costs nothing');
 
 is($b->{'ai_relay_active_streams'}, 0, 'no stream left active');
+
+# the failing channel's key: a failure more, its breaker still closed
+is(main::delta($a, $b, 'ai_relay_key_failures_total{channel="3",key="0"}'), 1,
+   'the failing key counted its failure');
+is($b->{'ai_relay_breaker_state{channel="3",key="0"}'}, 0,
+   'its breaker is closed (one failure, three open it)');
+ok(!exists $b->{'ai_relay_breaker_state{channel="1",key="0"}'},
+   'a key that never failed is not listed');
 ok(main::delta($a, $b, 'ai_relay_redis_command_duration_seconds_count') > 0,
    'Redis commands are timed');
 
@@ -343,3 +359,34 @@ ok($b->{'ai_relay_redis_command_duration_seconds_count'}
 ok($b->{'ai_relay_redis_reconnects_total'} >= $a->{'ai_relay_redis_reconnects_total'},
    'nor do reconnects go back');
 like(error_log_text(), qr/exited on signal 9/, 'the worker was killed');
+
+
+
+=== TEST 6: a failover: counted under the channel that answered; the failed key counts its failure
+--- init
+main::seed();
+main::seed_failover();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /metrics
+--- redis_check
+my $a = main::scrape();
+my ($st) = relay_post('/v1/chat/completions',
+                      '{"model":"gpt-fo","messages":[{"role":"user","content":"hi"}]}');
+is($st, 200, 'the second channel answered');
+my $b;
+ok(wait_for(sub {
+    $b = main::scrape();
+    main::delta($a, $b, 'ai_relay_requests_total{model="gpt-fo",channel="6",style="openai",status="200"}') == 1;
+}), 'counted once, under the channel that answered');
+is(main::delta($a, $b, 'ai_relay_failovers_total{model="gpt-fo",channel="6"}'), 1,
+   'one failover');
+is(main::delta($a, $b, 'ai_relay_prompt_tokens_total{model="gpt-fo",channel="6"}'), 12,
+   'the answer\'s tokens');
+is(main::delta($a, $b, 'ai_relay_key_failures_total{channel="5",key="0"}'), 1,
+   'the failed key counted its failure');
+is(scalar(grep { /^ai_relay_requests_total\{model="gpt-fo",channel="5"/ } keys %$b), 0,
+   'no request counted under the failed channel');
+--- no_error_log
+[error]
