@@ -58,19 +58,19 @@ typedef struct {
 
 
 struct ngx_ai_relay_metrics_node_s {
-    ngx_ai_relay_metrics_node_t  *next;          /* in its hash bucket */
-    ngx_ai_relay_metrics_node_t  *link;          /* all, oldest first */
-    ngx_ai_relay_metrics_series_t *series;       /* SERIES only */
-    uint64_t                      requests;      /* REQUESTS only */
-    uint32_t                      hash;
-    uint16_t                      status;
-    uint16_t                      size;          /* bytes allocated */
-    u_char                        kind;
-    u_char                        style;
-    u_char                        other;         /* the overflow's */
-    u_char                        model_len;
-    u_char                        channel_len;
-    u_char                        labels[1];     /* model, then channel */
+    ngx_ai_relay_metrics_node_t    *next;        /* in its hash bucket */
+    ngx_ai_relay_metrics_node_t    *link;        /* all, oldest first */
+    ngx_ai_relay_metrics_series_t  *series;      /* SERIES only */
+    uint64_t                        requests;    /* REQUESTS only */
+    uint32_t                        hash;
+    uint16_t                        status;
+    uint16_t                        size;        /* bytes allocated */
+    u_char                          kind;
+    u_char                          style;
+    u_char                          other;       /* the overflow's */
+    u_char                          model_len;
+    u_char                          channel_len;
+    u_char                          labels[1];   /* model, then channel */
 };
 
 
@@ -256,13 +256,14 @@ ngx_ai_relay_metrics_node_alloc(ngx_slab_pool_t *shpool,
     size_t                        size, labels;
     ngx_ai_relay_metrics_node_t  *node;
 
-    labels = offsetof(ngx_ai_relay_metrics_node_t, labels)
-             + model->len + channel->len;
+    /* a multiple of 8: a scrape copies the nodes one after another */
+
+    labels = ngx_align(offsetof(ngx_ai_relay_metrics_node_t, labels)
+                       + model->len + channel->len, sizeof(uint64_t));
     size = labels;
 
     if (kind == NGX_AI_RELAY_METRICS_SERIES) {
-        size = ngx_align(labels, sizeof(uint64_t))
-               + sizeof(ngx_ai_relay_metrics_series_t);
+        size += sizeof(ngx_ai_relay_metrics_series_t);
     }
 
     node = ngx_slab_calloc_locked(shpool, size);
@@ -272,8 +273,7 @@ ngx_ai_relay_metrics_node_alloc(ngx_slab_pool_t *shpool,
 
     if (kind == NGX_AI_RELAY_METRICS_SERIES) {
         node->series = (ngx_ai_relay_metrics_series_t *)
-                           ((u_char *) node
-                            + ngx_align(labels, sizeof(uint64_t)));
+                           ((u_char *) node + labels);
     }
 
     node->hash = hash;
