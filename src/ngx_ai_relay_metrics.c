@@ -318,8 +318,7 @@ ngx_ai_relay_metrics_node(ngx_slab_pool_t *shpool,
     if (model->len > NGX_AI_RELAY_METRICS_LABEL_MAX
         || channel->len > NGX_AI_RELAY_METRICS_LABEL_MAX)
     {
-        sh->overflow++;
-        return sh->other[kind];
+        goto other;
     }
 
     hash = labels ^ (uint32_t) ((kind << 24 | style << 16 | status)
@@ -347,14 +346,23 @@ ngx_ai_relay_metrics_node(ngx_slab_pool_t *shpool,
     node = ngx_ai_relay_metrics_node_alloc(shpool, sh, kind, model, channel,
                                            status, style, hash);
     if (node == NULL) {
-        sh->overflow++;
-        return sh->other[kind];
+        goto other;
     }
 
     node->next = sh->buckets[hash % NGX_AI_RELAY_METRICS_HASH];
     sh->buckets[hash % NGX_AI_RELAY_METRICS_HASH] = node;
 
     return node;
+
+other:
+
+    /* counted once per request: with its request counter */
+
+    if (kind == NGX_AI_RELAY_METRICS_REQUESTS) {
+        sh->overflow++;
+    }
+
+    return sh->other[kind];
 }
 
 

@@ -9,7 +9,7 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(2);
-plan tests => repeat_each() * 86;
+plan tests => repeat_each() * 103;
 master_on();
 workers(1);
 no_shuffle();
@@ -388,5 +388,81 @@ is(main::delta($a, $b, 'ai_relay_key_failures_total{channel="5",key="0"}'), 1,
    'the failed key counted its failure');
 is(scalar(grep { /^ai_relay_requests_total\{model="gpt-fo",channel="5"/ } keys %$b), 0,
    'no request counted under the failed channel');
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a full zone: new label sets are counted in __other__ and ai_relay_metrics_overflow_total, no request is lost
+--- init
+main::seed();
+for my $i (1 .. 120) {
+    AIRelayTest::seed_model("m$i", channels => '1');
+    AIRelayTest::seed_price("m$i", input => 150000, output => 600000);
+}
+--- http_config eval: AIRelayTest::http_config(extra => "    ai_relay_metrics_zone 90k;\n")
+--- config eval: $::Config
+--- request
+GET /metrics
+--- redis_check
+my $a = main::scrape();
+my $failed = 0;
+for my $i (1 .. 120) {
+    my ($st) = relay_post('/v1/chat/completions',
+                          qq{{"model":"m$i","messages":[{"role":"user","content":"hi"}]}});
+    $failed++ if $st != 200;
+}
+is($failed, 0, 'all 120 answered');
+my $b;
+my $sum = sub {
+    my ($v) = @_;
+    my $n = 0;
+    $n += $v->{$_} for grep { /^ai_relay_requests_total\{/ } keys %$v;
+    return $n;
+};
+ok(wait_for(sub { $b = main::scrape(); $sum->($b) - $sum->($a) == 120 }),
+   'every request is counted');
+my $other = 'ai_relay_requests_total{model="__other__",channel="__other__",style="other",status="other"}';
+ok(main::delta($a, $b, 'ai_relay_metrics_overflow_total') > 0, 'the zone overflowed');
+is(main::delta($a, $b, $other), main::delta($a, $b, 'ai_relay_metrics_overflow_total'),
+   'the overflow counts the requests of __other__');
+ok(exists $b->{'ai_relay_requests_total{model="m1",channel="1",style="openai",status="200"}'},
+   'the first label sets have their own counters');
+is(main::delta($a, $b, 'ai_relay_prompt_tokens_total{model="__other__",channel="__other__"}')
+   + main::delta($a, $b, 'ai_relay_prompt_tokens_total{model="m1",channel="1"}')
+   + eval { my $n = 0; $n += main::delta($a, $b, "ai_relay_prompt_tokens_total{model=\"m$_\",channel=\"1\"}") for 2 .. 120; $n },
+   120 * 12, 'no token is lost either');
+my ($s, $h, $body) = main::scrape_raw();
+my ($v, $bad) = main::parse($body);
+is("@$bad", '', 'well formed');
+--- no_error_log
+[error]
+[crit]
+
+
+
+=== TEST 8: a reload (HUP): the zone and its counters are kept, the old worker's slot folded in
+--- init
+main::seed();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /metrics
+--- timeout: 20
+--- redis_check
+my ($st) = relay_post('/v1/chat/completions', $main::Chat);
+is($st, 200, 'an answer');
+my $k = 'ai_relay_requests_total{model="gpt-4o-mini",channel="1",style="openai",status="200"}';
+my $a;
+ok(wait_for(sub { $a = main::scrape(); ($a->{$k} // 0) > 0 }), 'counted');
+my ($master, $worker) = nginx_pids();
+kill 'HUP', $master;
+ok(wait_for(sub { my (undef, @w) = nginx_pids(); @w == 1 && $w[0] != $worker }, 30),
+   'a new worker replaced the old one');
+my $b = main::scrape();
+is($b->{$k}, $a->{$k}, 'the requests counted before the reload are kept');
+ok($b->{'ai_relay_redis_command_duration_seconds_count'}
+   >= $a->{'ai_relay_redis_command_duration_seconds_count'},
+   'the old worker\'s Redis counters are kept');
 --- no_error_log
 [error]
