@@ -28,6 +28,7 @@
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_key.h"
+#include "ngx_ai_relay_metrics.h"
 
 
 static ngx_int_t ngx_ai_relay_preconfiguration(ngx_conf_t *cf);
@@ -46,6 +47,8 @@ static ngx_int_t ngx_ai_relay_log_first(ngx_http_core_main_conf_t *cmcf,
 static char *ngx_ai_relay_zone_size(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay_health_cooldown(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ai_relay_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_ai_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ai_relay_exit_process(ngx_cycle_t *cycle);
@@ -184,6 +187,20 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_ai_relay_health_cooldown,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_relay_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_ai_relay_zone_size,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ai_relay_main_conf_t, metrics_zone_size),
+      NULL },
+
+    { ngx_string("ai_relay_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ai_relay_metrics,
+      0,
       0,
       NULL },
 
@@ -426,6 +443,7 @@ ngx_ai_relay_create_main_conf(ngx_conf_t *cf)
      *     armcf->password = { 0, NULL };
      *     armcf->journal = { 0, NULL };
      *     armcf->enabled = 0;
+     *     armcf->metrics = 0;
      *     armcf->worker->redis = NULL;
      */
 
@@ -440,6 +458,7 @@ ngx_ai_relay_create_main_conf(ngx_conf_t *cf)
     armcf->health_failures = NGX_CONF_UNSET;
     armcf->health_cooldown = NGX_CONF_UNSET_MSEC;
     armcf->health_cooldown_max = NGX_CONF_UNSET_MSEC;
+    armcf->metrics_zone_size = NGX_CONF_UNSET_SIZE;
     armcf->cache_ttl = NGX_CONF_UNSET_MSEC;
     armcf->settle_delay = NGX_CONF_UNSET_MSEC;
     armcf->cache_size = NGX_CONF_UNSET_UINT;
@@ -481,10 +500,13 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
                                     armcf->health_cooldown);
     armcf->breaker.probe_ms = ngx_max(armcf->timeout, 60000);
 
+    ngx_conf_init_size_value(armcf->metrics_zone_size, 1024 * 1024);
+
     if (ngx_ai_relay_worker_conf(cf, armcf) != NGX_CONF_OK
         || ngx_ai_relay_journal_conf(cf, armcf) != NGX_CONF_OK
         || ngx_ai_relay_pending_conf(cf, armcf) != NGX_CONF_OK
-        || ngx_ai_relay_health_conf(cf, armcf) != NGX_CONF_OK)
+        || ngx_ai_relay_health_conf(cf, armcf) != NGX_CONF_OK
+        || ngx_ai_relay_metrics_conf(cf, armcf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -695,7 +717,7 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* ai_relay_settle_zone, ai_relay_health_zone: size | off */
+/* ai_relay_settle_zone, _health_zone, _metrics_zone: size | off */
 
 static char *
 ngx_ai_relay_zone_size(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -762,6 +784,24 @@ ngx_ai_relay_health_cooldown(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "has an invalid maximum time";
         }
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_relay_metrics: this location answers the metrics */
+
+static char *
+ngx_ai_relay_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_main_conf_t  *armcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_ai_relay_metrics_handler;
+
+    armcf = ngx_http_conf_get_module_main_conf(cf, ngx_ai_relay_module);
+    armcf->metrics = 1;
 
     return NGX_CONF_OK;
 }

@@ -21,6 +21,7 @@
 #include "ngx_ai_relay_key.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_lease.h"
+#include "ngx_ai_relay_metrics.h"
 
 
 static ngx_int_t ngx_ai_relay_settle_request(ngx_http_request_t *r,
@@ -225,6 +226,14 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
 
     if (ctx && r == r->main) {
         ngx_ai_relay_settle_now(r, ctx);
+
+        /* refused before any money was held: counted here, not settled */
+
+        if (!ctx->bill.reserved_ok) {
+            ngx_ai_relay_metrics_request(r, ctx);
+        }
+
+        ngx_ai_relay_metrics_stream_end(r, ctx);
     }
 
     return NGX_OK;
@@ -259,6 +268,8 @@ ngx_ai_relay_settle_now(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                       "ai relay: settlement of request %V could not be "
                       "prepared", &ctx->request_id);
     }
+
+    ngx_ai_relay_metrics_request(r, ctx);
 }
 
 

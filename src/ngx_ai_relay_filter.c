@@ -29,6 +29,7 @@
 #include "ngx_ai_relay_ctx.h"
 #include "ngx_ai_relay_health.h"
 #include "ngx_ai_relay_failover.h"
+#include "ngx_ai_relay_metrics.h"
 
 
 /* an event larger than this is forwarded before it ends (never usage) */
@@ -405,6 +406,8 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
                               arlcf->max_event);
 
         r->filter_need_in_memory = 1;
+
+        ngx_ai_relay_metrics_stream_start(r, ctx);
 
         /*
          * streams stay streams even under "proxy_buffering on": this

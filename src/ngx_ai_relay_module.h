@@ -55,6 +55,7 @@
 typedef struct ngx_ai_relay_wallet_s  ngx_ai_relay_wallet_t;
 typedef struct ngx_ai_relay_main_conf_s  ngx_ai_relay_main_conf_t;
 typedef struct ngx_ai_relay_worker_s  ngx_ai_relay_worker_t;
+typedef struct ngx_ai_relay_metrics_slot_s  ngx_ai_relay_metrics_slot_t;
 
 /* Redis acknowledged a settlement: SETTLE's arguments after its SHA1 */
 typedef void (*ngx_ai_relay_settled_pt)(ngx_ai_relay_main_conf_t *armcf,
@@ -102,6 +103,7 @@ struct ngx_ai_relay_worker_s {
     void                        (*on_pending_item)(
                                       ngx_ai_relay_main_conf_t *armcf,
                                       void *p);
+    ngx_ai_relay_metrics_slot_t  *metrics_slot;  /* in the metrics zone */
     u_char                        version[32];   /* configuration */
     size_t                        version_len;
 
@@ -132,6 +134,9 @@ struct ngx_ai_relay_main_conf_s {
     ngx_msec_t                    health_cooldown;
     ngx_msec_t                    health_cooldown_max;
     ngx_ai_relay_breaker_conf_t   breaker;       /* made of the three */
+    size_t                        metrics_zone_size;
+    ngx_shm_zone_t               *metrics_zone;  /* ai_relay_metrics_zone */
+    ngx_flag_t                    metrics;       /* an ai_relay_metrics */
 
     ngx_flag_t                    enabled;       /* any relay location */
     ngx_int_t                     request_id_index;
@@ -283,6 +288,7 @@ typedef struct {
     unsigned                      copy_overflow:1;
     unsigned                      drop:1;
     unsigned                      hold_early:1;
+    unsigned                      metered:1;     /* an active stream */
 } ngx_ai_relay_ctx_stream_t;
 
 

@@ -251,3 +251,20 @@ ngx_ai_relay_pending_claim(ngx_ai_relay_main_conf_t *armcf,
 
     return n;
 }
+
+
+/* settlements in the zone now (one word, read without the lock) */
+
+ngx_uint_t
+ngx_ai_relay_pending_count(ngx_ai_relay_main_conf_t *armcf)
+{
+    ngx_ai_relay_pending_sh_t  *sh;
+
+    if (armcf->settle_zone == NULL || armcf->settle_zone->data == NULL) {
+        return 0;
+    }
+
+    sh = armcf->settle_zone->data;
+
+    return *(volatile ngx_uint_t *) &sh->n;
+}

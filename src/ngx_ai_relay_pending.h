@@ -44,6 +44,7 @@ void ngx_ai_relay_pending_remove(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_pending_t *p);
 ngx_uint_t ngx_ai_relay_pending_claim(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_pending_found_pt batch, ngx_ai_relay_pending_found_pt item);
+ngx_uint_t ngx_ai_relay_pending_count(ngx_ai_relay_main_conf_t *armcf);
 
 
 #endif /* _NGX_AI_RELAY_PENDING_H_INCLUDED_ */

@@ -55,6 +55,22 @@ static void ngx_ai_relay_redis_sent(ngx_ai_relay_redis_t *rds,
     ngx_ai_relay_redis_cmd_t *cmd);
 
 
+/* a reply's latency, in ms (nginx's cached clock) */
+static const uint64_t  ngx_ai_relay_redis_latency_le[] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000
+};
+
+
+const ngx_ai_relay_prom_bounds_t  ngx_ai_relay_redis_latency_bounds = {
+    sizeof(ngx_ai_relay_redis_latency_le) / sizeof(uint64_t),
+    ngx_ai_relay_redis_latency_le, 3
+};
+
+
+/* counted nowhere: a worker without the metrics' zone */
+static ngx_ai_relay_redis_stats_t  ngx_ai_relay_redis_no_stats;
+
+
 ngx_int_t
 ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log)
 {
@@ -65,6 +81,10 @@ ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log)
     rds->log = log;
     rds->state = NGX_AI_RELAY_REDIS_DISCONNECTED;
     rds->backoff = NGX_AI_RELAY_REDIS_BACKOFF_MIN;
+
+    if (rds->stats == NULL) {
+        rds->stats = &ngx_ai_relay_redis_no_stats;
+    }
 
     rds->reconnect.handler = ngx_ai_relay_redis_reconnect_handler;
     rds->reconnect.data = rds;
@@ -120,6 +140,10 @@ ngx_ai_relay_redis_connect(ngx_ai_relay_redis_t *rds)
 
     if (rds->reconnect.timer_set) {
         ngx_del_timer(&rds->reconnect);
+    }
+
+    if (rds->last_attempt) {
+        rds->stats->reconnects++;
     }
 
     rds->last_attempt = ngx_current_msec;
@@ -316,6 +340,7 @@ ngx_ai_relay_redis_prepare(ngx_ai_relay_redis_t *rds,
     }
 
     if (rds->ac == NULL) {
+        rds->stats->errors++;
         return NULL;
     }
 
@@ -327,6 +352,7 @@ ngx_ai_relay_redis_prepare(ngx_ai_relay_redis_t *rds,
     cmd->handler = handler;
     cmd->data = data;
     cmd->redis = rds;
+    cmd->sent = ngx_current_msec;
     cmd->critical = 0;
 
     return cmd;
@@ -398,8 +424,16 @@ ngx_ai_relay_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         }
     }
 
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        rds->stats->errors++;
+    }
+
     if (reply) {
         rds->last_reply = ngx_current_msec;
+
+        ngx_ai_relay_prom_observe(&rds->stats->latency,
+                                  &ngx_ai_relay_redis_latency_bounds,
+                                  ngx_current_msec - cmd->sent);
 
         if (reply->type == REDIS_REPLY_ERROR
             && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0

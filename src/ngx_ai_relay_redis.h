@@ -14,6 +14,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "ngx_ai_relay_prom.h"
+
 
 #define NGX_AI_RELAY_REDIS_DISCONNECTED  0
 #define NGX_AI_RELAY_REDIS_CONNECTING    1
@@ -35,8 +37,19 @@ typedef struct {
     ngx_ai_relay_redis_handler_pt   handler;    /* NULL: detached */
     void                           *data;
     struct ngx_ai_relay_redis_s    *redis;
+    ngx_msec_t                      sent;
     unsigned                        critical:1; /* holds worker exit */
 } ngx_ai_relay_redis_cmd_t;
+
+
+/* what the link did, for the metrics: a worker's slot in their zone */
+typedef struct {
+    uint64_t                        errors;     /* error replies, commands
+                                                   unanswered or unsent */
+    uint64_t                        reconnects; /* attempts after the
+                                                   first */
+    ngx_ai_relay_prom_hist_t        latency;    /* ms, per reply */
+} ngx_ai_relay_redis_stats_t;
 
 
 typedef struct ngx_ai_relay_redis_s  ngx_ai_relay_redis_t;
@@ -77,8 +90,13 @@ struct ngx_ai_relay_redis_s {
     void                          (*on_ready)(ngx_ai_relay_redis_t *rds);
     void                           *data;
 
+    ngx_ai_relay_redis_stats_t     *stats;      /* never NULL once
+                                                   initialized */
     ngx_log_t                      *log;
 };
+
+
+extern const ngx_ai_relay_prom_bounds_t  ngx_ai_relay_redis_latency_bounds;
 
 
 ngx_int_t ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log);

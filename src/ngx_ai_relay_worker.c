@@ -23,6 +23,7 @@
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_lua.h"
 #include "ngx_ai_relay_key.h"
+#include "ngx_ai_relay_metrics.h"
 
 
 static void ngx_ai_relay_worker_ready(ngx_ai_relay_redis_t *rds);
@@ -133,6 +134,8 @@ ngx_ai_relay_worker_init(ngx_ai_relay_main_conf_t *armcf)
     wk->release_retry.cancelable = 1;
     wk->on_settled = ngx_ai_relay_lease_settled;
     wk->on_pending_item = ngx_ai_relay_settle_adopt;
+
+    ngx_ai_relay_metrics_worker_init(armcf);
 
     wk->started = 1;
 

@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 18;
+plan tests => repeat_each() * 20;
 no_shuffle();
 
 run_tests();
@@ -123,3 +123,14 @@ Authorization: Bearer sk-some-key-1234567890
 --- error_code: 503
 --- error_log
 redis connect to /tmp/no-such-redis.sock:0 failed
+
+
+
+=== TEST 9: a metrics zone too small for its counters
+--- http_config
+    ai_relay_metrics_zone 16k;
+--- config
+    location = /metrics { ai_relay_metrics; }
+--- must_die
+--- error_log
+"ai_relay_metrics_zone" is too small, it must be at least

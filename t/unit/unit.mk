@@ -115,3 +115,38 @@ $(UNIT_BUILD)/asan/diff_usage: $(UNIT_DIFF_SRCS) $(UNIT_HDRS) \
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_DIFF_SRCS) -ljansson
+
+
+# the Prometheus text format (src/ngx_ai_relay_prom.c)
+
+UNIT_PROM_SRCS  = $(UNIT_ROOT)/t/unit/test_prom.c \
+                  $(UNIT_ROOT)/src/ngx_ai_relay_prom.c
+
+.PHONY: unit-prom unit-prom-asan unit-prom-clean
+
+unit: unit-prom
+
+unit-asan: unit-prom-asan
+
+unit-clean: unit-prom-clean
+
+unit-prom: $(UNIT_BUILD)/test_prom
+	$(UNIT_BUILD)/test_prom
+
+unit-prom-asan: $(UNIT_BUILD)/asan/test_prom
+	ASAN_OPTIONS=detect_leaks=1 $(UNIT_BUILD)/asan/test_prom
+
+unit-prom-clean:
+	rm -f $(UNIT_BUILD)/test_prom $(UNIT_BUILD)/asan/test_prom
+
+$(UNIT_BUILD)/test_prom: $(UNIT_PROM_SRCS) \
+        $(UNIT_ROOT)/src/ngx_ai_relay_prom.h
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_PROM_SRCS) -lcmocka
+
+$(UNIT_BUILD)/asan/test_prom: $(UNIT_PROM_SRCS) \
+        $(UNIT_ROOT)/src/ngx_ai_relay_prom.h
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_PROM_SRCS) -lcmocka
