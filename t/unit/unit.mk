@@ -119,8 +119,8 @@ $(UNIT_BUILD)/asan/diff_usage: $(UNIT_DIFF_SRCS) $(UNIT_HDRS) \
 
 # the Prometheus text format (src/ngx_ai_relay_prom.c)
 
-UNIT_PROM_SRCS  = $(UNIT_ROOT)/t/unit/test_prom.c \
-                  $(UNIT_ROOT)/src/ngx_ai_relay_prom.c
+UNIT_PROM_SRCS  = $(TOP)/t/unit/test_prom.c \
+                  $(TOP)/src/ngx_ai_relay_prom.c
 
 .PHONY: unit-prom unit-prom-asan unit-prom-clean
 
@@ -134,19 +134,19 @@ unit-prom: $(UNIT_BUILD)/test_prom
 	$(UNIT_BUILD)/test_prom
 
 unit-prom-asan: $(UNIT_BUILD)/asan/test_prom
-	ASAN_OPTIONS=detect_leaks=1 $(UNIT_BUILD)/asan/test_prom
+	$(SAN_ENV) $(UNIT_BUILD)/asan/test_prom
 
 unit-prom-clean:
 	rm -f $(UNIT_BUILD)/test_prom $(UNIT_BUILD)/asan/test_prom
 
 $(UNIT_BUILD)/test_prom: $(UNIT_PROM_SRCS) \
-        $(UNIT_ROOT)/src/ngx_ai_relay_prom.h
+        $(TOP)/src/ngx_ai_relay_prom.h
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_PROM_SRCS) -lcmocka
 
 $(UNIT_BUILD)/asan/test_prom: $(UNIT_PROM_SRCS) \
-        $(UNIT_ROOT)/src/ngx_ai_relay_prom.h
+        $(TOP)/src/ngx_ai_relay_prom.h
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_WARN) $(CFLAGS) $(UNIT_SAN) $(UNIT_CPPFLAGS) -o $@ \
+	$(CC) $(WARN) $(CFLAGS) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_PROM_SRCS) -lcmocka
