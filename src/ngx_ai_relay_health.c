@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_shm.h"
 #include "ngx_ai_relay_health.h"
 
 
@@ -64,24 +65,14 @@ ngx_ai_relay_health_conf(ngx_conf_t *cf, ngx_ai_relay_main_conf_t *armcf)
         return NGX_CONF_OK;
     }
 
-    if (armcf->health_zone_size < 8 * ngx_pagesize) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_relay_health_zone\" is too small, it must "
-                           "be at least %uzk", 8 * ngx_pagesize / 1024);
-        return NGX_CONF_ERROR;
-    }
+    armcf->health_zone = ngx_ai_relay_shm_add(cf, &ngx_ai_relay_health_name,
+                                       "ai_relay_health_zone",
+                                       armcf->health_zone_size,
+                                       8 * ngx_pagesize,
+                                       ngx_ai_relay_health_init_zone,
+                                       &ngx_ai_relay_module);
 
-    armcf->health_zone = ngx_shared_memory_add(cf, &ngx_ai_relay_health_name,
-                                               armcf->health_zone_size,
-                                               &ngx_ai_relay_module);
-    if (armcf->health_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    armcf->health_zone->init = ngx_ai_relay_health_init_zone;
-    armcf->health_zone->data = armcf;
-
-    return NGX_CONF_OK;
+    return armcf->health_zone ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -97,13 +88,7 @@ ngx_ai_relay_health_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
     sh = NULL;
 
-    if (data) {
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
+    if (ngx_ai_relay_shm_reuse(shm_zone, data) == NGX_OK) {
         return NGX_OK;
     }
 

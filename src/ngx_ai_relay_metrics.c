@@ -28,6 +28,7 @@
 #include <ngx_http.h>
 
 #include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_shm.h"
 #include "ngx_ai_relay_metrics.h"
 #include "ngx_ai_relay_pending.h"
 #include "ngx_ai_relay_health.h"
@@ -161,34 +162,21 @@ static const ngx_ai_relay_prom_bounds_t  ngx_ai_relay_metrics_bounds = {
 char *
 ngx_ai_relay_metrics_conf(ngx_conf_t *cf, ngx_ai_relay_main_conf_t *armcf)
 {
-    size_t  min;
-
-    if ((!armcf->enabled && !armcf->metrics) || armcf->metrics_zone_size == 0)
+    if ((!armcf->enabled && !armcf->metrics)
+        || armcf->metrics_zone_size == 0)
     {
         return NGX_CONF_OK;
     }
 
-    min = sizeof(ngx_ai_relay_metrics_sh_t) + 8 * ngx_pagesize;
+    armcf->metrics_zone = ngx_ai_relay_shm_add(cf, &ngx_ai_relay_metrics_name,
+                                       "ai_relay_metrics_zone",
+                                       armcf->metrics_zone_size,
+                                       sizeof(ngx_ai_relay_metrics_sh_t)
+                                       + 8 * ngx_pagesize,
+                                       ngx_ai_relay_metrics_init_zone,
+                                       &ngx_ai_relay_module);
 
-    if (armcf->metrics_zone_size < min) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_relay_metrics_zone\" is too small, it must "
-                           "be at least %uzk", (min + 1023) / 1024);
-        return NGX_CONF_ERROR;
-    }
-
-    armcf->metrics_zone = ngx_shared_memory_add(cf,
-                                                &ngx_ai_relay_metrics_name,
-                                                armcf->metrics_zone_size,
-                                                &ngx_ai_relay_module);
-    if (armcf->metrics_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    armcf->metrics_zone->init = ngx_ai_relay_metrics_init_zone;
-    armcf->metrics_zone->data = NULL;
-
-    return NGX_CONF_OK;
+    return armcf->metrics_zone ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -202,13 +190,7 @@ ngx_ai_relay_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (data) {
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
+    if (ngx_ai_relay_shm_reuse(shm_zone, data) == NGX_OK) {
         return NGX_OK;
     }
 

@@ -19,6 +19,7 @@
 #include <ngx_core.h>
 
 #include "ngx_ai_relay_module.h"
+#include "ngx_ai_relay_shm.h"
 #include "ngx_ai_relay_pending.h"
 
 
@@ -42,24 +43,14 @@ ngx_ai_relay_pending_conf(ngx_conf_t *cf, ngx_ai_relay_main_conf_t *armcf)
         return NGX_CONF_OK;
     }
 
-    if (armcf->settle_zone_size < 8 * ngx_pagesize) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_relay_settle_zone\" is too small, it must "
-                           "be at least %uzk", 8 * ngx_pagesize / 1024);
-        return NGX_CONF_ERROR;
-    }
+    armcf->settle_zone = ngx_ai_relay_shm_add(cf, &ngx_ai_relay_pending_name,
+                                       "ai_relay_settle_zone",
+                                       armcf->settle_zone_size,
+                                       8 * ngx_pagesize,
+                                       ngx_ai_relay_pending_init_zone,
+                                       &ngx_ai_relay_module);
 
-    armcf->settle_zone = ngx_shared_memory_add(cf, &ngx_ai_relay_pending_name,
-                                               armcf->settle_zone_size,
-                                               &ngx_ai_relay_module);
-    if (armcf->settle_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    armcf->settle_zone->init = ngx_ai_relay_pending_init_zone;
-    armcf->settle_zone->data = armcf;
-
-    return NGX_CONF_OK;
+    return armcf->settle_zone ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -73,13 +64,7 @@ ngx_ai_relay_pending_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (data) {
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
+    if (ngx_ai_relay_shm_reuse(shm_zone, data) == NGX_OK) {
         return NGX_OK;
     }
 
