@@ -260,6 +260,13 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       offsetof(ngx_ai_relay_loc_conf_t, allow_unpriced),
       NULL },
 
+    { ngx_string("ai_relay_passthrough"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, passthrough),
+      NULL },
+
     { ngx_string("ai_relay_sse_max_event"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -540,6 +547,7 @@ ngx_ai_relay_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     arlcf->next_upstream = 0;
+     *     arlcf->passthrough = { 0, NULL };
      */
 
     return arlcf;
@@ -582,6 +590,14 @@ ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->next_upstream_tries, 3);
     ngx_conf_merge_msec_value(conf->next_upstream_timeout,
                               prev->next_upstream_timeout, 0);
+
+    ngx_conf_merge_str_value(conf->passthrough, prev->passthrough, "");
+
+    if (conf->passthrough.len == 3
+        && ngx_strncmp(conf->passthrough.data, "off", 3) == 0)
+    {
+        ngx_str_null(&conf->passthrough);
+    }
 
     return ngx_ai_relay_upstream_wrap(cf, conf);
 }

@@ -43,10 +43,37 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
 
+    ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+
+    switch (ctx->endpoint->price) {
+
+    case NGX_AI_RELAY_EP_PRICE_FREE:
+        ctx->bill.reserve = 0;
+        return NGX_OK;
+
+    case NGX_AI_RELAY_EP_PRICE_REQUEST:
+    case NGX_AI_RELAY_EP_PRICE_CHARS:
+
+        /* known exactly before the request goes */
+
+        pu.characters = ctx->body.characters;
+
+        if (ngx_ai_relay_price_cost(&ctx->route.price, &pu, &ctx->bill.reserve)
+            != NGX_AI_RELAY_PRICE_OK)
+        {
+            ctx->bill.reserve = (int64_t) 1 << 61;
+        }
+
+        return NGX_OK;
+
+    default:
+        break;
+    }
+
     max_out = ctx->body.max_tokens >= 0 ? ctx->body.max_tokens
                                    : arlcf->default_max_tokens;
 
-    if (ctx->body.usage_format == NGX_AI_RELAY_FMT_OPENAI_EMBEDDINGS) {
+    if (ctx->endpoint->price == NGX_AI_RELAY_EP_PRICE_INPUT) {
         max_out = 0;
     }
 
@@ -59,8 +86,6 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     if (ctx->body.usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES) {
-        ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
-
         pu.images = ctx->body.images_requested;
         pu.image_size = (char *) ctx->body.image_size.data;
         pu.image_size_len = ctx->body.image_size.len;
@@ -171,6 +196,39 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     pu.image_size_len = ctx->body.image_size.len;
     pu.image_quality = (char *) ctx->body.image_quality.data;
     pu.image_quality_len = ctx->body.image_quality.len;
+
+    switch (ctx->endpoint->price) {
+
+    case NGX_AI_RELAY_EP_PRICE_FREE:
+
+        /* count_tokens: recorded, never charged, no tokens counted */
+
+        ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+        ctx->bill.usage_source = NGX_AI_RELAY_USAGE_NONE;
+        break;
+
+    case NGX_AI_RELAY_EP_PRICE_REQUEST:
+    case NGX_AI_RELAY_EP_PRICE_CHARS:
+
+        /* the request itself is the usage, if the upstream served it */
+
+        ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+
+        if (ctx->stream.upstream_ok) {
+            pu.characters = ctx->body.characters;
+            ctx->bill.usage_source = NGX_AI_RELAY_USAGE_REQUEST;
+
+        } else {
+            ctx->bill.usage_source = NGX_AI_RELAY_USAGE_NONE;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    ctx->bill.characters = pu.characters;
 
     ctx->bill.prompt_tokens = pu.prompt_tokens;
     ctx->bill.completion_tokens = pu.completion_tokens;
@@ -289,7 +347,8 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_str_t  *channel, *name, path;
 
     static ngx_str_t  sources[] = {
-        ngx_string("none"), ngx_string("upstream"), ngx_string("estimated")
+        ngx_string("none"), ngx_string("upstream"), ngx_string("estimated"),
+        ngx_string("request")
     };
 
     channel = ctx->route.channel ? &ctx->route.channel->id : &ctx->none;
@@ -312,8 +371,9 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  "\"completion_tokens\":,\"reasoning_tokens\":,\"cost\":,"
                  "\"usage_source\":\"estimated\",\"channel_name\":\"\","
                  "\"path\":\"\",\"host\":\"\",\"client\":\"\","
-                 "\"tries\":,\"attempts\":\"#:\",\"images\":}")
-          + 18 * NGX_INT64_LEN
+                 "\"tries\":,\"attempts\":\"#:\",\"images\":,"
+                 "\"characters\":}")
+          + 19 * NGX_INT64_LEN
           + ngx_ai_relay_json_escape_len(ctx->request_id.data,
                                          ctx->request_id.len)
           + 2 + ngx_ai_relay_json_escape_len(ctx->key.id.data,
@@ -381,13 +441,13 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     p = ngx_sprintf(p, ",\"prompt_tokens\":%L,\"cached_tokens\":%L,"
                     "\"cache_write_tokens\":%L,\"completion_tokens\":%L,"
                     "\"reasoning_tokens\":%L,\"cost\":%L,"
-                    "\"usage_source\":\"%V\",\"images\":%L,\"tries\":%ui,"
-                    "\"channel_name\":\"",
+                    "\"usage_source\":\"%V\",\"images\":%L,"
+                    "\"characters\":%L,\"tries\":%ui,\"channel_name\":\"",
                     ctx->bill.prompt_tokens, ctx->bill.cached_tokens,
                     ctx->bill.cache_write_tokens, ctx->bill.completion_tokens,
                     ctx->bill.reasoning_tokens, ctx->bill.cost,
                     &sources[ctx->bill.usage_source], ctx->bill.images,
-                    ctx->route.tries);
+                    ctx->bill.characters, ctx->route.tries);
     p = ngx_ai_relay_json_escape(p, name->data, name->len);
     p = ngx_cpymem(p, "\",\"path\":\"", sizeof("\",\"path\":\"") - 1);
     p = ngx_ai_relay_json_escape(p, path.data, path.len);

@@ -29,6 +29,7 @@
 #include "ngx_ai_relay_body.h"
 #include "ngx_ai_relay_route.h"
 #include "ngx_ai_relay_models.h"
+#include "ngx_ai_relay_dashboard.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_lua.h"
@@ -39,6 +40,8 @@
 
 
 static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_endpoint(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_ai_relay_lookup(ngx_http_request_t *r,
@@ -146,12 +149,7 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ctx->request_id.data = vv->data;
     ctx->request_id.len = vv->len;
 
-    ctx->models_list = ngx_ai_relay_models_request(r, ctx);
-
-    if (!ctx->models_list && r->method != NGX_HTTP_POST) {
-        ngx_ai_relay_set_error(r, NGX_HTTP_NOT_ALLOWED, "method_not_allowed",
-                               "%V is not supported on this endpoint, "
-                               "use POST", &r->method_name);
+    if (ngx_ai_relay_endpoint(r, ctx) != NGX_OK) {
         return ngx_ai_relay_handler(r);
     }
 
@@ -201,7 +199,9 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ctx->state = NGX_AI_RELAY_STATE_BODY;
 
-    r->request_body_in_single_buf = 1;
+    if (ctx->endpoint->body != NGX_AI_RELAY_EP_BODY_RAW) {
+        r->request_body_in_single_buf = 1;
+    }
 
     rc = ngx_http_read_client_request_body(r, ngx_ai_relay_body_handler);
 
@@ -215,6 +215,78 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 }
 
 
+/*
+ * The endpoint the path names (ngx_ai_relay_endpoint.c): a path that is
+ * none gets 404 and changes nothing, unless the location passes other
+ * paths through; a method the endpoint does not take gets 405.
+ */
+
+static ngx_int_t
+ngx_ai_relay_endpoint(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    size_t                          len;
+    unsigned                        method;
+    const u_char                   *name;
+    ngx_ai_relay_loc_conf_t        *arlcf;
+    const ngx_ai_relay_endpoint_t  *ep;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    ep = ngx_ai_relay_endpoint_find(r->uri.data, r->uri.len, &name, &len);
+
+    if (ep == NULL) {
+
+        if (arlcf->passthrough.len == 0) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: no endpoint %V %V", &r->method_name,
+                          &r->uri);
+
+            ngx_ai_relay_set_error(r, NGX_HTTP_NOT_FOUND, "unknown_url",
+                                   "Invalid URL (%V %V)", &r->method_name,
+                                   &r->uri);
+            return NGX_DECLINED;
+        }
+
+        ep = &ngx_ai_relay_endpoint_passthrough;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        method = NGX_AI_RELAY_EP_GET;
+
+    } else if (r->method == NGX_HTTP_POST) {
+        method = NGX_AI_RELAY_EP_POST;
+
+    } else {
+        method = 0x80;
+    }
+
+    if (!(ep->methods & method)) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_NOT_ALLOWED, "method_not_allowed",
+                               "%V is not supported on this endpoint, "
+                               "use %s", &r->method_name,
+                               (ep->methods & NGX_AI_RELAY_EP_POST)
+                               ? "POST" : "GET");
+        return NGX_DECLINED;
+    }
+
+    ctx->endpoint = ep;
+
+    if (ep->body == NGX_AI_RELAY_EP_BODY_NONE) {
+
+        /* answered here: the models, the key's balance */
+
+        ctx->models_list = 1;
+
+        if (ep->id == NGX_AI_RELAY_EP_MODEL) {
+            ctx->body.model.data = (u_char *) name;
+            ctx->body.model.len = len;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_ai_relay_body_handler(ngx_http_request_t *r)
 {
@@ -222,7 +294,11 @@ ngx_ai_relay_body_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
 
-    if (ngx_ai_relay_body_parse(r, ctx) == NGX_OK) {
+    if ((ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_RAW
+         ? ngx_ai_relay_body_passthrough(r, ctx)
+         : ngx_ai_relay_body_parse(r, ctx))
+        == NGX_OK)
+    {
         ctx->state = NGX_AI_RELAY_STATE_LOOKUP;
 
         if (ngx_ai_relay_lookup(r, ctx) == NGX_AGAIN) {
@@ -501,6 +577,12 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ctx->state = NGX_AI_RELAY_STATE_RESERVE;
 
     if (ctx->models_list) {
+        if (ctx->endpoint->id == NGX_AI_RELAY_EP_SUBSCRIPTION
+            || ctx->endpoint->id == NGX_AI_RELAY_EP_USAGE)
+        {
+            return ngx_ai_relay_dashboard_send(r, ctx);
+        }
+
         return ngx_ai_relay_models_send(r, ctx);
     }
 

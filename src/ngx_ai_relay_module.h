@@ -20,6 +20,7 @@
 #include "ngx_ai_relay_price.h"
 #include "ngx_ai_relay_breaker.h"
 #include "ngx_ai_relay_schema.h"
+#include "ngx_ai_relay_endpoint.h"
 
 
 #define NGX_AI_RELAY_UNSET          -1
@@ -47,6 +48,7 @@
 #define NGX_AI_RELAY_USAGE_NONE       0
 #define NGX_AI_RELAY_USAGE_UPSTREAM   1
 #define NGX_AI_RELAY_USAGE_ESTIMATED  2
+#define NGX_AI_RELAY_USAGE_REQUEST    3   /* counted in the request */
 
 #define NGX_AI_RELAY_MAX_CMDS         4
 #define NGX_AI_RELAY_ROTATION_SLOTS   256
@@ -162,6 +164,7 @@ typedef struct {
     ngx_uint_t                    next_upstream; /* NGX_AI_RELAY_NEXT_* */
     ngx_uint_t                    next_upstream_tries;
     ngx_msec_t                    next_upstream_timeout;
+    ngx_str_t                     passthrough;   /* its model, or empty */
 } ngx_ai_relay_loc_conf_t;
 
 
@@ -208,6 +211,7 @@ typedef struct {
     int64_t                       max_tokens;    /* -1: not given */
     int64_t                       prompt_estimate;
     int64_t                       images_requested;
+    int64_t                       characters;    /* audio/speech input */
     ngx_str_t                     image_size;
     ngx_str_t                     image_quality;
 
@@ -254,6 +258,7 @@ typedef struct {
     int64_t                       cache_write_tokens;
     int64_t                       reasoning_tokens;
     int64_t                       images;
+    int64_t                       characters;    /* audio/speech input */
     ngx_str_t                     error;         /* the record's */
 
     unsigned                      auth_reserve:1;/* AUTH was to reserve */
@@ -312,6 +317,7 @@ typedef struct {
     ngx_int_t                     status;        /* handler's final result */
     ngx_str_t                     request_id;
     ngx_msec_t                    start_msec;
+    const ngx_ai_relay_endpoint_t *endpoint;     /* what the path asks */
 
     /* pending Redis replies, oldest first, and their deadline (ctx.c) */
     ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];

@@ -1,0 +1,241 @@
+# What clients of each API read besides completions: the model list in
+# their own API's shape (OpenAI's, Anthropic's, Gemini's), and the
+# balance endpoints chat clients read (ChatGPT-Next-Web, LobeChat), in the
+# shape New API and One API serve them, for the key that asks only.
+
+use lib 't/helpers';
+use AIRelayTest;
+use Test::Nginx::Socket;
+use POSIX ();
+
+repeat_each(2);
+plan tests => repeat_each() * 36;
+no_shuffle();
+no_long_string();
+install_redis_check();
+
+our $HttpConfig = http_config();
+our $Config = relay_config(extra => <<'_EOC_');
+    location /dashboard/ {
+        ai_relay openai;
+        proxy_pass $ai_relay_upstream_url;
+    }
+_EOC_
+our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
+
+# a user's counters of a day, as SETTLE writes them
+sub stats {
+    my ($uid, $day, %f) = @_;
+    AIRelayTest::redis('HSET', "ar:{u$uid}:stats:$day", %f);
+}
+
+sub today { POSIX::strftime('%Y%m%d', gmtime) }
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: Anthropic's SDK (anthropic-version) gets Anthropic's model list
+--- init
+AIRelayTest::seed_world();
+AIRelayTest::seed_model('claude-sonnet-4', channels => '1', created => 1740000000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/models
+--- more_headers eval: "x-api-key: $AIRelayTest::TEST_KEY\nanthropic-version: 2023-06-01"
+--- response_body
+{"data":[{"type":"model","id":"claude-sonnet-4","display_name":"claude-sonnet-4","created_at":"2025-02-19T21:20:00Z"},{"type":"model","id":"gpt-4o-mini","display_name":"gpt-4o-mini","created_at":"1970-01-01T00:00:00Z"}],"has_more":false,"first_id":"claude-sonnet-4","last_id":"gpt-4o-mini"}
+
+
+
+=== TEST 2: on an anthropic location, one model in Anthropic's shape
+--- init
+AIRelayTest::seed_world();
+--- http_config eval: $::HttpConfig
+--- config eval: "location /anthropic/v1/ { ai_relay anthropic; proxy_pass \$ai_relay_upstream_url; }"
+--- request
+GET /anthropic/v1/models/gpt-4o-mini
+--- more_headers eval: "x-api-key: $AIRelayTest::TEST_KEY"
+--- response_body
+{"type":"model","id":"gpt-4o-mini","display_name":"gpt-4o-mini","created_at":"1970-01-01T00:00:00Z"}
+
+
+
+=== TEST 3: an empty Anthropic list has null ids
+--- init
+AIRelayTest::seed_world(key => { models => 'nothing-listed' });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/models
+--- more_headers eval: "x-api-key: $AIRelayTest::TEST_KEY\nanthropic-version: 2023-06-01"
+--- response_body
+{"data":[],"has_more":false,"first_id":null,"last_id":null}
+
+
+
+=== TEST 4: Gemini's SDK gets Gemini's models.list
+--- init
+AIRelayTest::seed_world();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1beta/models
+--- more_headers eval: "x-goog-api-key: $AIRelayTest::TEST_KEY"
+--- response_body
+{"models":[{"name":"models/gpt-4o-mini","displayName":"gpt-4o-mini","supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}]}
+
+
+
+=== TEST 5: and one Gemini model
+--- init
+AIRelayTest::seed_world();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1beta/models/gpt-4o-mini
+--- more_headers eval: "x-goog-api-key: $AIRelayTest::TEST_KEY"
+--- response_body
+{"name":"models/gpt-4o-mini","displayName":"gpt-4o-mini","supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}
+
+
+
+=== TEST 6: subscription: the balance is the hard limit
+--- init
+AIRelayTest::seed_world(balance => 12_500_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/dashboard/billing/subscription
+--- more_headers eval: $::Key
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"object":"billing_subscription","has_payment_method":true,"soft_limit_usd":12.50,"hard_limit_usd":12.50,"system_hard_limit_usd":12.50,"access_until":0}
+--- redis_check
+is(scalar(records(1)), 0, 'no record');
+is(user_field(1, 'balance'), 12_500_000, 'balance unchanged');
+is(key_field(1, $AIRelayTest::TEST_KEY, 'rl_r'), undef, 'not counted as a request');
+
+
+
+=== TEST 7: subscription: a key with its own smaller quota and an expiry shows those
+--- init
+AIRelayTest::seed_world(key => { quota => 2_000_001, expires => 1900000000 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /dashboard/billing/subscription
+--- more_headers eval: $::Key
+--- response_body
+{"object":"billing_subscription","has_payment_method":true,"soft_limit_usd":2.000001,"hard_limit_usd":2.000001,"system_hard_limit_usd":2.000001,"access_until":1900000000}
+
+
+
+=== TEST 8: subscription: an unlimited key
+--- init
+AIRelayTest::seed_world(key => { unlimited => 1 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/dashboard/billing/subscription
+--- more_headers eval: $::Key
+--- response_body
+{"object":"billing_subscription","has_payment_method":true,"soft_limit_usd":100000000.00,"hard_limit_usd":100000000.00,"system_hard_limit_usd":100000000.00,"access_until":0}
+
+
+
+=== TEST 9: subscription needs a valid key
+--- init
+AIRelayTest::seed_world();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/dashboard/billing/subscription
+--- more_headers
+Authorization: Bearer sk-not-a-key-of-ours
+--- error_code: 401
+--- response_body_like: invalid_api_key
+
+
+
+=== TEST 10: usage: this key's cost over the range, in cents, end date excluded; other keys and days left out
+--- init
+AIRelayTest::seed_world();
+AIRelayTest::seed_key(1, $AIRelayTest::TEST_KEY2, id => 2);
+main::stats(1, '20261129', 'key:1:cost' => 7_000_000, cost => 7_000_000);
+main::stats(1, '20261130', 'key:1:cost' => 12_345, 'key:2:cost' => 5_000_000, cost => 5_012_345);
+main::stats(1, '20261201', 'key:1:cost' => 1_000_000, cost => 1_000_000);
+main::stats(1, '20261202', 'key:1:cost' => 3_000_000, cost => 3_000_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/dashboard/billing/usage?start_date=2026-11-30&end_date=2026-12-02
+--- more_headers eval: $::Key
+--- response_body
+{"object":"list","total_usage":101.2345}
+
+
+
+=== TEST 11: usage: another key of the same user sees its own only
+--- init
+AIRelayTest::seed_world();
+AIRelayTest::seed_key(1, $AIRelayTest::TEST_KEY2, id => 2);
+main::stats(1, '20261130', 'key:1:cost' => 12_345, 'key:2:cost' => 5_000_000, cost => 5_012_345);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/dashboard/billing/usage?start_date=2026-11-30&end_date=2026-12-01
+--- more_headers eval: "Authorization: Bearer $AIRelayTest::TEST_KEY2"
+--- response_body
+{"object":"list","total_usage":500.0000}
+
+
+
+=== TEST 12: usage without dates: this month to today
+--- init
+AIRelayTest::seed_world();
+main::stats(1, main::today(), 'key:1:cost' => 250_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/dashboard/billing/usage
+--- more_headers eval: $::Key
+--- response_body
+{"object":"list","total_usage":25.0000}
+
+
+
+=== TEST 13: usage: bad ranges are refused
+--- init
+AIRelayTest::seed_world();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["GET /v1/dashboard/billing/usage?start_date=2026-02-30&end_date=2026-03-02",
+ "GET /v1/dashboard/billing/usage?start_date=2026-03-02&end_date=2026-03-02",
+ "GET /v1/dashboard/billing/usage?start_date=2026-01-01&end_date=2026-04-12"]
+--- more_headers eval: $::Key
+--- error_code eval
+[400, 400, 400]
+--- response_body eval
+["{\"error\":{\"message\":\"start_date and end_date must be dates, YYYY-MM-DD.\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_request\"}}\n",
+ "{\"error\":{\"message\":\"end_date must be after start_date.\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_request\"}}\n",
+ "{\"error\":{\"message\":\"The range may span at most 100 days.\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_request\"}}\n"]
+
+
+
+=== TEST 14: usage over exactly 100 days is served
+--- init
+AIRelayTest::seed_world();
+main::stats(1, '20260101', 'key:1:cost' => 10_000);
+main::stats(1, '20260410', 'key:1:cost' => 20_000);
+main::stats(1, '20260411', 'key:1:cost' => 40_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/dashboard/billing/usage?start_date=2026-01-01&end_date=2026-04-11
+--- more_headers eval: $::Key
+--- response_body
+{"object":"list","total_usage":3.0000}
