@@ -29,6 +29,7 @@
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_key.h"
 #include "ngx_ai_relay_metrics.h"
+#include "ngx_ai_relay_form.h"
 
 
 static ngx_int_t ngx_ai_relay_preconfiguration(ngx_conf_t *cf);
@@ -407,6 +408,10 @@ ngx_ai_relay_postconfiguration(ngx_conf_t *cf)
     armcf->request_id_index = ngx_http_get_variable_index(cf,
                                                &ngx_ai_relay_request_id_name);
     if (armcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ai_relay_form_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

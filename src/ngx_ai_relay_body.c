@@ -16,6 +16,7 @@
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_body.h"
 #include "ngx_ai_relay_error.h"
+#include "ngx_ai_relay_form.h"
 
 
 /* top-level members: enough for any real request, retried larger */
@@ -553,6 +554,10 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ngx_ai_relay_loc_conf_t     *arlcf;
 
     arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    if (ctx->body.form) {
+        return ngx_ai_relay_form_rewrite(r, ctx);
+    }
 
     if (ctx->body.scan == NULL) {
         /* passed through: not ours to change */

@@ -81,12 +81,12 @@ const ngx_ai_relay_endpoint_t  ngx_ai_relay_endpoints[] = {
       "the characters of the request's input" },
 
     { "audio/transcriptions", NGX_AI_RELAY_EP_TRANSCRIPTION, P, MULTI,
-      NGX_AI_RELAY_EP_PRICE_TOKENS, NGX_AI_RELAY_FMT_OPENAI_CHAT,
-      "usage" },
+      NGX_AI_RELAY_EP_PRICE_TOKENS, NGX_AI_RELAY_FMT_OPENAI_RESPONSES,
+      "usage (input_tokens, output_tokens), or estimated from text" },
 
     { "audio/translations", NGX_AI_RELAY_EP_TRANSLATION, P, MULTI,
-      NGX_AI_RELAY_EP_PRICE_TOKENS, NGX_AI_RELAY_FMT_OPENAI_CHAT,
-      "usage" },
+      NGX_AI_RELAY_EP_PRICE_TOKENS, NGX_AI_RELAY_FMT_OPENAI_RESPONSES,
+      "usage (input_tokens, output_tokens), or estimated from text" },
 
     { "moderations", NGX_AI_RELAY_EP_MODERATIONS, P, JSON,
       NGX_AI_RELAY_EP_PRICE_REQUEST, NGX_AI_RELAY_FMT_UNKNOWN,

@@ -30,6 +30,7 @@
 #include "ngx_ai_relay_route.h"
 #include "ngx_ai_relay_models.h"
 #include "ngx_ai_relay_dashboard.h"
+#include "ngx_ai_relay_form.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_lua.h"
@@ -199,7 +200,21 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ctx->state = NGX_AI_RELAY_STATE_BODY;
 
-    if (ctx->endpoint->body != NGX_AI_RELAY_EP_BODY_RAW) {
+    rc = NGX_DECLINED;
+
+    if (ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_MULTIPART) {
+
+        /* multipart: parsed as it is read, never joined (form.c) */
+
+        rc = ngx_ai_relay_form_start(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            return ngx_ai_relay_handler(r);
+        }
+    }
+
+    if (rc == NGX_DECLINED && ctx->endpoint->body != NGX_AI_RELAY_EP_BODY_RAW)
+    {
         r->request_body_in_single_buf = 1;
     }
 
@@ -296,6 +311,7 @@ ngx_ai_relay_body_handler(ngx_http_request_t *r)
 
     if ((ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_RAW
          ? ngx_ai_relay_body_passthrough(r, ctx)
+         : ctx->body.form ? ngx_ai_relay_form_parse(r, ctx)
          : ngx_ai_relay_body_parse(r, ctx))
         == NGX_OK)
     {

@@ -21,6 +21,7 @@
 #include "ngx_ai_relay_breaker.h"
 #include "ngx_ai_relay_schema.h"
 #include "ngx_ai_relay_endpoint.h"
+#include "ngx_ai_relay_multipart.h"
 
 
 #define NGX_AI_RELAY_UNSET          -1
@@ -214,8 +215,11 @@ typedef struct {
     int64_t                       characters;    /* audio/speech input */
     ngx_str_t                     image_size;
     ngx_str_t                     image_quality;
+    ngx_ai_relay_mp_t            *form;          /* multipart (form.c) */
+    ngx_chain_t                  *form_bufs;     /* as the client sent it */
 
     unsigned                      stream:1;      /* asked for SSE */
+    unsigned                      form_read:1;
     unsigned                      gemini_path:1; /* model in the path */
 } ngx_ai_relay_ctx_body_t;
 

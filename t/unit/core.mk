@@ -1,5 +1,5 @@
 # ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key,
-# breaker, endpoint), included by the top Makefile.  Targets:
+# breaker, endpoint, multipart), included by the top Makefile.  Targets:
 #
 #   make core-unit        build the tests and the benchmark into build/unit/
 #   make core-unit-test   build and run the tests
@@ -23,7 +23,8 @@ CORE_UNIT_TESTS = \
     $(CORE_UNIT_DIR)/test_price \
     $(CORE_UNIT_DIR)/test_key \
     $(CORE_UNIT_DIR)/test_breaker \
-    $(CORE_UNIT_DIR)/test_endpoint
+    $(CORE_UNIT_DIR)/test_endpoint \
+    $(CORE_UNIT_DIR)/test_multipart
 
 CORE_UNIT_SAN_TESTS = $(CORE_UNIT_TESTS:%=%_san)
 
@@ -41,6 +42,8 @@ CORE_BREAKER_DEPS = $(TOP)/src/ngx_ai_relay_breaker.h
 CORE_ENDPOINT_SRCS = $(TOP)/src/ngx_ai_relay_endpoint.c
 CORE_ENDPOINT_DEPS = $(TOP)/src/ngx_ai_relay_endpoint.h \
                      $(TOP)/src/ngx_ai_relay_usage.h
+CORE_MULTIPART_SRCS = $(TOP)/src/ngx_ai_relay_multipart.c
+CORE_MULTIPART_DEPS = $(TOP)/src/ngx_ai_relay_multipart.h
 
 
 .PHONY: core-unit core-unit-test core-unit-san core-bench core-unit-clean
@@ -121,6 +124,18 @@ $(CORE_UNIT_DIR)/test_endpoint_san: $(TOP)/t/unit/test_endpoint.c \
 	@mkdir -p $(@D)
 	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
 	    $(TOP)/t/unit/test_endpoint.c $(CORE_ENDPOINT_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_multipart: $(TOP)/t/unit/test_multipart.c \
+        $(CORE_MULTIPART_SRCS) $(CORE_MULTIPART_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ $(TOP)/t/unit/test_multipart.c \
+	    $(CORE_MULTIPART_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_multipart_san: $(TOP)/t/unit/test_multipart.c \
+        $(CORE_MULTIPART_SRCS) $(CORE_MULTIPART_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    $(TOP)/t/unit/test_multipart.c $(CORE_MULTIPART_SRCS) -lcmocka
 
 $(CORE_UNIT_BENCH): $(TOP)/t/unit/bench_json_scan.c \
         $(CORE_JSON_SCAN_SRCS) $(TOP)/src/ngx_ai_relay_json_scan.h
