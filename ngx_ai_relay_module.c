@@ -93,6 +93,14 @@ static ngx_conf_bitmask_t  ngx_ai_relay_next_upstream_masks[] = {
 };
 
 
+/* the answer's "model": what the upstream said, or the client's name */
+static ngx_conf_enum_t  ngx_ai_relay_response_models[] = {
+    { ngx_string("upstream"), 0 },
+    { ngx_string("client"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_ai_relay_max_tokens_bounds = {
     ngx_conf_check_num_bounds, 0, 10000000
 };
@@ -260,6 +268,13 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ai_relay_loc_conf_t, allow_unpriced),
       NULL },
+
+    { ngx_string("ai_relay_response_model"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, response_model),
+      &ngx_ai_relay_response_models },
 
     { ngx_string("ai_relay_passthrough"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -547,6 +562,7 @@ ngx_ai_relay_create_loc_conf(ngx_conf_t *cf)
     arlcf->max_depth = NGX_CONF_UNSET_UINT;
     arlcf->next_upstream_tries = NGX_CONF_UNSET_UINT;
     arlcf->next_upstream_timeout = NGX_CONF_UNSET_MSEC;
+    arlcf->response_model = NGX_CONF_UNSET_UINT;
 
     /*
      * set by ngx_pcalloc():
@@ -597,6 +613,7 @@ ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->next_upstream_timeout, 0);
 
     ngx_conf_merge_str_value(conf->passthrough, prev->passthrough, "");
+    ngx_conf_merge_uint_value(conf->response_model, prev->response_model, 0);
 
     if (conf->passthrough.len == 3
         && ngx_strncmp(conf->passthrough.data, "off", 3) == 0)

@@ -166,6 +166,7 @@ typedef struct {
     ngx_uint_t                    next_upstream_tries;
     ngx_msec_t                    next_upstream_timeout;
     ngx_str_t                     passthrough;   /* its model, or empty */
+    ngx_uint_t                    response_model;/* 1: the client's name */
 } ngx_ai_relay_loc_conf_t;
 
 
@@ -298,6 +299,8 @@ typedef struct {
     unsigned                      drop:1;
     unsigned                      hold_early:1;
     unsigned                      metered:1;     /* an active stream */
+    unsigned                      rename:1;      /* the client's model */
+    unsigned                      renamed:1;
 } ngx_ai_relay_ctx_stream_t;
 
 

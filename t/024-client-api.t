@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 use POSIX ();
 
 repeat_each(2);
-plan tests => repeat_each() * 36;
+plan tests => repeat_each() * 50;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -21,6 +21,30 @@ our $Config = relay_config(extra => <<'_EOC_');
         proxy_pass $ai_relay_upstream_url;
     }
 _EOC_
+our $Mocks = <<'_EOC_';
+    # a stream naming its model in every chunk
+    location /mock/ssem/ {
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'data: {"id":"c1","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hel"}}]}';
+        echo;
+        echo_flush;
+        echo 'data: {"id":"c1","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"lo \\"model\\":\\"x\\""}}]}';
+        echo;
+        echo 'data: {"id":"c1","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14}}';
+        echo;
+        echo 'data: [DONE]';
+        echo;
+    }
+
+    location /mock/bad/ {
+        default_type application/json;
+        return 400 '{"error":{"message":"bad","model":"gpt-4o-mini","type":"invalid_request_error"}}';
+    }
+_EOC_
+our $Renamed = relay_config(relay => 'ai_relay_response_model client;',
+                            extra => $Mocks);
+$Config .= $Mocks;
 our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
 
 # a user's counters of a day, as SETTLE writes them
@@ -239,3 +263,91 @@ GET /v1/dashboard/billing/usage?start_date=2026-01-01&end_date=2026-04-11
 --- more_headers eval: $::Key
 --- response_body
 {"object":"list","total_usage":3.0000}
+
+
+
+=== TEST 15: by default the answer's model is what the upstream said
+--- init
+AIRelayTest::seed_world();
+AIRelayTest::seed_alias('fast', 'gpt-4o-mini');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"fast","messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::Key
+--- response_body
+{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}
+
+
+
+=== TEST 16: ai_relay_response_model client: the name the client asked for, every other byte as sent
+--- init
+AIRelayTest::seed_world();
+AIRelayTest::seed_alias('fast', 'gpt-4o-mini');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Renamed
+--- request
+POST /v1/chat/completions
+{"model":"fast","messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::Key
+--- response_headers
+Content-Length:
+--- response_body
+{"id":"chatcmpl-1","object":"chat.completion","model":"fast","choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}
+--- redis_check
+ok(wait_for(sub { records(1) >= 1 }), 'recorded');
+my $r = last_record(1);
+is($r->{prompt_tokens}, 12, 'usage still read');
+is($r->{completion_tokens}, 3, 'usage still read');
+
+
+
+=== TEST 17: a stream: each event renamed as it goes, the injected usage chunk still left out
+--- init
+AIRelayTest::seed_world(mock => '/mock/ssem');
+AIRelayTest::seed_alias('fast', 'gpt-4o-mini');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Renamed
+--- request
+POST /v1/chat/completions
+{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::Key
+--- response_body eval
+"data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+. "data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"model\\\":\\\"x\\\"\"}}]}\n\n"
+. "data: [DONE]\n\n"
+
+
+
+=== TEST 18: a stream that asked for usage keeps its usage chunk, renamed too
+--- init
+AIRelayTest::seed_world(mock => '/mock/ssem');
+AIRelayTest::seed_alias('fast', 'gpt-4o-mini');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Renamed
+--- request
+POST /v1/chat/completions
+{"model":"fast","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::Key
+--- response_body eval
+"data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+. "data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"model\\\":\\\"x\\\"\"}}]}\n\n"
+. "data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":2,\"total_tokens\":14}}\n\n"
+. "data: [DONE]\n\n"
+
+
+
+=== TEST 19: an upstream error passes unchanged
+--- init
+AIRelayTest::seed_world(mock => '/mock/bad');
+AIRelayTest::seed_alias('fast', 'gpt-4o-mini');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Renamed
+--- request
+POST /v1/chat/completions
+{"model":"fast","messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::Key
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"bad","model":"gpt-4o-mini","type":"invalid_request_error"}}

@@ -1,5 +1,5 @@
 # ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key,
-# breaker, endpoint, multipart), included by the top Makefile.  Targets:
+# breaker, endpoint, multipart, rename), included by the top Makefile.  Targets:
 #
 #   make core-unit        build the tests and the benchmark into build/unit/
 #   make core-unit-test   build and run the tests
@@ -24,7 +24,8 @@ CORE_UNIT_TESTS = \
     $(CORE_UNIT_DIR)/test_key \
     $(CORE_UNIT_DIR)/test_breaker \
     $(CORE_UNIT_DIR)/test_endpoint \
-    $(CORE_UNIT_DIR)/test_multipart
+    $(CORE_UNIT_DIR)/test_multipart \
+    $(CORE_UNIT_DIR)/test_rename
 
 CORE_UNIT_SAN_TESTS = $(CORE_UNIT_TESTS:%=%_san)
 
@@ -44,6 +45,8 @@ CORE_ENDPOINT_DEPS = $(TOP)/src/ngx_ai_relay_endpoint.h \
                      $(TOP)/src/ngx_ai_relay_usage.h
 CORE_MULTIPART_SRCS = $(TOP)/src/ngx_ai_relay_multipart.c
 CORE_MULTIPART_DEPS = $(TOP)/src/ngx_ai_relay_multipart.h
+CORE_RENAME_SRCS = $(TOP)/src/ngx_ai_relay_rename.c
+CORE_RENAME_DEPS = $(TOP)/src/ngx_ai_relay_rename.h
 
 
 .PHONY: core-unit core-unit-test core-unit-san core-bench core-unit-clean
@@ -136,6 +139,18 @@ $(CORE_UNIT_DIR)/test_multipart_san: $(TOP)/t/unit/test_multipart.c \
 	@mkdir -p $(@D)
 	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
 	    $(TOP)/t/unit/test_multipart.c $(CORE_MULTIPART_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_rename: $(TOP)/t/unit/test_rename.c \
+        $(CORE_RENAME_SRCS) $(CORE_RENAME_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ $(TOP)/t/unit/test_rename.c \
+	    $(CORE_RENAME_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_rename_san: $(TOP)/t/unit/test_rename.c \
+        $(CORE_RENAME_SRCS) $(CORE_RENAME_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    $(TOP)/t/unit/test_rename.c $(CORE_RENAME_SRCS) -lcmocka
 
 $(CORE_UNIT_BENCH): $(TOP)/t/unit/bench_json_scan.c \
         $(CORE_JSON_SCAN_SRCS) $(TOP)/src/ngx_ai_relay_json_scan.h
