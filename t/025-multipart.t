@@ -12,7 +12,7 @@ use Digest::SHA qw(sha256_hex);
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 42;
+plan tests => repeat_each() * 47;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -25,6 +25,11 @@ our $Config = relay_config(relay => 'client_max_body_size 30m;',
         echo_read_request_body;
         default_type application/json;
         echo '{"text":"Hello world","usage":{"type":"tokens","input_tokens":100,"output_tokens":5,"total_tokens":105,"input_token_details":{"text_tokens":0,"audio_tokens":100}}}';
+    }
+
+    location /mock/fail/ {
+        default_type application/json;
+        return 500 '{"error":{"message":"The server had an error","type":"server_error"}}';
     }
 
     location /mock/img/ {
@@ -266,3 +271,27 @@ my $r = last_record(1);
 is($r->{prompt_tokens}, 1000, 'billed from the usage');
 is($r->{cost}, 1000 * 6 + 10 * 10, 'its price');
 --- timeout: 30
+
+
+
+=== TEST 9: a failover rewrites the form again for the next channel's name, from the bytes the client sent
+--- init
+main::world(mock => '/mock/echo');
+AIRelayTest::seed_channel("mpf$$", base_url => AIRelayTest::mock_url('/mock/fail'), priority => 10,
+                          map => { stt => 'stt-one-longer-name' });
+AIRelayTest::seed_channel("mpo$$", base_url => AIRelayTest::mock_url('/mock/echo'), priority => 0,
+                          map => { stt => 'stt-two' });
+AIRelayTest::seed_model('stt', channels => "mpf$$,mpo$$");
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/audio/transcriptions\n$::Form"
+--- more_headers eval: "$::Key\n$::CT"
+--- response_body_like eval
+my $want = main::form(['file', $::Audio, 'speech.mp3'], ['model', 'stt-two'], ['response_format', 'json']);
+qr/\r\n\r\n\Q$want\E$/s
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{tries}, 2, 'two tries');
+is($r->{upstream_model}, 'stt-two', "the second channel's name");
