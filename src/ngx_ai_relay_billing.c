@@ -30,6 +30,8 @@ static ngx_int_t ngx_ai_relay_record(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_uint_t status, ngx_msec_t now,
     ngx_msec_t latency, ngx_str_t *err, ngx_str_t *out);
 static u_char *ngx_ai_relay_record_id(u_char *p, ngx_str_t *id);
+static int64_t ngx_ai_relay_usage_seconds(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
 
 
 /* the most this request may cost: prompt estimate plus max_tokens */
@@ -114,6 +116,7 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 void
 ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
+    int64_t                      n;
     ngx_uint_t                   status, images_only;
     ngx_ai_relay_usage_t        *u;
     ngx_ai_relay_price_usage_t   pu;
@@ -224,11 +227,31 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
         break;
 
+    case NGX_AI_RELAY_EP_PRICE_TOKENS:
+
+        /* a transcription's usage may be its duration: priced by second */
+
+        if ((ctx->endpoint->id == NGX_AI_RELAY_EP_TRANSCRIPTION
+             || ctx->endpoint->id == NGX_AI_RELAY_EP_TRANSLATION)
+            && ctx->stream.upstream_ok)
+        {
+            n = ngx_ai_relay_usage_seconds(r, ctx);
+
+            if (n >= 0) {
+                ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+                pu.seconds = n;
+                ctx->bill.usage_source = NGX_AI_RELAY_USAGE_UPSTREAM;
+            }
+        }
+
+        break;
+
     default:
         break;
     }
 
     ctx->bill.characters = pu.characters;
+    ctx->bill.seconds = pu.seconds;
 
     ctx->bill.prompt_tokens = pu.prompt_tokens;
     ctx->bill.completion_tokens = pu.completion_tokens;
@@ -372,8 +395,8 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  "\"usage_source\":\"estimated\",\"channel_name\":\"\","
                  "\"path\":\"\",\"host\":\"\",\"client\":\"\","
                  "\"tries\":,\"attempts\":\"#:\",\"images\":,"
-                 "\"characters\":}")
-          + 19 * NGX_INT64_LEN
+                 "\"characters\":,\"seconds\":}")
+          + 20 * NGX_INT64_LEN
           + ngx_ai_relay_json_escape_len(ctx->request_id.data,
                                          ctx->request_id.len)
           + 2 + ngx_ai_relay_json_escape_len(ctx->key.id.data,
@@ -442,12 +465,14 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                     "\"cache_write_tokens\":%L,\"completion_tokens\":%L,"
                     "\"reasoning_tokens\":%L,\"cost\":%L,"
                     "\"usage_source\":\"%V\",\"images\":%L,"
-                    "\"characters\":%L,\"tries\":%ui,\"channel_name\":\"",
+                    "\"characters\":%L,\"seconds\":%L,\"tries\":%ui,"
+                    "\"channel_name\":\"",
                     ctx->bill.prompt_tokens, ctx->bill.cached_tokens,
                     ctx->bill.cache_write_tokens, ctx->bill.completion_tokens,
                     ctx->bill.reasoning_tokens, ctx->bill.cost,
                     &sources[ctx->bill.usage_source], ctx->bill.images,
-                    ctx->bill.characters, ctx->route.tries);
+                    ctx->bill.characters, ctx->bill.seconds,
+                    ctx->route.tries);
     p = ngx_ai_relay_json_escape(p, name->data, name->len);
     p = ngx_cpymem(p, "\",\"path\":\"", sizeof("\",\"path\":\"") - 1);
     p = ngx_ai_relay_json_escape(p, path.data, path.len);
@@ -477,6 +502,74 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * {"usage":{"type":"duration","seconds":9.2}} of a transcription: the
+ * whole seconds, rounded up, or -1 if the answer has none.
+ */
+
+static int64_t
+ngx_ai_relay_usage_seconds(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                      *p, *last;
+    int64_t                      n;
+    ngx_uint_t                   frac;
+    ngx_ai_relay_json_scan_t     scan;
+    ngx_ai_relay_json_member_t   members[16], *usage, secs;
+
+    if (ctx->stream.copy_len == 0 || ctx->stream.copy_overflow) {
+        return -1;
+    }
+
+    ngx_ai_relay_json_scan_init(&scan, members, 16);
+
+    if (ngx_ai_relay_json_scan(&scan, ctx->stream.copy, ctx->stream.copy_len)
+        != NGX_AI_RELAY_JSON_OK)
+    {
+        return -1;
+    }
+
+    usage = ngx_ai_relay_json_find(&scan, ctx->stream.copy, "usage", 5);
+
+    if (usage == NULL || usage->type != NGX_AI_RELAY_JSON_OBJECT
+        || !ngx_ai_relay_json_object_find(ctx->stream.copy, usage, "seconds",
+                                          7, &secs)
+        || secs.type != NGX_AI_RELAY_JSON_NUMBER)
+    {
+        return -1;
+    }
+
+    /* digits, then maybe a fraction: any fraction is one more second */
+
+    p = ctx->stream.copy + secs.value_start;
+    last = ctx->stream.copy + secs.value_end;
+    n = 0;
+    frac = 0;
+
+    for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (n > NGX_MAX_INT32_VALUE) {
+            return -1;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            frac |= (*p != '0');
+        }
+    }
+
+    if (p != last) {
+        /* a sign or an exponent: not a duration we bill */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai relay: transcription usage seconds not understood");
+        return -1;
+    }
+
+    return n + frac;
 }
 
 

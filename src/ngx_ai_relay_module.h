@@ -264,6 +264,7 @@ typedef struct {
     int64_t                       reasoning_tokens;
     int64_t                       images;
     int64_t                       characters;    /* audio/speech input */
+    int64_t                       seconds;       /* of transcribed audio */
     ngx_str_t                     error;         /* the record's */
 
     unsigned                      auth_reserve:1;/* AUTH was to reserve */

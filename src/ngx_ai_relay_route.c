@@ -183,6 +183,9 @@ ngx_ai_relay_price_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         } else if (ngx_ai_relay_is("character")) {
             ctx->route.price.per_char = v;
 
+        } else if (ngx_ai_relay_is("second")) {
+            ctx->route.price.per_second = v;
+
         } else if (k.len > 6 && ngx_strncmp(k.data, "image:", 6) == 0) {
             (void) ngx_ai_relay_price_add_image(&ctx->route.price,
                                                 (char *) k.data + 6,

@@ -12,7 +12,7 @@ use Digest::SHA qw(sha256_hex);
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 47;
+plan tests => repeat_each() * 55;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -25,6 +25,12 @@ our $Config = relay_config(relay => 'client_max_body_size 30m;',
         echo_read_request_body;
         default_type application/json;
         echo '{"text":"Hello world","usage":{"type":"tokens","input_tokens":100,"output_tokens":5,"total_tokens":105,"input_token_details":{"text_tokens":0,"audio_tokens":100}}}';
+    }
+
+    location /mock/sec/ {
+        echo_read_request_body;
+        default_type application/json;
+        echo '{"text":"Hello world","usage":{"type":"duration","seconds":9.2}}';
     }
 
     location /mock/fail/ {
@@ -295,3 +301,23 @@ ok(wait_for(sub { records(1) == 1 }), 'one record');
 my $r = last_record(1);
 is($r->{tries}, 2, 'two tries');
 is($r->{upstream_model}, 'stt-two', "the second channel's name");
+
+
+
+=== TEST 10: a transcription the upstream reports in seconds is priced by the second (rounded up)
+--- init
+main::world(mock => '/mock/sec', price => { second => 100, request => 7 });
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/audio/transcriptions\n$::Form"
+--- more_headers eval: "$::Key\n$::CT"
+--- response_body_like: Hello
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{seconds}, 10, '9.2 seconds billed as 10');
+is($r->{prompt_tokens}, 0, 'no tokens');
+is($r->{usage_source}, 'upstream', 'from the upstream');
+is($r->{cost}, 10 * 100 + 7, 'per second, plus the request');
+is(user_field(1, 'balance'), 10_000_000 - 1007, 'charged once');

@@ -9,7 +9,8 @@
  *                                 tokens), request, image,
  *                                 image:<size>:<quality> (uUSD),
  *                                 character (uUSD per 1M characters,
- *                                 audio/speech input)
+ *                                 audio/speech input), second (uUSD per
+ *                                 second of transcribed audio)
  *
  * Prices are given in exact USD ("2.50" per 1M tokens) and stored as
  * integer micro-USD.
@@ -39,6 +40,7 @@ static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_set_opts[] = {
     { "request", 1, 0 },
     { "image", 1, 0 },
     { "character", 1, 0 },
+    { "second", 1, 0 },
     { "image-size-quality", 1, 1 },
     { "unset", 1, 1 },
     { "force", 0, 0 },
@@ -62,6 +64,7 @@ static const char  *ngx_ai_relay_cli_price_fields[][2] = {
     { "request", "request" },
     { "image", "image" },
     { "character", "character" },
+    { "second", "second" },
     { NULL, NULL }
 };
 
@@ -72,7 +75,7 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       ngx_ai_relay_cli_prices_set_opts, 1, 1,
       "prices set MODEL [--input USD] [--cached-input USD] "
       "[--cache-write USD] [--cache-write-1h USD] [--output USD] "
-      "[--request USD] [--image USD] [--character USD] "
+      "[--request USD] [--image USD] [--character USD] [--second USD] "
       "[--image-size-quality SIZE:QUALITY=USD]... [--unset FIELD]... "
       "[--force]",
       "Set prices of a model (or alias: an alias may be priced apart from\n"
@@ -88,6 +91,8 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       "  --request USD          per request\n"
       "  --image USD            per generated image\n"
       "  --character USD        per 1M input characters (audio/speech)\n"
+      "  --second USD           per second of audio a transcription\n"
+      "                         reports (usage type duration)\n"
       "  --image-size-quality 1024x1024:hd=USD   per image of that size and\n"
       "                         quality (either may be *); at most 8\n"
       "  --unset FIELD          remove a field (input, cached_input, ...,\n"
@@ -275,7 +280,7 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
                                           "invalid --unset \"%s\" (input, "
                                           "cached_input, cache_write, "
                                           "cache_write_1h, output, request, "
-                                          "image, character, "
+                                          "image, character, second, "
                                           "image:SIZE:QUALITY)",
                                           l->elts[i]);
         }
@@ -519,7 +524,8 @@ ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
 
             json_object_foreach(j, f, v) {
                 if (strncmp(f, "image:", 6) == 0
-                    || strcmp(f, "character") == 0)
+                    || strcmp(f, "character") == 0
+                    || strcmp(f, "second") == 0)
                 {
                     printf("%-32s %s %s\n", "", f,
                            ngx_ai_relay_cli_price_cell(j, f, micro));

@@ -39,6 +39,10 @@ is(hgetall('ar:{cfg}:price:gpt-4o')->{character}, '15000000',
    'micro-USD per 1M characters');
 like(cli_ok('prices', 'list'), qr/^\s+character \$15\.00$/m,
      'list shows it');
+$out = cli_ok('prices', 'set', 'gpt-4o', '--second', '0.0001', '--force');
+is(hgetall('ar:{cfg}:price:gpt-4o')->{second}, '100',
+   'micro-USD per second of transcribed audio');
+cli_ok('prices', 'set', 'gpt-4o', '--unset', 'second');
 cli_ok('prices', 'set', 'gpt-4o', '--unset', 'character');
 ok(!exists hgetall('ar:{cfg}:price:gpt-4o')->{character}, 'and unsets it');
 

@@ -179,9 +179,21 @@ test_characters(void **state)
                      NGX_AI_RELAY_PRICE_OK);
     assert_int_equal(cost, 2 + 7);
 
+    /* transcriptions by the second: no per-1M division */
+
+    ngx_ai_relay_price_init(&p);
+    memset(&u, 0, sizeof(u));
+    p.per_second = 100;
+    p.per_request = 1;
+    u.seconds = 9;
+    assert_int_equal(ngx_ai_relay_price_cost(&p, &u, &cost),
+                     NGX_AI_RELAY_PRICE_OK);
+    assert_int_equal(cost, 901);
+
     /* unset: free */
 
     ngx_ai_relay_price_init(&p);
+    u.seconds = 0;
     u.prompt_tokens = 0;
     u.characters = 1000000;
     assert_int_equal(ngx_ai_relay_price_cost(&p, &u, &cost),
