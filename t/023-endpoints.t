@@ -11,7 +11,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 120;
+plan tests => repeat_each() * 125;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -39,6 +39,12 @@ our $Spy = <<'_EOC_';
         access_log logs/spy.log;
         default_type application/json;
         return 400 '{"error":{"message":"bad voice","type":"invalid_request_error","param":"voice","code":null}}';
+    }
+
+    location /mock/fail500/ {
+        access_log logs/spy.log;
+        default_type application/json;
+        return 500 '{"error":{"message":"The server had an error","type":"server_error"}}';
     }
 
     location /mock/count/ {
@@ -423,3 +429,26 @@ POST /v1/audio/speech
 {"error":{"message":"You must provide the text to speak as a string \"input\".","type":"invalid_request_error","param":null,"code":"invalid_request"}}
 --- redis_check
 main::untouched();
+
+
+
+=== TEST 19: a pass-through that fails over sends the same raw body to the next channel
+--- init
+AIRelayTest::seed_world(mock => '/mock/spy');
+AIRelayTest::seed_channel("ptf$$", base_url => AIRelayTest::mock_url('/mock/fail500'), priority => 10);
+AIRelayTest::seed_channel("pto$$", base_url => AIRelayTest::mock_url('/mock/spy'), priority => 0);
+AIRelayTest::seed_model('passthru', channels => "ptf$$,pto$$");
+AIRelayTest::seed_price('passthru', request => 2500);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Pass
+--- request
+POST /v1/batches
+{"input_file_id":"file-abc","endpoint":"/v1/chat/completions"}
+--- more_headers eval: $::Key
+--- response_body_like eval
+qr{^POST /mock/spy/v1/batches\|Bearer upstream-key-pto\d+\|\{"input_file_id":"file-abc","endpoint":"/v1/chat/completions"\}$}
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{tries}, 2, 'two tries');
+is($r->{cost}, 2500, 'billed once, per request');
