@@ -264,6 +264,7 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     size_t                       len;
     int64_t                      n, units;
     ngx_int_t                    grc;
+    ngx_str_t                    secs;
     ngx_ai_relay_json_scan_t    *scan;
     ngx_ai_relay_loc_conf_t     *arlcf;
     ngx_ai_relay_json_member_t  *members;
@@ -448,6 +449,25 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         && ngx_ai_relay_body_characters(r, ctx) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (ctx->endpoint->price == NGX_AI_RELAY_EP_PRICE_TASK) {
+
+        /* a video's length: "seconds": "8" (OpenAI's) or 8 */
+
+        if (ngx_ai_relay_json_get_int(scan, ctx->body.raw.data, "seconds", 7,
+                                      &n)
+            == NGX_AI_RELAY_JSON_GET_OK && n > 0 && n <= 3600)
+        {
+            ctx->body.seconds = n;
+
+        } else if (ngx_ai_relay_body_string(r, scan, ctx->body.raw.data,
+                                            "seconds", &secs)
+                   == NGX_OK)
+        {
+            n = ngx_atoi(secs.data, secs.len);
+            ctx->body.seconds = (n > 0 && n <= 3600) ? n : 0;
+        }
     }
 
     /*

@@ -108,6 +108,18 @@ const ngx_ai_relay_endpoint_t  ngx_ai_relay_endpoints[] = {
       NGX_AI_RELAY_EP_PRICE_NONE, NGX_AI_RELAY_FMT_UNKNOWN,
       "the relay's own answer" },
 
+    { "videos", NGX_AI_RELAY_EP_VIDEO_CREATE, P, MULTI,
+      NGX_AI_RELAY_EP_PRICE_TASK, NGX_AI_RELAY_FMT_UNKNOWN,
+      "the request: per task, per second of video" },
+
+    { "videos/*", NGX_AI_RELAY_EP_VIDEO_GET, G, NGX_AI_RELAY_EP_BODY_TASK,
+      NGX_AI_RELAY_EP_PRICE_FREE, NGX_AI_RELAY_FMT_UNKNOWN,
+      "none: the key's own task, on its channel" },
+
+    { "videos/*/content", NGX_AI_RELAY_EP_VIDEO_CONTENT, G,
+      NGX_AI_RELAY_EP_BODY_TASK, NGX_AI_RELAY_EP_PRICE_FREE,
+      NGX_AI_RELAY_FMT_UNKNOWN, "none: the key's own task, on its channel" },
+
     { NULL, 0, 0, 0, 0, 0, NULL }
 };
 

@@ -36,6 +36,7 @@
 #define NGX_AI_RELAY_EP_BODY_JSON     1      /* a JSON object, "model" */
 #define NGX_AI_RELAY_EP_BODY_MULTIPART 2     /* multipart/form-data */
 #define NGX_AI_RELAY_EP_BODY_RAW      3      /* passed as is, not read */
+#define NGX_AI_RELAY_EP_BODY_TASK     4      /* none: the task in the path */
 
 /* how it is priced */
 #define NGX_AI_RELAY_EP_PRICE_TOKENS  0      /* input and output tokens */
@@ -45,6 +46,7 @@
 #define NGX_AI_RELAY_EP_PRICE_REQUEST 4      /* the model's per request */
 #define NGX_AI_RELAY_EP_PRICE_FREE    5      /* nothing, still recorded */
 #define NGX_AI_RELAY_EP_PRICE_NONE    6      /* the relay's own answer */
+#define NGX_AI_RELAY_EP_PRICE_TASK    7      /* per task and per second */
 
 typedef enum {
     NGX_AI_RELAY_EP_CHAT = 1,
@@ -69,6 +71,9 @@ typedef enum {
     NGX_AI_RELAY_EP_MODEL,
     NGX_AI_RELAY_EP_SUBSCRIPTION,
     NGX_AI_RELAY_EP_USAGE,
+    NGX_AI_RELAY_EP_VIDEO_CREATE,
+    NGX_AI_RELAY_EP_VIDEO_GET,
+    NGX_AI_RELAY_EP_VIDEO_CONTENT,
     NGX_AI_RELAY_EP_PASSTHROUGH
 } ngx_ai_relay_endpoint_e;
 

@@ -203,6 +203,13 @@ ngx_ai_relay_form_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ctx->body.stream = (v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0);
 
+    if (ngx_ai_relay_form_field(r, mp, "seconds", &v) != NGX_OK) {
+        goto failed;
+    }
+
+    n = ngx_atoi(v.data, v.len);
+    ctx->body.seconds = (n > 0 && n <= 3600) ? n : 0;
+
     /* the body as read: every rewrite starts from it */
 
     ctx->body.form_bufs = r->request_body->bufs;

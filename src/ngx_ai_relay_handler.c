@@ -31,6 +31,7 @@
 #include "ngx_ai_relay_models.h"
 #include "ngx_ai_relay_dashboard.h"
 #include "ngx_ai_relay_form.h"
+#include "ngx_ai_relay_task.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_lua.h"
@@ -286,15 +287,24 @@ ngx_ai_relay_endpoint(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ctx->endpoint = ep;
 
-    if (ep->body == NGX_AI_RELAY_EP_BODY_NONE) {
-
-        /* answered here: the models, the key's balance */
+    if (ep->body == NGX_AI_RELAY_EP_BODY_NONE
+        || ep->body == NGX_AI_RELAY_EP_BODY_TASK)
+    {
+        /*
+         * no body: answered here (the models, the key's balance), or a
+         * task of the key's own, on the channel that has it (task.c)
+         */
 
         ctx->models_list = 1;
 
         if (ep->id == NGX_AI_RELAY_EP_MODEL) {
             ctx->body.model.data = (u_char *) name;
             ctx->body.model.len = len;
+        }
+
+        if (ep->body == NGX_AI_RELAY_EP_BODY_TASK) {
+            ctx->task_id.data = (u_char *) name;
+            ctx->task_id.len = len;
         }
     }
 
@@ -597,6 +607,10 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             || ctx->endpoint->id == NGX_AI_RELAY_EP_USAGE)
         {
             return ngx_ai_relay_dashboard_send(r, ctx);
+        }
+
+        if (ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_TASK) {
+            return ngx_ai_relay_task_send(r, ctx);
         }
 
         return ngx_ai_relay_models_send(r, ctx);

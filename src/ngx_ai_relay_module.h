@@ -214,6 +214,7 @@ typedef struct {
     int64_t                       prompt_estimate;
     int64_t                       images_requested;
     int64_t                       characters;    /* audio/speech input */
+    int64_t                       seconds;       /* of a video asked for */
     ngx_str_t                     image_size;
     ngx_str_t                     image_quality;
     ngx_ai_relay_mp_t            *form;          /* multipart (form.c) */
@@ -326,6 +327,8 @@ typedef struct {
     ngx_str_t                     request_id;
     ngx_msec_t                    start_msec;
     const ngx_ai_relay_endpoint_t *endpoint;     /* what the path asks */
+    ngx_str_t                     task_id;       /* videos/{id} (task.c) */
+    ngx_str_t                     task_channel;  /* the channel that has it */
 
     /* pending Redis replies, oldest first, and their deadline (ctx.c) */
     ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];

@@ -112,6 +112,10 @@
 /* hash: a day's counters, day is <yyyymmdd> */
 #define NGX_AI_RELAY_RKEY_U_STATS(day)      "stats:" day
 
+/* hash: an async task (a video) the user submitted: its channel, model,
+ * key, cost; kept 30 days */
+#define NGX_AI_RELAY_RKEY_U_TASK(id)        "task:" id
+
 /* string: a key's rate counters before 0.2 (now in the key's hash) */
 #define NGX_AI_RELAY_RKEY_U_RL(sha)         "rl:" sha
 

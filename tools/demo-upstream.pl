@@ -4,7 +4,8 @@
 # SSE stream (usage included when stream_options.include_usage is true),
 # GET /v1/models lists one model, POST /v1/audio/transcriptions and
 # /v1/images/edits (multipart/form-data) answer with what their model
-# field and file sizes were. Perl core modules only.
+# field and file sizes were, POST /v1/videos queues a video that GET
+# /v1/videos/{id} says is completed. Perl core modules only.
 #
 #   tools/demo-upstream.pl PORT [PIDFILE]
 
@@ -89,8 +90,15 @@ sub serve {
                 complete($c, $req, $close);
             }
         } elsif ($method eq 'POST'
-                 && $path =~ m{/(audio/transcriptions|images/edits)$}) {
+                 && $path =~ m{/(audio/transcriptions|images/edits|videos)$}) {
             form($c, $1, $hdr, $body, $close);
+        } elsif ($method eq 'GET' && $path =~ m{/videos/([\w-]+)/content$}) {
+            print $c "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n"
+                . "Content-Length: 8\r\n"
+                . ($close ? "Connection: close\r\n" : '') . "\r\nDEMO-MP4";
+        } elsif ($method eq 'GET' && $path =~ m{/videos/([\w-]+)$}) {
+            reply($c, 200, $json->encode({ id => $1, object => 'video',
+                  status => 'completed', progress => 100 }), $close);
         } else {
             reply($c, 404, '{"error":{"message":"not found","type":'
                   . '"invalid_request_error","param":null,"code":null}}',
@@ -124,6 +132,13 @@ sub form {
         }
     }
     my $model = $field{model} // '';
+    if ($what eq 'videos') {
+        reply($c, 200, $json->encode({ id => 'video_demo' . int(time * 1000),
+              object => 'video', model => $model, status => 'queued',
+              progress => 0, seconds => $field{seconds} // '4',
+              created_at => int(time) }), $close);
+        return;
+    }
     if ($what eq 'images/edits') {
         reply($c, 200, $json->encode({ created => int(time), data => [
             { b64_json => 'aW1hZ2U=',

@@ -10,7 +10,7 @@
  *                                 image:<size>:<quality> (uUSD),
  *                                 character (uUSD per 1M characters,
  *                                 audio/speech input), second (uUSD per
- *                                 second of transcribed audio)
+ *                                 second of transcribed audio or video)
  *
  * Prices are given in exact USD ("2.50" per 1M tokens) and stored as
  * integer micro-USD.
@@ -92,7 +92,8 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       "  --image USD            per generated image\n"
       "  --character USD        per 1M input characters (audio/speech)\n"
       "  --second USD           per second of audio a transcription\n"
-      "                         reports (usage type duration)\n"
+      "                         reports (usage type duration), and per\n"
+      "                         second of a video task (its \"seconds\")\n"
       "  --image-size-quality 1024x1024:hd=USD   per image of that size and\n"
       "                         quality (either may be *); at most 8\n"
       "  --unset FIELD          remove a field (input, cached_input, ...,\n"

@@ -1,6 +1,7 @@
 // The official OpenAI SDK (npm "openai") against the relay `make run`
 // started: a completion, a stream, the models list, a refused key, a
-// transcription and an image edit (multipart), an endpoint not served.
+// transcription and an image edit (multipart), a video task, an endpoint
+// not served.
 // Reads AI_RELAY_BASE_URL, AI_RELAY_DEMO_KEY, AI_RELAY_DEMO_MODEL.
 
 import assert from 'node:assert/strict';
@@ -100,6 +101,19 @@ await check('images.edit: a multipart image', async () => {
     });
     assert.equal(r.data.length, 1);
     assert.match(r.data[0].revised_prompt, /^model=\S+ image=5008$/);
+});
+
+await check('videos.create, retrieve and downloadContent: the key\'s own task', async () => {
+    const v = await client.videos.create({ model, prompt: 'a cat', seconds: '4' });
+    assert.match(v.id, /^video_demo/);
+    assert.equal(v.status, 'queued');
+    const got = await client.videos.retrieve(v.id);
+    assert.equal(got.id, v.id);
+    assert.equal(got.status, 'completed');
+    const content = await client.videos.downloadContent(v.id);
+    assert.equal(Buffer.from(await content.arrayBuffer()).toString(), 'DEMO-MP4');
+    await assert.rejects(client.videos.retrieve('video_not_ours'),
+        (e) => e instanceof OpenAI.NotFoundError);
 });
 
 await check('an endpoint the relay does not serve is a 404', async () => {

@@ -87,6 +87,18 @@ test_known(void **state)
 
     ep = find("/v1/images/edits", name);
     assert_int_equal(ep->body, NGX_AI_RELAY_EP_BODY_MULTIPART);
+
+    ep = find("/v1/videos", name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_VIDEO_CREATE);
+    assert_int_equal(ep->price, NGX_AI_RELAY_EP_PRICE_TASK);
+
+    ep = find("/v1/videos/video_123", name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_VIDEO_GET);
+    assert_string_equal(name, "video_123");
+
+    ep = find("/v1/videos/video_123/content", name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_VIDEO_CONTENT);
+    assert_string_equal(name, "video_123");
 }
 
 
@@ -106,6 +118,8 @@ test_unknown(void **state)
     assert_null(find("/v1beta/models/:generateContent", name));
     assert_null(find("/v1beta/models/g:deleteAll", name));
     assert_null(find("/v1/", name));
+    assert_null(find("/v1/videos/v1/remix", name));
+    assert_null(find("/v1/video/generations", name));
     assert_null(find("", name));
     assert_string_equal(name, "");
 }
