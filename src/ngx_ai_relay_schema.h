@@ -137,6 +137,8 @@
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_LEDGER
 #define NGX_AI_RELAY_RKEY_STATS(uid, day)                                     \
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_STATS(day)
+#define NGX_AI_RELAY_RKEY_TASK(uid, id)                                       \
+    NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_TASK(id)
 #define NGX_AI_RELAY_RKEY_RL(uid, sha)                                        \
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_RL(sha)
 

@@ -11,7 +11,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 44;
+plan tests => repeat_each() * 45;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -187,3 +187,6 @@ is(scalar(@recs), 2, 'the submit and the refund recorded');
 is($recs[-1]{cost}, -300_000, 'the refund record');
 is($recs[-1]{task}, 'video_bad1', 'names the task');
 is(user_field(1, 'used'), 0, 'used back to zero');
+like(cli('tasks', 'list', '--user', '1'),
+     qr/^video_bad1\s+sora-2\s+1\s+\$0\.30\s+failed, refunded\s/m,
+     'ai-relay tasks shows it');
