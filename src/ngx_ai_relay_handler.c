@@ -108,7 +108,7 @@ static ngx_int_t
 ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  key;
+    ngx_str_t                  key, arg;
     ngx_time_t                *tp;
     ngx_http_variable_value_t *vv;
     ngx_ai_relay_main_conf_t  *armcf;
@@ -151,11 +151,35 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ctx->request_id.data = vv->data;
     ctx->request_id.len = vv->len;
 
+    /*
+     * the key first (no Redis yet): hashed, masked, and a ?key= blanked in
+     * place, so that no answer, not even 404 or 405, logs it in
+     * $request_uri, $args or $arg_key
+     */
+
+    rc = ngx_ai_relay_find_key(r, &key);
+
+    if (rc == NGX_OK) {
+        if (ngx_ai_relay_client_key(r, &key, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (r->args.len
+        && ngx_http_arg(r, (u_char *) "key", 3, &arg) == NGX_OK
+        && arg.len)
+    {
+        /*
+         * ?key=: the request line, $request_uri and $args share these
+         * bytes; blank the middle of the key so no log ever shows it
+         * (also when the key the relay uses came in a header)
+         */
+        (void) ngx_ai_relay_key_blank(arg.data, arg.len);
+    }
+
     if (ngx_ai_relay_endpoint(r, ctx) != NGX_OK) {
         return ngx_ai_relay_handler(r);
     }
-
-    rc = ngx_ai_relay_find_key(r, &key);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -170,18 +194,6 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_ai_relay_client_key(r, &key, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (key.data >= r->args.data && key.data < r->args.data + r->args.len) {
-        /*
-         * ?key=: the request line, $request_uri and $args share these
-         * bytes; blank the middle of the key so no log ever shows it
-         */
-        (void) ngx_ai_relay_key_blank(key.data, key.len);
     }
 
     if (ctx->models_list) {
