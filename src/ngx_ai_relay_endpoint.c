@@ -140,7 +140,7 @@ const ngx_ai_relay_endpoint_t  ngx_ai_relay_endpoint_passthrough = {
 
 static int ngx_ai_relay_endpoint_match(const char *pattern,
     const unsigned char *s, size_t len, const unsigned char **name,
-    size_t *name_len);
+    size_t *name_len, int nocase);
 
 
 const unsigned char *
@@ -212,7 +212,8 @@ ngx_ai_relay_endpoint_find(const unsigned char *path, size_t len,
     tail = ngx_ai_relay_endpoint_tail(path, len, &tlen);
 
     for (ep = ngx_ai_relay_endpoints; ep->path; ep++) {
-        if (ngx_ai_relay_endpoint_match(ep->path, tail, tlen, name, name_len))
+        if (ngx_ai_relay_endpoint_match(ep->path, tail, tlen, name, name_len,
+                                        0))
         {
             return ep;
         }
@@ -225,12 +226,65 @@ ngx_ai_relay_endpoint_find(const unsigned char *path, size_t len,
 }
 
 
+int
+ngx_ai_relay_endpoint_near(const unsigned char *path, size_t len)
+{
+    size_t                          i, tlen, nlen;
+    unsigned char                   low[NGX_AI_RELAY_EP_NEAR_MAX];
+    const unsigned char            *tail, *name;
+    const ngx_ai_relay_endpoint_t  *ep;
+
+    if (len > sizeof(low)) {
+        return 1;
+    }
+
+    for (i = 0; i < len; i++) {
+        low[i] = (path[i] >= 'A' && path[i] <= 'Z') ? path[i] | 0x20
+                                                     : path[i];
+    }
+
+    /* the version segment, whatever its case; then trailing slashes off */
+
+    tail = ngx_ai_relay_endpoint_tail(low, len, &tlen);
+
+    while (tlen && tail[tlen - 1] == '/') {
+        tlen--;
+    }
+
+    for (ep = ngx_ai_relay_endpoints; ep->path; ep++) {
+        if (ngx_ai_relay_endpoint_match(ep->path, tail, tlen, &name, &nlen,
+                                        1))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+ngx_ai_relay_endpoint_prefix(const unsigned char *path, size_t len,
+    const unsigned char *prefix, size_t prefix_len)
+{
+    if (prefix_len == 0 || len < prefix_len
+        || memcmp(path, prefix, prefix_len) != 0)
+    {
+        return 0;
+    }
+
+    return len == prefix_len || prefix[prefix_len - 1] == '/'
+           || path[prefix_len] == '/';
+}
+
+
 /* '*' matches one byte or more, none of them '/' or ':' */
 
 static int
 ngx_ai_relay_endpoint_match(const char *pattern, const unsigned char *s,
-    size_t len, const unsigned char **name, size_t *name_len)
+    size_t len, const unsigned char **name, size_t *name_len, int nocase)
 {
+    unsigned char         c;
     const unsigned char  *last, *start;
 
     last = s + len;
@@ -253,7 +307,13 @@ ngx_ai_relay_endpoint_match(const char *pattern, const unsigned char *s,
             continue;
         }
 
-        if (s == last || *s != (unsigned char) *pattern) {
+        c = (unsigned char) *pattern;
+
+        if (nocase && c >= 'A' && c <= 'Z') {
+            c |= 0x20;
+        }
+
+        if (s == last || *s != c) {
             return 0;
         }
 

@@ -98,6 +98,22 @@ const ngx_ai_relay_endpoint_t *ngx_ai_relay_endpoint_find(
     const unsigned char *path, size_t len, const unsigned char **name,
     size_t *name_len);
 
+/*
+ * 1 if a path no endpoint serves is one in all but letter case or
+ * trailing slashes ("/V1/Chat/Completions/"), or longer than
+ * NGX_AI_RELAY_EP_NEAR_MAX: such a path is never passed through
+ */
+#define NGX_AI_RELAY_EP_NEAR_MAX  2048
+
+int ngx_ai_relay_endpoint_near(const unsigned char *path, size_t len);
+
+/*
+ * 1 if path starts with prefix at a segment boundary: "/v1/files"
+ * covers "/v1/files" and "/v1/files/f-1", not "/v1/filesystem"
+ */
+int ngx_ai_relay_endpoint_prefix(const unsigned char *path, size_t len,
+    const unsigned char *prefix, size_t prefix_len);
+
 /* the path after the version segment, as matched */
 const unsigned char *ngx_ai_relay_endpoint_tail(const unsigned char *path,
     size_t len, size_t *tail_len);

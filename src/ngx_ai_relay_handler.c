@@ -254,6 +254,8 @@ ngx_ai_relay_endpoint(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     size_t                          len;
     unsigned                        method;
+    ngx_str_t                      *path;
+    ngx_uint_t                      i, passthrough;
     const u_char                   *name;
     ngx_ai_relay_loc_conf_t        *arlcf;
     const ngx_ai_relay_endpoint_t  *ep;
@@ -264,7 +266,29 @@ ngx_ai_relay_endpoint(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     if (ep == NULL) {
 
-        if (arlcf->passthrough.len == 0) {
+        /*
+         * passed through: only under a prefix the operator named, never
+         * an endpoint in other letter case or with a trailing slash
+         */
+
+        passthrough = 0;
+
+        if (arlcf->passthrough.len
+            && !ngx_ai_relay_endpoint_near(r->uri.data, r->uri.len))
+        {
+            path = arlcf->passthrough_paths->elts;
+
+            for (i = 0; i < arlcf->passthrough_paths->nelts; i++) {
+                if (ngx_ai_relay_endpoint_prefix(r->uri.data, r->uri.len,
+                                                 path[i].data, path[i].len))
+                {
+                    passthrough = 1;
+                    break;
+                }
+            }
+        }
+
+        if (!passthrough) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "ai relay: no endpoint %V %V", &r->method_name,
                           &r->uri);
@@ -272,6 +296,14 @@ ngx_ai_relay_endpoint(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             ngx_ai_relay_set_error(r, NGX_HTTP_NOT_FOUND, "unknown_url",
                                    "Invalid URL (%V %V)", &r->method_name,
                                    &r->uri);
+            return NGX_DECLINED;
+        }
+
+        if (!(r->method & arlcf->passthrough_methods)) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_NOT_ALLOWED,
+                                   "method_not_allowed",
+                                   "%V is not supported on this endpoint",
+                                   &r->method_name);
             return NGX_DECLINED;
         }
 

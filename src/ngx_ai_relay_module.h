@@ -166,6 +166,8 @@ typedef struct {
     ngx_uint_t                    next_upstream_tries;
     ngx_msec_t                    next_upstream_timeout;
     ngx_str_t                     passthrough;   /* its model, or empty */
+    ngx_array_t                  *passthrough_paths;   /* of ngx_str_t */
+    ngx_uint_t                    passthrough_methods; /* NGX_HTTP_GET... */
     ngx_uint_t                    response_model;/* 1: the client's name */
 } ngx_ai_relay_loc_conf_t;
 

@@ -11,7 +11,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 125;
+plan tests => repeat_each() * 159;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -56,8 +56,13 @@ our $Spy = <<'_EOC_';
 _EOC_
 
 our $Config = relay_config(extra => $Spy);
-our $Pass = relay_config(relay => 'ai_relay_passthrough passthru;',
+our $Pass = relay_config(relay => 'ai_relay_passthrough passthru /v1/files '
+                                   . '/v1/fine_tuning /v1/assistants '
+                                   . '/v1/batches /v1/images;',
                          extra => $Spy);
+our $PassDelete = relay_config(relay => 'ai_relay_passthrough passthru '
+                                         . '/v1/files methods=GET,DELETE;',
+                               extra => $Spy);
 our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
 
 # lines of logs/spy.log: the requests upstreams received
@@ -452,3 +457,82 @@ ok(wait_for(sub { records(1) == 1 }), 'one record');
 my $r = last_record(1);
 is($r->{tries}, 2, 'two tries');
 is($r->{cost}, 2500, 'billed once, per request');
+
+
+
+=== TEST 20: pass-through only under the prefixes the operator named: other paths 404, not forwarded
+--- init
+AIRelayTest::seed_world(mock => '/mock/spy');
+AIRelayTest::seed_model('passthru', channels => '1');
+AIRelayTest::seed_price('passthru', request => 1000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Pass
+--- request eval
+["POST /v1/realtime/sessions\n{}", "GET /v1/filesystem", "GET /v1/vector_stores"]
+--- more_headers eval: $::Key
+--- error_code eval
+[404, 404, 404]
+--- response_body_like eval
+["unknown_url", "unknown_url", "unknown_url"]
+--- redis_check
+main::untouched();
+
+
+
+=== TEST 21: an endpoint in other letter case or with a trailing slash, under a pass-through prefix: 404, never passed through raw
+--- init
+AIRelayTest::seed_world(mock => '/mock/spy');
+AIRelayTest::seed_model('passthru', channels => '1');
+AIRelayTest::seed_price('passthru', request => 1000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Pass
+--- request eval
+["POST /v1/images/generations/\n{\"model\":\"gpt-4o-mini\",\"prompt\":\"a cat\"}",
+ "POST /v1/images/Generations\n{\"model\":\"gpt-4o-mini\",\"prompt\":\"a cat\"}",
+ "POST /v1/images/edits//\n{}"]
+--- more_headers eval: $::Key
+--- error_code eval
+[404, 404, 404]
+--- response_body_like eval
+["unknown_url", "unknown_url", "unknown_url"]
+--- redis_check
+main::untouched();
+
+
+
+=== TEST 22: pass-through takes GET and POST unless the operator names other methods: DELETE 405
+--- init
+AIRelayTest::seed_world(mock => '/mock/spy');
+AIRelayTest::seed_model('passthru', channels => '1');
+AIRelayTest::seed_price('passthru', request => 1000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Pass
+--- request
+DELETE /v1/files/file-abc
+--- more_headers eval: $::Key
+--- error_code: 405
+--- response_body_like: method_not_allowed
+--- redis_check
+main::untouched();
+
+
+
+=== TEST 23: methods= opens DELETE too, on the named prefixes only
+--- init
+AIRelayTest::seed_world(mock => '/mock/spy');
+AIRelayTest::seed_model('passthru', channels => '1');
+AIRelayTest::seed_price('passthru', request => 1000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::PassDelete
+--- request eval
+["DELETE /v1/files/file-abc", "POST /v1/files\n{}"]
+--- more_headers eval: $::Key
+--- error_code eval
+[200, 405]
+--- response_body_like eval
+["^DELETE /mock/spy/v1/files/file-abc\\|Bearer upstream-key-1\\|\$", "method_not_allowed"]
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(last_record(1)->{cost}, 1000, 'the per-request price');
+is(user_field(1, 'balance'), 10_000_000 - 1000, 'charged once');
+is(main::spy_lines(), 1, 'the upstream got the DELETE only');

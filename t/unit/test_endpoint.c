@@ -195,6 +195,59 @@ test_chars(void **state)
 }
 
 
+static int
+near(const char *path)
+{
+    return ngx_ai_relay_endpoint_near((const unsigned char *) path,
+                                      strlen(path));
+}
+
+
+static int
+prefix(const char *path, const char *pre)
+{
+    return ngx_ai_relay_endpoint_prefix((const unsigned char *) path,
+                                        strlen(path),
+                                        (const unsigned char *) pre,
+                                        strlen(pre));
+}
+
+
+static void
+test_near(void **state)
+{
+    char  big[NGX_AI_RELAY_EP_NEAR_MAX + 2];
+
+    assert_int_equal(near("/v1/chat/completions/"), 1);
+    assert_int_equal(near("/V1/Chat/Completions"), 1);
+    assert_int_equal(near("/v1/images/edits//"), 1);
+    assert_int_equal(near("/v1beta/models/Gemini-Pro:GENERATECONTENT"), 1);
+    assert_int_equal(near("/openai/v1/MESSAGES/count_tokens/"), 1);
+    assert_int_equal(near("/v1/files"), 0);
+    assert_int_equal(near("/v1/files/file-1/content"), 0);
+    assert_int_equal(near("/v1/chat/completions/x"), 0);
+    assert_int_equal(near("/v1/fine_tuning/jobs"), 0);
+
+    memset(big, 'a', sizeof(big) - 1);
+    big[0] = '/';
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(near(big), 1);
+}
+
+
+static void
+test_prefix(void **state)
+{
+    assert_int_equal(prefix("/v1/files", "/v1/files"), 1);
+    assert_int_equal(prefix("/v1/files/f-1", "/v1/files"), 1);
+    assert_int_equal(prefix("/v1/files/f-1", "/v1/files/"), 1);
+    assert_int_equal(prefix("/v1/filesystem", "/v1/files"), 0);
+    assert_int_equal(prefix("/v1/file", "/v1/files"), 0);
+    assert_int_equal(prefix("/v1/Files", "/v1/files"), 0);
+    assert_int_equal(prefix("/v1/files", ""), 0);
+}
+
+
 int
 main(void)
 {
@@ -204,6 +257,8 @@ main(void)
         cmocka_unit_test(test_tail),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_chars),
+        cmocka_unit_test(test_near),
+        cmocka_unit_test(test_prefix),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
