@@ -130,6 +130,9 @@ ngx_ai_relay_form_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ngx_ai_relay_mp_t        *mp;
     ngx_ai_relay_mp_part_t   *model;
 
+    static const char  *single[] = { "model", "n", "size", "quality",
+                                     "stream", "seconds", "response_format" };
+
     mp = ctx->body.form;
     ctx->body.form_read = 1;
 
@@ -141,6 +144,25 @@ ngx_ai_relay_form_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                                "We could not parse the multipart body of "
                                "your request: %s.", mp->error);
         return NGX_ERROR;
+    }
+
+    /*
+     * a priced field twice: the relay would read the first, the upstream
+     * may read the last (Starlette does)
+     */
+
+    for (n = 0; n < (ngx_int_t) (sizeof(single) / sizeof(single[0])); n++) {
+        if (ngx_ai_relay_mp_count(mp, single[n]) > 1) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: client sent the field \"%s\" twice",
+                          single[n]);
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_multipart",
+                                   "We could not parse the multipart body "
+                                   "of your request: the field '%s' is "
+                                   "given more than once.", single[n]);
+            return NGX_ERROR;
+        }
     }
 
     model = ngx_ai_relay_mp_find(mp, "model");

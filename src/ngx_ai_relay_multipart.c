@@ -26,6 +26,9 @@ enum {
 
 
 static int ngx_ai_relay_mp_headers(ngx_ai_relay_mp_t *mp);
+static size_t ngx_ai_relay_mp_param1(const unsigned char *p,
+    const unsigned char *last, const char *name, unsigned char *out,
+    size_t size, int *found, const unsigned char **next);
 static size_t ngx_ai_relay_mp_param(const unsigned char *p,
     const unsigned char *last, const char *name, unsigned char *out,
     size_t size, int *found);
@@ -72,7 +75,7 @@ ngx_ai_relay_mp_init(ngx_ai_relay_mp_t *mp, const unsigned char *ct,
     n = ngx_ai_relay_mp_param(ct + 19, ct + len, "boundary", b, sizeof(b),
                               &found);
 
-    if (!found || n == 0 || n > NGX_AI_RELAY_MP_BOUNDARY_LEN) {
+    if (found != 1 || n == 0 || n > NGX_AI_RELAY_MP_BOUNDARY_LEN) {
         return -1;
     }
 
@@ -296,12 +299,33 @@ ngx_ai_relay_mp_find(ngx_ai_relay_mp_t *mp, const char *name)
 }
 
 
+unsigned
+ngx_ai_relay_mp_count(ngx_ai_relay_mp_t *mp, const char *name)
+{
+    size_t    len;
+    unsigned  i, n;
+
+    len = strlen(name);
+    n = 0;
+
+    for (i = 0; i < mp->nparts; i++) {
+        if (mp->parts[i].name_len == len
+            && memcmp(mp->parts[i].name, name, len) == 0)
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
 /* a part's headers: Content-Disposition: form-data; name=".."[; filename] */
 
 static int
 ngx_ai_relay_mp_headers(ngx_ai_relay_mp_t *mp)
 {
-    int                      found, file;
+    int                      found, file, cd;
     size_t                   n;
     const unsigned char     *p, *last, *eol;
     ngx_ai_relay_mp_part_t  *part;
@@ -316,6 +340,7 @@ ngx_ai_relay_mp_headers(ngx_ai_relay_mp_t *mp)
 
     last = mp->headers + mp->headers_len;
     found = 0;
+    cd = 0;
 
     for (p = mp->headers; p < last; p = eol + 1) {
         eol = memchr(p, '\n', last - p);
@@ -329,9 +354,22 @@ ngx_ai_relay_mp_headers(ngx_ai_relay_mp_t *mp)
             continue;
         }
 
+        /* readers differ on which of two counts: none does here */
+
+        if (cd++) {
+            mp->error = "a part with two Content-Disposition headers";
+            return -1;
+        }
+
         n = ngx_ai_relay_mp_param(p + 20, eol, "name",
                                   (unsigned char *) part->name,
                                   sizeof(part->name), &found);
+
+        if (found == 2) {
+            mp->error = "a part with two name parameters";
+            return -1;
+        }
+
         if (found && n < sizeof(part->name)) {
             part->name_len = n;
         }
@@ -355,16 +393,42 @@ ngx_ai_relay_mp_headers(ngx_ai_relay_mp_t *mp)
 /*
  * The value of a parameter ";name=value" or ';name="value"' between p and
  * last: its length (copied into out when out is not NULL and it fits).
+ * *found: 0, 1, or 2 when the parameter comes twice (readers differ on
+ * which one counts: the caller refuses it).
  */
 
 static size_t
 ngx_ai_relay_mp_param(const unsigned char *p, const unsigned char *last,
     const char *name, unsigned char *out, size_t size, int *found)
 {
+    int                   again;
+    size_t                n;
+    const unsigned char  *next;
+
+    n = ngx_ai_relay_mp_param1(p, last, name, out, size, found, &next);
+
+    if (*found) {
+        (void) ngx_ai_relay_mp_param1(next, last, name, NULL, 0, &again,
+                                      &next);
+        if (again) {
+            *found = 2;
+        }
+    }
+
+    return n;
+}
+
+
+static size_t
+ngx_ai_relay_mp_param1(const unsigned char *p, const unsigned char *last,
+    const char *name, unsigned char *out, size_t size, int *found,
+    const unsigned char **next)
+{
     size_t                nlen, n;
     const unsigned char  *start;
 
     *found = 0;
+    *next = last;
     nlen = strlen(name);
 
     while (p < last) {
@@ -416,6 +480,8 @@ ngx_ai_relay_mp_param(const unsigned char *p, const unsigned char *last,
                 n++;
             }
 
+            *next = (p < last) ? p + 1 : last;
+
             return n;
         }
 
@@ -430,6 +496,8 @@ ngx_ai_relay_mp_param(const unsigned char *p, const unsigned char *last,
         if (out && n <= size) {
             memcpy(out, start, n);
         }
+
+        *next = p;
 
         return n;
     }

@@ -73,6 +73,9 @@ int ngx_ai_relay_mp_feed(ngx_ai_relay_mp_t *mp, const unsigned char *p,
 /* the body ended: OK if the closing boundary was seen */
 int ngx_ai_relay_mp_finish(ngx_ai_relay_mp_t *mp);
 
+/* how many fields are named name */
+unsigned ngx_ai_relay_mp_count(ngx_ai_relay_mp_t *mp, const char *name);
+
 /* the first field named name, or NULL */
 ngx_ai_relay_mp_part_t *ngx_ai_relay_mp_find(ngx_ai_relay_mp_t *mp,
     const char *name);

@@ -12,7 +12,7 @@ use Digest::SHA qw(sha256_hex);
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 55;
+plan tests => repeat_each() * 72;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -321,3 +321,60 @@ is($r->{prompt_tokens}, 0, 'no tokens');
 is($r->{usage_source}, 'upstream', 'from the upstream');
 is($r->{cost}, 10 * 100 + 7, 'per second, plus the request');
 is(user_field(1, 'balance'), 10_000_000 - 1007, 'charged once');
+
+
+
+=== TEST 11: a priced field twice (model, n): 400, nothing forwarded or changed
+--- init
+main::world(mock => '/mock/echo');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /v1/audio/transcriptions\n" . main::form(['file', 'abc', 'a.mp3'], ['model', 'stt'], ['model', 'whisper-expensive']),
+ "POST /v1/images/edits\n" . main::form(['image', 'abc', 'a.png'], ['model', 'stt'], ['n', '1'], ['prompt', 'x'], ['n', '10'])]
+--- more_headers eval: "$::Key\n$::CT"
+--- error_code eval
+[400, 400]
+--- response_body eval
+['{"error":{"message":"We could not parse the multipart body of your request: the field \'model\' is given more than once.","type":"invalid_request_error","param":null,"code":"invalid_multipart"}}' . "\n",
+ '{"error":{"message":"We could not parse the multipart body of your request: the field \'n\' is given more than once.","type":"invalid_request_error","param":null,"code":"invalid_multipart"}}' . "\n"]
+--- redis_check
+is(scalar(records(1)), 0, 'no record');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation');
+is(user_field(1, 'balance'), 10_000_000, 'balance unchanged');
+
+
+
+=== TEST 12: two boundary parameters: 400
+--- init
+main::world(mock => '/mock/echo');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/audio/transcriptions\n$::Form"
+--- more_headers eval: "$::Key\nContent-Type: multipart/form-data; boundary=$::B; boundary=other"
+--- error_code: 400
+--- response_body_like: invalid_multipart
+--- redis_check
+is(scalar(records(1)), 0, 'no record');
+is(user_field(1, 'balance'), 10_000_000, 'balance unchanged');
+
+
+
+=== TEST 13: a part with two name parameters, a part with two Content-Disposition headers: 400
+--- init
+main::world(mock => '/mock/echo');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /v1/audio/transcriptions\n--$::B\r\nContent-Disposition: form-data; name=\"model\"; name=\"prompt\"\r\n\r\nstt\r\n--$::B--",
+ "POST /v1/audio/transcriptions\n--$::B\r\nContent-Disposition: form-data; name=\"prompt\"\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nstt\r\n--$::B--"]
+--- more_headers eval: "$::Key\n$::CT"
+--- error_code eval
+[400, 400]
+--- response_body eval
+['{"error":{"message":"We could not parse the multipart body of your request: a part with two name parameters.","type":"invalid_request_error","param":null,"code":"invalid_multipart"}}' . "\n",
+ '{"error":{"message":"We could not parse the multipart body of your request: a part with two Content-Disposition headers.","type":"invalid_request_error","param":null,"code":"invalid_multipart"}}' . "\n"]
+--- redis_check
+is(scalar(records(1)), 0, 'no record');
+is(user_field(1, 'balance'), 10_000_000, 'balance unchanged');

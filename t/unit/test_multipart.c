@@ -136,6 +136,10 @@ test_content_type(void **state)
     assert_int_equal(INIT("multipart/form-data"), -1);
     assert_int_equal(INIT("multipart/form-data; boundary="), -1);
     assert_int_equal(INIT("application/json"), -1);
+    /* two boundaries: readers differ on which counts */
+    assert_int_equal(INIT("multipart/form-data; boundary=a; boundary=b"), -1);
+    assert_int_equal(INIT("multipart/form-data; boundary=\"a;b\"; "
+                          "BOUNDARY=a"), -1);
     assert_int_equal(INIT("multipart/form-data; boundary=12345678901234567890"
                           "123456789012345678901234567890123456789012345678901"),
                      -1);
@@ -163,8 +167,34 @@ test_malformed(void **state)
     RUN("------b0undary\r\nContent-Disposition: form-data; name=a\r\n\r\nx");
     RUN("------b0undaryX\r\n");
     RUN("------b0undary-x");
+    RUN("------b0undary\r\nContent-Disposition: form-data; name=a; "
+        "name=b\r\n\r\nx\r\n------b0undary--");
+    RUN("------b0undary\r\nContent-Disposition: form-data; name=a\r\n"
+        "content-disposition: form-data; name=b\r\n\r\nx\r\n"
+        "------b0undary--");
 
 #undef RUN
+}
+
+
+static void
+test_count(void **state)
+{
+    ngx_ai_relay_mp_t  mp;
+
+    static const char  body[] =
+        "------b0undary\r\nContent-Disposition: form-data; name=model\r\n"
+        "\r\ncheap\r\n"
+        "------b0undary\r\nContent-Disposition: form-data; name=\"model\""
+        "\r\n\r\nexpensive\r\n------b0undary--";
+
+    assert_int_equal(ngx_ai_relay_mp_init(&mp, (const unsigned char *) CT,
+                                          sizeof(CT) - 1), 0);
+    (void) ngx_ai_relay_mp_feed(&mp, (const unsigned char *) body,
+                                sizeof(body) - 1);
+    assert_int_equal(ngx_ai_relay_mp_finish(&mp), NGX_AI_RELAY_MP_OK);
+    assert_int_equal(ngx_ai_relay_mp_count(&mp, "model"), 2);
+    assert_int_equal(ngx_ai_relay_mp_count(&mp, "n"), 0);
 }
 
 
@@ -176,6 +206,7 @@ main(void)
         cmocka_unit_test(test_pieces),
         cmocka_unit_test(test_content_type),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_count),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
