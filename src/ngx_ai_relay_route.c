@@ -720,9 +720,24 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     path_end = r->args_start ? r->args_start - 1
                              : r->unparsed_uri.data + r->unparsed_uri.len;
 
-    if (path_end < path || r->unparsed_uri.len == 0) {
-        path = r->uri.data;
-        path_end = r->uri.data + r->uri.len;
+    if (path_end < path || r->unparsed_uri.len == 0
+        || r->complex_uri || r->quoted_uri || !r->valid_unparsed_uri)
+    {
+        /*
+         * the path the endpoint was found in, not the client's bytes:
+         * "/v1/messages%2Fcount_tokens" or ".../count_tokens#/../../x"
+         * must reach the upstream as the endpoint it was priced as
+         */
+
+        len = ngx_escape_uri(NULL, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
+
+        path = ngx_pnalloc(r->pool, r->uri.len + 2 * len);
+        if (path == NULL) {
+            return NGX_ERROR;
+        }
+
+        path_end = (u_char *) ngx_escape_uri(path, r->uri.data, r->uri.len,
+                                             NGX_ESCAPE_URI);
     }
 
     args = r->args.data;

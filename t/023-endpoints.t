@@ -11,7 +11,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 159;
+plan tests => repeat_each() * 169;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -45,6 +45,13 @@ our $Spy = <<'_EOC_';
         access_log logs/spy.log;
         default_type application/json;
         return 500 '{"error":{"message":"The server had an error","type":"server_error"}}';
+    }
+
+    location /mock/raw/ {
+        access_log logs/spy.log;
+        echo_read_request_body;
+        default_type application/json;
+        echo -n '{"input_tokens":12,"got":"$request_method $request_uri"}';
     }
 
     location /mock/count/ {
@@ -536,3 +543,25 @@ ok(wait_for(sub { records(1) == 1 }), 'one record');
 is(last_record(1)->{cost}, 1000, 'the per-request price');
 is(user_field(1, 'balance'), 10_000_000 - 1000, 'charged once');
 is(main::spy_lines(), 1, 'the upstream got the DELETE only');
+
+
+
+=== TEST 24: path tricks: the upstream gets the path the endpoint was found in (free count_tokens stays count_tokens), not the client's raw bytes
+--- init
+AIRelayTest::seed_world(mock => '/mock/raw');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /v1/messages%2Fcount_tokens\n{\"model\":\"gpt-4o-mini\",\"messages\":[]}",
+ "POST /v1/messages/count_tokens#/../../messages\n{\"model\":\"gpt-4o-mini\",\"messages\":[]}",
+ "POST /v1/./messages//count_tokens\n{\"model\":\"gpt-4o-mini\",\"messages\":[]}"]
+--- more_headers eval: "x-api-key: $AIRelayTest::TEST_KEY"
+--- response_body eval
+['{"input_tokens":12,"got":"POST /mock/raw/v1/messages/count_tokens"}',
+ '{"input_tokens":12,"got":"POST /mock/raw/v1/messages/count_tokens"}',
+ '{"input_tokens":12,"got":"POST /mock/raw/v1/messages/count_tokens"}']
+--- redis_check
+ok(wait_for(sub { records(1) == 3 }), 'three records');
+is(user_field(1, 'balance'), 10_000_000, 'free, and free upstream too');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation');
+is(main::spy_lines(), 3, 'each reached the upstream once');
