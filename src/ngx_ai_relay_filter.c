@@ -850,7 +850,14 @@ ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         return NGX_OK;
     }
 
-    /* ai_relay_response_model client: the answer's model, the client's */
+    /*
+     * ai_relay_response_model client: the answer's model, the client's,
+     * written straight into the buffer that goes (nothing else is
+     * allocated per event: the buffers come back through the free list)
+     */
+
+    len = ctx->stream.hold_len;
+    qlen = 0;
 
     if (ctx->stream.rename
         && ngx_ai_relay_rename_find(ctx->stream.hold, ctx->stream.hold_len,
@@ -860,20 +867,8 @@ ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                                            ctx->body.model.len);
         len = ctx->stream.hold_len - (z - a) + qlen;
 
-        p = ngx_pnalloc(r->pool, ngx_max(len, ctx->stream.hold_cap));
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        start = ngx_cpymem(p, ctx->stream.hold, a);
-        ngx_ai_relay_json_quote(start, ctx->body.model.data,
-                                ctx->body.model.len);
-        ngx_memcpy(start + qlen, ctx->stream.hold + z,
-                   ctx->stream.hold_len - z);
-
-        ctx->stream.hold = p;
-        ctx->stream.hold_len = len;
-        ctx->stream.hold_cap = ngx_max(len, ctx->stream.hold_cap);
+    } else {
+        a = z = 0;
     }
 
     cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
@@ -888,19 +883,29 @@ ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     ngx_memzero(b, sizeof(ngx_buf_t));
 
-    if (start == NULL || (size_t) (end - start) < ctx->stream.hold_len) {
-        start = ngx_palloc(r->pool, ngx_max(ctx->stream.hold_len, 256));
+    if (start == NULL || (size_t) (end - start) < len) {
+        start = ngx_palloc(r->pool, ngx_max(len, 256));
         if (start == NULL) {
             return NGX_ERROR;
         }
 
-        end = start + ngx_max(ctx->stream.hold_len, 256);
+        end = start + ngx_max(len, 256);
     }
 
     b->start = start;
     b->end = end;
     b->pos = start;
-    b->last = ngx_cpymem(start, ctx->stream.hold, ctx->stream.hold_len);
+
+    if (qlen) {
+        p = ngx_cpymem(start, ctx->stream.hold, a);
+        ngx_ai_relay_json_quote(p, ctx->body.model.data, ctx->body.model.len);
+        b->last = ngx_cpymem(p + qlen, ctx->stream.hold + z,
+                             ctx->stream.hold_len - z);
+
+    } else {
+        b->last = ngx_cpymem(start, ctx->stream.hold, ctx->stream.hold_len);
+    }
+
     b->temporary = 1;
     b->flush = 1;
     b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;

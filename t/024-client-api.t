@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 use POSIX ();
 
 repeat_each(2);
-plan tests => repeat_each() * 50;
+plan tests => repeat_each() * 53;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -32,6 +32,21 @@ our $Mocks = <<'_EOC_';
         echo 'data: {"id":"c1","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"lo \\"model\\":\\"x\\""}}]}';
         echo;
         echo 'data: {"id":"c1","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14}}';
+        echo;
+        echo 'data: [DONE]';
+        echo;
+    }
+
+    # one 32 kB event, then 2000 small ones, each naming its model
+    location /mock/ssebig/ {
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo -n 'data: {"id":"c1","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"';
+        echo_duplicate 32768 'a';
+        echo '"}}]}';
+        echo;
+        echo_duplicate 2000 'data: {"id":"c1","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"x"}}]}\n\n';
+        echo 'data: {"id":"c1","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2001,"total_tokens":2013}}';
         echo;
         echo 'data: [DONE]';
         echo;
@@ -351,3 +366,22 @@ POST /v1/chat/completions
 --- error_code: 400
 --- response_body chomp
 {"error":{"message":"bad","model":"gpt-4o-mini","type":"invalid_request_error"}}
+
+
+
+=== TEST 20: a stream renamed event by event allocates nothing per event: after a 32 kB event, 2000 small ones take no large allocation each
+--- init
+AIRelayTest::seed_world(mock => '/mock/ssebig');
+AIRelayTest::seed_alias('fast', 'gpt-4o-mini');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Renamed
+--- request
+POST /v1/chat/completions
+{"model":"fast","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::Key
+--- response_body_like eval
+qr/^data: \{"id":"c1","model":"fast","choices":\[\{"index":0,"delta":\{"content":"a{32768}"\}\}\]\}\n\n(?:data: \{"id":"c1","model":"fast","choices":\[\{"index":0,"delta":\{"content":"x"\}\}\]\}\n\n){2000}data: \{"id":"c1","model":"fast","choices":\[\],"usage":.*\n\ndata: \[DONE\]\n\n$/s
+--- redis_check
+# nginx's debug log names every allocation its pools take from malloc
+my @large = grep { $_ >= 16384 } (error_log_text() =~ /malloc: \S+:(\d+)/g);
+ok(@large < 100, scalar(@large) . ' allocations of 16 kB or more, not one per event');
