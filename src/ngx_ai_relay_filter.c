@@ -69,6 +69,8 @@ static ngx_int_t ngx_ai_relay_emit(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t ***ll);
 static void ngx_ai_relay_collect(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static ngx_uint_t ngx_ai_relay_renames(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_uint_t sse);
 static ngx_int_t ngx_ai_relay_rename_body(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
 static void *ngx_ai_relay_pool_alloc(void *data, size_t size);
@@ -423,8 +425,7 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
             r->upstream->buffering = 0;
         }
 
-        ctx->stream.rename = (arlcf->response_model
-                              && ctx->stream.upstream_ok);
+        ctx->stream.rename = ngx_ai_relay_renames(r, ctx, 1);
 
         if (ctx->stream.injected_usage || ctx->stream.rename) {
             /* we will change bytes: the length is no longer known */
@@ -451,13 +452,67 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     ctx->stream.collect = 1;
     r->filter_need_in_memory = 1;
 
-    if (arlcf->response_model && ctx->stream.upstream_ok) {
+    if (ngx_ai_relay_renames(r, ctx, 0)) {
         ctx->stream.rename = 1;
         ngx_http_clear_content_length(r);
         ngx_http_clear_accept_ranges(r);
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * ai_relay_response_model client renames a 2xx answer of an endpoint whose
+ * answer names its model the OpenAI or Anthropic way, when it is SSE or
+ * application/json: not audio, not Gemini's (modelVersion, and its
+ * unsplit streams), not what a pass-through brings back.
+ */
+
+static ngx_uint_t
+ngx_ai_relay_renames(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_uint_t sse)
+{
+    ngx_str_t                *type;
+    ngx_ai_relay_loc_conf_t  *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    if (!arlcf->response_model || !ctx->stream.upstream_ok
+        || ctx->endpoint == NULL || ctx->body.model.len == 0)
+    {
+        return 0;
+    }
+
+    switch (ctx->endpoint->id) {
+
+    case NGX_AI_RELAY_EP_CHAT:
+    case NGX_AI_RELAY_EP_COMPLETIONS:
+    case NGX_AI_RELAY_EP_EMBEDDINGS:
+    case NGX_AI_RELAY_EP_RESPONSES:
+    case NGX_AI_RELAY_EP_MESSAGES:
+    case NGX_AI_RELAY_EP_MODERATIONS:
+    case NGX_AI_RELAY_EP_IMAGES:
+    case NGX_AI_RELAY_EP_IMAGES_EDIT:
+    case NGX_AI_RELAY_EP_IMAGES_VARIATION:
+    case NGX_AI_RELAY_EP_TRANSCRIPTION:
+    case NGX_AI_RELAY_EP_TRANSLATION:
+    case NGX_AI_RELAY_EP_VIDEO_CREATE:
+        break;
+
+    default:
+        return 0;
+    }
+
+    if (sse) {
+        return 1;
+    }
+
+    type = &r->headers_out.content_type;
+
+    return type->len >= sizeof("application/json") - 1
+           && ngx_strncasecmp(type->data, (u_char *) "application/json",
+                              sizeof("application/json") - 1) == 0;
 }
 
 

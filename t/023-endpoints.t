@@ -11,7 +11,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 169;
+plan tests => repeat_each() * 180;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -54,6 +54,18 @@ our $Spy = <<'_EOC_';
         echo -n '{"input_tokens":12,"got":"$request_method $request_uri"}';
     }
 
+    location /mock/audiolen/ {
+        access_log logs/spy.log;
+        default_type audio/mpeg;
+        return 200 'ID3-not-really-audio';
+    }
+
+    location /mock/jsonmodel/ {
+        access_log logs/spy.log;
+        default_type application/json;
+        return 200 '{"object":"file","model":"gpt-4o-mini"}';
+    }
+
     location /mock/count/ {
         access_log logs/spy.log;
         echo_read_request_body;
@@ -70,6 +82,9 @@ our $Pass = relay_config(relay => 'ai_relay_passthrough passthru /v1/files '
 our $PassDelete = relay_config(relay => 'ai_relay_passthrough passthru '
                                          . '/v1/files methods=GET,DELETE;',
                                extra => $Spy);
+our $Renamed = relay_config(relay => 'ai_relay_response_model client; '
+                                      . 'ai_relay_passthrough passthru /v1/files;',
+                            extra => $Spy);
 our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
 
 # lines of logs/spy.log: the requests upstreams received
@@ -565,3 +580,45 @@ ok(wait_for(sub { records(1) == 3 }), 'three records');
 is(user_field(1, 'balance'), 10_000_000, 'free, and free upstream too');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation');
 is(main::spy_lines(), 3, 'each reached the upstream once');
+
+
+
+=== TEST 25: ai_relay_response_model client leaves audio alone: speech keeps its bytes and its Content-Length
+--- init
+AIRelayTest::seed_world(mock => '/mock/audiolen');
+AIRelayTest::seed_model('tts-1', channels => '1');
+AIRelayTest::seed_price('tts-1', character => 15_000_000, request => 3);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Renamed
+--- request
+POST /v1/audio/speech
+{"model":"tts-1","voice":"alloy","input":"hello"}
+--- more_headers eval: $::Key
+--- response_headers
+Content-Type: audio/mpeg
+Content-Length: 20
+--- response_body chomp
+ID3-not-really-audio
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(user_field(1, 'balance'), 10_000_000 - (5 * 15 + 3), 'charged once');
+
+
+
+=== TEST 26: ai_relay_response_model client leaves a pass-through answer alone
+--- init
+AIRelayTest::seed_world(mock => '/mock/jsonmodel');
+AIRelayTest::seed_model('passthru', channels => '1');
+AIRelayTest::seed_price('passthru', request => 1000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Renamed
+--- request
+GET /v1/files/file-1
+--- more_headers eval: $::Key
+--- response_headers
+Content-Length: 39
+--- response_body chomp
+{"object":"file","model":"gpt-4o-mini"}
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(user_field(1, 'balance'), 10_000_000 - 1000, 'charged once');
