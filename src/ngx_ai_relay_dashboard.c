@@ -80,9 +80,19 @@ ngx_ai_relay_dashboard_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     pre.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len;
 
-    p = ngx_pnalloc(r->pool, (2 + n) * (pre.len + 16) + NGX_INT_T_LEN
-                             + sizeof(NGX_AI_RELAY_RKEY_U_KEY(""))
-                             + ctx->key.hash.len);
+    /*
+     * exactly what is written below: the prefix, the key count, the
+     * user's hash, the key's hash, and n daily counters
+     */
+
+    p = ngx_pnalloc(r->pool,
+                    pre.len
+                    + NGX_INT_T_LEN
+                    + pre.len + sizeof(NGX_AI_RELAY_RKEY_U_USER) - 1
+                    + pre.len + sizeof(NGX_AI_RELAY_RKEY_U_KEY("")) - 1
+                      + ctx->key.hash.len
+                    + n * (pre.len + sizeof(NGX_AI_RELAY_RKEY_U_STATS(""))
+                           - 1 + sizeof("YYYYMMDD") - 1));
 
     if (argv == NULL || argvlen == NULL || p == NULL) {
         return NGX_ERROR;

@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 use POSIX ();
 
 repeat_each(2);
-plan tests => repeat_each() * 53;
+plan tests => repeat_each() * 59;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -385,3 +385,22 @@ qr/^data: \{"id":"c1","model":"fast","choices":\[\{"index":0,"delta":\{"content"
 # nginx's debug log names every allocation its pools take from malloc
 my @large = grep { $_ >= 16384 } (error_log_text() =~ /malloc: \S+:(\d+)/g);
 ok(@large < 100, scalar(@large) . ' allocations of 16 kB or more, not one per event');
+
+
+
+=== TEST 21: subscription and usage of a user whose id is long (3000 bytes): served, the Redis keys whole
+--- init
+my $uid = '7' x 3000;
+AIRelayTest::seed_user($uid, balance => 2_000_000);
+AIRelayTest::seed_key($uid, $AIRelayTest::TEST_KEY2, id => 77);
+AIRelayTest::redis('HSET', "ar:{u$uid}:stats:20250102", "key:77:cost", 1_230_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["GET /v1/dashboard/billing/subscription",
+ "GET /v1/dashboard/billing/usage?start_date=2025-01-01&end_date=2025-01-05"]
+--- more_headers eval: "Authorization: Bearer $AIRelayTest::TEST_KEY2"
+--- response_body_like eval
+['"hard_limit_usd":2\.00', '"total_usage":123\.0000\}']
+--- no_error_log
+[alert]
