@@ -29,6 +29,8 @@
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_key.h"
 #include "ngx_ai_relay_metrics.h"
+#include "ngx_ai_relay_form.h"
+#include "ngx_ai_relay_endpoint.h"
 
 
 static ngx_int_t ngx_ai_relay_preconfiguration(ngx_conf_t *cf);
@@ -41,6 +43,8 @@ static char *ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_ai_relay_passthrough(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_ai_relay_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ai_relay_log_first(ngx_http_core_main_conf_t *cmcf,
     ngx_http_handler_pt handler);
@@ -88,6 +92,14 @@ static ngx_conf_bitmask_t  ngx_ai_relay_next_upstream_masks[] = {
     { ngx_string("http_5xx"), NGX_AI_RELAY_NEXT_5XX },
     { ngx_string("auth"), NGX_AI_RELAY_NEXT_AUTH },
     { ngx_string("off"), NGX_AI_RELAY_NEXT_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+/* the answer's "model": what the upstream said, or the client's name */
+static ngx_conf_enum_t  ngx_ai_relay_response_models[] = {
+    { ngx_string("upstream"), 0 },
+    { ngx_string("client"), 1 },
     { ngx_null_string, 0 }
 };
 
@@ -260,6 +272,20 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       offsetof(ngx_ai_relay_loc_conf_t, allow_unpriced),
       NULL },
 
+    { ngx_string("ai_relay_response_model"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, response_model),
+      &ngx_ai_relay_response_models },
+
+    { ngx_string("ai_relay_passthrough"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_ai_relay_passthrough,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_relay_sse_max_event"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -403,6 +429,10 @@ ngx_ai_relay_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_ai_relay_form_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_ai_relay_filter_init(cf);
 }
 
@@ -535,11 +565,15 @@ ngx_ai_relay_create_loc_conf(ngx_conf_t *cf)
     arlcf->max_depth = NGX_CONF_UNSET_UINT;
     arlcf->next_upstream_tries = NGX_CONF_UNSET_UINT;
     arlcf->next_upstream_timeout = NGX_CONF_UNSET_MSEC;
+    arlcf->response_model = NGX_CONF_UNSET_UINT;
 
     /*
      * set by ngx_pcalloc():
      *
      *     arlcf->next_upstream = 0;
+     *     arlcf->passthrough = { 0, NULL };
+     *     arlcf->passthrough_paths = NULL;
+     *     arlcf->passthrough_methods = 0;
      */
 
     return arlcf;
@@ -583,7 +617,151 @@ ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->next_upstream_timeout,
                               prev->next_upstream_timeout, 0);
 
+    if (conf->passthrough.data == NULL) {
+        conf->passthrough = prev->passthrough;
+        conf->passthrough_paths = prev->passthrough_paths;
+        conf->passthrough_methods = prev->passthrough_methods;
+    }
+
+    ngx_conf_merge_uint_value(conf->response_model, prev->response_model, 0);
+
     return ngx_ai_relay_upstream_wrap(cf, conf);
+}
+
+
+/*
+ * ai_relay_passthrough off | model path... [methods=GET,POST,...]: the
+ * paths (prefixes, at a segment boundary) this location passes through,
+ * raw, billed model's per-request price; GET and POST unless methods=
+ */
+
+static char *
+ngx_ai_relay_passthrough(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_loc_conf_t *arlcf = conf;
+
+    u_char                *p, *last, *end;
+    size_t                 tlen, nlen;
+    ngx_str_t             *value, *path;
+    ngx_uint_t             i, j, m;
+    const u_char          *name;
+
+    static const struct {
+        ngx_str_t   name;
+        ngx_uint_t  method;
+    } methods[] = {
+        { ngx_string("GET"), NGX_HTTP_GET|NGX_HTTP_HEAD },
+        { ngx_string("POST"), NGX_HTTP_POST },
+        { ngx_string("PUT"), NGX_HTTP_PUT },
+        { ngx_string("PATCH"), NGX_HTTP_PATCH },
+        { ngx_string("DELETE"), NGX_HTTP_DELETE }
+    };
+
+    if (arlcf->passthrough.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && ngx_strcmp(value[1].data, "off") == 0)
+    {
+        arlcf->passthrough.data = (u_char *) "";
+        arlcf->passthrough.len = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts < 3) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_relay_passthrough\" needs a model and at "
+                           "least one path prefix (\"/v1/files\"), "
+                           "or \"off\"");
+        return NGX_CONF_ERROR;
+    }
+
+    arlcf->passthrough = value[1];
+    arlcf->passthrough_methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
+
+    arlcf->passthrough_paths = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                                sizeof(ngx_str_t));
+    if (arlcf->passthrough_paths == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "methods=", 8) == 0) {
+
+            m = 0;
+            p = value[i].data + 8;
+            last = value[i].data + value[i].len;
+
+            for ( /* void */ ; p < last; p = end + 1) {
+
+                end = ngx_strlchr(p, last, ',');
+                if (end == NULL) {
+                    end = last;
+                }
+
+                for (j = 0; j < sizeof(methods) / sizeof(methods[0]); j++) {
+                    if ((size_t) (end - p) == methods[j].name.len
+                        && ngx_strncmp(p, methods[j].name.data, end - p) == 0)
+                    {
+                        m |= methods[j].method;
+                        break;
+                    }
+                }
+
+                if (j == sizeof(methods) / sizeof(methods[0])) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid method in \"%V\" (GET, "
+                                       "POST, PUT, PATCH, DELETE)",
+                                       &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            if (m == 0) {
+                return "has an empty \"methods=\"";
+            }
+
+            arlcf->passthrough_methods = m;
+            continue;
+        }
+
+        /*
+         * a prefix of an API, not a whole version, and never one of the
+         * relay's own endpoints
+         */
+
+        ngx_ai_relay_endpoint_tail(value[i].data, value[i].len, &tlen);
+
+        if (value[i].data[0] != '/' || tlen == 0
+            || ngx_ai_relay_endpoint_find(value[i].data, value[i].len,
+                                          &name, &nlen)
+            || ngx_ai_relay_endpoint_near(value[i].data, value[i].len))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ai_relay_passthrough\" path \"%V\" must "
+                               "start with / and name an API that is no "
+                               "endpoint of the relay (\"/v1/files\")",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        path = ngx_array_push(arlcf->passthrough_paths);
+        if (path == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *path = value[i];
+    }
+
+    if (arlcf->passthrough_paths->nelts == 0) {
+        return "needs at least one path prefix";
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -20,6 +20,8 @@
 #include "ngx_ai_relay_price.h"
 #include "ngx_ai_relay_breaker.h"
 #include "ngx_ai_relay_schema.h"
+#include "ngx_ai_relay_endpoint.h"
+#include "ngx_ai_relay_multipart.h"
 
 
 #define NGX_AI_RELAY_UNSET          -1
@@ -47,6 +49,7 @@
 #define NGX_AI_RELAY_USAGE_NONE       0
 #define NGX_AI_RELAY_USAGE_UPSTREAM   1
 #define NGX_AI_RELAY_USAGE_ESTIMATED  2
+#define NGX_AI_RELAY_USAGE_REQUEST    3   /* counted in the request */
 
 #define NGX_AI_RELAY_MAX_CMDS         4
 #define NGX_AI_RELAY_ROTATION_SLOTS   256
@@ -162,6 +165,10 @@ typedef struct {
     ngx_uint_t                    next_upstream; /* NGX_AI_RELAY_NEXT_* */
     ngx_uint_t                    next_upstream_tries;
     ngx_msec_t                    next_upstream_timeout;
+    ngx_str_t                     passthrough;   /* its model, or empty */
+    ngx_array_t                  *passthrough_paths;   /* of ngx_str_t */
+    ngx_uint_t                    passthrough_methods; /* NGX_HTTP_GET... */
+    ngx_uint_t                    response_model;/* 1: the client's name */
 } ngx_ai_relay_loc_conf_t;
 
 
@@ -208,10 +215,15 @@ typedef struct {
     int64_t                       max_tokens;    /* -1: not given */
     int64_t                       prompt_estimate;
     int64_t                       images_requested;
+    int64_t                       characters;    /* audio/speech input */
+    int64_t                       seconds;       /* of a video asked for */
     ngx_str_t                     image_size;
     ngx_str_t                     image_quality;
+    ngx_ai_relay_mp_t            *form;          /* multipart (form.c) */
+    ngx_chain_t                  *form_bufs;     /* as the client sent it */
 
     unsigned                      stream:1;      /* asked for SSE */
+    unsigned                      form_read:1;
     unsigned                      gemini_path:1; /* model in the path */
 } ngx_ai_relay_ctx_body_t;
 
@@ -254,6 +266,8 @@ typedef struct {
     int64_t                       cache_write_tokens;
     int64_t                       reasoning_tokens;
     int64_t                       images;
+    int64_t                       characters;    /* audio/speech input */
+    int64_t                       seconds;       /* of transcribed audio */
     ngx_str_t                     error;         /* the record's */
 
     unsigned                      auth_reserve:1;/* AUTH was to reserve */
@@ -289,6 +303,8 @@ typedef struct {
     unsigned                      drop:1;
     unsigned                      hold_early:1;
     unsigned                      metered:1;     /* an active stream */
+    unsigned                      rename:1;      /* the client's model */
+    unsigned                      renamed:1;
 } ngx_ai_relay_ctx_stream_t;
 
 
@@ -312,6 +328,9 @@ typedef struct {
     ngx_int_t                     status;        /* handler's final result */
     ngx_str_t                     request_id;
     ngx_msec_t                    start_msec;
+    const ngx_ai_relay_endpoint_t *endpoint;     /* what the path asks */
+    ngx_str_t                     task_id;       /* videos/{id} (task.c) */
+    ngx_str_t                     task_channel;  /* the channel that has it */
 
     /* pending Redis replies, oldest first, and their deadline (ctx.c) */
     ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];

@@ -19,6 +19,7 @@ static ngx_ai_relay_cli_command_t *ngx_ai_relay_cli_tables[] = {
     ngx_ai_relay_cli_prices_commands,
     ngx_ai_relay_cli_usage_commands,
     ngx_ai_relay_cli_import_commands,
+    ngx_ai_relay_cli_tasks_commands,
     NULL
 };
 

@@ -267,6 +267,7 @@ extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_models_commands[];
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_channels_commands[];
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[];
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_usage_commands[];
+extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_tasks_commands[];
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_import_commands[];
 
 
