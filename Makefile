@@ -68,6 +68,8 @@ RUN          := $(TOP)/run
 
 TEST_REDIS_PORT ?= 6399
 TEST_PORT       ?= 1984
+# t/022-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus)
+TEST_CLUSTER_PORT ?= 7301
 # the SDK test's `make run` (nginx, Redis, demo upstream)
 SDK_PORT        ?= 18080
 SDK_REDIS_PORT  ?= 16380
@@ -196,6 +198,7 @@ $(ASAN_MODULE): $(BUILD)/nginx-asan/.configured $(MODULE_SRCS)
 TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
            TEST_NGINX_LOAD_MODULES="$(ECHO_MODULE) $(1)" \
            TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
+           TEST_NGINX_CLUSTER_PORT=$(TEST_CLUSTER_PORT) \
            TEST_NGINX_SERVER_PORT=$(TEST_PORT) \
            TEST_NGINX_CLI=$(CLI_BIN) \
            PATH=$(BUILD):$$PATH
