@@ -40,6 +40,8 @@ static char *ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_ai_relay_redis_parse_addr(ngx_conf_t *cf,
     ngx_str_t *addr, ngx_str_t *host, ngx_int_t *port);
+static char *ngx_ai_relay_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -111,6 +113,13 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
     { ngx_string("ai_relay_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_ai_relay_redis_addr,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_relay_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_ai_relay_redis_sentinel,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -482,6 +491,13 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(armcf->db, 0);
 
+    if (armcf->sentinel_name.len && armcf->cluster) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_relay_redis_sentinel\" and a \"cluster\" "
+                           "in \"ai_relay_redis\" exclude each other");
+        return NGX_CONF_ERROR;
+    }
+
     if (armcf->cluster && armcf->db) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "Redis Cluster has no \"ai_relay_redis_db\" "
@@ -728,6 +744,59 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             seed->host[host.len] = '\0';
             seed->port = (int) port;
         }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_relay_redis_sentinel <master name> <sentinel address>... */
+
+static char *
+ngx_ai_relay_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_main_conf_t *armcf = conf;
+
+    ngx_str_t                 *value, host;
+    ngx_int_t                  port;
+    ngx_uint_t                 i;
+    ngx_ai_relay_slot_node_t  *addr;
+
+    if (armcf->sentinel_name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts - 2 > NGX_AI_RELAY_SLOT_MAX_NODES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "at most %d sentinels",
+                           NGX_AI_RELAY_SLOT_MAX_NODES);
+        return NGX_CONF_ERROR;
+    }
+
+    armcf->sentinel_name = value[1];   /* NUL ended */
+
+    armcf->sentinels = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                        sizeof(ngx_ai_relay_slot_node_t));
+    if (armcf->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_ai_relay_redis_parse_addr(cf, &value[i], &host, &port)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        addr = ngx_array_push(armcf->sentinels);
+        if (addr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(addr->host, host.data, host.len);
+        addr->host[host.len] = '\0';
+        addr->port = (int) port;
     }
 
     return NGX_CONF_OK;

@@ -81,6 +81,18 @@ static void ngx_ai_relay_cluster_node_ready(ngx_ai_relay_redis_t *node);
 static void ngx_ai_relay_cluster_close(ngx_ai_relay_redis_t *top);
 static redisReply *ngx_ai_relay_redis_reply_copy(const redisReply *r);
 
+static ngx_ai_relay_redis_t *ngx_ai_relay_sentinel_link(
+    ngx_ai_relay_redis_t *top, ngx_uint_t idx);
+static void ngx_ai_relay_sentinel_ask(ngx_ai_relay_redis_t *top);
+static void ngx_ai_relay_sentinel_retry_handler(ngx_event_t *ev);
+static void ngx_ai_relay_sentinel_reply(void *data, redisReply *reply);
+static void ngx_ai_relay_sentinel_master(ngx_ai_relay_redis_t *top,
+    const char *host, size_t len, const char *port, size_t plen);
+static void ngx_ai_relay_sentinel_subscribe(ngx_ai_relay_redis_t *sub);
+static void ngx_ai_relay_sentinel_switch(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_ai_relay_sentinel_close(ngx_ai_relay_redis_t *top);
+
 
 /* a reply's latency, in ms (nginx's cached clock) */
 static const uint64_t  ngx_ai_relay_redis_latency_le[] = {
@@ -106,6 +118,13 @@ ngx_ai_relay_redis_init(ngx_ai_relay_redis_t *rds, ngx_log_t *log)
     unsigned char  md[EVP_MAX_MD_SIZE];
 
     ngx_ai_relay_redis_init_link(rds, log);
+
+    if (rds->sentinel) {
+        rds->sentinel->retry.handler = ngx_ai_relay_sentinel_retry_handler;
+        rds->sentinel->retry.data = rds;
+        rds->sentinel->retry.log = log;
+        rds->sentinel->retry.cancelable = 1;
+    }
 
     if (rds->cluster) {
         rds->cluster->refresh.handler = ngx_ai_relay_cluster_refresh_handler;
@@ -182,6 +201,12 @@ ngx_ai_relay_redis_connect(ngx_ai_relay_redis_t *rds)
     if (rds->cluster) {
         /* the nodes' links come with the slot map */
         ngx_ai_relay_cluster_refresh(rds);
+        return;
+    }
+
+    if (rds->sentinel && !rds->sentinel->known) {
+        /* the sentinels' answer connects */
+        ngx_ai_relay_sentinel_ask(rds);
         return;
     }
 
@@ -296,6 +321,10 @@ ngx_ai_relay_redis_close(ngx_ai_relay_redis_t *rds)
 
     if (rds->ac) {
         ngx_ai_relay_redis_drop(rds, NULL);
+    }
+
+    if (rds->sentinel) {
+        ngx_ai_relay_sentinel_close(rds);
     }
 }
 
@@ -539,6 +568,23 @@ ngx_ai_relay_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
                           "ai relay: redis lost its scripts, reloading");
             ngx_ai_relay_redis_load_scripts(rds);
         }
+
+        if (reply->type == REDIS_REPLY_ERROR && rds->sentinel
+            && rds->sentinel->known && rds->ac == ac
+            && ngx_strncmp(reply->str, "READONLY", 8) == 0)
+        {
+            /* a master demoted under us: the sentinels know the new one */
+
+            ngx_log_error(NGX_LOG_WARN, rds->log, 0,
+                          "ai relay: redis %s:%d is a replica now, "
+                          "asking the sentinels", rds->host, rds->port);
+
+            rds->sentinel->known = 0;
+
+            if (!rds->sentinel->retry.timer_set) {
+                ngx_add_timer(&rds->sentinel->retry, 1);
+            }
+        }
     }
 
     if (cmd->handler) {
@@ -732,6 +778,20 @@ ngx_ai_relay_redis_drop(ngx_ai_relay_redis_t *rds, const char *why)
 static void
 ngx_ai_relay_redis_schedule(ngx_ai_relay_redis_t *rds)
 {
+    ngx_ai_relay_redis_sentinel_t  *s;
+
+    if (rds->sentinel) {
+        /* the master lost: ask the sentinels where it is before retrying */
+        rds->sentinel->known = 0;
+    }
+
+    if (rds->sentinel_of && rds == rds->sentinel_of->sentinel->sub) {
+        /* the subscription tries the next sentinel */
+        s = rds->sentinel_of->sentinel;
+        s->sub_next++;
+        rds->host = s->addrs[s->sub_next % s->naddrs].host;
+        rds->port = s->addrs[s->sub_next % s->naddrs].port;
+    }
     if (rds->top) {
         /* a node's link went down: a failover may have moved its slots */
 
@@ -1497,4 +1557,317 @@ ngx_ai_relay_cluster_close(ngx_ai_relay_redis_t *top)
     cl->asking = 0;
     cl->closing = 0;
     top->state = NGX_AI_RELAY_REDIS_DISCONNECTED;
+}
+
+
+/*
+ * Redis Sentinel.  The worker's link connects to the address the
+ * sentinels give for the master's name (SENTINEL get-master-addr-by-name,
+ * asked of a sentinel whose link is up, else of the next one), and asks
+ * again whenever that link is lost or a connect fails (schedule() forgets
+ * the address), or a write is refused with READONLY (a master demoted
+ * under a link that stayed up).  A second link, to one sentinel at a
+ * time, subscribes to +switch-master and moves the link at once.
+ */
+
+static ngx_ai_relay_redis_t *
+ngx_ai_relay_sentinel_link(ngx_ai_relay_redis_t *top, ngx_uint_t idx)
+{
+    ngx_ai_relay_redis_t           *link;
+    ngx_ai_relay_redis_sentinel_t  *s;
+
+    s = top->sentinel;
+
+    link = ngx_calloc(sizeof(ngx_ai_relay_redis_t), top->log);
+    if (link == NULL) {
+        return NULL;
+    }
+
+    link->host = s->addrs[idx].host;
+    link->port = s->addrs[idx].port;
+    link->connect_timeout = top->connect_timeout;
+    link->timeout = top->timeout;
+    link->stats = &ngx_ai_relay_redis_no_stats;
+    link->sentinel_of = top;
+
+    ngx_ai_relay_redis_init_link(link, top->log);
+
+    return link;
+}
+
+
+static void
+ngx_ai_relay_sentinel_ask(ngx_ai_relay_redis_t *top)
+{
+    size_t                          lens[3];
+    ngx_uint_t                      i, idx;
+    const char                     *argv[3];
+    ngx_ai_relay_redis_t           *link;
+    ngx_ai_relay_redis_sentinel_t  *s;
+
+    s = top->sentinel;
+
+    if (s->asking || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (s->sub == NULL) {
+        s->sub = ngx_ai_relay_sentinel_link(top, 0);
+
+        if (s->sub) {
+            s->sub->on_ready = ngx_ai_relay_sentinel_subscribe;
+            ngx_ai_relay_redis_connect(s->sub);
+        }
+    }
+
+    link = NULL;
+
+    for (i = 0; i < s->naddrs; i++) {
+        idx = (s->next + i) % s->naddrs;
+
+        if (s->link[idx] && s->link[idx]->state == NGX_AI_RELAY_REDIS_READY) {
+            link = s->link[idx];
+            break;
+        }
+    }
+
+    if (link == NULL) {
+        idx = s->next % s->naddrs;
+
+        if (s->link[idx] == NULL) {
+            s->link[idx] = ngx_ai_relay_sentinel_link(top, idx);
+        }
+
+        link = s->link[idx];
+    }
+
+    argv[0] = "SENTINEL";
+    lens[0] = sizeof("SENTINEL") - 1;
+    argv[1] = "get-master-addr-by-name";
+    lens[1] = sizeof("get-master-addr-by-name") - 1;
+    argv[2] = (const char *) s->name.data;
+    lens[2] = s->name.len;
+
+    if (link == NULL
+        || ngx_ai_relay_redis_send(link, ngx_ai_relay_sentinel_reply, top,
+                                   3, argv, lens)
+           == NULL)
+    {
+        s->next++;
+
+        if (!s->retry.timer_set) {
+            ngx_add_timer(&s->retry, NGX_AI_RELAY_CLUSTER_REFRESH);
+        }
+
+        return;
+    }
+
+    s->asking = 1;
+}
+
+
+static void
+ngx_ai_relay_sentinel_retry_handler(ngx_event_t *ev)
+{
+    ngx_ai_relay_redis_t  *top;
+
+    top = ev->data;
+
+    if (!top->sentinel->known && top->ac) {
+        /* READONLY: the link goes, the answer makes a new one */
+        ngx_ai_relay_redis_drop(top, NULL);
+    }
+
+    ngx_ai_relay_sentinel_ask(top);
+}
+
+
+static void
+ngx_ai_relay_sentinel_reply(void *data, redisReply *reply)
+{
+    ngx_ai_relay_redis_t *top = data;
+
+    ngx_ai_relay_redis_sentinel_t  *s;
+
+    s = top->sentinel;
+    s->asking = 0;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[1]->type == REDIS_REPLY_STRING)
+    {
+        ngx_ai_relay_sentinel_master(top, reply->element[0]->str,
+                                     reply->element[0]->len,
+                                     reply->element[1]->str,
+                                     reply->element[1]->len);
+        if (s->known) {
+            return;
+        }
+
+    } else if (reply) {
+        ngx_log_error(NGX_LOG_ERR, top->log, 0,
+                      "ai relay: redis sentinel knows no master \"%V\"%s%s",
+                      &s->name,
+                      reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    }
+
+    /* unreachable, or no answer: the next sentinel, a little later */
+
+    s->next++;
+
+    if (!s->retry.timer_set && !ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_add_timer(&s->retry, NGX_AI_RELAY_CLUSTER_REFRESH);
+    }
+}
+
+
+/* the master is at host:port: the link goes there */
+
+static void
+ngx_ai_relay_sentinel_master(ngx_ai_relay_redis_t *top, const char *host,
+    size_t len, const char *port, size_t plen)
+{
+    ngx_int_t                       n;
+    ngx_ai_relay_redis_sentinel_t  *s;
+
+    s = top->sentinel;
+
+    n = ngx_atoi((u_char *) port, plen);
+
+    if (n < 1 || n > 65535 || len == 0 || len >= NGX_AI_RELAY_SLOT_HOST_LEN
+        || (ngx_inet_addr((u_char *) host, len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+            && ngx_inet6_addr((u_char *) host, len, NULL) != NGX_OK
+#endif
+           ))
+    {
+        ngx_log_error(NGX_LOG_ERR, top->log, 0,
+                      "ai relay: redis sentinel gave \"%*s:%*s\" for \"%V\", "
+                      "not a numeric address", len, host, plen, port,
+                      &s->name);
+        return;
+    }
+
+    if (top->port != n || ngx_strlen(s->host) != len
+        || ngx_strncmp(s->host, host, len) != 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, top->log, 0,
+                      "ai relay: redis sentinel: master \"%V\" is at %*s:%i",
+                      &s->name, len, host, n);
+
+        ngx_memcpy(s->host, host, len);
+        s->host[len] = '\0';
+        top->port = (int) n;
+        s->known = 1;
+
+        /* the callbacks this runs may connect again: to the new address */
+
+        if (top->ac) {
+            ngx_ai_relay_redis_drop(top, NULL);
+        }
+    }
+
+    s->known = 1;
+
+    if (top->ac == NULL) {
+        ngx_ai_relay_redis_connect(top);
+    }
+}
+
+
+static void
+ngx_ai_relay_sentinel_subscribe(ngx_ai_relay_redis_t *sub)
+{
+    if (redisAsyncCommand(sub->ac, ngx_ai_relay_sentinel_switch,
+                          sub->sentinel_of, "SUBSCRIBE +switch-master")
+        != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, sub->log, 0,
+                      "ai relay: redis sentinel subscribe failed");
+    }
+}
+
+
+/* "+switch-master" "<name> <old ip> <old port> <new ip> <new port>" */
+
+static void
+ngx_ai_relay_sentinel_switch(redisAsyncContext *ac, void *r, void *privdata)
+{
+    char                           *p, *end, *f[5];
+    size_t                          flen[5];
+    ngx_uint_t                      n;
+    redisReply                     *reply;
+    ngx_ai_relay_redis_t           *top;
+    ngx_ai_relay_redis_sentinel_t  *s;
+
+    reply = r;
+    top = privdata;
+    s = top->sentinel;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || ngx_strcmp(reply->element[0]->str, "message") != 0
+        || reply->element[2]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    p = reply->element[2]->str;
+    end = p + reply->element[2]->len;
+
+    for (n = 0; n < 5 && p < end; n++) {
+        f[n] = p;
+
+        while (p < end && *p != ' ') {
+            p++;
+        }
+
+        flen[n] = p - f[n];
+        p++;
+    }
+
+    if (n != 5 || flen[0] != s->name.len
+        || ngx_strncmp(f[0], s->name.data, flen[0]) != 0)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, top->log, 0,
+                  "ai relay: redis sentinel: +switch-master %*s",
+                  (size_t) reply->element[2]->len, reply->element[2]->str);
+
+    ngx_ai_relay_sentinel_master(top, f[3], flen[3], f[4], flen[4]);
+}
+
+
+static void
+ngx_ai_relay_sentinel_close(ngx_ai_relay_redis_t *top)
+{
+    ngx_uint_t                      i;
+    ngx_ai_relay_redis_sentinel_t  *s;
+
+    s = top->sentinel;
+
+    if (s->retry.timer_set) {
+        ngx_del_timer(&s->retry);
+    }
+
+    for (i = 0; i < NGX_AI_RELAY_SLOT_MAX_NODES; i++) {
+        if (s->link[i]) {
+            ngx_ai_relay_redis_close(s->link[i]);
+            ngx_free(s->link[i]);
+            s->link[i] = NULL;
+        }
+    }
+
+    if (s->sub) {
+        ngx_ai_relay_redis_close(s->sub);
+        ngx_free(s->sub);
+        s->sub = NULL;
+    }
+
+    s->asking = 0;
+    s->known = 0;
 }

@@ -73,6 +73,22 @@ typedef struct {
 typedef struct ngx_ai_relay_redis_s  ngx_ai_relay_redis_t;
 
 
+/* Redis Sentinel: where the worker's link learns its master's address */
+typedef struct {
+    ngx_str_t                       name;       /* the master's, NUL ended */
+    ngx_ai_relay_slot_node_t       *addrs;      /* the sentinels */
+    ngx_uint_t                      naddrs;
+    ngx_ai_relay_redis_t           *link[NGX_AI_RELAY_SLOT_MAX_NODES];
+    ngx_ai_relay_redis_t           *sub;        /* +switch-master */
+    ngx_uint_t                      next;       /* the sentinel to ask */
+    ngx_uint_t                      sub_next;
+    ngx_event_t                     retry;
+    char                            host[NGX_AI_RELAY_SLOT_HOST_LEN];
+    unsigned                        asking:1;
+    unsigned                        known:1;    /* host, port: current */
+} ngx_ai_relay_redis_sentinel_t;
+
+
 /* Redis Cluster: the slot map and a link per node, of one worker */
 typedef struct {
     ngx_ai_relay_slot_map_t         map;
@@ -135,6 +151,10 @@ struct ngx_ai_relay_redis_s {
     ngx_ai_relay_redis_cluster_t   *cluster;
     ngx_ai_relay_redis_t           *top;
     ngx_uint_t                      index;
+
+    /* Redis Sentinel: the worker's link; a sentinel's link knows it */
+    ngx_ai_relay_redis_sentinel_t  *sentinel;
+    ngx_ai_relay_redis_t           *sentinel_of;
 };
 
 

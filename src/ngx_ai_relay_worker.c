@@ -89,6 +89,23 @@ ngx_ai_relay_worker_conf(ngx_conf_t *cf, ngx_ai_relay_main_conf_t *armcf)
         rds->cluster->nseeds = rds->cluster->map.nnodes;
     }
 
+    if (armcf->sentinel_name.len) {
+        rds->sentinel = ngx_pcalloc(cf->pool,
+                                    sizeof(ngx_ai_relay_redis_sentinel_t));
+        if (rds->sentinel == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rds->sentinel->name = armcf->sentinel_name;
+        rds->sentinel->addrs = armcf->sentinels->elts;
+        rds->sentinel->naddrs = armcf->sentinels->nelts;
+
+        /* the address the sentinels give */
+        rds->host = rds->sentinel->host;
+        rds->port = 0;
+        rds->unix_path = NULL;
+    }
+
     ngx_queue_init(&wk->journal_queue);
     ngx_queue_init(&wk->settle_queue);
 
