@@ -716,6 +716,13 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     for (i = 1; i < n; i++) {
+        if (value[i].len > 5 && ngx_strncmp(value[i].data, "unix:", 5) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "a Redis Cluster's nodes have IP addresses, "
+                               "not \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
         if (ngx_ai_relay_redis_parse_addr(cf, &value[i], &host, &port)
             != NGX_OK)
         {

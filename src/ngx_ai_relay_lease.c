@@ -37,6 +37,7 @@
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_settle.h"
+#include "ngx_ai_relay_release.h"
 #include "ngx_ai_relay_lua.h"
 
 
@@ -707,6 +708,18 @@ ngx_ai_relay_lease_reply(void *data, redisReply *reply)
         return;
     }
 
+    if (reply == NULL && !w->active && !ngx_exiting) {
+
+        /*
+         * did LEASE run?  Nobody spent from this lease yet: RELEASE gives
+         * back whatever it got when the link is back (a Redis failover
+         * lost the reply), and the next LEASE asks under a new id
+         */
+
+        ngx_ai_relay_release_id(w->armcf, &w->user, &w->lease, NULL);
+        ngx_ai_relay_lease_new_id(w->armcf, w);
+    }
+
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
         || reply->integer <= 0)
     {
@@ -772,6 +785,15 @@ ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
 
         if (cmd) {
             ngx_ai_relay_redis_set_critical(cmd);
+        }
+
+        /*
+         * unanswered or unsent: released whole when the link is back (a
+         * lease kept for requests on their way is left to its TTL)
+         */
+
+        if (!ngx_exiting && !keep) {
+            ngx_ai_relay_release_id(armcf, &w->user, &w->lease, cmd);
         }
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,

@@ -71,6 +71,48 @@ ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 }
 
 
+/*
+ * A lease Redis may hold that its worker has let go: its LEASE went
+ * unanswered (the link was lost; nobody spent from it), or the RELEASE
+ * cmd that gives back what is left does not get through.  Released
+ * whole (settlements still on their way charge the balance instead) when
+ * the link is back, as a request's reservation is.
+ */
+
+void
+ngx_ai_relay_release_id(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user_id,
+    ngx_str_t *id, ngx_ai_relay_redis_cmd_t *cmd)
+{
+    u_char                  *p;
+    ngx_ai_relay_release_t  *rl;
+
+    rl = ngx_alloc(sizeof(ngx_ai_relay_release_t) + user_id->len + id->len,
+                   ngx_cycle->log);
+    if (rl == NULL) {
+        /* the lease's TTL still refunds it */
+        return;
+    }
+
+    rl->armcf = armcf;
+
+    p = (u_char *) (rl + 1);
+    rl->user_id.data = p;
+    rl->user_id.len = user_id->len;
+    p = ngx_cpymem(p, user_id->data, user_id->len);
+    rl->request_id.data = p;
+    rl->request_id.len = id->len;
+    ngx_memcpy(p, id->data, id->len);
+
+    if (cmd) {
+        /* its reply, NULL if the link goes first, says whether it did */
+        ngx_ai_relay_redis_reattach(cmd, ngx_ai_relay_release_auth_reply, rl);
+        return;
+    }
+
+    ngx_ai_relay_release_send(rl);
+}
+
+
 /* AUTH's reply, after its request gave up on it */
 
 static void

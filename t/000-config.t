@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 20;
+plan tests => repeat_each() * 30;
 no_shuffle();
 
 run_tests();
@@ -134,3 +134,60 @@ redis connect to /tmp/no-such-redis.sock:0 failed
 --- must_die
 --- error_log
 "ai_relay_metrics_zone" is too small, it must be at least
+
+
+
+=== TEST 10: several Redis addresses without "cluster"
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 127.0.0.1:7302;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+several redis addresses need "cluster"
+
+
+
+=== TEST 11: a Redis Cluster seed is no unix socket
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 unix:/tmp/redis.sock cluster;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+a Redis Cluster's nodes have IP addresses, not "unix:/tmp/redis.sock"
+
+
+
+=== TEST 12: Redis Cluster has only database 0
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 cluster;
+    ai_relay_redis_db 2;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+Redis Cluster has no "ai_relay_redis_db" but 0
+
+
+
+=== TEST 13: Sentinel and Cluster exclude each other
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 cluster;
+    ai_relay_redis_sentinel relay 127.0.0.1:7321;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+"ai_relay_redis_sentinel" and a "cluster" in "ai_relay_redis" exclude each other
+
+
+
+=== TEST 14: a sentinel's address is numeric
+--- http_config
+    ai_relay_redis_sentinel relay sentinel.example:26379;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+redis address "sentinel.example:26379" must be a numeric IP address
