@@ -10,7 +10,7 @@ use Time::HiRes qw(sleep time);
 
 repeat_each(1);
 # once: the blocks seed the cluster in --- init, the second kills a master
-plan tests => repeat_each() * 26;
+plan tests => repeat_each() * 27;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -52,6 +52,56 @@ sub master_of_user {
     return ($slot, $port);
 }
 
+# A second relay, another nginx on TEST_NGINX_SECOND_PORT with the same
+# configuration (its own prefix, journal and shared zones): two nodes
+# billing the same users at once
+our $Port2 = $ENV{TEST_NGINX_SECOND_PORT} || 2292;
+
+sub start_second {
+    my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+    my $root2 = "$root-2";
+    stop_second();
+    system("rm -rf '$root2'");
+    mkdir $root2;
+    mkdir "$root2/$_" for qw(conf logs html);
+    open my $in, '<', "$root/conf/nginx.conf" or die "$root/conf/nginx.conf: $!";
+    my $conf = do { local $/; <$in> };
+    close $in;
+    $conf =~ s{\Q$root/}{$root2/}g;
+    my $port = $AIRelayTest::SERVER_PORT;
+    $conf =~ s{listen(\s+)$port;}{listen$1$Port2;}g or die "no listen $port";
+    open my $out, '>', "$root2/conf/nginx.conf" or die;
+    print $out $conf;
+    close $out;
+    my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    system("$bin -e $root2/logs/error.log -p $root2/ -c $root2/conf/nginx.conf") == 0
+        or die "the second nginx did not start\n";
+    for (1 .. 50) {
+        local $AIRelayTest::SERVER_PORT = $Port2;
+        return $root2 if eval { http_request('GET', '/none', [], ''); 1 };
+        sleep 0.1;
+    }
+    die "the second nginx does not answer on $Port2\n";
+}
+
+# only the nginx whose pid file start_second() made
+sub stop_second {
+    my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+    my $pidf = "$root-2/logs/nginx.pid";
+    open my $fh, '<', $pidf or return;
+    chomp(my $pid = <$fh> // '');
+    close $fh;
+    return unless $pid && kill(0, $pid);
+    kill 'QUIT', $pid;
+    for (1 .. 100) {
+        return unless kill(0, $pid);
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+}
+
+END { stop_second() }
+
 sub today {
     my @t = gmtime;
     return sprintf('%04d%02d%02d', $t[5] + 1900, $t[4] + 1, $t[3]);
@@ -61,7 +111,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: three users on different masters: balances, records and daily counters exact
+=== TEST 1: three users on different masters, two relays: balances, records and daily counters exact
 --- init
 main::seed_cluster();
 --- http_config eval: $::HttpConfig
@@ -74,10 +124,13 @@ POST /v1/chat/completions
 --- redis_check
 my %masters = map { (main::master_of_user($_))[1] => 1 } 1 .. 3;
 ok(keys(%masters) >= 2, 'the users live on ' . keys(%masters) . ' masters');
+main::start_second();
 my $n = 20;
 my %status;
 for my $i (1 .. $n) {
     for my $u (1 .. 3) {
+        # nodes taking turns
+        local $AIRelayTest::SERVER_PORT = $main::Port2 if ($i + $u) % 2;
         my ($s) = relay_post('/v1/chat/completions',
             '{"model":"gpt-4o-mini","max_tokens":10}', $main::Keys[$u - 1]);
         $status{$s}++;
@@ -104,7 +157,7 @@ for my $u (1 .. 3) {
 
 
 
-=== TEST 2: a master killed mid-run: its replica takes over, 503s for a while, no settlement lost or doubled
+=== TEST 2: a master killed mid-run, two relays: its replica takes over, 503s for a while, no settlement lost or doubled
 --- init
 main::seed_cluster();
 --- http_config eval: $::HttpConfig
@@ -115,6 +168,7 @@ POST /v1/chat/completions
 --- more_headers eval: "Authorization: Bearer $AIRelayTest::TEST_KEY"
 --- response_body_like: Hi there
 --- redis_check
+main::start_second();
 my ($slot, $old) = main::master_of_user(1);
 ok($old, "user 1 is on the master at $old (slot $slot)");
 my $stop = "$ENV{TEST_NGINX_SERVROOT}/stop-clients";
@@ -131,6 +185,8 @@ for my $k (1 .. 3) {
     if (!$pid) {
         close $rd;
         my $until = time + 20;
+        # children 2 and 3 on the second relay
+        $AIRelayTest::SERVER_PORT = $main::Port2 if $k > 1;
         while (!-e $stop && time < $until) {
             my $u = 1 + int(rand(3));
             my ($s) = relay_post('/v1/chat/completions',
@@ -197,4 +253,8 @@ for my $u (1 .. 3) {
         unless ($st{requests} // 0) == $served{$u};
 }
 is($bad, '', 'balances and daily counters exact');
+my $root2 = ($ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot") . '-2';
+is(scalar(grep { /\[(alert|crit|emerg)\]/ } do { open my $l, '<', "$root2/logs/error.log"; <$l> }),
+   0, 'the second relay logged no alert');
+main::stop_second();
 --- timeout: 40
