@@ -10,7 +10,7 @@ use Time::HiRes qw(sleep time);
 
 repeat_each(1);
 # once: the blocks seed the cluster in --- init, the second kills a master
-plan tests => repeat_each() * 27;
+plan tests => repeat_each() * 38;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -257,4 +257,98 @@ my $root2 = ($ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot") . '-2'
 is(scalar(grep { /\[(alert|crit|emerg)\]/ } do { open my $l, '<', "$root2/logs/error.log"; <$l> }),
    0, 'the second relay logged no alert');
 main::stop_second();
+--- timeout: 40
+
+
+
+=== TEST 3: a user's slot moved to another master while relaying: ASK, then MOVED, followed; billing exact
+--- init
+main::seed_cluster();
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","max_tokens":10}
+--- more_headers eval: "Authorization: Bearer $AIRelayTest::TEST_KEY"
+--- response_body_like: Hi there
+--- redis_check
+my ($slot, $src) = main::master_of_user(1);
+my @masters = map { /127\.0\.0\.1:(\d+)@/ ? $1 : () }
+              grep { /master/ && !/fail/ } `redis-cli -p $src cluster nodes`;
+my ($dst) = grep { $_ != $src } @masters;
+ok($dst, "slot $slot moves from $src to $dst");
+chomp(my $src_id = `redis-cli -p $src cluster myid`);
+chomp(my $dst_id = `redis-cli -p $dst cluster myid`);
+$AIRelayTest::REDIS_PORT = $dst;
+redis('PING');
+my $stop = "/tmp/ai-relay-cluster-move.$$";
+unlink $stop;
+pipe(my $rd, my $wr) or die;
+my @kids;
+for my $k (1 .. 2) {
+    my $pid = fork;
+    die "fork" unless defined $pid;
+    if (!$pid) {
+        close $rd;
+        my $until = time + 20;
+        while (!-e $stop && time < $until) {
+            my $u = 1 + int(rand(2));
+            my ($s) = relay_post('/v1/chat/completions',
+                '{"model":"gpt-4o-mini","max_tokens":10}', $main::Keys[$u - 1]);
+            syswrite($wr, "$u $s\n");
+            sleep 0.005;
+        }
+        POSIX::_exit(0);
+    }
+    push @kids, $pid;
+}
+close $wr;
+sleep 0.3;
+system('redis-cli', '-p', $dst, 'cluster', 'setslot', $slot, 'importing', $src_id) == 0 or die;
+system('redis-cli', '-p', $src, 'cluster', 'setslot', $slot, 'migrating', $dst_id) == 0 or die;
+sleep 0.3;
+my $moved = 0;
+for (1 .. 50) {
+    my @keys = split /\n/, `redis-cli -p $src cluster getkeysinslot $slot 1000`;
+    last unless @keys;
+    system('redis-cli', '-p', $src, 'migrate', '127.0.0.1', $dst, '', '0', '5000',
+           'keys', @keys) == 0 or die;
+    $moved += @keys;
+}
+ok($moved > 0, "$moved keys migrated");
+sleep 0.5;   # served through ASK
+for my $m (@masters) {
+    system('redis-cli', '-p', $m, 'cluster', 'setslot', $slot, 'node', $dst_id) == 0 or die;
+}
+sleep 0.5;   # served through MOVED, then the new map
+open(my $f, '>', $stop) or die; close $f;
+my %status;
+my %served = (1 => 1, 2 => 0);
+while (my $line = <$rd>) {
+    my ($u, $s) = split ' ', $line;
+    $status{$s}++;
+    $served{$u}++ if $s == 200;
+}
+waitpid($_, 0) for @kids;
+unlink $stop;
+is((main::master_of_user(1))[1], $dst, "user 1 is on $dst now");
+ok($status{200} > 20, "requests served ($status{200})");
+is(join(',', grep { $_ != 200 && $_ != 503 } keys %status), '',
+   'only 200s and 503s (' . ($status{503} // 0) . ' refused)') or diag(join ' ', %status);
+ok(wait_for(sub { records(1) == $served{1} && records(2) == $served{2} }, 10),
+   'one record per request served')
+    or diag(join ' ', map { "u$_: " . records($_) . " of $served{$_}" } 1 .. 2);
+ok(wait_for(sub { !grep { redis('HLEN', "ar:{u$_}:res") } 1 .. 2 }, 8),
+   'leases and reservations released');
+my $bad = '';
+for my $u (1 .. 2) {
+    my $sum = 0;
+    $sum += $_->{cost} for records($u);
+    $bad .= " u$u: balance " . user_field($u, 'balance') . " cost $sum"
+        unless user_field($u, 'balance') + $sum == 10_000_000;
+}
+is($bad, '', 'balances exact');
+my $log = error_log_text();
+ok($log =~ /redis ASK slot $slot/ && $log =~ /redis MOVED slot $slot/,
+   'the relay followed ASK and MOVED');
 --- timeout: 40

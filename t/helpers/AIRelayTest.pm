@@ -114,6 +114,14 @@ sub redis {
             $port = $1;
             next;
         }
+        if ($@ =~ /^redis error: ASK \d+ [0-9.]+:(\d+)/) {
+            # a slot on its way: this once, on the node it goes to
+            my $n = _node($1);
+            print $n "*1\r\n\$6\r\nASKING\r\n";
+            _reply($n);
+            $port = $1;
+            next;
+        }
         die $@ if $@ =~ /^redis error/ || $try >= 2;
         # Redis was restarted: reconnect once
         if (defined $port) { delete $node_sock{$port} } else { undef $sock }
