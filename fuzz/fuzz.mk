@@ -14,6 +14,9 @@
 #   make fuzz-usage-diff      fuzz the usage extractor against its frozen
 #                             oracle (t/unit/usage_oracle.c), FUZZ_SECONDS;
 #                             crashes: build/fuzz/diff-...
+#   make fuzz-slot            Redis Cluster's routing (slot map, MOVED and
+#                             ASK, key slots), FUZZ_SECONDS; crashes:
+#                             build/fuzz/slot-...
 #   make fuzz-deps            install $(FUZZ_PKGS) if missing
 #   make fuzz-clean           remove build/fuzz/
 
@@ -55,9 +58,9 @@ FUZZ_DIFF_SRCS = $(TOP)/fuzz/fuzz_usage_diff.c \
                  $(TOP)/src/ngx_ai_relay_json_scan.c
 
 .PHONY: fuzz fuzz-json-scan core-fuzz fuzz-sse fuzz-smoke fuzz-deps \
-        fuzz-clean fuzz-usage-diff
+        fuzz-clean fuzz-usage-diff fuzz-slot
 
-fuzz: fuzz-json-scan fuzz-sse
+fuzz: fuzz-json-scan fuzz-sse fuzz-slot
 
 core-fuzz: fuzz-json-scan
 
@@ -90,6 +93,11 @@ fuzz-usage-diff: $(FUZZ_BUILD)/fuzz_usage_diff $(FUZZ_BUILD)/seed.stamp
 	    -max_len=$(FUZZ_MAX_LEN) -dict=$(TOP)/fuzz/sse.dict \
 	    $(FUZZ_BUILD)/corpus_diff $(FUZZ_BUILD)/seed
 
+fuzz-slot: $(FUZZ_BUILD)/fuzz_slot
+	@mkdir -p $(FUZZ_BUILD)/corpus_slot
+	$(FUZZ_BUILD)/fuzz_slot $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/slot- \
+	    -max_len=4096 -dict=$(TOP)/fuzz/slot.dict $(FUZZ_BUILD)/corpus_slot
+
 fuzz-deps:
 	@$(call apt_install,$(FUZZ_PKGS))
 
@@ -115,3 +123,9 @@ $(FUZZ_BUILD)/seed.stamp: $(FUZZ_SSE_SEEDS)
 	@mkdir -p $(FUZZ_BUILD)/seed
 	cp $(FUZZ_SSE_SEEDS) $(FUZZ_BUILD)/seed/
 	@touch $@
+
+$(FUZZ_BUILD)/fuzz_slot: $(TOP)/fuzz/fuzz_slot.c $(TOP)/src/ngx_ai_relay_slot.c \
+        $(TOP)/src/ngx_ai_relay_slot.h | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(TOP)/fuzz/fuzz_slot.c \
+	    $(TOP)/src/ngx_ai_relay_slot.c -lhiredis
