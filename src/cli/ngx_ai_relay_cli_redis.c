@@ -423,9 +423,10 @@ ngx_ai_relay_cli_exists(ngx_ai_relay_cli_t *cli, const char *key)
 int
 ngx_ai_relay_cli_watch(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_list_t *keys)
 {
-    size_t                   i;
-    redisReply              *r;
-    ngx_ai_relay_cli_cmd_t  *c;
+    size_t                       i;
+    redisReply                  *r;
+    ngx_ai_relay_cli_cmd_t      *c;
+    ngx_ai_relay_cli_cluster_t  *cl;
 
     c = ngx_ai_relay_cli_cmd("WATCH", NULL);
 
@@ -437,14 +438,13 @@ ngx_ai_relay_cli_watch(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_list_t *keys)
         return NGX_AI_RELAY_CLI_OK;
     }
 
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        exit(NGX_AI_RELAY_CLI_FAILED);
+    }
+
     if (cli->cluster) {
         /* on the node of their slot, which the transaction goes to */
-        ngx_ai_relay_cli_cluster_t *cl = cli->cluster;
-
-        if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
-            exit(NGX_AI_RELAY_CLI_FAILED);
-        }
-
+        cl = cli->cluster;
         cl->watch_slot = ngx_ai_relay_cli_cmd_slot(c);
     }
 
