@@ -566,6 +566,11 @@ ngx_ai_relay_auth_reply(void *data, redisReply *reply)
     ctx = ngx_ai_relay_reply_ctx(r, reply);
     ctx->auth_cmd = NULL;
 
+    if (reply == NULL && ctx->bill.auth_reserve) {
+        /* the link dropped: AUTH may have reserved all the same */
+        ngx_ai_relay_release_lost(r, ctx);
+    }
+
     if (ctx->state == NGX_AI_RELAY_STATE_DONE) {
         ngx_ai_relay_resume(r);
         return;

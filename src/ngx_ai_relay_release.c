@@ -41,9 +41,8 @@ static void ngx_ai_relay_release_send(ngx_ai_relay_release_t *rl);
 static void ngx_ai_relay_release_later(ngx_ai_relay_release_t *rl);
 
 
-void
-ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
-    ngx_ai_relay_redis_cmd_t *cmd)
+static ngx_ai_relay_release_t *
+ngx_ai_relay_release_create(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     u_char                  *p;
     ngx_ai_relay_release_t  *rl;
@@ -52,9 +51,7 @@ ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                    + ctx->request_id.len, r->connection->log);
 
     if (rl == NULL) {
-        /* the reservation's TTL still refunds it */
-        ngx_ai_relay_redis_detach(cmd);
-        return;
+        return NULL;
     }
 
     rl->armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
@@ -66,6 +63,24 @@ ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     rl->request_id.data = p;
     rl->request_id.len = ctx->request_id.len;
     ngx_memcpy(p, ctx->request_id.data, ctx->request_id.len);
+
+    return rl;
+}
+
+
+void
+ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_redis_cmd_t *cmd)
+{
+    ngx_ai_relay_release_t  *rl;
+
+    rl = ngx_ai_relay_release_create(r, ctx);
+
+    if (rl == NULL) {
+        /* the reservation's TTL still refunds it */
+        ngx_ai_relay_redis_detach(cmd);
+        return;
+    }
 
     ngx_ai_relay_redis_reattach(cmd, ngx_ai_relay_release_auth_reply, rl);
 }
@@ -110,6 +125,26 @@ ngx_ai_relay_release_id(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user_id,
     }
 
     ngx_ai_relay_release_send(rl);
+}
+
+
+/*
+ * The link dropped while the request waited for AUTH: Redis may have run
+ * it (a kill after the AOF write, before the reply left), and the request
+ * now fails without settling.  As for a reply that outlived its request:
+ * RELEASE when the link is back, with a tombstone.
+ */
+
+void
+ngx_ai_relay_release_lost(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_release_t  *rl;
+
+    rl = ngx_ai_relay_release_create(r, ctx);
+
+    if (rl != NULL) {
+        ngx_ai_relay_release_later(rl);
+    }
 }
 
 
