@@ -36,6 +36,7 @@ typedef struct {
 
 
 static void ngx_ai_relay_release_auth_reply(void *data, redisReply *reply);
+static void ngx_ai_relay_release_lease_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_release_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_release_send(ngx_ai_relay_release_t *rl);
 static void ngx_ai_relay_release_later(ngx_ai_relay_release_t *rl);
@@ -120,7 +121,8 @@ ngx_ai_relay_release_id(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user_id,
 
     if (cmd) {
         /* its reply, NULL if the link goes first, says whether it did */
-        ngx_ai_relay_redis_reattach(cmd, ngx_ai_relay_release_auth_reply, rl);
+        ngx_ai_relay_redis_reattach(cmd, ngx_ai_relay_release_lease_reply,
+                                    rl);
         return;
     }
 
@@ -172,6 +174,45 @@ ngx_ai_relay_release_auth_reply(void *data, redisReply *reply)
     }
 
     ngx_ai_relay_release_send(rl);
+}
+
+
+/*
+ * A lease's RELEASE answered: an integer, it ran.  An error (TRYAGAIN
+ * while its slot migrates, READONLY from a demoted master, CLUSTERDOWN,
+ * LOADING, too many redirections) ran nothing: released whole later, as
+ * when the link goes first.
+ */
+
+static void
+ngx_ai_relay_release_lease_reply(void *data, redisReply *reply)
+{
+    ngx_ai_relay_release_t *rl = data;
+
+    ngx_event_t  *retry;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        ngx_free(rl);
+        return;
+    }
+
+    retry = &rl->armcf->worker->release_retry;
+
+    if (reply != NULL) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ai relay: releasing lease %V failed (%*s), trying "
+                      "again", &rl->request_id,
+                      (size_t) (reply->type == REDIS_REPLY_ERROR
+                                ? reply->len : 0),
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    }
+
+    /* rl may be freed here */
+    ngx_ai_relay_release_later(rl);
+
+    if (reply != NULL && !retry->timer_set) {
+        ngx_add_timer(retry, 500);
+    }
 }
 
 
@@ -311,6 +352,8 @@ ngx_ai_relay_release_reply(void *data, redisReply *reply)
 {
     ngx_ai_relay_release_t *rl = data;
 
+    ngx_event_t  *retry;
+
     if (reply == NULL) {
         ngx_ai_relay_release_later(rl);
         return;
@@ -325,10 +368,13 @@ ngx_ai_relay_release_reply(void *data, redisReply *reply)
                       "failed (%s), trying again", &rl->request_id,
                       reply->str);
 
+        retry = &rl->armcf->worker->release_retry;
+
+        /* rl may be freed here */
         ngx_ai_relay_release_later(rl);
 
-        if (!rl->armcf->worker->release_retry.timer_set) {
-            ngx_add_timer(&rl->armcf->worker->release_retry, 500);
+        if (!retry->timer_set) {
+            ngx_add_timer(retry, 500);
         }
 
         return;
