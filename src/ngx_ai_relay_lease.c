@@ -606,9 +606,9 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w, int64_t amount)
 {
     u_char                    *p;
-    size_t                     lens[11];
+    size_t                     lens[12];
     ngx_pool_t                *pool;
-    const char                *argv[11];
+    const char                *argv[12];
     ngx_ai_relay_redis_t      *rds;
     ngx_ai_relay_redis_cmd_t  *cmd;
 
@@ -626,7 +626,8 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
         return;
     }
 
-    p = ngx_pnalloc(pool, 4 * NGX_INT64_LEN);
+    p = ngx_pnalloc(pool, 4 * NGX_INT64_LEN
+                          + sizeof(NGX_AI_RELAY_RKEY_U("")) + w->user.len);
 
     if (p == NULL
         || ngx_ai_relay_lease_argv(pool, rds, NGX_AI_RELAY_SCRIPT_LEASE, w,
@@ -648,12 +649,15 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     p += lens[8];
     argv[9] = (const char *) p;
     lens[9] = ngx_sprintf(p, "%L", NGX_AI_RELAY_LEASE_MIN * w->estimate) - p;
+    p += lens[9];
     argv[10] = w->active ? "1" : "0";
     lens[10] = 1;
+    argv[11] = (const char *) p;
+    lens[11] = ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V"), &w->user) - p;
 
     w->sent_at = ngx_time();
 
-    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 11, argv,
+    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 12, argv,
                                   lens);
     ngx_destroy_pool(pool);
 
