@@ -40,6 +40,10 @@ static char *ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_ai_relay_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_ai_relay_redis_parse_addr(ngx_conf_t *cf,
+    ngx_str_t *addr, ngx_str_t *host, ngx_int_t *port);
+static char *ngx_ai_relay_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -119,8 +123,15 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       NULL },
 
     { ngx_string("ai_relay_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_ai_relay_redis_addr,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_relay_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_ai_relay_redis_sentinel,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -509,6 +520,21 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_value(armcf->db, 0);
+
+    if (armcf->sentinel_name.len && armcf->cluster) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_relay_redis_sentinel\" and a \"cluster\" "
+                           "in \"ai_relay_redis\" exclude each other");
+        return NGX_CONF_ERROR;
+    }
+
+    if (armcf->cluster && armcf->db) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "Redis Cluster has no \"ai_relay_redis_db\" "
+                           "but 0");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_msec_value(armcf->connect_timeout, 1000);
     ngx_conf_init_msec_value(armcf->timeout, 1000);
     ngx_conf_init_value(armcf->reservation_ttl, 3600);
@@ -808,7 +834,8 @@ ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * "127.0.0.1:6379", "[::1]:6379" or "unix:/path": numeric only, since
- * hiredis resolves names with a blocking getaddrinfo()
+ * hiredis resolves names with a blocking getaddrinfo(); with "cluster",
+ * several (the seeds of a Redis Cluster, no "unix:")
  */
 
 static char *
@@ -816,26 +843,160 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_ai_relay_main_conf_t *armcf = conf;
 
-    u_char     *p, *colon;
-    ngx_str_t  *value, host;
-    ngx_int_t   port;
+    ngx_str_t                 *value, host;
+    ngx_int_t                  port;
+    ngx_uint_t                 i, n;
+    ngx_ai_relay_slot_node_t  *seed;
 
     if (armcf->addr.len) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    n = cf->args->nelts;
+
+    if (n > 2 && value[n - 1].len == 7
+        && ngx_strncmp(value[n - 1].data, "cluster", 7) == 0)
+    {
+        armcf->cluster = 1;
+        n--;
+    }
+
+    if (n > 2 && !armcf->cluster) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "several redis addresses need \"cluster\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (n - 1 > NGX_AI_RELAY_SLOT_MAX_NODES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "at most %d redis cluster seeds",
+                           NGX_AI_RELAY_SLOT_MAX_NODES);
+        return NGX_CONF_ERROR;
+    }
+
     armcf->addr = value[1];
 
-    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+    if (!armcf->cluster
+        && value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0)
+    {
         armcf->unix_path.len = value[1].len - 5;
         armcf->unix_path.data = value[1].data + 5;   /* NUL ended */
         return NGX_CONF_OK;
     }
 
+    if (armcf->cluster) {
+        armcf->seeds = ngx_array_create(cf->pool, n - 1,
+                                        sizeof(ngx_ai_relay_slot_node_t));
+        if (armcf->seeds == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 1; i < n; i++) {
+        if (value[i].len > 5 && ngx_strncmp(value[i].data, "unix:", 5) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "a Redis Cluster's nodes have IP addresses, "
+                               "not \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_ai_relay_redis_parse_addr(cf, &value[i], &host, &port)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        if (i == 1) {
+            armcf->host.data = ngx_pnalloc(cf->pool, host.len + 1);
+            if (armcf->host.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(armcf->host.data, host.data, host.len);
+            armcf->host.data[host.len] = '\0';
+            armcf->host.len = host.len;
+            armcf->port = port;
+        }
+
+        if (armcf->seeds) {
+            seed = ngx_array_push(armcf->seeds);
+            if (seed == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(seed->host, host.data, host.len);
+            seed->host[host.len] = '\0';
+            seed->port = (int) port;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_relay_redis_sentinel <master name> <sentinel address>... */
+
+static char *
+ngx_ai_relay_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_main_conf_t *armcf = conf;
+
+    ngx_str_t                 *value, host;
+    ngx_int_t                  port;
+    ngx_uint_t                 i;
+    ngx_ai_relay_slot_node_t  *addr;
+
+    if (armcf->sentinel_name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts - 2 > NGX_AI_RELAY_SLOT_MAX_NODES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "at most %d sentinels",
+                           NGX_AI_RELAY_SLOT_MAX_NODES);
+        return NGX_CONF_ERROR;
+    }
+
+    armcf->sentinel_name = value[1];   /* NUL ended */
+
+    armcf->sentinels = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                        sizeof(ngx_ai_relay_slot_node_t));
+    if (armcf->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_ai_relay_redis_parse_addr(cf, &value[i], &host, &port)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        addr = ngx_array_push(armcf->sentinels);
+        if (addr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(addr->host, host.data, host.len);
+        addr->host[host.len] = '\0';
+        addr->port = (int) port;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_redis_parse_addr(ngx_conf_t *cf, ngx_str_t *addr,
+    ngx_str_t *host, ngx_int_t *port)
+{
+    u_char  *p, *colon;
+
     colon = NULL;
 
-    for (p = value[1].data + value[1].len; p > value[1].data; p--) {
+    for (p = addr->data + addr->len; p > addr->data; p--) {
         if (p[-1] == ':') {
             colon = p - 1;
             break;
@@ -847,51 +1008,43 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (colon == NULL) {
-        host = value[1];
-        port = 6379;
+        *host = *addr;
+        *port = 6379;
 
     } else {
-        host.data = value[1].data;
-        host.len = colon - value[1].data;
-        port = ngx_atoi(colon + 1, value[1].data + value[1].len - colon - 1);
+        host->data = addr->data;
+        host->len = colon - addr->data;
+        *port = ngx_atoi(colon + 1, addr->data + addr->len - colon - 1);
     }
 
-    if (host.len > 2 && host.data[0] == '[' && host.data[host.len - 1] == ']')
+    if (host->len > 2 && host->data[0] == '['
+        && host->data[host->len - 1] == ']')
     {
-        host.data++;
-        host.len -= 2;
+        host->data++;
+        host->len -= 2;
     }
 
-    if (port < 1 || port > 65535) {
+    if (*port < 1 || *port > 65535) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis port in \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
+                           "invalid redis port in \"%V\"", addr);
+        return NGX_ERROR;
     }
 
-    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
+    if (host->len >= NGX_AI_RELAY_SLOT_HOST_LEN
+        || (ngx_inet_addr(host->data, host->len) == INADDR_NONE
 #if (NGX_HAVE_INET6)
-        && ngx_inet6_addr(host.data, host.len, NULL) != NGX_OK
+            && ngx_inet6_addr(host->data, host->len, NULL) != NGX_OK
 #endif
-       )
+           ))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "redis address \"%V\" must be a numeric IP "
                            "address or a \"unix:\" path, names would be "
-                           "resolved with a blocking call", &value[1]);
-        return NGX_CONF_ERROR;
+                           "resolved with a blocking call", addr);
+        return NGX_ERROR;
     }
 
-    armcf->host.data = ngx_pnalloc(cf->pool, host.len + 1);
-    if (armcf->host.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(armcf->host.data, host.data, host.len);
-    armcf->host.data[host.len] = '\0';
-    armcf->host.len = host.len;
-    armcf->port = port;
-
-    return NGX_CONF_OK;
+    return NGX_OK;
 }
 
 

@@ -17,6 +17,9 @@
 #   make fuzz-multipart       the multipart parser and the answer's model
 #                             finder, FUZZ_SECONDS; crashes:
 #                             build/fuzz/multipart-...
+#   make fuzz-slot            Redis Cluster's routing (slot map, MOVED and
+#                             ASK, key slots), FUZZ_SECONDS; crashes:
+#                             build/fuzz/slot-...
 #   make fuzz-deps            install $(FUZZ_PKGS) if missing
 #   make fuzz-clean           remove build/fuzz/
 
@@ -58,7 +61,8 @@ FUZZ_DIFF_SRCS = $(TOP)/fuzz/fuzz_usage_diff.c \
                  $(TOP)/src/ngx_ai_relay_json_scan.c
 
 .PHONY: fuzz fuzz-json-scan core-fuzz fuzz-sse fuzz-smoke fuzz-deps \
-        fuzz-clean fuzz-usage-diff fuzz-multipart
+        fuzz-clean fuzz-usage-diff fuzz-multipart \
+        fuzz-slot
 
 # the multipart parser and the model finder
 FUZZ_MP_SRCS = $(TOP)/fuzz/fuzz_multipart.c \
@@ -67,7 +71,7 @@ FUZZ_MP_SRCS = $(TOP)/fuzz/fuzz_multipart.c \
 FUZZ_MP_HDRS = $(TOP)/src/ngx_ai_relay_multipart.h \
                $(TOP)/src/ngx_ai_relay_rename.h
 
-fuzz: fuzz-json-scan fuzz-sse
+fuzz: fuzz-json-scan fuzz-sse fuzz-slot fuzz-multipart
 
 core-fuzz: fuzz-json-scan
 
@@ -106,6 +110,11 @@ fuzz-multipart: $(FUZZ_BUILD)/fuzz_multipart
 	    -artifact_prefix=$(FUZZ_BUILD)/multipart- -max_len=4096 \
 	    $(FUZZ_BUILD)/corpus_multipart $(TOP)/fuzz/corpus_multipart
 
+fuzz-slot: $(FUZZ_BUILD)/fuzz_slot
+	@mkdir -p $(FUZZ_BUILD)/corpus_slot
+	$(FUZZ_BUILD)/fuzz_slot $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/slot- \
+	    -max_len=4096 -dict=$(TOP)/fuzz/slot.dict $(FUZZ_BUILD)/corpus_slot
+
 fuzz-deps:
 	@$(call apt_install,$(FUZZ_PKGS))
 
@@ -135,3 +144,9 @@ $(FUZZ_BUILD)/seed.stamp: $(FUZZ_SSE_SEEDS)
 	@mkdir -p $(FUZZ_BUILD)/seed
 	cp $(FUZZ_SSE_SEEDS) $(FUZZ_BUILD)/seed/
 	@touch $@
+
+$(FUZZ_BUILD)/fuzz_slot: $(TOP)/fuzz/fuzz_slot.c $(TOP)/src/ngx_ai_relay_slot.c \
+        $(TOP)/src/ngx_ai_relay_slot.h | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(TOP)/fuzz/fuzz_slot.c \
+	    $(TOP)/src/ngx_ai_relay_slot.c -lhiredis

@@ -120,6 +120,11 @@ struct ngx_ai_relay_main_conf_s {
     ngx_str_t                     host;          /* numeric IP, NUL ended */
     ngx_int_t                     port;
     ngx_str_t                     unix_path;     /* NUL ended, or empty */
+    ngx_array_t                  *seeds;         /* cluster: slot nodes */
+    ngx_flag_t                    cluster;       /* ai_relay_redis ...
+                                                    cluster */
+    ngx_str_t                     sentinel_name; /* ai_relay_redis_sentinel */
+    ngx_array_t                  *sentinels;     /* slot nodes */
     ngx_str_t                     password;      /* ai_relay_redis_password */
     ngx_int_t                     db;            /* ai_relay_redis_db */
     ngx_msec_t                    connect_timeout;

@@ -179,3 +179,60 @@ invalid method in "methods=GET,TRACE"
 --- must_die
 --- error_log
 "ai_relay_passthrough" path "/V1/Chat/Completions/" must start with / and name
+
+
+
+=== TEST 15: several Redis addresses without "cluster"
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 127.0.0.1:7302;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+several redis addresses need "cluster"
+
+
+
+=== TEST 16: a Redis Cluster seed is no unix socket
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 unix:/tmp/redis.sock cluster;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+a Redis Cluster's nodes have IP addresses, not "unix:/tmp/redis.sock"
+
+
+
+=== TEST 17: Redis Cluster has only database 0
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 cluster;
+    ai_relay_redis_db 2;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+Redis Cluster has no "ai_relay_redis_db" but 0
+
+
+
+=== TEST 18: Sentinel and Cluster exclude each other
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 cluster;
+    ai_relay_redis_sentinel relay 127.0.0.1:7321;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+"ai_relay_redis_sentinel" and a "cluster" in "ai_relay_redis" exclude each other
+
+
+
+=== TEST 19: a sentinel's address is numeric
+--- http_config
+    ai_relay_redis_sentinel relay sentinel.example:26379;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+redis address "sentinel.example:26379" must be a numeric IP address

@@ -79,6 +79,7 @@ typedef struct {
     const char                   *redis_password;
     int                           redis_db;
     redisContext                 *redis;
+    void                         *cluster;   /* "cluster:" addresses */
     int                           failed_rc; /* code of the first error */
     unsigned                      json:1;
     unsigned                      failed:1;  /* an error was reported */

@@ -86,18 +86,48 @@ sub _reply {
     die "bad redis reply type '$t'\n";
 }
 
-# redis('HSET', 'key', 'f', 'v') -> the reply (arrays as array refs)
+# Redis Cluster: the node a MOVED redirection named, by port
+my %node_sock;
+
+sub _node {
+    my ($port) = @_;
+    return $node_sock{$port}
+        if $node_sock{$port} && $node_sock{$port}->connected;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or die "cannot connect to redis on port $port: $!\n";
+    binmode $s;
+    return $node_sock{$port} = $s;
+}
+
+# redis('HSET', 'key', 'f', 'v') -> the reply (arrays as array refs);
+# $REDIS_PORT may be a Redis Cluster node: MOVED is followed
 sub redis {
     my @args = @_;
     my $cmd = '*' . scalar(@args) . "\r\n";
     $cmd .= '$' . length($_) . "\r\n$_\r\n" for map { defined $_ ? $_ : '' } @args;
-    for my $try (1, 2) {
-        my $s = _connect();
+    my $port;
+    for my $try (1 .. 4) {
+        my $s = defined $port ? _node($port) : _connect();
         my $r = eval { print $s $cmd or die "write failed\n"; [ _reply($s) ] };
         return $r->[0] if $r;
-        die $@ if $@ =~ /^redis error/ || $try == 2;
-        undef $sock;   # Redis was restarted: reconnect once
+        if ($@ =~ /^redis error: MOVED \d+ [0-9.]+:(\d+)/) {
+            $port = $1;
+            next;
+        }
+        if ($@ =~ /^redis error: ASK \d+ [0-9.]+:(\d+)/) {
+            # a slot on its way: this once, on the node it goes to
+            my $n = _node($1);
+            print $n "*1\r\n\$6\r\nASKING\r\n";
+            _reply($n);
+            $port = $1;
+            next;
+        }
+        die $@ if $@ =~ /^redis error/ || $try >= 2;
+        # Redis was restarted: reconnect once
+        if (defined $port) { delete $node_sock{$port} } else { undef $sock }
     }
+    die "redis: too many redirections\n";
 }
 
 sub redis_ok { my $r = eval { redis('PING') }; return defined $r && $r eq 'PONG' }
