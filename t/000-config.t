@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 30;
+plan tests => repeat_each() * 40;
 no_shuffle();
 
 run_tests();
