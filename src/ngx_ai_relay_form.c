@@ -291,9 +291,9 @@ ngx_ai_relay_form_field(ngx_http_request_t *r, ngx_ai_relay_mp_t *mp,
 ngx_int_t
 ngx_ai_relay_form_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    off_t                    total;
+    off_t                    total, pos;
     ngx_buf_t               *b, *last;
-    ngx_chain_t             *out, **ll;
+    ngx_chain_t             *out, **ll, *cl;
     ngx_table_elt_t         *h;
     ngx_ai_relay_mp_part_t  *model;
 
@@ -350,6 +350,28 @@ ngx_ai_relay_form_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     last->last_buf = 1;
 
     r->request_body->bufs = out;
+
+    /*
+     * nginx, retrying a request it sent (proxy_next_upstream ...
+     * non_idempotent), restarts each file buffer where the previous one
+     * ended: right only for one contiguous range of the file.  Ranges
+     * with a gap (the model's old value cut out of the temporary file)
+     * are not retried by nginx (upstream.c); the relay's failover
+     * rebuilds them.
+     */
+
+    ctx->body.form_split = 0;
+    pos = 0;
+
+    for (cl = out; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            if (cl->buf->file_pos != pos) {
+                ctx->body.form_split = 1;
+            }
+
+            pos = cl->buf->file_last;
+        }
+    }
 
     r->headers_in.content_length_n = total - (off_t) (model->end - model->start)
                                      + (off_t) ctx->body.upstream_model.len;

@@ -12,7 +12,7 @@ use Digest::SHA qw(sha256_hex);
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 72;
+plan tests => repeat_each() * 78;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -44,6 +44,23 @@ our $Config = relay_config(relay => 'client_max_body_size 30m;',
         echo '{"created":1,"data":[{"b64_json":"AAAA"},{"b64_json":"BBBB"}]}';
     }
 _EOC_
+# nginx's own retry (proxy_next_upstream ... non_idempotent) on an
+# upstream{} whose first server answers 502, the spooled form's model in the
+# middle of the temporary file
+our $BadPort = 2190;
+our $RetryHttp = http_config(extra => <<"_EOC_");
+    upstream form_retry {
+        server 127.0.0.1:$BadPort;
+        server 127.0.0.1:\$TEST_NGINX_SERVER_PORT backup;
+    }
+
+    server {
+        listen 127.0.0.1:$BadPort;
+        location / { return 502; }
+    }
+_EOC_
+our $RetryConfig = relay_config(relay => 'client_body_buffer_size 1k; '
+                                   . 'proxy_next_upstream error http_502 non_idempotent;');
 our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
 our $B = 'XyZzY0123';
 
@@ -378,3 +395,29 @@ main::world(mock => '/mock/echo');
 --- redis_check
 is(scalar(records(1)), 0, 'no record');
 is(user_field(1, 'balance'), 10_000_000, 'balance unchanged');
+
+
+
+=== TEST 14: nginx does not resend a spooled form whose file ranges have a gap (it would restart the second range where the first ended): the relay's failover rebuilds it
+--- init
+main::world(mock => '/mock/echo');
+AIRelayTest::seed_channel("nra$$", base_url => 'http://form_retry/mock/echo', priority => 10,
+                          map => { stt => 'stt-a' });
+AIRelayTest::seed_channel("nrb$$", base_url => AIRelayTest::mock_url('/mock/echo'), priority => 0,
+                          map => { stt => 'stt-b' });
+AIRelayTest::seed_model('stt', channels => "nra$$,nrb$$");
+--- http_config eval: $::RetryHttp
+--- config eval: $::RetryConfig
+--- request eval
+"POST /v1/audio/transcriptions\n" . main::form(['file', 'A' x 3000, 'a.mp3'], ['model', 'stt'], ['prompt', 'B' x 3000])
+--- more_headers eval: "$::Key\n$::CT"
+--- response_body_like eval
+my $want = main::form(['file', 'A' x 3000, 'a.mp3'], ['model', 'stt-b'], ['prompt', 'B' x 3000]);
+qr/\r\n\r\n\Q$want\E$/s
+--- redis_check
+like(error_log_text(), qr/a client request body is buffered to a temporary file/,
+     'nginx spooled the body');
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{tries}, 2, "two tries: the relay's, not nginx's");
+is($r->{upstream_model}, 'stt-b', "the second channel's name");
