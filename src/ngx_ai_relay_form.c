@@ -232,6 +232,36 @@ ngx_ai_relay_form_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     n = ngx_atoi(v.data, v.len);
     ctx->body.seconds = (n > 0 && n <= 3600) ? n : 0;
 
+    /*
+     * a transcription is billed from the usage of its JSON answer (tokens
+     * or seconds); text, srt and vtt answers carry none, so they would go
+     * almost free: refused, before anything is reserved
+     */
+
+    if (ctx->endpoint->id == NGX_AI_RELAY_EP_TRANSCRIPTION
+        || ctx->endpoint->id == NGX_AI_RELAY_EP_TRANSLATION)
+    {
+        if (ngx_ai_relay_form_field(r, mp, "response_format", &v) != NGX_OK) {
+            goto failed;
+        }
+
+        if (v.len
+            && !(v.len == 4 && ngx_strncmp(v.data, "json", 4) == 0)
+            && !(v.len == 12 && ngx_strncmp(v.data, "verbose_json", 12) == 0))
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: client asked for response_format "
+                          "\"%V\", which carries no usage", &v);
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "unsupported_response_format",
+                                   "This relay bills transcriptions from "
+                                   "the usage of their JSON answer: "
+                                   "response_format must be 'json' or "
+                                   "'verbose_json'.");
+            return NGX_ERROR;
+        }
+    }
+
     /* the body as read: every rewrite starts from it */
 
     ctx->body.form_bufs = r->request_body->bufs;

@@ -12,7 +12,7 @@ use Digest::SHA qw(sha256_hex);
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 78;
+plan tests => repeat_each() * 86;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -421,3 +421,23 @@ ok(wait_for(sub { records(1) == 1 }), 'one record');
 my $r = last_record(1);
 is($r->{tries}, 2, "two tries: the relay's, not nginx's");
 is($r->{upstream_model}, 'stt-b', "the second channel's name");
+
+
+
+=== TEST 15: a transcription asking for text, srt or vtt (answers with no usage to bill from): 400 before anything is reserved or forwarded
+--- init
+main::world(mock => '/mock/echo');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /v1/audio/transcriptions\n" . main::form(['file', 'abc', 'a.mp3'], ['model', 'stt'], ['response_format', 'text']),
+ "POST /v1/audio/translations\n" . main::form(['file', 'abc', 'a.mp3'], ['model', 'stt'], ['response_format', 'srt']),
+ "POST /v1/audio/transcriptions\n" . main::form(['file', 'abc', 'a.mp3'], ['model', 'stt'], ['response_format', 'verbose_json'])]
+--- more_headers eval: "$::Key\n$::CT"
+--- error_code eval
+[400, 400, 200]
+--- response_body_like eval
+["unsupported_response_format", "unsupported_response_format", "stt-real"]
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record: the verbose_json one');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
