@@ -363,16 +363,22 @@ ngx_ai_relay_settle_now(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             ngx_http_get_module_main_conf(r, ngx_ai_relay_module), ctx);
     }
 
-    if (ngx_ai_relay_settle_request(r, ctx) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "ai relay: settlement of request %V could not be "
-                      "prepared", &ctx->request_id);
-    }
+    /*
+     * a video task the upstream accepted: its id goes in the request's
+     * record, and SETTLE keeps the task with the charge, atomically, from
+     * the journal too if Redis is away now
+     */
 
     if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CREATE
         && ctx->stream.upstream_ok)
     {
         ngx_ai_relay_task_remember(r, ctx);
+    }
+
+    if (ngx_ai_relay_settle_request(r, ctx) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ai relay: settlement of request %V could not be "
+                      "prepared", &ctx->request_id);
     }
 
     ngx_ai_relay_metrics_request(r, ctx);
@@ -420,8 +426,9 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  "\"usage_source\":\"estimated\",\"channel_name\":\"\","
                  "\"path\":\"\",\"host\":\"\",\"client\":\"\","
                  "\"tries\":,\"attempts\":\"#:\",\"images\":,"
-                 "\"characters\":,\"seconds\":}")
+                 "\"characters\":,\"seconds\":,\"task\":\"\"}")
           + 20 * NGX_INT64_LEN
+          + ngx_ai_relay_json_escape_len(ctx->task_id.data, ctx->task_id.len)
           + ngx_ai_relay_json_escape_len(ctx->request_id.data,
                                          ctx->request_id.len)
           + 2 + ngx_ai_relay_json_escape_len(ctx->key.id.data,
@@ -522,6 +529,17 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     }
 
     *p++ = '"';
+
+    /* a video task the upstream accepted: SETTLE keeps it */
+
+    if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CREATE
+        && ctx->task_id.len)
+    {
+        p = ngx_cpymem(p, ",\"task\":\"", sizeof(",\"task\":\"") - 1);
+        p = ngx_ai_relay_json_escape(p, ctx->task_id.data, ctx->task_id.len);
+        *p++ = '"';
+    }
+
     *p++ = '}';
 
     out->len = p - out->data;
@@ -664,23 +682,16 @@ ngx_ai_relay_task_id_valid(ngx_str_t *id)
 
 
 /*
- * The upstream accepted a video task: which user, key, channel and model
- * it belongs to, and what it cost, in the user's task hash (30 days).
- * Polls of other users' keys find nothing there (404).
+ * The upstream accepted a video task: its id, for the request's record.
+ * SETTLE keeps the task (which user, key, channel and model it belongs
+ * to, what it cost) in the user's task hash (30 days), in the same script
+ * that charges it.  Polls of other users' keys find nothing there (404).
  */
 
 static void
 ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    u_char                    *p;
-    size_t                     lens[20];
-    ngx_str_t                  id, key, cost, charged, now;
-    const char                *argv[20];
-    ngx_ai_relay_redis_t      *rds;
-    ngx_ai_relay_main_conf_t  *armcf;
-
-    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
-    rds = ngx_ai_relay_redis_link(armcf);
+    ngx_str_t  id;
 
     if (ngx_ai_relay_answer_string(r, ctx, "id", &id) != NGX_OK
         || !ngx_ai_relay_task_id_valid(&id) || ctx->route.channel == NULL)
@@ -691,66 +702,7 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return;
     }
 
-    if (rds == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai relay: video task \"%V\" not kept: no Redis link",
-                      &id);
-        return;
-    }
-
-    key.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len
-              + sizeof(NGX_AI_RELAY_RKEY_U_TASK("")) - 1 + id.len;
-
-    p = ngx_pnalloc(r->pool, key.len + 3 * NGX_INT64_LEN);
-    if (p == NULL) {
-        return;
-    }
-
-    key.data = p;
-    p = ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V") NGX_AI_RELAY_RKEY_U_TASK("%V"),
-                    &ctx->key.user_id, &id);
-
-    cost.data = p;
-    p = ngx_sprintf(p, "%L", ctx->bill.cost);
-    cost.len = p - cost.data;
-
-    charged.data = p;
-    p = ngx_sprintf(p, "%L", ctx->key.unlimited ? (int64_t) 0 : ctx->bill.cost);
-    charged.len = p - charged.data;
-
-    now.data = p;
-    p = ngx_sprintf(p, "%T", ngx_time());
-    now.len = p - now.data;
-
-#define ngx_ai_relay_arg(i, s, l)  argv[i] = (const char *) (s); lens[i] = (l)
-
-    ngx_ai_relay_arg(0, "HSET", 4);
-    ngx_ai_relay_arg(1, key.data, key.len);
-    ngx_ai_relay_arg(2, "channel", 7);
-    ngx_ai_relay_arg(3, ctx->route.channel->id.data, ctx->route.channel->id.len);
-    ngx_ai_relay_arg(4, "model", 5);
-    ngx_ai_relay_arg(5, ctx->body.model.data, ctx->body.model.len);
-    ngx_ai_relay_arg(6, "key", 3);
-    ngx_ai_relay_arg(7, ctx->key.hash.data, ctx->key.hash.len);
-    ngx_ai_relay_arg(8, "key_id", 6);
-    ngx_ai_relay_arg(9, ctx->key.id.data, ctx->key.id.len);
-    ngx_ai_relay_arg(10, "cost", 4);
-    ngx_ai_relay_arg(11, cost.data, cost.len);
-    ngx_ai_relay_arg(12, "charged", 7);
-    ngx_ai_relay_arg(13, charged.data, charged.len);
-    ngx_ai_relay_arg(14, "request", 7);
-    ngx_ai_relay_arg(15, ctx->request_id.data, ctx->request_id.len);
-    ngx_ai_relay_arg(16, "created", 7);
-    ngx_ai_relay_arg(17, now.data, now.len);
-
-    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 18, argv, lens);
-
-    ngx_ai_relay_arg(0, "EXPIRE", 6);
-    ngx_ai_relay_arg(2, "2592000", 7);
-
-    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 3, argv, lens);
-
-#undef ngx_ai_relay_arg
+    ctx->task_id = id;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: video task \"%V\" kept, cost %L", &id,
