@@ -682,16 +682,26 @@ ngx_ai_relay_task_id_valid(ngx_str_t *id)
 
 
 /*
- * The upstream accepted a video task: its id, for the request's record.
- * SETTLE keeps the task (which user, key, channel and model it belongs
- * to, what it cost) in the user's task hash (30 days), in the same script
- * that charges it.  Polls of other users' keys find nothing there (404).
+ * The upstream accepted a video task: which user, key, channel and model
+ * it belongs to, and what it cost, in the user's task hash (30 days).
+ * Written at once, so that a poll right after finds it, and again by the
+ * SETTLE script that charges it (the id is in the request's record), so
+ * that a settlement retried or replayed from the journal keeps it even if
+ * this write was lost.  Polls of other users' keys find nothing there.
  */
 
 static void
 ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    ngx_str_t  id;
+    u_char                    *p;
+    size_t                     lens[20];
+    ngx_str_t                  id, key, cost, charged, now;
+    const char                *argv[20];
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+    rds = ngx_ai_relay_redis_link(armcf);
 
     if (ngx_ai_relay_answer_string(r, ctx, "id", &id) != NGX_OK
         || !ngx_ai_relay_task_id_valid(&id) || ctx->route.channel == NULL)
@@ -703,6 +713,67 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     ctx->task_id = id;
+
+    if (rds == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: video task \"%V\" not kept: no Redis link",
+                      &id);
+        return;
+    }
+
+    key.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len
+              + sizeof(NGX_AI_RELAY_RKEY_U_TASK("")) - 1 + id.len;
+
+    p = ngx_pnalloc(r->pool, key.len + 3 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return;
+    }
+
+    key.data = p;
+    p = ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V") NGX_AI_RELAY_RKEY_U_TASK("%V"),
+                    &ctx->key.user_id, &id);
+
+    cost.data = p;
+    p = ngx_sprintf(p, "%L", ctx->bill.cost);
+    cost.len = p - cost.data;
+
+    charged.data = p;
+    p = ngx_sprintf(p, "%L", ctx->key.unlimited ? (int64_t) 0 : ctx->bill.cost);
+    charged.len = p - charged.data;
+
+    now.data = p;
+    p = ngx_sprintf(p, "%T", ngx_time());
+    now.len = p - now.data;
+
+#define ngx_ai_relay_arg(i, s, l)  argv[i] = (const char *) (s); lens[i] = (l)
+
+    ngx_ai_relay_arg(0, "HSET", 4);
+    ngx_ai_relay_arg(1, key.data, key.len);
+    ngx_ai_relay_arg(2, "channel", 7);
+    ngx_ai_relay_arg(3, ctx->route.channel->id.data, ctx->route.channel->id.len);
+    ngx_ai_relay_arg(4, "model", 5);
+    ngx_ai_relay_arg(5, ctx->body.model.data, ctx->body.model.len);
+    ngx_ai_relay_arg(6, "key", 3);
+    ngx_ai_relay_arg(7, ctx->key.hash.data, ctx->key.hash.len);
+    ngx_ai_relay_arg(8, "key_id", 6);
+    ngx_ai_relay_arg(9, ctx->key.id.data, ctx->key.id.len);
+    ngx_ai_relay_arg(10, "cost", 4);
+    ngx_ai_relay_arg(11, cost.data, cost.len);
+    ngx_ai_relay_arg(12, "charged", 7);
+    ngx_ai_relay_arg(13, charged.data, charged.len);
+    ngx_ai_relay_arg(14, "request", 7);
+    ngx_ai_relay_arg(15, ctx->request_id.data, ctx->request_id.len);
+    ngx_ai_relay_arg(16, "created", 7);
+    ngx_ai_relay_arg(17, now.data, now.len);
+
+    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 18, argv, lens);
+
+    ngx_ai_relay_arg(0, "EXPIRE", 6);
+    ngx_ai_relay_arg(2, "2592000", 7);
+
+    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 3, argv, lens);
+
+#undef ngx_ai_relay_arg
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai relay: video task \"%V\" kept, cost %L", &id,
