@@ -363,16 +363,22 @@ ngx_ai_relay_settle_now(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             ngx_http_get_module_main_conf(r, ngx_ai_relay_module), ctx);
     }
 
-    if (ngx_ai_relay_settle_request(r, ctx) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "ai relay: settlement of request %V could not be "
-                      "prepared", &ctx->request_id);
-    }
+    /*
+     * a video task the upstream accepted: its id goes in the request's
+     * record, and SETTLE keeps the task with the charge, atomically, from
+     * the journal too if Redis is away now
+     */
 
     if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CREATE
         && ctx->stream.upstream_ok)
     {
         ngx_ai_relay_task_remember(r, ctx);
+    }
+
+    if (ngx_ai_relay_settle_request(r, ctx) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ai relay: settlement of request %V could not be "
+                      "prepared", &ctx->request_id);
     }
 
     ngx_ai_relay_metrics_request(r, ctx);
@@ -420,8 +426,9 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  "\"usage_source\":\"estimated\",\"channel_name\":\"\","
                  "\"path\":\"\",\"host\":\"\",\"client\":\"\","
                  "\"tries\":,\"attempts\":\"#:\",\"images\":,"
-                 "\"characters\":,\"seconds\":}")
+                 "\"characters\":,\"seconds\":,\"task\":\"\"}")
           + 20 * NGX_INT64_LEN
+          + ngx_ai_relay_json_escape_len(ctx->task_id.data, ctx->task_id.len)
           + ngx_ai_relay_json_escape_len(ctx->request_id.data,
                                          ctx->request_id.len)
           + 2 + ngx_ai_relay_json_escape_len(ctx->key.id.data,
@@ -522,6 +529,17 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     }
 
     *p++ = '"';
+
+    /* a video task the upstream accepted: SETTLE keeps it */
+
+    if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CREATE
+        && ctx->task_id.len)
+    {
+        p = ngx_cpymem(p, ",\"task\":\"", sizeof(",\"task\":\"") - 1);
+        p = ngx_ai_relay_json_escape(p, ctx->task_id.data, ctx->task_id.len);
+        *p++ = '"';
+    }
+
     *p++ = '}';
 
     out->len = p - out->data;
@@ -666,7 +684,10 @@ ngx_ai_relay_task_id_valid(ngx_str_t *id)
 /*
  * The upstream accepted a video task: which user, key, channel and model
  * it belongs to, and what it cost, in the user's task hash (30 days).
- * Polls of other users' keys find nothing there (404).
+ * Written at once, so that a poll right after finds it, and again by the
+ * SETTLE script that charges it (the id is in the request's record), so
+ * that a settlement retried or replayed from the journal keeps it even if
+ * this write was lost.  Polls of other users' keys find nothing there.
  */
 
 static void
@@ -690,6 +711,8 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                       "relay can keep", &ctx->request_id);
         return;
     }
+
+    ctx->task_id = id;
 
     if (rds == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -232,6 +232,36 @@ ngx_ai_relay_form_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     n = ngx_atoi(v.data, v.len);
     ctx->body.seconds = (n > 0 && n <= 3600) ? n : 0;
 
+    /*
+     * a transcription is billed from the usage of its JSON answer (tokens
+     * or seconds); text, srt and vtt answers carry none, so they would go
+     * almost free: refused, before anything is reserved
+     */
+
+    if (ctx->endpoint->id == NGX_AI_RELAY_EP_TRANSCRIPTION
+        || ctx->endpoint->id == NGX_AI_RELAY_EP_TRANSLATION)
+    {
+        if (ngx_ai_relay_form_field(r, mp, "response_format", &v) != NGX_OK) {
+            goto failed;
+        }
+
+        if (v.len
+            && !(v.len == 4 && ngx_strncmp(v.data, "json", 4) == 0)
+            && !(v.len == 12 && ngx_strncmp(v.data, "verbose_json", 12) == 0))
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: client asked for response_format "
+                          "\"%V\", which carries no usage", &v);
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "unsupported_response_format",
+                                   "This relay bills transcriptions from "
+                                   "the usage of their JSON answer: "
+                                   "response_format must be 'json' or "
+                                   "'verbose_json'.");
+            return NGX_ERROR;
+        }
+    }
+
     /* the body as read: every rewrite starts from it */
 
     ctx->body.form_bufs = r->request_body->bufs;
@@ -291,9 +321,9 @@ ngx_ai_relay_form_field(ngx_http_request_t *r, ngx_ai_relay_mp_t *mp,
 ngx_int_t
 ngx_ai_relay_form_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    off_t                    total;
+    off_t                    total, pos;
     ngx_buf_t               *b, *last;
-    ngx_chain_t             *out, **ll;
+    ngx_chain_t             *out, **ll, *cl;
     ngx_table_elt_t         *h;
     ngx_ai_relay_mp_part_t  *model;
 
@@ -350,6 +380,28 @@ ngx_ai_relay_form_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     last->last_buf = 1;
 
     r->request_body->bufs = out;
+
+    /*
+     * nginx, retrying a request it sent (proxy_next_upstream ...
+     * non_idempotent), restarts each file buffer where the previous one
+     * ended: right only for one contiguous range of the file.  Ranges
+     * with a gap (the model's old value cut out of the temporary file)
+     * are not retried by nginx (upstream.c); the relay's failover
+     * rebuilds them.
+     */
+
+    ctx->body.form_split = 0;
+    pos = 0;
+
+    for (cl = out; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            if (cl->buf->file_pos != pos) {
+                ctx->body.form_split = 1;
+            }
+
+            pos = cl->buf->file_last;
+        }
+    }
 
     r->headers_in.content_length_n = total - (off_t) (model->end - model->start)
                                      + (off_t) ctx->body.upstream_model.len;

@@ -226,9 +226,11 @@ typedef struct {
     ngx_str_t                     image_quality;
     ngx_ai_relay_mp_t            *form;          /* multipart (form.c) */
     ngx_chain_t                  *form_bufs;     /* as the client sent it */
+    ngx_event_free_peer_pt        form_peer_free; /* upstream.c wraps it */
 
     unsigned                      stream:1;      /* asked for SSE */
     unsigned                      form_read:1;
+    unsigned                      form_split:1;  /* file ranges with gaps */
     unsigned                      gemini_path:1; /* model in the path */
 } ngx_ai_relay_ctx_body_t;
 

@@ -23,6 +23,8 @@
 static ngx_int_t ngx_ai_relay_upstream_handler(ngx_http_request_t *r);
 static ngx_table_elt_t *ngx_ai_relay_upstream_key_header(
     ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx);
+static void ngx_ai_relay_upstream_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
 
 
 /* at merge time: the location's content handler is set by proxy_pass */
@@ -78,6 +80,13 @@ ngx_ai_relay_upstream_handler(ngx_http_request_t *r)
     /* proxy_pass reads the headers into the upstream request now */
 
     rc = arlcf->content_handler(r);
+
+    if (ctx->body.form_split && r->upstream && r->upstream->peer.free
+        && r->upstream->peer.free != ngx_ai_relay_upstream_free_peer)
+    {
+        ctx->body.form_peer_free = r->upstream->peer.free;
+        r->upstream->peer.free = ngx_ai_relay_upstream_free_peer;
+    }
 
     /* the header was pushed last: drop it from its part */
 
@@ -159,4 +168,41 @@ ngx_ai_relay_upstream_key_header(ngx_http_request_t *r,
     ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
 
     return h;
+}
+
+
+/*
+ * A multipart body whose file ranges have a gap (form.c) is not sent
+ * again by nginx once it was sent: ngx_http_upstream_reinit() would
+ * restart the second range where the first ended.  Before it was sent
+ * (a refused connection) nginx still tries the next server; after, the
+ * answer goes to the relay's failover, which rebuilds the body.
+ */
+
+static void
+ngx_ai_relay_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_request_t   *r;
+    ngx_ai_relay_ctx_t   *ctx;
+    ngx_http_log_ctx_t   *lctx;
+    ngx_http_upstream_t  *u;
+
+    /* the peer is u->peer; u->peer.log is the request's (its log ctx) */
+
+    u = (ngx_http_upstream_t *) ((u_char *) pc
+                                 - offsetof(ngx_http_upstream_t, peer));
+    lctx = pc->log->data;
+    r = lctx->request;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
+
+    ctx->body.form_peer_free(pc, data, state);
+
+    if (u->request_sent && ctx->body.form_split) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai relay: multipart body with file ranges sent, "
+                       "no retry by nginx");
+        pc->tries = 0;
+    }
 }

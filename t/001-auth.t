@@ -253,6 +253,8 @@ Authorization: Bearer sk-test0000000000000000000000000000000000000000001
 
 === TEST 15: requests per minute: the third request in a minute is refused
 --- init
+# the three requests in one minute window
+AIRelayTest::away_from_period_end(60);
 AIRelayTest::seed_world(key => { rpm => 2 });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config

@@ -353,6 +353,8 @@ is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation');
 
 === TEST 14: count_tokens is still rate-limited
 --- init
+# both requests in one minute window
+AIRelayTest::away_from_period_end(60);
 AIRelayTest::seed_world(mock => '/mock/count', key => { rpm => 1 });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config

@@ -9,7 +9,7 @@ use Test::Nginx::Socket;
 use POSIX ();
 
 repeat_each(2);
-plan tests => repeat_each() * 59;
+plan tests => repeat_each() * 69;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -234,6 +234,8 @@ GET /v1/dashboard/billing/usage?start_date=2026-11-30&end_date=2026-12-01
 
 === TEST 12: usage without dates: this month to today
 --- init
+# today at init is still today when the request is served
+AIRelayTest::away_from_period_end(86400);
 AIRelayTest::seed_world();
 main::stats(1, main::today(), 'key:1:cost' => 250_000);
 --- http_config eval: $::HttpConfig
@@ -311,10 +313,12 @@ Content-Length:
 --- response_body
 {"id":"chatcmpl-1","object":"chat.completion","model":"fast","choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}
 --- redis_check
-ok(wait_for(sub { records(1) >= 1 }), 'recorded');
+ok(wait_for(sub { records(1) == 1 }), 'recorded once');
 my $r = last_record(1);
 is($r->{prompt_tokens}, 12, 'usage still read');
 is($r->{completion_tokens}, 3, 'usage still read');
+# the next repetition starts with no record
+redis('DEL', 'ar:{u1}:log');
 
 
 
@@ -332,6 +336,15 @@ POST /v1/chat/completions
 "data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
 . "data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"model\\\":\\\"x\\\"\"}}]}\n\n"
 . "data: [DONE]\n\n"
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'recorded once');
+my $r = last_record(1);
+is($r->{prompt_tokens}, 12, 'usage read from the renamed stream');
+is($r->{completion_tokens}, 2, 'usage read from the renamed stream');
+is($r->{usage_source}, 'upstream', "the upstream's usage");
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+# the next repetition starts with no record
+redis('DEL', 'ar:{u1}:log');
 
 
 
@@ -350,6 +363,15 @@ POST /v1/chat/completions
 . "data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"model\\\":\\\"x\\\"\"}}]}\n\n"
 . "data: {\"id\":\"c1\",\"model\":\"fast\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":2,\"total_tokens\":14}}\n\n"
 . "data: [DONE]\n\n"
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'recorded once');
+my $r = last_record(1);
+is($r->{prompt_tokens}, 12, 'usage read from the renamed stream');
+is($r->{completion_tokens}, 2, 'usage read from the renamed stream');
+is($r->{usage_source}, 'upstream', "the upstream's usage");
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+# the next repetition starts with no record
+redis('DEL', 'ar:{u1}:log');
 
 
 

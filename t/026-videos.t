@@ -11,7 +11,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 45;
+plan tests => repeat_each() * 59;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -48,6 +48,16 @@ our $Config = relay_config(extra => <<'_EOC_');
         echo_read_request_body;
         default_type application/json;
         echo '{"id":"video_bad1","object":"video","status":"queued","seconds":"4"}';
+    }
+
+    # the answer's first bytes, a second, then the rest
+    location = /mock/vidslow/v1/videos {
+        echo_read_request_body;
+        default_type application/json;
+        echo -n '{"id":"video_slow1",';
+        echo_flush;
+        echo_sleep 1;
+        echo '"object":"video","model":"sora-2","status":"queued","seconds":"8"}';
     }
 
     location = /mock/refuse/v1/videos {
@@ -190,3 +200,47 @@ is(user_field(1, 'used'), 0, 'used back to zero');
 like(cli('tasks', 'list', '--user', '1'),
      qr/^video_bad1\s+sora-2\s+1\s+\$0\.30\s+failed, refunded\s/m,
      'ai-relay tasks shows it');
+
+
+
+=== TEST 5: the task is kept with its charge, by SETTLE: Redis refusing writes when the answer ends delays both, loses neither
+--- init
+main::world(mock => '/mock/vidslow');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/models
+--- more_headers eval: $::Key
+--- response_body_like: sora-2
+--- timeout: 30
+--- redis_check
+my $json = '{"model":"sora-2","prompt":"a cat","seconds":"8"}';
+my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $AIRelayTest::SERVER_PORT,
+                              Proto => 'tcp', Timeout => 30) or die "connect: $!";
+binmode $c;
+print $c "POST /v1/videos HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+         . "Content-Type: application/json\r\nAuthorization: Bearer $AIRelayTest::TEST_KEY\r\n"
+         . 'Content-Length: ' . length($json) . "\r\n\r\n$json";
+my ($res, $done) = ('', 0);
+while (sysread($c, $res, 65536, length $res)) {
+    if (!$done && $res =~ /"id":"video_slow1"/) {
+        $done = 1;
+        redis('CONFIG', 'SET', 'min-replicas-to-write', 1);
+    }
+}
+close $c;
+like($res, qr{^HTTP/1\.1 200}, 'the task was accepted');
+ok(wait_for(sub { error_log_text() =~ /settlement \S+ failed: NOREPLICAS/ }, 20),
+   'the settlement was refused');
+is(redis('EXISTS', 'ar:{u1}:task:video_slow1'), 0, 'no task kept while Redis refuses');
+redis('CONFIG', 'SET', 'min-replicas-to-write', 0);
+ok(wait_for(sub { records(1) == 1 }, 20), 'settled once Redis took writes again');
+my %t = @{ redis('HGETALL', 'ar:{u1}:task:video_slow1') };
+is($t{cost}, 500_000, 'the task kept with its cost');
+is($t{charged}, 500_000, 'and what was charged');
+is($t{key}, key_hash($AIRelayTest::TEST_KEY), "the key's hash");
+is($t{model}, 'sora-2', 'its model');
+is($t{channel}, '1', 'its channel');
+is($t{request}, last_record(1)->{request_id}, 'the request that created it');
+is(user_field(1, 'balance'), 10_000_000 - 500_000, 'charged once');
+ok(redis('TTL', 'ar:{u1}:task:video_slow1') > 29 * 86400, 'for 30 days');

@@ -27,6 +27,10 @@
 -- checked before anything is written: a malformed batch (a journal from
 -- another version) changes nothing.
 --
+-- A record with "task" (a video task the upstream accepted) also keeps
+-- the task: ar:{u<id>}:task:<id> (channel, model, key, key_id, cost,
+-- charged, request, created; 30 days), in this user's hash slot.
+--
 -- -> the number of requests settled now, 0 if the batch was settled
 
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
@@ -79,6 +83,7 @@ for i = 1, nk do
   local k = redis.call('HMGET', KEYS[5 + i], 'id', 'unlimited', 'quota',
                        'rl_m')
   keys[i].exists = k[1] ~= false
+  keys[i].id = k[1]
   keys[i].unl = uunl or k[2] == '1'
   keys[i].quota = (tonumber(k[3] or '-1') or -1) >= 0
   keys[i].same = tonumber(k[4]) == minute
@@ -158,5 +163,35 @@ for i = xp, #ARGV do
   x[#x + 1] = ARGV[i]
 end
 redis.call('XADD', unpack(x))
+-- a video task the upstream accepted ("task" in its record): kept with
+-- its charge, for polls and refunds (REFUND), 30 days
+local function idstr(v)
+  if type(v) == 'number' then return int(v) end
+  return tostring(v or '')
+end
+local upre = string.sub(KEYS[1], 1, #KEYS[1] - #RKEY_U_USER)
+for i = xp, #ARGV do
+  if string.find(ARGV[i], '"task":"', 1, true) then
+    local ok, rec = pcall(cjson.decode, ARGV[i])
+    if ok and type(rec) == 'table' and type(rec.task) == 'string'
+       and string.match(rec.task, '^[%w_-]+$') then
+      local kh, unl = '', false
+      for j = 1, nk do
+        if keys[j].id and keys[j].id == idstr(rec.key_id) then
+          kh = string.sub(KEYS[5 + j], #upre + #RKEY_U_KEY + 1)
+          unl = keys[j].unl
+        end
+      end
+      local cost = tonumber(rec.cost) or 0
+      local tk = upre .. RKEY_U_TASK .. rec.task
+      redis.call('HSET', tk, 'channel', idstr(rec.channel),
+                 'model', idstr(rec.model), 'key', kh,
+                 'key_id', idstr(rec.key_id), 'cost', int(cost),
+                 'charged', unl and '0' or int(cost),
+                 'request', idstr(rec.request_id), 'created', int(now))
+      redis.call('EXPIRE', tk, 2592000)
+    end
+  end
+end
 redis.call('SET', KEYS[3], '1', 'EX', 604800)
 return nrec

@@ -261,6 +261,17 @@ sub last_record {
     return $r[-1];
 }
 
+# wait, if need be, until the clock is at least $margin seconds (5) away
+# from the end of the current period (60: a minute, the requests-per-minute
+# window; 86400: a UTC day), so that a block's requests fall in one period
+sub away_from_period_end {
+    my ($period, $margin) = @_;
+    $margin //= 5;
+    my $left = $period - time % $period;
+    sleep($left + 1) if $left <= $margin;
+    return;
+}
+
 # poll until $cond->() is true (settlement happens after the response)
 sub wait_for {
     my ($cond, $secs) = @_;
