@@ -15,7 +15,7 @@ no_shuffle();
 no_long_string();
 install_redis_check();
 
-our $Base = $ENV{TEST_NGINX_CLUSTER_PORT} || 7301;
+our $Base = $ENV{TEST_NGINX_CLUSTER_PORT} || $SERVER_PORT + 5017;
 
 system("t/cluster.sh start $Base") == 0
     or die "t/cluster.sh start $Base failed\n";
@@ -55,7 +55,7 @@ sub master_of_user {
 # A second relay, another nginx on TEST_NGINX_SECOND_PORT with the same
 # configuration (its own prefix, journal and shared zones): two nodes
 # billing the same users at once
-our $Port2 = $ENV{TEST_NGINX_SECOND_PORT} || 2292;
+our $Port2 = $ENV{TEST_NGINX_SECOND_PORT} || $SERVER_PORT + 8;
 
 sub start_second {
     my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";

@@ -16,8 +16,8 @@ no_shuffle();
 no_long_string();
 install_redis_check();
 
-our $Port = $ENV{TEST_NGINX_SENTINEL_REDIS_PORT} || 2290;
-our $SPort = $ENV{TEST_NGINX_SENTINEL_PORT} || 7321;
+our $Port = $ENV{TEST_NGINX_SENTINEL_REDIS_PORT} || $SERVER_PORT + 6;
+our $SPort = $ENV{TEST_NGINX_SENTINEL_PORT} || $SERVER_PORT + 5037;
 
 system("t/sentinel.sh start $Port $SPort") == 0
     or die "t/sentinel.sh start failed\n";
