@@ -10,7 +10,7 @@ use Time::HiRes qw(sleep time);
 
 repeat_each(1);
 # once: the blocks seed the cluster in --- init, the second kills a master
-plan tests => repeat_each() * 38;
+plan tests => repeat_each() * 40;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -102,6 +102,17 @@ sub stop_second {
 
 END { stop_second() }
 
+# a POST from a forked client: its status, "none" when nginx did not
+# answer (a worker crashed, the connection refused); never dies
+sub client_post {
+    my ($key) = @_;
+    my ($s) = eval {
+        relay_post('/v1/chat/completions',
+                   '{"model":"gpt-4o-mini","max_tokens":10}', $key);
+    };
+    return $s // 'none';
+}
+
 sub today {
     my @t = gmtime;
     return sprintf('%04d%02d%02d', $t[5] + 1900, $t[4] + 1, $t[3]);
@@ -171,8 +182,8 @@ POST /v1/chat/completions
 main::start_second();
 my ($slot, $old) = main::master_of_user(1);
 ok($old, "user 1 is on the master at $old (slot $slot)");
-my $stop = "$ENV{TEST_NGINX_SERVROOT}/stop-clients";
-$stop = "/tmp/ai-relay-cluster-stop.$$" unless $ENV{TEST_NGINX_SERVROOT};
+my $stop = $ENV{TEST_NGINX_SERVROOT} ? "$ENV{TEST_NGINX_SERVROOT}/stop-clients"
+                                      : "/tmp/ai-relay-cluster-stop.$$";
 unlink $stop;
 # the helpers ask a node that stays up
 $AIRelayTest::REDIS_PORT = (grep { $_ != $old } $main::Base .. $main::Base + 5)[0];
@@ -183,15 +194,16 @@ for my $k (1 .. 3) {
     my $pid = fork;
     die "fork" unless defined $pid;
     if (!$pid) {
+        # whatever happens, the child never runs the END blocks (which
+        # stop the cluster and the second relay)
+        local $SIG{__DIE__} = sub { POSIX::_exit(1) unless $^S };
         close $rd;
         my $until = time + 20;
         # children 2 and 3 on the second relay
         $AIRelayTest::SERVER_PORT = $main::Port2 if $k > 1;
         while (!-e $stop && time < $until) {
             my $u = 1 + int(rand(3));
-            my ($s) = relay_post('/v1/chat/completions',
-                '{"model":"gpt-4o-mini","max_tokens":10}', $main::Keys[$u - 1]);
-            syswrite($wr, "$u $s\n");
+            syswrite($wr, "$u " . main::client_post($main::Keys[$u - 1]) . "\n");
             sleep 0.01;
         }
         POSIX::_exit(0);
@@ -221,11 +233,11 @@ while ($open) {
     if (!defined $line) { $open = 0; last }
     my ($u, $s) = split ' ', $line;
     $status{$s}++;
-    $served{$u}++ if $s == 200;
+    $served{$u}++ if $s eq '200';
 }
-waitpid($_, 0) for @kids;
+for (@kids) { waitpid($_, 0); $status{'client died'}++ if $? }
 unlink $stop;
-is(join(',', grep { $_ != 200 && $_ != 503 } keys %status), '',
+is(join(',', grep { $_ ne '200' && $_ ne '503' } keys %status), '',
    'only 200s and 503s') or diag(join ' ', %status);
 ok($status{200} > 20, "requests served ($status{200}, "
                       . ($status{503} // 0) . ' refused)');
@@ -256,6 +268,8 @@ is($bad, '', 'balances and daily counters exact');
 my $root2 = ($ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot") . '-2';
 is(scalar(grep { /\[(alert|crit|emerg)\]/ } do { open my $l, '<', "$root2/logs/error.log"; <$l> }),
    0, 'the second relay logged no alert');
+unlike(error_log_text(), qr/\[(alert|crit|emerg)\]/,
+       'the relay logged no alert (a worker that crashed mid-run would)');
 main::stop_second();
 --- timeout: 40
 
@@ -289,13 +303,14 @@ for my $k (1 .. 2) {
     my $pid = fork;
     die "fork" unless defined $pid;
     if (!$pid) {
+        # whatever happens, the child never runs the END blocks (which
+        # stop the cluster and the second relay)
+        local $SIG{__DIE__} = sub { POSIX::_exit(1) unless $^S };
         close $rd;
         my $until = time + 20;
         while (!-e $stop && time < $until) {
             my $u = 1 + int(rand(2));
-            my ($s) = relay_post('/v1/chat/completions',
-                '{"model":"gpt-4o-mini","max_tokens":10}', $main::Keys[$u - 1]);
-            syswrite($wr, "$u $s\n");
+            syswrite($wr, "$u " . main::client_post($main::Keys[$u - 1]) . "\n");
             sleep 0.005;
         }
         POSIX::_exit(0);
@@ -327,13 +342,13 @@ my %served = (1 => 1, 2 => 0);
 while (my $line = <$rd>) {
     my ($u, $s) = split ' ', $line;
     $status{$s}++;
-    $served{$u}++ if $s == 200;
+    $served{$u}++ if $s eq '200';
 }
-waitpid($_, 0) for @kids;
+for (@kids) { waitpid($_, 0); $status{'client died'}++ if $? }
 unlink $stop;
 is((main::master_of_user(1))[1], $dst, "user 1 is on $dst now");
 ok($status{200} > 20, "requests served ($status{200})");
-is(join(',', grep { $_ != 200 && $_ != 503 } keys %status), '',
+is(join(',', grep { $_ ne '200' && $_ ne '503' } keys %status), '',
    'only 200s and 503s (' . ($status{503} // 0) . ' refused)') or diag(join ' ', %status);
 ok(wait_for(sub { records(1) == $served{1} && records(2) == $served{2} }, 10),
    'one record per request served')
@@ -351,4 +366,6 @@ is($bad, '', 'balances exact');
 my $log = error_log_text();
 ok($log =~ /redis ASK slot $slot/ && $log =~ /redis MOVED slot $slot/,
    'the relay followed ASK and MOVED');
+unlike($log, qr/\[(alert|crit|emerg)\]/,
+       'the relay logged no alert (a worker that crashed mid-run would)');
 --- timeout: 40
