@@ -1435,6 +1435,10 @@ ngx_ai_relay_cluster_refresh_handler(ngx_event_t *ev)
     argv[1] = "SLOTS";
     lens[1] = sizeof("SLOTS") - 1;
 
+    if (node) {
+        cl->asked = node->index;
+    }
+
     if (node == NULL
         || ngx_ai_relay_redis_send(node, ngx_ai_relay_cluster_slots_reply,
                                    top, 2, argv, lens)
@@ -1461,6 +1465,20 @@ ngx_ai_relay_cluster_slots_reply(void *data, redisReply *reply)
     cl = top->cluster;
     cl->asking = 0;
 
+    /*
+     * a full node table gives a new master the index of a node the
+     * cluster no longer names: never the seeds, the node answering, or
+     * one with commands in flight
+     */
+
+    cl->map.pinned = (uint32_t) 1 << cl->asked;
+
+    for (i = 0; i < cl->map.nnodes; i++) {
+        if (i < cl->nseeds || (cl->node[i] && cl->node[i]->pending)) {
+            cl->map.pinned |= (uint32_t) 1 << i;
+        }
+    }
+
     covered = ngx_ai_relay_slot_map_parse(&cl->map, reply);
 
     if (covered <= 0) {
@@ -1483,6 +1501,22 @@ ngx_ai_relay_cluster_slots_reply(void *data, redisReply *reply)
                       "ai relay: redis cluster: %d of %d slots served, "
                       "%ui nodes known", covered, NGX_AI_RELAY_SLOTS,
                       (ngx_uint_t) cl->map.nnodes);
+    }
+
+    /* their address changed: the next connection goes there */
+
+    for (i = 0; cl->map.replaced && i < cl->map.nnodes; i++) {
+        if (!(cl->map.replaced & ((uint32_t) 1 << i))) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, top->log, 0,
+                      "ai relay: redis cluster: node %ui is %s:%d now",
+                      i, cl->map.nodes[i].host, cl->map.nodes[i].port);
+
+        if (cl->node[i] && cl->node[i]->ac) {
+            ngx_ai_relay_redis_drop(cl->node[i], NULL);
+        }
     }
 
     cl->loaded = 1;

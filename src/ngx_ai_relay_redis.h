@@ -97,6 +97,7 @@ typedef struct {
     ngx_event_t                     refresh;
     ngx_msec_t                      last_refresh;
     ngx_uint_t                      next;       /* the node to ask next */
+    ngx_uint_t                      asked;      /* the node asked */
     unsigned                        asking:1;   /* CLUSTER SLOTS out */
     unsigned                        again:1;
     unsigned                        loaded:1;
