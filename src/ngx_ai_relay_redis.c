@@ -25,6 +25,9 @@
 
 /* Redis Cluster: slot map requests at most this often, in ms */
 #define NGX_AI_RELAY_CLUSTER_REFRESH    100
+/* ms: a master the sentinels still name after it refused a write */
+#define NGX_AI_RELAY_SENTINEL_RO_MIN    100
+#define NGX_AI_RELAY_SENTINEL_RO_MAX    3000
 
 /* redirections followed per command */
 #define NGX_AI_RELAY_CLUSTER_REDIRECTS  5
@@ -580,6 +583,7 @@ ngx_ai_relay_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
                           "asking the sentinels", rds->host, rds->port);
 
             rds->sentinel->known = 0;
+            rds->sentinel->readonly = 1;
 
             if (!rds->sentinel->retry.timer_set) {
                 ngx_add_timer(&rds->sentinel->retry, 1);
@@ -1794,6 +1798,8 @@ ngx_ai_relay_sentinel_master(ngx_ai_relay_redis_t *top, const char *host,
         s->host[len] = '\0';
         top->port = (int) n;
         s->known = 1;
+        s->readonly = 0;
+        s->ro_backoff = 0;
 
         /* the callbacks this runs may connect again: to the new address */
 
@@ -1803,6 +1809,32 @@ ngx_ai_relay_sentinel_master(ngx_ai_relay_redis_t *top, const char *host,
     }
 
     s->known = 1;
+
+    if (s->readonly && top->ac == NULL) {
+
+        /*
+         * the sentinels still name the node that refused a write (they
+         * have not seen it demoted yet): connect again after a pause
+         * that grows, not at once and again for every refused write
+         */
+
+        s->readonly = 0;
+        s->ro_backoff = s->ro_backoff ? ngx_min(2 * s->ro_backoff,
+                                               NGX_AI_RELAY_SENTINEL_RO_MAX)
+                                      : NGX_AI_RELAY_SENTINEL_RO_MIN;
+
+        ngx_log_error(NGX_LOG_WARN, top->log, 0,
+                      "ai relay: redis sentinel still names %s:%d, which "
+                      "refused a write, as master \"%V\": connecting "
+                      "again in %M ms", s->host, top->port, &s->name,
+                      s->ro_backoff);
+
+        if (!top->reconnect.timer_set) {
+            ngx_add_timer(&top->reconnect, s->ro_backoff);
+        }
+
+        return;
+    }
 
     if (top->ac == NULL) {
         ngx_ai_relay_redis_connect(top);

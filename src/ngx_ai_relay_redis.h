@@ -84,8 +84,10 @@ typedef struct {
     ngx_uint_t                      sub_next;
     ngx_event_t                     retry;
     char                            host[NGX_AI_RELAY_SLOT_HOST_LEN];
+    ngx_msec_t                      ro_backoff; /* READONLY again */
     unsigned                        asking:1;
     unsigned                        known:1;    /* host, port: current */
+    unsigned                        readonly:1; /* the master refused */
 } ngx_ai_relay_redis_sentinel_t;
 
 
