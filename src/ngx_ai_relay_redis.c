@@ -25,7 +25,10 @@
 
 /* Redis Cluster: slot map requests at most this often, in ms */
 #define NGX_AI_RELAY_CLUSTER_REFRESH    100
-/* ms: a master the sentinels still name after it refused a write */
+/*
+ * ms: a master the sentinels still name after it refused a write; the
+ * longest pause between rounds of sentinels not answering
+ */
 #define NGX_AI_RELAY_SENTINEL_RO_MIN    100
 #define NGX_AI_RELAY_SENTINEL_RO_MAX    3000
 
@@ -88,6 +91,7 @@ static ngx_ai_relay_redis_t *ngx_ai_relay_sentinel_link(
     ngx_ai_relay_redis_t *top, ngx_uint_t idx);
 static void ngx_ai_relay_sentinel_ask(ngx_ai_relay_redis_t *top);
 static void ngx_ai_relay_sentinel_retry_handler(ngx_event_t *ev);
+static void ngx_ai_relay_sentinel_later(ngx_ai_relay_redis_sentinel_t *s);
 static void ngx_ai_relay_sentinel_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_sentinel_master(ngx_ai_relay_redis_t *top,
     const char *host, size_t len, const char *port, size_t plen);
@@ -585,9 +589,8 @@ ngx_ai_relay_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
             rds->sentinel->known = 0;
             rds->sentinel->readonly = 1;
 
-            if (!rds->sentinel->retry.timer_set) {
-                ngx_add_timer(&rds->sentinel->retry, 1);
-            }
+            /* at once, even when a pause between asks was under way */
+            ngx_add_timer(&rds->sentinel->retry, 1);
         }
     }
 
@@ -1691,12 +1694,7 @@ ngx_ai_relay_sentinel_ask(ngx_ai_relay_redis_t *top)
                                    3, argv, lens)
            == NULL)
     {
-        s->next++;
-
-        if (!s->retry.timer_set) {
-            ngx_add_timer(&s->retry, NGX_AI_RELAY_CLUSTER_REFRESH);
-        }
-
+        ngx_ai_relay_sentinel_later(s);
         return;
     }
 
@@ -1730,6 +1728,11 @@ ngx_ai_relay_sentinel_reply(void *data, redisReply *reply)
     s = top->sentinel;
     s->asking = 0;
 
+    if (reply) {
+        /* a sentinel answered */
+        s->fails = 0;
+    }
+
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
         && reply->element[0]->type == REDIS_REPLY_STRING
         && reply->element[1]->type == REDIS_REPLY_STRING)
@@ -1752,10 +1755,35 @@ ngx_ai_relay_sentinel_reply(void *data, redisReply *reply)
 
     /* unreachable, or no answer: the next sentinel, a little later */
 
+    ngx_ai_relay_sentinel_later(s);
+}
+
+
+/*
+ * The next sentinel in 100 ms; once every one was asked in vain, the
+ * pause doubles each round, up to 3 s, until one answers.
+ */
+
+static void
+ngx_ai_relay_sentinel_later(ngx_ai_relay_redis_sentinel_t *s)
+{
+    ngx_uint_t  rounds;
+    ngx_msec_t  delay;
+
     s->next++;
+    s->fails++;
+
+    rounds = s->fails / s->naddrs;
+    delay = NGX_AI_RELAY_CLUSTER_REFRESH;
+
+    while (rounds-- && delay < NGX_AI_RELAY_SENTINEL_RO_MAX) {
+        delay *= 2;
+    }
+
+    delay = ngx_min(delay, NGX_AI_RELAY_SENTINEL_RO_MAX);
 
     if (!s->retry.timer_set && !ngx_exiting && !ngx_quit && !ngx_terminate) {
-        ngx_add_timer(&s->retry, NGX_AI_RELAY_CLUSTER_REFRESH);
+        ngx_add_timer(&s->retry, delay);
     }
 }
 

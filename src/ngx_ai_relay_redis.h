@@ -85,6 +85,7 @@ typedef struct {
     ngx_event_t                     retry;
     char                            host[NGX_AI_RELAY_SLOT_HOST_LEN];
     ngx_msec_t                      ro_backoff; /* READONLY again */
+    ngx_uint_t                      fails;      /* asks unanswered */
     unsigned                        asking:1;
     unsigned                        known:1;    /* host, port: current */
     unsigned                        readonly:1; /* the master refused */
