@@ -68,13 +68,17 @@ RUN          := $(TOP)/run
 
 TEST_REDIS_PORT ?= 6399
 TEST_PORT       ?= 1984
+# The suite's other servers follow TEST_PORT, so runs whose TEST_PORTs are
+# 50 to 5000 apart never share a port (each may still be set on its own):
+# TEST_PORT+6..+8, +5017..+5028 (and +10000: the cluster bus), +5037..+5039.
 # t/022-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus)
-TEST_CLUSTER_PORT ?= 7301
+TEST_CLUSTER_PORT ?= $(shell expr $(TEST_PORT) + 5017)
 # t/022-cluster.t's second relay (nginx)
-TEST_SECOND_PORT ?= 2292
-# t/023-sentinel.t: master and replica from this port, 3 sentinels from 7321
-TEST_SENTINEL_REDIS_PORT ?= 2290
-TEST_SENTINEL_PORT ?= 7321
+TEST_SECOND_PORT ?= $(shell expr $(TEST_PORT) + 8)
+# t/023-sentinel.t: master and replica from this port, 3 sentinels from
+# TEST_SENTINEL_PORT
+TEST_SENTINEL_REDIS_PORT ?= $(shell expr $(TEST_PORT) + 6)
+TEST_SENTINEL_PORT ?= $(shell expr $(TEST_PORT) + 5037)
 # the SDK test's `make run` (nginx, Redis, demo upstream)
 SDK_PORT        ?= 18080
 SDK_REDIS_PORT  ?= 16380

@@ -25,6 +25,12 @@
 
 /* Redis Cluster: slot map requests at most this often, in ms */
 #define NGX_AI_RELAY_CLUSTER_REFRESH    100
+/*
+ * ms: a master the sentinels still name after it refused a write; the
+ * longest pause between rounds of sentinels not answering
+ */
+#define NGX_AI_RELAY_SENTINEL_RO_MIN    100
+#define NGX_AI_RELAY_SENTINEL_RO_MAX    3000
 
 /* redirections followed per command */
 #define NGX_AI_RELAY_CLUSTER_REDIRECTS  5
@@ -85,6 +91,7 @@ static ngx_ai_relay_redis_t *ngx_ai_relay_sentinel_link(
     ngx_ai_relay_redis_t *top, ngx_uint_t idx);
 static void ngx_ai_relay_sentinel_ask(ngx_ai_relay_redis_t *top);
 static void ngx_ai_relay_sentinel_retry_handler(ngx_event_t *ev);
+static void ngx_ai_relay_sentinel_later(ngx_ai_relay_redis_sentinel_t *s);
 static void ngx_ai_relay_sentinel_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_sentinel_master(ngx_ai_relay_redis_t *top,
     const char *host, size_t len, const char *port, size_t plen);
@@ -580,10 +587,10 @@ ngx_ai_relay_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
                           "asking the sentinels", rds->host, rds->port);
 
             rds->sentinel->known = 0;
+            rds->sentinel->readonly = 1;
 
-            if (!rds->sentinel->retry.timer_set) {
-                ngx_add_timer(&rds->sentinel->retry, 1);
-            }
+            /* at once, even when a pause between asks was under way */
+            ngx_add_timer(&rds->sentinel->retry, 1);
         }
     }
 
@@ -1435,6 +1442,10 @@ ngx_ai_relay_cluster_refresh_handler(ngx_event_t *ev)
     argv[1] = "SLOTS";
     lens[1] = sizeof("SLOTS") - 1;
 
+    if (node) {
+        cl->asked = node->index;
+    }
+
     if (node == NULL
         || ngx_ai_relay_redis_send(node, ngx_ai_relay_cluster_slots_reply,
                                    top, 2, argv, lens)
@@ -1461,6 +1472,20 @@ ngx_ai_relay_cluster_slots_reply(void *data, redisReply *reply)
     cl = top->cluster;
     cl->asking = 0;
 
+    /*
+     * a full node table gives a new master the index of a node the
+     * cluster no longer names: never the seeds, the node answering, or
+     * one with commands in flight
+     */
+
+    cl->map.pinned = (uint32_t) 1 << cl->asked;
+
+    for (i = 0; i < cl->map.nnodes; i++) {
+        if (i < cl->nseeds || (cl->node[i] && cl->node[i]->pending)) {
+            cl->map.pinned |= (uint32_t) 1 << i;
+        }
+    }
+
     covered = ngx_ai_relay_slot_map_parse(&cl->map, reply);
 
     if (covered <= 0) {
@@ -1483,6 +1508,22 @@ ngx_ai_relay_cluster_slots_reply(void *data, redisReply *reply)
                       "ai relay: redis cluster: %d of %d slots served, "
                       "%ui nodes known", covered, NGX_AI_RELAY_SLOTS,
                       (ngx_uint_t) cl->map.nnodes);
+    }
+
+    /* their address changed: the next connection goes there */
+
+    for (i = 0; cl->map.replaced && i < cl->map.nnodes; i++) {
+        if (!(cl->map.replaced & ((uint32_t) 1 << i))) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, top->log, 0,
+                      "ai relay: redis cluster: node %ui is %s:%d now",
+                      i, cl->map.nodes[i].host, cl->map.nodes[i].port);
+
+        if (cl->node[i] && cl->node[i]->ac) {
+            ngx_ai_relay_redis_drop(cl->node[i], NULL);
+        }
     }
 
     cl->loaded = 1;
@@ -1653,12 +1694,7 @@ ngx_ai_relay_sentinel_ask(ngx_ai_relay_redis_t *top)
                                    3, argv, lens)
            == NULL)
     {
-        s->next++;
-
-        if (!s->retry.timer_set) {
-            ngx_add_timer(&s->retry, NGX_AI_RELAY_CLUSTER_REFRESH);
-        }
-
+        ngx_ai_relay_sentinel_later(s);
         return;
     }
 
@@ -1692,6 +1728,11 @@ ngx_ai_relay_sentinel_reply(void *data, redisReply *reply)
     s = top->sentinel;
     s->asking = 0;
 
+    if (reply) {
+        /* a sentinel answered */
+        s->fails = 0;
+    }
+
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
         && reply->element[0]->type == REDIS_REPLY_STRING
         && reply->element[1]->type == REDIS_REPLY_STRING)
@@ -1714,10 +1755,35 @@ ngx_ai_relay_sentinel_reply(void *data, redisReply *reply)
 
     /* unreachable, or no answer: the next sentinel, a little later */
 
+    ngx_ai_relay_sentinel_later(s);
+}
+
+
+/*
+ * The next sentinel in 100 ms; once every one was asked in vain, the
+ * pause doubles each round, up to 3 s, until one answers.
+ */
+
+static void
+ngx_ai_relay_sentinel_later(ngx_ai_relay_redis_sentinel_t *s)
+{
+    ngx_uint_t  rounds;
+    ngx_msec_t  delay;
+
     s->next++;
+    s->fails++;
+
+    rounds = s->fails / s->naddrs;
+    delay = NGX_AI_RELAY_CLUSTER_REFRESH;
+
+    while (rounds-- && delay < NGX_AI_RELAY_SENTINEL_RO_MAX) {
+        delay *= 2;
+    }
+
+    delay = ngx_min(delay, NGX_AI_RELAY_SENTINEL_RO_MAX);
 
     if (!s->retry.timer_set && !ngx_exiting && !ngx_quit && !ngx_terminate) {
-        ngx_add_timer(&s->retry, NGX_AI_RELAY_CLUSTER_REFRESH);
+        ngx_add_timer(&s->retry, delay);
     }
 }
 
@@ -1760,6 +1826,8 @@ ngx_ai_relay_sentinel_master(ngx_ai_relay_redis_t *top, const char *host,
         s->host[len] = '\0';
         top->port = (int) n;
         s->known = 1;
+        s->readonly = 0;
+        s->ro_backoff = 0;
 
         /* the callbacks this runs may connect again: to the new address */
 
@@ -1769,6 +1837,32 @@ ngx_ai_relay_sentinel_master(ngx_ai_relay_redis_t *top, const char *host,
     }
 
     s->known = 1;
+
+    if (s->readonly && top->ac == NULL) {
+
+        /*
+         * the sentinels still name the node that refused a write (they
+         * have not seen it demoted yet): connect again after a pause
+         * that grows, not at once and again for every refused write
+         */
+
+        s->readonly = 0;
+        s->ro_backoff = s->ro_backoff ? ngx_min(2 * s->ro_backoff,
+                                               NGX_AI_RELAY_SENTINEL_RO_MAX)
+                                      : NGX_AI_RELAY_SENTINEL_RO_MIN;
+
+        ngx_log_error(NGX_LOG_WARN, top->log, 0,
+                      "ai relay: redis sentinel still names %s:%d, which "
+                      "refused a write, as master \"%V\": connecting "
+                      "again in %M ms", s->host, top->port, &s->name,
+                      s->ro_backoff);
+
+        if (!top->reconnect.timer_set) {
+            ngx_add_timer(&top->reconnect, s->ro_backoff);
+        }
+
+        return;
+    }
 
     if (top->ac == NULL) {
         ngx_ai_relay_redis_connect(top);

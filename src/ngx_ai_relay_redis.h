@@ -84,8 +84,11 @@ typedef struct {
     ngx_uint_t                      sub_next;
     ngx_event_t                     retry;
     char                            host[NGX_AI_RELAY_SLOT_HOST_LEN];
+    ngx_msec_t                      ro_backoff; /* READONLY again */
+    ngx_uint_t                      fails;      /* asks unanswered */
     unsigned                        asking:1;
     unsigned                        known:1;    /* host, port: current */
+    unsigned                        readonly:1; /* the master refused */
 } ngx_ai_relay_redis_sentinel_t;
 
 
@@ -97,6 +100,7 @@ typedef struct {
     ngx_event_t                     refresh;
     ngx_msec_t                      last_refresh;
     ngx_uint_t                      next;       /* the node to ask next */
+    ngx_uint_t                      asked;      /* the node asked */
     unsigned                        asking:1;   /* CLUSTER SLOTS out */
     unsigned                        again:1;
     unsigned                        loaded:1;

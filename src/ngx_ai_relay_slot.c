@@ -268,6 +268,59 @@ ngx_ai_relay_slot_reply_node(const redisReply *r, char *host, int *port)
 }
 
 
+/*
+ * The table is full: the first node neither pinned nor named anywhere in
+ * the reply (as a master or a replica) takes host:port.  -1: none.
+ */
+
+static int
+ngx_ai_relay_slot_reclaim(ngx_ai_relay_slot_map_t *map,
+    const redisReply *reply, const char *host, int port)
+{
+    int                p;
+    size_t             i, j;
+    unsigned           n;
+    uint32_t           named;
+    const redisReply  *range;
+    char               h[NGX_AI_RELAY_SLOT_HOST_LEN];
+
+    named = map->pinned | map->replaced;
+
+    for (i = 0; i < reply->elements; i++) {
+        range = reply->element[i];
+
+        if (range->type != REDIS_REPLY_ARRAY) {
+            continue;
+        }
+
+        for (j = 2; j < range->elements; j++) {
+            if (ngx_ai_relay_slot_reply_node(range->element[j], h, &p) != 0) {
+                continue;
+            }
+
+            for (n = 0; n < map->nnodes; n++) {
+                if (map->nodes[n].port == p
+                    && strcmp(map->nodes[n].host, h) == 0)
+                {
+                    named |= (uint32_t) 1 << n;
+                }
+            }
+        }
+    }
+
+    for (n = 0; n < map->nnodes; n++) {
+        if (!(named & ((uint32_t) 1 << n))) {
+            strcpy(map->nodes[n].host, host);
+            map->nodes[n].port = port;
+            map->replaced |= (uint32_t) 1 << n;
+            return (int) n;
+        }
+    }
+
+    return -1;
+}
+
+
 int
 ngx_ai_relay_slot_map_parse(ngx_ai_relay_slot_map_t *map,
     const redisReply *reply)
@@ -292,6 +345,7 @@ ngx_ai_relay_slot_map_parse(ngx_ai_relay_slot_map_t *map,
 
     memcpy(tmp, map, sizeof(ngx_ai_relay_slot_map_t));
     memset(tmp->owner, 0, sizeof(tmp->owner));
+    tmp->replaced = 0;
 
     covered = 0;
 
@@ -319,6 +373,11 @@ ngx_ai_relay_slot_map_parse(ngx_ai_relay_slot_map_t *map,
         }
 
         idx = ngx_ai_relay_slot_node(tmp, host, port);
+        if (idx < 0) {
+            /* the table full: a node the cluster no longer names */
+            idx = ngx_ai_relay_slot_reclaim(tmp, reply, host, port);
+        }
+
         if (idx < 0) {
             goto malformed;
         }

@@ -38,8 +38,11 @@ typedef struct {
 
 
 /*
- * Nodes are only ever added, so a node's index stays what it was: the
- * module keeps its connection to nodes[i] at the same index.
+ * A node keeps its index: the module keeps its connection to nodes[i] at
+ * the same index.  Once the table is full, a new master takes the index
+ * of a node the CLUSTER SLOTS reply no longer names (addresses change,
+ * as on Kubernetes) unless the caller pinned it; the indexes so given a
+ * new address are in "replaced", and their connections must go.
  */
 
 typedef struct {
@@ -47,6 +50,8 @@ typedef struct {
                                                                0: none */
     ngx_ai_relay_slot_node_t     nodes[NGX_AI_RELAY_SLOT_MAX_NODES];
     unsigned                     nnodes;
+    uint32_t                     pinned;    /* 1 << index: never reused */
+    uint32_t                     replaced;  /* by the last parse */
 } ngx_ai_relay_slot_map_t;
 
 
@@ -86,7 +91,8 @@ int ngx_ai_relay_slot_node(ngx_ai_relay_slot_map_t *map, const char *host,
 /*
  * A CLUSTER SLOTS reply into the map: every slot's owner is set again
  * (0 where the reply names none); the nodes stay, the masters and
- * replicas named are added.  Returns the number of slots covered, or -1
+ * replicas named are added (a replica only while there is room; a master
+ * in the place of a node not named, not pinned, when there is none).  Returns the number of slots covered, or -1
  * for a malformed reply (the map is then unchanged).
  */
 int ngx_ai_relay_slot_map_parse(ngx_ai_relay_slot_map_t *map,

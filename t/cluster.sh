@@ -3,6 +3,7 @@
 # BASE..BASE+5 (their cluster bus on +10000), each in build/cluster-BASE/.
 #
 #   t/cluster.sh start [BASE]      start, create the cluster, wait for it
+#                                  (BASE: 7301 if not given)
 #   t/cluster.sh stop [BASE]       stop the nodes this script started
 #   t/cluster.sh kill PORT [BASE]  SIGKILL one of them (a failover test)
 #   t/cluster.sh master SLOT [BASE]  the port of the master of SLOT
@@ -30,8 +31,12 @@ ports=$(seq "$base" $((base + 5)))
 ours() {
     local pid
     pid=$(cat "$dir/$1/redis.pid" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
-        && grep -q redis "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    # a redis-server on exactly this port ("redis-server 127.0.0.1:PORT"):
+    # a pid file left behind may name a pid now some other program's
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
+        | grep -Eq "^redis-server [^ ]*:$1( |\$)" || return 1
+    echo "$pid"
 }
 
 stop_one() {

@@ -31,8 +31,12 @@ sentinels="$sport $((sport + 1)) $((sport + 2))"
 ours() {
     local pid
     pid=$(cat "$dir/$1/redis.pid" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
-        && grep -q redis "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    # a redis-server on exactly this port ("redis-server 127.0.0.1:PORT"):
+    # a pid file left behind may name a pid now some other program's
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
+        | grep -Eq "^redis-server [^ ]*:$1( |\$)" || return 1
+    echo "$pid"
 }
 
 stop_one() {

@@ -57,8 +57,9 @@ $(BUILD)/.cli-test-deps: $(TOP)/src/cli/cli.mk | $(BUILD)/.deps
 	@$(call apt_install,$(CLI_TEST_PKGS))
 	@touch $@
 
-# t/cli/020-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus)
-TEST_CLI_CLUSTER_PORT ?= 7307
+# t/cli/020-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus),
+# after t/022-cluster.t's (see TEST_CLUSTER_PORT)
+TEST_CLI_CLUSTER_PORT ?= $(shell expr $(TEST_PORT) + 5023)
 
 cli-test: $(CLI_BIN) cli-test-deps
 	AI_RELAY_CLI=$(CLI_BIN) \

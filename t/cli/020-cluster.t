@@ -3,7 +3,8 @@
 # whose keys share one hash slot work (reads, top-ups, prices); one that
 # would change keys of several slots at once is refused before it writes.
 # The cluster (t/cluster.sh, 3 masters and 3 replicas on ports
-# AI_RELAY_TEST_CLUSTER_PORT, default 7307, to +5) is the test's own.
+# AI_RELAY_TEST_CLUSTER_PORT, default TEST_NGINX_SERVER_PORT+5023, to +5) is
+# the test's own.
 
 use strict;
 use warnings;
@@ -13,7 +14,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use AiRelayCli;
 
-my $base = $ENV{AI_RELAY_TEST_CLUSTER_PORT} || 7307;
+my $base = $ENV{AI_RELAY_TEST_CLUSTER_PORT}
+    || ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 5023;
 my $top = "$FindBin::Bin/../..";
 
 system("$top/t/cluster.sh start $base") == 0

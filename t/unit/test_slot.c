@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -231,6 +232,73 @@ test_map_parse(void **state)
 }
 
 
+/*
+ * The node table full of addresses seen over time (pods come and go): a
+ * new master takes the index of a node the reply no longer names, never
+ * a pinned one; a replica without room is left out.
+ */
+
+static void
+test_map_full(void **state)
+{
+    int                       i;
+    char                      host[16];
+    redisReply               *reply;
+    ngx_ai_relay_slot_map_t   map;
+
+    memset(&map, 0, sizeof(map));
+
+    for (i = 0; i < NGX_AI_RELAY_SLOT_MAX_NODES; i++) {
+        snprintf(host, sizeof(host), "10.0.0.%d", i + 1);
+        assert_int_equal(ngx_ai_relay_slot_node(&map, host, 6379), i);
+    }
+
+    /* 10.0.0.1 (a seed) and 10.0.0.2 pinned; 10.0.0.3 named as a master */
+
+    map.pinned = 0x3;
+
+    reply = parse_resp(
+        "*2\r\n"
+        "*4\r\n:0\r\n:8191\r\n"
+        "*3\r\n$8\r\n10.0.0.3\r\n:6379\r\n$2\r\nm1\r\n"
+        "*3\r\n$8\r\n10.9.9.9\r\n:6379\r\n$2\r\nr1\r\n"
+        "*3\r\n:8192\r\n:16383\r\n"
+        "*3\r\n$8\r\n10.1.1.1\r\n:6379\r\n$2\r\nm2\r\n");
+
+    assert_int_equal(ngx_ai_relay_slot_map_parse(&map, reply), 16384);
+    freeReplyObject(reply);
+
+    assert_int_equal(map.nnodes, NGX_AI_RELAY_SLOT_MAX_NODES);
+    assert_int_equal(map.owner[0] - 1, 2);
+    assert_int_equal(map.owner[8192] - 1, 3);
+    assert_string_equal(map.nodes[3].host, "10.1.1.1");
+    assert_int_equal(map.replaced, 1u << 3);
+    assert_string_equal(map.nodes[0].host, "10.0.0.1");
+    assert_string_equal(map.nodes[1].host, "10.0.0.2");
+
+    /* the replica had no room and took nobody's place */
+    for (i = 0; i < NGX_AI_RELAY_SLOT_MAX_NODES; i++) {
+        assert_string_not_equal(map.nodes[i].host, "10.9.9.9");
+    }
+
+    /* every node pinned: no room, the map unchanged */
+
+    map.pinned = 0xffffffff;
+
+    reply = parse_resp(
+        "*1\r\n"
+        "*3\r\n:0\r\n:16383\r\n"
+        "*3\r\n$8\r\n10.2.2.2\r\n:6379\r\n$2\r\nm3\r\n");
+
+    assert_int_equal(ngx_ai_relay_slot_map_parse(&map, reply), -1);
+    freeReplyObject(reply);
+
+    assert_int_equal(map.owner[0] - 1, 2);
+    assert_string_equal(map.nodes[3].host, "10.1.1.1");
+    assert_int_equal(map.replaced, 1u << 3);
+}
+
+
 static void
 test_map_malformed(void **state)
 {
@@ -318,6 +386,7 @@ main(void)
         cmocka_unit_test(test_key_arg),
         cmocka_unit_test(test_map_parse),
         cmocka_unit_test(test_map_malformed),
+        cmocka_unit_test(test_map_full),
         cmocka_unit_test(test_redirect),
     };
 
