@@ -1,0 +1,837 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ *
+ * Streams translated event by event between Anthropic messages and
+ * OpenAI chat completions (see ngx_ai_relay_xlate.h).  Each source event
+ * is read whole (it is small) and gives zero or more complete events of
+ * the client's format at once: nothing waits for the end of the stream
+ * but what only the end can say (OpenAI's usage chunk, Anthropic's
+ * message_delta when OpenAI sends its usage after finish_reason).
+ */
+
+
+#include <string.h>
+
+#include "ngx_ai_relay_xlate.h"
+
+
+typedef ngx_ai_relay_json_member_t  ngx_ai_relay_xm_t;
+
+
+#define NGX_AI_RELAY_XS_MEMBERS   16
+
+#define NGX_AI_RELAY_XS_TEXT      1
+#define NGX_AI_RELAY_XS_THINKING  2
+#define NGX_AI_RELAY_XS_TOOL      3
+
+
+static int ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x,
+    const u_char *b, ngx_ai_relay_json_scan_t *scan);
+static int ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x,
+    const u_char *b, ngx_ai_relay_json_scan_t *scan);
+static void ngx_ai_relay_xs_o2a_end(ngx_ai_relay_xlate_sse_t *x);
+
+
+void
+ngx_ai_relay_xlate_sse_init(ngx_ai_relay_xlate_sse_t *x,
+    ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
+    ngx_ai_relay_xlate_alloc_pt alloc, void *data)
+{
+    memset(x, 0, sizeof(ngx_ai_relay_xlate_sse_t));
+
+    x->from = from;
+    x->to = to;
+    x->tool_of_block = -1;
+    x->tool_open = -1;
+    x->block_index = -1;
+
+    ngx_ai_relay_jw_init(&x->out, alloc, data);
+}
+
+
+static int
+ngx_ai_relay_xs_find(const u_char *b, const ngx_ai_relay_xm_t *obj,
+    const char *name, ngx_ai_relay_xm_t *out)
+{
+    memset(out, 0, sizeof(ngx_ai_relay_xm_t));
+
+    if (obj == NULL || obj->type != NGX_AI_RELAY_JSON_OBJECT) {
+        return 0;
+    }
+
+    if (!ngx_ai_relay_json_object_find(b, obj, name, strlen(name), out)) {
+        memset(out, 0, sizeof(ngx_ai_relay_xm_t));
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_ai_relay_xs_is(const u_char *b, const ngx_ai_relay_xm_t *m, const char *s)
+{
+    size_t  n;
+
+    n = strlen(s);
+
+    return m && m->type == NGX_AI_RELAY_JSON_STRING
+           && m->value_end - m->value_start == n + 2
+           && memcmp(b + m->value_start + 1, s, n) == 0;
+}
+
+
+static void
+ngx_ai_relay_xs_raw(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_xm_t *m)
+{
+    ngx_ai_relay_jw_raw(w, b + m->value_start, m->value_end - m->value_start);
+}
+
+
+/* a non-empty string */
+
+static int
+ngx_ai_relay_xs_text(const ngx_ai_relay_xm_t *m)
+{
+    return m->type == NGX_AI_RELAY_JSON_STRING
+           && m->value_end - m->value_start > 2;
+}
+
+
+static int64_t
+ngx_ai_relay_xs_int(const u_char *b, const ngx_ai_relay_xm_t *obj,
+    const char *name, int64_t dflt)
+{
+    int64_t            v;
+    ngx_ai_relay_xm_t  m;
+
+    if (!ngx_ai_relay_xs_find(b, obj, name, &m)
+        || ngx_ai_relay_json_member_int(b, &m, &v) != NGX_AI_RELAY_JSON_GET_OK
+        || v < 0)
+    {
+        return dflt;
+    }
+
+    return v;
+}
+
+
+/* a string's JSON text, quotes included, kept for later events */
+
+static void
+ngx_ai_relay_xs_keep(u_char *dst, size_t *len, size_t size, const u_char *b,
+    const ngx_ai_relay_xm_t *m)
+{
+    size_t  n;
+
+    n = m->value_end - m->value_start;
+
+    if (m->type != NGX_AI_RELAY_JSON_STRING || n > size) {
+        return;
+    }
+
+    memcpy(dst, b + m->value_start, n);
+    *len = n;
+}
+
+
+int
+ngx_ai_relay_xlate_sse_event(ngx_ai_relay_xlate_sse_t *x, const u_char *name,
+    size_t name_len, const u_char *data, size_t len)
+{
+    ngx_ai_relay_xm_t         members[NGX_AI_RELAY_XS_MEMBERS];
+    ngx_ai_relay_json_scan_t  scan;
+
+    (void) name;
+    (void) name_len;
+
+    if (x->finished) {
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (x->from == NGX_AI_RELAY_FMT_OPENAI_CHAT
+        && len == sizeof("[DONE]") - 1 && memcmp(data, "[DONE]", len) == 0)
+    {
+        ngx_ai_relay_xs_o2a_end(x);
+        return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR
+                             : NGX_AI_RELAY_XLATE_OK;
+    }
+
+    ngx_ai_relay_json_scan_init(&scan, members, NGX_AI_RELAY_XS_MEMBERS);
+
+    if (len == 0 || ngx_ai_relay_json_scan(&scan, data, len)
+                    != NGX_AI_RELAY_JSON_OK)
+    {
+        /* nothing the client could use: not passed on */
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (x->from == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES) {
+        (void) ngx_ai_relay_xs_a2o(x, data, &scan);
+
+    } else {
+        (void) ngx_ai_relay_xs_o2a(x, data, &scan);
+    }
+
+    return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR : NGX_AI_RELAY_XLATE_OK;
+}
+
+
+int
+ngx_ai_relay_xlate_sse_finish(ngx_ai_relay_xlate_sse_t *x)
+{
+    if (x->finished) {
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    /*
+     * OpenAI upstreams that end without [DONE] after their finish_reason
+     * still end the answer; a stream cut before it is left cut
+     */
+
+    if (x->from == NGX_AI_RELAY_FMT_OPENAI_CHAT && x->stopped) {
+        ngx_ai_relay_xs_o2a_end(x);
+    }
+
+    return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR : NGX_AI_RELAY_XLATE_OK;
+}
+
+
+/* --------------------------------------- Anthropic -> OpenAI chunks */
+
+static void
+ngx_ai_relay_xs_chunk_open(ngx_ai_relay_xlate_sse_t *x)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    w = &x->out;
+
+    ngx_ai_relay_jw_lit(w, "data: {\"id\":");
+
+    if (x->id_len) {
+        ngx_ai_relay_jw_raw(w, x->id, x->id_len);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"chatcmpl-relay\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"object\":\"chat.completion.chunk\","
+                        "\"created\":");
+    ngx_ai_relay_jw_int(w, x->created);
+    ngx_ai_relay_jw_lit(w, ",\"model\":");
+
+    if (x->model_len) {
+        ngx_ai_relay_jw_raw(w, x->model, x->model_len);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"choices\":[{\"index\":0,\"delta\":");
+}
+
+
+static void
+ngx_ai_relay_xs_chunk_close(ngx_ai_relay_xlate_sse_t *x, const char *finish)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    w = &x->out;
+
+    ngx_ai_relay_jw_lit(w, ",\"finish_reason\":");
+
+    if (finish) {
+        ngx_ai_relay_jw_raw(w, "\"", 1);
+        ngx_ai_relay_jw_raw(w, finish, strlen(finish));
+        ngx_ai_relay_jw_raw(w, "\"", 1);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "null");
+    }
+
+    ngx_ai_relay_jw_lit(w, "}]}\n\n");
+}
+
+
+static void
+ngx_ai_relay_xs_a2o_usage(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
+    const ngx_ai_relay_xm_t *usage)
+{
+    if (usage->type != NGX_AI_RELAY_JSON_OBJECT) {
+        return;
+    }
+
+    x->usage_seen = 1;
+    x->in_tokens = ngx_ai_relay_xs_int(b, usage, "input_tokens",
+                                       x->in_tokens);
+    x->out_tokens = ngx_ai_relay_xs_int(b, usage, "output_tokens",
+                                        x->out_tokens);
+    x->cache_read = ngx_ai_relay_xs_int(b, usage, "cache_read_input_tokens",
+                                        x->cache_read);
+    x->cache_write = ngx_ai_relay_xs_int(b, usage,
+                                         "cache_creation_input_tokens",
+                                         x->cache_write);
+}
+
+
+static int
+ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
+    ngx_ai_relay_json_scan_t *scan)
+{
+    int64_t             index;
+    const char         *finish;
+    ngx_ai_relay_jw_t  *w;
+    ngx_ai_relay_xm_t   m, t, u, blk;
+    ngx_ai_relay_xm_t  *type, *msg, *delta, *usage, *cb, *err;
+
+    w = &x->out;
+    type = ngx_ai_relay_json_find(scan, b, "type", 4);
+
+    if (type == NULL) {
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (ngx_ai_relay_xs_is(b, type, "message_start")) {
+        msg = ngx_ai_relay_json_find(scan, b, "message", 7);
+
+        ngx_ai_relay_xs_find(b, msg, "id", &m);
+        ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, &m);
+        ngx_ai_relay_xs_find(b, msg, "model", &m);
+        ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model), b,
+                             &m);
+        ngx_ai_relay_xs_find(b, msg, "usage", &u);
+        ngx_ai_relay_xs_a2o_usage(x, b, &u);
+
+        x->started = 1;
+
+        ngx_ai_relay_xs_chunk_open(x);
+        ngx_ai_relay_jw_lit(w, "{\"role\":\"assistant\",\"content\":\"\"}");
+        ngx_ai_relay_xs_chunk_close(x, NULL);
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (ngx_ai_relay_xs_is(b, type, "content_block_start")) {
+        cb = ngx_ai_relay_json_find(scan, b, "content_block", 13);
+        index = -1;
+        m.type = NGX_AI_RELAY_JSON_NONE;
+
+        if (cb) {
+            ngx_ai_relay_xs_find(b, cb, "type", &t);
+
+            if (ngx_ai_relay_xs_is(b, &t, "tool_use")) {
+                x->tool_of_block = x->tool_index++;
+
+                ngx_ai_relay_xs_find(b, cb, "id", &m);
+                ngx_ai_relay_xs_find(b, cb, "name", &u);
+
+                if (m.type != NGX_AI_RELAY_JSON_STRING
+                    || u.type != NGX_AI_RELAY_JSON_STRING)
+                {
+                    return NGX_AI_RELAY_XLATE_OK;
+                }
+
+                ngx_ai_relay_xs_chunk_open(x);
+                ngx_ai_relay_jw_lit(w, "{\"tool_calls\":[{\"index\":");
+                ngx_ai_relay_jw_int(w, x->tool_of_block);
+                ngx_ai_relay_jw_lit(w, ",\"id\":");
+                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_jw_lit(w, ",\"type\":\"function\","
+                                    "\"function\":{\"name\":");
+                ngx_ai_relay_xs_raw(w, b, &u);
+                ngx_ai_relay_jw_lit(w, ",\"arguments\":\"\"}}]}");
+                ngx_ai_relay_xs_chunk_close(x, NULL);
+
+            } else {
+                x->tool_of_block = -1;
+
+                /* a text block may start with text */
+
+                ngx_ai_relay_xs_find(b, cb, "text", &m);
+
+                if (ngx_ai_relay_xs_text(&m)) {
+                    ngx_ai_relay_xs_chunk_open(x);
+                    ngx_ai_relay_jw_lit(w, "{\"content\":");
+                    ngx_ai_relay_xs_raw(w, b, &m);
+                    ngx_ai_relay_jw_lit(w, "}");
+                    ngx_ai_relay_xs_chunk_close(x, NULL);
+                }
+            }
+        }
+
+        (void) index;
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (ngx_ai_relay_xs_is(b, type, "content_block_delta")) {
+        delta = ngx_ai_relay_json_find(scan, b, "delta", 5);
+
+        ngx_ai_relay_xs_find(b, delta, "type", &t);
+
+        if (ngx_ai_relay_xs_is(b, &t, "text_delta")) {
+            ngx_ai_relay_xs_find(b, delta, "text", &m);
+
+            if (ngx_ai_relay_xs_text(&m)) {
+                ngx_ai_relay_xs_chunk_open(x);
+                ngx_ai_relay_jw_lit(w, "{\"content\":");
+                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_jw_lit(w, "}");
+                ngx_ai_relay_xs_chunk_close(x, NULL);
+            }
+
+        } else if (ngx_ai_relay_xs_is(b, &t, "thinking_delta")) {
+            ngx_ai_relay_xs_find(b, delta, "thinking", &m);
+
+            if (ngx_ai_relay_xs_text(&m)) {
+                ngx_ai_relay_xs_chunk_open(x);
+                ngx_ai_relay_jw_lit(w, "{\"reasoning_content\":");
+                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_jw_lit(w, "}");
+                ngx_ai_relay_xs_chunk_close(x, NULL);
+            }
+
+        } else if (ngx_ai_relay_xs_is(b, &t, "input_json_delta")) {
+            ngx_ai_relay_xs_find(b, delta, "partial_json", &m);
+
+            if (ngx_ai_relay_xs_text(&m) && x->tool_of_block >= 0) {
+                ngx_ai_relay_xs_chunk_open(x);
+                ngx_ai_relay_jw_lit(w, "{\"tool_calls\":[{\"index\":");
+                ngx_ai_relay_jw_int(w, x->tool_of_block);
+                ngx_ai_relay_jw_lit(w, ",\"function\":{\"arguments\":");
+                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_jw_lit(w, "}}]}");
+                ngx_ai_relay_xs_chunk_close(x, NULL);
+            }
+        }
+
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (ngx_ai_relay_xs_is(b, type, "message_delta")) {
+        delta = ngx_ai_relay_json_find(scan, b, "delta", 5);
+        usage = ngx_ai_relay_json_find(scan, b, "usage", 5);
+
+        if (usage) {
+            ngx_ai_relay_xs_a2o_usage(x, b, usage);
+        }
+
+        ngx_ai_relay_xs_find(b, delta, "stop_reason", &m);
+
+        if (m.type == NGX_AI_RELAY_JSON_STRING) {
+            finish = ngx_ai_relay_xlate_finish_reason(b + m.value_start + 1,
+                                                      m.value_end
+                                                      - m.value_start - 2);
+            x->stopped = 1;
+
+            ngx_ai_relay_xs_chunk_open(x);
+            ngx_ai_relay_jw_lit(w, "{}");
+            ngx_ai_relay_xs_chunk_close(x, finish);
+        }
+
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (ngx_ai_relay_xs_is(b, type, "message_stop")) {
+        if (x->include_usage) {
+            ngx_ai_relay_jw_lit(w, "data: {\"id\":");
+
+            if (x->id_len) {
+                ngx_ai_relay_jw_raw(w, x->id, x->id_len);
+
+            } else {
+                ngx_ai_relay_jw_lit(w, "\"chatcmpl-relay\"");
+            }
+
+            ngx_ai_relay_jw_lit(w, ",\"object\":\"chat.completion.chunk\","
+                                "\"created\":");
+            ngx_ai_relay_jw_int(w, x->created);
+            ngx_ai_relay_jw_lit(w, ",\"model\":");
+
+            if (x->model_len) {
+                ngx_ai_relay_jw_raw(w, x->model, x->model_len);
+
+            } else {
+                ngx_ai_relay_jw_lit(w, "\"\"");
+            }
+
+            ngx_ai_relay_jw_lit(w, ",\"choices\":[],\"usage\":");
+            ngx_ai_relay_xlate_openai_usage(w, x->in_tokens, x->out_tokens,
+                                            x->cache_read, x->cache_write);
+            ngx_ai_relay_jw_lit(w, "}\n\n");
+        }
+
+        ngx_ai_relay_jw_lit(w, "data: [DONE]\n\n");
+        x->finished = 1;
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (ngx_ai_relay_xs_is(b, type, "error")) {
+        err = ngx_ai_relay_json_find(scan, b, "error", 5);
+
+        ngx_ai_relay_xs_find(b, err, "type", &t);
+        ngx_ai_relay_xs_find(b, err, "message", &m);
+
+        ngx_ai_relay_jw_lit(w, "data: {\"error\":{\"type\":");
+
+        if (t.type == NGX_AI_RELAY_JSON_STRING) {
+            ngx_ai_relay_xs_raw(w, b, &t);
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"api_error\"");
+        }
+
+        ngx_ai_relay_jw_lit(w, ",\"param\":null,\"code\":null,\"message\":");
+
+        if (m.type == NGX_AI_RELAY_JSON_STRING) {
+            ngx_ai_relay_xs_raw(w, b, &m);
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"The upstream stream failed.\"");
+        }
+
+        ngx_ai_relay_jw_lit(w, "}}\n\n");
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    /* ping, content_block_stop, signature deltas: nothing to say */
+
+    (void) blk;
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+/* --------------------------------------- OpenAI chunks -> Anthropic */
+
+static void
+ngx_ai_relay_xs_event(ngx_ai_relay_xlate_sse_t *x, const char *name)
+{
+    ngx_ai_relay_jw_lit(&x->out, "event: ");
+    ngx_ai_relay_jw_raw(&x->out, name, strlen(name));
+    ngx_ai_relay_jw_lit(&x->out, "\ndata: ");
+}
+
+
+static void
+ngx_ai_relay_xs_block_stop(ngx_ai_relay_xlate_sse_t *x)
+{
+    if (!x->block_open) {
+        return;
+    }
+
+    ngx_ai_relay_xs_event(x, "content_block_stop");
+    ngx_ai_relay_jw_lit(&x->out, "{\"type\":\"content_block_stop\","
+                        "\"index\":");
+    ngx_ai_relay_jw_int(&x->out, x->block_index);
+    ngx_ai_relay_jw_lit(&x->out, "}\n\n");
+
+    x->block_open = 0;
+    x->tool_open = -1;
+}
+
+
+/* a block of that type is open: the current one, or a new one */
+
+static void
+ngx_ai_relay_xs_block(ngx_ai_relay_xlate_sse_t *x, int type)
+{
+    if (x->block_open && x->block_type == type) {
+        return;
+    }
+
+    ngx_ai_relay_xs_block_stop(x);
+
+    x->block_index++;
+    x->block_open = 1;
+    x->block_type = type;
+
+    ngx_ai_relay_xs_event(x, "content_block_start");
+    ngx_ai_relay_jw_lit(&x->out, "{\"type\":\"content_block_start\","
+                        "\"index\":");
+    ngx_ai_relay_jw_int(&x->out, x->block_index);
+
+    if (type == NGX_AI_RELAY_XS_TEXT) {
+        ngx_ai_relay_jw_lit(&x->out, ",\"content_block\":{\"type\":\"text\","
+                            "\"text\":\"\"}}\n\n");
+
+    } else {
+        ngx_ai_relay_jw_lit(&x->out, ",\"content_block\":{\"type\":"
+                            "\"thinking\",\"thinking\":\"\","
+                            "\"signature\":\"\"}}\n\n");
+    }
+}
+
+
+static void
+ngx_ai_relay_xs_delta(ngx_ai_relay_xlate_sse_t *x, const char *type,
+    const char *field, const u_char *b, const ngx_ai_relay_xm_t *m)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    w = &x->out;
+
+    ngx_ai_relay_xs_event(x, "content_block_delta");
+    ngx_ai_relay_jw_lit(w, "{\"type\":\"content_block_delta\",\"index\":");
+    ngx_ai_relay_jw_int(w, x->block_index);
+    ngx_ai_relay_jw_lit(w, ",\"delta\":{\"type\":\"");
+    ngx_ai_relay_jw_raw(w, type, strlen(type));
+    ngx_ai_relay_jw_lit(w, "\",\"");
+    ngx_ai_relay_jw_raw(w, field, strlen(field));
+    ngx_ai_relay_jw_lit(w, "\":");
+    ngx_ai_relay_xs_raw(w, b, m);
+    ngx_ai_relay_jw_lit(w, "}}\n\n");
+}
+
+
+static void
+ngx_ai_relay_xs_o2a_start(ngx_ai_relay_xlate_sse_t *x)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    if (x->started) {
+        return;
+    }
+
+    x->started = 1;
+    w = &x->out;
+
+    ngx_ai_relay_xs_event(x, "message_start");
+    ngx_ai_relay_jw_lit(w, "{\"type\":\"message_start\",\"message\":"
+                        "{\"id\":");
+
+    if (x->id_len) {
+        ngx_ai_relay_jw_raw(w, x->id, x->id_len);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"msg_relay\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"type\":\"message\",\"role\":\"assistant\","
+                        "\"model\":");
+
+    if (x->model_len) {
+        ngx_ai_relay_jw_raw(w, x->model, x->model_len);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"content\":[],\"stop_reason\":null,"
+                        "\"stop_sequence\":null,\"usage\":{"
+                        "\"input_tokens\":0,\"output_tokens\":0}}}\n\n");
+}
+
+
+static int
+ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
+    ngx_ai_relay_json_scan_t *scan)
+{
+    size_t              pos, n;
+    int64_t             index;
+    const char         *stop;
+    ngx_ai_relay_jw_t  *w;
+    ngx_ai_relay_xm_t   choice, delta, m, calls, tc, fn, a, name, details;
+    ngx_ai_relay_xm_t  *id, *model, *choices, *usage, *err;
+
+    w = &x->out;
+
+    err = ngx_ai_relay_json_find(scan, b, "error", 5);
+
+    if (err && err->type == NGX_AI_RELAY_JSON_OBJECT) {
+        ngx_ai_relay_xs_find(b, err, "message", &m);
+
+        ngx_ai_relay_xs_event(x, "error");
+        ngx_ai_relay_jw_lit(w, "{\"type\":\"error\",\"error\":{\"type\":"
+                            "\"api_error\",\"message\":");
+
+        if (m.type == NGX_AI_RELAY_JSON_STRING) {
+            ngx_ai_relay_xs_raw(w, b, &m);
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"The upstream stream failed.\"");
+        }
+
+        ngx_ai_relay_jw_lit(w, "}}\n\n");
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (!x->started) {
+        id = ngx_ai_relay_json_find(scan, b, "id", 2);
+        model = ngx_ai_relay_json_find(scan, b, "model", 5);
+
+        if (id) {
+            ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, id);
+        }
+
+        if (model) {
+            ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model),
+                                 b, model);
+        }
+
+        ngx_ai_relay_xs_o2a_start(x);
+    }
+
+    usage = ngx_ai_relay_json_find(scan, b, "usage", 5);
+
+    if (usage && usage->type == NGX_AI_RELAY_JSON_OBJECT) {
+        x->usage_seen = 1;
+        x->in_tokens = ngx_ai_relay_xs_int(b, usage, "prompt_tokens", 0);
+        x->out_tokens = ngx_ai_relay_xs_int(b, usage, "completion_tokens", 0);
+
+        ngx_ai_relay_xs_find(b, usage, "prompt_tokens_details", &details);
+        x->cache_read = ngx_ai_relay_xs_int(b, &details, "cached_tokens", 0);
+
+        if (x->cache_read == 0) {
+            x->cache_read = ngx_ai_relay_xs_int(b, usage,
+                                                "prompt_cache_hit_tokens", 0);
+        }
+    }
+
+    choices = ngx_ai_relay_json_find(scan, b, "choices", 7);
+    pos = 0;
+
+    if (choices == NULL
+        || !ngx_ai_relay_json_array_next(b, choices, &pos, &choice))
+    {
+        if (x->stopped && x->usage_seen) {
+            /* the usage chunk after finish_reason: the end is known */
+            ngx_ai_relay_xs_o2a_end(x);
+        }
+
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    ngx_ai_relay_xs_find(b, &choice, "delta", &delta);
+
+    ngx_ai_relay_xs_find(b, &delta, "reasoning_content", &m);
+
+    if (!ngx_ai_relay_xs_text(&m)) {
+        ngx_ai_relay_xs_find(b, &delta, "reasoning", &m);
+    }
+
+    if (ngx_ai_relay_xs_text(&m)) {
+        ngx_ai_relay_xs_block(x, NGX_AI_RELAY_XS_THINKING);
+        ngx_ai_relay_xs_delta(x, "thinking_delta", "thinking", b, &m);
+    }
+
+    ngx_ai_relay_xs_find(b, &delta, "content", &m);
+
+    if (ngx_ai_relay_xs_text(&m)) {
+        ngx_ai_relay_xs_block(x, NGX_AI_RELAY_XS_TEXT);
+        ngx_ai_relay_xs_delta(x, "text_delta", "text", b, &m);
+    }
+
+    ngx_ai_relay_xs_find(b, &delta, "tool_calls", &calls);
+
+    if (calls.type == NGX_AI_RELAY_JSON_ARRAY) {
+        n = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &calls, &n, &tc)) {
+            index = ngx_ai_relay_xs_int(b, &tc, "index", 0);
+
+            ngx_ai_relay_xs_find(b, &tc, "id", &m);
+            ngx_ai_relay_xs_find(b, &tc, "function", &fn);
+            ngx_ai_relay_xs_find(b, &fn, "name", &name);
+            ngx_ai_relay_xs_find(b, &fn, "arguments", &a);
+
+            if (ngx_ai_relay_xs_text(&m) && index != x->tool_open) {
+
+                /* a new call: a tool_use block */
+
+                ngx_ai_relay_xs_block_stop(x);
+
+                x->block_index++;
+                x->block_open = 1;
+                x->block_type = NGX_AI_RELAY_XS_TOOL;
+                x->tool_open = index;
+
+                ngx_ai_relay_xs_event(x, "content_block_start");
+                ngx_ai_relay_jw_lit(w, "{\"type\":\"content_block_start\","
+                                    "\"index\":");
+                ngx_ai_relay_jw_int(w, x->block_index);
+                ngx_ai_relay_jw_lit(w, ",\"content_block\":{\"type\":"
+                                    "\"tool_use\",\"id\":");
+                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_jw_lit(w, ",\"name\":");
+
+                if (name.type == NGX_AI_RELAY_JSON_STRING) {
+                    ngx_ai_relay_xs_raw(w, b, &name);
+
+                } else {
+                    ngx_ai_relay_jw_lit(w, "\"\"");
+                }
+
+                ngx_ai_relay_jw_lit(w, ",\"input\":{}}}\n\n");
+            }
+
+            if (ngx_ai_relay_xs_text(&a) && x->block_open
+                && x->block_type == NGX_AI_RELAY_XS_TOOL
+                && index == x->tool_open)
+            {
+                ngx_ai_relay_xs_delta(x, "input_json_delta", "partial_json",
+                                      b, &a);
+            }
+        }
+    }
+
+    ngx_ai_relay_xs_find(b, &choice, "finish_reason", &m);
+
+    if (m.type == NGX_AI_RELAY_JSON_STRING) {
+        stop = ngx_ai_relay_xlate_stop_reason(b + m.value_start + 1,
+                                              m.value_end - m.value_start
+                                              - 2);
+        n = strlen(stop);
+
+        if (n < sizeof(x->stop)) {
+            memcpy(x->stop, stop, n + 1);
+        }
+
+        x->stopped = 1;
+
+        if (x->usage_seen) {
+            ngx_ai_relay_xs_o2a_end(x);
+        }
+    }
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+static void
+ngx_ai_relay_xs_o2a_end(ngx_ai_relay_xlate_sse_t *x)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    if (x->finished) {
+        return;
+    }
+
+    w = &x->out;
+
+    ngx_ai_relay_xs_o2a_start(x);
+    ngx_ai_relay_xs_block_stop(x);
+
+    ngx_ai_relay_xs_event(x, "message_delta");
+    ngx_ai_relay_jw_lit(w, "{\"type\":\"message_delta\",\"delta\":"
+                        "{\"stop_reason\":");
+
+    if (x->stop[0]) {
+        ngx_ai_relay_jw_raw(w, "\"", 1);
+        ngx_ai_relay_jw_raw(w, x->stop, strlen(x->stop));
+        ngx_ai_relay_jw_raw(w, "\"", 1);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"end_turn\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"stop_sequence\":null},\"usage\":");
+    ngx_ai_relay_xlate_anthropic_usage(w, x->in_tokens, x->out_tokens,
+                                       x->cache_read);
+    ngx_ai_relay_jw_lit(w, "}\n\n");
+
+    ngx_ai_relay_xs_event(x, "message_stop");
+    ngx_ai_relay_jw_lit(w, "{\"type\":\"message_stop\"}\n\n");
+
+    x->finished = 1;
+}
