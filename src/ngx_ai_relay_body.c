@@ -34,6 +34,12 @@ static ngx_int_t ngx_ai_relay_gemini_model(ngx_http_request_t *r,
 static ngx_int_t ngx_ai_relay_body_string(ngx_http_request_t *r,
     ngx_ai_relay_json_scan_t *scan, u_char *body, const char *name,
     ngx_str_t *value);
+static ngx_int_t ngx_ai_relay_body_xlate_use(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_body_chain(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_json_piece_t *pieces,
+    size_t npieces, size_t out_len);
+static void *ngx_ai_relay_body_alloc(void *data, size_t size);
 
 
 static ngx_int_t
@@ -533,15 +539,18 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     int                          rc;
     u_char                      *quoted;
-    size_t                       n, i, npieces, out_len, qlen;
-    ngx_buf_t                   *b;
-    ngx_chain_t                 *cl, **ll;
-    ngx_table_elt_t             *h;
+    size_t                       n, npieces, out_len, qlen;
     ngx_ai_relay_json_edit_t     edits[2];
     ngx_ai_relay_json_piece_t    pieces[5];
     ngx_ai_relay_loc_conf_t     *arlcf;
 
     arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    ctx->xlate.to = ngx_ai_relay_body_xlate_target(ctx, ctx->route.channel);
+
+    if (ctx->xlate.to) {
+        return ngx_ai_relay_body_xlate_use(r, ctx);
+    }
 
     n = 0;
 
@@ -623,6 +632,21 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    return ngx_ai_relay_body_chain(r, ctx, pieces, npieces, out_len);
+}
+
+
+/* the body the upstream gets: buffers pointing at the pieces */
+
+static ngx_int_t
+ngx_ai_relay_body_chain(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_json_piece_t *pieces, size_t npieces, size_t out_len)
+{
+    size_t            i;
+    ngx_buf_t        *b;
+    ngx_chain_t      *cl, **ll;
+    ngx_table_elt_t  *h;
+
     ll = &cl;
     b = NULL;
 
@@ -677,4 +701,185 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                    ctx->body.raw.len, out_len);
 
     return NGX_OK;
+}
+
+
+/*
+ * Format translation.  A channel that speaks another API than the
+ * client's gets the request translated (ngx_ai_relay_xlate.c) when the
+ * pair is one the relay translates; any other pair goes as it is.
+ */
+
+ngx_uint_t
+ngx_ai_relay_body_xlate_target(ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_channel_t *ch)
+{
+    ngx_ai_relay_format_e  to;
+
+    if (ch == NULL) {
+        return 0;
+    }
+
+    switch (ch->provider) {
+
+    case NGX_AI_RELAY_PROVIDER_ANTHROPIC:
+        to = NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES;
+        break;
+
+    case NGX_AI_RELAY_PROVIDER_GEMINI:
+        to = NGX_AI_RELAY_FMT_GEMINI;
+        break;
+
+    default:
+        to = NGX_AI_RELAY_FMT_OPENAI_CHAT;
+        break;
+    }
+
+    if (!ngx_ai_relay_xlate_supported(ctx->body.usage_format, to)) {
+        return 0;
+    }
+
+    return to;
+}
+
+
+/*
+ * Once the route is known and before any money is held: the body
+ * translated for every format the model's enabled channels need, so that
+ * a request the target cannot express is refused (400) with no state
+ * changed, and a failover to another channel of the same format costs
+ * no second translation.  What follows the model is kept: each channel
+ * names the model its own way.
+ */
+
+ngx_int_t
+ngx_ai_relay_body_xlate_prepare(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx)
+{
+    int                        rc;
+    size_t                     skip;
+    ngx_uint_t                 i, to;
+    ngx_ai_relay_loc_conf_t   *arlcf;
+    ngx_ai_relay_xlate_req_t  *rq;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    ctx->xlate.failed = 0;
+    rq = NULL;
+
+    for (i = 0; i < ctx->route.nchannels; i++) {
+
+        if (!ctx->route.channels[i].enabled) {
+            continue;
+        }
+
+        to = ngx_ai_relay_body_xlate_target(ctx, &ctx->route.channels[i]);
+
+        if (to == 0 || ctx->xlate.rest[to].len) {
+            continue;
+        }
+
+        if (rq == NULL) {
+            rq = ngx_pcalloc(r->pool, sizeof(ngx_ai_relay_xlate_req_t));
+            if (rq == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        rq->body = ctx->body.raw.data;
+        rq->len = ctx->body.raw.len;
+        rq->scan = ctx->body.scan;
+        rq->model = ctx->body.resolved_model.data;
+        rq->model_len = ctx->body.resolved_model.len;
+        rq->default_max_tokens = arlcf->default_max_tokens;
+        rq->from = ctx->body.usage_format;
+        rq->to = to;
+
+        rc = ngx_ai_relay_xlate_request(rq, ngx_ai_relay_body_alloc, r->pool);
+
+        if (rc == NGX_AI_RELAY_XLATE_INVALID) {
+            ctx->xlate.failed = 1;
+            ctx->xlate.error.len = ngx_strlen(rq->err);
+            ctx->xlate.error.data = ngx_pnalloc(r->pool,
+                                                ctx->xlate.error.len);
+            if (ctx->xlate.error.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(ctx->xlate.error.data, rq->err, ctx->xlate.error.len);
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: request cannot be translated for "
+                          "channel %V: %V", &ctx->route.channels[i].id,
+                          &ctx->xlate.error);
+            return NGX_OK;
+        }
+
+        skip = sizeof("{\"model\":") - 1
+               + ngx_ai_relay_json_quote_len(rq->model, rq->model_len);
+
+        if (rc != NGX_AI_RELAY_XLATE_OK || rq->out_len <= skip) {
+            return NGX_ERROR;
+        }
+
+        ctx->xlate.rest[to].data = rq->out + skip;
+        ctx->xlate.rest[to].len = rq->out_len - skip;
+        ctx->xlate.include_usage = rq->include_usage;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai relay: request translated from format %d to "
+                       "%ui, %uz bytes", (int) rq->from, to, rq->out_len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_body_xlate_use(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                     *quoted;
+    size_t                      qlen;
+    ngx_str_t                  *rest;
+    ngx_ai_relay_json_piece_t   pieces[3];
+
+    rest = &ctx->xlate.rest[ctx->xlate.to];
+
+    if (rest->len == 0) {
+        /* a channel prepare() did not see: a cached route changed */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: no translated body for channel %V",
+                      &ctx->route.channel->id);
+        return NGX_ERROR;
+    }
+
+    qlen = ngx_ai_relay_json_quote_len(ctx->body.upstream_model.data,
+                                       ctx->body.upstream_model.len);
+    quoted = ngx_pnalloc(r->pool, qlen);
+    if (quoted == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_ai_relay_json_quote(quoted, ctx->body.upstream_model.data,
+                            ctx->body.upstream_model.len);
+
+    pieces[0].data = (u_char *) "{\"model\":";
+    pieces[0].len = sizeof("{\"model\":") - 1;
+    pieces[1].data = quoted;
+    pieces[1].len = qlen;
+    pieces[2].data = rest->data;
+    pieces[2].len = rest->len;
+
+    /* the stream's usage is the translator's business */
+    ctx->stream.injected_usage = 0;
+
+    return ngx_ai_relay_body_chain(r, ctx, pieces, 3,
+                                   pieces[0].len + qlen + rest->len);
+}
+
+
+static void *
+ngx_ai_relay_body_alloc(void *data, size_t size)
+{
+    return ngx_pnalloc(data, size);
 }

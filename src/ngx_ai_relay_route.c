@@ -23,6 +23,10 @@
 #include "ngx_ai_relay_ctx.h"
 
 
+/* sent to Anthropic channels for clients of other APIs */
+#define NGX_AI_RELAY_ANTHROPIC_VERSION  "2023-06-01"
+
+
 static ngx_int_t ngx_ai_relay_price_parse(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, redisReply *flat);
 static ngx_int_t ngx_ai_relay_channels_parse(ngx_http_request_t *r,
@@ -34,11 +38,15 @@ static ngx_int_t ngx_ai_relay_route_use(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_key(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
+static ngx_uint_t ngx_ai_relay_version_segment(u_char *p, u_char *last);
+static ngx_uint_t ngx_ai_relay_base_has_version(ngx_str_t *base);
 static ngx_int_t ngx_ai_relay_upstream_url(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_uint_t ngx_ai_relay_is_key_header(ngx_str_t *name);
+static ngx_uint_t ngx_ai_relay_has_header(ngx_http_request_t *r,
+    const char *name);
 
 
 /*
@@ -116,6 +124,10 @@ ngx_ai_relay_route_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         ctx->route.failed = 1;
         ngx_str_set(&ctx->route.status, "nochannel");
         return NGX_OK;
+    }
+
+    if (ngx_ai_relay_body_xlate_prepare(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_ai_relay_reserve_estimate(r, ctx);
@@ -356,6 +368,14 @@ void
 ngx_ai_relay_route_error(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_ai_relay_route_failure_t  *f;
+
+    if (ctx->xlate.failed) {
+        /* the key is fine: the request cannot go to the model's channel */
+        ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST,
+                               "unsupported_parameter", "%V",
+                               &ctx->xlate.error);
+        return;
+    }
 
     for (f = ngx_ai_relay_route_failures; f->status.len; f++) {
         if (f->status.len == ctx->route.status.len
@@ -697,8 +717,66 @@ ngx_ai_relay_channel_nkeys(ngx_ai_relay_channel_t *ch)
 
 
 /*
+ * A path segment that names an API version: "v1", "v1beta", "v4",
+ * "v1alpha" ('v', digits, then letters or digits).
+ */
+
+static ngx_uint_t
+ngx_ai_relay_version_segment(u_char *p, u_char *last)
+{
+    if (last - p < 2 || p[0] != 'v' || p[1] < '0' || p[1] > '9') {
+        return 0;
+    }
+
+    for (p += 2; p < last; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * Whether the base URL's path names the API version itself
+ * (https://generativelanguage.googleapis.com/v1beta/openai,
+ * https://api.deepseek.com/v1, .../api/paas/v4): then it is the API
+ * root, and the client's path goes after it without its own version
+ * segment.  A base URL without a path, or whose path has no version
+ * segment (https://api.deepseek.com/anthropic, an nginx location), gets
+ * the client's whole path.
+ */
+
+static ngx_uint_t
+ngx_ai_relay_base_has_version(ngx_str_t *base)
+{
+    u_char  *p, *last, *seg;
+
+    last = base->data + base->len;
+
+    p = ngx_strlcasestrn(base->data, last, (u_char *) "://", 3 - 1);
+    p = (p == NULL) ? base->data : p + 3;
+
+    p = ngx_strlchr(p, last, '/');
+
+    while (p && p < last) {
+        seg = p + 1;
+        p = ngx_strlchr(seg, last, '/');
+
+        if (ngx_ai_relay_version_segment(seg, p ? p : last)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
  * base_url + the client's path (Gemini: with the upstream model) + the
- * query string without the client's "key" argument
+ * query string without the client's "key" argument; a base URL whose
+ * path has a version segment replaces the client's
  */
 
 static ngx_int_t
@@ -722,13 +800,39 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     args = r->args.data;
     args_end = r->args.data + r->args.len;
 
+    if (ctx->xlate.to) {
+
+        /* the endpoint of the channel's own API, without the client's
+         * query string (Anthropic clients add ?beta=true) */
+
+        if (ctx->xlate.to == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES) {
+            path = (u_char *) "/v1/messages";
+
+        } else {
+            path = (u_char *) "/v1/chat/completions";
+        }
+
+        path_end = path + ngx_strlen(path);
+        args_end = args;
+    }
+
+    if (ngx_ai_relay_base_has_version(&ch->base_url)
+        && path_end - path > 1 && path[0] == '/')
+    {
+        p = ngx_strlchr(path + 1, path_end, '/');
+
+        if (p && ngx_ai_relay_version_segment(path + 1, p)) {
+            path = p;
+        }
+    }
+
     /* Gemini: the model segment of the path */
 
     seg = NULL;
     seg_end = NULL;
     escape = 0;
 
-    if (ctx->body.gemini_path) {
+    if (ctx->body.gemini_path && !ctx->xlate.to) {
         for (p = path; p + 8 <= path_end; p++) {
             if (ngx_strncmp(p, "/models/", 8) == 0) {
                 seg = p + 8;
@@ -795,6 +899,39 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ctx->route.upstream_url.len = p - ctx->route.upstream_url.data;
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_ai_relay_has_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return 1;
+        }
+    }
 }
 
 
@@ -883,6 +1020,23 @@ ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
     }
 
     r->headers_in.authorization = NULL;
+
+    if (ctx->xlate.to == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES
+        && !ngx_ai_relay_has_header(r, "anthropic-version"))
+    {
+        /* Anthropic's API wants its version; OpenAI clients send none */
+
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(nh, sizeof(ngx_table_elt_t));
+        nh->hash = 1;
+        ngx_str_set(&nh->key, "anthropic-version");
+        ngx_str_set(&nh->value, NGX_AI_RELAY_ANTHROPIC_VERSION);
+        nh->lowcase_key = (u_char *) "anthropic-version";
+    }
 
     /* the channel's key is added only to the proxied request (upstream.c) */
 
@@ -1043,6 +1197,10 @@ ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ctx->route.cached = 1;
 
     if (!ctx->route.failed) {
+        if (ngx_ai_relay_body_xlate_prepare(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         return ngx_ai_relay_reserve_estimate(r, ctx);
     }
 

@@ -94,7 +94,7 @@ anthropic-version: 2023-06-01
 
 === TEST 5: x-api-key carries a valid key
 --- init
-AIRelayTest::seed_world();
+AIRelayTest::seed_world(channel => { provider => 'anthropic' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request

@@ -1,0 +1,384 @@
+# Format translation: an OpenAI client on an Anthropic channel, an
+# Anthropic client on an OpenAI-compatible channel, stream and not, tools
+# included; the upstream gets its own API's request (checked byte for
+# byte from its access log), the client its own API's answer, and the
+# bill comes from the upstream's usage.  And a base URL with a path
+# (Gemini's OpenAI endpoint) is joined as the API root.
+
+use lib 't/helpers';
+use AIRelayTest;
+use Test::Nginx::Socket;
+
+repeat_each(1);
+# once: each block seeds Redis in --- init (run once per block) and
+# asserts the state its requests leave
+plan tests => repeat_each() * 107;
+no_shuffle();
+no_long_string();
+install_redis_check();
+
+our $HttpConfig = http_config(extra => <<'_EOC_');
+    log_format upstream escape=none '$request_method $request_uri|$http_authorization|$http_x_api_key|$http_anthropic_version|$request_body';
+_EOC_
+
+our $Config = relay_config(extra => <<'_EOC_');
+    # Gemini's OpenAI-compatible endpoint, its base URL .../v1beta/openai
+    location /gem/v1beta/openai/chat/completions {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo '{"id":"g1","object":"chat.completion","created":1,"model":"gemini-2.5-flash","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}';
+    }
+
+    location /mock/anth/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo '{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":10,"cache_creation_input_tokens":20,"cache_read_input_tokens":30,"output_tokens":5}}';
+    }
+
+    location /mock/anth-bad/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo_status 400;
+        echo '{"type":"error","error":{"type":"invalid_request_error","message":"messages: roles must alternate"}}';
+    }
+
+    location /mock/anth-sse/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'event: message_start';
+        echo 'data: {"type":"message_start","message":{"id":"msg_2","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"cache_creation_input_tokens":20,"cache_read_input_tokens":30,"output_tokens":1}}}';
+        echo;
+        echo_flush;
+        echo 'event: content_block_start';
+        echo 'data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}';
+        echo;
+        echo 'event: ping';
+        echo 'data: {"type":"ping"}';
+        echo;
+        echo 'event: content_block_delta';
+        echo 'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me see."}}';
+        echo;
+        echo_flush;
+        echo 'event: content_block_stop';
+        echo 'data: {"type":"content_block_stop","index":0}';
+        echo;
+        echo 'event: content_block_start';
+        echo 'data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}}';
+        echo;
+        echo 'event: content_block_delta';
+        echo 'data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\\"city\\\":"}}';
+        echo;
+        echo_flush;
+        echo 'event: content_block_delta';
+        echo 'data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\\\"Paris\\\"}"}}';
+        echo;
+        echo 'event: content_block_stop';
+        echo 'data: {"type":"content_block_stop","index":1}';
+        echo;
+        echo 'event: message_delta';
+        echo 'data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":7}}';
+        echo;
+        echo 'event: message_stop';
+        echo 'data: {"type":"message_stop"}';
+        echo;
+    }
+
+    location /mock/oai/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo '{"id":"chatcmpl-7","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"length"}],"usage":{"prompt_tokens":50,"completion_tokens":8,"total_tokens":58,"prompt_tokens_details":{"cached_tokens":40}}}';
+    }
+
+    location /mock/oai-bad/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo_status 400;
+        echo '{"error":{"message":"Invalid schema for function get_weather.","type":"invalid_request_error","param":"tools[0]","code":null}}';
+    }
+
+    location /mock/oai-sse/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'data: {"id":"c9","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":"Let me see."},"finish_reason":null}],"usage":null}';
+        echo;
+        echo_flush;
+        echo 'data: {"id":"c9","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}],"usage":null}';
+        echo;
+        echo 'data: {"id":"c9","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\\"city\\\":\\\"Paris\\\"}"}}]},"finish_reason":null}],"usage":null}';
+        echo;
+        echo_flush;
+        echo 'data: {"id":"c9","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":null}';
+        echo;
+        echo 'data: {"id":"c9","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}';
+        echo;
+        echo 'data: [DONE]';
+        echo;
+    }
+_EOC_
+
+our $OpenAIKey = "Authorization: Bearer $AIRelayTest::TEST_KEY";
+our $AnthropicKey = "x-api-key: $AIRelayTest::TEST_KEY\nanthropic-version: 2023-06-01";
+
+# user 1 with $10, the test key, model $model on channel 1 of $provider at
+# $path, served as $upstream, priced as the usage tests price
+sub world {
+    my ($model, $provider, $path, $upstream) = @_;
+    AIRelayTest::reset_redis();
+    AIRelayTest::seed_user(1, balance => 10_000_000);
+    AIRelayTest::seed_key(1, $AIRelayTest::TEST_KEY, id => 1);
+    AIRelayTest::seed_channel(1, provider => $provider,
+        base_url => AIRelayTest::mock_url($path),
+        map => { $model => $upstream });
+    AIRelayTest::seed_model($model, channels => '1');
+    AIRelayTest::seed_price($model, @AIRelayTest::PRICES);
+}
+
+# the last request the mock upstream got: method, URI, Authorization,
+# x-api-key, anthropic-version, body
+sub upstream_got {
+    my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+    AIRelayTest::wait_for(sub { -s "$root/logs/upstream.log" });
+    open my $fh, '<', "$root/logs/upstream.log" or return '';
+    my @lines = <$fh>;
+    chomp(my $last = $lines[-1] // '');
+    return $last;
+}
+
+# an OpenAI answer with its "created" stamps (the relay's clock) as \d+
+sub with_created {
+    my ($s) = @_;
+    my $re = join '\d+', map { quotemeta } split /CREATED/, $s, -1;
+    return qr/^$re\z/;
+}
+
+sub nothing_changed {
+    Test::More::is(AIRelayTest::records(1), 0, 'no record');
+    Test::More::is(AIRelayTest::user_field(1, 'balance'), 10_000_000,
+                   'balance untouched');
+    Test::More::is(AIRelayTest::redis('HLEN', 'ar:{u1}:res'), 0,
+                   'no reservation');
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a base URL with a version in its path is the API root: Gemini's OpenAI endpoint
+--- init
+main::world('gem', 'openai', '/gem/v1beta/openai', 'gemini-2.5-flash');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gem","messages":[{"role":"user","content":"hi"}]}
+--- more_headers eval: $::OpenAIKey
+--- response_body
+{"id":"g1","object":"chat.completion","created":1,"model":"gemini-2.5-flash","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}
+--- redis_check
+is(main::upstream_got(), 'POST /gem/v1beta/openai/chat/completions|Bearer upstream-key-1|||{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}',
+   'POST .../v1beta/openai/chat/completions, the body as sent (but the model)');
+expect_bill(prompt => 4, completion => 1);
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: OpenAI client, Anthropic channel: the request becomes a message request, the answer a chat completion
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"max_tokens":100,"temperature":0.2}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like eval
+main::with_created('{"id":"msg_1","object":"chat.completion","created":CREATED,"model":"claude-sonnet-4-5","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":60,"completion_tokens":5,"total_tokens":65,"prompt_tokens_details":{"cached_tokens":30}}}')
+--- response_headers
+Content-Type: application/json
+Content-Length: 301
+--- redis_check
+is(main::upstream_got(), 'POST /mock/anth/v1/messages||upstream-key-1|2023-06-01|{"model":"claude-sonnet-4-5","system":[{"type":"text","text":"Be brief."}],"messages":[{"role":"user","content":"Hi"}],"max_tokens":100,"temperature":0.2}',
+   'the upstream got a messages request with its key and version');
+expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 5);
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: OpenAI client, Anthropic channel, a stream with a tool call and the usage chunk it asked for
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth-sse', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Weather?"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like eval
+main::with_created(CORE::join '', map { "data: $_\n\n" }
+'{"id":"msg_2","object":"chat.completion.chunk","created":CREATED,"model":"claude-sonnet-4-5","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
+'{"id":"msg_2","object":"chat.completion.chunk","created":CREATED,"model":"claude-sonnet-4-5","choices":[{"index":0,"delta":{"content":"Let me see."},"finish_reason":null}]}',
+'{"id":"msg_2","object":"chat.completion.chunk","created":CREATED,"model":"claude-sonnet-4-5","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"toolu_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}',
+'{"id":"msg_2","object":"chat.completion.chunk","created":CREATED,"model":"claude-sonnet-4-5","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"finish_reason":null}]}',
+'{"id":"msg_2","object":"chat.completion.chunk","created":CREATED,"model":"claude-sonnet-4-5","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null}]}',
+'{"id":"msg_2","object":"chat.completion.chunk","created":CREATED,"model":"claude-sonnet-4-5","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}',
+'{"id":"msg_2","object":"chat.completion.chunk","created":CREATED,"model":"claude-sonnet-4-5","choices":[],"usage":{"prompt_tokens":60,"completion_tokens":7,"total_tokens":67,"prompt_tokens_details":{"cached_tokens":30}}}',
+'[DONE]')
+--- response_headers
+Content-Type: text/event-stream
+--- redis_check
+is(main::upstream_got(), 'POST /mock/anth-sse/v1/messages||upstream-key-1|2023-06-01|{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Weather?"}],"max_tokens":4096,"stream":true,"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]}',
+   'max_tokens from ai_relay_default_max_tokens, tools as Anthropic has them');
+expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 7);
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: the same stream for a client that did not ask for usage: no usage chunk, billed from the upstream's usage all the same
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth-sse', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","stream":true,"messages":[{"role":"user","content":"Weather?"}],"max_tokens":50}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like eval
+qr/"finish_reason":"tool_calls"\}\]\}\n\ndata: \[DONE\]\n\n\z/
+--- response_body_unlike: usage
+--- redis_check
+expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 7);
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: what Anthropic cannot do is refused in OpenAI's shape, before any money is held
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"user","content":"Hi"}],"n":3}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"n other than 1 cannot be sent to this model's channel \(Anthropic\)","type":"invalid_request_error","param":null,"code":"unsupported_parameter"\}\}$
+--- redis_check
+main::nothing_changed();
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: an upstream error reaches the client in its own API's shape, with its status
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth-bad', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"user","content":"Hi"}]}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 400
+--- response_body chomp
+{"error":{"type":"invalid_request_error","param":null,"code":null,"message":"messages: roles must alternate"}}
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(last_record(1)->{cost}, 0, 'an error costs nothing');
+is(user_field(1, 'balance'), 10_000_000, 'balance untouched');
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: Anthropic client (Claude Code), OpenAI-compatible channel: a chat completion request, a message answer
+--- init
+main::world('gpt-x', 'openai', '/mock/oai', 'gpt-4o');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/messages?beta=true
+{"model":"gpt-x","max_tokens":256,"system":"Be brief.","messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}],"stop_sequences":["##"]}
+--- more_headers eval: $::AnthropicKey
+--- response_body chomp
+{"id":"chatcmpl-7","type":"message","role":"assistant","model":"gpt-4o","content":[{"type":"text","text":"Hello"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":10,"cache_creation_input_tokens":0,"cache_read_input_tokens":40,"output_tokens":8}}
+--- redis_check
+is(main::upstream_got(), 'POST /mock/oai/v1/chat/completions|Bearer upstream-key-1||2023-06-01|{"model":"gpt-4o","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_tokens":256,"stop":["##"]}',
+   'the upstream got a chat completion request with its key, no query string');
+expect_bill(prompt => 50, cached => 40, completion => 8);
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: Anthropic client, OpenAI-compatible channel, a stream with a tool call: Anthropic's events, usage included
+--- init
+main::world('gpt-x', 'openai', '/mock/oai-sse', 'gpt-4o');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/messages
+{"model":"gpt-x","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Weather in Paris?"}],"tools":[{"name":"get_weather","description":"Weather","input_schema":{"type":"object"}}]}
+--- more_headers eval: $::AnthropicKey
+--- response_body eval
+CORE::join '', map { "event: $_->[0]\ndata: $_->[1]\n\n" }
+['message_start', '{"type":"message_start","message":{"id":"c9","type":"message","role":"assistant","model":"gpt-4o","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}'],
+['content_block_start', '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'],
+['content_block_delta', '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me see."}}'],
+['content_block_stop', '{"type":"content_block_stop","index":0}'],
+['content_block_start', '{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"call_1","name":"get_weather","input":{}}}'],
+['content_block_delta', '{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\":\"Paris\"}"}}'],
+['content_block_stop', '{"type":"content_block_stop","index":1}'],
+['message_delta', '{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"input_tokens":30,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":12}}'],
+['message_stop', '{"type":"message_stop"}']
+--- redis_check
+is(main::upstream_got(), 'POST /mock/oai-sse/v1/chat/completions|Bearer upstream-key-1||2023-06-01|{"model":"gpt-4o","messages":[{"role":"user","content":"Weather in Paris?"}],"max_tokens":256,"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object"}}}]}',
+   'the upstream was asked for its usage');
+expect_bill(prompt => 30, completion => 12);
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: an OpenAI upstream's error, in Anthropic's shape for an Anthropic client
+--- init
+main::world('gpt-x', 'openai', '/mock/oai-bad', 'gpt-4o');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/messages
+{"model":"gpt-x","max_tokens":256,"messages":[{"role":"user","content":"Hi"}]}
+--- more_headers eval: $::AnthropicKey
+--- error_code: 400
+--- response_body chomp
+{"type":"error","error":{"type":"invalid_request_error","message":"Invalid schema for function get_weather."}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: what an OpenAI-compatible channel cannot do is refused in Anthropic's shape, nothing changed
+--- init
+main::world('gpt-x', 'openai', '/mock/oai', 'gpt-4o');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/messages
+{"model":"gpt-x","max_tokens":256,"top_k":5,"messages":[{"role":"user","content":"Hi"}]}
+--- more_headers eval: $::AnthropicKey
+--- error_code: 400
+--- response_body_like: ^\{"type":"error","error":\{"type":"invalid_request_error","message":"top_k cannot be sent to this model's channel \(OpenAI\)"\}\}$
+--- redis_check
+main::nothing_changed();
+--- no_error_log
+[error]
