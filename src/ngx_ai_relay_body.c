@@ -815,8 +815,12 @@ ngx_ai_relay_body_xlate_prepare(ngx_http_request_t *r,
             return NGX_OK;
         }
 
-        skip = sizeof("{\"model\":") - 1
-               + ngx_ai_relay_json_quote_len(rq->model, rq->model_len);
+        /* Gemini names the model in the path, the others in the body */
+
+        skip = (to == NGX_AI_RELAY_FMT_GEMINI)
+               ? 0
+               : sizeof("{\"model\":") - 1
+                 + ngx_ai_relay_json_quote_len(rq->model, rq->model_len);
 
         if (rc != NGX_AI_RELAY_XLATE_OK || rq->out_len <= skip) {
             return NGX_ERROR;
@@ -853,6 +857,16 @@ ngx_ai_relay_body_xlate_use(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    /* the stream's usage is the translator's business */
+    ctx->stream.injected_usage = 0;
+
+    if (ctx->xlate.to == NGX_AI_RELAY_FMT_GEMINI) {
+        pieces[0].data = rest->data;
+        pieces[0].len = rest->len;
+
+        return ngx_ai_relay_body_chain(r, ctx, pieces, 1, rest->len);
+    }
+
     qlen = ngx_ai_relay_json_quote_len(ctx->body.upstream_model.data,
                                        ctx->body.upstream_model.len);
     quoted = ngx_pnalloc(r->pool, qlen);
@@ -869,9 +883,6 @@ ngx_ai_relay_body_xlate_use(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     pieces[1].len = qlen;
     pieces[2].data = rest->data;
     pieces[2].len = rest->len;
-
-    /* the stream's usage is the translator's business */
-    ctx->stream.injected_usage = 0;
 
     return ngx_ai_relay_body_chain(r, ctx, pieces, 3,
                                    pieces[0].len + qlen + rest->len);

@@ -807,13 +807,46 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
         if (ctx->xlate.to == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES) {
             path = (u_char *) "/v1/messages";
+            path_end = path + ngx_strlen(path);
+            args_end = args;
+
+        } else if (ctx->xlate.to == NGX_AI_RELAY_FMT_GEMINI) {
+            len = sizeof("/v1beta/models/:streamGenerateContent") - 1
+                  + ctx->body.upstream_model.len
+                  + 2 * ngx_escape_uri(NULL, ctx->body.upstream_model.data,
+                                       ctx->body.upstream_model.len,
+                                       NGX_ESCAPE_URI_COMPONENT);
+
+            path = ngx_pnalloc(r->pool, len);
+            if (path == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_cpymem(path, "/v1beta/models/",
+                           sizeof("/v1beta/models/") - 1);
+            p = (u_char *) ngx_escape_uri(p, ctx->body.upstream_model.data,
+                                          ctx->body.upstream_model.len,
+                                          NGX_ESCAPE_URI_COMPONENT);
+
+            if (ctx->body.stream) {
+                p = ngx_cpymem(p, ":streamGenerateContent",
+                               sizeof(":streamGenerateContent") - 1);
+                args = (u_char *) "alt=sse";
+
+            } else {
+                p = ngx_cpymem(p, ":generateContent",
+                               sizeof(":generateContent") - 1);
+                args = (u_char *) "";
+            }
+
+            path_end = p;
+            args_end = args + ngx_strlen(args);
 
         } else {
             path = (u_char *) "/v1/chat/completions";
+            path_end = path + ngx_strlen(path);
+            args_end = args;
         }
-
-        path_end = path + ngx_strlen(path);
-        args_end = args;
     }
 
     if (ngx_ai_relay_base_has_version(&ch->base_url)

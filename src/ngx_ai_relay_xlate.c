@@ -41,6 +41,12 @@ static int ngx_ai_relay_a2o_response(const u_char *b,
     ngx_ai_relay_json_scan_t *scan, int64_t created, ngx_ai_relay_jw_t *w);
 static int ngx_ai_relay_o2a_response(const u_char *b,
     ngx_ai_relay_json_scan_t *scan, ngx_ai_relay_jw_t *w);
+static int ngx_ai_relay_o2g_request(ngx_ai_relay_xlate_req_t *rq,
+    ngx_ai_relay_jw_t *w);
+static int ngx_ai_relay_g2o_response(const u_char *b,
+    ngx_ai_relay_json_scan_t *scan, int64_t created, ngx_ai_relay_jw_t *w);
+static int64_t ngx_ai_relay_xm_int(const u_char *b,
+    const ngx_ai_relay_xm_t *obj, const char *name);
 
 
 /* ------------------------------------------------------------ writer */
@@ -310,7 +316,9 @@ ngx_ai_relay_xlate_supported(ngx_ai_relay_format_e from,
     return (from == NGX_AI_RELAY_FMT_OPENAI_CHAT
             && to == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES)
            || (from == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES
-               && to == NGX_AI_RELAY_FMT_OPENAI_CHAT);
+               && to == NGX_AI_RELAY_FMT_OPENAI_CHAT)
+           || (from == NGX_AI_RELAY_FMT_OPENAI_CHAT
+               && to == NGX_AI_RELAY_FMT_GEMINI);
 }
 
 
@@ -336,6 +344,11 @@ ngx_ai_relay_xlate_request(ngx_ai_relay_xlate_req_t *rq,
                && rq->to == NGX_AI_RELAY_FMT_OPENAI_CHAT)
     {
         rc = ngx_ai_relay_a2o_request(rq, &w);
+
+    } else if (rq->from == NGX_AI_RELAY_FMT_OPENAI_CHAT
+               && rq->to == NGX_AI_RELAY_FMT_GEMINI)
+    {
+        rc = ngx_ai_relay_o2g_request(rq, &w);
 
     } else {
         return ngx_ai_relay_xlate_fail(rq, "this API cannot be translated "
@@ -1625,6 +1638,11 @@ ngx_ai_relay_xlate_response(ngx_ai_relay_format_e from,
     {
         rc = ngx_ai_relay_o2a_response(body, &scan, out);
 
+    } else if (from == NGX_AI_RELAY_FMT_GEMINI
+               && to == NGX_AI_RELAY_FMT_OPENAI_CHAT)
+    {
+        rc = ngx_ai_relay_g2o_response(body, &scan, created, out);
+
     } else {
         return NGX_AI_RELAY_XLATE_ERROR;
     }
@@ -2147,4 +2165,949 @@ ngx_ai_relay_xlate_error(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
     }
 
     ngx_ai_relay_jw_lit(out, "}}");
+}
+
+
+/* ---------------------------------------------- OpenAI -> Gemini, request */
+
+/* the name of the function a tool_call_id called, from the assistant */
+
+static int
+ngx_ai_relay_o2g_tool_name(const u_char *b, const ngx_ai_relay_xm_t *messages,
+    const ngx_ai_relay_xm_t *id, ngx_ai_relay_xm_t *name)
+{
+    size_t             pos, tpos, n;
+    ngx_ai_relay_xm_t  msg, calls, tc, tid, fn;
+
+    n = id->value_end - id->value_start;
+    pos = 0;
+
+    while (ngx_ai_relay_json_array_next(b, messages, &pos, &msg)) {
+        ngx_ai_relay_xm_find(b, &msg, "tool_calls", &calls);
+
+        if (calls.type != NGX_AI_RELAY_JSON_ARRAY) {
+            continue;
+        }
+
+        tpos = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &calls, &tpos, &tc)) {
+            ngx_ai_relay_xm_find(b, &tc, "id", &tid);
+
+            if (tid.value_end - tid.value_start == n
+                && memcmp(b + tid.value_start, b + id->value_start, n) == 0)
+            {
+                ngx_ai_relay_xm_find(b, &tc, "function", &fn);
+
+                return ngx_ai_relay_xm_find(b, &fn, "name", name)
+                       && name->type == NGX_AI_RELAY_JSON_STRING;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* OpenAI content (string or parts) as Gemini parts, comma separated */
+
+static int
+ngx_ai_relay_o2g_parts(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w,
+    const ngx_ai_relay_xm_t *content, int images, int *n)
+{
+    u_char             *url, *comma;
+    size_t              pos, len;
+    const u_char       *b;
+    ngx_ai_relay_xm_t   part, type, text, iu, u;
+
+    b = rq->body;
+
+    if (content->type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_jw_raw(w, ",", *n ? 1 : 0);
+        ngx_ai_relay_jw_lit(w, "{\"text\":");
+        ngx_ai_relay_xm_raw(w, b, content);
+        ngx_ai_relay_jw_lit(w, "}");
+        (*n)++;
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (ngx_ai_relay_xm_null(content)) {
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (content->type != NGX_AI_RELAY_JSON_ARRAY) {
+        return ngx_ai_relay_xlate_fail(rq, "message content must be a string "
+                                       "or an array of content parts");
+    }
+
+    pos = 0;
+
+    while (ngx_ai_relay_json_array_next(b, content, &pos, &part)) {
+        ngx_ai_relay_xm_find(b, &part, "type", &type);
+
+        if (ngx_ai_relay_xm_is(b, &type, "text")) {
+            ngx_ai_relay_xm_find(b, &part, "text", &text);
+
+            if (text.type != NGX_AI_RELAY_JSON_STRING) {
+                return ngx_ai_relay_xlate_fail(rq, "a text part needs a "
+                                               "string \"text\"");
+            }
+
+            ngx_ai_relay_jw_raw(w, ",", *n ? 1 : 0);
+            ngx_ai_relay_jw_lit(w, "{\"text\":");
+            ngx_ai_relay_xm_raw(w, b, &text);
+            ngx_ai_relay_jw_lit(w, "}");
+            (*n)++;
+            continue;
+        }
+
+        if (ngx_ai_relay_xm_is(b, &type, "image_url") && images) {
+            ngx_ai_relay_xm_find(b, &part, "image_url", &iu);
+
+            if (iu.type == NGX_AI_RELAY_JSON_STRING) {
+                u = iu;
+
+            } else {
+                ngx_ai_relay_xm_find(b, &iu, "url", &u);
+            }
+
+            if (u.type != NGX_AI_RELAY_JSON_STRING
+                || u.value_end - u.value_start <= 7
+                || memcmp(b + u.value_start + 1, "data:", 5) != 0)
+            {
+                return ngx_ai_relay_xlate_fail(rq, "only images given as "
+                                               "data: URLs can be sent to "
+                                               "this model's channel "
+                                               "(Gemini)");
+            }
+
+            url = ngx_ai_relay_xm_decode(w, b, &u, &len);
+            if (url == NULL) {
+                return NGX_AI_RELAY_XLATE_ERROR;
+            }
+
+            comma = memchr(url, ',', len);
+
+            if (comma == NULL || comma - url < 12
+                || memcmp(comma - 7, ";base64", 7) != 0)
+            {
+                return ngx_ai_relay_xlate_fail(rq, "an image data URL must "
+                                               "be base64: "
+                                               "data:<type>;base64,...");
+            }
+
+            ngx_ai_relay_jw_raw(w, ",", *n ? 1 : 0);
+            ngx_ai_relay_jw_lit(w, "{\"inlineData\":{\"mimeType\":");
+            ngx_ai_relay_jw_str(w, url + 5, comma - 7 - url - 5);
+            ngx_ai_relay_jw_lit(w, ",\"data\":");
+            ngx_ai_relay_jw_str(w, comma + 1, url + len - comma - 1);
+            ngx_ai_relay_jw_lit(w, "}}");
+            (*n)++;
+            continue;
+        }
+
+        if (type.type == NGX_AI_RELAY_JSON_STRING) {
+            return ngx_ai_relay_xlate_fail(rq, "content parts of type %.*s "
+                                           "cannot be sent to this model's "
+                                           "channel (Gemini)",
+                                           (int) (type.value_end
+                                                  - type.value_start),
+                                           b + type.value_start);
+        }
+
+        return ngx_ai_relay_xlate_fail(rq, "a content part needs a type");
+    }
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+static const char  *ngx_ai_relay_o2g_ignored[] = {
+    "model", "messages", "max_tokens", "max_completion_tokens", "stream",
+    "stream_options", "temperature", "top_p", "stop", "tools",
+    "tool_choice", "parallel_tool_calls", "user", "reasoning_effort",
+    "seed", "store", "metadata", "service_tier", "n", "logprobs",
+    "top_logprobs", "frequency_penalty", "presence_penalty",
+    "response_format", NULL
+};
+
+
+static int
+ngx_ai_relay_o2g_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
+{
+    int                               rc, n, open, parts, first;
+    u_char                           *args;
+    size_t                            i, pos, tpos, len;
+    int64_t                           v;
+    const char                      **k;
+    const u_char                     *b;
+    ngx_ai_relay_jw_t                 g;
+    ngx_ai_relay_xm_t                 msgs, msg, role, content, calls, tc,
+                                      m, t, fn, x, name, a;
+    const ngx_ai_relay_xm_t          *top;
+    const ngx_ai_relay_json_scan_t   *scan;
+
+#define ngx_ai_relay_top(nm)                                                  \
+    ((top = ngx_ai_relay_json_find(scan, b, nm, sizeof(nm) - 1))             \
+     ? *top : (memset(&x, 0, sizeof(x)), x))
+
+    b = rq->body;
+    scan = rq->scan;
+
+    for (i = 0; i < scan->nmembers; i++) {
+        for (k = ngx_ai_relay_o2g_ignored; *k; k++) {
+            if (ngx_ai_relay_xm_key_is(b, &scan->members[i], *k)) {
+                break;
+            }
+        }
+
+        if (*k == NULL) {
+            return ngx_ai_relay_xlate_fail(rq, "the parameter %.*s cannot be "
+                                   "sent to this model's channel (Gemini)",
+                                   (int) (scan->members[i].key_end
+                                          - scan->members[i].key_start),
+                                   b + scan->members[i].key_start);
+        }
+    }
+
+    m = ngx_ai_relay_top("n");
+    if (!ngx_ai_relay_xm_null(&m)
+        && !(m.value_end - m.value_start == 1 && b[m.value_start] == '1'))
+    {
+        return ngx_ai_relay_xlate_fail(rq, "n other than 1 cannot be sent to "
+                                       "this model's channel (Gemini)");
+    }
+
+    m = ngx_ai_relay_top("logprobs");
+    if (!ngx_ai_relay_xm_zero(b, &m)) {
+        return ngx_ai_relay_xlate_fail(rq, "logprobs cannot be sent to this "
+                                       "model's channel (Gemini)");
+    }
+
+    m = ngx_ai_relay_top("parallel_tool_calls");
+    if (m.type == NGX_AI_RELAY_JSON_FALSE) {
+        return ngx_ai_relay_xlate_fail(rq, "parallel_tool_calls false cannot "
+                                       "be sent to this model's channel "
+                                       "(Gemini)");
+    }
+
+    msgs = ngx_ai_relay_top("messages");
+    if (msgs.type != NGX_AI_RELAY_JSON_ARRAY) {
+        return ngx_ai_relay_xlate_fail(rq, "messages must be an array");
+    }
+
+    ngx_ai_relay_jw_lit(w, "{");
+    first = 1;
+
+    /* systemInstruction: the leading system and developer messages */
+
+    pos = 0;
+    parts = 0;
+
+    while (ngx_ai_relay_json_array_next(b, &msgs, &pos, &msg)) {
+        ngx_ai_relay_xm_find(b, &msg, "role", &role);
+
+        if (!ngx_ai_relay_xm_is(b, &role, "system")
+            && !ngx_ai_relay_xm_is(b, &role, "developer"))
+        {
+            break;
+        }
+
+        if (parts == 0) {
+            ngx_ai_relay_jw_lit(w, "\"systemInstruction\":{\"parts\":[");
+        }
+
+        ngx_ai_relay_xm_find(b, &msg, "content", &content);
+
+        n = parts;
+        rc = ngx_ai_relay_o2g_parts(rq, w, &content, 0, &parts);
+        if (rc != NGX_AI_RELAY_XLATE_OK) {
+            return rc;
+        }
+
+        if (parts == n && parts == 0) {
+            ngx_ai_relay_jw_lit(w, "{\"text\":\"\"}");
+            parts++;
+        }
+    }
+
+    if (parts) {
+        ngx_ai_relay_jw_lit(w, "]}");
+        first = 0;
+    }
+
+    ngx_ai_relay_jw_raw(w, ",", first ? 0 : 1);
+    ngx_ai_relay_jw_lit(w, "\"contents\":[");
+
+    open = 0;      /* a user turn of function responses is open */
+    n = 0;
+    pos = 0;
+
+    while (ngx_ai_relay_json_array_next(b, &msgs, &pos, &msg)) {
+        ngx_ai_relay_xm_find(b, &msg, "role", &role);
+        ngx_ai_relay_xm_find(b, &msg, "content", &content);
+
+        if (ngx_ai_relay_xm_is(b, &role, "system")
+            || ngx_ai_relay_xm_is(b, &role, "developer"))
+        {
+            if (n == 0 && !open) {
+                continue;
+            }
+
+            return ngx_ai_relay_xlate_fail(rq, "system messages after the "
+                                           "conversation started cannot be "
+                                           "sent to this model's channel "
+                                           "(Gemini)");
+        }
+
+        if (ngx_ai_relay_xm_is(b, &role, "tool")) {
+            ngx_ai_relay_xm_find(b, &msg, "tool_call_id", &t);
+
+            if (t.type != NGX_AI_RELAY_JSON_STRING
+                || !ngx_ai_relay_o2g_tool_name(b, &msgs, &t, &name))
+            {
+                return ngx_ai_relay_xlate_fail(rq, "a tool message needs the "
+                                               "tool_call_id of an earlier "
+                                               "assistant tool call");
+            }
+
+            if (!open) {
+                ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+                ngx_ai_relay_jw_lit(w, "{\"role\":\"user\",\"parts\":[");
+                open = 1;
+                n++;
+
+            } else {
+                ngx_ai_relay_jw_lit(w, ",");
+            }
+
+            ngx_ai_relay_jw_lit(w, "{\"functionResponse\":{\"name\":");
+            ngx_ai_relay_xm_raw(w, b, &name);
+            ngx_ai_relay_jw_lit(w, ",\"response\":{\"content\":");
+
+            if (content.type == NGX_AI_RELAY_JSON_STRING) {
+                ngx_ai_relay_xm_raw(w, b, &content);
+
+            } else if (content.type == NGX_AI_RELAY_JSON_ARRAY) {
+
+                /* text parts: joined */
+
+                ngx_ai_relay_jw_lit(w, "\"");
+                tpos = 0;
+
+                while (ngx_ai_relay_json_array_next(b, &content, &tpos, &tc)) {
+                    ngx_ai_relay_xm_find(b, &tc, "text", &a);
+
+                    if (a.type != NGX_AI_RELAY_JSON_STRING) {
+                        return ngx_ai_relay_xlate_fail(rq, "tool message "
+                                               "content must be text");
+                    }
+
+                    ngx_ai_relay_jw_raw(w, b + a.value_start + 1,
+                                        a.value_end - a.value_start - 2);
+                }
+
+                ngx_ai_relay_jw_lit(w, "\"");
+
+            } else {
+                ngx_ai_relay_jw_lit(w, "\"\"");
+            }
+
+            ngx_ai_relay_jw_lit(w, "}}}");
+            continue;
+        }
+
+        if (open) {
+            ngx_ai_relay_jw_lit(w, "]}");
+            open = 0;
+        }
+
+        if (ngx_ai_relay_xm_is(b, &role, "user")) {
+            ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+            ngx_ai_relay_jw_lit(w, "{\"role\":\"user\",\"parts\":[");
+
+            parts = 0;
+            rc = ngx_ai_relay_o2g_parts(rq, w, &content, 1, &parts);
+            if (rc != NGX_AI_RELAY_XLATE_OK) {
+                return rc;
+            }
+
+            if (parts == 0) {
+                ngx_ai_relay_jw_lit(w, "{\"text\":\"\"}");
+            }
+
+            ngx_ai_relay_jw_lit(w, "]}");
+            n++;
+            continue;
+        }
+
+        if (ngx_ai_relay_xm_is(b, &role, "assistant")) {
+            ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+            ngx_ai_relay_jw_lit(w, "{\"role\":\"model\",\"parts\":[");
+
+            parts = 0;
+
+            if (!ngx_ai_relay_xm_zero(b, &content)) {
+                rc = ngx_ai_relay_o2g_parts(rq, w, &content, 0, &parts);
+                if (rc != NGX_AI_RELAY_XLATE_OK) {
+                    return rc;
+                }
+            }
+
+            ngx_ai_relay_xm_find(b, &msg, "tool_calls", &calls);
+
+            if (calls.type == NGX_AI_RELAY_JSON_ARRAY) {
+                tpos = 0;
+
+                while (ngx_ai_relay_json_array_next(b, &calls, &tpos, &tc)) {
+                    ngx_ai_relay_xm_find(b, &tc, "function", &fn);
+                    ngx_ai_relay_xm_find(b, &fn, "name", &name);
+                    ngx_ai_relay_xm_find(b, &fn, "arguments", &a);
+
+                    if (name.type != NGX_AI_RELAY_JSON_STRING) {
+                        return ngx_ai_relay_xlate_fail(rq, "a tool call "
+                                                       "needs a function "
+                                                       "name");
+                    }
+
+                    ngx_ai_relay_jw_raw(w, ",", parts ? 1 : 0);
+                    parts++;
+
+                    ngx_ai_relay_jw_lit(w, "{\"functionCall\":{\"name\":");
+                    ngx_ai_relay_xm_raw(w, b, &name);
+                    ngx_ai_relay_jw_lit(w, ",\"args\":");
+
+                    if (ngx_ai_relay_xm_zero(b, &a)) {
+                        ngx_ai_relay_jw_lit(w, "{}");
+
+                    } else if (a.type == NGX_AI_RELAY_JSON_STRING) {
+                        args = ngx_ai_relay_xm_decode(w, b, &a, &len);
+                        if (args == NULL) {
+                            return NGX_AI_RELAY_XLATE_ERROR;
+                        }
+
+                        if (!ngx_ai_relay_json_object_text(args, len)) {
+                            return ngx_ai_relay_xlate_fail(rq, "the arguments "
+                                           "of a tool call must be a JSON "
+                                           "object");
+                        }
+
+                        ngx_ai_relay_jw_raw(w, args, len);
+
+                    } else {
+                        return ngx_ai_relay_xlate_fail(rq, "the arguments of "
+                                                       "a tool call must be "
+                                                       "a string");
+                    }
+
+                    ngx_ai_relay_jw_lit(w, "}}");
+                }
+            }
+
+            if (parts == 0) {
+                ngx_ai_relay_jw_lit(w, "{\"text\":\"\"}");
+            }
+
+            ngx_ai_relay_jw_lit(w, "]}");
+            n++;
+            continue;
+        }
+
+        return ngx_ai_relay_xlate_fail(rq, "messages of role %.*s cannot be "
+                                       "sent to this model's channel "
+                                       "(Gemini)",
+                                       (int) (role.value_end
+                                              - role.value_start),
+                                       b + role.value_start);
+    }
+
+    if (open) {
+        ngx_ai_relay_jw_lit(w, "]}");
+    }
+
+    if (n == 0) {
+        return ngx_ai_relay_xlate_fail(rq, "messages must hold at least one "
+                                       "user message");
+    }
+
+    ngx_ai_relay_jw_lit(w, "]");
+
+    /* generationConfig, when anything is set */
+
+    ngx_ai_relay_jw_init(&g, w->alloc, w->data);
+
+#define ngx_ai_relay_gc(field)                                                \
+    ngx_ai_relay_jw_raw(&g, ",", g.len ? 1 : 0);                              \
+    ngx_ai_relay_jw_lit(&g, "\"" field "\":")
+
+    if (ngx_ai_relay_json_get_int(scan, b, "max_completion_tokens", 21, &v)
+        == NGX_AI_RELAY_JSON_GET_OK
+        || ngx_ai_relay_json_get_int(scan, b, "max_tokens", 10, &v)
+           == NGX_AI_RELAY_JSON_GET_OK)
+    {
+        ngx_ai_relay_gc("maxOutputTokens");
+        ngx_ai_relay_jw_int(&g, v);
+    }
+
+    m = ngx_ai_relay_top("temperature");
+    if (!ngx_ai_relay_xm_null(&m)) {
+        ngx_ai_relay_gc("temperature");
+        ngx_ai_relay_xm_raw(&g, b, &m);
+    }
+
+    m = ngx_ai_relay_top("top_p");
+    if (!ngx_ai_relay_xm_null(&m)) {
+        ngx_ai_relay_gc("topP");
+        ngx_ai_relay_xm_raw(&g, b, &m);
+    }
+
+    m = ngx_ai_relay_top("presence_penalty");
+    if (!ngx_ai_relay_xm_null(&m)) {
+        ngx_ai_relay_gc("presencePenalty");
+        ngx_ai_relay_xm_raw(&g, b, &m);
+    }
+
+    m = ngx_ai_relay_top("frequency_penalty");
+    if (!ngx_ai_relay_xm_null(&m)) {
+        ngx_ai_relay_gc("frequencyPenalty");
+        ngx_ai_relay_xm_raw(&g, b, &m);
+    }
+
+    m = ngx_ai_relay_top("seed");
+    if (!ngx_ai_relay_xm_null(&m)) {
+        ngx_ai_relay_gc("seed");
+        ngx_ai_relay_xm_raw(&g, b, &m);
+    }
+
+    m = ngx_ai_relay_top("stop");
+    if (m.type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_gc("stopSequences");
+        ngx_ai_relay_jw_lit(&g, "[");
+        ngx_ai_relay_xm_raw(&g, b, &m);
+        ngx_ai_relay_jw_lit(&g, "]");
+
+    } else if (m.type == NGX_AI_RELAY_JSON_ARRAY) {
+        ngx_ai_relay_gc("stopSequences");
+        ngx_ai_relay_xm_raw(&g, b, &m);
+    }
+
+    m = ngx_ai_relay_top("response_format");
+    if (!ngx_ai_relay_xm_null(&m)) {
+        ngx_ai_relay_xm_find(b, &m, "type", &t);
+
+        if (ngx_ai_relay_xm_is(b, &t, "json_object")) {
+            ngx_ai_relay_gc("responseMimeType");
+            ngx_ai_relay_jw_lit(&g, "\"application/json\"");
+
+        } else if (!ngx_ai_relay_xm_is(b, &t, "text")) {
+            return ngx_ai_relay_xlate_fail(rq, "response_format %.*s cannot "
+                                           "be sent to this model's channel "
+                                           "(Gemini)",
+                                           (int) (t.value_end
+                                                  - t.value_start),
+                                           b + t.value_start);
+        }
+    }
+
+    m = ngx_ai_relay_top("reasoning_effort");
+    if (!ngx_ai_relay_xm_null(&m)) {
+        if (ngx_ai_relay_xm_is(b, &m, "none")) {
+            v = 0;
+
+        } else if (ngx_ai_relay_xm_is(b, &m, "minimal")
+                   || ngx_ai_relay_xm_is(b, &m, "low"))
+        {
+            v = NGX_AI_RELAY_XLATE_BUDGET_LOW;
+
+        } else if (ngx_ai_relay_xm_is(b, &m, "medium")) {
+            v = NGX_AI_RELAY_XLATE_BUDGET_MEDIUM;
+
+        } else if (ngx_ai_relay_xm_is(b, &m, "high")) {
+            v = NGX_AI_RELAY_XLATE_BUDGET_HIGH;
+
+        } else {
+            return ngx_ai_relay_xlate_fail(rq, "reasoning_effort must be "
+                                           "none, minimal, low, medium or "
+                                           "high");
+        }
+
+        ngx_ai_relay_gc("thinkingConfig");
+        ngx_ai_relay_jw_lit(&g, "{\"thinkingBudget\":");
+        ngx_ai_relay_jw_int(&g, v);
+        ngx_ai_relay_jw_lit(&g, ",\"includeThoughts\":true}");
+    }
+
+#undef ngx_ai_relay_gc
+
+    if (g.failed) {
+        return NGX_AI_RELAY_XLATE_ERROR;
+    }
+
+    if (g.len) {
+        ngx_ai_relay_jw_lit(w, ",\"generationConfig\":{");
+        ngx_ai_relay_jw_raw(w, g.buf, g.len);
+        ngx_ai_relay_jw_lit(w, "}");
+    }
+
+    /* tools */
+
+    m = ngx_ai_relay_top("tools");
+    if (m.type == NGX_AI_RELAY_JSON_ARRAY && !ngx_ai_relay_xm_zero(b, &m)) {
+        ngx_ai_relay_jw_lit(w, ",\"tools\":[{\"functionDeclarations\":[");
+        pos = 0;
+        n = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &m, &pos, &tc)) {
+            ngx_ai_relay_xm_find(b, &tc, "type", &t);
+            ngx_ai_relay_xm_find(b, &tc, "function", &fn);
+            ngx_ai_relay_xm_find(b, &fn, "name", &name);
+
+            if (!ngx_ai_relay_xm_is(b, &t, "function")
+                || name.type != NGX_AI_RELAY_JSON_STRING)
+            {
+                return ngx_ai_relay_xlate_fail(rq, "only function tools can "
+                                               "be sent to this model's "
+                                               "channel (Gemini)");
+            }
+
+            ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+            n++;
+
+            ngx_ai_relay_jw_lit(w, "{\"name\":");
+            ngx_ai_relay_xm_raw(w, b, &name);
+
+            ngx_ai_relay_xm_find(b, &fn, "description", &x);
+            if (x.type == NGX_AI_RELAY_JSON_STRING) {
+                ngx_ai_relay_jw_lit(w, ",\"description\":");
+                ngx_ai_relay_xm_raw(w, b, &x);
+            }
+
+            ngx_ai_relay_xm_find(b, &fn, "parameters", &x);
+            if (x.type == NGX_AI_RELAY_JSON_OBJECT) {
+                ngx_ai_relay_jw_lit(w, ",\"parametersJsonSchema\":");
+                ngx_ai_relay_xm_raw(w, b, &x);
+            }
+
+            ngx_ai_relay_jw_lit(w, "}");
+        }
+
+        ngx_ai_relay_jw_lit(w, "]}]");
+
+    } else if (!ngx_ai_relay_xm_null(&m) && m.type != NGX_AI_RELAY_JSON_ARRAY)
+    {
+        return ngx_ai_relay_xlate_fail(rq, "tools must be an array");
+    }
+
+    m = ngx_ai_relay_top("tool_choice");
+    if (!ngx_ai_relay_xm_null(&m)) {
+        ngx_ai_relay_jw_lit(w, ",\"toolConfig\":{\"functionCallingConfig\":"
+                            "{\"mode\":");
+
+        if (ngx_ai_relay_xm_is(b, &m, "auto")) {
+            ngx_ai_relay_jw_lit(w, "\"AUTO\"");
+
+        } else if (ngx_ai_relay_xm_is(b, &m, "none")) {
+            ngx_ai_relay_jw_lit(w, "\"NONE\"");
+
+        } else if (ngx_ai_relay_xm_is(b, &m, "required")) {
+            ngx_ai_relay_jw_lit(w, "\"ANY\"");
+
+        } else {
+            ngx_ai_relay_xm_find(b, &m, "function", &fn);
+            ngx_ai_relay_xm_find(b, &fn, "name", &name);
+
+            if (name.type != NGX_AI_RELAY_JSON_STRING) {
+                return ngx_ai_relay_xlate_fail(rq, "tool_choice must be "
+                                               "auto, none, required or a "
+                                               "function");
+            }
+
+            ngx_ai_relay_jw_lit(w, "\"ANY\",\"allowedFunctionNames\":[");
+            ngx_ai_relay_xm_raw(w, b, &name);
+            ngx_ai_relay_jw_lit(w, "]");
+        }
+
+        ngx_ai_relay_jw_lit(w, "}}");
+    }
+
+    m = ngx_ai_relay_top("stream");
+    if (m.type == NGX_AI_RELAY_JSON_TRUE) {
+        rq->stream = 1;
+
+        x = ngx_ai_relay_top("stream_options");
+        ngx_ai_relay_xm_find(b, &x, "include_usage", &t);
+        rq->include_usage = (t.type == NGX_AI_RELAY_JSON_TRUE);
+    }
+
+    ngx_ai_relay_jw_lit(w, "}");
+
+#undef ngx_ai_relay_top
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+/* --------------------------------------------- Gemini -> OpenAI, answers */
+
+/* Gemini's finishReason as OpenAI's finish_reason */
+
+const char *
+ngx_ai_relay_xlate_gemini_finish(const u_char *p, size_t len, int calls)
+{
+#define ngx_ai_relay_eq(s)                                                    \
+    (len == sizeof(s) - 1 && memcmp(p, s, len) == 0)
+
+    if (ngx_ai_relay_eq("MAX_TOKENS")) {
+        return "length";
+    }
+
+    if (ngx_ai_relay_eq("SAFETY") || ngx_ai_relay_eq("RECITATION")
+        || ngx_ai_relay_eq("BLOCKLIST")
+        || ngx_ai_relay_eq("PROHIBITED_CONTENT") || ngx_ai_relay_eq("SPII")
+        || ngx_ai_relay_eq("IMAGE_SAFETY"))
+    {
+        return "content_filter";
+    }
+
+    return calls ? "tool_calls" : "stop";
+
+#undef ngx_ai_relay_eq
+}
+
+
+/* OpenAI's usage object from Gemini's usageMetadata */
+
+void
+ngx_ai_relay_xlate_gemini_usage(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_json_member_t *um)
+{
+    int64_t  prompt, completion, thoughts;
+
+    prompt = ngx_ai_relay_xm_int(b, um, "promptTokenCount")
+             + ngx_ai_relay_xm_int(b, um, "toolUsePromptTokenCount");
+    thoughts = ngx_ai_relay_xm_int(b, um, "thoughtsTokenCount");
+    completion = ngx_ai_relay_xm_int(b, um, "candidatesTokenCount")
+                 + thoughts;
+
+    ngx_ai_relay_jw_lit(w, "{\"prompt_tokens\":");
+    ngx_ai_relay_jw_int(w, prompt);
+    ngx_ai_relay_jw_lit(w, ",\"completion_tokens\":");
+    ngx_ai_relay_jw_int(w, completion);
+    ngx_ai_relay_jw_lit(w, ",\"total_tokens\":");
+    ngx_ai_relay_jw_int(w, prompt + completion);
+    ngx_ai_relay_jw_lit(w, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+    ngx_ai_relay_jw_int(w, ngx_ai_relay_xm_int(b, um,
+                                               "cachedContentTokenCount"));
+    ngx_ai_relay_jw_lit(w, "},\"completion_tokens_details\":"
+                        "{\"reasoning_tokens\":");
+    ngx_ai_relay_jw_int(w, thoughts);
+    ngx_ai_relay_jw_lit(w, "}}");
+}
+
+
+/* a functionCall part as an OpenAI tool call (no "index") */
+
+void
+ngx_ai_relay_xlate_gemini_call(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_json_member_t *fc, int64_t n)
+{
+    ngx_ai_relay_xm_t  id, name, args;
+
+    ngx_ai_relay_xm_find(b, fc, "id", &id);
+    ngx_ai_relay_xm_find(b, fc, "name", &name);
+    ngx_ai_relay_xm_find(b, fc, "args", &args);
+
+    ngx_ai_relay_jw_lit(w, "\"id\":");
+
+    if (id.type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_xm_raw(w, b, &id);
+
+    } else {
+
+        /*
+         * Gemini names no call: the id says the function, so that a tool
+         * result sent back names the function Gemini wants, whatever
+         * turn the call was in
+         */
+
+        ngx_ai_relay_jw_lit(w, "\"call_");
+        ngx_ai_relay_jw_int(w, n);
+        ngx_ai_relay_jw_lit(w, "_");
+
+        if (name.type == NGX_AI_RELAY_JSON_STRING) {
+            ngx_ai_relay_jw_raw(w, b + name.value_start + 1,
+                                name.value_end - name.value_start - 2);
+        }
+
+        ngx_ai_relay_jw_lit(w, "\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"type\":\"function\",\"function\":{\"name\":");
+
+    if (name.type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_xm_raw(w, b, &name);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"arguments\":");
+
+    if (args.type == NGX_AI_RELAY_JSON_OBJECT) {
+        ngx_ai_relay_jw_str(w, b + args.value_start,
+                            args.value_end - args.value_start);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"{}\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, "}");
+}
+
+
+static int
+ngx_ai_relay_g2o_response(const u_char *b, ngx_ai_relay_json_scan_t *scan,
+    int64_t created, ngx_ai_relay_jw_t *w)
+{
+    int                 n, calls, thoughts;
+    size_t              pos, ppos;
+    const char         *finish;
+    ngx_ai_relay_xm_t   cand, content, parts, part, t, thought, fc, fr;
+    ngx_ai_relay_xm_t  *id, *model, *cands, *um;
+
+    id = ngx_ai_relay_json_find(scan, b, "responseId", 10);
+    model = ngx_ai_relay_json_find(scan, b, "modelVersion", 12);
+    cands = ngx_ai_relay_json_find(scan, b, "candidates", 10);
+    um = ngx_ai_relay_json_find(scan, b, "usageMetadata", 13);
+
+    memset(&parts, 0, sizeof(parts));
+    memset(&cand, 0, sizeof(cand));
+    pos = 0;
+
+    if (cands && ngx_ai_relay_json_array_next(b, cands, &pos, &cand)) {
+        ngx_ai_relay_xm_find(b, &cand, "content", &content);
+        ngx_ai_relay_xm_find(b, &content, "parts", &parts);
+    }
+
+    ngx_ai_relay_jw_lit(w, "{\"id\":");
+
+    if (id && id->type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_xm_raw(w, b, id);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"chatcmpl-relay\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"object\":\"chat.completion\",\"created\":");
+    ngx_ai_relay_jw_int(w, created);
+    ngx_ai_relay_jw_lit(w, ",\"model\":");
+
+    if (model && model->type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_xm_raw(w, b, model);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"choices\":[{\"index\":0,\"message\":"
+                        "{\"role\":\"assistant\",\"content\":");
+
+    n = 0;
+    thoughts = 0;
+    calls = 0;
+    ppos = 0;
+
+    while (parts.type == NGX_AI_RELAY_JSON_ARRAY
+           && ngx_ai_relay_json_array_next(b, &parts, &ppos, &part))
+    {
+        ngx_ai_relay_xm_find(b, &part, "text", &t);
+        ngx_ai_relay_xm_find(b, &part, "thought", &thought);
+
+        if (ngx_ai_relay_xm_find(b, &part, "functionCall", &fc)) {
+            calls++;
+        }
+
+        if (t.type != NGX_AI_RELAY_JSON_STRING) {
+            continue;
+        }
+
+        if (thought.type == NGX_AI_RELAY_JSON_TRUE) {
+            thoughts++;
+            continue;
+        }
+
+        ngx_ai_relay_jw_raw(w, "\"", n ? 0 : 1);
+        ngx_ai_relay_jw_raw(w, b + t.value_start + 1,
+                            t.value_end - t.value_start - 2);
+        n++;
+    }
+
+    if (n) {
+        ngx_ai_relay_jw_lit(w, "\"");
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "null");
+    }
+
+    if (thoughts) {
+        ngx_ai_relay_jw_lit(w, ",\"reasoning_content\":\"");
+        ppos = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &parts, &ppos, &part)) {
+            ngx_ai_relay_xm_find(b, &part, "text", &t);
+            ngx_ai_relay_xm_find(b, &part, "thought", &thought);
+
+            if (t.type == NGX_AI_RELAY_JSON_STRING
+                && thought.type == NGX_AI_RELAY_JSON_TRUE)
+            {
+                ngx_ai_relay_jw_raw(w, b + t.value_start + 1,
+                                    t.value_end - t.value_start - 2);
+            }
+        }
+
+        ngx_ai_relay_jw_lit(w, "\"");
+    }
+
+    if (calls) {
+        ngx_ai_relay_jw_lit(w, ",\"tool_calls\":[");
+        ppos = 0;
+        n = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &parts, &ppos, &part)) {
+            if (!ngx_ai_relay_xm_find(b, &part, "functionCall", &fc)) {
+                continue;
+            }
+
+            ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+            ngx_ai_relay_jw_lit(w, "{");
+            ngx_ai_relay_xlate_gemini_call(w, b, &fc, n);
+            ngx_ai_relay_jw_lit(w, "}");
+            n++;
+        }
+
+        ngx_ai_relay_jw_lit(w, "]");
+    }
+
+    ngx_ai_relay_jw_lit(w, "},\"finish_reason\":");
+
+    ngx_ai_relay_xm_find(b, &cand, "finishReason", &fr);
+
+    if (fr.type == NGX_AI_RELAY_JSON_STRING) {
+        finish = ngx_ai_relay_xlate_gemini_finish(b + fr.value_start + 1,
+                                                  fr.value_end
+                                                  - fr.value_start - 2,
+                                                  calls);
+        ngx_ai_relay_jw_raw(w, "\"", 1);
+        ngx_ai_relay_jw_raw(w, finish, strlen(finish));
+        ngx_ai_relay_jw_raw(w, "\"", 1);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "null");
+    }
+
+    ngx_ai_relay_jw_lit(w, "}],\"usage\":");
+    ngx_ai_relay_xlate_gemini_usage(w, b, um);
+    ngx_ai_relay_jw_lit(w, "}");
+
+    return NGX_AI_RELAY_XLATE_OK;
 }

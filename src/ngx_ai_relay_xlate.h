@@ -147,6 +147,12 @@ void ngx_ai_relay_xlate_openai_usage(ngx_ai_relay_jw_t *w, int64_t input,
     int64_t output, int64_t cache_read, int64_t cache_write);
 void ngx_ai_relay_xlate_anthropic_usage(ngx_ai_relay_jw_t *w,
     int64_t prompt, int64_t completion, int64_t cached);
+const char *ngx_ai_relay_xlate_gemini_finish(const u_char *p, size_t len,
+    int calls);
+void ngx_ai_relay_xlate_gemini_usage(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_json_member_t *um);
+void ngx_ai_relay_xlate_gemini_call(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_json_member_t *fc, int64_t n);
 
 void ngx_ai_relay_xlate_sse_init(ngx_ai_relay_xlate_sse_t *x,
     ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,

@@ -31,6 +31,9 @@ static int ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x,
 static int ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x,
     const u_char *b, ngx_ai_relay_json_scan_t *scan);
 static void ngx_ai_relay_xs_o2a_end(ngx_ai_relay_xlate_sse_t *x);
+static int ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x,
+    const u_char *b, ngx_ai_relay_json_scan_t *scan);
+static void ngx_ai_relay_xs_g2o_end(ngx_ai_relay_xlate_sse_t *x);
 
 
 void
@@ -171,6 +174,9 @@ ngx_ai_relay_xlate_sse_event(ngx_ai_relay_xlate_sse_t *x, const u_char *name,
     if (x->from == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES) {
         (void) ngx_ai_relay_xs_a2o(x, data, &scan);
 
+    } else if (x->from == NGX_AI_RELAY_FMT_GEMINI) {
+        (void) ngx_ai_relay_xs_g2o(x, data, &scan);
+
     } else {
         (void) ngx_ai_relay_xs_o2a(x, data, &scan);
     }
@@ -193,6 +199,12 @@ ngx_ai_relay_xlate_sse_finish(ngx_ai_relay_xlate_sse_t *x)
 
     if (x->from == NGX_AI_RELAY_FMT_OPENAI_CHAT && x->stopped) {
         ngx_ai_relay_xs_o2a_end(x);
+    }
+
+    /* Gemini says nothing after its last chunk: the end is the end */
+
+    if (x->from == NGX_AI_RELAY_FMT_GEMINI && x->stopped) {
+        ngx_ai_relay_xs_g2o_end(x);
     }
 
     return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR : NGX_AI_RELAY_XLATE_OK;
@@ -833,5 +845,199 @@ ngx_ai_relay_xs_o2a_end(ngx_ai_relay_xlate_sse_t *x)
     ngx_ai_relay_xs_event(x, "message_stop");
     ngx_ai_relay_jw_lit(w, "{\"type\":\"message_stop\"}\n\n");
 
+    x->finished = 1;
+}
+
+
+/* --------------------------------------- Gemini chunks -> OpenAI */
+
+static int
+ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
+    ngx_ai_relay_json_scan_t *scan)
+{
+    size_t              pos;
+    const char         *finish;
+    ngx_ai_relay_jw_t  *w;
+    ngx_ai_relay_xm_t   cand, content, parts, part, t, thought, fc, fr, m;
+    ngx_ai_relay_xm_t  *id, *model, *cands, *um, *err;
+
+    w = &x->out;
+
+    err = ngx_ai_relay_json_find(scan, b, "error", 5);
+
+    if (err && err->type == NGX_AI_RELAY_JSON_OBJECT) {
+        ngx_ai_relay_xs_find(b, err, "status", &t);
+        ngx_ai_relay_xs_find(b, err, "message", &m);
+
+        ngx_ai_relay_jw_lit(w, "data: {\"error\":{\"type\":");
+
+        if (t.type == NGX_AI_RELAY_JSON_STRING) {
+            ngx_ai_relay_xs_raw(w, b, &t);
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"api_error\"");
+        }
+
+        ngx_ai_relay_jw_lit(w, ",\"param\":null,\"code\":null,\"message\":");
+
+        if (m.type == NGX_AI_RELAY_JSON_STRING) {
+            ngx_ai_relay_xs_raw(w, b, &m);
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"The upstream stream failed.\"");
+        }
+
+        ngx_ai_relay_jw_lit(w, "}}\n\n");
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (!x->started) {
+        id = ngx_ai_relay_json_find(scan, b, "responseId", 10);
+        model = ngx_ai_relay_json_find(scan, b, "modelVersion", 12);
+
+        if (id) {
+            ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, id);
+        }
+
+        if (model) {
+            ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model),
+                                 b, model);
+        }
+
+        x->started = 1;
+
+        ngx_ai_relay_xs_chunk_open(x);
+        ngx_ai_relay_jw_lit(w, "{\"role\":\"assistant\",\"content\":\"\"}");
+        ngx_ai_relay_xs_chunk_close(x, NULL);
+    }
+
+    um = ngx_ai_relay_json_find(scan, b, "usageMetadata", 13);
+
+    if (um && um->type == NGX_AI_RELAY_JSON_OBJECT) {
+        x->usage_seen = 1;
+        x->in_tokens = ngx_ai_relay_xs_int(b, um, "promptTokenCount", 0)
+                       + ngx_ai_relay_xs_int(b, um, "toolUsePromptTokenCount",
+                                             0);
+        x->reasoning = ngx_ai_relay_xs_int(b, um, "thoughtsTokenCount", 0);
+        x->out_tokens = ngx_ai_relay_xs_int(b, um, "candidatesTokenCount", 0)
+                        + x->reasoning;
+        x->cache_read = ngx_ai_relay_xs_int(b, um, "cachedContentTokenCount",
+                                            0);
+    }
+
+    cands = ngx_ai_relay_json_find(scan, b, "candidates", 10);
+    pos = 0;
+
+    if (cands == NULL || !ngx_ai_relay_json_array_next(b, cands, &pos, &cand))
+    {
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    ngx_ai_relay_xs_find(b, &cand, "content", &content);
+    ngx_ai_relay_xs_find(b, &content, "parts", &parts);
+
+    pos = 0;
+
+    while (parts.type == NGX_AI_RELAY_JSON_ARRAY
+           && ngx_ai_relay_json_array_next(b, &parts, &pos, &part))
+    {
+        ngx_ai_relay_xs_find(b, &part, "text", &t);
+        ngx_ai_relay_xs_find(b, &part, "thought", &thought);
+
+        if (ngx_ai_relay_xs_find(b, &part, "functionCall", &fc)) {
+            ngx_ai_relay_xs_chunk_open(x);
+            ngx_ai_relay_jw_lit(w, "{\"tool_calls\":[{\"index\":");
+            ngx_ai_relay_jw_int(w, x->tool_index);
+            ngx_ai_relay_jw_lit(w, ",");
+            ngx_ai_relay_xlate_gemini_call(w, b, &fc, x->tool_index);
+            ngx_ai_relay_jw_lit(w, "}]}");
+            ngx_ai_relay_xs_chunk_close(x, NULL);
+
+            x->tool_index++;
+            continue;
+        }
+
+        if (!ngx_ai_relay_xs_text(&t)) {
+            continue;
+        }
+
+        ngx_ai_relay_xs_chunk_open(x);
+
+        if (thought.type == NGX_AI_RELAY_JSON_TRUE) {
+            ngx_ai_relay_jw_lit(w, "{\"reasoning_content\":");
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "{\"content\":");
+        }
+
+        ngx_ai_relay_xs_raw(w, b, &t);
+        ngx_ai_relay_jw_lit(w, "}");
+        ngx_ai_relay_xs_chunk_close(x, NULL);
+    }
+
+    ngx_ai_relay_xs_find(b, &cand, "finishReason", &fr);
+
+    if (fr.type == NGX_AI_RELAY_JSON_STRING && !x->stopped) {
+        finish = ngx_ai_relay_xlate_gemini_finish(b + fr.value_start + 1,
+                                                  fr.value_end
+                                                  - fr.value_start - 2,
+                                                  x->tool_index > 0);
+        x->stopped = 1;
+
+        ngx_ai_relay_xs_chunk_open(x);
+        ngx_ai_relay_jw_lit(w, "{}");
+        ngx_ai_relay_xs_chunk_close(x, finish);
+    }
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+static void
+ngx_ai_relay_xs_g2o_end(ngx_ai_relay_xlate_sse_t *x)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    w = &x->out;
+
+    if (x->include_usage) {
+        ngx_ai_relay_jw_lit(w, "data: {\"id\":");
+
+        if (x->id_len) {
+            ngx_ai_relay_jw_raw(w, x->id, x->id_len);
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"chatcmpl-relay\"");
+        }
+
+        ngx_ai_relay_jw_lit(w, ",\"object\":\"chat.completion.chunk\","
+                            "\"created\":");
+        ngx_ai_relay_jw_int(w, x->created);
+        ngx_ai_relay_jw_lit(w, ",\"model\":");
+
+        if (x->model_len) {
+            ngx_ai_relay_jw_raw(w, x->model, x->model_len);
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"\"");
+        }
+
+        ngx_ai_relay_jw_lit(w, ",\"choices\":[],\"usage\":{"
+                            "\"prompt_tokens\":");
+        ngx_ai_relay_jw_int(w, x->in_tokens);
+        ngx_ai_relay_jw_lit(w, ",\"completion_tokens\":");
+        ngx_ai_relay_jw_int(w, x->out_tokens);
+        ngx_ai_relay_jw_lit(w, ",\"total_tokens\":");
+        ngx_ai_relay_jw_int(w, x->in_tokens + x->out_tokens);
+        ngx_ai_relay_jw_lit(w, ",\"prompt_tokens_details\":"
+                            "{\"cached_tokens\":");
+        ngx_ai_relay_jw_int(w, x->cache_read);
+        ngx_ai_relay_jw_lit(w, "},\"completion_tokens_details\":"
+                            "{\"reasoning_tokens\":");
+        ngx_ai_relay_jw_int(w, x->reasoning);
+        ngx_ai_relay_jw_lit(w, "}}}\n\n");
+    }
+
+    ngx_ai_relay_jw_lit(w, "data: [DONE]\n\n");
     x->finished = 1;
 }

@@ -12,13 +12,13 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 107;
+plan tests => repeat_each() * 138;
 no_shuffle();
 no_long_string();
 install_redis_check();
 
 our $HttpConfig = http_config(extra => <<'_EOC_');
-    log_format upstream escape=none '$request_method $request_uri|$http_authorization|$http_x_api_key|$http_anthropic_version|$request_body';
+    log_format upstream escape=none '$request_method $request_uri|$http_authorization|$http_x_api_key|$http_anthropic_version|$http_x_goog_api_key|$request_body';
 _EOC_
 
 our $Config = relay_config(extra => <<'_EOC_');
@@ -87,6 +87,32 @@ our $Config = relay_config(extra => <<'_EOC_');
         echo;
     }
 
+    location /mock/gem/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo '{"candidates":[{"content":{"parts":[{"text":"Bonjour"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":3,"totalTokenCount":31,"cachedContentTokenCount":8,"thoughtsTokenCount":8},"modelVersion":"gemini-2.5-flash","responseId":"rsp-1"}';
+    }
+
+    location /mock/gem-bad/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo_status 400;
+        echo '{"error":{"code":400,"message":"Invalid JSON payload received.","status":"INVALID_ARGUMENT"}}';
+    }
+
+    location /mock/gem-sse/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type text/event-stream;
+        echo 'data: {"candidates":[{"content":{"parts":[{"text":"Checking."}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":40,"totalTokenCount":40},"modelVersion":"gemini-2.5-flash","responseId":"rsp-2"}';
+        echo;
+        echo_flush;
+        echo 'data: {"candidates":[{"content":{"parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":40,"candidatesTokenCount":9,"totalTokenCount":49},"modelVersion":"gemini-2.5-flash","responseId":"rsp-2"}';
+        echo;
+    }
+
     location /mock/oai/ {
         access_log logs/upstream.log upstream;
         echo_read_request_body;
@@ -141,7 +167,7 @@ sub world {
 }
 
 # the last request the mock upstream got: method, URI, Authorization,
-# x-api-key, anthropic-version, body
+# x-api-key, anthropic-version, x-goog-api-key, body
 sub upstream_got {
     my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
     AIRelayTest::wait_for(sub { -s "$root/logs/upstream.log" });
@@ -182,7 +208,7 @@ POST /v1/chat/completions
 --- response_body
 {"id":"g1","object":"chat.completion","created":1,"model":"gemini-2.5-flash","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}
 --- redis_check
-is(main::upstream_got(), 'POST /gem/v1beta/openai/chat/completions|Bearer upstream-key-1|||{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}',
+is(main::upstream_got(), 'POST /gem/v1beta/openai/chat/completions|Bearer upstream-key-1||||{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}',
    'POST .../v1beta/openai/chat/completions, the body as sent (but the model)');
 expect_bill(prompt => 4, completion => 1);
 --- no_error_log
@@ -205,7 +231,7 @@ main::with_created('{"id":"msg_1","object":"chat.completion","created":CREATED,"
 Content-Type: application/json
 Content-Length: 301
 --- redis_check
-is(main::upstream_got(), 'POST /mock/anth/v1/messages||upstream-key-1|2023-06-01|{"model":"claude-sonnet-4-5","system":[{"type":"text","text":"Be brief."}],"messages":[{"role":"user","content":"Hi"}],"max_tokens":100,"temperature":0.2}',
+is(main::upstream_got(), 'POST /mock/anth/v1/messages||upstream-key-1|2023-06-01||{"model":"claude-sonnet-4-5","system":[{"type":"text","text":"Be brief."}],"messages":[{"role":"user","content":"Hi"}],"max_tokens":100,"temperature":0.2}',
    'the upstream got a messages request with its key and version');
 expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 5);
 --- no_error_log
@@ -235,7 +261,7 @@ main::with_created(CORE::join '', map { "data: $_\n\n" }
 --- response_headers
 Content-Type: text/event-stream
 --- redis_check
-is(main::upstream_got(), 'POST /mock/anth-sse/v1/messages||upstream-key-1|2023-06-01|{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Weather?"}],"max_tokens":4096,"stream":true,"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]}',
+is(main::upstream_got(), 'POST /mock/anth-sse/v1/messages||upstream-key-1|2023-06-01||{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Weather?"}],"max_tokens":4096,"stream":true,"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]}',
    'max_tokens from ai_relay_default_max_tokens, tools as Anthropic has them');
 expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 7);
 --- no_error_log
@@ -313,7 +339,7 @@ POST /v1/messages?beta=true
 --- response_body chomp
 {"id":"chatcmpl-7","type":"message","role":"assistant","model":"gpt-4o","content":[{"type":"text","text":"Hello"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":10,"cache_creation_input_tokens":0,"cache_read_input_tokens":40,"output_tokens":8}}
 --- redis_check
-is(main::upstream_got(), 'POST /mock/oai/v1/chat/completions|Bearer upstream-key-1||2023-06-01|{"model":"gpt-4o","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_tokens":256,"stop":["##"]}',
+is(main::upstream_got(), 'POST /mock/oai/v1/chat/completions|Bearer upstream-key-1||2023-06-01||{"model":"gpt-4o","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_tokens":256,"stop":["##"]}',
    'the upstream got a chat completion request with its key, no query string');
 expect_bill(prompt => 50, cached => 40, completion => 8);
 --- no_error_log
@@ -342,7 +368,7 @@ CORE::join '', map { "event: $_->[0]\ndata: $_->[1]\n\n" }
 ['message_delta', '{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"input_tokens":30,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":12}}'],
 ['message_stop', '{"type":"message_stop"}']
 --- redis_check
-is(main::upstream_got(), 'POST /mock/oai-sse/v1/chat/completions|Bearer upstream-key-1||2023-06-01|{"model":"gpt-4o","messages":[{"role":"user","content":"Weather in Paris?"}],"max_tokens":256,"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object"}}}]}',
+is(main::upstream_got(), 'POST /mock/oai-sse/v1/chat/completions|Bearer upstream-key-1||2023-06-01||{"model":"gpt-4o","messages":[{"role":"user","content":"Weather in Paris?"}],"max_tokens":256,"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object"}}}]}',
    'the upstream was asked for its usage');
 expect_bill(prompt => 30, completion => 12);
 --- no_error_log
@@ -380,5 +406,68 @@ POST /v1/messages
 --- response_body_like: ^\{"type":"error","error":\{"type":"invalid_request_error","message":"top_k cannot be sent to this model's channel \(OpenAI\)"\}\}$
 --- redis_check
 main::nothing_changed();
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: OpenAI client, Gemini channel: generateContent with the model in the path, a chat completion back
+--- init
+main::world('gem', 'gemini', '/mock/gem', 'gemini-2.5-flash');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gem","messages":[{"role":"system","content":"Answer in French."},{"role":"user","content":"Hello"}],"max_completion_tokens":64}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like eval
+main::with_created('{"id":"rsp-1","object":"chat.completion","created":CREATED,"model":"gemini-2.5-flash","choices":[{"index":0,"message":{"role":"assistant","content":"Bonjour"},"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":11,"total_tokens":31,"prompt_tokens_details":{"cached_tokens":8},"completion_tokens_details":{"reasoning_tokens":8}}}')
+--- redis_check
+is(main::upstream_got(), 'POST /mock/gem/v1beta/models/gemini-2.5-flash:generateContent||||upstream-key-1|{"systemInstruction":{"parts":[{"text":"Answer in French."}]},"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"generationConfig":{"maxOutputTokens":64}}',
+   'the upstream got a generateContent request');
+expect_bill(prompt => 20, cached => 8, completion => 11, reasoning => 8);
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: OpenAI client, Gemini channel, a stream with a function call and the usage chunk asked for
+--- init
+main::world('gem', 'gemini', '/mock/gem-sse', 'gemini-2.5-flash');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gem","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Weather?"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],"tool_choice":"auto"}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like eval
+main::with_created(CORE::join '', map { "data: $_\n\n" }
+'{"id":"rsp-2","object":"chat.completion.chunk","created":CREATED,"model":"gemini-2.5-flash","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
+'{"id":"rsp-2","object":"chat.completion.chunk","created":CREATED,"model":"gemini-2.5-flash","choices":[{"index":0,"delta":{"content":"Checking."},"finish_reason":null}]}',
+'{"id":"rsp-2","object":"chat.completion.chunk","created":CREATED,"model":"gemini-2.5-flash","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_0_get_weather","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":null}]}',
+'{"id":"rsp-2","object":"chat.completion.chunk","created":CREATED,"model":"gemini-2.5-flash","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}',
+'{"id":"rsp-2","object":"chat.completion.chunk","created":CREATED,"model":"gemini-2.5-flash","choices":[],"usage":{"prompt_tokens":40,"completion_tokens":9,"total_tokens":49,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}',
+'[DONE]')
+--- redis_check
+is(main::upstream_got(), 'POST /mock/gem-sse/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse||||upstream-key-1|{"contents":[{"role":"user","parts":[{"text":"Weather?"}]}],"tools":[{"functionDeclarations":[{"name":"get_weather","parametersJsonSchema":{"type":"object"}}]}],"toolConfig":{"functionCallingConfig":{"mode":"AUTO"}}}',
+   'the upstream got a streamGenerateContent?alt=sse request');
+expect_bill(prompt => 40, completion => 9);
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: a Gemini error, in OpenAI's shape with its status
+--- init
+main::world('gem', 'gemini', '/mock/gem-bad', 'gemini-2.5-flash');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gem","messages":[{"role":"user","content":"Hello"}]}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 400
+--- response_body chomp
+{"error":{"type":"INVALID_ARGUMENT","param":null,"code":null,"message":"Invalid JSON payload received."}}
 --- no_error_log
 [error]

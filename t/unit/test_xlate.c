@@ -148,6 +148,8 @@ t_request(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
 
 #define O2A  NGX_AI_RELAY_FMT_OPENAI_CHAT, NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES
 #define A2O  NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, NGX_AI_RELAY_FMT_OPENAI_CHAT
+#define O2G  NGX_AI_RELAY_FMT_OPENAI_CHAT, NGX_AI_RELAY_FMT_GEMINI
+#define G2O  NGX_AI_RELAY_FMT_GEMINI, NGX_AI_RELAY_FMT_OPENAI_CHAT
 
 
 static void
@@ -386,6 +388,97 @@ test_a2o_refused(void **state)
 }
 
 
+static void
+test_o2g_request(void **state)
+{
+    t_req_result_t  r;
+
+    t_request(O2G,
+        "{\"model\":\"gem\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+        "\"What is here?\"},{\"type\":\"image_url\",\"image_url\":"
+        "{\"url\":\"data:image/png;base64,iVBORw0KGgo=\"}}]},"
+        "{\"role\":\"assistant\",\"content\":null,"
+        "\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"weather\",\"arguments\":"
+        "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":"
+        "\"sunny\"},"
+        "{\"role\":\"user\",\"content\":\"Thanks\"}],"
+        "\"max_tokens\":300,\"temperature\":0.5,\"top_p\":1,"
+        "\"stop\":[\"END\"],\"stream\":true,\"seed\":7,"
+        "\"response_format\":{\"type\":\"json_object\"},"
+        "\"reasoning_effort\":\"low\","
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+        "\"weather\",\"description\":\"Weather of a city\",\"parameters\":"
+        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+        "\"string\"}}}}}],\"tool_choice\":{\"type\":\"function\","
+        "\"function\":{\"name\":\"weather\"}}}", &r);
+
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_string_equal(r.out,
+        "{\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]},"
+        "\"contents\":["
+        "{\"role\":\"user\",\"parts\":[{\"text\":\"What is here?\"},"
+        "{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":"
+        "\"iVBORw0KGgo=\"}}]},"
+        "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+        "\"weather\",\"args\":{\"city\":\"Paris\"}}}]},"
+        "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":"
+        "\"weather\",\"response\":{\"content\":\"sunny\"}}}]},"
+        "{\"role\":\"user\",\"parts\":[{\"text\":\"Thanks\"}]}],"
+        "\"generationConfig\":{\"maxOutputTokens\":300,\"temperature\":0.5,"
+        "\"topP\":1,\"seed\":7,\"stopSequences\":[\"END\"],"
+        "\"responseMimeType\":\"application/json\",\"thinkingConfig\":"
+        "{\"thinkingBudget\":1024,\"includeThoughts\":true}},"
+        "\"tools\":[{\"functionDeclarations\":[{\"name\":\"weather\","
+        "\"description\":\"Weather of a city\",\"parametersJsonSchema\":"
+        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+        "\"string\"}}}}]}],"
+        "\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\","
+        "\"allowedFunctionNames\":[\"weather\"]}}}");
+    assert_true(r.stream);
+    assert_false(r.include_usage);
+}
+
+
+static void
+test_o2g_refused(void **state)
+{
+    size_t           i;
+    t_req_result_t   r;
+    static const struct {
+        const char  *body;
+        const char  *err;
+    } cases[] = {
+        { "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":"
+          "[{\"type\":\"image_url\",\"image_url\":{\"url\":"
+          "\"https://e.x/a.png\"}}]}]}", "data: URLs" },
+        { "{\"model\":\"c\",\"messages\":[{\"role\":\"tool\","
+          "\"tool_call_id\":\"nope\",\"content\":\"x\"}]}",
+          "earlier assistant tool call" },
+        { "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":"
+          "\"hi\"}],\"response_format\":{\"type\":\"json_schema\"}}",
+          "json_schema" },
+        { "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":"
+          "\"hi\"}],\"parallel_tool_calls\":false}", "parallel_tool_calls" },
+        { "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":"
+          "\"hi\"}],\"logit_bias\":{\"1\":2}}", "the parameter logit_bias" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        t_request(O2G, cases[i].body, &r);
+
+        if (r.rc != NGX_AI_RELAY_XLATE_INVALID
+            || strstr(r.err, cases[i].err) == NULL)
+        {
+            fail_msg("case %zu: rc %d, \"%s\"", i, r.rc, r.err);
+        }
+    }
+}
+
+
 /* ----------------------------------------------------- whole answers */
 
 static void
@@ -456,6 +549,8 @@ test_responses(void **state)
     t_response("anthropic_tools.json", A2O);
     t_response("openai_chat.json", O2A);
     t_response("openai_chat_tools.json", O2A);
+    t_response("gemini.json", G2O);
+    t_response("gemini_tools.json", G2O);
 }
 
 
@@ -652,6 +747,8 @@ test_streams(void **state)
              "openai_chat_stream_usage.sse");
     t_stream("openai_chat_stream_tools.sse", O2A, 0,
              "openai_chat_stream_tools.sse");
+    t_stream("gemini_stream.sse", G2O, 1, "gemini_stream.sse");
+    t_stream("gemini_stream_tools.sse", G2O, 0, "gemini_stream_tools.sse");
 }
 
 
@@ -692,6 +789,8 @@ main(void)
         cmocka_unit_test(test_o2a_refused),
         cmocka_unit_test(test_a2o_request),
         cmocka_unit_test(test_a2o_refused),
+        cmocka_unit_test(test_o2g_request),
+        cmocka_unit_test(test_o2g_refused),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_streams),
