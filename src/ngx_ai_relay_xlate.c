@@ -1861,6 +1861,13 @@ ngx_ai_relay_a2o_response(const u_char *b, ngx_ai_relay_json_scan_t *scan,
         ngx_ai_relay_xm_find(b, &blk, "name", &x);
         ngx_ai_relay_xm_find(b, &blk, "input", &in);
 
+        if (t.type != NGX_AI_RELAY_JSON_STRING
+            || x.type != NGX_AI_RELAY_JSON_STRING)
+        {
+            /* not an answer Anthropic gives */
+            return NGX_AI_RELAY_XLATE_ERROR;
+        }
+
         if (calls) {
             ngx_ai_relay_jw_lit(w, ",");
 
