@@ -35,6 +35,7 @@ static const ngx_ai_relay_format_e  fz_pairs[][2] = {
     { NGX_AI_RELAY_FMT_OPENAI_CHAT, NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES },
     { NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, NGX_AI_RELAY_FMT_OPENAI_CHAT },
     { NGX_AI_RELAY_FMT_OPENAI_CHAT, NGX_AI_RELAY_FMT_GEMINI },
+    { NGX_AI_RELAY_FMT_GEMINI, NGX_AI_RELAY_FMT_OPENAI_CHAT },
 };
 
 #define FZ_NPAIRS  (sizeof(fz_pairs) / sizeof(fz_pairs[0]))
@@ -153,6 +154,7 @@ fz_request(const uint8_t *data, size_t size)
         rq.default_max_tokens = 4096;
         rq.from = fz_pairs[i][0];
         rq.to = fz_pairs[i][1];
+        rq.stream = size & 1;
 
         if (ngx_ai_relay_xlate_request(&rq, fz_alloc, &pool)
             == NGX_AI_RELAY_XLATE_OK)

@@ -794,6 +794,7 @@ ngx_ai_relay_body_xlate_prepare(ngx_http_request_t *r,
         rq->default_max_tokens = arlcf->default_max_tokens;
         rq->from = ctx->body.usage_format;
         rq->to = to;
+        rq->stream = ctx->body.stream;   /* Gemini: said by the path */
 
         rc = ngx_ai_relay_xlate_request(rq, ngx_ai_relay_body_alloc, r->pool);
 

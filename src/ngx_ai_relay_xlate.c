@@ -47,6 +47,10 @@ static int ngx_ai_relay_g2o_response(const u_char *b,
     ngx_ai_relay_json_scan_t *scan, int64_t created, ngx_ai_relay_jw_t *w);
 static int64_t ngx_ai_relay_xm_int(const u_char *b,
     const ngx_ai_relay_xm_t *obj, const char *name);
+static int ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq,
+    ngx_ai_relay_jw_t *w);
+static int ngx_ai_relay_o2g_response(const u_char *b,
+    ngx_ai_relay_json_scan_t *scan, ngx_ai_relay_jw_t *w);
 
 
 /* ------------------------------------------------------------ writer */
@@ -318,7 +322,9 @@ ngx_ai_relay_xlate_supported(ngx_ai_relay_format_e from,
            || (from == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES
                && to == NGX_AI_RELAY_FMT_OPENAI_CHAT)
            || (from == NGX_AI_RELAY_FMT_OPENAI_CHAT
-               && to == NGX_AI_RELAY_FMT_GEMINI);
+               && to == NGX_AI_RELAY_FMT_GEMINI)
+           || (from == NGX_AI_RELAY_FMT_GEMINI
+               && to == NGX_AI_RELAY_FMT_OPENAI_CHAT);
 }
 
 
@@ -332,6 +338,10 @@ ngx_ai_relay_xlate_request(ngx_ai_relay_xlate_req_t *rq,
     rq->err[0] = '\0';
     rq->out = NULL;
     rq->out_len = 0;
+
+    if (rq->from != NGX_AI_RELAY_FMT_GEMINI) {
+        rq->stream = 0;
+    }
 
     ngx_ai_relay_jw_init(&w, alloc, data);
 
@@ -349,6 +359,11 @@ ngx_ai_relay_xlate_request(ngx_ai_relay_xlate_req_t *rq,
                && rq->to == NGX_AI_RELAY_FMT_GEMINI)
     {
         rc = ngx_ai_relay_o2g_request(rq, &w);
+
+    } else if (rq->from == NGX_AI_RELAY_FMT_GEMINI
+               && rq->to == NGX_AI_RELAY_FMT_OPENAI_CHAT)
+    {
+        rc = ngx_ai_relay_g2o_request(rq, &w);
 
     } else {
         return ngx_ai_relay_xlate_fail(rq, "this API cannot be translated "
@@ -1643,6 +1658,11 @@ ngx_ai_relay_xlate_response(ngx_ai_relay_format_e from,
     {
         rc = ngx_ai_relay_g2o_response(body, &scan, created, out);
 
+    } else if (from == NGX_AI_RELAY_FMT_OPENAI_CHAT
+               && to == NGX_AI_RELAY_FMT_GEMINI)
+    {
+        rc = ngx_ai_relay_o2g_response(body, &scan, out);
+
     } else {
         return NGX_AI_RELAY_XLATE_ERROR;
     }
@@ -2109,6 +2129,22 @@ ngx_ai_relay_xlate_anthropic_type(unsigned status)
 }
 
 
+static const char *
+ngx_ai_relay_xlate_gemini_status(unsigned status)
+{
+    switch (status) {
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default:  return status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT";
+    }
+}
+
+
 void
 ngx_ai_relay_xlate_error(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
     unsigned status, const u_char *body, size_t len, ngx_ai_relay_jw_t *out)
@@ -2139,6 +2175,27 @@ ngx_ai_relay_xlate_error(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
     }
 
     (void) from;
+
+    if (to == NGX_AI_RELAY_FMT_GEMINI) {
+        ngx_ai_relay_jw_lit(out, "{\"error\":{\"code\":");
+        ngx_ai_relay_jw_int(out, status);
+        ngx_ai_relay_jw_lit(out, ",\"message\":");
+
+        if (msg.type == NGX_AI_RELAY_JSON_STRING) {
+            ngx_ai_relay_xm_raw(out, body, &msg);
+
+        } else {
+            ngx_ai_relay_jw_lit(out, "\"The upstream answered with an "
+                                "error.\"");
+        }
+
+        type = ngx_ai_relay_xlate_gemini_status(status);
+
+        ngx_ai_relay_jw_lit(out, ",\"status\":\"");
+        ngx_ai_relay_jw_raw(out, type, strlen(type));
+        ngx_ai_relay_jw_lit(out, "\"}}");
+        return;
+    }
 
     if (to == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES) {
         type = ngx_ai_relay_xlate_anthropic_type(status);
@@ -3114,6 +3171,751 @@ ngx_ai_relay_g2o_response(const u_char *b, ngx_ai_relay_json_scan_t *scan,
 
     ngx_ai_relay_jw_lit(w, "}],\"usage\":");
     ngx_ai_relay_xlate_gemini_usage(w, b, um);
+    ngx_ai_relay_jw_lit(w, "}");
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+/* ---------------------------------------------- Gemini -> OpenAI, request */
+
+/*
+ * A function call's id: Gemini's own when it gives one, else
+ * call_<k>_<name>, k counting the calls (or the responses) of the turn:
+ * a response answers the call of the same rank, as Gemini sends them.
+ */
+
+static void
+ngx_ai_relay_g2o_call_id(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_xm_t *fc, const ngx_ai_relay_xm_t *name, int k)
+{
+    ngx_ai_relay_xm_t  id;
+
+    ngx_ai_relay_xm_find(b, fc, "id", &id);
+
+    if (id.type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_xm_raw(w, b, &id);
+        return;
+    }
+
+    ngx_ai_relay_jw_lit(w, "\"call_");
+    ngx_ai_relay_jw_int(w, k);
+    ngx_ai_relay_jw_lit(w, "_");
+    ngx_ai_relay_jw_raw(w, b + name->value_start + 1,
+                        name->value_end - name->value_start - 2);
+    ngx_ai_relay_jw_lit(w, "\"");
+}
+
+
+static const char  *ngx_ai_relay_g2o_ignored[] = {
+    "contents", "systemInstruction", "generationConfig", "tools",
+    "toolConfig", "safetySettings", NULL
+};
+
+
+static const char  *ngx_ai_relay_g2o_config[] = {
+    "maxOutputTokens", "temperature", "topP", "stopSequences",
+    "candidateCount", "responseMimeType", "presencePenalty",
+    "frequencyPenalty", "seed", "thinkingConfig", NULL
+};
+
+
+static int
+ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
+{
+    int                               n, k, calls, texts, parts_n;
+    size_t                            i, pos, ppos;
+    int64_t                           v;
+    const char                      **kw;
+    const u_char                     *b;
+    ngx_ai_relay_xm_t                 m, c, role, parts, part, t, x, fc,
+                                      name, cfg, mem;
+    ngx_ai_relay_xm_t                 cmembers[NGX_AI_RELAY_XLATE_MEMBERS];
+    ngx_ai_relay_json_scan_t          cscan;
+    const ngx_ai_relay_xm_t          *top;
+    const ngx_ai_relay_json_scan_t   *scan;
+
+#define ngx_ai_relay_top(nm)                                                  \
+    ((top = ngx_ai_relay_json_find(scan, b, nm, sizeof(nm) - 1))             \
+     ? *top : (memset(&x, 0, sizeof(x)), x))
+
+    b = rq->body;
+    scan = rq->scan;
+
+    for (i = 0; i < scan->nmembers; i++) {
+        for (kw = ngx_ai_relay_g2o_ignored; *kw; kw++) {
+            if (ngx_ai_relay_xm_key_is(b, &scan->members[i], *kw)) {
+                break;
+            }
+        }
+
+        if (*kw == NULL) {
+            return ngx_ai_relay_xlate_fail(rq, "the field %.*s cannot be sent "
+                                   "to this model's channel (OpenAI)",
+                                   (int) (scan->members[i].key_end
+                                          - scan->members[i].key_start),
+                                   b + scan->members[i].key_start);
+        }
+    }
+
+    cfg = ngx_ai_relay_top("generationConfig");
+
+    if (cfg.type == NGX_AI_RELAY_JSON_OBJECT) {
+
+        /* its members, by scanning it as a document of its own */
+
+        ngx_ai_relay_json_scan_init(&cscan, cmembers,
+                                    NGX_AI_RELAY_XLATE_MEMBERS);
+
+        if (ngx_ai_relay_json_scan(&cscan, b + cfg.value_start,
+                                   cfg.value_end - cfg.value_start)
+            != NGX_AI_RELAY_JSON_OK)
+        {
+            return ngx_ai_relay_xlate_fail(rq, "generationConfig has too "
+                                           "many fields");
+        }
+
+        for (i = 0; i < cscan.nmembers; i++) {
+            for (kw = ngx_ai_relay_g2o_config; *kw; kw++) {
+                if (ngx_ai_relay_xm_key_is(b + cfg.value_start,
+                                           &cmembers[i], *kw))
+                {
+                    break;
+                }
+            }
+
+            if (*kw == NULL) {
+                return ngx_ai_relay_xlate_fail(rq, "generationConfig.%.*s "
+                                   "cannot be sent to this model's channel "
+                                   "(OpenAI)",
+                                   (int) (cmembers[i].key_end
+                                          - cmembers[i].key_start),
+                                   b + cfg.value_start
+                                   + cmembers[i].key_start);
+            }
+        }
+    }
+
+    ngx_ai_relay_jw_lit(w, "{\"model\":");
+    ngx_ai_relay_jw_str(w, rq->model, rq->model_len);
+    ngx_ai_relay_jw_lit(w, ",\"messages\":[");
+
+    n = 0;
+
+    m = ngx_ai_relay_top("systemInstruction");
+    if (m.type == NGX_AI_RELAY_JSON_OBJECT) {
+        ngx_ai_relay_xm_find(b, &m, "parts", &parts);
+
+        if (parts.type != NGX_AI_RELAY_JSON_ARRAY) {
+            return ngx_ai_relay_xlate_fail(rq, "systemInstruction needs "
+                                           "parts");
+        }
+
+        ngx_ai_relay_jw_lit(w, "{\"role\":\"system\",\"content\":\"");
+        ppos = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &parts, &ppos, &part)) {
+            ngx_ai_relay_xm_find(b, &part, "text", &t);
+
+            if (t.type != NGX_AI_RELAY_JSON_STRING) {
+                return ngx_ai_relay_xlate_fail(rq, "systemInstruction parts "
+                                               "must be text");
+            }
+
+            ngx_ai_relay_jw_raw(w, b + t.value_start + 1,
+                                t.value_end - t.value_start - 2);
+        }
+
+        ngx_ai_relay_jw_lit(w, "\"}");
+        n++;
+    }
+
+    c = ngx_ai_relay_top("contents");
+    if (c.type != NGX_AI_RELAY_JSON_ARRAY) {
+        return ngx_ai_relay_xlate_fail(rq, "contents must be an array");
+    }
+
+    pos = 0;
+
+    while (ngx_ai_relay_json_array_next(b, &c, &pos, &m)) {
+        ngx_ai_relay_xm_find(b, &m, "role", &role);
+        ngx_ai_relay_xm_find(b, &m, "parts", &parts);
+
+        if (parts.type != NGX_AI_RELAY_JSON_ARRAY) {
+            return ngx_ai_relay_xlate_fail(rq, "each content needs parts");
+        }
+
+        if (ngx_ai_relay_xm_is(b, &role, "model")) {
+
+            /* text, then function calls */
+
+            ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+            n++;
+            ngx_ai_relay_jw_lit(w, "{\"role\":\"assistant\",\"content\":");
+
+            texts = 0;
+            calls = 0;
+            ppos = 0;
+
+            while (ngx_ai_relay_json_array_next(b, &parts, &ppos, &part)) {
+                ngx_ai_relay_xm_find(b, &part, "text", &t);
+                ngx_ai_relay_xm_find(b, &part, "thought", &x);
+
+                if (ngx_ai_relay_xm_find(b, &part, "functionCall", &fc)) {
+                    calls++;
+                    continue;
+                }
+
+                if (t.type != NGX_AI_RELAY_JSON_STRING) {
+                    return ngx_ai_relay_xlate_fail(rq, "model parts other "
+                                   "than text and functionCall cannot be "
+                                   "sent to this model's channel (OpenAI)");
+                }
+
+                if (x.type == NGX_AI_RELAY_JSON_TRUE) {
+                    continue;   /* the model's own thoughts */
+                }
+
+                ngx_ai_relay_jw_raw(w, "\"", texts ? 0 : 1);
+                ngx_ai_relay_jw_raw(w, b + t.value_start + 1,
+                                    t.value_end - t.value_start - 2);
+                texts++;
+            }
+
+            if (texts) {
+                ngx_ai_relay_jw_lit(w, "\"");
+
+            } else {
+                ngx_ai_relay_jw_lit(w, "null");
+            }
+
+            if (calls) {
+                ngx_ai_relay_jw_lit(w, ",\"tool_calls\":[");
+                ppos = 0;
+                k = 0;
+
+                while (ngx_ai_relay_json_array_next(b, &parts, &ppos, &part))
+                {
+                    if (!ngx_ai_relay_xm_find(b, &part, "functionCall", &fc)) {
+                        continue;
+                    }
+
+                    ngx_ai_relay_xm_find(b, &fc, "name", &name);
+                    ngx_ai_relay_xm_find(b, &fc, "args", &x);
+
+                    if (name.type != NGX_AI_RELAY_JSON_STRING) {
+                        return ngx_ai_relay_xlate_fail(rq, "a functionCall "
+                                                       "needs a name");
+                    }
+
+                    ngx_ai_relay_jw_raw(w, ",", k ? 1 : 0);
+                    ngx_ai_relay_jw_lit(w, "{\"id\":");
+                    ngx_ai_relay_g2o_call_id(w, b, &fc, &name, k);
+                    ngx_ai_relay_jw_lit(w, ",\"type\":\"function\","
+                                        "\"function\":{\"name\":");
+                    ngx_ai_relay_xm_raw(w, b, &name);
+                    ngx_ai_relay_jw_lit(w, ",\"arguments\":");
+
+                    if (x.type == NGX_AI_RELAY_JSON_OBJECT) {
+                        ngx_ai_relay_jw_str(w, b + x.value_start,
+                                            x.value_end - x.value_start);
+
+                    } else {
+                        ngx_ai_relay_jw_lit(w, "\"{}\"");
+                    }
+
+                    ngx_ai_relay_jw_lit(w, "}}");
+                    k++;
+                }
+
+                ngx_ai_relay_jw_lit(w, "]");
+            }
+
+            ngx_ai_relay_jw_lit(w, "}");
+            continue;
+        }
+
+        if (!ngx_ai_relay_xm_null(&role) && !ngx_ai_relay_xm_is(b, &role, "user"))
+        {
+            return ngx_ai_relay_xlate_fail(rq, "a content's role must be "
+                                           "user or model");
+        }
+
+        /* user: function responses first, as tool messages */
+
+        ppos = 0;
+        k = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &parts, &ppos, &part)) {
+            if (!ngx_ai_relay_xm_find(b, &part, "functionResponse", &fc)) {
+                continue;
+            }
+
+            ngx_ai_relay_xm_find(b, &fc, "name", &name);
+            ngx_ai_relay_xm_find(b, &fc, "response", &x);
+
+            if (name.type != NGX_AI_RELAY_JSON_STRING) {
+                return ngx_ai_relay_xlate_fail(rq, "a functionResponse needs "
+                                               "a name");
+            }
+
+            ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+            n++;
+            ngx_ai_relay_jw_lit(w, "{\"role\":\"tool\",\"tool_call_id\":");
+            ngx_ai_relay_g2o_call_id(w, b, &fc, &name, k);
+            ngx_ai_relay_jw_lit(w, ",\"content\":");
+
+            if (x.type == NGX_AI_RELAY_JSON_NONE) {
+                ngx_ai_relay_jw_lit(w, "\"\"");
+
+            } else {
+                ngx_ai_relay_jw_str(w, b + x.value_start,
+                                    x.value_end - x.value_start);
+            }
+
+            ngx_ai_relay_jw_lit(w, "}");
+            k++;
+        }
+
+        ppos = 0;
+        parts_n = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &parts, &ppos, &part)) {
+            if (ngx_ai_relay_xm_find(b, &part, "functionResponse", &fc)) {
+                continue;
+            }
+
+            if (parts_n == 0) {
+                ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+                n++;
+                ngx_ai_relay_jw_lit(w, "{\"role\":\"user\",\"content\":[");
+
+            } else {
+                ngx_ai_relay_jw_lit(w, ",");
+            }
+
+            parts_n++;
+
+            ngx_ai_relay_xm_find(b, &part, "text", &t);
+
+            if (t.type == NGX_AI_RELAY_JSON_STRING) {
+                ngx_ai_relay_jw_lit(w, "{\"type\":\"text\",\"text\":");
+                ngx_ai_relay_xm_raw(w, b, &t);
+                ngx_ai_relay_jw_lit(w, "}");
+                continue;
+            }
+
+            if (ngx_ai_relay_xm_find(b, &part, "inlineData", &x)) {
+                ngx_ai_relay_xm_find(b, &x, "mimeType", &t);
+                ngx_ai_relay_xm_find(b, &x, "data", &mem);
+
+                if (t.type != NGX_AI_RELAY_JSON_STRING
+                    || mem.type != NGX_AI_RELAY_JSON_STRING
+                    || t.value_end - t.value_start < 8
+                    || memcmp(b + t.value_start + 1, "image/", 6) != 0)
+                {
+                    return ngx_ai_relay_xlate_fail(rq, "only inline images "
+                                           "can be sent to this model's "
+                                           "channel (OpenAI)");
+                }
+
+                ngx_ai_relay_jw_lit(w, "{\"type\":\"image_url\","
+                                    "\"image_url\":{\"url\":\"data:");
+                ngx_ai_relay_jw_raw(w, b + t.value_start + 1,
+                                    t.value_end - t.value_start - 2);
+                ngx_ai_relay_jw_lit(w, ";base64,");
+                ngx_ai_relay_jw_raw(w, b + mem.value_start + 1,
+                                    mem.value_end - mem.value_start - 2);
+                ngx_ai_relay_jw_lit(w, "\"}}");
+                continue;
+            }
+
+            return ngx_ai_relay_xlate_fail(rq, "user parts other than text, "
+                                           "inline images and function "
+                                           "responses cannot be sent to "
+                                           "this model's channel (OpenAI)");
+        }
+
+        if (parts_n) {
+            ngx_ai_relay_jw_lit(w, "]}");
+        }
+    }
+
+    if (n == 0) {
+        return ngx_ai_relay_xlate_fail(rq, "contents must not be empty");
+    }
+
+    ngx_ai_relay_jw_lit(w, "]");
+
+    /* generationConfig: what OpenAI has */
+
+    if (cfg.type == NGX_AI_RELAY_JSON_OBJECT) {
+
+#define ngx_ai_relay_cfg(gname, oname)                                        \
+        if (ngx_ai_relay_xm_find(b, &cfg, gname, &t)                          \
+            && !ngx_ai_relay_xm_null(&t))                                     \
+        {                                                                     \
+            ngx_ai_relay_jw_lit(w, ",\"" oname "\":");                        \
+            ngx_ai_relay_xm_raw(w, b, &t);                                    \
+        }
+
+        ngx_ai_relay_cfg("maxOutputTokens", "max_tokens");
+        ngx_ai_relay_cfg("temperature", "temperature");
+        ngx_ai_relay_cfg("topP", "top_p");
+        ngx_ai_relay_cfg("stopSequences", "stop");
+        ngx_ai_relay_cfg("presencePenalty", "presence_penalty");
+        ngx_ai_relay_cfg("frequencyPenalty", "frequency_penalty");
+        ngx_ai_relay_cfg("seed", "seed");
+
+#undef ngx_ai_relay_cfg
+
+        if (ngx_ai_relay_xm_find(b, &cfg, "candidateCount", &t)
+            && ngx_ai_relay_json_member_int(b, &t, &v)
+               == NGX_AI_RELAY_JSON_GET_OK
+            && v != 1)
+        {
+            return ngx_ai_relay_xlate_fail(rq, "candidateCount other than 1 "
+                                           "cannot be sent to this model's "
+                                           "channel (OpenAI)");
+        }
+
+        if (ngx_ai_relay_xm_find(b, &cfg, "responseMimeType", &t)) {
+            if (ngx_ai_relay_xm_is(b, &t, "application/json")) {
+                ngx_ai_relay_jw_lit(w, ",\"response_format\":"
+                                    "{\"type\":\"json_object\"}");
+
+            } else if (!ngx_ai_relay_xm_is(b, &t, "text/plain")) {
+                return ngx_ai_relay_xlate_fail(rq, "this responseMimeType "
+                                               "cannot be sent to this "
+                                               "model's channel (OpenAI)");
+            }
+        }
+
+        if (ngx_ai_relay_xm_find(b, &cfg, "thinkingConfig", &x)
+            && ngx_ai_relay_xm_find(b, &x, "thinkingBudget", &t)
+            && ngx_ai_relay_json_member_int(b, &t, &v)
+               == NGX_AI_RELAY_JSON_GET_OK
+            && v != 0)
+        {
+            ngx_ai_relay_jw_lit(w, ",\"reasoning_effort\":");
+
+            if (v > 0 && v < NGX_AI_RELAY_XLATE_BUDGET_MEDIUM) {
+                ngx_ai_relay_jw_lit(w, "\"low\"");
+
+            } else if (v > 0 && v < NGX_AI_RELAY_XLATE_BUDGET_HIGH) {
+                ngx_ai_relay_jw_lit(w, "\"medium\"");
+
+            } else {
+                ngx_ai_relay_jw_lit(w, "\"high\"");
+            }
+        }
+
+    } else if (!ngx_ai_relay_xm_null(&cfg)) {
+        return ngx_ai_relay_xlate_fail(rq, "generationConfig must be an "
+                                       "object");
+    }
+
+    if (rq->stream) {
+        ngx_ai_relay_jw_lit(w, ",\"stream\":true,\"stream_options\":"
+                            "{\"include_usage\":true}");
+    }
+
+    /* tools: function declarations only */
+
+    m = ngx_ai_relay_top("tools");
+    if (m.type == NGX_AI_RELAY_JSON_ARRAY && !ngx_ai_relay_xm_zero(b, &m)) {
+        ngx_ai_relay_jw_lit(w, ",\"tools\":[");
+        pos = 0;
+        k = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &m, &pos, &part)) {
+            if (!ngx_ai_relay_xm_find(b, &part, "functionDeclarations", &x)
+                || x.type != NGX_AI_RELAY_JSON_ARRAY)
+            {
+                return ngx_ai_relay_xlate_fail(rq, "only functionDeclarations "
+                                               "tools can be sent to this "
+                                               "model's channel (OpenAI)");
+            }
+
+            ppos = 0;
+
+            while (ngx_ai_relay_json_array_next(b, &x, &ppos, &fc)) {
+                ngx_ai_relay_xm_find(b, &fc, "name", &name);
+
+                if (name.type != NGX_AI_RELAY_JSON_STRING) {
+                    return ngx_ai_relay_xlate_fail(rq, "a function "
+                                                   "declaration needs a "
+                                                   "name");
+                }
+
+                ngx_ai_relay_jw_raw(w, ",", k ? 1 : 0);
+                k++;
+
+                ngx_ai_relay_jw_lit(w, "{\"type\":\"function\",\"function\":"
+                                    "{\"name\":");
+                ngx_ai_relay_xm_raw(w, b, &name);
+
+                ngx_ai_relay_xm_find(b, &fc, "description", &t);
+                if (t.type == NGX_AI_RELAY_JSON_STRING) {
+                    ngx_ai_relay_jw_lit(w, ",\"description\":");
+                    ngx_ai_relay_xm_raw(w, b, &t);
+                }
+
+                if ((ngx_ai_relay_xm_find(b, &fc, "parametersJsonSchema", &t)
+                     || ngx_ai_relay_xm_find(b, &fc, "parameters", &t))
+                    && t.type == NGX_AI_RELAY_JSON_OBJECT)
+                {
+                    ngx_ai_relay_jw_lit(w, ",\"parameters\":");
+                    ngx_ai_relay_xm_raw(w, b, &t);
+                }
+
+                ngx_ai_relay_jw_lit(w, "}}");
+            }
+        }
+
+        ngx_ai_relay_jw_lit(w, "]");
+    }
+
+    m = ngx_ai_relay_top("toolConfig");
+    ngx_ai_relay_xm_find(b, &m, "functionCallingConfig", &x);
+
+    if (x.type == NGX_AI_RELAY_JSON_OBJECT) {
+        ngx_ai_relay_xm_find(b, &x, "mode", &t);
+        ngx_ai_relay_xm_find(b, &x, "allowedFunctionNames", &mem);
+
+        ngx_ai_relay_jw_lit(w, ",\"tool_choice\":");
+
+        if (ngx_ai_relay_xm_is(b, &t, "NONE")) {
+            ngx_ai_relay_jw_lit(w, "\"none\"");
+
+        } else if (ngx_ai_relay_xm_is(b, &t, "ANY")) {
+            ppos = 0;
+
+            if (mem.type == NGX_AI_RELAY_JSON_ARRAY
+                && ngx_ai_relay_json_array_next(b, &mem, &ppos, &name))
+            {
+                if (ngx_ai_relay_json_array_next(b, &mem, &ppos, &fc)) {
+                    return ngx_ai_relay_xlate_fail(rq, "more than one "
+                                   "allowedFunctionNames cannot be sent to "
+                                   "this model's channel (OpenAI)");
+                }
+
+                ngx_ai_relay_jw_lit(w, "{\"type\":\"function\",\"function\":"
+                                    "{\"name\":");
+                ngx_ai_relay_xm_raw(w, b, &name);
+                ngx_ai_relay_jw_lit(w, "}}");
+
+            } else {
+                ngx_ai_relay_jw_lit(w, "\"required\"");
+            }
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"auto\"");
+        }
+    }
+
+    ngx_ai_relay_jw_lit(w, "}");
+
+#undef ngx_ai_relay_top
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+/* --------------------------------------------- OpenAI -> Gemini, answers */
+
+const char *
+ngx_ai_relay_xlate_gemini_reason(const u_char *p, size_t len)
+{
+#define ngx_ai_relay_eq(s)                                                    \
+    (len == sizeof(s) - 1 && memcmp(p, s, len) == 0)
+
+    if (ngx_ai_relay_eq("length")) {
+        return "MAX_TOKENS";
+    }
+
+    if (ngx_ai_relay_eq("content_filter")) {
+        return "SAFETY";
+    }
+
+    return "STOP";
+
+#undef ngx_ai_relay_eq
+}
+
+
+/* Gemini's usageMetadata from OpenAI's counters */
+
+void
+ngx_ai_relay_xlate_gemini_meta(ngx_ai_relay_jw_t *w, int64_t prompt,
+    int64_t completion, int64_t cached, int64_t reasoning)
+{
+    ngx_ai_relay_jw_lit(w, "{\"promptTokenCount\":");
+    ngx_ai_relay_jw_int(w, prompt);
+    ngx_ai_relay_jw_lit(w, ",\"candidatesTokenCount\":");
+    ngx_ai_relay_jw_int(w, completion > reasoning ? completion - reasoning
+                                                  : 0);
+    ngx_ai_relay_jw_lit(w, ",\"totalTokenCount\":");
+    ngx_ai_relay_jw_int(w, prompt + completion);
+    ngx_ai_relay_jw_lit(w, ",\"cachedContentTokenCount\":");
+    ngx_ai_relay_jw_int(w, cached);
+    ngx_ai_relay_jw_lit(w, ",\"thoughtsTokenCount\":");
+    ngx_ai_relay_jw_int(w, reasoning);
+    ngx_ai_relay_jw_lit(w, "}");
+}
+
+
+static int
+ngx_ai_relay_o2g_response(const u_char *b, ngx_ai_relay_json_scan_t *scan,
+    ngx_ai_relay_jw_t *w)
+{
+    int                 n;
+    u_char             *args;
+    size_t              pos, len;
+    int64_t             cached, reasoning;
+    const char         *reason;
+    ngx_ai_relay_xm_t   choice, msg, t, x, calls, tc, fn, a, details;
+    ngx_ai_relay_xm_t  *id, *model, *choices, *usage;
+
+    id = ngx_ai_relay_json_find(scan, b, "id", 2);
+    model = ngx_ai_relay_json_find(scan, b, "model", 5);
+    choices = ngx_ai_relay_json_find(scan, b, "choices", 7);
+    usage = ngx_ai_relay_json_find(scan, b, "usage", 5);
+
+    pos = 0;
+
+    if (choices == NULL
+        || !ngx_ai_relay_json_array_next(b, choices, &pos, &choice))
+    {
+        return NGX_AI_RELAY_XLATE_ERROR;
+    }
+
+    ngx_ai_relay_xm_find(b, &choice, "message", &msg);
+
+    ngx_ai_relay_jw_lit(w, "{\"candidates\":[{\"content\":{\"role\":"
+                        "\"model\",\"parts\":[");
+    n = 0;
+
+    ngx_ai_relay_xm_find(b, &msg, "reasoning_content", &t);
+    if (t.type == NGX_AI_RELAY_JSON_STRING && !ngx_ai_relay_xm_zero(b, &t)) {
+        ngx_ai_relay_jw_lit(w, "{\"text\":");
+        ngx_ai_relay_xm_raw(w, b, &t);
+        ngx_ai_relay_jw_lit(w, ",\"thought\":true}");
+        n++;
+    }
+
+    ngx_ai_relay_xm_find(b, &msg, "content", &t);
+    if (t.type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+        ngx_ai_relay_jw_lit(w, "{\"text\":");
+        ngx_ai_relay_xm_raw(w, b, &t);
+        ngx_ai_relay_jw_lit(w, "}");
+        n++;
+    }
+
+    ngx_ai_relay_xm_find(b, &msg, "tool_calls", &calls);
+
+    if (calls.type == NGX_AI_RELAY_JSON_ARRAY) {
+        pos = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &calls, &pos, &tc)) {
+            ngx_ai_relay_xm_find(b, &tc, "id", &t);
+            ngx_ai_relay_xm_find(b, &tc, "function", &fn);
+            ngx_ai_relay_xm_find(b, &fn, "name", &x);
+            ngx_ai_relay_xm_find(b, &fn, "arguments", &a);
+
+            if (x.type != NGX_AI_RELAY_JSON_STRING) {
+                return NGX_AI_RELAY_XLATE_ERROR;
+            }
+
+            ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
+            n++;
+
+            ngx_ai_relay_jw_lit(w, "{\"functionCall\":{");
+
+            if (t.type == NGX_AI_RELAY_JSON_STRING) {
+                ngx_ai_relay_jw_lit(w, "\"id\":");
+                ngx_ai_relay_xm_raw(w, b, &t);
+                ngx_ai_relay_jw_lit(w, ",");
+            }
+
+            ngx_ai_relay_jw_lit(w, "\"name\":");
+            ngx_ai_relay_xm_raw(w, b, &x);
+            ngx_ai_relay_jw_lit(w, ",\"args\":");
+
+            args = NULL;
+            len = 0;
+
+            if (a.type == NGX_AI_RELAY_JSON_STRING) {
+                args = ngx_ai_relay_xm_decode(w, b, &a, &len);
+            }
+
+            if (args && ngx_ai_relay_json_object_text(args, len)) {
+                ngx_ai_relay_jw_raw(w, args, len);
+
+            } else {
+                ngx_ai_relay_jw_lit(w, "{}");
+            }
+
+            ngx_ai_relay_jw_lit(w, "}}");
+        }
+    }
+
+    if (n == 0) {
+        ngx_ai_relay_jw_lit(w, "{\"text\":\"\"}");
+    }
+
+    ngx_ai_relay_jw_lit(w, "]},\"finishReason\":");
+
+    ngx_ai_relay_xm_find(b, &choice, "finish_reason", &t);
+
+    if (t.type == NGX_AI_RELAY_JSON_STRING) {
+        reason = ngx_ai_relay_xlate_gemini_reason(b + t.value_start + 1,
+                                                  t.value_end - t.value_start
+                                                  - 2);
+        ngx_ai_relay_jw_raw(w, "\"", 1);
+        ngx_ai_relay_jw_raw(w, reason, strlen(reason));
+        ngx_ai_relay_jw_raw(w, "\"", 1);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"STOP\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"index\":0}],\"usageMetadata\":");
+
+    ngx_ai_relay_xm_find(b, usage, "prompt_tokens_details", &details);
+    cached = ngx_ai_relay_xm_int(b, &details, "cached_tokens");
+
+    if (cached == 0) {
+        cached = ngx_ai_relay_xm_int(b, usage, "prompt_cache_hit_tokens");
+    }
+
+    ngx_ai_relay_xm_find(b, usage, "completion_tokens_details", &details);
+    reasoning = ngx_ai_relay_xm_int(b, &details, "reasoning_tokens");
+
+    ngx_ai_relay_xlate_gemini_meta(w,
+        ngx_ai_relay_xm_int(b, usage, "prompt_tokens"),
+        ngx_ai_relay_xm_int(b, usage, "completion_tokens"), cached,
+        reasoning);
+
+    ngx_ai_relay_jw_lit(w, ",\"modelVersion\":");
+
+    if (model && model->type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_xm_raw(w, b, model);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"responseId\":");
+
+    if (id && id->type == NGX_AI_RELAY_JSON_STRING) {
+        ngx_ai_relay_xm_raw(w, b, id);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"relay\"");
+    }
+
     ngx_ai_relay_jw_lit(w, "}");
 
     return NGX_AI_RELAY_XLATE_OK;

@@ -75,7 +75,8 @@ typedef struct {
     /* out */
     u_char                       *out;
     size_t                        out_len;
-    unsigned                      stream:1;
+    unsigned                      stream:1;      /* in too: Gemini says it
+                                                    in the path */
     unsigned                      include_usage:1; /* the client asked */
     char                          err[NGX_AI_RELAY_XLATE_ERR_LEN];
 } ngx_ai_relay_xlate_req_t;
@@ -104,6 +105,8 @@ typedef struct {
     int64_t                       cache_read;
     int64_t                       cache_write;
     int64_t                       reasoning;
+    ngx_ai_relay_jw_t             calls;     /* Gemini: whole calls */
+    ngx_ai_relay_jw_t             args;      /* the current call's text */
     u_char                        id[128];
     size_t                        id_len;
     u_char                        model[128];
@@ -153,6 +156,9 @@ void ngx_ai_relay_xlate_gemini_usage(ngx_ai_relay_jw_t *w, const u_char *b,
     const ngx_ai_relay_json_member_t *um);
 void ngx_ai_relay_xlate_gemini_call(ngx_ai_relay_jw_t *w, const u_char *b,
     const ngx_ai_relay_json_member_t *fc, int64_t n);
+const char *ngx_ai_relay_xlate_gemini_reason(const u_char *p, size_t len);
+void ngx_ai_relay_xlate_gemini_meta(ngx_ai_relay_jw_t *w, int64_t prompt,
+    int64_t completion, int64_t cached, int64_t reasoning);
 
 void ngx_ai_relay_xlate_sse_init(ngx_ai_relay_xlate_sse_t *x,
     ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,

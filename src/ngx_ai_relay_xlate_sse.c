@@ -34,6 +34,9 @@ static void ngx_ai_relay_xs_o2a_end(ngx_ai_relay_xlate_sse_t *x);
 static int ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x,
     const u_char *b, ngx_ai_relay_json_scan_t *scan);
 static void ngx_ai_relay_xs_g2o_end(ngx_ai_relay_xlate_sse_t *x);
+static int ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x,
+    const u_char *b, ngx_ai_relay_json_scan_t *scan);
+static void ngx_ai_relay_xs_o2g_end(ngx_ai_relay_xlate_sse_t *x);
 
 
 void
@@ -50,6 +53,8 @@ ngx_ai_relay_xlate_sse_init(ngx_ai_relay_xlate_sse_t *x,
     x->block_index = -1;
 
     ngx_ai_relay_jw_init(&x->out, alloc, data);
+    ngx_ai_relay_jw_init(&x->calls, alloc, data);
+    ngx_ai_relay_jw_init(&x->args, alloc, data);
 }
 
 
@@ -157,6 +162,15 @@ ngx_ai_relay_xlate_sse_event(ngx_ai_relay_xlate_sse_t *x, const u_char *name,
     if (x->from == NGX_AI_RELAY_FMT_OPENAI_CHAT
         && len == sizeof("[DONE]") - 1 && memcmp(data, "[DONE]", len) == 0)
     {
+        if (x->to == NGX_AI_RELAY_FMT_GEMINI) {
+            if (x->started) {
+                ngx_ai_relay_xs_o2g_end(x);
+            }
+
+            return x->out.failed || x->calls.failed || x->args.failed
+                   ? NGX_AI_RELAY_XLATE_ERROR : NGX_AI_RELAY_XLATE_OK;
+        }
+
         ngx_ai_relay_xs_o2a_end(x);
         return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR
                              : NGX_AI_RELAY_XLATE_OK;
@@ -177,11 +191,15 @@ ngx_ai_relay_xlate_sse_event(ngx_ai_relay_xlate_sse_t *x, const u_char *name,
     } else if (x->from == NGX_AI_RELAY_FMT_GEMINI) {
         (void) ngx_ai_relay_xs_g2o(x, data, &scan);
 
+    } else if (x->to == NGX_AI_RELAY_FMT_GEMINI) {
+        (void) ngx_ai_relay_xs_o2g(x, data, &scan);
+
     } else {
         (void) ngx_ai_relay_xs_o2a(x, data, &scan);
     }
 
-    return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR : NGX_AI_RELAY_XLATE_OK;
+    return (x->out.failed || x->calls.failed || x->args.failed)
+           ? NGX_AI_RELAY_XLATE_ERROR : NGX_AI_RELAY_XLATE_OK;
 }
 
 
@@ -198,7 +216,12 @@ ngx_ai_relay_xlate_sse_finish(ngx_ai_relay_xlate_sse_t *x)
      */
 
     if (x->from == NGX_AI_RELAY_FMT_OPENAI_CHAT && x->stopped) {
-        ngx_ai_relay_xs_o2a_end(x);
+        if (x->to == NGX_AI_RELAY_FMT_GEMINI) {
+            ngx_ai_relay_xs_o2g_end(x);
+
+        } else {
+            ngx_ai_relay_xs_o2a_end(x);
+        }
     }
 
     /* Gemini says nothing after its last chunk: the end is the end */
@@ -1039,5 +1062,311 @@ ngx_ai_relay_xs_g2o_end(ngx_ai_relay_xlate_sse_t *x)
     }
 
     ngx_ai_relay_jw_lit(w, "data: [DONE]\n\n");
+    x->finished = 1;
+}
+
+
+/* --------------------------------------- OpenAI chunks -> Gemini */
+
+static void
+ngx_ai_relay_xs_gemini_tail(ngx_ai_relay_xlate_sse_t *x)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    w = &x->out;
+
+    ngx_ai_relay_jw_lit(w, ",\"modelVersion\":");
+
+    if (x->model_len) {
+        ngx_ai_relay_jw_raw(w, x->model, x->model_len);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"responseId\":");
+
+    if (x->id_len) {
+        ngx_ai_relay_jw_raw(w, x->id, x->id_len);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "\"relay\"");
+    }
+
+    ngx_ai_relay_jw_lit(w, "}\n\n");
+}
+
+
+static void
+ngx_ai_relay_xs_gemini_text(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
+    const ngx_ai_relay_xm_t *m, int thought)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    w = &x->out;
+
+    ngx_ai_relay_jw_lit(w, "data: {\"candidates\":[{\"content\":{\"role\":"
+                        "\"model\",\"parts\":[{\"text\":");
+    ngx_ai_relay_xs_raw(w, b, m);
+
+    if (thought) {
+        ngx_ai_relay_jw_lit(w, ",\"thought\":true");
+    }
+
+    ngx_ai_relay_jw_lit(w, "}]},\"index\":0}]");
+    ngx_ai_relay_xs_gemini_tail(x);
+}
+
+
+/* the call being streamed is whole: its arguments become "args" */
+
+static void
+ngx_ai_relay_xs_o2g_call_end(ngx_ai_relay_xlate_sse_t *x)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_ai_relay_json_scan_t   scan;
+
+    if (x->tool_open < 0) {
+        return;
+    }
+
+    x->tool_open = -1;
+
+    p = NULL;
+    len = 0;
+
+    if (x->args.len) {
+        p = x->out.alloc(x->out.data, x->args.len);
+
+        if (p == NULL) {
+            x->calls.failed = 1;
+            return;
+        }
+
+        if (ngx_ai_relay_json_unescape(x->args.buf, x->args.len, p,
+                                       x->args.len, &len)
+            != 0)
+        {
+            len = 0;
+        }
+    }
+
+    ngx_ai_relay_json_scan_init(&scan, NULL, 0);
+
+    if (len && p[0] == '{'
+        && ngx_ai_relay_json_scan(&scan, p, len) == NGX_AI_RELAY_JSON_OK)
+    {
+        ngx_ai_relay_jw_raw(&x->calls, p, len);
+
+    } else {
+        ngx_ai_relay_jw_lit(&x->calls, "{}");
+    }
+
+    ngx_ai_relay_jw_lit(&x->calls, "}}");
+    x->args.len = 0;
+}
+
+
+static int
+ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
+    ngx_ai_relay_json_scan_t *scan)
+{
+    size_t              pos, n;
+    int64_t             index;
+    const char         *reason;
+    ngx_ai_relay_jw_t  *w;
+    ngx_ai_relay_xm_t   choice, delta, m, calls, tc, fn, a, name, details;
+    ngx_ai_relay_xm_t  *id, *model, *choices, *usage, *err;
+
+    w = &x->out;
+
+    err = ngx_ai_relay_json_find(scan, b, "error", 5);
+
+    if (err && err->type == NGX_AI_RELAY_JSON_OBJECT) {
+        ngx_ai_relay_xs_find(b, err, "message", &m);
+
+        ngx_ai_relay_jw_lit(w, "data: {\"error\":{\"code\":500,\"message\":");
+
+        if (m.type == NGX_AI_RELAY_JSON_STRING) {
+            ngx_ai_relay_xs_raw(w, b, &m);
+
+        } else {
+            ngx_ai_relay_jw_lit(w, "\"The upstream stream failed.\"");
+        }
+
+        ngx_ai_relay_jw_lit(w, ",\"status\":\"INTERNAL\"}}\n\n");
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    if (!x->started) {
+        id = ngx_ai_relay_json_find(scan, b, "id", 2);
+        model = ngx_ai_relay_json_find(scan, b, "model", 5);
+
+        if (id) {
+            ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, id);
+        }
+
+        if (model) {
+            ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model),
+                                 b, model);
+        }
+
+        x->started = 1;
+    }
+
+    usage = ngx_ai_relay_json_find(scan, b, "usage", 5);
+
+    if (usage && usage->type == NGX_AI_RELAY_JSON_OBJECT) {
+        x->usage_seen = 1;
+        x->in_tokens = ngx_ai_relay_xs_int(b, usage, "prompt_tokens", 0);
+        x->out_tokens = ngx_ai_relay_xs_int(b, usage, "completion_tokens", 0);
+
+        ngx_ai_relay_xs_find(b, usage, "prompt_tokens_details", &details);
+        x->cache_read = ngx_ai_relay_xs_int(b, &details, "cached_tokens", 0);
+
+        if (x->cache_read == 0) {
+            x->cache_read = ngx_ai_relay_xs_int(b, usage,
+                                                "prompt_cache_hit_tokens", 0);
+        }
+
+        ngx_ai_relay_xs_find(b, usage, "completion_tokens_details",
+                             &details);
+        x->reasoning = ngx_ai_relay_xs_int(b, &details, "reasoning_tokens",
+                                           0);
+    }
+
+    choices = ngx_ai_relay_json_find(scan, b, "choices", 7);
+    pos = 0;
+
+    if (choices == NULL
+        || !ngx_ai_relay_json_array_next(b, choices, &pos, &choice))
+    {
+        if (x->stopped && x->usage_seen) {
+            ngx_ai_relay_xs_o2g_end(x);
+        }
+
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    ngx_ai_relay_xs_find(b, &choice, "delta", &delta);
+
+    ngx_ai_relay_xs_find(b, &delta, "reasoning_content", &m);
+
+    if (!ngx_ai_relay_xs_text(&m)) {
+        ngx_ai_relay_xs_find(b, &delta, "reasoning", &m);
+    }
+
+    if (ngx_ai_relay_xs_text(&m)) {
+        ngx_ai_relay_xs_gemini_text(x, b, &m, 1);
+    }
+
+    ngx_ai_relay_xs_find(b, &delta, "content", &m);
+
+    if (ngx_ai_relay_xs_text(&m)) {
+        ngx_ai_relay_xs_gemini_text(x, b, &m, 0);
+    }
+
+    /* Gemini sends a call whole: its pieces are kept until it ends */
+
+    ngx_ai_relay_xs_find(b, &delta, "tool_calls", &calls);
+
+    if (calls.type == NGX_AI_RELAY_JSON_ARRAY) {
+        n = 0;
+
+        while (ngx_ai_relay_json_array_next(b, &calls, &n, &tc)) {
+            index = ngx_ai_relay_xs_int(b, &tc, "index", 0);
+
+            ngx_ai_relay_xs_find(b, &tc, "id", &m);
+            ngx_ai_relay_xs_find(b, &tc, "function", &fn);
+            ngx_ai_relay_xs_find(b, &fn, "name", &name);
+            ngx_ai_relay_xs_find(b, &fn, "arguments", &a);
+
+            if (ngx_ai_relay_xs_text(&m) && index != x->tool_open) {
+                ngx_ai_relay_xs_o2g_call_end(x);
+
+                ngx_ai_relay_jw_raw(&x->calls, ",", x->calls.len ? 1 : 0);
+                ngx_ai_relay_jw_lit(&x->calls, "{\"functionCall\":{\"id\":");
+                ngx_ai_relay_xs_raw(&x->calls, b, &m);
+                ngx_ai_relay_jw_lit(&x->calls, ",\"name\":");
+
+                if (name.type == NGX_AI_RELAY_JSON_STRING) {
+                    ngx_ai_relay_xs_raw(&x->calls, b, &name);
+
+                } else {
+                    ngx_ai_relay_jw_lit(&x->calls, "\"\"");
+                }
+
+                ngx_ai_relay_jw_lit(&x->calls, ",\"args\":");
+                x->tool_open = index;
+            }
+
+            if (ngx_ai_relay_xs_text(&a) && index == x->tool_open) {
+                ngx_ai_relay_jw_raw(&x->args, b + a.value_start + 1,
+                                    a.value_end - a.value_start - 2);
+            }
+        }
+    }
+
+    ngx_ai_relay_xs_find(b, &choice, "finish_reason", &m);
+
+    if (m.type == NGX_AI_RELAY_JSON_STRING) {
+        reason = ngx_ai_relay_xlate_gemini_reason(b + m.value_start + 1,
+                                                  m.value_end - m.value_start
+                                                  - 2);
+        n = strlen(reason);
+
+        if (n < sizeof(x->stop)) {
+            memcpy(x->stop, reason, n + 1);
+        }
+
+        x->stopped = 1;
+
+        if (x->usage_seen) {
+            ngx_ai_relay_xs_o2g_end(x);
+        }
+    }
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+static void
+ngx_ai_relay_xs_o2g_end(ngx_ai_relay_xlate_sse_t *x)
+{
+    ngx_ai_relay_jw_t  *w;
+
+    if (x->finished) {
+        return;
+    }
+
+    w = &x->out;
+
+    ngx_ai_relay_xs_o2g_call_end(x);
+
+    ngx_ai_relay_jw_lit(w, "data: {\"candidates\":[{\"content\":{\"role\":"
+                        "\"model\",\"parts\":[");
+
+    if (x->calls.len) {
+        ngx_ai_relay_jw_raw(w, x->calls.buf, x->calls.len);
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "{\"text\":\"\"}");
+    }
+
+    ngx_ai_relay_jw_lit(w, "]},\"finishReason\":\"");
+
+    if (x->stop[0]) {
+        ngx_ai_relay_jw_raw(w, x->stop, strlen(x->stop));
+
+    } else {
+        ngx_ai_relay_jw_lit(w, "STOP");
+    }
+
+    ngx_ai_relay_jw_lit(w, "\",\"index\":0}],\"usageMetadata\":");
+    ngx_ai_relay_xlate_gemini_meta(w, x->in_tokens, x->out_tokens,
+                                   x->cache_read, x->reasoning);
+    ngx_ai_relay_xs_gemini_tail(x);
+
     x->finished = 1;
 }

@@ -12,7 +12,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 138;
+plan tests => repeat_each() * 169;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -150,6 +150,7 @@ our $Config = relay_config(extra => <<'_EOC_');
 _EOC_
 
 our $OpenAIKey = "Authorization: Bearer $AIRelayTest::TEST_KEY";
+our $GeminiKey = "x-goog-api-key: $AIRelayTest::TEST_KEY";
 our $AnthropicKey = "x-api-key: $AIRelayTest::TEST_KEY\nanthropic-version: 2023-06-01";
 
 # user 1 with $10, the test key, model $model on channel 1 of $provider at
@@ -469,5 +470,63 @@ POST /v1/chat/completions
 --- error_code: 400
 --- response_body chomp
 {"error":{"type":"INVALID_ARGUMENT","param":null,"code":null,"message":"Invalid JSON payload received."}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: Gemini client, OpenAI-compatible channel: generateContent becomes a chat completion and back
+--- init
+main::world('gpt-x', 'openai', '/mock/oai', 'gpt-4o');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1beta/models/gpt-x:generateContent
+{"contents":[{"role":"user","parts":[{"text":"Hi"}]}],"systemInstruction":{"parts":[{"text":"Be brief."}]},"generationConfig":{"maxOutputTokens":256}}
+--- more_headers eval: $::GeminiKey
+--- response_body chomp
+{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello"}]},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":50,"candidatesTokenCount":8,"totalTokenCount":58,"cachedContentTokenCount":40,"thoughtsTokenCount":0},"modelVersion":"gpt-4o","responseId":"chatcmpl-7"}
+--- redis_check
+is(main::upstream_got(), 'POST /mock/oai/v1/chat/completions|Bearer upstream-key-1||||{"model":"gpt-4o","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_tokens":256}',
+   'the upstream got a chat completion request, the client key not');
+expect_bill(prompt => 50, cached => 40, completion => 8);
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: Gemini client, OpenAI-compatible channel, streamGenerateContent with a function call
+--- init
+main::world('gpt-x', 'openai', '/mock/oai-sse', 'gpt-4o');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1beta/models/gpt-x:streamGenerateContent?alt=sse
+{"contents":[{"role":"user","parts":[{"text":"Weather in Paris?"}]}],"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":{"type":"object"}}]}]}
+--- more_headers eval: $::GeminiKey
+--- response_body eval
+'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Let me see."}]},"index":0}],"modelVersion":"gpt-4o","responseId":"c9"}' . "\n\n"
+. 'data: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"id":"call_1","name":"get_weather","args":{"city":"Paris"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":30,"candidatesTokenCount":12,"totalTokenCount":42,"cachedContentTokenCount":0,"thoughtsTokenCount":0},"modelVersion":"gpt-4o","responseId":"c9"}' . "\n\n"
+--- redis_check
+is(main::upstream_got(), 'POST /mock/oai-sse/v1/chat/completions|Bearer upstream-key-1||||{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"Weather in Paris?"}]}],"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}',
+   'a stream with its usage, asked for in the path');
+expect_bill(prompt => 30, completion => 12);
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: an OpenAI upstream's error, in Gemini's shape for a Gemini client
+--- init
+main::world('gpt-x', 'openai', '/mock/oai-bad', 'gpt-4o');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1beta/models/gpt-x:generateContent
+{"contents":[{"parts":[{"text":"Hi"}]}]}
+--- more_headers eval: $::GeminiKey
+--- error_code: 400
+--- response_body chomp
+{"error":{"code":400,"message":"Invalid schema for function get_weather.","status":"INVALID_ARGUMENT"}}
 --- no_error_log
 [error]

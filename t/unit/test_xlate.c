@@ -103,6 +103,9 @@ typedef struct {
 } t_req_result_t;
 
 
+static int  t_request_stream;
+
+
 static void
 t_request(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
     const char *body, t_req_result_t *res)
@@ -129,6 +132,7 @@ t_request(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
     rq.default_max_tokens = 4096;
     rq.from = from;
     rq.to = to;
+    rq.stream = t_request_stream;
 
     res->rc = ngx_ai_relay_xlate_request(&rq, t_alloc, &a);
 
@@ -479,6 +483,84 @@ test_o2g_refused(void **state)
 }
 
 
+static void
+test_g2o_request(void **state)
+{
+    t_req_result_t  r;
+
+    t_request(G2O,
+        "{\"systemInstruction\":{\"parts\":[{\"text\":\"Be \"},"
+        "{\"text\":\"brief.\"}]},\"contents\":["
+        "{\"role\":\"user\",\"parts\":[{\"text\":\"What is here?\"},"
+        "{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":"
+        "\"iVBORw0KGgo=\"}}]},"
+        "{\"role\":\"model\",\"parts\":[{\"text\":\"hmm\",\"thought\":"
+        "true},{\"text\":\"Let me look.\"},{\"functionCall\":{\"name\":"
+        "\"weather\",\"args\":{\"city\":\"Paris\"}}}]},"
+        "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":"
+        "\"weather\",\"response\":{\"sky\":\"sunny\"}}},{\"text\":"
+        "\"Thanks\"}]}],"
+        "\"generationConfig\":{\"maxOutputTokens\":300,\"temperature\":0.5,"
+        "\"stopSequences\":[\"END\"],\"responseMimeType\":"
+        "\"application/json\",\"thinkingConfig\":{\"thinkingBudget\":"
+        "8000}},"
+        "\"tools\":[{\"functionDeclarations\":[{\"name\":\"weather\","
+        "\"description\":\"Weather\",\"parameters\":{\"type\":"
+        "\"OBJECT\"}}]}],\"toolConfig\":{\"functionCallingConfig\":"
+        "{\"mode\":\"ANY\"}},\"safetySettings\":[]}", &r);
+
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_string_equal(r.out,
+        "{\"model\":\"up-model\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+        "\"What is here?\"},{\"type\":\"image_url\",\"image_url\":"
+        "{\"url\":\"data:image/png;base64,iVBORw0KGgo=\"}}]},"
+        "{\"role\":\"assistant\",\"content\":\"Let me look.\","
+        "\"tool_calls\":[{\"id\":\"call_0_weather\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"weather\",\"arguments\":"
+        "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_0_weather\","
+        "\"content\":\"{\\\"sky\\\":\\\"sunny\\\"}\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+        "\"Thanks\"}]}],"
+        "\"max_tokens\":300,\"temperature\":0.5,\"stop\":[\"END\"],"
+        "\"response_format\":{\"type\":\"json_object\"},"
+        "\"reasoning_effort\":\"medium\","
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+        "\"weather\",\"description\":\"Weather\",\"parameters\":"
+        "{\"type\":\"OBJECT\"}}}],\"tool_choice\":\"required\"}");
+    assert_false(r.stream);
+
+    /* the stream is said in the path: the caller says it */
+
+    t_request_stream = 1;
+    t_request(G2O, "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}",
+              &r);
+    t_request_stream = 0;
+
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_string_equal(r.out,
+        "{\"model\":\"up-model\",\"messages\":[{\"role\":\"user\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],"
+        "\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+    assert_true(r.stream);
+
+    t_request(G2O, "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}],"
+              "\"generationConfig\":{\"topK\":3}}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+    assert_non_null(strstr(r.err, "generationConfig.topK"));
+
+    t_request(G2O, "{\"contents\":[{\"parts\":[{\"fileData\":{}}]}]}",
+              &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+
+    t_request(G2O, "{\"contents\":[],\"cachedContent\":\"c/1\"}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+    assert_non_null(strstr(r.err, "cachedContent"));
+}
+
+
 /* ----------------------------------------------------- whole answers */
 
 static void
@@ -516,8 +598,8 @@ t_golden(const char *name, const u_char *out, size_t len)
 
 
 static void
-t_response(const char *fixture, ngx_ai_relay_format_e from,
-    ngx_ai_relay_format_e to)
+t_response_as(const char *fixture, ngx_ai_relay_format_e from,
+    ngx_ai_relay_format_e to, const char *golden)
 {
     char               *body;
     size_t              len;
@@ -535,10 +617,18 @@ t_response(const char *fixture, ngx_ai_relay_format_e from,
                                                  1700000000, &w),
                      NGX_AI_RELAY_XLATE_OK);
 
-    t_golden(fixture, w.buf, w.len);
+    t_golden(golden, w.buf, w.len);
 
     free(body);
     t_free(&a);
+}
+
+
+static void
+t_response(const char *fixture, ngx_ai_relay_format_e from,
+    ngx_ai_relay_format_e to)
+{
+    t_response_as(fixture, from, to, fixture);
 }
 
 
@@ -551,6 +641,9 @@ test_responses(void **state)
     t_response("openai_chat_tools.json", O2A);
     t_response("gemini.json", G2O);
     t_response("gemini_tools.json", G2O);
+    t_response_as("openai_chat.json", O2G, "openai_chat.json.gemini");
+    t_response_as("openai_chat_tools.json", O2G,
+                  "openai_chat_tools.json.gemini");
 }
 
 
@@ -616,6 +709,10 @@ typedef struct {
 static void
 t_take(t_stream_t *s)
 {
+    if (s->x.out.len == 0) {
+        return;
+    }
+
     if (s->len + s->x.out.len > s->cap) {
         s->cap = (s->len + s->x.out.len) * 2 + 1024;
         s->out = realloc(s->out, s->cap);
@@ -749,6 +846,10 @@ test_streams(void **state)
              "openai_chat_stream_tools.sse");
     t_stream("gemini_stream.sse", G2O, 1, "gemini_stream.sse");
     t_stream("gemini_stream_tools.sse", G2O, 0, "gemini_stream_tools.sse");
+    t_stream("openai_chat_stream_usage.sse", O2G, 0,
+             "openai_chat_stream_usage.sse.gemini");
+    t_stream("openai_chat_stream_tools.sse", O2G, 0,
+             "openai_chat_stream_tools.sse.gemini");
 }
 
 
@@ -791,6 +892,7 @@ main(void)
         cmocka_unit_test(test_a2o_refused),
         cmocka_unit_test(test_o2g_request),
         cmocka_unit_test(test_o2g_refused),
+        cmocka_unit_test(test_g2o_request),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_streams),
