@@ -8,11 +8,12 @@
 use lib 't/helpers';
 use AIRelayTest;
 use Test::Nginx::Socket;
+use POSIX ();
 
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 169;
+plan tests => repeat_each() * 182;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -191,6 +192,83 @@ sub nothing_changed {
                    'balance untouched');
     Test::More::is(AIRelayTest::redis('HLEN', 'ar:{u1}:res'), 0,
                    'no reservation');
+}
+
+# An upstream on $port that sends $first, then holds $rest until the
+# client created $gate (it has the translation of $first), and writes to
+# $result whether that happened before it gave up (10 s).  Order, not
+# timing: a relay that held translated events back would leave the client
+# without them while the upstream waits.
+sub gated_upstream {
+    my ($port, $gate, $result, $first, $rest) = @_;
+    unlink $gate, $result;
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                    LocalPort => $port, Listen => 5,
+                                    ReuseAddr => 1)
+        or die "gated upstream on $port: $!\n";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid) {
+        close $srv;
+        return $pid;
+    }
+    local $SIG{ALRM} = sub { POSIX::_exit(0) };
+    alarm 20;
+    my $c = $srv->accept or POSIX::_exit(0);
+    my $req = '';
+    sysread($c, $req, 65536, length $req) while $req !~ /\r\n\r\n/;
+    syswrite($c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                 . "Connection: close\r\n\r\n$first");
+    my $seen = 'held back';
+    for (1 .. 1000) {
+        if (-e $gate) { $seen = 'delivered'; last }
+        select(undef, undef, undef, 0.01);
+    }
+    open my $fh, '>', $result or POSIX::_exit(1);
+    print $fh $seen;
+    close $fh;
+    syswrite($c, $rest);
+    close $c;
+    POSIX::_exit(0);
+}
+
+# an OpenAI client's stream through an Anthropic channel that holds its
+# second half until the client has the first text: (client's body, seen)
+sub gated_translated_stream {
+    my $port = AIRelayTest::free_port();
+    my ($gate, $result) = ("/tmp/ai-relay-t022-$port.gate",
+                           "/tmp/ai-relay-t022-$port.result");
+    AIRelayTest::seed_channel(1, provider => 'anthropic',
+        base_url => "http://127.0.0.1:$port",
+        map => { 'claude-x' => 'claude-sonnet-4-5' });
+    my $ev = sub { "event: $_[0]\ndata: $_[1]\n\n" };
+    my $pid = gated_upstream($port, $gate, $result,
+        $ev->('message_start', '{"type":"message_start","message":{"id":"msg_g","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":9,"output_tokens":1}}}')
+        . $ev->('content_block_start', '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}')
+        . $ev->('content_block_delta', '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"now"}}'),
+        $ev->('content_block_delta', '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" later"}}')
+        . $ev->('content_block_stop', '{"type":"content_block_stop","index":0}')
+        . $ev->('message_delta', '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}')
+        . $ev->('message_stop', '{"type":"message_stop"}'));
+    my $body = '{"model":"claude-x","stream":true,"messages":[{"role":"user","content":"hi"}]}';
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $AIRelayTest::SERVER_PORT)
+        or die $!;
+    print $s "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+             . "Connection: close\r\n$::OpenAIKey\r\nContent-Length: "
+             . length($body) . "\r\n\r\n$body";
+    my $buf = '';
+    while (sysread($s, $buf, 4096, length $buf)) {
+        if ($buf =~ /"content":"now"/ && !-e $gate) {
+            open my $fh, '>', $gate or die "$gate: $!";
+            close $fh;
+        }
+    }
+    waitpid $pid, 0;
+    open my $fh, '<', $result or die "no result from the upstream: $!";
+    my $seen = <$fh>;
+    unlink $gate, $result;
+    return ($buf, $seen);
 }
 
 run_tests();
@@ -530,3 +608,19 @@ POST /v1beta/models/gpt-x:generateContent
 {"error":{"code":400,"message":"Invalid schema for function get_weather.","status":"INVALID_ARGUMENT"}}
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: a translated stream leaves event by event: the first text is not held back until the upstream's next event
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth-sse', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+GET /v1/models
+--- more_headers eval: $::OpenAIKey
+--- redis_check
+my ($buf, $seen) = main::gated_translated_stream();
+is($seen, 'delivered', 'the client had "now" while the upstream held " later"');
+like($buf, qr/"content":" later".*"finish_reason":"stop".*data: \[DONE\]\n\n/s, 'and the rest followed');
+expect_bill(prompt => 9, completion => 2);
