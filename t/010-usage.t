@@ -267,7 +267,7 @@ expect_bill(prompt => 2095 + 4102 + 2051, cached => 4102, cw5m => 51,
 
 === TEST 16: Gemini stream (SSE): the last usageMetadata, thoughts billed as output
 --- init
-AIRelayTest::seed_fixture('gemini_stream.sse');
+AIRelayTest::seed_fixture('gemini_stream.sse', channel => { provider => 'gemini' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -283,7 +283,7 @@ expect_bill(prompt => 2100, cached => 2048, completion => 40 + 100,
 
 === TEST 17: Gemini, not streamed
 --- init
-AIRelayTest::seed_fixture('gemini.json');
+AIRelayTest::seed_fixture('gemini.json', channel => { provider => 'gemini' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
