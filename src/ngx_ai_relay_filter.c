@@ -402,8 +402,9 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     /* billed from the upstream's own usage, in the upstream's format */
 
     ngx_ai_relay_usage_init(ctx->stream.usage,
-                            ctx->xlate.to ? (ngx_ai_relay_format_e) ctx->xlate.to
-                                          : ctx->body.usage_format);
+                            ctx->xlate.to
+                            ? (ngx_ai_relay_format_e) ctx->xlate.to
+                            : ctx->body.usage_format);
 
     type = &r->headers_out.content_type;
 

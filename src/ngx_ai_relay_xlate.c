@@ -868,7 +868,8 @@ ngx_ai_relay_o2a_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
     budget = 0;
     m = ngx_ai_relay_top("reasoning_effort");
 
-    if (ngx_ai_relay_xm_is(b, &m, "low") || ngx_ai_relay_xm_is(b, &m, "minimal"))
+    if (ngx_ai_relay_xm_is(b, &m, "low")
+        || ngx_ai_relay_xm_is(b, &m, "minimal"))
     {
         budget = NGX_AI_RELAY_XLATE_BUDGET_LOW;
 
@@ -3435,7 +3436,8 @@ ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
             continue;
         }
 
-        if (!ngx_ai_relay_xm_null(&role) && !ngx_ai_relay_xm_is(b, &role, "user"))
+        if (!ngx_ai_relay_xm_null(&role)
+            && !ngx_ai_relay_xm_is(b, &role, "user"))
         {
             return ngx_ai_relay_xlate_fail(rq, "a content's role must be "
                                            "user or model");

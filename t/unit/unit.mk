@@ -57,6 +57,8 @@ UNIT_BENCH_CFLAGS ?= -g -O
 UNIT_BENCH_SRCS = $(TOP)/t/unit/bench_stream.c \
                   $(TOP)/src/ngx_ai_relay_sse.c \
                   $(TOP)/src/ngx_ai_relay_usage.c \
+                  $(TOP)/src/ngx_ai_relay_xlate.c \
+                  $(TOP)/src/ngx_ai_relay_xlate_sse.c \
                   $(TOP)/src/ngx_ai_relay_json_scan.c
 UNIT_ASAN_BINS  = $(UNIT_BUILD)/asan/test_sse $(UNIT_BUILD)/asan/test_usage
 
@@ -105,7 +107,7 @@ $(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_USAGE_SRCS) -lcmocka
 
-$(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS)
+$(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS) $(TOP)/src/ngx_ai_relay_xlate.h
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_BENCH_CFLAGS) $(WARN) -I$(TOP)/src \
 	    -DNGX_AI_RELAY_ROOT='"$(TOP)"' -o $@ $(UNIT_BENCH_SRCS)
