@@ -484,10 +484,6 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_ai_relay_xlate_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    ngx_ai_relay_loc_conf_t  *arlcf;
-
-    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
-
     ctx->xlate.sse = ngx_palloc(r->pool, sizeof(ngx_ai_relay_xlate_sse_t));
     if (ctx->xlate.sse == NULL) {
         return NGX_ERROR;
@@ -504,8 +500,6 @@ ngx_ai_relay_xlate_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ngx_http_clear_content_length(r);
     ngx_http_clear_accept_ranges(r);
-
-    (void) arlcf;
 
     return NGX_OK;
 }

@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 182;
+plan tests => repeat_each() * 197;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -112,6 +112,14 @@ our $Config = relay_config(extra => <<'_EOC_');
         echo_flush;
         echo 'data: {"candidates":[{"content":{"parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":40,"candidatesTokenCount":9,"totalTokenCount":49},"modelVersion":"gemini-2.5-flash","responseId":"rsp-2"}';
         echo;
+    }
+
+    location /mock/down/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo_status 503;
+        echo '{"error":{"message":"overloaded","type":"server_error","param":null,"code":null}}';
     }
 
     location /mock/oai/ {
@@ -624,3 +632,35 @@ my ($buf, $seen) = main::gated_translated_stream();
 is($seen, 'delivered', 'the client had "now" while the upstream held " later"');
 like($buf, qr/"content":" later".*"finish_reason":"stop".*data: \[DONE\]\n\n/s, 'and the rest followed');
 expect_bill(prompt => 9, completion => 2);
+
+
+
+=== TEST 18: failover from an OpenAI channel that fails to an Anthropic one: the second attempt is translated, its answer too
+--- init
+main::world('claude-x', 'openai', '/mock/down', 'gpt-4o');
+AIRelayTest::seed_channel(1, provider => 'openai', priority => 10,
+    base_url => AIRelayTest::mock_url('/mock/down'));
+AIRelayTest::seed_channel(2, provider => 'anthropic', priority => 0,
+    base_url => AIRelayTest::mock_url('/mock/anth'),
+    map => { 'claude-x' => 'claude-sonnet-4-5' });
+AIRelayTest::seed_model('claude-x', channels => '1,2');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"user","content":"Hi"}],"max_tokens":20}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like eval
+main::with_created('{"id":"msg_1","object":"chat.completion","created":CREATED,"model":"claude-sonnet-4-5","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":60,"completion_tokens":5,"total_tokens":65,"prompt_tokens_details":{"cached_tokens":30}}}')
+--- redis_check
+my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+wait_for(sub { my @l = do { open my $f, '<', "$root/logs/upstream.log"; <$f> }; @l >= 2 });
+open my $fh, '<', "$root/logs/upstream.log";
+my @lines = <$fh>;
+chomp @lines;
+is($lines[0], 'POST /mock/down/v1/chat/completions|Bearer upstream-key-1||||{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"max_tokens":20}',
+   'the first attempt as the client sent it, but the model');
+is($lines[1], 'POST /mock/anth/v1/messages||upstream-key-2|2023-06-01||{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Hi"}],"max_tokens":20}',
+   'the second translated, with its own key and version');
+my $r = expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 5);
+is($r->{tries}, 2, 'two attempts');
