@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 197;
+plan tests => repeat_each() * 203;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -664,3 +664,28 @@ is($lines[1], 'POST /mock/anth/v1/messages||upstream-key-2|2023-06-01||{"model":
    'the second translated, with its own key and version');
 my $r = expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 5);
 is($r->{tries}, 2, 'two attempts');
+
+
+
+=== TEST 19: a whole answer larger than ai_relay_response_max cannot be translated: a 502 in the client's shape, billed from an estimate
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval
+my $c = $::Config;
+$c =~ s/ai_relay openai;/ai_relay openai;\n        ai_relay_response_max 100;/;
+$c
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"user","content":"Hi"}],"max_tokens":20}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 502
+--- response_body
+{"error":{"message":"The upstream's answer could not be translated to this API's format.","type":"server_error","param":null,"code":"bad_gateway"}}
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{usage_source}, 'estimated', 'billed from an estimate');
+is($r->{status}, '502', 'recorded as the client saw it');
+--- error_log
+could not be translated (larger than ai_relay_response_max)
