@@ -494,6 +494,7 @@ ngx_ai_relay_xlate_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                                 ngx_ai_relay_pool_alloc, r->pool);
 
     ctx->xlate.sse->created = ngx_time();
+
     ctx->xlate.sse->include_usage = ctx->xlate.include_usage;
 
     ctx->stream.drop = 0;

@@ -41,6 +41,11 @@ static int ngx_ai_relay_a2o_response(const u_char *b,
     ngx_ai_relay_json_scan_t *scan, int64_t created, ngx_ai_relay_jw_t *w);
 static int ngx_ai_relay_o2a_response(const u_char *b,
     ngx_ai_relay_json_scan_t *scan, ngx_ai_relay_jw_t *w);
+static int ngx_ai_relay_xlate_request_one(ngx_ai_relay_xlate_req_t *rq,
+    ngx_ai_relay_xlate_alloc_pt alloc, void *data);
+static int ngx_ai_relay_xlate_response_one(ngx_ai_relay_format_e from,
+    ngx_ai_relay_format_e to, const u_char *body, size_t len,
+    int64_t created, ngx_ai_relay_jw_t *out);
 static int ngx_ai_relay_o2g_request(ngx_ai_relay_xlate_req_t *rq,
     ngx_ai_relay_jw_t *w);
 static int ngx_ai_relay_g2o_response(const u_char *b,
@@ -324,12 +329,87 @@ ngx_ai_relay_xlate_supported(ngx_ai_relay_format_e from,
            || (from == NGX_AI_RELAY_FMT_OPENAI_CHAT
                && to == NGX_AI_RELAY_FMT_GEMINI)
            || (from == NGX_AI_RELAY_FMT_GEMINI
-               && to == NGX_AI_RELAY_FMT_OPENAI_CHAT);
+               && to == NGX_AI_RELAY_FMT_OPENAI_CHAT)
+           || ngx_ai_relay_xlate_chained(from, to);
+}
+
+
+/* Anthropic <-> Gemini: by way of OpenAI's format, both steps */
+
+int
+ngx_ai_relay_xlate_chained(ngx_ai_relay_format_e from,
+    ngx_ai_relay_format_e to)
+{
+    return (from == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES
+            && to == NGX_AI_RELAY_FMT_GEMINI)
+           || (from == NGX_AI_RELAY_FMT_GEMINI
+               && to == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES);
 }
 
 
 int
 ngx_ai_relay_xlate_request(ngx_ai_relay_xlate_req_t *rq,
+    ngx_ai_relay_xlate_alloc_pt alloc, void *data)
+{
+    int                          rc;
+    ngx_ai_relay_xlate_req_t    *mid;
+    ngx_ai_relay_json_scan_t     scan;
+    ngx_ai_relay_json_member_t   members[NGX_AI_RELAY_XLATE_MEMBERS];
+
+    if (!ngx_ai_relay_xlate_chained(rq->from, rq->to)) {
+        return ngx_ai_relay_xlate_request_one(rq, alloc, data);
+    }
+
+    /* first to OpenAI's format, then from it */
+
+    mid = alloc(data, sizeof(ngx_ai_relay_xlate_req_t));
+    if (mid == NULL) {
+        return NGX_AI_RELAY_XLATE_ERROR;
+    }
+
+    *mid = *rq;
+    mid->to = NGX_AI_RELAY_FMT_OPENAI_CHAT;
+
+    rc = ngx_ai_relay_xlate_request_one(mid, alloc, data);
+
+    if (rc != NGX_AI_RELAY_XLATE_OK) {
+        memcpy(rq->err, mid->err, sizeof(rq->err));
+        return rc;
+    }
+
+    ngx_ai_relay_json_scan_init(&scan, members, NGX_AI_RELAY_XLATE_MEMBERS);
+
+    if (ngx_ai_relay_json_scan(&scan, mid->out, mid->out_len)
+        != NGX_AI_RELAY_JSON_OK)
+    {
+        return NGX_AI_RELAY_XLATE_ERROR;
+    }
+
+    mid->body = mid->out;
+    mid->len = mid->out_len;
+    mid->scan = &scan;
+    mid->from = NGX_AI_RELAY_FMT_OPENAI_CHAT;
+    mid->to = rq->to;
+
+    rc = ngx_ai_relay_xlate_request_one(mid, alloc, data);
+
+    memcpy(rq->err, mid->err, sizeof(rq->err));
+
+    if (rc != NGX_AI_RELAY_XLATE_OK) {
+        return rc;
+    }
+
+    rq->out = mid->out;
+    rq->out_len = mid->out_len;
+    rq->stream = mid->stream;
+    rq->include_usage = 0;
+
+    return NGX_AI_RELAY_XLATE_OK;
+}
+
+
+static int
+ngx_ai_relay_xlate_request_one(ngx_ai_relay_xlate_req_t *rq,
     ngx_ai_relay_xlate_alloc_pt alloc, void *data)
 {
     int                rc;
@@ -1633,6 +1713,32 @@ ngx_ai_relay_xlate_scan(const u_char *body, size_t len,
 
 int
 ngx_ai_relay_xlate_response(ngx_ai_relay_format_e from,
+    ngx_ai_relay_format_e to, const u_char *body, size_t len,
+    int64_t created, ngx_ai_relay_jw_t *out)
+{
+    int                rc;
+    ngx_ai_relay_jw_t  mid;
+
+    if (!ngx_ai_relay_xlate_chained(from, to)) {
+        return ngx_ai_relay_xlate_response_one(from, to, body, len, created,
+                                               out);
+    }
+
+    ngx_ai_relay_jw_init(&mid, out->alloc, out->data);
+
+    rc = ngx_ai_relay_xlate_response_one(from, NGX_AI_RELAY_FMT_OPENAI_CHAT,
+                                         body, len, created, &mid);
+    if (rc != NGX_AI_RELAY_XLATE_OK) {
+        return rc;
+    }
+
+    return ngx_ai_relay_xlate_response_one(NGX_AI_RELAY_FMT_OPENAI_CHAT, to,
+                                           mid.buf, mid.len, created, out);
+}
+
+
+static int
+ngx_ai_relay_xlate_response_one(ngx_ai_relay_format_e from,
     ngx_ai_relay_format_e to, const u_char *body, size_t len,
     int64_t created, ngx_ai_relay_jw_t *out)
 {

@@ -105,6 +105,9 @@ typedef struct {
     int64_t                       cache_read;
     int64_t                       cache_write;
     int64_t                       reasoning;
+    void                         *next;      /* chained: the step from
+                                                OpenAI's format */
+    ngx_ai_relay_jw_t             mid;       /* chained: this step's */
     ngx_ai_relay_jw_t             calls;     /* Gemini: whole calls */
     ngx_ai_relay_jw_t             args;      /* the current call's text */
     u_char                        id[128];
@@ -125,6 +128,9 @@ void ngx_ai_relay_jw_int(ngx_ai_relay_jw_t *w, int64_t v);
 
 /* 1 when a request of format from goes to a channel of format to */
 int ngx_ai_relay_xlate_supported(ngx_ai_relay_format_e from,
+    ngx_ai_relay_format_e to);
+/* 1 for Anthropic <-> Gemini: translated by way of OpenAI's format */
+int ngx_ai_relay_xlate_chained(ngx_ai_relay_format_e from,
     ngx_ai_relay_format_e to);
 
 int ngx_ai_relay_xlate_request(ngx_ai_relay_xlate_req_t *rq,

@@ -26,6 +26,9 @@ typedef ngx_ai_relay_json_member_t  ngx_ai_relay_xm_t;
 #define NGX_AI_RELAY_XS_TOOL      3
 
 
+static int ngx_ai_relay_xs_event_one(ngx_ai_relay_xlate_sse_t *x,
+    const u_char *data, size_t len);
+static int ngx_ai_relay_xs_finish_one(ngx_ai_relay_xlate_sse_t *x);
 static int ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x,
     const u_char *b, ngx_ai_relay_json_scan_t *scan);
 static int ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x,
@@ -44,6 +47,33 @@ ngx_ai_relay_xlate_sse_init(ngx_ai_relay_xlate_sse_t *x,
     ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
     ngx_ai_relay_xlate_alloc_pt alloc, void *data)
 {
+    ngx_ai_relay_xlate_sse_t  *next;
+
+    if (ngx_ai_relay_xlate_chained(from, to)) {
+
+        /*
+         * Anthropic <-> Gemini: this step to OpenAI's chunks (with their
+         * usage chunk), the next from them; NULL next: out of memory,
+         * said by the first event
+         */
+
+        ngx_ai_relay_xlate_sse_init(x, from, NGX_AI_RELAY_FMT_OPENAI_CHAT,
+                                    alloc, data);
+        x->include_usage = 1;
+
+        next = alloc(data, sizeof(ngx_ai_relay_xlate_sse_t));
+
+        if (next == NULL) {
+            x->out.failed = 1;
+            return;
+        }
+
+        ngx_ai_relay_xlate_sse_init(next, NGX_AI_RELAY_FMT_OPENAI_CHAT, to,
+                                    alloc, data);
+        x->next = next;
+        return;
+    }
+
     memset(x, 0, sizeof(ngx_ai_relay_xlate_sse_t));
 
     x->from = from;
@@ -53,8 +83,64 @@ ngx_ai_relay_xlate_sse_init(ngx_ai_relay_xlate_sse_t *x,
     x->block_index = -1;
 
     ngx_ai_relay_jw_init(&x->out, alloc, data);
+    ngx_ai_relay_jw_init(&x->mid, alloc, data);
     ngx_ai_relay_jw_init(&x->calls, alloc, data);
     ngx_ai_relay_jw_init(&x->args, alloc, data);
+}
+
+
+/*
+ * Chained: the OpenAI chunks this step wrote go through the next step,
+ * one by one, and what it writes becomes this step's output.
+ */
+
+static int
+ngx_ai_relay_xs_pipe(ngx_ai_relay_xlate_sse_t *x)
+{
+    u_char                    *p, *last, *end;
+    ngx_ai_relay_xlate_sse_t  *next;
+
+    next = x->next;
+
+    if (x->out.len == 0) {
+        return NGX_AI_RELAY_XLATE_OK;
+    }
+
+    x->mid.len = 0;
+    ngx_ai_relay_jw_raw(&x->mid, x->out.buf, x->out.len);
+    x->out.len = 0;
+
+    if (x->mid.failed) {
+        return NGX_AI_RELAY_XLATE_ERROR;
+    }
+
+    p = x->mid.buf;
+    last = p + x->mid.len;
+
+    /* "data: <one line>\n\n" each: this step writes nothing else */
+
+    while (p < last) {
+        end = memchr(p, '\n', last - p);
+
+        if (end == NULL) {
+            break;
+        }
+
+        if (end - p > 6 && memcmp(p, "data: ", 6) == 0
+            && ngx_ai_relay_xlate_sse_event(next, NULL, 0, p + 6,
+                                            end - p - 6)
+               != NGX_AI_RELAY_XLATE_OK)
+        {
+            return NGX_AI_RELAY_XLATE_ERROR;
+        }
+
+        p = end + 1;
+    }
+
+    ngx_ai_relay_jw_raw(&x->out, next->out.buf, next->out.len);
+    next->out.len = 0;
+
+    return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR : NGX_AI_RELAY_XLATE_OK;
 }
 
 
@@ -149,11 +235,32 @@ int
 ngx_ai_relay_xlate_sse_event(ngx_ai_relay_xlate_sse_t *x, const u_char *name,
     size_t name_len, const u_char *data, size_t len)
 {
+    int  rc;
+
+    if (x->next == NULL) {
+        return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR
+                             : ngx_ai_relay_xs_event_one(x, data, len);
+    }
+
+    /* the next step needs the usage chunk, whatever the caller set */
+    x->include_usage = 1;
+
+    rc = ngx_ai_relay_xs_event_one(x, data, len);
+
+    if (rc != NGX_AI_RELAY_XLATE_OK) {
+        return rc;
+    }
+
+    return ngx_ai_relay_xs_pipe(x);
+}
+
+
+static int
+ngx_ai_relay_xs_event_one(ngx_ai_relay_xlate_sse_t *x, const u_char *data,
+    size_t len)
+{
     ngx_ai_relay_xm_t         members[NGX_AI_RELAY_XS_MEMBERS];
     ngx_ai_relay_json_scan_t  scan;
-
-    (void) name;
-    (void) name_len;
 
     if (x->finished) {
         return NGX_AI_RELAY_XLATE_OK;
@@ -205,6 +312,39 @@ ngx_ai_relay_xlate_sse_event(ngx_ai_relay_xlate_sse_t *x, const u_char *name,
 
 int
 ngx_ai_relay_xlate_sse_finish(ngx_ai_relay_xlate_sse_t *x)
+{
+    int                        rc;
+    ngx_ai_relay_xlate_sse_t  *next;
+
+    next = x->next;
+
+    if (next) {
+        x->include_usage = 1;
+        rc = ngx_ai_relay_xs_finish_one(x);
+
+        if (rc == NGX_AI_RELAY_XLATE_OK) {
+            rc = ngx_ai_relay_xs_pipe(x);
+        }
+
+        if (rc != NGX_AI_RELAY_XLATE_OK
+            || ngx_ai_relay_xlate_sse_finish(next) != NGX_AI_RELAY_XLATE_OK)
+        {
+            return NGX_AI_RELAY_XLATE_ERROR;
+        }
+
+        ngx_ai_relay_jw_raw(&x->out, next->out.buf, next->out.len);
+        next->out.len = 0;
+
+        return x->out.failed ? NGX_AI_RELAY_XLATE_ERROR
+                             : NGX_AI_RELAY_XLATE_OK;
+    }
+
+    return ngx_ai_relay_xs_finish_one(x);
+}
+
+
+static int
+ngx_ai_relay_xs_finish_one(ngx_ai_relay_xlate_sse_t *x)
 {
     if (x->finished) {
         return NGX_AI_RELAY_XLATE_OK;

@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 203;
+plan tests => repeat_each() * 231;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -689,3 +689,44 @@ is($r->{usage_source}, 'estimated', 'billed from an estimate');
 is($r->{status}, '502', 'recorded as the client saw it');
 --- error_log
 could not be translated (larger than ai_relay_response_max)
+
+
+
+=== TEST 20: Anthropic client, Gemini channel (by way of OpenAI's format): generateContent, and a message back
+--- init
+main::world('gem', 'gemini', '/mock/gem', 'gemini-2.5-flash');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/messages
+{"model":"gem","max_tokens":64,"messages":[{"role":"user","content":"Hello"}]}
+--- more_headers eval: $::AnthropicKey
+--- response_body chomp
+{"id":"rsp-1","type":"message","role":"assistant","model":"gemini-2.5-flash","content":[{"type":"text","text":"Bonjour"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":8,"output_tokens":11}}
+--- redis_check
+is(main::upstream_got(), 'POST /mock/gem/v1beta/models/gemini-2.5-flash:generateContent|||2023-06-01|upstream-key-1|{"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"generationConfig":{"maxOutputTokens":64}}',
+   'the upstream got a generateContent request');
+expect_bill(prompt => 20, cached => 8, completion => 11, reasoning => 8);
+--- no_error_log
+[error]
+
+
+
+=== TEST 21: Gemini client, Anthropic channel (by way of OpenAI's format), a stream with a function call
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth-sse', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1beta/models/claude-x:streamGenerateContent?alt=sse
+{"contents":[{"role":"user","parts":[{"text":"Weather?"}]}],"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":{"type":"object"}}]}]}
+--- more_headers eval: $::GeminiKey
+--- response_body eval
+'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Let me see."}]},"index":0}],"modelVersion":"claude-sonnet-4-5","responseId":"msg_2"}' . "\n\n"
+. 'data: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"id":"toolu_1","name":"get_weather","args":{"city":"Paris"}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":60,"candidatesTokenCount":7,"totalTokenCount":67,"cachedContentTokenCount":30,"thoughtsTokenCount":0},"modelVersion":"claude-sonnet-4-5","responseId":"msg_2"}' . "\n\n"
+--- redis_check
+is(main::upstream_got(), 'POST /mock/anth-sse/v1/messages||upstream-key-1|2023-06-01||{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":[{"type":"text","text":"Weather?"}]}],"max_tokens":4096,"stream":true,"tools":[{"name":"get_weather","input_schema":{"type":"object"}}]}',
+   'the upstream got a messages stream request');
+expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 7);
+--- no_error_log
+[error]

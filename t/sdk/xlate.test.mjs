@@ -1,6 +1,7 @@
 // The official SDKs of the three APIs (npm "openai", "@anthropic-ai/sdk",
 // "@google/genai") against the relay `make run` started, each on models
-// whose channels speak the other two APIs: the demo upstream answers as
+// whose channels speak the other two APIs (Anthropic <-> Gemini by way of
+// OpenAI's format): the demo upstream answers as
 // OpenAI (gpt-4o-mini), Anthropic (claude-demo) and Gemini (gemini-demo)
 // and refuses any field those APIs do not document.  Completions, streams
 // and a tool call and its result, each way.
@@ -153,6 +154,23 @@ await check('anthropic: what OpenAI cannot do is a 400 the SDK reads', async () 
                && /top_k/.test(e.message));
 });
 
+await check('anthropic: message and stream on a Gemini channel', async () => {
+    const r = await anthropic.messages.create({
+        model: 'gemini-demo', max_tokens: 64,
+        messages: [{ role: 'user', content: 'Hello Gemini from Claude' }],
+    });
+    assert.equal(r.content[0].text, 'You said: Hello Gemini from Claude');
+    assert.equal(r.stop_reason, 'end_turn');
+    assert.ok(r.usage.output_tokens > 0);
+
+    const m = await anthropic.messages.stream({
+        model: 'gemini-demo', max_tokens: 64,
+        messages: [{ role: 'user', content: 'Stream from Gemini' }],
+    }).finalMessage();
+    assert.equal(m.content[0].text, 'You said: Stream from Gemini');
+    assert.ok(m.usage.output_tokens > 0, 'usage from message_delta');
+});
+
 // --------------------------------------- Gemini SDK, an OpenAI channel
 
 await check('genai: generateContent on an OpenAI-compatible channel', async () => {
@@ -198,6 +216,21 @@ await check('genai: a function call and its response', async () => {
     const r2 = await genai.models.generateContent({
         model: 'gpt-4o-mini', contents, config: { tools } });
     assert.match(r2.text, /^Hello!/);
+});
+
+await check('genai: generateContent and a stream on an Anthropic channel', async () => {
+    const r = await genai.models.generateContent({
+        model: 'claude-demo', contents: 'Hello Claude from Gemini',
+        config: { maxOutputTokens: 64 },
+    });
+    assert.equal(r.text, 'You said: Hello Claude from Gemini');
+    assert.ok(r.usageMetadata.promptTokenCount > 0);
+
+    const stream = await genai.models.generateContentStream({
+        model: 'claude-demo', contents: 'Stream from Claude' });
+    let text = '';
+    for await (const chunk of stream) text += chunk.text ?? '';
+    assert.equal(text, 'You said: Stream from Claude');
 });
 
 console.log(`${passed} passed`);

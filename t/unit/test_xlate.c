@@ -154,6 +154,8 @@ t_request(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
 #define A2O  NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, NGX_AI_RELAY_FMT_OPENAI_CHAT
 #define O2G  NGX_AI_RELAY_FMT_OPENAI_CHAT, NGX_AI_RELAY_FMT_GEMINI
 #define G2O  NGX_AI_RELAY_FMT_GEMINI, NGX_AI_RELAY_FMT_OPENAI_CHAT
+#define A2G  NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, NGX_AI_RELAY_FMT_GEMINI
+#define G2A  NGX_AI_RELAY_FMT_GEMINI, NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES
 
 
 static void
@@ -561,6 +563,64 @@ test_g2o_request(void **state)
 }
 
 
+/* Anthropic <-> Gemini: by way of OpenAI's format */
+
+static void
+test_chained_requests(void **state)
+{
+    t_req_result_t  r;
+
+    t_request(A2G,
+        "{\"model\":\"g\",\"max_tokens\":100,\"system\":\"Be brief.\","
+        "\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"Weather?\"},{\"role\":\"assistant\",\"content\":[{\"type\":"
+        "\"tool_use\",\"id\":\"toolu_1\",\"name\":\"weather\",\"input\":"
+        "{\"city\":\"Paris\"}}]},{\"role\":\"user\",\"content\":[{\"type\":"
+        "\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":"
+        "\"sunny\"}]}],\"tools\":[{\"name\":\"weather\",\"input_schema\":"
+        "{\"type\":\"object\"}}]}", &r);
+
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_string_equal(r.out,
+        "{\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]},"
+        "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+        "\"Weather?\"}]},{\"role\":\"model\",\"parts\":[{\"functionCall\":"
+        "{\"name\":\"weather\",\"args\":{\"city\":\"Paris\"}}}]},"
+        "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":"
+        "\"weather\",\"response\":{\"content\":\"sunny\"}}}]}],"
+        "\"generationConfig\":{\"maxOutputTokens\":100},"
+        "\"tools\":[{\"functionDeclarations\":[{\"name\":\"weather\","
+        "\"parametersJsonSchema\":{\"type\":\"object\"}}]}]}");
+    assert_true(r.stream);
+
+    t_request_stream = 1;
+    t_request(G2A, "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}],"
+              "\"generationConfig\":{\"maxOutputTokens\":64}}", &r);
+    t_request_stream = 0;
+
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_string_equal(r.out,
+        "{\"model\":\"up-model\",\"messages\":[{\"role\":\"user\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],"
+        "\"max_tokens\":64,\"stream\":true}");
+    assert_true(r.stream);
+
+    /* refused by either step */
+
+    t_request(A2G, "{\"model\":\"g\",\"max_tokens\":5,\"top_k\":2,"
+              "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+              &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+
+    t_request(A2G, "{\"model\":\"g\",\"max_tokens\":5,\"messages\":["
+              "{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":"
+              "{\"type\":\"auto\",\"disable_parallel_tool_use\":true}}",
+              &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+    assert_non_null(strstr(r.err, "parallel_tool_calls"));
+}
+
+
 /* ----------------------------------------------------- whole answers */
 
 static void
@@ -644,6 +704,9 @@ test_responses(void **state)
     t_response_as("openai_chat.json", O2G, "openai_chat.json.gemini");
     t_response_as("openai_chat_tools.json", O2G,
                   "openai_chat_tools.json.gemini");
+    t_response_as("anthropic_tools.json", A2G,
+                  "anthropic_tools.json.gemini");
+    t_response_as("gemini_tools.json", G2A, "gemini_tools.json.anthropic");
 }
 
 
@@ -850,6 +913,9 @@ test_streams(void **state)
              "openai_chat_stream_usage.sse.gemini");
     t_stream("openai_chat_stream_tools.sse", O2G, 0,
              "openai_chat_stream_tools.sse.gemini");
+    t_stream("anthropic_stream_tools.sse", A2G, 0,
+             "anthropic_stream_tools.sse.gemini");
+    t_stream("gemini_stream.sse", G2A, 0, "gemini_stream.sse.anthropic");
 }
 
 
@@ -893,6 +959,7 @@ main(void)
         cmocka_unit_test(test_o2g_request),
         cmocka_unit_test(test_o2g_refused),
         cmocka_unit_test(test_g2o_request),
+        cmocka_unit_test(test_chained_requests),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_streams),
