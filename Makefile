@@ -68,6 +68,13 @@ RUN          := $(TOP)/run
 
 TEST_REDIS_PORT ?= 6399
 TEST_PORT       ?= 1984
+# t/022-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus)
+TEST_CLUSTER_PORT ?= 7301
+# t/022-cluster.t's second relay (nginx)
+TEST_SECOND_PORT ?= 2292
+# t/023-sentinel.t: master and replica from this port, 3 sentinels from 7321
+TEST_SENTINEL_REDIS_PORT ?= 2290
+TEST_SENTINEL_PORT ?= 7321
 # the SDK test's `make run` (nginx, Redis, demo upstream)
 SDK_PORT        ?= 18080
 SDK_REDIS_PORT  ?= 16380
@@ -196,6 +203,10 @@ $(ASAN_MODULE): $(BUILD)/nginx-asan/.configured $(MODULE_SRCS)
 TEST_ENV = TEST_NGINX_BINARY=$(NGINX) \
            TEST_NGINX_LOAD_MODULES="$(ECHO_MODULE) $(1)" \
            TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
+           TEST_NGINX_CLUSTER_PORT=$(TEST_CLUSTER_PORT) \
+           TEST_NGINX_SECOND_PORT=$(TEST_SECOND_PORT) \
+           TEST_NGINX_SENTINEL_REDIS_PORT=$(TEST_SENTINEL_REDIS_PORT) \
+           TEST_NGINX_SENTINEL_PORT=$(TEST_SENTINEL_PORT) \
            TEST_NGINX_SERVER_PORT=$(TEST_PORT) \
            TEST_NGINX_CLI=$(CLI_BIN) \
            PATH=$(BUILD):$$PATH

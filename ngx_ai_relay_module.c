@@ -29,6 +29,8 @@
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_key.h"
 #include "ngx_ai_relay_metrics.h"
+#include "ngx_ai_relay_form.h"
+#include "ngx_ai_relay_endpoint.h"
 
 
 static ngx_int_t ngx_ai_relay_preconfiguration(ngx_conf_t *cf);
@@ -38,9 +40,15 @@ static char *ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_ai_relay_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_ai_relay_redis_parse_addr(ngx_conf_t *cf,
+    ngx_str_t *addr, ngx_str_t *host, ngx_int_t *port);
+static char *ngx_ai_relay_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_ai_relay_passthrough(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_ai_relay_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ai_relay_log_first(ngx_http_core_main_conf_t *cmcf,
     ngx_http_handler_pt handler);
@@ -92,6 +100,14 @@ static ngx_conf_bitmask_t  ngx_ai_relay_next_upstream_masks[] = {
 };
 
 
+/* the answer's "model": what the upstream said, or the client's name */
+static ngx_conf_enum_t  ngx_ai_relay_response_models[] = {
+    { ngx_string("upstream"), 0 },
+    { ngx_string("client"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_ai_relay_max_tokens_bounds = {
     ngx_conf_check_num_bounds, 0, 10000000
 };
@@ -107,8 +123,15 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       NULL },
 
     { ngx_string("ai_relay_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_ai_relay_redis_addr,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_relay_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_ai_relay_redis_sentinel,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -260,6 +283,20 @@ static ngx_command_t  ngx_ai_relay_commands[] = {
       offsetof(ngx_ai_relay_loc_conf_t, allow_unpriced),
       NULL },
 
+    { ngx_string("ai_relay_response_model"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ai_relay_loc_conf_t, response_model),
+      &ngx_ai_relay_response_models },
+
+    { ngx_string("ai_relay_passthrough"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_ai_relay_passthrough,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_relay_sse_max_event"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -403,6 +440,10 @@ ngx_ai_relay_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_ai_relay_form_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_ai_relay_filter_init(cf);
 }
 
@@ -479,6 +520,21 @@ ngx_ai_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_value(armcf->db, 0);
+
+    if (armcf->sentinel_name.len && armcf->cluster) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_relay_redis_sentinel\" and a \"cluster\" "
+                           "in \"ai_relay_redis\" exclude each other");
+        return NGX_CONF_ERROR;
+    }
+
+    if (armcf->cluster && armcf->db) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "Redis Cluster has no \"ai_relay_redis_db\" "
+                           "but 0");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_msec_value(armcf->connect_timeout, 1000);
     ngx_conf_init_msec_value(armcf->timeout, 1000);
     ngx_conf_init_value(armcf->reservation_ttl, 3600);
@@ -535,11 +591,15 @@ ngx_ai_relay_create_loc_conf(ngx_conf_t *cf)
     arlcf->max_depth = NGX_CONF_UNSET_UINT;
     arlcf->next_upstream_tries = NGX_CONF_UNSET_UINT;
     arlcf->next_upstream_timeout = NGX_CONF_UNSET_MSEC;
+    arlcf->response_model = NGX_CONF_UNSET_UINT;
 
     /*
      * set by ngx_pcalloc():
      *
      *     arlcf->next_upstream = 0;
+     *     arlcf->passthrough = { 0, NULL };
+     *     arlcf->passthrough_paths = NULL;
+     *     arlcf->passthrough_methods = 0;
      */
 
     return arlcf;
@@ -583,7 +643,151 @@ ngx_ai_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->next_upstream_timeout,
                               prev->next_upstream_timeout, 0);
 
+    if (conf->passthrough.data == NULL) {
+        conf->passthrough = prev->passthrough;
+        conf->passthrough_paths = prev->passthrough_paths;
+        conf->passthrough_methods = prev->passthrough_methods;
+    }
+
+    ngx_conf_merge_uint_value(conf->response_model, prev->response_model, 0);
+
     return ngx_ai_relay_upstream_wrap(cf, conf);
+}
+
+
+/*
+ * ai_relay_passthrough off | model path... [methods=GET,POST,...]: the
+ * paths (prefixes, at a segment boundary) this location passes through,
+ * raw, billed model's per-request price; GET and POST unless methods=
+ */
+
+static char *
+ngx_ai_relay_passthrough(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_loc_conf_t *arlcf = conf;
+
+    u_char                *p, *last, *end;
+    size_t                 tlen, nlen;
+    ngx_str_t             *value, *path;
+    ngx_uint_t             i, j, m;
+    const u_char          *name;
+
+    static const struct {
+        ngx_str_t   name;
+        ngx_uint_t  method;
+    } methods[] = {
+        { ngx_string("GET"), NGX_HTTP_GET|NGX_HTTP_HEAD },
+        { ngx_string("POST"), NGX_HTTP_POST },
+        { ngx_string("PUT"), NGX_HTTP_PUT },
+        { ngx_string("PATCH"), NGX_HTTP_PATCH },
+        { ngx_string("DELETE"), NGX_HTTP_DELETE }
+    };
+
+    if (arlcf->passthrough.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && ngx_strcmp(value[1].data, "off") == 0)
+    {
+        arlcf->passthrough.data = (u_char *) "";
+        arlcf->passthrough.len = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts < 3) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_relay_passthrough\" needs a model and at "
+                           "least one path prefix (\"/v1/files\"), "
+                           "or \"off\"");
+        return NGX_CONF_ERROR;
+    }
+
+    arlcf->passthrough = value[1];
+    arlcf->passthrough_methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
+
+    arlcf->passthrough_paths = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                                sizeof(ngx_str_t));
+    if (arlcf->passthrough_paths == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "methods=", 8) == 0) {
+
+            m = 0;
+            p = value[i].data + 8;
+            last = value[i].data + value[i].len;
+
+            for ( /* void */ ; p < last; p = end + 1) {
+
+                end = ngx_strlchr(p, last, ',');
+                if (end == NULL) {
+                    end = last;
+                }
+
+                for (j = 0; j < sizeof(methods) / sizeof(methods[0]); j++) {
+                    if ((size_t) (end - p) == methods[j].name.len
+                        && ngx_strncmp(p, methods[j].name.data, end - p) == 0)
+                    {
+                        m |= methods[j].method;
+                        break;
+                    }
+                }
+
+                if (j == sizeof(methods) / sizeof(methods[0])) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid method in \"%V\" (GET, "
+                                       "POST, PUT, PATCH, DELETE)",
+                                       &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            if (m == 0) {
+                return "has an empty \"methods=\"";
+            }
+
+            arlcf->passthrough_methods = m;
+            continue;
+        }
+
+        /*
+         * a prefix of an API, not a whole version, and never one of the
+         * relay's own endpoints
+         */
+
+        ngx_ai_relay_endpoint_tail(value[i].data, value[i].len, &tlen);
+
+        if (value[i].data[0] != '/' || tlen == 0
+            || ngx_ai_relay_endpoint_find(value[i].data, value[i].len,
+                                          &name, &nlen)
+            || ngx_ai_relay_endpoint_near(value[i].data, value[i].len))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ai_relay_passthrough\" path \"%V\" must "
+                               "start with / and name an API that is no "
+                               "endpoint of the relay (\"/v1/files\")",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        path = ngx_array_push(arlcf->passthrough_paths);
+        if (path == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *path = value[i];
+    }
+
+    if (arlcf->passthrough_paths->nelts == 0) {
+        return "needs at least one path prefix";
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -630,7 +834,8 @@ ngx_ai_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * "127.0.0.1:6379", "[::1]:6379" or "unix:/path": numeric only, since
- * hiredis resolves names with a blocking getaddrinfo()
+ * hiredis resolves names with a blocking getaddrinfo(); with "cluster",
+ * several (the seeds of a Redis Cluster, no "unix:")
  */
 
 static char *
@@ -638,26 +843,160 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_ai_relay_main_conf_t *armcf = conf;
 
-    u_char     *p, *colon;
-    ngx_str_t  *value, host;
-    ngx_int_t   port;
+    ngx_str_t                 *value, host;
+    ngx_int_t                  port;
+    ngx_uint_t                 i, n;
+    ngx_ai_relay_slot_node_t  *seed;
 
     if (armcf->addr.len) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    n = cf->args->nelts;
+
+    if (n > 2 && value[n - 1].len == 7
+        && ngx_strncmp(value[n - 1].data, "cluster", 7) == 0)
+    {
+        armcf->cluster = 1;
+        n--;
+    }
+
+    if (n > 2 && !armcf->cluster) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "several redis addresses need \"cluster\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (n - 1 > NGX_AI_RELAY_SLOT_MAX_NODES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "at most %d redis cluster seeds",
+                           NGX_AI_RELAY_SLOT_MAX_NODES);
+        return NGX_CONF_ERROR;
+    }
+
     armcf->addr = value[1];
 
-    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+    if (!armcf->cluster
+        && value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0)
+    {
         armcf->unix_path.len = value[1].len - 5;
         armcf->unix_path.data = value[1].data + 5;   /* NUL ended */
         return NGX_CONF_OK;
     }
 
+    if (armcf->cluster) {
+        armcf->seeds = ngx_array_create(cf->pool, n - 1,
+                                        sizeof(ngx_ai_relay_slot_node_t));
+        if (armcf->seeds == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 1; i < n; i++) {
+        if (value[i].len > 5 && ngx_strncmp(value[i].data, "unix:", 5) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "a Redis Cluster's nodes have IP addresses, "
+                               "not \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_ai_relay_redis_parse_addr(cf, &value[i], &host, &port)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        if (i == 1) {
+            armcf->host.data = ngx_pnalloc(cf->pool, host.len + 1);
+            if (armcf->host.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(armcf->host.data, host.data, host.len);
+            armcf->host.data[host.len] = '\0';
+            armcf->host.len = host.len;
+            armcf->port = port;
+        }
+
+        if (armcf->seeds) {
+            seed = ngx_array_push(armcf->seeds);
+            if (seed == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(seed->host, host.data, host.len);
+            seed->host[host.len] = '\0';
+            seed->port = (int) port;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_relay_redis_sentinel <master name> <sentinel address>... */
+
+static char *
+ngx_ai_relay_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ai_relay_main_conf_t *armcf = conf;
+
+    ngx_str_t                 *value, host;
+    ngx_int_t                  port;
+    ngx_uint_t                 i;
+    ngx_ai_relay_slot_node_t  *addr;
+
+    if (armcf->sentinel_name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts - 2 > NGX_AI_RELAY_SLOT_MAX_NODES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "at most %d sentinels",
+                           NGX_AI_RELAY_SLOT_MAX_NODES);
+        return NGX_CONF_ERROR;
+    }
+
+    armcf->sentinel_name = value[1];   /* NUL ended */
+
+    armcf->sentinels = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                        sizeof(ngx_ai_relay_slot_node_t));
+    if (armcf->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_ai_relay_redis_parse_addr(cf, &value[i], &host, &port)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        addr = ngx_array_push(armcf->sentinels);
+        if (addr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(addr->host, host.data, host.len);
+        addr->host[host.len] = '\0';
+        addr->port = (int) port;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_redis_parse_addr(ngx_conf_t *cf, ngx_str_t *addr,
+    ngx_str_t *host, ngx_int_t *port)
+{
+    u_char  *p, *colon;
+
     colon = NULL;
 
-    for (p = value[1].data + value[1].len; p > value[1].data; p--) {
+    for (p = addr->data + addr->len; p > addr->data; p--) {
         if (p[-1] == ':') {
             colon = p - 1;
             break;
@@ -669,51 +1008,43 @@ ngx_ai_relay_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (colon == NULL) {
-        host = value[1];
-        port = 6379;
+        *host = *addr;
+        *port = 6379;
 
     } else {
-        host.data = value[1].data;
-        host.len = colon - value[1].data;
-        port = ngx_atoi(colon + 1, value[1].data + value[1].len - colon - 1);
+        host->data = addr->data;
+        host->len = colon - addr->data;
+        *port = ngx_atoi(colon + 1, addr->data + addr->len - colon - 1);
     }
 
-    if (host.len > 2 && host.data[0] == '[' && host.data[host.len - 1] == ']')
+    if (host->len > 2 && host->data[0] == '['
+        && host->data[host->len - 1] == ']')
     {
-        host.data++;
-        host.len -= 2;
+        host->data++;
+        host->len -= 2;
     }
 
-    if (port < 1 || port > 65535) {
+    if (*port < 1 || *port > 65535) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis port in \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
+                           "invalid redis port in \"%V\"", addr);
+        return NGX_ERROR;
     }
 
-    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
+    if (host->len >= NGX_AI_RELAY_SLOT_HOST_LEN
+        || (ngx_inet_addr(host->data, host->len) == INADDR_NONE
 #if (NGX_HAVE_INET6)
-        && ngx_inet6_addr(host.data, host.len, NULL) != NGX_OK
+            && ngx_inet6_addr(host->data, host->len, NULL) != NGX_OK
 #endif
-       )
+           ))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "redis address \"%V\" must be a numeric IP "
                            "address or a \"unix:\" path, names would be "
-                           "resolved with a blocking call", &value[1]);
-        return NGX_CONF_ERROR;
+                           "resolved with a blocking call", addr);
+        return NGX_ERROR;
     }
 
-    armcf->host.data = ngx_pnalloc(cf->pool, host.len + 1);
-    if (armcf->host.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(armcf->host.data, host.data, host.len);
-    armcf->host.data[host.len] = '\0';
-    armcf->host.len = host.len;
-    armcf->port = port;
-
-    return NGX_CONF_OK;
+    return NGX_OK;
 }
 
 

@@ -11,6 +11,9 @@
 #                                    (npm @portkey-ai/gateway), skipped
 #                                    when npm cannot fetch it
 #   make bench-deps                  install $(BENCH_PKGS) if missing
+#   make bench-cluster               CPU per request on one Redis against
+#                                    a 3-master Redis Cluster, and two
+#                                    relays on it (bench/cluster.sh)
 #
 # Timing is never asserted by `make test`; see bench/run.sh for all the
 # BENCH_* settings.
@@ -18,7 +21,7 @@
 BENCH_PKGS := wrk redis-server redis-tools libnginx-mod-http-echo curl \
               procps util-linux iproute2 perl
 
-.PHONY: bench bench-peers bench-deps bench-callgrind
+.PHONY: bench bench-peers bench-deps bench-callgrind bench-cluster
 
 bench-deps: $(BUILD)/.deps
 	@$(call apt_install,$(BENCH_PKGS) $(if $(filter 1,$(BENCH_PROFILE)),linux-perf))
@@ -37,3 +40,8 @@ bench-callgrind: build bench-deps
 	@$(call apt_install,valgrind)
 	@TOP=$(TOP) BUILD=$(BUILD) NGINX=$(NGINX) MODULE=$(MODULE) \
 	    timeout $${BENCH_TIMEOUT:-1200} $(TOP)/bench/run.sh callgrind
+
+bench-cluster: build bench-deps
+	@TOP=$(TOP) BUILD=$(BUILD) NGINX=$(NGINX) MODULE=$(MODULE) \
+	    ECHO_MODULE=$(ECHO_MODULE) \
+	    timeout $${BENCH_TIMEOUT:-900} $(TOP)/bench/cluster.sh

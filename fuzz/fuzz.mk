@@ -14,6 +14,12 @@
 #   make fuzz-usage-diff      fuzz the usage extractor against its frozen
 #                             oracle (t/unit/usage_oracle.c), FUZZ_SECONDS;
 #                             crashes: build/fuzz/diff-...
+#   make fuzz-multipart       the multipart parser and the answer's model
+#                             finder, FUZZ_SECONDS; crashes:
+#                             build/fuzz/multipart-...
+#   make fuzz-slot            Redis Cluster's routing (slot map, MOVED and
+#                             ASK, key slots), FUZZ_SECONDS; crashes:
+#                             build/fuzz/slot-...
 #   make fuzz-deps            install $(FUZZ_PKGS) if missing
 #   make fuzz-clean           remove build/fuzz/
 
@@ -55,9 +61,17 @@ FUZZ_DIFF_SRCS = $(TOP)/fuzz/fuzz_usage_diff.c \
                  $(TOP)/src/ngx_ai_relay_json_scan.c
 
 .PHONY: fuzz fuzz-json-scan core-fuzz fuzz-sse fuzz-smoke fuzz-deps \
-        fuzz-clean fuzz-usage-diff
+        fuzz-clean fuzz-usage-diff fuzz-multipart \
+        fuzz-slot
 
-fuzz: fuzz-json-scan fuzz-sse
+# the multipart parser and the model finder
+FUZZ_MP_SRCS = $(TOP)/fuzz/fuzz_multipart.c \
+               $(TOP)/src/ngx_ai_relay_multipart.c \
+               $(TOP)/src/ngx_ai_relay_rename.c
+FUZZ_MP_HDRS = $(TOP)/src/ngx_ai_relay_multipart.h \
+               $(TOP)/src/ngx_ai_relay_rename.h
+
+fuzz: fuzz-json-scan fuzz-sse fuzz-slot fuzz-multipart
 
 core-fuzz: fuzz-json-scan
 
@@ -90,6 +104,17 @@ fuzz-usage-diff: $(FUZZ_BUILD)/fuzz_usage_diff $(FUZZ_BUILD)/seed.stamp
 	    -max_len=$(FUZZ_MAX_LEN) -dict=$(TOP)/fuzz/sse.dict \
 	    $(FUZZ_BUILD)/corpus_diff $(FUZZ_BUILD)/seed
 
+fuzz-multipart: $(FUZZ_BUILD)/fuzz_multipart
+	@mkdir -p $(FUZZ_BUILD)/corpus_multipart
+	$(FUZZ_BUILD)/fuzz_multipart $(FUZZ_RUN) \
+	    -artifact_prefix=$(FUZZ_BUILD)/multipart- -max_len=4096 \
+	    $(FUZZ_BUILD)/corpus_multipart $(TOP)/fuzz/corpus_multipart
+
+fuzz-slot: $(FUZZ_BUILD)/fuzz_slot
+	@mkdir -p $(FUZZ_BUILD)/corpus_slot
+	$(FUZZ_BUILD)/fuzz_slot $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/slot- \
+	    -max_len=4096 -dict=$(TOP)/fuzz/slot.dict $(FUZZ_BUILD)/corpus_slot
+
 fuzz-deps:
 	@$(call apt_install,$(FUZZ_PKGS))
 
@@ -110,6 +135,10 @@ $(FUZZ_BUILD)/fuzz_usage_diff: $(FUZZ_DIFF_SRCS) $(FUZZ_SSE_HDRS) \
         $(TOP)/t/unit/usage_diff.h | fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_DIFF_SRCS) -ljansson
+
+$(FUZZ_BUILD)/fuzz_multipart: $(FUZZ_MP_SRCS) $(FUZZ_MP_HDRS) | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_MP_SRCS)
 
 $(FUZZ_BUILD)/seed.stamp: $(FUZZ_SSE_SEEDS)
 	@mkdir -p $(FUZZ_BUILD)/seed
@@ -149,3 +178,9 @@ fuzz-xlate-smoke: $(FUZZ_BUILD)/fuzz_xlate $(FUZZ_BUILD)/seed.stamp
 $(FUZZ_BUILD)/fuzz_xlate: $(FUZZ_XLATE_SRCS) $(FUZZ_XLATE_HDRS) | fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_XLATE_SRCS)
+
+$(FUZZ_BUILD)/fuzz_slot: $(TOP)/fuzz/fuzz_slot.c $(TOP)/src/ngx_ai_relay_slot.c \
+        $(TOP)/src/ngx_ai_relay_slot.h | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(TOP)/fuzz/fuzz_slot.c \
+	    $(TOP)/src/ngx_ai_relay_slot.c -lhiredis

@@ -22,6 +22,7 @@
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_metrics.h"
+#include "ngx_ai_relay_lua.h"
 
 
 static ngx_int_t ngx_ai_relay_settle_request(ngx_http_request_t *r,
@@ -30,6 +31,14 @@ static ngx_int_t ngx_ai_relay_record(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_uint_t status, ngx_msec_t now,
     ngx_msec_t latency, ngx_str_t *err, ngx_str_t *out);
 static u_char *ngx_ai_relay_record_id(u_char *p, ngx_str_t *id);
+static int64_t ngx_ai_relay_usage_seconds(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_answer_string(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, const char *name, ngx_str_t *value);
+static void ngx_ai_relay_task_remember(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static void ngx_ai_relay_task_refund(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
 
 
 /* the most this request may cost: prompt estimate plus max_tokens */
@@ -43,10 +52,39 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
 
+    ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+
+    switch (ctx->endpoint->price) {
+
+    case NGX_AI_RELAY_EP_PRICE_FREE:
+        ctx->bill.reserve = 0;
+        return NGX_OK;
+
+    case NGX_AI_RELAY_EP_PRICE_REQUEST:
+    case NGX_AI_RELAY_EP_PRICE_CHARS:
+    case NGX_AI_RELAY_EP_PRICE_TASK:
+
+        /* known exactly before the request goes */
+
+        pu.characters = ctx->body.characters;
+        pu.seconds = ctx->body.seconds;
+
+        if (ngx_ai_relay_price_cost(&ctx->route.price, &pu, &ctx->bill.reserve)
+            != NGX_AI_RELAY_PRICE_OK)
+        {
+            ctx->bill.reserve = (int64_t) 1 << 61;
+        }
+
+        return NGX_OK;
+
+    default:
+        break;
+    }
+
     max_out = ctx->body.max_tokens >= 0 ? ctx->body.max_tokens
                                    : arlcf->default_max_tokens;
 
-    if (ctx->body.usage_format == NGX_AI_RELAY_FMT_OPENAI_EMBEDDINGS) {
+    if (ctx->endpoint->price == NGX_AI_RELAY_EP_PRICE_INPUT) {
         max_out = 0;
     }
 
@@ -59,8 +97,6 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     if (ctx->body.usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES) {
-        ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
-
         pu.images = ctx->body.images_requested;
         pu.image_size = (char *) ctx->body.image_size.data;
         pu.image_size_len = ctx->body.image_size.len;
@@ -89,6 +125,7 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 void
 ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
+    int64_t                      n;
     ngx_uint_t                   status, images_only;
     ngx_ai_relay_usage_t        *u;
     ngx_ai_relay_price_usage_t   pu;
@@ -172,6 +209,61 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     pu.image_quality = (char *) ctx->body.image_quality.data;
     pu.image_quality_len = ctx->body.image_quality.len;
 
+    switch (ctx->endpoint->price) {
+
+    case NGX_AI_RELAY_EP_PRICE_FREE:
+
+        /* count_tokens: recorded, never charged, no tokens counted */
+
+        ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+        ctx->bill.usage_source = NGX_AI_RELAY_USAGE_NONE;
+        break;
+
+    case NGX_AI_RELAY_EP_PRICE_REQUEST:
+    case NGX_AI_RELAY_EP_PRICE_CHARS:
+    case NGX_AI_RELAY_EP_PRICE_TASK:
+
+        /* the request itself is the usage, if the upstream served it */
+
+        ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+
+        if (ctx->stream.upstream_ok) {
+            pu.characters = ctx->body.characters;
+            pu.seconds = ctx->body.seconds;
+            ctx->bill.usage_source = NGX_AI_RELAY_USAGE_REQUEST;
+
+        } else {
+            ctx->bill.usage_source = NGX_AI_RELAY_USAGE_NONE;
+        }
+
+        break;
+
+    case NGX_AI_RELAY_EP_PRICE_TOKENS:
+
+        /* a transcription's usage may be its duration: priced by second */
+
+        if ((ctx->endpoint->id == NGX_AI_RELAY_EP_TRANSCRIPTION
+             || ctx->endpoint->id == NGX_AI_RELAY_EP_TRANSLATION)
+            && ctx->stream.upstream_ok)
+        {
+            n = ngx_ai_relay_usage_seconds(r, ctx);
+
+            if (n >= 0) {
+                ngx_memzero(&pu, sizeof(ngx_ai_relay_price_usage_t));
+                pu.seconds = n;
+                ctx->bill.usage_source = NGX_AI_RELAY_USAGE_UPSTREAM;
+            }
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    ctx->bill.characters = pu.characters;
+    ctx->bill.seconds = pu.seconds;
+
     ctx->bill.prompt_tokens = pu.prompt_tokens;
     ctx->bill.completion_tokens = pu.completion_tokens;
     ctx->bill.cached_tokens = pu.cached_tokens;
@@ -227,6 +319,14 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
     if (ctx && r == r->main) {
         ngx_ai_relay_settle_now(r, ctx);
 
+        /* a poll that finds its video failed: the task's money back */
+
+        if (ctx->endpoint && ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_GET
+            && ctx->stream.upstream_ok && ctx->stream.header_seen)
+        {
+            ngx_ai_relay_task_refund(r, ctx);
+        }
+
         /* refused before any money was held: counted here, not settled */
 
         if (!ctx->bill.reserved_ok) {
@@ -269,6 +369,12 @@ ngx_ai_relay_settle_now(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                       "prepared", &ctx->request_id);
     }
 
+    if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CREATE
+        && ctx->stream.upstream_ok)
+    {
+        ngx_ai_relay_task_remember(r, ctx);
+    }
+
     ngx_ai_relay_metrics_request(r, ctx);
 }
 
@@ -289,7 +395,8 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_str_t  *channel, *name, path;
 
     static ngx_str_t  sources[] = {
-        ngx_string("none"), ngx_string("upstream"), ngx_string("estimated")
+        ngx_string("none"), ngx_string("upstream"), ngx_string("estimated"),
+        ngx_string("request")
     };
 
     channel = ctx->route.channel ? &ctx->route.channel->id : &ctx->none;
@@ -312,8 +419,9 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  "\"completion_tokens\":,\"reasoning_tokens\":,\"cost\":,"
                  "\"usage_source\":\"estimated\",\"channel_name\":\"\","
                  "\"path\":\"\",\"host\":\"\",\"client\":\"\","
-                 "\"tries\":,\"attempts\":\"#:\",\"images\":}")
-          + 18 * NGX_INT64_LEN
+                 "\"tries\":,\"attempts\":\"#:\",\"images\":,"
+                 "\"characters\":,\"seconds\":}")
+          + 20 * NGX_INT64_LEN
           + ngx_ai_relay_json_escape_len(ctx->request_id.data,
                                          ctx->request_id.len)
           + 2 + ngx_ai_relay_json_escape_len(ctx->key.id.data,
@@ -381,12 +489,14 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     p = ngx_sprintf(p, ",\"prompt_tokens\":%L,\"cached_tokens\":%L,"
                     "\"cache_write_tokens\":%L,\"completion_tokens\":%L,"
                     "\"reasoning_tokens\":%L,\"cost\":%L,"
-                    "\"usage_source\":\"%V\",\"images\":%L,\"tries\":%ui,"
+                    "\"usage_source\":\"%V\",\"images\":%L,"
+                    "\"characters\":%L,\"seconds\":%L,\"tries\":%ui,"
                     "\"channel_name\":\"",
                     ctx->bill.prompt_tokens, ctx->bill.cached_tokens,
                     ctx->bill.cache_write_tokens, ctx->bill.completion_tokens,
                     ctx->bill.reasoning_tokens, ctx->bill.cost,
                     &sources[ctx->bill.usage_source], ctx->bill.images,
+                    ctx->bill.characters, ctx->bill.seconds,
                     ctx->route.tries);
     p = ngx_ai_relay_json_escape(p, name->data, name->len);
     p = ngx_cpymem(p, "\",\"path\":\"", sizeof("\",\"path\":\"") - 1);
@@ -417,6 +527,336 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * {"usage":{"type":"duration","seconds":9.2}} of a transcription: the
+ * whole seconds, rounded up, or -1 if the answer has none.
+ */
+
+static int64_t
+ngx_ai_relay_usage_seconds(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                      *p, *last;
+    int64_t                      n;
+    ngx_uint_t                   frac;
+    ngx_ai_relay_json_scan_t     scan;
+    ngx_ai_relay_json_member_t   members[16], *usage, secs;
+
+    if (ctx->stream.copy_len == 0 || ctx->stream.copy_overflow) {
+        return -1;
+    }
+
+    ngx_ai_relay_json_scan_init(&scan, members, 16);
+
+    if (ngx_ai_relay_json_scan(&scan, ctx->stream.copy, ctx->stream.copy_len)
+        != NGX_AI_RELAY_JSON_OK)
+    {
+        return -1;
+    }
+
+    usage = ngx_ai_relay_json_find(&scan, ctx->stream.copy, "usage", 5);
+
+    if (usage == NULL || usage->type != NGX_AI_RELAY_JSON_OBJECT
+        || !ngx_ai_relay_json_object_find(ctx->stream.copy, usage, "seconds",
+                                          7, &secs)
+        || secs.type != NGX_AI_RELAY_JSON_NUMBER)
+    {
+        return -1;
+    }
+
+    /* digits, then maybe a fraction: any fraction is one more second */
+
+    p = ctx->stream.copy + secs.value_start;
+    last = ctx->stream.copy + secs.value_end;
+    n = 0;
+    frac = 0;
+
+    for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (n > NGX_MAX_INT32_VALUE) {
+            return -1;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            frac |= (*p != '0');
+        }
+    }
+
+    if (p != last) {
+        /* a sign or an exponent: not a duration we bill */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai relay: transcription usage seconds not understood");
+        return -1;
+    }
+
+    return n + frac;
+}
+
+
+/* a top-level string of the (copied) JSON answer, at most 128 bytes */
+
+static ngx_int_t
+ngx_ai_relay_answer_string(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    const char *name, ngx_str_t *value)
+{
+    size_t                       len;
+    ngx_ai_relay_json_scan_t     scan;
+    ngx_ai_relay_json_member_t   members[32];
+
+    if (ctx->stream.copy_len == 0 || ctx->stream.copy_overflow) {
+        return NGX_DECLINED;
+    }
+
+    ngx_ai_relay_json_scan_init(&scan, members, 32);
+
+    if (ngx_ai_relay_json_scan(&scan, ctx->stream.copy, ctx->stream.copy_len)
+        != NGX_AI_RELAY_JSON_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(r->pool, 128);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ai_relay_json_get_string(&scan, ctx->stream.copy, name,
+                                     ngx_strlen(name), value->data, 128, &len)
+        != NGX_AI_RELAY_JSON_GET_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+/* an id safe in a key name and a record: letters, digits, '-', '_' */
+
+static ngx_uint_t
+ngx_ai_relay_task_id_valid(ngx_str_t *id)
+{
+    size_t  i;
+
+    if (id->len == 0 || id->len > 128) {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        if (!((id->data[i] >= 'a' && id->data[i] <= 'z')
+              || (id->data[i] >= 'A' && id->data[i] <= 'Z')
+              || (id->data[i] >= '0' && id->data[i] <= '9')
+              || id->data[i] == '-' || id->data[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * The upstream accepted a video task: which user, key, channel and model
+ * it belongs to, and what it cost, in the user's task hash (30 days).
+ * Polls of other users' keys find nothing there (404).
+ */
+
+static void
+ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                    *p;
+    size_t                     lens[20];
+    ngx_str_t                  id, key, cost, charged, now;
+    const char                *argv[20];
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+    rds = ngx_ai_relay_redis_link(armcf);
+
+    if (ngx_ai_relay_answer_string(r, ctx, "id", &id) != NGX_OK
+        || !ngx_ai_relay_task_id_valid(&id) || ctx->route.channel == NULL)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai relay: video task of request %V has no id the "
+                      "relay can keep", &ctx->request_id);
+        return;
+    }
+
+    if (rds == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: video task \"%V\" not kept: no Redis link",
+                      &id);
+        return;
+    }
+
+    key.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len
+              + sizeof(NGX_AI_RELAY_RKEY_U_TASK("")) - 1 + id.len;
+
+    p = ngx_pnalloc(r->pool, key.len + 3 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return;
+    }
+
+    key.data = p;
+    p = ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V") NGX_AI_RELAY_RKEY_U_TASK("%V"),
+                    &ctx->key.user_id, &id);
+
+    cost.data = p;
+    p = ngx_sprintf(p, "%L", ctx->bill.cost);
+    cost.len = p - cost.data;
+
+    charged.data = p;
+    p = ngx_sprintf(p, "%L", ctx->key.unlimited ? (int64_t) 0 : ctx->bill.cost);
+    charged.len = p - charged.data;
+
+    now.data = p;
+    p = ngx_sprintf(p, "%T", ngx_time());
+    now.len = p - now.data;
+
+#define ngx_ai_relay_arg(i, s, l)  argv[i] = (const char *) (s); lens[i] = (l)
+
+    ngx_ai_relay_arg(0, "HSET", 4);
+    ngx_ai_relay_arg(1, key.data, key.len);
+    ngx_ai_relay_arg(2, "channel", 7);
+    ngx_ai_relay_arg(3, ctx->route.channel->id.data, ctx->route.channel->id.len);
+    ngx_ai_relay_arg(4, "model", 5);
+    ngx_ai_relay_arg(5, ctx->body.model.data, ctx->body.model.len);
+    ngx_ai_relay_arg(6, "key", 3);
+    ngx_ai_relay_arg(7, ctx->key.hash.data, ctx->key.hash.len);
+    ngx_ai_relay_arg(8, "key_id", 6);
+    ngx_ai_relay_arg(9, ctx->key.id.data, ctx->key.id.len);
+    ngx_ai_relay_arg(10, "cost", 4);
+    ngx_ai_relay_arg(11, cost.data, cost.len);
+    ngx_ai_relay_arg(12, "charged", 7);
+    ngx_ai_relay_arg(13, charged.data, charged.len);
+    ngx_ai_relay_arg(14, "request", 7);
+    ngx_ai_relay_arg(15, ctx->request_id.data, ctx->request_id.len);
+    ngx_ai_relay_arg(16, "created", 7);
+    ngx_ai_relay_arg(17, now.data, now.len);
+
+    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 18, argv, lens);
+
+    ngx_ai_relay_arg(0, "EXPIRE", 6);
+    ngx_ai_relay_arg(2, "2592000", 7);
+
+    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 3, argv, lens);
+
+#undef ngx_ai_relay_arg
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai relay: video task \"%V\" kept, cost %L", &id,
+                   ctx->bill.cost);
+}
+
+
+/*
+ * A poll of the key's own video answered "status":"failed": REFUND gives
+ * the task's charge back, once (the task hash says if it was).
+ */
+
+static void
+ngx_ai_relay_task_refund(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                    *p;
+    size_t                     lens[10], n;
+    ngx_str_t                  status, pre;
+    ngx_tm_t                   tm;
+    const char                *argv[10];
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_main_conf_t  *armcf;
+
+    if (ngx_ai_relay_answer_string(r, ctx, "status", &status) != NGX_OK
+        || status.len != 6 || ngx_strncmp(status.data, "failed", 6) != 0
+        || !ngx_ai_relay_task_id_valid(&ctx->task_id))
+    {
+        return;
+    }
+
+    armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
+    rds = ngx_ai_relay_redis_link(armcf);
+
+    if (rds == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: refund of video task \"%V\" not sent: no "
+                      "Redis link", &ctx->task_id);
+        return;
+    }
+
+    pre.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len;
+
+    n = 4 * pre.len + ctx->task_id.len + 64 + 2 * NGX_INT64_LEN
+        + ctx->request_id.len + ctx->task_id.len
+        + ngx_ai_relay_json_escape_len(ctx->body.model.data,
+                                       ctx->body.model.len)
+        + 256;
+
+    p = ngx_pnalloc(r->pool, n);
+    if (p == NULL) {
+        return;
+    }
+
+    pre.data = p;
+    p = ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V"), &ctx->key.user_id);
+
+    argv[0] = "EVALSHA";
+    lens[0] = 7;
+    argv[1] = (const char *) rds->script_sha[NGX_AI_RELAY_SCRIPT_REFUND].data;
+    lens[1] = rds->script_sha[NGX_AI_RELAY_SCRIPT_REFUND].len;
+    argv[2] = "4";
+    lens[2] = 1;
+
+    argv[3] = (const char *) p;
+    p = ngx_sprintf(p, "%V" NGX_AI_RELAY_RKEY_U_USER, &pre);
+    lens[3] = p - (u_char *) argv[3];
+
+    argv[4] = (const char *) p;
+    p = ngx_sprintf(p, "%V" NGX_AI_RELAY_RKEY_U_TASK("%V"), &pre,
+                    &ctx->task_id);
+    lens[4] = p - (u_char *) argv[4];
+
+    argv[5] = (const char *) p;
+    p = ngx_sprintf(p, "%V" NGX_AI_RELAY_RKEY_U_LOG, &pre);
+    lens[5] = p - (u_char *) argv[5];
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    argv[6] = (const char *) p;
+    p = ngx_sprintf(p, "%V" NGX_AI_RELAY_RKEY_U_STATS("%04d%02d%02d"), &pre,
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+    lens[6] = p - (u_char *) argv[6];
+
+    argv[7] = (const char *) pre.data;
+    lens[7] = pre.len;
+
+    argv[8] = (const char *) p;
+    p = ngx_sprintf(p, "%ui", armcf->records_max);
+    lens[8] = p - (u_char *) argv[8];
+
+    /* the refund's record, without its cost: REFUND adds it */
+
+    argv[9] = (const char *) p;
+    p = ngx_sprintf(p, "{\"time\":%T000,\"request_id\":\"%V\","
+                    "\"task\":\"%V\",\"status\":200,"
+                    "\"usage_source\":\"refund\",\"model\":\"",
+                    ngx_time(), &ctx->request_id, &ctx->task_id);
+    p = ngx_ai_relay_json_escape(p, ctx->body.model.data, ctx->body.model.len);
+    p = ngx_cpymem(p, "\",\"cost\":", sizeof("\",\"cost\":") - 1);
+    lens[9] = p - (u_char *) argv[9];
+
+    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 10, argv, lens);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "ai relay: video task \"%V\" failed upstream: its charge "
+                  "is refunded (once)", &ctx->task_id);
 }
 
 

@@ -16,6 +16,7 @@
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_body.h"
 #include "ngx_ai_relay_error.h"
+#include "ngx_ai_relay_form.h"
 
 
 /* top-level members: enough for any real request, retried larger */
@@ -27,9 +28,9 @@
 static ngx_int_t ngx_ai_relay_body_get(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_ai_relay_body_join(ngx_http_request_t *r);
-static ngx_uint_t ngx_ai_relay_body_format(ngx_http_request_t *r,
-    ngx_uint_t style);
 static ngx_int_t ngx_ai_relay_gemini_model(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_body_characters(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_body_string(ngx_http_request_t *r,
     ngx_ai_relay_json_scan_t *scan, u_char *body, const char *name,
@@ -185,63 +186,6 @@ ngx_ai_relay_body_join(ngx_http_request_t *r)
 }
 
 
-static ngx_uint_t
-ngx_ai_relay_body_format(ngx_http_request_t *r, ngx_uint_t style)
-{
-    ngx_str_t  *u;
-
-    u = &r->uri;
-
-#define ngx_ai_relay_ends(s)                                                  \
-    (u->len >= sizeof(s) - 1                                                  \
-     && ngx_strncmp(u->data + u->len - (sizeof(s) - 1), s, sizeof(s) - 1)    \
-        == 0)
-
-    if (ngx_ai_relay_ends("/chat/completions")) {
-        return NGX_AI_RELAY_FMT_OPENAI_CHAT;
-    }
-
-    if (ngx_ai_relay_ends("/completions")) {
-        return NGX_AI_RELAY_FMT_OPENAI_COMPLETIONS;
-    }
-
-    if (ngx_ai_relay_ends("/embeddings")) {
-        return NGX_AI_RELAY_FMT_OPENAI_EMBEDDINGS;
-    }
-
-    if (ngx_ai_relay_ends("/responses")) {
-        return NGX_AI_RELAY_FMT_OPENAI_RESPONSES;
-    }
-
-    if (ngx_ai_relay_ends("/images/generations")
-        || ngx_ai_relay_ends("/images/edits"))
-    {
-        return NGX_AI_RELAY_FMT_OPENAI_IMAGES;
-    }
-
-    if (ngx_ai_relay_ends("/messages")) {
-        return NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES;
-    }
-
-    if (ngx_ai_relay_ends(":generateContent")
-        || ngx_ai_relay_ends(":streamGenerateContent"))
-    {
-        return NGX_AI_RELAY_FMT_GEMINI;
-    }
-
-#undef ngx_ai_relay_ends
-
-    switch (style) {
-    case NGX_AI_RELAY_STYLE_ANTHROPIC:
-        return NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES;
-    case NGX_AI_RELAY_STYLE_GEMINI:
-        return NGX_AI_RELAY_FMT_GEMINI;
-    default:
-        return NGX_AI_RELAY_FMT_OPENAI_CHAT;
-    }
-}
-
-
 /* Gemini names the model in the path: /v1beta/models/<model>:<method> */
 
 static ngx_int_t
@@ -326,6 +270,7 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     size_t                       len;
     int64_t                      n, units;
     ngx_int_t                    grc;
+    ngx_str_t                    secs;
     ngx_ai_relay_json_scan_t    *scan;
     ngx_ai_relay_loc_conf_t     *arlcf;
     ngx_ai_relay_json_member_t  *members;
@@ -398,7 +343,7 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     ctx->body.scan = scan;
-    ctx->body.usage_format = ngx_ai_relay_body_format(r, arlcf->style);
+    ctx->body.usage_format = ctx->endpoint->format;
 
     /* the model */
 
@@ -506,6 +451,31 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    if (ctx->endpoint->price == NGX_AI_RELAY_EP_PRICE_CHARS
+        && ngx_ai_relay_body_characters(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->endpoint->price == NGX_AI_RELAY_EP_PRICE_TASK) {
+
+        /* a video's length: "seconds": "8" (OpenAI's) or 8 */
+
+        if (ngx_ai_relay_json_get_int(scan, ctx->body.raw.data, "seconds", 7,
+                                      &n)
+            == NGX_AI_RELAY_JSON_GET_OK && n > 0 && n <= 3600)
+        {
+            ctx->body.seconds = n;
+
+        } else if (ngx_ai_relay_body_string(r, scan, ctx->body.raw.data,
+                                            "seconds", &secs)
+                   == NGX_OK)
+        {
+            n = ngx_atoi(secs.data, secs.len);
+            ctx->body.seconds = (n > 0 && n <= 3600) ? n : 0;
+        }
+    }
+
     /*
      * prompt estimate from the text of all string values: ~4 ASCII
      * characters per token, one token per other character (an upper
@@ -529,6 +499,68 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 }
 
 
+/* audio/speech is priced by the characters of its "input" */
+
+static ngx_int_t
+ngx_ai_relay_body_characters(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    int      rc;
+    size_t   len;
+    u_char  *buf;
+
+    buf = ngx_pnalloc(r->pool, ctx->body.raw.len);
+    if (buf == NULL) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
+                               "internal error");
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ai_relay_json_get_string(ctx->body.scan, ctx->body.raw.data,
+                                      "input", 5, buf, ctx->body.raw.len,
+                                      &len);
+
+    if (rc != NGX_AI_RELAY_JSON_GET_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai relay: speech without a string \"input\"");
+        ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "invalid_request",
+                               "You must provide the text to speak as a "
+                               "string \"input\".");
+        return NGX_ERROR;
+    }
+
+    ctx->body.characters = ngx_ai_relay_endpoint_chars(buf, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A path the location passes through (ai_relay_passthrough): the body
+ * goes as it came, whatever it is, to a channel of the operator's model,
+ * priced per request.
+ */
+
+ngx_int_t
+ngx_ai_relay_body_passthrough(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_loc_conf_t  *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    ctx->body.model = arlcf->passthrough;
+    ctx->body.usage_format = NGX_AI_RELAY_FMT_UNKNOWN;
+    ctx->body.max_tokens = 0;
+    ctx->body.prompt_estimate = 0;
+    ctx->body.images_requested = 0;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai relay: %V passed through as model \"%V\"",
+                   &r->uri, &ctx->body.model);
+
+    return NGX_OK;
+}
+
+
 /*
  * Splice the edits into the body as a chain of buffers that point into
  * the original bytes: a 1 MB body is not copied again.
@@ -545,6 +577,15 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ngx_ai_relay_loc_conf_t     *arlcf;
 
     arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    if (ctx->body.form) {
+        return ngx_ai_relay_form_rewrite(r, ctx);
+    }
+
+    if (ctx->body.scan == NULL) {
+        /* passed through: not ours to change */
+        return NGX_OK;
+    }
 
     ctx->xlate.to = ngx_ai_relay_body_xlate_target(ctx, ctx->route.channel);
 
@@ -707,7 +748,9 @@ ngx_ai_relay_body_chain(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 /*
  * Format translation.  A channel that speaks another API than the
  * client's gets the request translated (ngx_ai_relay_xlate.c) when the
- * pair is one the relay translates; any other pair goes as it is.
+ * endpoint is a chat one (chat/completions, messages, generateContent,
+ * streamGenerateContent) and the pair is one the relay translates; any
+ * other request goes as it is.
  */
 
 ngx_uint_t
@@ -716,7 +759,21 @@ ngx_ai_relay_body_xlate_target(ngx_ai_relay_ctx_t *ctx,
 {
     ngx_ai_relay_format_e  to;
 
-    if (ch == NULL) {
+    if (ch == NULL || ctx->endpoint == NULL) {
+        return 0;
+    }
+
+    /* only the chat endpoints: never count_tokens, embeddings, ... */
+
+    switch (ctx->endpoint->id) {
+
+    case NGX_AI_RELAY_EP_CHAT:
+    case NGX_AI_RELAY_EP_MESSAGES:
+    case NGX_AI_RELAY_EP_GEMINI_GENERATE:
+    case NGX_AI_RELAY_EP_GEMINI_STREAM:
+        break;
+
+    default:
         return 0;
     }
 

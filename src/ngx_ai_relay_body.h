@@ -17,6 +17,8 @@
 
 ngx_int_t ngx_ai_relay_body_parse(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
+ngx_int_t ngx_ai_relay_body_passthrough(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
 ngx_int_t ngx_ai_relay_body_rewrite(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 ngx_uint_t ngx_ai_relay_body_xlate_target(ngx_ai_relay_ctx_t *ctx,

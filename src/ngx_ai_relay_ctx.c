@@ -149,7 +149,12 @@ ngx_ai_relay_wait(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         goto failed;
     }
 
-    cmd = ngx_ai_relay_redis_send(rds, handler, r, argc, argv, argvlen);
+    /* its handler runs after the one of the command sent before */
+
+    cmd = ngx_ai_relay_redis_send_after(rds,
+                                        ctx->nsent ? ctx->cmds[ctx->nsent - 1]
+                                                   : NULL,
+                                        handler, r, argc, argv, argvlen);
 
     if (cmd == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

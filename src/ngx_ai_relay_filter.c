@@ -14,7 +14,9 @@
  * untouched, except when the relay itself asked the upstream for
  * stream_options.include_usage: then complete events are forwarded one
  * by one and the usage-only chunk the client did not ask for is left
- * out.
+ * out; and with ai_relay_response_model client, where each event (or
+ * the start of a JSON answer, up to its "model") is held until its
+ * "model" can be given the client's name.
  */
 
 
@@ -30,6 +32,7 @@
 #include "ngx_ai_relay_health.h"
 #include "ngx_ai_relay_failover.h"
 #include "ngx_ai_relay_metrics.h"
+#include "ngx_ai_relay_rename.h"
 
 
 /* an event larger than this is forwarded before it ends (never usage) */
@@ -65,6 +68,10 @@ static ngx_int_t ngx_ai_relay_hold(ngx_http_request_t *r,
 static ngx_int_t ngx_ai_relay_emit(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t ***ll);
 static void ngx_ai_relay_collect(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static ngx_uint_t ngx_ai_relay_renames(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_uint_t sse);
+static ngx_int_t ngx_ai_relay_rename_body(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
 static void *ngx_ai_relay_pool_alloc(void *data, size_t size);
 static ngx_int_t ngx_ai_relay_xlate_start(ngx_http_request_t *r,
@@ -438,8 +445,14 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
                 return NGX_ERROR;
             }
 
-        } else if (ctx->stream.injected_usage) {
-            /* we will leave bytes out: the length is no longer known */
+        } else {
+            ctx->stream.rename = ngx_ai_relay_renames(r, ctx, 1);
+        }
+
+        if (!ctx->xlate.to
+            && (ctx->stream.injected_usage || ctx->stream.rename))
+        {
+            /* we will change bytes: the length is no longer known */
             ctx->stream.drop = 1;
             ngx_http_clear_content_length(r);
             ngx_http_clear_accept_ranges(r);
@@ -468,11 +481,19 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
         /*
          * translated whole: the header waits for the body, as the image
          * filter's does, so that its status and length are the
-         * translation's
+         * translation's; the translation is renamed, not the upstream's
+         * answer
          */
 
         ctx->xlate.whole = 1;
+        ctx->xlate.rename = ngx_ai_relay_renames(r, ctx, 0);
         return NGX_OK;
+    }
+
+    if (ngx_ai_relay_renames(r, ctx, 0)) {
+        ctx->stream.rename = 1;
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
     }
 
     return ngx_http_next_header_filter(r);
@@ -497,12 +518,77 @@ ngx_ai_relay_xlate_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ctx->xlate.sse->include_usage = ctx->xlate.include_usage;
 
+    /*
+     * ai_relay_response_model client: the translation names the client's
+     * model in every event it writes (each OpenAI chunk, Anthropic's
+     * message_start), rather than the upstream's
+     */
+
+    if (ngx_ai_relay_renames(r, ctx, 1)) {
+        ngx_ai_relay_xlate_sse_model(ctx->xlate.sse, ctx->body.model.data,
+                                     ctx->body.model.len);
+    }
+
     ctx->stream.drop = 0;
 
     ngx_http_clear_content_length(r);
     ngx_http_clear_accept_ranges(r);
 
     return NGX_OK;
+}
+
+
+/*
+ * ai_relay_response_model client renames a 2xx answer of an endpoint whose
+ * answer names its model the OpenAI or Anthropic way, when it is SSE or
+ * application/json: not audio, not Gemini's (modelVersion, and its
+ * unsplit streams), not what a pass-through brings back.
+ */
+
+static ngx_uint_t
+ngx_ai_relay_renames(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_uint_t sse)
+{
+    ngx_str_t                *type;
+    ngx_ai_relay_loc_conf_t  *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    if (!arlcf->response_model || !ctx->stream.upstream_ok
+        || ctx->endpoint == NULL || ctx->body.model.len == 0)
+    {
+        return 0;
+    }
+
+    switch (ctx->endpoint->id) {
+
+    case NGX_AI_RELAY_EP_CHAT:
+    case NGX_AI_RELAY_EP_COMPLETIONS:
+    case NGX_AI_RELAY_EP_EMBEDDINGS:
+    case NGX_AI_RELAY_EP_RESPONSES:
+    case NGX_AI_RELAY_EP_MESSAGES:
+    case NGX_AI_RELAY_EP_MODERATIONS:
+    case NGX_AI_RELAY_EP_IMAGES:
+    case NGX_AI_RELAY_EP_IMAGES_EDIT:
+    case NGX_AI_RELAY_EP_IMAGES_VARIATION:
+    case NGX_AI_RELAY_EP_TRANSCRIPTION:
+    case NGX_AI_RELAY_EP_TRANSLATION:
+    case NGX_AI_RELAY_EP_VIDEO_CREATE:
+        break;
+
+    default:
+        return 0;
+    }
+
+    if (sse) {
+        return 1;
+    }
+
+    type = &r->headers_out.content_type;
+
+    return type->len >= sizeof("application/json") - 1
+           && ngx_strncasecmp(type->data, (u_char *) "application/json",
+                              sizeof("application/json") - 1) == 0;
 }
 
 
@@ -625,6 +711,10 @@ ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     } else if (ctx->stream.collect) {
         ngx_ai_relay_collect(r, ctx, in);
+
+        if (ctx->stream.rename) {
+            return ngx_ai_relay_rename_body(r, ctx, in);
+        }
     }
 
     return ngx_ai_relay_pass(r, ctx, in);
@@ -779,7 +869,9 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                 if (ctx->stream.sse->event_ready) {
                     ngx_ai_relay_event(r, ctx, &rc);
 
-                    if (rc & NGX_AI_RELAY_USAGE_ONLY) {
+                    if ((rc & NGX_AI_RELAY_USAGE_ONLY)
+                        && ctx->stream.injected_usage)
+                    {
                         ngx_log_debug0(NGX_LOG_DEBUG_HTTP,
                                        r->connection->log, 0,
                                        "ai relay: injected usage chunk "
@@ -814,7 +906,9 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             if (ngx_ai_relay_sse_finish(ctx->stream.sse)) {
                 ngx_ai_relay_event(r, ctx, &rc);
 
-                if (rc & NGX_AI_RELAY_USAGE_ONLY) {
+                if ((rc & NGX_AI_RELAY_USAGE_ONLY)
+                    && ctx->stream.injected_usage)
+                {
                     ctx->stream.hold_len = 0;
                 }
             }
@@ -1000,6 +1094,8 @@ static ngx_int_t
 ngx_ai_relay_xlate_whole(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_chain_t *in)
 {
+    size_t                     a, z, qlen;
+    u_char                    *p, *q;
     ngx_int_t                  rc;
     ngx_str_t                  msg;
     ngx_buf_t                 *b;
@@ -1076,6 +1172,31 @@ ngx_ai_relay_xlate_whole(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /*
+     * ai_relay_response_model client: the translation's model (the
+     * upstream's, written first after its id) becomes the client's
+     */
+
+    if (ctx->xlate.rename && r->headers_out.status < 300
+        && ngx_ai_relay_rename_find(w.buf, w.len, &a, &z))
+    {
+        qlen = ngx_ai_relay_json_quote_len(ctx->body.model.data,
+                                           ctx->body.model.len);
+
+        p = ngx_pnalloc(r->pool, w.len - (z - a) + qlen);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        q = ngx_cpymem(p, w.buf, a);
+        q = ngx_ai_relay_json_quote(q, ctx->body.model.data,
+                                    ctx->body.model.len);
+        q = ngx_cpymem(q, w.buf + z, w.len - z);
+
+        w.buf = p;
+        w.len = q - p;
+    }
+
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_ERROR;
@@ -1149,12 +1270,34 @@ static ngx_int_t
 ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_chain_t ***ll)
 {
-    u_char       *start, *end;
+    u_char       *start, *end, *p;
+    size_t        a, z, len, qlen;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
     if (ctx->stream.hold_len == 0) {
         return NGX_OK;
+    }
+
+    /*
+     * ai_relay_response_model client: the answer's model, the client's,
+     * written straight into the buffer that goes (nothing else is
+     * allocated per event: the buffers come back through the free list)
+     */
+
+    len = ctx->stream.hold_len;
+    qlen = 0;
+
+    if (ctx->stream.rename
+        && ngx_ai_relay_rename_find(ctx->stream.hold, ctx->stream.hold_len,
+                                    &a, &z))
+    {
+        qlen = ngx_ai_relay_json_quote_len(ctx->body.model.data,
+                                           ctx->body.model.len);
+        len = ctx->stream.hold_len - (z - a) + qlen;
+
+    } else {
+        a = z = 0;
     }
 
     cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
@@ -1169,19 +1312,29 @@ ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     ngx_memzero(b, sizeof(ngx_buf_t));
 
-    if (start == NULL || (size_t) (end - start) < ctx->stream.hold_len) {
-        start = ngx_palloc(r->pool, ngx_max(ctx->stream.hold_len, 256));
+    if (start == NULL || (size_t) (end - start) < len) {
+        start = ngx_palloc(r->pool, ngx_max(len, 256));
         if (start == NULL) {
             return NGX_ERROR;
         }
 
-        end = start + ngx_max(ctx->stream.hold_len, 256);
+        end = start + ngx_max(len, 256);
     }
 
     b->start = start;
     b->end = end;
     b->pos = start;
-    b->last = ngx_cpymem(start, ctx->stream.hold, ctx->stream.hold_len);
+
+    if (qlen) {
+        p = ngx_cpymem(start, ctx->stream.hold, a);
+        ngx_ai_relay_json_quote(p, ctx->body.model.data, ctx->body.model.len);
+        b->last = ngx_cpymem(p + qlen, ctx->stream.hold + z,
+                             ctx->stream.hold_len - z);
+
+    } else {
+        b->last = ngx_cpymem(start, ctx->stream.hold, ctx->stream.hold_len);
+    }
+
     b->temporary = 1;
     b->flush = 1;
     b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
@@ -1238,6 +1391,88 @@ ngx_ai_relay_collect(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         ngx_memcpy(ctx->stream.copy + ctx->stream.copy_len, cl->buf->pos, len);
         ctx->stream.copy_len += len;
     }
+}
+
+
+/*
+ * A JSON answer under ai_relay_response_model client: held until its
+ * "model" is complete (or it ends, or passes NGX_AI_RELAY_HOLD_MAX
+ * without one), sent with the client's name, then passed as it comes.
+ */
+
+static ngx_int_t
+ngx_ai_relay_rename_body(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    size_t        a, z;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_uint_t    last;
+    ngx_chain_t  *cl, *out, **ll;
+
+    if (ctx->stream.renamed) {
+        return ngx_ai_relay_pass(r, ctx, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (ngx_buf_in_memory(cl->buf)) {
+            if (ngx_ai_relay_hold(r, ctx, cl->buf->pos,
+                                  cl->buf->last - cl->buf->pos)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            cl->buf->pos = cl->buf->last;
+        }
+
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last && ctx->stream.hold_len <= NGX_AI_RELAY_HOLD_MAX
+        && !ngx_ai_relay_rename_find(ctx->stream.hold, ctx->stream.hold_len,
+                                     &a, &z))
+    {
+        /* not yet: what came is held, nothing goes */
+        return NGX_OK;
+    }
+
+    ctx->stream.renamed = 1;
+
+    out = NULL;
+    ll = &out;
+
+    if (ngx_ai_relay_emit(r, ctx, &ll) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (last) {
+        cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = cl->buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+        b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
+        b->last_buf = 1;
+
+        *ll = cl;
+        ll = &cl->next;
+    }
+
+    *ll = NULL;
+
+    rc = ngx_ai_relay_pass(r, ctx, out);
+
+    ngx_chain_update_chains(r->pool, &ctx->stream.free, &ctx->stream.busy, &out,
+                            (ngx_buf_tag_t) &ngx_ai_relay_module);
+
+    return rc;
 }
 
 

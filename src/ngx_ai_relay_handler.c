@@ -29,6 +29,9 @@
 #include "ngx_ai_relay_body.h"
 #include "ngx_ai_relay_route.h"
 #include "ngx_ai_relay_models.h"
+#include "ngx_ai_relay_dashboard.h"
+#include "ngx_ai_relay_form.h"
+#include "ngx_ai_relay_task.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_billing.h"
 #include "ngx_ai_relay_lua.h"
@@ -39,6 +42,8 @@
 
 
 static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_endpoint(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_ai_relay_lookup(ngx_http_request_t *r,
@@ -103,7 +108,7 @@ static ngx_int_t
 ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  key;
+    ngx_str_t                  key, arg;
     ngx_time_t                *tp;
     ngx_http_variable_value_t *vv;
     ngx_ai_relay_main_conf_t  *armcf;
@@ -146,16 +151,35 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ctx->request_id.data = vv->data;
     ctx->request_id.len = vv->len;
 
-    ctx->models_list = ngx_ai_relay_models_request(r, ctx);
-
-    if (!ctx->models_list && r->method != NGX_HTTP_POST) {
-        ngx_ai_relay_set_error(r, NGX_HTTP_NOT_ALLOWED, "method_not_allowed",
-                               "%V is not supported on this endpoint, "
-                               "use POST", &r->method_name);
-        return ngx_ai_relay_handler(r);
-    }
+    /*
+     * the key first (no Redis yet): hashed, masked, and a ?key= blanked in
+     * place, so that no answer, not even 404 or 405, logs it in
+     * $request_uri, $args or $arg_key
+     */
 
     rc = ngx_ai_relay_find_key(r, &key);
+
+    if (rc == NGX_OK) {
+        if (ngx_ai_relay_client_key(r, &key, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (r->args.len
+        && ngx_http_arg(r, (u_char *) "key", 3, &arg) == NGX_OK
+        && arg.len)
+    {
+        /*
+         * ?key=: the request line, $request_uri and $args share these
+         * bytes; blank the middle of the key so no log ever shows it
+         * (also when the key the relay uses came in a header)
+         */
+        (void) ngx_ai_relay_key_blank(arg.data, arg.len);
+    }
+
+    if (ngx_ai_relay_endpoint(r, ctx) != NGX_OK) {
+        return ngx_ai_relay_handler(r);
+    }
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -170,18 +194,6 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_ai_relay_client_key(r, &key, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (key.data >= r->args.data && key.data < r->args.data + r->args.len) {
-        /*
-         * ?key=: the request line, $request_uri and $args share these
-         * bytes; blank the middle of the key so no log ever shows it
-         */
-        (void) ngx_ai_relay_key_blank(key.data, key.len);
     }
 
     if (ctx->models_list) {
@@ -201,7 +213,23 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ctx->state = NGX_AI_RELAY_STATE_BODY;
 
-    r->request_body_in_single_buf = 1;
+    rc = NGX_DECLINED;
+
+    if (ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_MULTIPART) {
+
+        /* multipart: parsed as it is read, never joined (form.c) */
+
+        rc = ngx_ai_relay_form_start(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            return ngx_ai_relay_handler(r);
+        }
+    }
+
+    if (rc == NGX_DECLINED && ctx->endpoint->body != NGX_AI_RELAY_EP_BODY_RAW)
+    {
+        r->request_body_in_single_buf = 1;
+    }
 
     rc = ngx_http_read_client_request_body(r, ngx_ai_relay_body_handler);
 
@@ -215,6 +243,119 @@ ngx_ai_relay_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 }
 
 
+/*
+ * The endpoint the path names (ngx_ai_relay_endpoint.c): a path that is
+ * none gets 404 and changes nothing, unless the location passes other
+ * paths through; a method the endpoint does not take gets 405.
+ */
+
+static ngx_int_t
+ngx_ai_relay_endpoint(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    size_t                          len;
+    unsigned                        method;
+    ngx_str_t                      *path;
+    ngx_uint_t                      i, passthrough;
+    const u_char                   *name;
+    ngx_ai_relay_loc_conf_t        *arlcf;
+    const ngx_ai_relay_endpoint_t  *ep;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    ep = ngx_ai_relay_endpoint_find(r->uri.data, r->uri.len, &name, &len);
+
+    if (ep == NULL) {
+
+        /*
+         * passed through: only under a prefix the operator named, never
+         * an endpoint in other letter case or with a trailing slash
+         */
+
+        passthrough = 0;
+
+        if (arlcf->passthrough.len
+            && !ngx_ai_relay_endpoint_near(r->uri.data, r->uri.len))
+        {
+            path = arlcf->passthrough_paths->elts;
+
+            for (i = 0; i < arlcf->passthrough_paths->nelts; i++) {
+                if (ngx_ai_relay_endpoint_prefix(r->uri.data, r->uri.len,
+                                                 path[i].data, path[i].len))
+                {
+                    passthrough = 1;
+                    break;
+                }
+            }
+        }
+
+        if (!passthrough) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: no endpoint %V %V", &r->method_name,
+                          &r->uri);
+
+            ngx_ai_relay_set_error(r, NGX_HTTP_NOT_FOUND, "unknown_url",
+                                   "Invalid URL (%V %V)", &r->method_name,
+                                   &r->uri);
+            return NGX_DECLINED;
+        }
+
+        if (!(r->method & arlcf->passthrough_methods)) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_NOT_ALLOWED,
+                                   "method_not_allowed",
+                                   "%V is not supported on this endpoint",
+                                   &r->method_name);
+            return NGX_DECLINED;
+        }
+
+        ep = &ngx_ai_relay_endpoint_passthrough;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        method = NGX_AI_RELAY_EP_GET;
+
+    } else if (r->method == NGX_HTTP_POST) {
+        method = NGX_AI_RELAY_EP_POST;
+
+    } else {
+        method = 0x80;
+    }
+
+    if (!(ep->methods & method)) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_NOT_ALLOWED, "method_not_allowed",
+                               "%V is not supported on this endpoint, "
+                               "use %s", &r->method_name,
+                               (ep->methods & NGX_AI_RELAY_EP_POST)
+                               ? "POST" : "GET");
+        return NGX_DECLINED;
+    }
+
+    ctx->endpoint = ep;
+
+    if (ep->body == NGX_AI_RELAY_EP_BODY_NONE
+        || ep->body == NGX_AI_RELAY_EP_BODY_TASK)
+    {
+        /*
+         * no body: answered here (the models, the key's balance), or a
+         * task of the key's own, on the channel that has it (task.c)
+         */
+
+        ctx->models_list = 1;
+
+        if (ep->id == NGX_AI_RELAY_EP_MODEL) {
+            ctx->body.model.data = (u_char *) name;
+            ctx->body.model.len = len;
+        }
+
+        if (ep->body == NGX_AI_RELAY_EP_BODY_TASK) {
+            ctx->task_id.data = (u_char *) name;
+            ctx->task_id.len = len;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_ai_relay_body_handler(ngx_http_request_t *r)
 {
@@ -222,7 +363,12 @@ ngx_ai_relay_body_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_ai_relay_module);
 
-    if (ngx_ai_relay_body_parse(r, ctx) == NGX_OK) {
+    if ((ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_RAW
+         ? ngx_ai_relay_body_passthrough(r, ctx)
+         : ctx->body.form ? ngx_ai_relay_form_parse(r, ctx)
+         : ngx_ai_relay_body_parse(r, ctx))
+        == NGX_OK)
+    {
         ctx->state = NGX_AI_RELAY_STATE_LOOKUP;
 
         if (ngx_ai_relay_lookup(r, ctx) == NGX_AGAIN) {
@@ -501,6 +647,16 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ctx->state = NGX_AI_RELAY_STATE_RESERVE;
 
     if (ctx->models_list) {
+        if (ctx->endpoint->id == NGX_AI_RELAY_EP_SUBSCRIPTION
+            || ctx->endpoint->id == NGX_AI_RELAY_EP_USAGE)
+        {
+            return ngx_ai_relay_dashboard_send(r, ctx);
+        }
+
+        if (ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_TASK) {
+            return ngx_ai_relay_task_send(r, ctx);
+        }
+
         return ngx_ai_relay_models_send(r, ctx);
     }
 
@@ -565,6 +721,11 @@ ngx_ai_relay_auth_reply(void *data, redisReply *reply)
 
     ctx = ngx_ai_relay_reply_ctx(r, reply);
     ctx->auth_cmd = NULL;
+
+    if (reply == NULL && ctx->bill.auth_reserve) {
+        /* the link dropped: AUTH may have reserved all the same */
+        ngx_ai_relay_release_lost(r, ctx);
+    }
 
     if (ctx->state == NGX_AI_RELAY_STATE_DONE) {
         ngx_ai_relay_resume(r);

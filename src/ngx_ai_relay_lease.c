@@ -37,6 +37,7 @@
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_settle.h"
+#include "ngx_ai_relay_release.h"
 #include "ngx_ai_relay_lua.h"
 
 
@@ -605,9 +606,9 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w, int64_t amount)
 {
     u_char                    *p;
-    size_t                     lens[11];
+    size_t                     lens[12];
     ngx_pool_t                *pool;
-    const char                *argv[11];
+    const char                *argv[12];
     ngx_ai_relay_redis_t      *rds;
     ngx_ai_relay_redis_cmd_t  *cmd;
 
@@ -625,7 +626,8 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
         return;
     }
 
-    p = ngx_pnalloc(pool, 4 * NGX_INT64_LEN);
+    p = ngx_pnalloc(pool, 4 * NGX_INT64_LEN
+                          + sizeof(NGX_AI_RELAY_RKEY_U("")) + w->user.len);
 
     if (p == NULL
         || ngx_ai_relay_lease_argv(pool, rds, NGX_AI_RELAY_SCRIPT_LEASE, w,
@@ -647,12 +649,15 @@ ngx_ai_relay_lease_request(ngx_ai_relay_main_conf_t *armcf,
     p += lens[8];
     argv[9] = (const char *) p;
     lens[9] = ngx_sprintf(p, "%L", NGX_AI_RELAY_LEASE_MIN * w->estimate) - p;
+    p += lens[9];
     argv[10] = w->active ? "1" : "0";
     lens[10] = 1;
+    argv[11] = (const char *) p;
+    lens[11] = ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V"), &w->user) - p;
 
     w->sent_at = ngx_time();
 
-    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 11, argv,
+    cmd = ngx_ai_relay_redis_send(rds, ngx_ai_relay_lease_reply, w, 12, argv,
                                   lens);
     ngx_destroy_pool(pool);
 
@@ -705,6 +710,18 @@ ngx_ai_relay_lease_reply(void *data, redisReply *reply)
 
     if (refresh) {
         return;
+    }
+
+    if (reply == NULL && !w->active && !ngx_exiting) {
+
+        /*
+         * did LEASE run?  Nobody spent from this lease yet: RELEASE gives
+         * back whatever it got when the link is back (a Redis failover
+         * lost the reply), and the next LEASE asks under a new id
+         */
+
+        ngx_ai_relay_release_id(w->armcf, &w->user, &w->lease, NULL);
+        ngx_ai_relay_lease_new_id(w->armcf, w);
     }
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
@@ -772,6 +789,15 @@ ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
 
         if (cmd) {
             ngx_ai_relay_redis_set_critical(cmd);
+        }
+
+        /*
+         * unanswered or unsent: released whole when the link is back (a
+         * lease kept for requests on their way is left to its TTL)
+         */
+
+        if (!ngx_exiting && !keep) {
+            ngx_ai_relay_release_id(armcf, &w->user, &w->lease, cmd);
         }
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,

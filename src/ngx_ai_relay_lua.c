@@ -29,5 +29,7 @@ ngx_str_t  ngx_ai_relay_scripts[NGX_AI_RELAY_NSCRIPTS] = {
     ngx_string(NGX_AI_RELAY_SCRIPT_SETTLE_SRC),
     ngx_string(NGX_AI_RELAY_SCRIPT_MODELS_SRC),
     ngx_string(NGX_AI_RELAY_SCRIPT_LEASE_SRC),
-    ngx_string(NGX_AI_RELAY_SCRIPT_RELEASE_SRC)
+    ngx_string(NGX_AI_RELAY_SCRIPT_RELEASE_SRC),
+    ngx_string(NGX_AI_RELAY_SCRIPT_DASHBOARD_SRC),
+    ngx_string(NGX_AI_RELAY_SCRIPT_REFUND_SRC)
 };

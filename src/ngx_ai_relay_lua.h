@@ -23,7 +23,9 @@
 #define NGX_AI_RELAY_SCRIPT_MODELS   3
 #define NGX_AI_RELAY_SCRIPT_LEASE    4
 #define NGX_AI_RELAY_SCRIPT_RELEASE  5
-#define NGX_AI_RELAY_NSCRIPTS        6
+#define NGX_AI_RELAY_SCRIPT_DASHBOARD 6
+#define NGX_AI_RELAY_SCRIPT_REFUND   7
+#define NGX_AI_RELAY_NSCRIPTS        8
 
 
 extern ngx_str_t  ngx_ai_relay_scripts[NGX_AI_RELAY_NSCRIPTS];

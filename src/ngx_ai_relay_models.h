@@ -15,8 +15,6 @@
 #include "ngx_ai_relay_module.h"
 
 
-ngx_uint_t ngx_ai_relay_models_request(ngx_http_request_t *r,
-    ngx_ai_relay_ctx_t *ctx);
 ngx_int_t ngx_ai_relay_models_send(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 

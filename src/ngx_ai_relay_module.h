@@ -21,6 +21,8 @@
 #include "ngx_ai_relay_breaker.h"
 #include "ngx_ai_relay_schema.h"
 #include "ngx_ai_relay_xlate.h"
+#include "ngx_ai_relay_endpoint.h"
+#include "ngx_ai_relay_multipart.h"
 
 
 #define NGX_AI_RELAY_UNSET          -1
@@ -48,6 +50,7 @@
 #define NGX_AI_RELAY_USAGE_NONE       0
 #define NGX_AI_RELAY_USAGE_UPSTREAM   1
 #define NGX_AI_RELAY_USAGE_ESTIMATED  2
+#define NGX_AI_RELAY_USAGE_REQUEST    3   /* counted in the request */
 
 #define NGX_AI_RELAY_MAX_CMDS         4
 #define NGX_AI_RELAY_ROTATION_SLOTS   256
@@ -118,6 +121,11 @@ struct ngx_ai_relay_main_conf_s {
     ngx_str_t                     host;          /* numeric IP, NUL ended */
     ngx_int_t                     port;
     ngx_str_t                     unix_path;     /* NUL ended, or empty */
+    ngx_array_t                  *seeds;         /* cluster: slot nodes */
+    ngx_flag_t                    cluster;       /* ai_relay_redis ...
+                                                    cluster */
+    ngx_str_t                     sentinel_name; /* ai_relay_redis_sentinel */
+    ngx_array_t                  *sentinels;     /* slot nodes */
     ngx_str_t                     password;      /* ai_relay_redis_password */
     ngx_int_t                     db;            /* ai_relay_redis_db */
     ngx_msec_t                    connect_timeout;
@@ -163,6 +171,10 @@ typedef struct {
     ngx_uint_t                    next_upstream; /* NGX_AI_RELAY_NEXT_* */
     ngx_uint_t                    next_upstream_tries;
     ngx_msec_t                    next_upstream_timeout;
+    ngx_str_t                     passthrough;   /* its model, or empty */
+    ngx_array_t                  *passthrough_paths;   /* of ngx_str_t */
+    ngx_uint_t                    passthrough_methods; /* NGX_HTTP_GET... */
+    ngx_uint_t                    response_model;/* 1: the client's name */
 } ngx_ai_relay_loc_conf_t;
 
 
@@ -209,10 +221,15 @@ typedef struct {
     int64_t                       max_tokens;    /* -1: not given */
     int64_t                       prompt_estimate;
     int64_t                       images_requested;
+    int64_t                       characters;    /* audio/speech input */
+    int64_t                       seconds;       /* of a video asked for */
     ngx_str_t                     image_size;
     ngx_str_t                     image_quality;
+    ngx_ai_relay_mp_t            *form;          /* multipart (form.c) */
+    ngx_chain_t                  *form_bufs;     /* as the client sent it */
 
     unsigned                      stream:1;      /* asked for SSE */
+    unsigned                      form_read:1;
     unsigned                      gemini_path:1; /* model in the path */
 } ngx_ai_relay_ctx_body_t;
 
@@ -255,6 +272,8 @@ typedef struct {
     int64_t                       cache_write_tokens;
     int64_t                       reasoning_tokens;
     int64_t                       images;
+    int64_t                       characters;    /* audio/speech input */
+    int64_t                       seconds;       /* of transcribed audio */
     ngx_str_t                     error;         /* the record's */
 
     unsigned                      auth_reserve:1;/* AUTH was to reserve */
@@ -290,6 +309,8 @@ typedef struct {
     unsigned                      drop:1;
     unsigned                      hold_early:1;
     unsigned                      metered:1;     /* an active stream */
+    unsigned                      rename:1;      /* the client's model */
+    unsigned                      renamed:1;
 } ngx_ai_relay_ctx_stream_t;
 
 
@@ -311,6 +332,8 @@ typedef struct {
     unsigned                      include_usage:1; /* the client asked */
     unsigned                      failed:1;      /* a 400, after AUTH */
     unsigned                      whole:1;       /* answer held whole */
+    unsigned                      rename:1;      /* ..and names the
+                                                  * client's model */
 } ngx_ai_relay_ctx_xlate_t;
 
 
@@ -334,6 +357,9 @@ typedef struct {
     ngx_int_t                     status;        /* handler's final result */
     ngx_str_t                     request_id;
     ngx_msec_t                    start_msec;
+    const ngx_ai_relay_endpoint_t *endpoint;     /* what the path asks */
+    ngx_str_t                     task_id;       /* videos/{id} (task.c) */
+    ngx_str_t                     task_channel;  /* the channel that has it */
 
     /* pending Redis replies, oldest first, and their deadline (ctx.c) */
     ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];

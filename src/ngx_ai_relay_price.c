@@ -60,6 +60,8 @@ ngx_ai_relay_price_init(ngx_ai_relay_price_t *price)
     price->output = NGX_AI_RELAY_PRICE_UNSET;
     price->per_request = NGX_AI_RELAY_PRICE_UNSET;
     price->per_image = NGX_AI_RELAY_PRICE_UNSET;
+    price->per_char = NGX_AI_RELAY_PRICE_UNSET;
+    price->per_second = NGX_AI_RELAY_PRICE_UNSET;
 }
 
 
@@ -120,6 +122,14 @@ ngx_ai_relay_price_resolve(const ngx_ai_relay_price_t *price,
     if (out->per_image < 0) {
         out->per_image = 0;
     }
+
+    if (out->per_char < 0) {
+        out->per_char = 0;
+    }
+
+    if (out->per_second < 0) {
+        out->per_second = 0;
+    }
 }
 
 
@@ -140,7 +150,7 @@ ngx_ai_relay_price_cost_fast(const ngx_ai_relay_price_t *price,
     int64_t   prompt, cached, cw5m, cw1h, completion, uncached;
     uint64_t  sum;
 
-    if (usage->images > 0) {
+    if (usage->images > 0 || usage->characters > 0 || usage->seconds > 0) {
         return 0;
     }
 
@@ -231,11 +241,21 @@ ngx_ai_relay_price_cost(const ngx_ai_relay_price_t *price,
                                        (uint64_t) p.cache_write_1h);
     ngx_ai_relay_price_big_add_product(&acc, completion, (uint64_t) p.output);
 
+    if (usage->characters > 0) {
+        ngx_ai_relay_price_big_add_product(&acc, (uint64_t) usage->characters,
+                                           (uint64_t) p.per_char);
+    }
+
     if (ngx_ai_relay_price_big_div32(&acc, NGX_AI_RELAY_PRICE_MICRO) != 0) {
         ngx_ai_relay_price_big_add_product(&acc, 1, 1);
     }
 
     ngx_ai_relay_price_big_add_product(&acc, 1, (uint64_t) p.per_request);
+
+    if (usage->seconds > 0) {
+        ngx_ai_relay_price_big_add_product(&acc, (uint64_t) usage->seconds,
+                                           (uint64_t) p.per_second);
+    }
 
     if (images > 0) {
         ngx_ai_relay_price_big_add_product(&acc, images,

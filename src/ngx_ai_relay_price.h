@@ -18,15 +18,16 @@
  *
  *   ceil((uncached * input + cached * cached_input
  *         + cw5m * cache_write_5m + cw1h * cache_write_1h
- *         + completion * output) / 1,000,000)
- *   + per_request + images * image_price
+ *         + completion * output + characters * per_char) / 1,000,000)
+ *   + per_request + images * image_price + seconds * per_second
  *
  * where uncached = prompt - cached - cw5m - cw1h.  Intermediates are
  * 384-bit integers, so nothing overflows before the final int64_t, which
  * saturates at INT64_MAX with NGX_AI_RELAY_PRICE_OVERFLOW.
  *
  * Price components (all int64_t, any negative value means "unset"):
- *   input, output, per_request, per_image: unset means 0;
+ *   input, output, per_request, per_image, per_char, per_second: unset
+ *   means 0;
  *   cached_input, cache_write_5m, cache_write_1h: unset means the input
  *   price (after its own fallback), i.e. no discount and no surcharge
  *   unless configured.
@@ -88,6 +89,8 @@ typedef struct {
     int64_t                      output;
     int64_t                      per_request;    /* uUSD */
     int64_t                      per_image;      /* uUSD */
+    int64_t                      per_char;       /* uUSD per 1M chars */
+    int64_t                      per_second;     /* uUSD per second */
     unsigned                     nimages;
     ngx_ai_relay_price_image_t   images[NGX_AI_RELAY_PRICE_IMAGE_MAX];
 } ngx_ai_relay_price_t;
@@ -100,6 +103,8 @@ typedef struct {
     int64_t                      cache_write_1h_tokens;
     int64_t                      completion_tokens;
     int64_t                      images;
+    int64_t                      characters;     /* audio/speech input */
+    int64_t                      seconds;        /* of transcribed audio */
     const char                  *image_size;     /* "1024x1024", or NULL */
     size_t                       image_size_len;
     const char                  *image_quality;  /* "hd", or NULL */

@@ -36,14 +36,14 @@ typedef struct {
 
 
 static void ngx_ai_relay_release_auth_reply(void *data, redisReply *reply);
+static void ngx_ai_relay_release_lease_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_release_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_release_send(ngx_ai_relay_release_t *rl);
 static void ngx_ai_relay_release_later(ngx_ai_relay_release_t *rl);
 
 
-void
-ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
-    ngx_ai_relay_redis_cmd_t *cmd)
+static ngx_ai_relay_release_t *
+ngx_ai_relay_release_create(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     u_char                  *p;
     ngx_ai_relay_release_t  *rl;
@@ -52,9 +52,7 @@ ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                    + ctx->request_id.len, r->connection->log);
 
     if (rl == NULL) {
-        /* the reservation's TTL still refunds it */
-        ngx_ai_relay_redis_detach(cmd);
-        return;
+        return NULL;
     }
 
     rl->armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
@@ -67,7 +65,88 @@ ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     rl->request_id.len = ctx->request_id.len;
     ngx_memcpy(p, ctx->request_id.data, ctx->request_id.len);
 
+    return rl;
+}
+
+
+void
+ngx_ai_relay_release_late(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_redis_cmd_t *cmd)
+{
+    ngx_ai_relay_release_t  *rl;
+
+    rl = ngx_ai_relay_release_create(r, ctx);
+
+    if (rl == NULL) {
+        /* the reservation's TTL still refunds it */
+        ngx_ai_relay_redis_detach(cmd);
+        return;
+    }
+
     ngx_ai_relay_redis_reattach(cmd, ngx_ai_relay_release_auth_reply, rl);
+}
+
+
+/*
+ * A lease Redis may hold that its worker has let go: its LEASE went
+ * unanswered (the link was lost; nobody spent from it), or the RELEASE
+ * cmd that gives back what is left does not get through.  Released
+ * whole (settlements still on their way charge the balance instead) when
+ * the link is back, as a request's reservation is.
+ */
+
+void
+ngx_ai_relay_release_id(ngx_ai_relay_main_conf_t *armcf, ngx_str_t *user_id,
+    ngx_str_t *id, ngx_ai_relay_redis_cmd_t *cmd)
+{
+    u_char                  *p;
+    ngx_ai_relay_release_t  *rl;
+
+    rl = ngx_alloc(sizeof(ngx_ai_relay_release_t) + user_id->len + id->len,
+                   ngx_cycle->log);
+    if (rl == NULL) {
+        /* the lease's TTL still refunds it */
+        return;
+    }
+
+    rl->armcf = armcf;
+
+    p = (u_char *) (rl + 1);
+    rl->user_id.data = p;
+    rl->user_id.len = user_id->len;
+    p = ngx_cpymem(p, user_id->data, user_id->len);
+    rl->request_id.data = p;
+    rl->request_id.len = id->len;
+    ngx_memcpy(p, id->data, id->len);
+
+    if (cmd) {
+        /* its reply, NULL if the link goes first, says whether it did */
+        ngx_ai_relay_redis_reattach(cmd, ngx_ai_relay_release_lease_reply,
+                                    rl);
+        return;
+    }
+
+    ngx_ai_relay_release_send(rl);
+}
+
+
+/*
+ * The link dropped while the request waited for AUTH: Redis may have run
+ * it (a kill after the AOF write, before the reply left), and the request
+ * now fails without settling.  As for a reply that outlived its request:
+ * RELEASE when the link is back, with a tombstone.
+ */
+
+void
+ngx_ai_relay_release_lost(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ngx_ai_relay_release_t  *rl;
+
+    rl = ngx_ai_relay_release_create(r, ctx);
+
+    if (rl != NULL) {
+        ngx_ai_relay_release_later(rl);
+    }
 }
 
 
@@ -95,6 +174,45 @@ ngx_ai_relay_release_auth_reply(void *data, redisReply *reply)
     }
 
     ngx_ai_relay_release_send(rl);
+}
+
+
+/*
+ * A lease's RELEASE answered: an integer, it ran.  An error (TRYAGAIN
+ * while its slot migrates, READONLY from a demoted master, CLUSTERDOWN,
+ * LOADING, too many redirections) ran nothing: released whole later, as
+ * when the link goes first.
+ */
+
+static void
+ngx_ai_relay_release_lease_reply(void *data, redisReply *reply)
+{
+    ngx_ai_relay_release_t *rl = data;
+
+    ngx_event_t  *retry;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        ngx_free(rl);
+        return;
+    }
+
+    retry = &rl->armcf->worker->release_retry;
+
+    if (reply != NULL) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ai relay: releasing lease %V failed (%*s), trying "
+                      "again", &rl->request_id,
+                      (size_t) (reply->type == REDIS_REPLY_ERROR
+                                ? reply->len : 0),
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    }
+
+    /* rl may be freed here */
+    ngx_ai_relay_release_later(rl);
+
+    if (reply != NULL && !retry->timer_set) {
+        ngx_add_timer(retry, 500);
+    }
 }
 
 
@@ -234,6 +352,8 @@ ngx_ai_relay_release_reply(void *data, redisReply *reply)
 {
     ngx_ai_relay_release_t *rl = data;
 
+    ngx_event_t  *retry;
+
     if (reply == NULL) {
         ngx_ai_relay_release_later(rl);
         return;
@@ -248,10 +368,13 @@ ngx_ai_relay_release_reply(void *data, redisReply *reply)
                       "failed (%s), trying again", &rl->request_id,
                       reply->str);
 
+        retry = &rl->armcf->worker->release_retry;
+
+        /* rl may be freed here */
         ngx_ai_relay_release_later(rl);
 
-        if (!rl->armcf->worker->release_retry.timer_set) {
-            ngx_add_timer(&rl->armcf->worker->release_retry, 500);
+        if (!retry->timer_set) {
+            ngx_add_timer(retry, 500);
         }
 
         return;

@@ -192,6 +192,12 @@ ngx_ai_relay_price_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         } else if (ngx_ai_relay_is("image")) {
             ctx->route.price.per_image = v;
 
+        } else if (ngx_ai_relay_is("character")) {
+            ctx->route.price.per_char = v;
+
+        } else if (ngx_ai_relay_is("second")) {
+            ctx->route.price.per_second = v;
+
         } else if (k.len > 6 && ngx_strncmp(k.data, "image:", 6) == 0) {
             (void) ngx_ai_relay_price_add_image(&ctx->route.price,
                                                 (char *) k.data + 6,
@@ -792,9 +798,24 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     path_end = r->args_start ? r->args_start - 1
                              : r->unparsed_uri.data + r->unparsed_uri.len;
 
-    if (path_end < path || r->unparsed_uri.len == 0) {
-        path = r->uri.data;
-        path_end = r->uri.data + r->uri.len;
+    if (path_end < path || r->unparsed_uri.len == 0
+        || r->complex_uri || r->quoted_uri || !r->valid_unparsed_uri)
+    {
+        /*
+         * the path the endpoint was found in, not the client's bytes:
+         * "/v1/messages%2Fcount_tokens" or ".../count_tokens#/../../x"
+         * must reach the upstream as the endpoint it was priced as
+         */
+
+        len = ngx_escape_uri(NULL, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
+
+        path = ngx_pnalloc(r->pool, r->uri.len + 2 * len);
+        if (path == NULL) {
+            return NGX_ERROR;
+        }
+
+        path_end = (u_char *) ngx_escape_uri(path, r->uri.data, r->uri.len,
+                                             NGX_ESCAPE_URI);
     }
 
     args = r->args.data;

@@ -112,6 +112,10 @@
 /* hash: a day's counters, day is <yyyymmdd> */
 #define NGX_AI_RELAY_RKEY_U_STATS(day)      "stats:" day
 
+/* hash: an async task (a video) the user submitted: its channel, model,
+ * key, cost; kept 30 days */
+#define NGX_AI_RELAY_RKEY_U_TASK(id)        "task:" id
+
 /* string: a key's rate counters before 0.2 (now in the key's hash) */
 #define NGX_AI_RELAY_RKEY_U_RL(sha)         "rl:" sha
 
@@ -133,6 +137,8 @@
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_LEDGER
 #define NGX_AI_RELAY_RKEY_STATS(uid, day)                                     \
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_STATS(day)
+#define NGX_AI_RELAY_RKEY_TASK(uid, id)                                       \
+    NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_TASK(id)
 #define NGX_AI_RELAY_RKEY_RL(uid, sha)                                        \
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_RL(sha)
 

@@ -161,7 +161,8 @@ ngx_ai_relay_variable_str(ngx_http_request_t *r,
     ngx_str_t            *s;
     ngx_ai_relay_ctx_t   *ctx;
     static ngx_str_t      sources[] = {
-        ngx_string("none"), ngx_string("upstream"), ngx_string("estimated")
+        ngx_string("none"), ngx_string("upstream"), ngx_string("estimated"),
+        ngx_string("request")
     };
 
     ctx = ngx_ai_relay_find_ctx(r->main);

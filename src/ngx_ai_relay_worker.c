@@ -34,8 +34,10 @@ static void ngx_ai_relay_worker_ready(ngx_ai_relay_redis_t *rds);
 char *
 ngx_ai_relay_worker_conf(ngx_conf_t *cf, ngx_ai_relay_main_conf_t *armcf)
 {
-    ngx_ai_relay_redis_t   *rds;
-    ngx_ai_relay_worker_t  *wk;
+    ngx_uint_t                 i;
+    ngx_ai_relay_redis_t      *rds;
+    ngx_ai_relay_worker_t     *wk;
+    ngx_ai_relay_slot_node_t  *seed;
 
     wk = ngx_pcalloc(cf->pool, sizeof(ngx_ai_relay_worker_t));
     if (wk == NULL) {
@@ -65,6 +67,44 @@ ngx_ai_relay_worker_conf(ngx_conf_t *cf, ngx_ai_relay_main_conf_t *armcf)
 
     rds->on_ready = ngx_ai_relay_worker_ready;
     rds->data = armcf;
+
+    if (armcf->cluster) {
+        rds->cluster = ngx_pcalloc(cf->pool,
+                                   sizeof(ngx_ai_relay_redis_cluster_t));
+        if (rds->cluster == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        seed = armcf->seeds->elts;
+
+        for (i = 0; i < armcf->seeds->nelts; i++) {
+            if (ngx_ai_relay_slot_node(&rds->cluster->map, seed[i].host,
+                                       seed[i].port)
+                < 0)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        rds->cluster->nseeds = rds->cluster->map.nnodes;
+    }
+
+    if (armcf->sentinel_name.len) {
+        rds->sentinel = ngx_pcalloc(cf->pool,
+                                    sizeof(ngx_ai_relay_redis_sentinel_t));
+        if (rds->sentinel == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rds->sentinel->name = armcf->sentinel_name;
+        rds->sentinel->addrs = armcf->sentinels->elts;
+        rds->sentinel->naddrs = armcf->sentinels->nelts;
+
+        /* the address the sentinels give */
+        rds->host = rds->sentinel->host;
+        rds->port = 0;
+        rds->unix_path = NULL;
+    }
 
     ngx_queue_init(&wk->journal_queue);
     ngx_queue_init(&wk->settle_queue);

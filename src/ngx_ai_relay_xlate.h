@@ -95,6 +95,7 @@ typedef struct {
     unsigned                      block_open:1;
     unsigned                      stopped:1;
     unsigned                      usage_seen:1;
+    unsigned                      model_fixed:1; /* not the upstream's */
     int                           block_type; /* of the open block */
     int64_t                       block_index;
     int64_t                       tool_index;    /* next OpenAI tool call */
@@ -171,6 +172,9 @@ void ngx_ai_relay_xlate_sse_init(ngx_ai_relay_xlate_sse_t *x,
     ngx_ai_relay_xlate_alloc_pt alloc, void *data);
 int ngx_ai_relay_xlate_sse_event(ngx_ai_relay_xlate_sse_t *x,
     const u_char *name, size_t name_len, const u_char *data, size_t len);
+/* the client's events name this model (a name, not yet JSON) */
+void ngx_ai_relay_xlate_sse_model(ngx_ai_relay_xlate_sse_t *x,
+    const u_char *name, size_t len);
 /* the upstream's stream ended: close what the client still waits for */
 int ngx_ai_relay_xlate_sse_finish(ngx_ai_relay_xlate_sse_t *x);
 

@@ -231,6 +231,29 @@ ngx_ai_relay_xs_keep(u_char *dst, size_t *len, size_t size, const u_char *b,
 }
 
 
+/*
+ * The model the client's events name, whatever the upstream's say
+ * (ai_relay_response_model client): as a JSON string; a name longer
+ * than the room for it leaves the upstream's.
+ */
+
+void
+ngx_ai_relay_xlate_sse_model(ngx_ai_relay_xlate_sse_t *x,
+    const u_char *name, size_t len)
+{
+    for ( /* void */ ; x; x = x->next) {
+
+        if (ngx_ai_relay_json_quote_len(name, len) > sizeof(x->model)) {
+            return;
+        }
+
+        ngx_ai_relay_json_quote(x->model, name, len);
+        x->model_len = ngx_ai_relay_json_quote_len(name, len);
+        x->model_fixed = 1;
+    }
+}
+
+
 int
 ngx_ai_relay_xlate_sse_event(ngx_ai_relay_xlate_sse_t *x, const u_char *name,
     size_t name_len, const u_char *data, size_t len)
@@ -474,8 +497,10 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         ngx_ai_relay_xs_find(b, msg, "id", &m);
         ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, &m);
         ngx_ai_relay_xs_find(b, msg, "model", &m);
-        ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model), b,
-                             &m);
+        if (!x->model_fixed) {
+            ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model),
+                                 b, &m);
+        }
         ngx_ai_relay_xs_find(b, msg, "usage", &u);
         ngx_ai_relay_xs_a2o_usage(x, b, &u);
 
@@ -839,7 +864,7 @@ ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
             ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, id);
         }
 
-        if (model) {
+        if (model && !x->model_fixed) {
             ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model),
                                  b, model);
         }
@@ -1062,7 +1087,7 @@ ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
             ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, id);
         }
 
-        if (model) {
+        if (model && !x->model_fixed) {
             ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model),
                                  b, model);
         }
@@ -1347,7 +1372,7 @@ ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
             ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, id);
         }
 
-        if (model) {
+        if (model && !x->model_fixed) {
             ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model),
                                  b, model);
         }

@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 20;
+plan tests => repeat_each() * 40;
 no_shuffle();
 
 run_tests();
@@ -134,3 +134,105 @@ redis connect to /tmp/no-such-redis.sock:0 failed
 --- must_die
 --- error_log
 "ai_relay_metrics_zone" is too small, it must be at least
+
+
+
+=== TEST 10: ai_relay_passthrough without a path prefix
+--- config
+    location /v1/ { ai_relay openai; ai_relay_passthrough files-model; }
+--- must_die
+--- error_log
+"ai_relay_passthrough" needs a model and at least one path prefix
+
+
+
+=== TEST 11: ai_relay_passthrough of a whole API version
+--- config
+    location /v1/ { ai_relay openai; ai_relay_passthrough files-model /v1/files /v1/; }
+--- must_die
+--- error_log
+"ai_relay_passthrough" path "/v1/" must start with / and name an API that is no endpoint of the relay
+
+
+
+=== TEST 12: ai_relay_passthrough with an unknown method
+--- config
+    location /v1/ { ai_relay openai; ai_relay_passthrough files-model /v1/files methods=GET,TRACE; }
+--- must_die
+--- error_log
+invalid method in "methods=GET,TRACE"
+
+
+
+=== TEST 13: ai_relay_passthrough naming an endpoint
+--- config
+    location /v1/ { ai_relay openai; ai_relay_passthrough files-model /v1/chat/completions; }
+--- must_die
+--- error_log
+"ai_relay_passthrough" path "/v1/chat/completions" must start with / and name
+
+
+
+=== TEST 14: ai_relay_passthrough naming an endpoint in other letter case, with a trailing slash
+--- config
+    location /v1/ { ai_relay openai; ai_relay_passthrough files-model /V1/Chat/Completions/; }
+--- must_die
+--- error_log
+"ai_relay_passthrough" path "/V1/Chat/Completions/" must start with / and name
+
+
+
+=== TEST 15: several Redis addresses without "cluster"
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 127.0.0.1:7302;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+several redis addresses need "cluster"
+
+
+
+=== TEST 16: a Redis Cluster seed is no unix socket
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 unix:/tmp/redis.sock cluster;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+a Redis Cluster's nodes have IP addresses, not "unix:/tmp/redis.sock"
+
+
+
+=== TEST 17: Redis Cluster has only database 0
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 cluster;
+    ai_relay_redis_db 2;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+Redis Cluster has no "ai_relay_redis_db" but 0
+
+
+
+=== TEST 18: Sentinel and Cluster exclude each other
+--- http_config
+    ai_relay_redis 127.0.0.1:7301 cluster;
+    ai_relay_redis_sentinel relay 127.0.0.1:7321;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+"ai_relay_redis_sentinel" and a "cluster" in "ai_relay_redis" exclude each other
+
+
+
+=== TEST 19: a sentinel's address is numeric
+--- http_config
+    ai_relay_redis_sentinel relay sentinel.example:26379;
+--- config
+    location /v1/ { ai_relay openai; }
+--- must_die
+--- error_log
+redis address "sentinel.example:26379" must be a numeric IP address

@@ -7,7 +7,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 52;
+plan tests => repeat_each() * 57;
 install_redis_check();
 no_shuffle();
 no_long_string();
@@ -290,3 +290,27 @@ ok(wait_for(sub {
 }), 'logged');
 unlike($line, qr/sk-test0000000000000/, 'no plaintext key');
 like($line, qr/key=sk-te\*+0001/, 'a masked one');
+
+
+
+=== TEST 17: a key in the query string of a path no endpoint serves (404) or of a method it does not take (405): in no access log
+--- init
+AIRelayTest::seed_world();
+--- http_config eval: $::HttpConfig . "log_format full '\$request|\$request_uri|\$args|\$arg_key';\n"
+--- config eval: "access_log logs/full.log full;\n" . $::Config
+--- request eval
+["POST /v1beta/models/x:predict?key=sk-test0000000000000000000000000000000000000000001\n{}",
+ "DELETE /v1/chat/completions?alt=json&key=sk-test0000000000000000000000000000000000000000001"]
+--- error_code eval
+[404, 405]
+--- redis_check
+my $root = $ENV{TEST_NGINX_SERVROOT} || "$AIRelayTest::TOP/t/servroot";
+my @lines;
+ok(wait_for(sub {
+    open my $fh, '<', "$root/logs/full.log" or return 0;
+    @lines = grep { m{^(POST /v1beta/models/x|DELETE /v1/chat)} } <$fh>;
+    @lines == 2;
+}), 'both logged');
+unlike(join('', @lines), qr/sk-test0000000000000/, 'no plaintext key');
+is(scalar(grep { /key=sk-te\*+0001.*key=sk-te\*+0001.*key=sk-te\*+0001/ } @lines), 2,
+   'a masked one in $request, $request_uri and $args of each');

@@ -1,8 +1,8 @@
 # Money under faults: Redis answering errors on a live link (NOSCRIPT
 # after SCRIPT FLUSH, OOM), settlements parked across a reload, an AUTH
 # reply that comes after its request gave up, a request leaving the
-# relay location by error_page.  Every block checks Redis afterwards,
-# whatever the response was.
+# relay location by error_page, an AUTH answer lost with the link.  Every
+# block checks Redis afterwards, whatever the response was.
 #
 # repeat_each(1): each block's fault is set up once, by --- init.
 
@@ -11,7 +11,7 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(1);
-plan tests => repeat_each() * 78;
+plan tests => repeat_each() * 84;
 
 master_on();
 workers(1);
@@ -47,6 +47,8 @@ our $Config = relay_config(extra => <<'_EOC_');
     }
 _EOC_
 our $Key = "Authorization: Bearer $AIRelayTest::TEST_KEY";
+# a relay in front of Redis that loses one answer (TEST 9)
+our $LossyPort = AIRelayTest::free_port();
 our $Stream = '{"model":"gpt-4o-mini","stream":true,"max_tokens":20,"messages":[{"role":"user","content":"hello"}]}';
 
 # 12 prompt and 9 completion tokens at $0.15 / $0.60 per 1M: 7.2 -> 8
@@ -295,3 +297,32 @@ is(scalar(() = error_log_text() =~ /settlement t8 refused/g), 1, 'and not tried 
 is(scalar(glob("$root/logs/ai_relay.journal.*.claimed")), undef, 'no claimed file left');
 is(scalar(records(1)), 0, 'nothing written');
 is(user_field(1, 'balance'), 10_000_000, 'the balance untouched');
+
+
+
+=== TEST 9: the link drops after Redis ran AUTH, before its answer came back (503): the reservation it made is released once the link is back
+--- init
+AIRelayTest::seed_world(mock => '/mock/chat', key => { rpm => 1000 });
+# skip the warm-up's AUTH, lose the answer of the next one
+AIRelayTest::redis_losing_relay($::LossyPort, "\$7\r\nreserve\r\n", skip => 1);
+my ($status) = AIRelayTest::relay_post('/v1/chat/completions', '{"model":"gpt-4o-mini"}');
+die "warm-up request answered $status\n" unless $status == 200;
+AIRelayTest::wait_for(sub { AIRelayTest::records(1) == 1 }, 3) or die "warm-up not settled\n";
+--- http_config eval: AIRelayTest::http_config(redis => "127.0.0.1:$::LossyPort")
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini"}
+--- more_headers eval: $::Key
+--- error_code: 503
+--- timeout: 5
+--- redis_check
+my $first = last_record(1);
+ok(wait_for(sub { redis('HLEN', 'ar:{u1}:res') == 0 }, 8),
+   'the reservation AUTH made is released');
+like(error_log_text(), qr/the reservation of request \S+ is released when redis takes it/,
+     'the release waited for the link');
+is(user_field(1, 'balance'), 10_000_000 - $first->{cost}, 'only the warm-up request was charged');
+is(scalar(records(1)), 1, 'the refused request is not billed');
+--- error_log
+ai relay: redis connection failed while waiting

@@ -3,7 +3,7 @@
 # otherwise refund it while the worker spends it); a user whose balance
 # went into this worker's lease is not refused while that lease would
 # cover the request; RELEASE keeps what the worker spent but Redis has not
-# settled yet.
+# settled yet; a RELEASE of a lease Redis refuses is sent again.
 #
 # repeat_each(1): the blocks drive a lease through its life once.
 
@@ -12,7 +12,7 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(1);
-plan tests => repeat_each() * 26;
+plan tests => repeat_each() * 34;
 
 master_on();
 workers(1);
@@ -132,3 +132,42 @@ is(redis('EVAL', $release, 2, 'ar:{u1}:user', 'ar:{u1}:res', 'r42', 'ar:{u1}:', 
    'a request with no reservation yet');
 is(redis('EXISTS', 'ar:{u1}:gone:r42'), 1, 'its tombstone is there');
 ok(redis('TTL', 'ar:{u1}:gone:r42') > 0, 'for a while');
+
+
+
+=== TEST 4: a lease's RELEASE that Redis refuses (OOM here; TRYAGAIN or READONLY on a cluster or a demoted master) is sent again: the lease does not sit in Redis until its TTL
+--- init
+AIRelayTest::seed_world(balance => 1_000_000, price => \%::Price);
+--- http_config eval: AIRelayTest::http_config(extra => "    ai_relay_reservation_ttl 300s;\n")
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Small"
+--- more_headers eval: $::Key
+--- response_body_like: Hi there
+--- timeout: 30
+--- redis_check
+sub oom_refused {
+    my ($n) = redis('INFO', 'errorstats') =~ /^errorstat_OOM:count=(\d+)/m;
+    return $n // 0;
+}
+for (1 .. 30) {
+    my ($status) = relay_post('/v1/chat/completions', $main::Small);
+    die "warm-up answered $status\n" unless $status == 200;
+}
+ok(wait_for(sub { records(1) == 31 }), 'warm-up settled');
+my $oom = oom_refused();
+my $max = redis('CONFIG', 'GET', 'maxmemory')->[1];
+# every write refused from now on: the idle lease's RELEASE among them
+redis('CONFIG', 'SET', 'maxmemory', 1);
+my $held = grep { /^l/ } @{ redis('HKEYS', 'ar:{u1}:res') };
+my $refused = wait_for(sub { oom_refused() > $oom }, 10);
+redis('CONFIG', 'SET', 'maxmemory', $max);
+is($held, 1, 'the worker held a lease when Redis began refusing');
+ok($refused, 'Redis refused the lease\'s RELEASE');
+like(error_log_text(), qr/releasing lease \S+ failed \(OOM/, 'the worker saw it');
+ok(wait_for(sub { redis('HLEN', 'ar:{u1}:res') == 0 }, 5),
+   'sent again once Redis takes writes: nothing held, long before the TTL');
+my $sum = 0;
+$sum += $_->{cost} for records(1);
+is(user_field(1, 'balance'), 1_000_000 - $sum, 'exactly the recorded costs');
+

@@ -2,7 +2,10 @@
 # A local stand-in for an OpenAI-compatible provider, for `make run` and
 # the SDK tests: POST /v1/chat/completions answers with a completion or an
 # SSE stream (usage included when stream_options.include_usage is true),
-# GET /v1/models lists one model. It also stands in for Anthropic (POST
+# GET /v1/models lists one model, POST /v1/audio/transcriptions and
+# /v1/images/edits (multipart/form-data) answer with what their model
+# field and file sizes were, POST /v1/videos queues a video that GET
+# /v1/videos/{id} says is completed. It also stands in for Anthropic (POST
 # /v1/messages) and Gemini (POST /v1beta/models/M:generateContent and
 # :streamGenerateContent?alt=sse), the channels the relay translates for:
 # their bodies are checked strictly against the providers' documented
@@ -116,6 +119,16 @@ sub serve {
             } else {
                 complete($c, $req, $close);
             }
+        } elsif ($method eq 'POST'
+                 && $path =~ m{/(audio/transcriptions|images/edits|videos)$}) {
+            form($c, $1, $hdr, $body, $close);
+        } elsif ($method eq 'GET' && $path =~ m{/videos/([\w-]+)/content$}) {
+            print $c "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n"
+                . "Content-Length: 8\r\n"
+                . ($close ? "Connection: close\r\n" : '') . "\r\nDEMO-MP4";
+        } elsif ($method eq 'GET' && $path =~ m{/videos/([\w-]+)$}) {
+            reply($c, 200, $json->encode({ id => $1, object => 'video',
+                  status => 'completed', progress => 100 }), $close);
         } else {
             reply($c, 404, '{"error":{"message":"not found","type":'
                   . '"invalid_request_error","param":null,"code":null}}',
@@ -131,6 +144,42 @@ sub reply {
     print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
         . "Content-Length: " . length($body) . "\r\n"
         . ($close ? "Connection: close\r\n" : '') . "\r\n" . $body;
+}
+
+# a multipart/form-data request: what its fields and files were
+sub form {
+    my ($c, $what, $hdr, $body, $close) = @_;
+    my ($b) = $hdr =~ /^content-type:\s*multipart\/form-data;.*boundary="?([^";\r\n]+)/mi;
+    my (%field, %file);
+    for my $part (split /\r\n--\Q$b\E/, "\r\n$body") {
+        my ($h, $v) = split /\r\n\r\n/, $part, 2;
+        next unless defined $v && $h =~ /name="([^"]*)"/;
+        my $name = $1;
+        if ($h =~ /filename="([^"]*)"/) {
+            $file{$name} = length $v;
+        } else {
+            $field{$name} = $v;
+        }
+    }
+    my $model = $field{model} // '';
+    if ($what eq 'videos') {
+        reply($c, 200, $json->encode({ id => 'video_demo' . int(time * 1000),
+              object => 'video', model => $model, status => 'queued',
+              progress => 0, seconds => $field{seconds} // '4',
+              created_at => int(time) }), $close);
+        return;
+    }
+    if ($what eq 'images/edits') {
+        reply($c, 200, $json->encode({ created => int(time), data => [
+            { b64_json => 'aW1hZ2U=',
+              revised_prompt => "model=$model image=" . ($file{image} // 0) }
+        ] }), $close);
+        return;
+    }
+    my $text = "model=$model file=" . ($file{file} // 0) . ' bytes';
+    reply($c, 200, $json->encode({ text => $text, usage => {
+        type => 'tokens', input_tokens => 10, output_tokens => 5,
+        total_tokens => 15 } }), $close);
 }
 
 sub complete {

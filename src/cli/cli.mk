@@ -19,10 +19,12 @@ CLI_BIN      := $(BUILD)/ai-relay
 CLI_OBJDIR   := $(BUILD)/cli
 CLI_SRCS     := $(wildcard $(TOP)/src/cli/*.c) \
                 $(TOP)/src/ngx_ai_relay_key.c \
-                $(TOP)/src/ngx_ai_relay_price.c
+                $(TOP)/src/ngx_ai_relay_price.c \
+                $(TOP)/src/ngx_ai_relay_slot.c
 CLI_DEPS     := $(wildcard $(TOP)/src/cli/*.h) \
                 $(TOP)/src/ngx_ai_relay_key.h \
                 $(TOP)/src/ngx_ai_relay_price.h \
+                $(TOP)/src/ngx_ai_relay_slot.h \
                 $(TOP)/src/ngx_ai_relay_schema.h
 CLI_OBJS     := $(patsubst %.c,$(CLI_OBJDIR)/%.o,$(notdir $(CLI_SRCS)))
 # pkg-config runs in the recipes, after `make deps` installed
@@ -55,6 +57,10 @@ $(BUILD)/.cli-test-deps: $(TOP)/src/cli/cli.mk | $(BUILD)/.deps
 	@$(call apt_install,$(CLI_TEST_PKGS))
 	@touch $@
 
+# t/cli/020-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus)
+TEST_CLI_CLUSTER_PORT ?= 7307
+
 cli-test: $(CLI_BIN) cli-test-deps
-	AI_RELAY_CLI=$(CLI_BIN) prove -I t/cli/lib $(PROVE_FLAGS) \
+	AI_RELAY_CLI=$(CLI_BIN) \
+	AI_RELAY_TEST_CLUSTER_PORT=$(TEST_CLI_CLUSTER_PORT) prove -I t/cli/lib $(PROVE_FLAGS) \
 	    $(or $(T),t/cli)

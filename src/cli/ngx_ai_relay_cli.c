@@ -19,13 +19,16 @@ static ngx_ai_relay_cli_command_t *ngx_ai_relay_cli_tables[] = {
     ngx_ai_relay_cli_prices_commands,
     ngx_ai_relay_cli_usage_commands,
     ngx_ai_relay_cli_import_commands,
+    ngx_ai_relay_cli_tasks_commands,
     NULL
 };
 
 
 static const char  ngx_ai_relay_cli_global_help[] =
 "Global options (any position):\n"
-"  --redis ADDR            host:port, [ipv6]:port or unix:/path\n"
+"  --redis ADDR            host:port, [ipv6]:port or unix:/path; or\n"
+"                          cluster:IP:PORT[,IP:PORT...], a Redis Cluster\n"
+"                          (commands whose keys share one hash slot)\n"
 "                          (env AI_RELAY_REDIS, default 127.0.0.1:6379)\n"
 "  --redis-password PASS   (env AI_RELAY_REDIS_PASSWORD)\n"
 "  --redis-db N            (env AI_RELAY_REDIS_DB, default 0)\n"

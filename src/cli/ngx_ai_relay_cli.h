@@ -79,6 +79,7 @@ typedef struct {
     const char                   *redis_password;
     int                           redis_db;
     redisContext                 *redis;
+    void                         *cluster;   /* "cluster:" addresses */
     int                           failed_rc; /* code of the first error */
     unsigned                      json:1;
     unsigned                      failed:1;  /* an error was reported */
@@ -267,6 +268,7 @@ extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_models_commands[];
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_channels_commands[];
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[];
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_usage_commands[];
+extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_tasks_commands[];
 extern ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_import_commands[];
 
 

@@ -236,6 +236,16 @@ ngx_ai_relay_cli_pipeline(ngx_ai_relay_cli_t *cli,
         exit(NGX_AI_RELAY_CLI_FAILED);
     }
 
+    if (cli->cluster) {
+        /* each to its node, one after another */
+
+        for (i = 0; i < n; i++) {
+            replies[i] = ngx_ai_relay_cli_run(cli, cmds[i]);
+        }
+
+        return;
+    }
+
     /* in batches, so that neither side buffers everything */
 
     for (done = 0; done < n; done += batch) {

@@ -7,7 +7,10 @@
  *   ar:{cfg}:price:<model>  hash  input cached_input cache_write
  *                                 cache_write_1h output (uUSD per 1M
  *                                 tokens), request, image,
- *                                 image:<size>:<quality> (uUSD)
+ *                                 image:<size>:<quality> (uUSD),
+ *                                 character (uUSD per 1M characters,
+ *                                 audio/speech input), second (uUSD per
+ *                                 second of transcribed audio or video)
  *
  * Prices are given in exact USD ("2.50" per 1M tokens) and stored as
  * integer micro-USD.
@@ -36,6 +39,8 @@ static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_set_opts[] = {
     { "output", 1, 0 },
     { "request", 1, 0 },
     { "image", 1, 0 },
+    { "character", 1, 0 },
+    { "second", 1, 0 },
     { "image-size-quality", 1, 1 },
     { "unset", 1, 1 },
     { "force", 0, 0 },
@@ -58,6 +63,8 @@ static const char  *ngx_ai_relay_cli_price_fields[][2] = {
     { "output", "output" },
     { "request", "request" },
     { "image", "image" },
+    { "character", "character" },
+    { "second", "second" },
     { NULL, NULL }
 };
 
@@ -68,7 +75,7 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       ngx_ai_relay_cli_prices_set_opts, 1, 1,
       "prices set MODEL [--input USD] [--cached-input USD] "
       "[--cache-write USD] [--cache-write-1h USD] [--output USD] "
-      "[--request USD] [--image USD] "
+      "[--request USD] [--image USD] [--character USD] [--second USD] "
       "[--image-size-quality SIZE:QUALITY=USD]... [--unset FIELD]... "
       "[--force]",
       "Set prices of a model (or alias: an alias may be priced apart from\n"
@@ -83,6 +90,10 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       "  --output USD           per 1M output tokens\n"
       "  --request USD          per request\n"
       "  --image USD            per generated image\n"
+      "  --character USD        per 1M input characters (audio/speech)\n"
+      "  --second USD           per second of audio a transcription\n"
+      "                         reports (usage type duration), and per\n"
+      "                         second of a video task (its \"seconds\")\n"
       "  --image-size-quality 1024x1024:hd=USD   per image of that size and\n"
       "                         quality (either may be *); at most 8\n"
       "  --unset FIELD          remove a field (input, cached_input, ...,\n"
@@ -270,7 +281,8 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
                                           "invalid --unset \"%s\" (input, "
                                           "cached_input, cache_write, "
                                           "cache_write_1h, output, request, "
-                                          "image, image:SIZE:QUALITY)",
+                                          "image, character, second, "
+                                          "image:SIZE:QUALITY)",
                                           l->elts[i]);
         }
 
@@ -512,7 +524,10 @@ ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
                    ngx_ai_relay_cli_price_cell(j, "image", micro));
 
             json_object_foreach(j, f, v) {
-                if (strncmp(f, "image:", 6) == 0) {
+                if (strncmp(f, "image:", 6) == 0
+                    || strcmp(f, "character") == 0
+                    || strcmp(f, "second") == 0)
+                {
                     printf("%-32s %s %s\n", "", f,
                            ngx_ai_relay_cli_price_cell(j, f, micro));
                 }

@@ -8,6 +8,11 @@
 -- ARGV[1] lease id   ARGV[2] micro-USD wanted   ARGV[3] unix time
 -- ARGV[4] TTL, seconds   ARGV[5] micro-USD below which a grant is not
 -- worth it   ARGV[6] "1" if the worker holds this lease already
+-- ARGV[7] "ar:{u<id>}:"
+--
+-- A lease its worker gave up on (the link dropped while LEASE was on its
+-- way) is released under a tombstone, "ar:{u<id>}:gone:<lease id>": a
+-- LEASE that reaches Redis after that RELEASE grants nothing.
 --
 -- At most half the balance is lent: what stays serves the user's requests
 -- elsewhere (other workers, other nodes) through AUTH, exactly.
@@ -16,6 +21,9 @@
 --    thought it held the lease but it is gone (reclaimed): it must stop
 --    spending it
 
+if redis.call('EXISTS', ARGV[7] .. RKEY_U_GONE .. ARGV[1]) == 1 then
+  return 0
+end
 local v = redis.call('HGET', KEYS[2], ARGV[1])
 if ARGV[6] == '1' and not v then return -1 end
 local rem = 0

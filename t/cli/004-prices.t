@@ -32,6 +32,20 @@ is_deeply(hgetall('ar:{cfg}:price:dall-e-3'),
           { image => '40000', 'image:1024x1024:hd' => '80000',
             'image:1792x1024:*' => '120000' }, 'image prices');
 
+# audio/speech: per 1M input characters
+$out = cli_ok('prices', 'set', 'gpt-4o', '--character', '15', '--force');
+like($out, qr/character=\$15\.00/, 'set prints the character price');
+is(hgetall('ar:{cfg}:price:gpt-4o')->{character}, '15000000',
+   'micro-USD per 1M characters');
+like(cli_ok('prices', 'list'), qr/^\s+character \$15\.00$/m,
+     'list shows it');
+$out = cli_ok('prices', 'set', 'gpt-4o', '--second', '0.0001', '--force');
+is(hgetall('ar:{cfg}:price:gpt-4o')->{second}, '100',
+   'micro-USD per second of transcribed audio');
+cli_ok('prices', 'set', 'gpt-4o', '--unset', 'second');
+cli_ok('prices', 'set', 'gpt-4o', '--unset', 'character');
+ok(!exists hgetall('ar:{cfg}:price:gpt-4o')->{character}, 'and unsets it');
+
 cli_ok('prices', 'set', 'gpt-4o', '--unset', 'cache_write_1h',
        '--output', '8');
 my $p = hgetall('ar:{cfg}:price:gpt-4o');

@@ -12,6 +12,7 @@ use strict;
 use warnings;
 
 use IO::Socket::INET;
+use IO::Select;
 use Digest::SHA qw(sha256_hex);
 use JSON::PP ();
 use Exporter 'import';
@@ -85,18 +86,48 @@ sub _reply {
     die "bad redis reply type '$t'\n";
 }
 
-# redis('HSET', 'key', 'f', 'v') -> the reply (arrays as array refs)
+# Redis Cluster: the node a MOVED redirection named, by port
+my %node_sock;
+
+sub _node {
+    my ($port) = @_;
+    return $node_sock{$port}
+        if $node_sock{$port} && $node_sock{$port}->connected;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or die "cannot connect to redis on port $port: $!\n";
+    binmode $s;
+    return $node_sock{$port} = $s;
+}
+
+# redis('HSET', 'key', 'f', 'v') -> the reply (arrays as array refs);
+# $REDIS_PORT may be a Redis Cluster node: MOVED is followed
 sub redis {
     my @args = @_;
     my $cmd = '*' . scalar(@args) . "\r\n";
     $cmd .= '$' . length($_) . "\r\n$_\r\n" for map { defined $_ ? $_ : '' } @args;
-    for my $try (1, 2) {
-        my $s = _connect();
+    my $port;
+    for my $try (1 .. 4) {
+        my $s = defined $port ? _node($port) : _connect();
         my $r = eval { print $s $cmd or die "write failed\n"; [ _reply($s) ] };
         return $r->[0] if $r;
-        die $@ if $@ =~ /^redis error/ || $try == 2;
-        undef $sock;   # Redis was restarted: reconnect once
+        if ($@ =~ /^redis error: MOVED \d+ [0-9.]+:(\d+)/) {
+            $port = $1;
+            next;
+        }
+        if ($@ =~ /^redis error: ASK \d+ [0-9.]+:(\d+)/) {
+            # a slot on its way: this once, on the node it goes to
+            my $n = _node($1);
+            print $n "*1\r\n\$6\r\nASKING\r\n";
+            _reply($n);
+            $port = $1;
+            next;
+        }
+        die $@ if $@ =~ /^redis error/ || $try >= 2;
+        # Redis was restarted: reconnect once
+        if (defined $port) { delete $node_sock{$port} } else { undef $sock }
     }
+    die "redis: too many redirections\n";
 }
 
 sub redis_ok { my $r = eval { redis('PING') }; return defined $r && $r eq 'PONG' }
@@ -472,6 +503,71 @@ sub redis_sleep_in_background {
     }
     sleep 0.05;   # let the DEBUG SLEEP reach Redis first
     return $pid;
+}
+
+# A TCP relay on $port in front of the test Redis that loses one reply:
+# the (skip + 1)-th chunk from a client that contains $match goes to
+# Redis, Redis answers it (so the command ran), and the relay then closes
+# the client's connection without passing the answer on.  Other chunks
+# and every later connection pass both ways untouched.  Bounded by
+# lifetime (seconds); returns the relay's pid.
+sub redis_losing_relay {
+    my ($port, $match, %o) = @_;
+    my $skip = $o{skip} // 0;
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                    LocalPort => $port, Listen => 16,
+                                    ReuseAddr => 1)
+        or die "redis relay on $port: $!\n";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid) {
+        close $srv;
+        return $pid;
+    }
+    undef $sock;
+    local $SIG{ALRM} = sub { POSIX::_exit(0) };
+    alarm($o{lifetime} // 20);
+    my (%peer, $cut);
+    my $sel = IO::Select->new($srv);
+    for (;;) {
+        for my $h ($sel->can_read) {
+            if ($h == $srv) {
+                my $c = $srv->accept or next;
+                my $r = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                              PeerPort => $REDIS_PORT)
+                    or do { close $c; next };
+                @peer{$c, $r} = ($r, $c);
+                $sel->add($c, $r);
+                next;
+            }
+            my $other = $peer{$h} or next;
+            my $buf;
+            my $n = sysread($h, $buf, 65536);
+            if (!$n) {
+                $sel->remove($h, $other);
+                delete @peer{$h, $other};
+                close $h;
+                close $other;
+                next;
+            }
+            my $to_redis = $other->peerport == $REDIS_PORT;
+            if ($to_redis && !$cut && index($buf, $match) >= 0
+                && $skip-- <= 0)
+            {
+                # let Redis run it, swallow the answer, drop the client
+                $cut = 1;
+                syswrite($other, $buf);
+                my $reply;
+                sysread($other, $reply, 65536);
+                $sel->remove($h, $other);
+                delete @peer{$h, $other};
+                close $other;
+                close $h;
+                next;
+            }
+            syswrite($other, $buf);
+        }
+    }
 }
 
 # stop the test Redis, run $during->(), start it again (empty)

@@ -13,7 +13,7 @@ use Digest::SHA qw(sha1_hex);
 use File::Temp qw(tempdir);
 use Test::More;
 
-my @names = qw(route auth settle models lease release);
+my @names = qw(route auth settle models lease release dashboard refund);
 
 plan tests => 4 * @names + 4;
 
@@ -26,7 +26,7 @@ sub slurp {
 
 my @files = sort glob "$TOP/src/lua/*.lua";
 is_deeply([ map { m{([^/]+)\.lua$} } @files ], [ sort @names ],
-          'src/lua holds the six scripts');
+          'src/lua holds the eight scripts');
 
 my $dir = tempdir(CLEANUP => 1);
 is(system('sh', "$TOP/src/lua/mkheader.sh", "$dir/h.h", @files), 0,

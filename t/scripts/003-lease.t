@@ -1,6 +1,8 @@
 # LEASE (src/lua/lease.lua) run on its own: at most half the balance,
 # nothing below the minimum, a refresh of 0 that only moves the deadline,
-# and -1 for a lease its worker holds but Redis reclaimed.
+# -1 for a lease its worker holds but Redis reclaimed, and nothing for a
+# lease its worker gave up on (released under a tombstone before LEASE
+# ran).
 
 use strict;
 use warnings;
@@ -9,7 +11,7 @@ use lib 't/helpers';
 use AIRelayTest;
 use Test::More;
 
-plan tests => 33;
+plan tests => 37;
 
 my $NOW = 1_800_000_030;
 my $U = 'ar:{u1}:';
@@ -20,7 +22,7 @@ sub lease {
     my (%o) = @_;
     return run_script('lease', ["${U}user", "${U}res"], $o{id} // 'l1',
                       $o{want} // 8000, $o{now} // $NOW, $o{ttl} // 300,
-                      $o{min} // 100, $o{held} // 0);
+                      $o{min} // 100, $o{held} // 0, $U);
 }
 
 sub world {
@@ -105,3 +107,13 @@ is(lease(want => 0, held => 1), -1, 'held but gone: -1');
 ok(!defined lease_of(), 'not made again');
 is(lease(want => 2000, held => 1), -1, 'a top-up too');
 is(user_field(1, 'balance'), 10_000, 'balance untouched');
+
+
+# the link dropped while LEASE was on its way: the worker released the id
+# (RELEASE left its tombstone) before the old LEASE reached Redis
+world();
+redis('SET', "${U}gone:l1", '1', 'EX', 60);
+is(lease(), 0, 'a lease released under a tombstone: nothing granted');
+is(user_field(1, 'balance'), 10_000, 'balance untouched');
+ok(!defined lease_of(), 'no lease made');
+is(lease(id => 'l2'), 5000, 'another lease id is granted as usual');

@@ -86,7 +86,9 @@ for my $name (@scripts) {
     my %used = map { $_ => 1 } $body =~ /\b([A-Z][A-Z0-9_]*)\b/g;
     my @want = grep { $used{$_} } map { $_->[0] } @macros;
     my @got = $prelude =~ /^local (\w+) = /mg;
-    ok(@got && "@got" eq "@want" && $body !~ /ar:|%d\+\||'\|/,
+    # DASHBOARD only reads keys it is given: it may name none
+    ok((@got || $name eq 'dashboard') && "@got" eq "@want"
+       && $body !~ /ar:|%d\+\||'\|/,
        "$name.lua: the schema names it uses (@got), no key name or"
        . ' reservation format of its own');
 }

@@ -1,9 +1,11 @@
 // The official OpenAI SDK (npm "openai") against the relay `make run`
-// started: a completion, a stream, the models list and a refused key.
+// started: a completion, a stream, the models list, a refused key, a
+// transcription and an image edit (multipart), a video task, an endpoint
+// not served.
 // Reads AI_RELAY_BASE_URL, AI_RELAY_DEMO_KEY, AI_RELAY_DEMO_MODEL.
 
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 
 const baseURL = process.env.AI_RELAY_BASE_URL;
 const apiKey = process.env.AI_RELAY_DEMO_KEY;
@@ -77,6 +79,47 @@ await check('an unknown model is a 404 model_not_found', async () => {
     await assert.rejects(
         client.chat.completions.create({ model: 'no-such-model', messages: [] }),
         (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
+});
+
+await check('audio.transcriptions.create: a multipart file, the model rewritten', async () => {
+    const audio = Buffer.alloc(300000, 7);
+    audio.write('\r\n--not-a-boundary\r\n', 1000);
+    const r = await client.audio.transcriptions.create({
+        file: await toFile(audio, 'speech.mp3', { type: 'audio/mpeg' }),
+        model,
+    });
+    // the demo upstream says what it got: the channel's model, every byte
+    assert.match(r.text, /^model=\S+ file=300000 bytes$/);
+});
+
+await check('images.edit: a multipart image', async () => {
+    const png = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'),
+                               Buffer.alloc(5000, 1)]);
+    const r = await client.images.edit({
+        image: await toFile(png, 'in.png', { type: 'image/png' }),
+        prompt: 'a red hat', model,
+    });
+    assert.equal(r.data.length, 1);
+    assert.match(r.data[0].revised_prompt, /^model=\S+ image=5008$/);
+});
+
+await check('videos.create, retrieve and downloadContent: the key\'s own task', async () => {
+    const v = await client.videos.create({ model, prompt: 'a cat', seconds: '4' });
+    assert.match(v.id, /^video_demo/);
+    assert.equal(v.status, 'queued');
+    const got = await client.videos.retrieve(v.id);
+    assert.equal(got.id, v.id);
+    assert.equal(got.status, 'completed');
+    const content = await client.videos.downloadContent(v.id);
+    assert.equal(Buffer.from(await content.arrayBuffer()).toString(), 'DEMO-MP4');
+    await assert.rejects(client.videos.retrieve('video_not_ours'),
+        (e) => e instanceof OpenAI.NotFoundError);
+});
+
+await check('an endpoint the relay does not serve is a 404', async () => {
+    await assert.rejects(
+        client.fineTuning.jobs.create({ model, training_file: 'file-x' }),
+        (e) => e instanceof OpenAI.NotFoundError && e.code === 'unknown_url');
 });
 
 console.log(`${passed} passed`);

@@ -1,5 +1,5 @@
 # ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key,
-# breaker), included by the top Makefile.  Targets:
+# breaker, endpoint, multipart, rename), included by the top Makefile.  Targets:
 #
 #   make core-unit        build the tests and the benchmark into build/unit/
 #   make core-unit-test   build and run the tests
@@ -22,7 +22,10 @@ CORE_UNIT_TESTS = \
     $(CORE_UNIT_DIR)/test_json_scan \
     $(CORE_UNIT_DIR)/test_price \
     $(CORE_UNIT_DIR)/test_key \
-    $(CORE_UNIT_DIR)/test_breaker
+    $(CORE_UNIT_DIR)/test_breaker \
+    $(CORE_UNIT_DIR)/test_endpoint \
+    $(CORE_UNIT_DIR)/test_multipart \
+    $(CORE_UNIT_DIR)/test_rename
 
 CORE_UNIT_SAN_TESTS = $(CORE_UNIT_TESTS:%=%_san)
 
@@ -37,6 +40,13 @@ CORE_KEY_SRCS = $(TOP)/src/ngx_ai_relay_key.c
 CORE_KEY_DEPS = $(TOP)/src/ngx_ai_relay_key.h
 CORE_BREAKER_SRCS = $(TOP)/src/ngx_ai_relay_breaker.c
 CORE_BREAKER_DEPS = $(TOP)/src/ngx_ai_relay_breaker.h
+CORE_ENDPOINT_SRCS = $(TOP)/src/ngx_ai_relay_endpoint.c
+CORE_ENDPOINT_DEPS = $(TOP)/src/ngx_ai_relay_endpoint.h \
+                     $(TOP)/src/ngx_ai_relay_usage.h
+CORE_MULTIPART_SRCS = $(TOP)/src/ngx_ai_relay_multipart.c
+CORE_MULTIPART_DEPS = $(TOP)/src/ngx_ai_relay_multipart.h
+CORE_RENAME_SRCS = $(TOP)/src/ngx_ai_relay_rename.c
+CORE_RENAME_DEPS = $(TOP)/src/ngx_ai_relay_rename.h
 
 
 .PHONY: core-unit core-unit-test core-unit-san core-bench core-unit-clean
@@ -105,6 +115,42 @@ $(CORE_UNIT_DIR)/test_breaker_san: $(TOP)/t/unit/test_breaker.c \
 	@mkdir -p $(@D)
 	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
 	    $(TOP)/t/unit/test_breaker.c $(CORE_BREAKER_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_endpoint: $(TOP)/t/unit/test_endpoint.c \
+        $(CORE_ENDPOINT_SRCS) $(CORE_ENDPOINT_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ $(TOP)/t/unit/test_endpoint.c \
+	    $(CORE_ENDPOINT_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_endpoint_san: $(TOP)/t/unit/test_endpoint.c \
+        $(CORE_ENDPOINT_SRCS) $(CORE_ENDPOINT_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    $(TOP)/t/unit/test_endpoint.c $(CORE_ENDPOINT_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_multipart: $(TOP)/t/unit/test_multipart.c \
+        $(CORE_MULTIPART_SRCS) $(CORE_MULTIPART_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ $(TOP)/t/unit/test_multipart.c \
+	    $(CORE_MULTIPART_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_multipart_san: $(TOP)/t/unit/test_multipart.c \
+        $(CORE_MULTIPART_SRCS) $(CORE_MULTIPART_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    $(TOP)/t/unit/test_multipart.c $(CORE_MULTIPART_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_rename: $(TOP)/t/unit/test_rename.c \
+        $(CORE_RENAME_SRCS) $(CORE_RENAME_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ $(TOP)/t/unit/test_rename.c \
+	    $(CORE_RENAME_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_rename_san: $(TOP)/t/unit/test_rename.c \
+        $(CORE_RENAME_SRCS) $(CORE_RENAME_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    $(TOP)/t/unit/test_rename.c $(CORE_RENAME_SRCS) -lcmocka
 
 $(CORE_UNIT_BENCH): $(TOP)/t/unit/bench_json_scan.c \
         $(CORE_JSON_SCAN_SRCS) $(TOP)/src/ngx_ai_relay_json_scan.h

@@ -142,6 +142,66 @@ test_cost(void **state)
 }
 
 
+/* audio/speech: per 1M input characters, in the same rounding as tokens */
+
+static void
+test_characters(void **state)
+{
+    int64_t                     cost;
+    ngx_ai_relay_price_t        p;
+    ngx_ai_relay_price_usage_t  u;
+
+    ngx_ai_relay_price_init(&p);
+    memset(&u, 0, sizeof(u));
+
+    p.per_char = 15000000;
+    u.characters = 8;
+    assert_int_equal(ngx_ai_relay_price_cost(&p, &u, &cost),
+                     NGX_AI_RELAY_PRICE_OK);
+    assert_int_equal(cost, 120);
+
+    /* one character at 1 uUSD per 1M: rounded up to 1 */
+
+    p.per_char = 1;
+    u.characters = 1;
+    assert_int_equal(ngx_ai_relay_price_cost(&p, &u, &cost),
+                     NGX_AI_RELAY_PRICE_OK);
+    assert_int_equal(cost, 1);
+
+    /* tokens and characters share one rounding */
+
+    p.input = 1000000;
+    p.per_char = 500000;
+    p.per_request = 7;
+    u.prompt_tokens = 1;
+    u.characters = 1;
+    assert_int_equal(ngx_ai_relay_price_cost(&p, &u, &cost),
+                     NGX_AI_RELAY_PRICE_OK);
+    assert_int_equal(cost, 2 + 7);
+
+    /* transcriptions by the second: no per-1M division */
+
+    ngx_ai_relay_price_init(&p);
+    memset(&u, 0, sizeof(u));
+    p.per_second = 100;
+    p.per_request = 1;
+    u.seconds = 9;
+    assert_int_equal(ngx_ai_relay_price_cost(&p, &u, &cost),
+                     NGX_AI_RELAY_PRICE_OK);
+    assert_int_equal(cost, 901);
+
+    /* unset: free */
+
+    ngx_ai_relay_price_init(&p);
+    u.seconds = 0;
+    u.prompt_tokens = 0;
+    u.characters = 1000000;
+    assert_int_equal(ngx_ai_relay_price_cost(&p, &u, &cost),
+                     NGX_AI_RELAY_PRICE_OK);
+    assert_int_equal(cost, 0);
+}
+
+
 static void
 test_images(void **state)
 {
@@ -884,6 +944,7 @@ main(void)
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_images),
+        cmocka_unit_test(test_characters),
         cmocka_unit_test(test_overflow),
 #if defined(__SIZEOF_INT128__)
         cmocka_unit_test(test_cost_reference),

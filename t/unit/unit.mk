@@ -193,3 +193,38 @@ $(UNIT_BUILD)/asan/test_xlate: $(UNIT_XLATE_SRCS) $(UNIT_XLATE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_XLATE_SRCS) -lcmocka
+
+
+# Redis Cluster's routing (src/ngx_ai_relay_slot.c)
+
+UNIT_SLOT_SRCS  = $(TOP)/t/unit/test_slot.c \
+                  $(TOP)/src/ngx_ai_relay_slot.c
+
+.PHONY: unit-slot unit-slot-asan unit-slot-clean
+
+unit: unit-slot
+
+unit-asan: unit-slot-asan
+
+unit-clean: unit-slot-clean
+
+unit-slot: $(UNIT_BUILD)/test_slot
+	$(UNIT_BUILD)/test_slot
+
+unit-slot-asan: $(UNIT_BUILD)/asan/test_slot
+	$(SAN_ENV) $(UNIT_BUILD)/asan/test_slot
+
+unit-slot-clean:
+	rm -f $(UNIT_BUILD)/test_slot $(UNIT_BUILD)/asan/test_slot
+
+$(UNIT_BUILD)/test_slot: $(UNIT_SLOT_SRCS) \
+        $(TOP)/src/ngx_ai_relay_slot.h $(TOP)/src/ngx_ai_relay_schema.h
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_SLOT_SRCS) -lcmocka -lhiredis
+
+$(UNIT_BUILD)/asan/test_slot: $(UNIT_SLOT_SRCS) \
+        $(TOP)/src/ngx_ai_relay_slot.h $(TOP)/src/ngx_ai_relay_schema.h
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_SLOT_SRCS) -lcmocka -lhiredis

@@ -1,0 +1,22 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_TASK_H_INCLUDED_
+#define _NGX_AI_RELAY_TASK_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_ai_relay_module.h"
+
+
+ngx_int_t ngx_ai_relay_task_send(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+
+
+#endif /* _NGX_AI_RELAY_TASK_H_INCLUDED_ */
