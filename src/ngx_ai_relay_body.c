@@ -802,11 +802,16 @@ ngx_ai_relay_body_xlate_target(ngx_ai_relay_ctx_t *ctx,
 
 /*
  * Once the route is known and before any money is held: the body
- * translated for every format the model's enabled channels need, so that
- * a request the target cannot express is refused (400) with no state
- * changed, and a failover to another channel of the same format costs
- * no second translation.  What follows the model is kept: each channel
- * names the model its own way.
+ * translated for every format the model's enabled channels need.  A
+ * channel whose API cannot express the request is left out of this
+ * request's channels (excluded, as one with no key left); the request is
+ * refused (400) with no state changed only when no channel is left.  A
+ * failover to another channel of the same format costs no second
+ * translation.  The reservation covers the largest output any channel in
+ * play may be asked for (ctx->xlate.max_out): a translation may send
+ * another max_tokens than the client's body names (max_completion_tokens
+ * first, the default plus a thinking budget).  What follows the model is
+ * kept: each channel names the model its own way.
  */
 
 ngx_int_t
@@ -815,82 +820,127 @@ ngx_ai_relay_body_xlate_prepare(ngx_http_request_t *r,
 {
     int                        rc;
     size_t                     skip;
-    ngx_uint_t                 i, to;
+    int64_t                    max_out[NGX_AI_RELAY_FMT_GEMINI + 1];
+    ngx_uint_t                 i, to, inplay;
+    ngx_uint_t                 state[NGX_AI_RELAY_FMT_GEMINI + 1];
+    ngx_ai_relay_channel_t    *ch;
     ngx_ai_relay_loc_conf_t   *arlcf;
     ngx_ai_relay_xlate_req_t  *rq;
 
     arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
 
     ctx->xlate.failed = 0;
+    ctx->xlate.native = 0;
+    ctx->xlate.max_out = -1;
     rq = NULL;
+    inplay = 0;
+
+    /* per format: 0 not yet translated, 1 translated, 2 refused */
+    ngx_memzero(state, sizeof(state));
 
     for (i = 0; i < ctx->route.nchannels; i++) {
 
-        if (!ctx->route.channels[i].enabled) {
+        ch = &ctx->route.channels[i];
+
+        if (!ch->enabled) {
             continue;
         }
 
-        to = ngx_ai_relay_body_xlate_target(ctx, &ctx->route.channels[i]);
+        to = ngx_ai_relay_body_xlate_target(ctx, ch);
 
-        if (to == 0 || ctx->xlate.rest[to].len) {
+        if (to == 0) {
+            ctx->xlate.native = 1;
+            inplay++;
             continue;
         }
 
-        if (rq == NULL) {
-            rq = ngx_pcalloc(r->pool, sizeof(ngx_ai_relay_xlate_req_t));
+        if (state[to] == 0) {
+
             if (rq == NULL) {
-                return NGX_ERROR;
+                rq = ngx_pcalloc(r->pool, sizeof(ngx_ai_relay_xlate_req_t));
+                if (rq == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            rq->body = ctx->body.raw.data;
+            rq->len = ctx->body.raw.len;
+            rq->scan = ctx->body.scan;
+            rq->model = ctx->body.resolved_model.data;
+            rq->model_len = ctx->body.resolved_model.len;
+            rq->default_max_tokens = arlcf->default_max_tokens;
+            rq->from = ctx->body.usage_format;
+            rq->to = to;
+            rq->stream = ctx->body.stream;   /* Gemini: said by the path */
+
+            rc = ngx_ai_relay_xlate_request(rq, ngx_ai_relay_body_alloc,
+                                            r->pool);
+
+            if (rc == NGX_AI_RELAY_XLATE_INVALID) {
+                state[to] = 2;
+
+                if (ctx->xlate.error.len == 0) {
+                    ctx->xlate.error.len = ngx_strlen(rq->err);
+                    ctx->xlate.error.data = ngx_pnalloc(r->pool,
+                                                       ctx->xlate.error.len);
+                    if (ctx->xlate.error.data == NULL) {
+                        return NGX_ERROR;
+                    }
+
+                    ngx_memcpy(ctx->xlate.error.data, rq->err,
+                               ctx->xlate.error.len);
+                }
+
+            } else {
+
+                /* Gemini names the model in the path, the others in the
+                 * body */
+
+                skip = (to == NGX_AI_RELAY_FMT_GEMINI)
+                       ? 0
+                       : sizeof("{\"model\":") - 1
+                         + ngx_ai_relay_json_quote_len(rq->model,
+                                                       rq->model_len);
+
+                if (rc != NGX_AI_RELAY_XLATE_OK || rq->out_len <= skip) {
+                    return NGX_ERROR;
+                }
+
+                state[to] = 1;
+                max_out[to] = rq->max_out >= 0 ? rq->max_out
+                                               : arlcf->default_max_tokens;
+
+                ctx->xlate.rest[to].data = rq->out + skip;
+                ctx->xlate.rest[to].len = rq->out_len - skip;
+                ctx->xlate.include_usage = rq->include_usage;
+
+                ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "ai relay: request translated from format "
+                               "%d to %ui, %uz bytes, max_out %L",
+                               (int) rq->from, to, rq->out_len,
+                               max_out[to]);
             }
         }
 
-        rq->body = ctx->body.raw.data;
-        rq->len = ctx->body.raw.len;
-        rq->scan = ctx->body.scan;
-        rq->model = ctx->body.resolved_model.data;
-        rq->model_len = ctx->body.resolved_model.len;
-        rq->default_max_tokens = arlcf->default_max_tokens;
-        rq->from = ctx->body.usage_format;
-        rq->to = to;
-        rq->stream = ctx->body.stream;   /* Gemini: said by the path */
-
-        rc = ngx_ai_relay_xlate_request(rq, ngx_ai_relay_body_alloc, r->pool);
-
-        if (rc == NGX_AI_RELAY_XLATE_INVALID) {
-            ctx->xlate.failed = 1;
-            ctx->xlate.error.len = ngx_strlen(rq->err);
-            ctx->xlate.error.data = ngx_pnalloc(r->pool,
-                                                ctx->xlate.error.len);
-            if (ctx->xlate.error.data == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(ctx->xlate.error.data, rq->err, ctx->xlate.error.len);
-
+        if (state[to] == 2) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "ai relay: request cannot be translated for "
-                          "channel %V: %V", &ctx->route.channels[i].id,
+                          "channel %V, left out: %V", &ch->id,
                           &ctx->xlate.error);
-            return NGX_OK;
+            ch->excluded = 1;
+            continue;
         }
 
-        /* Gemini names the model in the path, the others in the body */
+        inplay++;
 
-        skip = (to == NGX_AI_RELAY_FMT_GEMINI)
-               ? 0
-               : sizeof("{\"model\":") - 1
-                 + ngx_ai_relay_json_quote_len(rq->model, rq->model_len);
-
-        if (rc != NGX_AI_RELAY_XLATE_OK || rq->out_len <= skip) {
-            return NGX_ERROR;
+        if (max_out[to] > ctx->xlate.max_out) {
+            ctx->xlate.max_out = max_out[to];
         }
+    }
 
-        ctx->xlate.rest[to].data = rq->out + skip;
-        ctx->xlate.rest[to].len = rq->out_len - skip;
-        ctx->xlate.include_usage = rq->include_usage;
-
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "ai relay: request translated from format %d to "
-                       "%ui, %uz bytes", (int) rq->from, to, rq->out_len);
+    if (inplay == 0 && ctx->xlate.error.len) {
+        /* no channel of the model can express it */
+        ctx->xlate.failed = 1;
     }
 
     return NGX_OK;

@@ -192,7 +192,9 @@ typedef struct {
     uint32_t                      tried_keys;    /* this request's tries */
     unsigned                      enabled:1;
     unsigned                      counted:1;     /* nkeys is set */
-    unsigned                      excluded:1;    /* no key left to try */
+    unsigned                      excluded:1;    /* no key left to try,
+                                                  * or cannot express the
+                                                  * request */
 } ngx_ai_relay_channel_t;
 
 
@@ -326,12 +328,17 @@ typedef struct {
     ngx_uint_t                    to;            /* this attempt's upstream
                                                   * format, 0: as is */
     ngx_str_t                     error;         /* why it cannot be */
+    int64_t                       max_out;       /* the most output a
+                                                  * translated channel may
+                                                  * be asked for, -1 */
     ngx_ai_relay_xlate_sse_t     *sse;
     ngx_chain_t                  *free;
 
     unsigned                      include_usage:1; /* the client asked */
     unsigned                      failed:1;      /* a 400, after AUTH */
     unsigned                      whole:1;       /* answer held whole */
+    unsigned                      native:1;      /* a channel in play
+                                                  * takes the body as is */
     unsigned                      rename:1;      /* ..and names the
                                                   * client's model */
 } ngx_ai_relay_ctx_xlate_t;

@@ -401,6 +401,7 @@ ngx_ai_relay_xlate_request(ngx_ai_relay_xlate_req_t *rq,
 
     rq->out = mid->out;
     rq->out_len = mid->out_len;
+    rq->max_out = mid->max_out;
     rq->stream = mid->stream;
     rq->include_usage = 0;
 
@@ -418,6 +419,7 @@ ngx_ai_relay_xlate_request_one(ngx_ai_relay_xlate_req_t *rq,
     rq->err[0] = '\0';
     rq->out = NULL;
     rq->out_len = 0;
+    rq->max_out = -1;
 
     if (rq->from != NGX_AI_RELAY_FMT_GEMINI) {
         rq->stream = 0;
@@ -982,6 +984,7 @@ ngx_ai_relay_o2a_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
 
     ngx_ai_relay_jw_lit(w, ",\"max_tokens\":");
     ngx_ai_relay_jw_int(w, max_tokens);
+    rq->max_out = max_tokens;
 
     if (budget) {
         ngx_ai_relay_jw_lit(w, ",\"thinking\":{\"type\":\"enabled\","
@@ -1544,6 +1547,7 @@ ngx_ai_relay_a2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
     {
         ngx_ai_relay_jw_lit(w, ",\"max_tokens\":");
         ngx_ai_relay_jw_int(w, v);
+        rq->max_out = v;
 
     } else {
         return ngx_ai_relay_xlate_fail(rq, "max_tokens: Field required");
@@ -2509,7 +2513,7 @@ ngx_ai_relay_o2g_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
     int                               rc, n, open, parts, first;
     u_char                           *args;
     size_t                            i, pos, tpos, len;
-    int64_t                           v;
+    int64_t                           v, budget;
     const char                      **k;
     const u_char                     *b;
     ngx_ai_relay_jw_t                 g;
@@ -2811,14 +2815,55 @@ ngx_ai_relay_o2g_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
     ngx_ai_relay_jw_raw(&g, ",", g.len ? 1 : 0);                              \
     ngx_ai_relay_jw_lit(&g, "\"" field "\":")
 
+    /*
+     * reasoning_effort: a thinking budget; maxOutputTokens is always
+     * sent, the thoughts counted in it (the most this request may be
+     * billed for, what the relay reserves): the client's, or the default
+     * plus the budget
+     */
+
+    budget = -1;
+    m = ngx_ai_relay_top("reasoning_effort");
+
+    if (!ngx_ai_relay_xm_null(&m)) {
+        if (ngx_ai_relay_xm_is(b, &m, "none")) {
+            budget = 0;
+
+        } else if (ngx_ai_relay_xm_is(b, &m, "minimal")
+                   || ngx_ai_relay_xm_is(b, &m, "low"))
+        {
+            budget = NGX_AI_RELAY_XLATE_BUDGET_LOW;
+
+        } else if (ngx_ai_relay_xm_is(b, &m, "medium")) {
+            budget = NGX_AI_RELAY_XLATE_BUDGET_MEDIUM;
+
+        } else if (ngx_ai_relay_xm_is(b, &m, "high")) {
+            budget = NGX_AI_RELAY_XLATE_BUDGET_HIGH;
+
+        } else {
+            return ngx_ai_relay_xlate_fail(rq, "reasoning_effort must be "
+                                           "none, minimal, low, medium or "
+                                           "high");
+        }
+    }
+
     if (ngx_ai_relay_json_get_int(scan, b, "max_completion_tokens", 21, &v)
         == NGX_AI_RELAY_JSON_GET_OK
         || ngx_ai_relay_json_get_int(scan, b, "max_tokens", 10, &v)
            == NGX_AI_RELAY_JSON_GET_OK)
     {
-        ngx_ai_relay_gc("maxOutputTokens");
-        ngx_ai_relay_jw_int(&g, v);
+        if (v < 1) {
+            return ngx_ai_relay_xlate_fail(rq, "max_tokens must be at "
+                                           "least 1");
+        }
+
+    } else {
+        v = rq->default_max_tokens + (budget > 0 ? budget : 0);
     }
+
+    ngx_ai_relay_gc("maxOutputTokens");
+    ngx_ai_relay_jw_int(&g, v);
+    rq->max_out = v;
 
     m = ngx_ai_relay_top("temperature");
     if (!ngx_ai_relay_xm_null(&m)) {
@@ -2880,31 +2925,10 @@ ngx_ai_relay_o2g_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
         }
     }
 
-    m = ngx_ai_relay_top("reasoning_effort");
-    if (!ngx_ai_relay_xm_null(&m)) {
-        if (ngx_ai_relay_xm_is(b, &m, "none")) {
-            v = 0;
-
-        } else if (ngx_ai_relay_xm_is(b, &m, "minimal")
-                   || ngx_ai_relay_xm_is(b, &m, "low"))
-        {
-            v = NGX_AI_RELAY_XLATE_BUDGET_LOW;
-
-        } else if (ngx_ai_relay_xm_is(b, &m, "medium")) {
-            v = NGX_AI_RELAY_XLATE_BUDGET_MEDIUM;
-
-        } else if (ngx_ai_relay_xm_is(b, &m, "high")) {
-            v = NGX_AI_RELAY_XLATE_BUDGET_HIGH;
-
-        } else {
-            return ngx_ai_relay_xlate_fail(rq, "reasoning_effort must be "
-                                           "none, minimal, low, medium or "
-                                           "high");
-        }
-
+    if (budget >= 0) {
         ngx_ai_relay_gc("thinkingConfig");
         ngx_ai_relay_jw_lit(&g, "{\"thinkingBudget\":");
-        ngx_ai_relay_jw_int(&g, v);
+        ngx_ai_relay_jw_int(&g, budget);
         ngx_ai_relay_jw_lit(&g, ",\"includeThoughts\":true}");
     }
 
@@ -3668,6 +3692,13 @@ ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
         }
 
         ngx_ai_relay_cfg("maxOutputTokens", "max_tokens");
+
+        if (ngx_ai_relay_xm_find(b, &cfg, "maxOutputTokens", &t)
+            && ngx_ai_relay_json_member_int(b, &t, &v)
+               == NGX_AI_RELAY_JSON_GET_OK)
+        {
+            rq->max_out = v;
+        }
         ngx_ai_relay_cfg("temperature", "temperature");
         ngx_ai_relay_cfg("topP", "top_p");
         ngx_ai_relay_cfg("stopSequences", "stop");

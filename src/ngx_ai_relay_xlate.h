@@ -69,6 +69,10 @@ typedef struct {
     const u_char                 *model;     /* the upstream's name */
     size_t                        model_len;
     int64_t                       default_max_tokens;
+    int64_t                       max_out;   /* out: the output tokens
+                                              * the translation allows at
+                                              * most (thinking included),
+                                              * -1: it sets no limit */
     ngx_ai_relay_format_e         from;
     ngx_ai_relay_format_e         to;
 

@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 231;
+plan tests => repeat_each() * 303;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -536,7 +536,7 @@ main::with_created(CORE::join '', map { "data: $_\n\n" }
 '{"id":"rsp-2","object":"chat.completion.chunk","created":CREATED,"model":"gemini-2.5-flash","choices":[],"usage":{"prompt_tokens":40,"completion_tokens":9,"total_tokens":49,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}',
 '[DONE]')
 --- redis_check
-is(main::upstream_got(), 'POST /mock/gem-sse/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse||||upstream-key-1|{"contents":[{"role":"user","parts":[{"text":"Weather?"}]}],"tools":[{"functionDeclarations":[{"name":"get_weather","parametersJsonSchema":{"type":"object"}}]}],"toolConfig":{"functionCallingConfig":{"mode":"AUTO"}}}',
+is(main::upstream_got(), 'POST /mock/gem-sse/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse||||upstream-key-1|{"contents":[{"role":"user","parts":[{"text":"Weather?"}]}],"generationConfig":{"maxOutputTokens":4096},"tools":[{"functionDeclarations":[{"name":"get_weather","parametersJsonSchema":{"type":"object"}}]}],"toolConfig":{"functionCallingConfig":{"mode":"AUTO"}}}',
    'the upstream got a streamGenerateContent?alt=sse request');
 expect_bill(prompt => 40, completion => 9);
 --- no_error_log
@@ -727,6 +727,157 @@ POST /v1beta/models/claude-x:streamGenerateContent?alt=sse
 --- redis_check
 is(main::upstream_got(), 'POST /mock/anth-sse/v1/messages||upstream-key-1|2023-06-01||{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":[{"type":"text","text":"Weather?"}]}],"max_tokens":4096,"stream":true,"tools":[{"name":"get_weather","input_schema":{"type":"object"}}]}',
    'the upstream got a messages stream request');
+expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 7);
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: the reservation covers the max_tokens sent upstream: max_completion_tokens, not the smaller max_tokens beside it
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth', 'claude-sonnet-4-5');
+AIRelayTest::seed_user(1, balance => 50_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"user","content":"Hi"}],"max_tokens":16,"max_completion_tokens":32000}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 402
+--- response_body_like: it reserves up to 128\d\d\d micro-USD
+--- redis_check
+is(AIRelayTest::user_field(1, 'balance'), 50_000, 'balance untouched');
+is(AIRelayTest::redis('HLEN', 'ar:{u1}:res'), 0, 'nothing reserved');
+is(AIRelayTest::records(1), 0, 'no record');
+--- no_error_log
+[error]
+
+
+
+=== TEST 23: the reservation covers Anthropic's thinking budget added to the default max_tokens
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth', 'claude-sonnet-4-5');
+AIRelayTest::seed_user(1, balance => 50_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"user","content":"Hi"}],"reasoning_effort":"high"}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 402
+--- response_body_like: it reserves up to 819\d\d micro-USD
+--- redis_check
+is(AIRelayTest::user_field(1, 'balance'), 50_000, 'balance untouched');
+is(AIRelayTest::redis('HLEN', 'ar:{u1}:res'), 0, 'nothing reserved');
+is(AIRelayTest::records(1), 0, 'no record');
+--- no_error_log
+[error]
+
+
+
+=== TEST 24: Gemini gets maxOutputTokens equal to what is reserved: the default plus the thinking budget
+--- init
+main::world('gem', 'gemini', '/mock/gem', 'gemini-2.5-flash');
+AIRelayTest::seed_user(1, balance => 50_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gem","messages":[{"role":"user","content":"Hi"}],"reasoning_effort":"high"}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 402
+--- response_body_like: it reserves up to 819\d\d micro-USD
+--- redis_check
+is(AIRelayTest::user_field(1, 'balance'), 50_000, 'balance untouched');
+is(AIRelayTest::redis('HLEN', 'ar:{u1}:res'), 0, 'nothing reserved');
+is(AIRelayTest::records(1), 0, 'no record');
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: ...and with the money for it, Gemini is asked for at most that many tokens
+--- init
+main::world('gem', 'gemini', '/mock/gem', 'gemini-2.5-flash');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gem","messages":[{"role":"user","content":"Hi"}],"reasoning_effort":"high"}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 200
+--- redis_check
+is(main::upstream_got(), 'POST /mock/gem/v1beta/models/gemini-2.5-flash:generateContent||||upstream-key-1|{"contents":[{"role":"user","parts":[{"text":"Hi"}]}],"generationConfig":{"maxOutputTokens":20480,"thinkingConfig":{"thinkingBudget":16384,"includeThoughts":true}}}',
+   'maxOutputTokens: 4096 + 16384');
+expect_bill(prompt => 20, cached => 8, completion => 11, reasoning => 8);
+--- no_error_log
+[error]
+
+
+
+=== TEST 26: a model with an Anthropic and an OpenAI channel: what Anthropic cannot express (n:2) goes to the OpenAI channel, untranslated
+--- init
+main::world('mix', 'anthropic', '/mock/anth', 'claude-sonnet-4-5');
+AIRelayTest::seed_channel(1, provider => 'anthropic', priority => 10,
+    base_url => AIRelayTest::mock_url('/mock/anth'),
+    map => { mix => 'claude-sonnet-4-5' });
+AIRelayTest::seed_channel(2, provider => 'openai',
+    base_url => AIRelayTest::mock_url('/mock/oai'),
+    map => { mix => 'gpt-4o' });
+AIRelayTest::seed_model('mix', channels => '1,2');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"mix","messages":[{"role":"user","content":"Hi"}],"n":2}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 200
+--- response_body_like: "model":"gpt-4o"
+--- redis_check
+is(main::upstream_got(), 'POST /mock/oai/v1/chat/completions|Bearer upstream-key-2||||{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"n":2}',
+   'the OpenAI channel got the body as it is');
+expect_bill(prompt => 50, cached => 40, completion => 8);
+--- error_log
+cannot be translated for channel 1, left out
+--- no_error_log
+[error]
+
+
+
+=== TEST 27: ai_relay_response_model client on translated answers: the client's model name, whole and streamed
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval
+my $c = $::Config;
+$c =~ s/ai_relay openai;/ai_relay openai;\n        ai_relay_response_model client;/;
+$c
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"user","content":"Hi"}],"max_tokens":20}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like: ^\{"id":"msg_1","object":"chat.completion","created":\d+,"model":"claude-x","choices"
+--- redis_check
+expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 5);
+--- no_error_log
+[error]
+
+
+
+=== TEST 28: ai_relay_response_model client on a translated stream: every chunk names the client's model
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth-sse', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval
+my $c = $::Config;
+$c =~ s/ai_relay openai;/ai_relay openai;\n        ai_relay_response_model client;/;
+$c
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","stream":true,"messages":[{"role":"user","content":"Hi"}],"max_tokens":20}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like: \A(?:data: \{[^\n]*"model":"claude-x"[^\n]*\}\n\n)+data: \[DONE\]\n\n\z
+--- redis_check
 expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 7);
 --- no_error_log
 [error]

@@ -100,6 +100,7 @@ typedef struct {
     char                       err[NGX_AI_RELAY_XLATE_ERR_LEN];
     int                        stream;
     int                        include_usage;
+    int64_t                    max_out;
 } t_req_result_t;
 
 
@@ -145,6 +146,7 @@ t_request(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
     memcpy(res->err, rq.err, sizeof(res->err));
     res->stream = rq.stream;
     res->include_usage = rq.include_usage;
+    res->max_out = rq.max_out;
 
     t_free(&a);
 }
@@ -621,6 +623,85 @@ test_chained_requests(void **state)
 }
 
 
+/*
+ * The output tokens a translation allows (what the relay reserves): the
+ * max_tokens it wrote, thinking budget included, whichever of the
+ * client's fields it read; Gemini always gets maxOutputTokens.
+ */
+
+static void
+test_max_out(void **state)
+{
+    t_req_result_t  r;
+
+    /* both fields: the translation sends max_completion_tokens */
+
+    t_request(O2A, "{\"model\":\"c\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"}],\"max_tokens\":16,"
+              "\"max_completion_tokens\":32000}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_non_null(strstr(r.out, "\"max_tokens\":32000"));
+    assert_int_equal(r.max_out, 32000);
+
+    /* no max: the default plus the thinking budget */
+
+    t_request(O2A, "{\"model\":\"c\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"}],\"reasoning_effort\":\"high\"}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_int_equal(r.max_out, 4096 + NGX_AI_RELAY_XLATE_BUDGET_HIGH);
+
+    t_request(O2G, "{\"model\":\"g\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"}],\"reasoning_effort\":\"high\"}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_string_equal(r.out,
+        "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+        "\"generationConfig\":{\"maxOutputTokens\":20480,"
+        "\"thinkingConfig\":{\"thinkingBudget\":16384,"
+        "\"includeThoughts\":true}}}");
+    assert_int_equal(r.max_out, 4096 + NGX_AI_RELAY_XLATE_BUDGET_HIGH);
+
+    t_request(O2G, "{\"model\":\"g\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_non_null(strstr(r.out, "{\"maxOutputTokens\":4096}"));
+    assert_int_equal(r.max_out, 4096);
+
+    t_request(O2G, "{\"model\":\"g\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"}],\"max_tokens\":16,"
+              "\"max_completion_tokens\":300}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_non_null(strstr(r.out, "{\"maxOutputTokens\":300}"));
+    assert_int_equal(r.max_out, 300);
+
+    t_request(O2G, "{\"model\":\"g\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"}],\"max_tokens\":0}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+
+    t_request(G2O, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+              "\"hi\"}]}],\"generationConfig\":{\"maxOutputTokens\":64}}",
+              &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_int_equal(r.max_out, 64);
+
+    t_request(G2O, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+              "\"hi\"}]}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_int_equal(r.max_out, -1);
+
+    /* Anthropic -> Gemini by way of OpenAI: the last step's */
+
+    t_request(A2G, "{\"model\":\"g\",\"max_tokens\":77,\"messages\":["
+              "{\"role\":\"user\",\"content\":\"hi\"}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_int_equal(r.max_out, 77);
+
+    t_request(G2A, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+              "\"hi\"}]}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_int_equal(r.max_out, 4096);
+}
+
+
 /* ----------------------------------------------------- whole answers */
 
 static void
@@ -960,6 +1041,7 @@ main(void)
         cmocka_unit_test(test_o2g_refused),
         cmocka_unit_test(test_g2o_request),
         cmocka_unit_test(test_chained_requests),
+        cmocka_unit_test(test_max_out),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_streams),
