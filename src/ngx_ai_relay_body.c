@@ -788,6 +788,18 @@ ngx_ai_relay_body_xlate_target(ngx_ai_relay_ctx_t *ctx,
         break;
 
     default:
+
+        /*
+         * openai-compatible: a relay of relays, or a provider's endpoint
+         * that speaks several APIs (api.deepseek.com/anthropic): what the
+         * client sends goes as it is, as before translation existed;
+         * openai: OpenAI's API only, other clients translated
+         */
+
+        if (ch->compatible) {
+            return 0;
+        }
+
         to = NGX_AI_RELAY_FMT_OPENAI_CHAT;
         break;
     }

@@ -195,6 +195,8 @@ typedef struct {
     unsigned                      excluded:1;    /* no key left to try,
                                                   * or cannot express the
                                                   * request */
+    unsigned                      compatible:1;  /* openai-compatible: no
+                                                  * translation */
 } ngx_ai_relay_channel_t;
 
 

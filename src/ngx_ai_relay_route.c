@@ -256,7 +256,9 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         } else if (f[1].len == 17
                    && ngx_strncmp(f[1].data, "openai-compatible", 17) == 0)
         {
+            /* OpenAI's API, and any other a client speaks: passed on */
             ch->provider = NGX_AI_RELAY_PROVIDER_OPENAI;
+            ch->compatible = 1;
 
         } else if (f[1].len == 9
                    && ngx_strncmp(f[1].data, "anthropic", 9) == 0)
@@ -1157,7 +1159,7 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
-        failed = ch->enabled;
+        failed = ch->enabled | (ch->compatible << 1);
 
         ngx_ai_relay_put_str(p, ch->id);
         ngx_ai_relay_put_str(p, ch->base_url);
@@ -1245,7 +1247,8 @@ ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_get_num(p, ch->priority);
         ngx_ai_relay_get_num(p, ch->weight);
         ngx_ai_relay_get_num(p, flag);
-        ch->enabled = flag ? 1 : 0;
+        ch->enabled = (flag & 1) ? 1 : 0;
+        ch->compatible = (flag & 2) ? 1 : 0;
     }
 
     ctx->route.cached = 1;

@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 303;
+plan tests => repeat_each() * 317;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -879,5 +879,25 @@ POST /v1/chat/completions
 --- response_body_like: \A(?:data: \{[^\n]*"model":"claude-x"[^\n]*\}\n\n)+data: \[DONE\]\n\n\z
 --- redis_check
 expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 7);
+--- no_error_log
+[error]
+
+
+
+=== TEST 29: an openai-compatible channel takes an Anthropic client's request as it is (a relay of relays): no translation
+--- init
+main::world('compat', 'openai-compatible', '/mock/anth', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/messages
+{"model":"compat","max_tokens":64,"messages":[{"role":"user","content":"Hello"}]}
+--- more_headers eval: $::AnthropicKey
+--- response_body
+{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":10,"cache_creation_input_tokens":20,"cache_read_input_tokens":30,"output_tokens":5}}
+--- redis_check
+like(main::upstream_got(), qr{^POST /mock/anth/v1/messages\|.*\|\{"model":"claude-sonnet-4-5","max_tokens":64,"messages":\[\{"role":"user","content":"Hello"\}\]\}$},
+   'the channel got the Anthropic request, only its model renamed');
+expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 5);
 --- no_error_log
 [error]
