@@ -392,6 +392,26 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     }
 
     if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len
+        && ctx->xlate.to)
+    {
+        /* the translator reads JSON text: nothing to give the client */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: the answer of channel %V is compressed "
+                      "(\"%V\") and cannot be translated",
+                      &ctx->route.channel->id,
+                      &r->headers_out.content_encoding->value);
+
+        ctx->stream.upstream_ok = 0;
+
+        return ngx_ai_relay_replace_header(r, ctx, NGX_HTTP_BAD_GATEWAY,
+                   "bad_gateway",
+                   "The upstream's answer could not be translated to this "
+                   "API's format.");
+    }
+
+    if (r->headers_out.content_encoding
         && r->headers_out.content_encoding->value.len)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -1157,6 +1177,14 @@ ngx_ai_relay_xlate_whole(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             ctx->err.message = msg;
             ctx->err.status = NGX_HTTP_BAD_GATEWAY;
             r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+
+            /*
+             * the client gets no answer: it is not billed for one (the
+             * upstream's usage is not read, the record says 502, cost 0)
+             */
+
+            ctx->stream.upstream_ok = 0;
+            ctx->stream.usage = NULL;
 
             w.buf = b->pos;
             w.len = b->last - b->pos;

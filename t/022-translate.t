@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 317;
+plan tests => repeat_each() * 329;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -86,6 +86,14 @@ our $Config = relay_config(extra => <<'_EOC_');
         echo 'event: message_stop';
         echo 'data: {"type":"message_stop"}';
         echo;
+    }
+
+    location /mock/anth-gz/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        add_header Content-Encoding gzip;
+        echo 'not really gzip';
     }
 
     location /mock/gem/ {
@@ -667,7 +675,7 @@ is($r->{tries}, 2, 'two attempts');
 
 
 
-=== TEST 19: a whole answer larger than ai_relay_response_max cannot be translated: a 502 in the client's shape, billed from an estimate
+=== TEST 19: a whole answer larger than ai_relay_response_max cannot be translated: a 502 in the client's shape, not billed
 --- init
 main::world('claude-x', 'anthropic', '/mock/anth', 'claude-sonnet-4-5');
 --- http_config eval: $::HttpConfig
@@ -685,7 +693,10 @@ POST /v1/chat/completions
 --- redis_check
 ok(wait_for(sub { records(1) == 1 }), 'one record');
 my $r = last_record(1);
-is($r->{usage_source}, 'estimated', 'billed from an estimate');
+is($r->{usage_source}, 'none', 'no usage billed: the client got no answer');
+is($r->{cost}, 0, 'costs nothing');
+is(user_field(1, 'balance'), 10_000_000, 'balance untouched');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation released');
 is($r->{status}, '502', 'recorded as the client saw it');
 --- error_log
 could not be translated (larger than ai_relay_response_max)
@@ -901,3 +912,29 @@ like(main::upstream_got(), qr{^POST /mock/anth/v1/messages\|.*\|\{"model":"claud
 expect_bill(prompt => 60, cached => 30, cw5m => 20, completion => 5);
 --- no_error_log
 [error]
+
+
+
+=== TEST 30: a compressed answer cannot be translated: a 502 in the client's shape, not billed
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth-gz', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","messages":[{"role":"user","content":"Hi"}],"max_tokens":20}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 502
+--- response_headers
+Content-Encoding:
+--- response_body
+{"error":{"message":"The upstream's answer could not be translated to this API's format.","type":"server_error","param":null,"code":"bad_gateway"}}
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{cost}, 0, 'costs nothing');
+is($r->{status}, '502', 'recorded as the client saw it');
+is(user_field(1, 'balance'), 10_000_000, 'balance untouched');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation released');
+--- error_log
+is compressed ("gzip") and cannot be translated
