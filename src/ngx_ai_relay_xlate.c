@@ -3338,6 +3338,73 @@ ngx_ai_relay_g2o_call_id(ngx_ai_relay_jw_t *w, const u_char *b,
 }
 
 
+/*
+ * The id of the call a functionResponse without an id answers: its own
+ * name's call in the model turn before it (the first such call for the
+ * first response of that name, and so on), as that call's id was written
+ * in that turn; 0 if that turn has none.
+ */
+
+static int
+ngx_ai_relay_g2o_answered_id(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_xm_t *prev, const ngx_ai_relay_xm_t *parts,
+    const ngx_ai_relay_xm_t *resp, const ngx_ai_relay_xm_t *name)
+{
+    int                 same, r;
+    size_t              pos, nlen;
+    ngx_ai_relay_xm_t   part, fc, n;
+
+    nlen = name->value_end - name->value_start;
+
+    /* how many responses of this name come before this one */
+
+    same = 0;
+    pos = 0;
+
+    while (ngx_ai_relay_json_array_next(b, parts, &pos, &part)) {
+        if (!ngx_ai_relay_xm_find(b, &part, "functionResponse", &fc)) {
+            continue;
+        }
+
+        if (fc.value_start == resp->value_start) {
+            break;
+        }
+
+        ngx_ai_relay_xm_find(b, &fc, "name", &n);
+
+        if (n.value_end - n.value_start == nlen
+            && memcmp(b + n.value_start, b + name->value_start, nlen) == 0)
+        {
+            same++;
+        }
+    }
+
+    pos = 0;
+    r = 0;
+
+    while (ngx_ai_relay_json_array_next(b, prev, &pos, &part)) {
+        if (!ngx_ai_relay_xm_find(b, &part, "functionCall", &fc)) {
+            continue;
+        }
+
+        ngx_ai_relay_xm_find(b, &fc, "name", &n);
+
+        if (n.type == NGX_AI_RELAY_JSON_STRING
+            && n.value_end - n.value_start == nlen
+            && memcmp(b + n.value_start, b + name->value_start, nlen) == 0
+            && same-- == 0)
+        {
+            ngx_ai_relay_g2o_call_id(w, b, &fc, &n, r);
+            return 1;
+        }
+
+        r++;
+    }
+
+    return 0;
+}
+
+
 static const char  *ngx_ai_relay_g2o_ignored[] = {
     "contents", "systemInstruction", "generationConfig", "tools",
     "toolConfig", "safetySettings", NULL
@@ -3360,7 +3427,7 @@ ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
     const char                      **kw;
     const u_char                     *b;
     ngx_ai_relay_xm_t                 m, c, role, parts, part, t, x, fc,
-                                      name, cfg, mem;
+                                      name, cfg, mem, prev, id;
     ngx_ai_relay_xm_t                 cmembers[NGX_AI_RELAY_XLATE_MEMBERS];
     ngx_ai_relay_json_scan_t          cscan;
     const ngx_ai_relay_xm_t          *top;
@@ -3467,6 +3534,7 @@ ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
     }
 
     pos = 0;
+    memset(&prev, 0, sizeof(prev));
 
     while (ngx_ai_relay_json_array_next(b, &c, &pos, &m)) {
         ngx_ai_relay_xm_find(b, &m, "role", &role);
@@ -3477,6 +3545,8 @@ ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
         }
 
         if (ngx_ai_relay_xm_is(b, &role, "model")) {
+
+            prev = parts;   /* the calls the next user turn answers */
 
             /* text, then function calls */
 
@@ -3594,7 +3664,16 @@ ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
             ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
             n++;
             ngx_ai_relay_jw_lit(w, "{\"role\":\"tool\",\"tool_call_id\":");
-            ngx_ai_relay_g2o_call_id(w, b, &fc, &name, k);
+            ngx_ai_relay_xm_find(b, &fc, "id", &id);
+
+            if (id.type == NGX_AI_RELAY_JSON_STRING
+                || prev.type != NGX_AI_RELAY_JSON_ARRAY
+                || !ngx_ai_relay_g2o_answered_id(w, b, &prev, &parts, &fc,
+                                                 &name))
+            {
+                ngx_ai_relay_g2o_call_id(w, b, &fc, &name, k);
+            }
+
             ngx_ai_relay_jw_lit(w, ",\"content\":");
 
             if (x.type == NGX_AI_RELAY_JSON_NONE) {

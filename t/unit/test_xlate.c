@@ -624,6 +624,49 @@ test_chained_requests(void **state)
 
 
 /*
+ * A functionResponse without an id answers its name's call in the model
+ * turn before it: the id that call got (Gemini's own, or call_<k>_<name>
+ * of its rank), whatever order the responses come in.
+ */
+
+static void
+test_g2o_response_ids(void **state)
+{
+    t_req_result_t  r;
+
+    t_request(G2O, "{\"contents\":["
+        "{\"role\":\"user\",\"parts\":[{\"text\":\"Weather?\"}]},"
+        "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"id\":"
+        "\"toolu_1\",\"name\":\"get_weather\",\"args\":{}}}]},"
+        "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":"
+        "\"get_weather\",\"response\":{\"t\":20}}}]}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_non_null(strstr(r.out, "\"tool_calls\":[{\"id\":\"toolu_1\""));
+    assert_non_null(strstr(r.out, "{\"role\":\"tool\",\"tool_call_id\":"
+                                  "\"toolu_1\""));
+
+    /* two calls without ids, answered in the other order */
+
+    t_request(G2O, "{\"contents\":["
+        "{\"role\":\"user\",\"parts\":[{\"text\":\"Both?\"}]},"
+        "{\"role\":\"model\",\"parts\":["
+        "{\"functionCall\":{\"name\":\"a\",\"args\":{}}},"
+        "{\"functionCall\":{\"name\":\"b\",\"args\":{}}}]},"
+        "{\"role\":\"user\",\"parts\":["
+        "{\"functionResponse\":{\"name\":\"b\",\"response\":{}}},"
+        "{\"functionResponse\":{\"name\":\"a\",\"response\":{}}}]}]}",
+        &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_non_null(strstr(r.out, "{\"id\":\"call_0_a\""));
+    assert_non_null(strstr(r.out, "{\"id\":\"call_1_b\""));
+    assert_non_null(strstr(r.out, "{\"role\":\"tool\",\"tool_call_id\":"
+                                  "\"call_1_b\",\"content\":\"{}\"},"
+                                  "{\"role\":\"tool\",\"tool_call_id\":"
+                                  "\"call_0_a\""));
+}
+
+
+/*
  * The output tokens a translation allows (what the relay reserves): the
  * max_tokens it wrote, thinking budget included, whichever of the
  * client's fields it read; Gemini always gets maxOutputTokens.
@@ -1040,6 +1083,7 @@ main(void)
         cmocka_unit_test(test_o2g_request),
         cmocka_unit_test(test_o2g_refused),
         cmocka_unit_test(test_g2o_request),
+        cmocka_unit_test(test_g2o_response_ids),
         cmocka_unit_test(test_chained_requests),
         cmocka_unit_test(test_max_out),
         cmocka_unit_test(test_responses),
