@@ -10,6 +10,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <stdarg.h>
+#include <stdlib.h>
 
 #include "ngx_ai_relay_xlate.h"
 
@@ -665,11 +666,33 @@ static const char  *ngx_ai_relay_o2a_ignored[] = {
 };
 
 
+/* a JSON number's value; anything else: -1 (outside every range) */
+
+static double
+ngx_ai_relay_xm_number(const u_char *b, const ngx_ai_relay_xm_t *m)
+{
+    char    buf[64];
+    size_t  n;
+
+    n = m->value_end - m->value_start;
+
+    if (m->type != NGX_AI_RELAY_JSON_NUMBER || n >= sizeof(buf)) {
+        return -1;
+    }
+
+    memcpy(buf, b + m->value_start, n);
+    buf[n] = '\0';
+
+    return strtod(buf, NULL);
+}
+
+
 static int
 ngx_ai_relay_o2a_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
 {
     int                               rc, n, open, system_done, flag;
-    size_t                            i, pos, tpos;
+    size_t                            i, pos, tpos, mark;
+    double                            d;
     int64_t                           max_tokens, budget, v;
     const char                      **k;
     const u_char                     *b;
@@ -881,6 +904,7 @@ ngx_ai_relay_o2a_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
         }
 
         if (ngx_ai_relay_xm_is(b, &role, "assistant")) {
+            mark = w->len;
             ngx_ai_relay_jw_raw(w, n ? "," : "", n ? 1 : 0);
             ngx_ai_relay_jw_lit(w, "{\"role\":\"assistant\",\"content\":[");
 
@@ -907,8 +931,15 @@ ngx_ai_relay_o2a_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
             }
 
             if (flag == 0) {
-                /* Anthropic refuses an empty assistant turn */
-                ngx_ai_relay_jw_lit(w, "{\"type\":\"text\",\"text\":\"\"}");
+
+                /*
+                 * Anthropic refuses an empty assistant turn and an empty
+                 * text block: the turn is left out (its neighbours, of
+                 * the same role, are merged by Anthropic)
+                 */
+
+                w->len = mark;
+                continue;
             }
 
             ngx_ai_relay_jw_lit(w, "]}");
@@ -993,14 +1024,38 @@ ngx_ai_relay_o2a_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
         ngx_ai_relay_jw_lit(w, "}");
     }
 
+    /* Anthropic's ranges: temperature 0-1, and with thinking none of it */
+
     m = ngx_ai_relay_top("temperature");
     if (!ngx_ai_relay_xm_null(&m)) {
+        d = ngx_ai_relay_xm_number(b, &m);
+
+        if (d > 1 || d < 0) {
+            return ngx_ai_relay_xlate_fail(rq, "temperature must be between "
+                                           "0 and 1 on this model's channel "
+                                           "(Anthropic)");
+        }
+
+        if (budget && d != 1) {
+            return ngx_ai_relay_xlate_fail(rq, "temperature cannot be set "
+                                           "with reasoning_effort on this "
+                                           "model's channel (Anthropic)");
+        }
+
         ngx_ai_relay_jw_lit(w, ",\"temperature\":");
         ngx_ai_relay_xm_raw(w, b, &m);
     }
 
     m = ngx_ai_relay_top("top_p");
     if (!ngx_ai_relay_xm_null(&m)) {
+        d = ngx_ai_relay_xm_number(b, &m);
+
+        if (budget && d < 0.95) {
+            return ngx_ai_relay_xlate_fail(rq, "top_p must be at least 0.95 "
+                                           "with reasoning_effort on this "
+                                           "model's channel (Anthropic)");
+        }
+
         ngx_ai_relay_jw_lit(w, ",\"top_p\":");
         ngx_ai_relay_xm_raw(w, b, &m);
     }
@@ -2398,6 +2453,10 @@ ngx_ai_relay_o2g_parts(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w,
     b = rq->body;
 
     if (content->type == NGX_AI_RELAY_JSON_STRING) {
+        if (ngx_ai_relay_xm_zero(b, content)) {
+            return NGX_AI_RELAY_XLATE_OK;   /* no empty part */
+        }
+
         ngx_ai_relay_jw_raw(w, ",", *n ? 1 : 0);
         ngx_ai_relay_jw_lit(w, "{\"text\":");
         ngx_ai_relay_xm_raw(w, b, content);
@@ -2426,6 +2485,10 @@ ngx_ai_relay_o2g_parts(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w,
             if (text.type != NGX_AI_RELAY_JSON_STRING) {
                 return ngx_ai_relay_xlate_fail(rq, "a text part needs a "
                                                "string \"text\"");
+            }
+
+            if (ngx_ai_relay_xm_zero(b, &text)) {
+                continue;
             }
 
             ngx_ai_relay_jw_raw(w, ",", *n ? 1 : 0);

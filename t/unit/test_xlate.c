@@ -668,6 +668,56 @@ test_g2o_response_ids(void **state)
 
 
 /*
+ * No empty text block reaches Anthropic or Gemini (both refuse one), and
+ * Anthropic's sampling ranges are checked: temperature 0-1, and with
+ * thinking neither another temperature than 1 nor top_p below 0.95.
+ */
+
+static void
+test_empty_and_ranges(void **state)
+{
+    t_req_result_t  r;
+
+    t_request(O2A, "{\"model\":\"c\",\"max_tokens\":5,\"messages\":["
+              "{\"role\":\"user\",\"content\":\"a\"},"
+              "{\"role\":\"assistant\",\"content\":\"\"},"
+              "{\"role\":\"user\",\"content\":\"b\"}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_null(strstr(r.out, "\"text\":\"\""));
+    assert_null(strstr(r.out, "assistant"));
+
+    t_request(O2G, "{\"model\":\"g\",\"messages\":[{\"role\":\"user\","
+              "\"content\":[{\"type\":\"text\",\"text\":\"\"},{\"type\":"
+              "\"text\",\"text\":\"hi\"}]}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_null(strstr(r.out, "{\"text\":\"\"}"));
+    assert_non_null(strstr(r.out, "\"parts\":[{\"text\":\"hi\"}]"));
+
+    t_request(O2A, "{\"model\":\"c\",\"max_tokens\":5,\"temperature\":1.5,"
+              "\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+    assert_non_null(strstr(r.err, "temperature must be between 0 and 1"));
+
+    t_request(O2A, "{\"model\":\"c\",\"temperature\":0.5,"
+              "\"reasoning_effort\":\"low\","
+              "\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+    assert_non_null(strstr(r.err, "temperature cannot be set"));
+
+    t_request(O2A, "{\"model\":\"c\",\"top_p\":0.5,"
+              "\"reasoning_effort\":\"low\","
+              "\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_INVALID);
+    assert_non_null(strstr(r.err, "top_p must be at least 0.95"));
+
+    t_request(O2A, "{\"model\":\"c\",\"temperature\":1,\"top_p\":0.95,"
+              "\"reasoning_effort\":\"low\","
+              "\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+}
+
+
+/*
  * The output tokens a translation allows (what the relay reserves): the
  * max_tokens it wrote, thinking budget included, whichever of the
  * client's fields it read; Gemini always gets maxOutputTokens.
@@ -1087,6 +1137,7 @@ main(void)
         cmocka_unit_test(test_g2o_response_ids),
         cmocka_unit_test(test_chained_requests),
         cmocka_unit_test(test_max_out),
+        cmocka_unit_test(test_empty_and_ranges),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_streams),
