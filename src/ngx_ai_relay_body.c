@@ -833,6 +833,7 @@ ngx_ai_relay_body_xlate_prepare(ngx_http_request_t *r,
     int                        rc;
     size_t                     skip;
     int64_t                    max_out[NGX_AI_RELAY_FMT_GEMINI + 1];
+    ngx_str_t                  alt;
     ngx_uint_t                 i, to, inplay;
     ngx_uint_t                 state[NGX_AI_RELAY_FMT_GEMINI + 1];
     ngx_ai_relay_channel_t    *ch;
@@ -849,6 +850,26 @@ ngx_ai_relay_body_xlate_prepare(ngx_http_request_t *r,
 
     /* per format: 0 not yet translated, 1 translated, 2 refused */
     ngx_memzero(state, sizeof(state));
+
+    /*
+     * Gemini's streamGenerateContent without alt=sse answers a JSON
+     * array, which no translated stream is: only a Gemini channel takes it
+     */
+
+    if (ctx->endpoint && ctx->endpoint->id == NGX_AI_RELAY_EP_GEMINI_STREAM
+        && (ngx_http_arg(r, (u_char *) "alt", 3, &alt) != NGX_OK
+            || alt.len != 3 || ngx_strncmp(alt.data, "sse", 3) != 0))
+    {
+        for (i = NGX_AI_RELAY_FMT_OPENAI_CHAT; i <= NGX_AI_RELAY_FMT_GEMINI;
+             i++)
+        {
+            state[i] = 2;
+        }
+
+        ngx_str_set(&ctx->xlate.error, "streamGenerateContent without "
+                    "alt=sse (a JSON array) cannot be sent to this model's "
+                    "channel; ask for alt=sse");
+    }
 
     for (i = 0; i < ctx->route.nchannels; i++) {
 

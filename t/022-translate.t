@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 329;
+plan tests => repeat_each() * 339;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -622,6 +622,11 @@ POST /v1beta/models/gpt-x:generateContent
 --- error_code: 400
 --- response_body chomp
 {"error":{"code":400,"message":"Invalid schema for function get_weather.","status":"INVALID_ARGUMENT"}}
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(last_record(1)->{cost}, 0, 'an error costs nothing');
+is(user_field(1, 'balance'), 10_000_000, 'balance untouched');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation released');
 --- no_error_log
 [error]
 
@@ -938,3 +943,21 @@ is(user_field(1, 'balance'), 10_000_000, 'balance untouched');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation released');
 --- error_log
 is compressed ("gzip") and cannot be translated
+
+
+
+=== TEST 31: Gemini's streamGenerateContent without alt=sse (a JSON array) is not translated: a 400 in Gemini's shape, nothing changed
+--- init
+main::world('gpt-x', 'openai', '/mock/oai-sse', 'gpt-4o');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1beta/models/gpt-x:streamGenerateContent
+{"contents":[{"parts":[{"text":"Hi"}]}]}
+--- more_headers eval: $::GeminiKey
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"code":400,"message":"streamGenerateContent without alt=sse \(a JSON array\) cannot be sent to this model's channel; ask for alt=sse","status":"INVALID_ARGUMENT"\}\}$
+--- redis_check
+main::nothing_changed();
+--- no_error_log
+[error]
