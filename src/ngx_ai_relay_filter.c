@@ -82,6 +82,8 @@ static ngx_int_t ngx_ai_relay_xlate_event(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t ***ll);
 static ngx_int_t ngx_ai_relay_xlate_whole(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_ai_relay_xlate_broken(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t ***ll);
 static void ngx_ai_relay_event(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_int_t *rc);
 
@@ -1021,7 +1023,11 @@ ngx_ai_relay_xlate_stream(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                 return NGX_ERROR;
             }
 
-            if (ngx_ai_relay_xlate_sse_finish(x) != NGX_AI_RELAY_XLATE_OK
+            if (ctx->xlate.broken) {
+                x->out.len = 0;
+
+            } else if (ngx_ai_relay_xlate_sse_finish(x)
+                       != NGX_AI_RELAY_XLATE_OK
                 || ngx_ai_relay_hold(r, ctx, x->out.buf, x->out.len)
                    != NGX_OK
                 || ngx_ai_relay_emit(r, ctx, &ll) != NGX_OK)
@@ -1063,6 +1069,65 @@ ngx_ai_relay_xlate_stream(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 }
 
 
+/*
+ * A translated stream that cannot go on (an event too large to be read
+ * whole): an error event in the client's format ends what the client
+ * gets; the upstream's events are still observed for the bill.
+ */
+
+static ngx_int_t
+ngx_ai_relay_xlate_broken(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    size_t                    len;
+    ngx_str_t                 msg;
+    ngx_buf_t                *b;
+    ngx_ai_relay_loc_conf_t  *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    ctx->xlate.broken = 1;
+
+    ngx_str_set(&msg, "The upstream's stream could not be translated to "
+                      "this API's format.");
+
+    b = ngx_ai_relay_error_body(r, arlcf->style, NGX_HTTP_BAD_GATEWAY,
+                                "bad_gateway", &msg);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->err.message = msg;
+
+    len = b->last - b->pos;
+
+    while (len && (b->pos[len - 1] == '\n' || b->pos[len - 1] == '\r')) {
+        len--;
+    }
+
+    if (ctx->body.usage_format == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES) {
+        if (ngx_ai_relay_hold(r, ctx, (u_char *) "event: error\n",
+                              sizeof("event: error\n") - 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_ai_relay_hold(r, ctx, (u_char *) "data: ", sizeof("data: ") - 1)
+        != NGX_OK
+        || ngx_ai_relay_hold(r, ctx, b->pos, len) != NGX_OK
+        || ngx_ai_relay_hold(r, ctx, (u_char *) "\n\n", 2) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->xlate.sse->out.len = 0;
+
+    return ngx_ai_relay_emit(r, ctx, ll);
+}
+
+
 static ngx_int_t
 ngx_ai_relay_xlate_event(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_chain_t ***ll)
@@ -1076,11 +1141,19 @@ ngx_ai_relay_xlate_event(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     ngx_ai_relay_event(r, ctx, &rc);
 
-    if (sse->truncated) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "ai relay: event larger than ai_relay_sse_max_event "
-                      "cannot be translated, left out");
+    if (ctx->xlate.broken) {
+        /* still observed for the bill, no longer translated */
         return NGX_OK;
+    }
+
+    if (sse->truncated) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: an event of channel %V larger than "
+                      "ai_relay_sse_max_event cannot be translated: the "
+                      "client's stream ends with an error event",
+                      &ctx->route.channel->id);
+
+        return ngx_ai_relay_xlate_broken(r, ctx, ll);
     }
 
     if (ngx_ai_relay_xlate_sse_event(x, sse->event_name, sse->event_name_len,

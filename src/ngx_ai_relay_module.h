@@ -339,6 +339,8 @@ typedef struct {
     unsigned                      include_usage:1; /* the client asked */
     unsigned                      failed:1;      /* a 400, after AUTH */
     unsigned                      whole:1;       /* answer held whole */
+    unsigned                      broken:1;      /* the stream ended for
+                                                  * the client */
     unsigned                      native:1;      /* a channel in play
                                                   * takes the body as is */
     unsigned                      rename:1;      /* ..and names the

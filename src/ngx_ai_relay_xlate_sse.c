@@ -19,7 +19,7 @@
 typedef ngx_ai_relay_json_member_t  ngx_ai_relay_xm_t;
 
 
-#define NGX_AI_RELAY_XS_MEMBERS   16
+#define NGX_AI_RELAY_XS_MEMBERS   64
 
 #define NGX_AI_RELAY_XS_TEXT      1
 #define NGX_AI_RELAY_XS_THINKING  2

@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 339;
+plan tests => repeat_each() * 344;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -961,3 +961,25 @@ POST /v1beta/models/gpt-x:streamGenerateContent
 main::nothing_changed();
 --- no_error_log
 [error]
+
+
+
+=== TEST 32: a translated stream whose event is larger than ai_relay_sse_max_event ends with an error event in the client's shape, and is still billed from what the upstream said
+--- init
+main::world('claude-x', 'anthropic', '/mock/anth-sse', 'claude-sonnet-4-5');
+--- http_config eval: $::HttpConfig
+--- config eval
+my $c = $::Config;
+$c =~ s/ai_relay openai;/ai_relay openai;\n        ai_relay_sse_max_event 200;/;
+$c
+--- request
+POST /v1/chat/completions
+{"model":"claude-x","stream":true,"messages":[{"role":"user","content":"Hi"}],"max_tokens":20}
+--- more_headers eval: $::OpenAIKey
+--- response_body eval
+'data: {"error":{"message":"The upstream\'s stream could not be translated to this API\'s format.","type":"server_error","param":null,"code":"bad_gateway"}}' . "\n\n"
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation settled');
+--- error_log
+larger than ai_relay_sse_max_event cannot be translated
