@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 344;
+plan tests => repeat_each() * 352;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -483,6 +483,11 @@ POST /v1/messages
 --- error_code: 400
 --- response_body chomp
 {"type":"error","error":{"type":"invalid_request_error","message":"Invalid schema for function get_weather."}}
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(last_record(1)->{cost}, 0, 'an error costs nothing');
+is(user_field(1, 'balance'), 10_000_000, 'balance untouched');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation released');
 --- no_error_log
 [error]
 
@@ -564,6 +569,11 @@ POST /v1/chat/completions
 --- error_code: 400
 --- response_body chomp
 {"error":{"type":"INVALID_ARGUMENT","param":null,"code":null,"message":"Invalid JSON payload received."}}
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(last_record(1)->{cost}, 0, 'an error costs nothing');
+is(user_field(1, 'balance'), 10_000_000, 'balance untouched');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation released');
 --- no_error_log
 [error]
 
