@@ -1597,10 +1597,24 @@ ngx_ai_relay_a2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
 
     ngx_ai_relay_jw_lit(w, "]");
 
+    /*
+     * with thinking the target is a reasoning model: OpenAI's refuse
+     * max_tokens for max_completion_tokens (reasoning included in it)
+     */
+
+    m = ngx_ai_relay_top("thinking");
+    ngx_ai_relay_xm_find(b, &m, "type", &t);
+
     if (ngx_ai_relay_json_get_int(scan, b, "max_tokens", 10, &v)
         == NGX_AI_RELAY_JSON_GET_OK)
     {
-        ngx_ai_relay_jw_lit(w, ",\"max_tokens\":");
+        if (ngx_ai_relay_xm_is(b, &t, "enabled")) {
+            ngx_ai_relay_jw_lit(w, ",\"max_completion_tokens\":");
+
+        } else {
+            ngx_ai_relay_jw_lit(w, ",\"max_tokens\":");
+        }
+
         ngx_ai_relay_jw_int(w, v);
         rq->max_out = v;
 
@@ -3833,7 +3847,19 @@ ngx_ai_relay_g2o_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
             ngx_ai_relay_xm_raw(w, b, &t);                                    \
         }
 
-        ngx_ai_relay_cfg("maxOutputTokens", "max_tokens");
+        /* with thinking: max_completion_tokens, as from Anthropic */
+
+        if (ngx_ai_relay_xm_find(b, &cfg, "thinkingConfig", &x)
+            && ngx_ai_relay_xm_find(b, &x, "thinkingBudget", &t)
+            && ngx_ai_relay_json_member_int(b, &t, &v)
+               == NGX_AI_RELAY_JSON_GET_OK
+            && v != 0)
+        {
+            ngx_ai_relay_cfg("maxOutputTokens", "max_completion_tokens");
+
+        } else {
+            ngx_ai_relay_cfg("maxOutputTokens", "max_tokens");
+        }
 
         if (ngx_ai_relay_xm_find(b, &cfg, "maxOutputTokens", &t)
             && ngx_ai_relay_json_member_int(b, &t, &v)

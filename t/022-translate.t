@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 352;
+plan tests => repeat_each() * 365;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -993,3 +993,22 @@ ok(wait_for(sub { records(1) == 1 }), 'one record');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'reservation settled');
 --- error_log
 larger than ai_relay_sse_max_event cannot be translated
+
+
+
+=== TEST 33: Anthropic client with extended thinking, OpenAI channel: a reasoning model's request, max_completion_tokens rather than max_tokens
+--- init
+main::world('gpt-x', 'openai', '/mock/oai', 'o3');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/messages
+{"model":"gpt-x","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"Hi"}]}
+--- more_headers eval: $::AnthropicKey
+--- error_code: 200
+--- redis_check
+is(main::upstream_got(), 'POST /mock/oai/v1/chat/completions|Bearer upstream-key-1||2023-06-01||{"model":"o3","messages":[{"role":"user","content":"Hi"}],"max_completion_tokens":2048,"reasoning_effort":"low"}',
+   'the upstream got max_completion_tokens and reasoning_effort');
+expect_bill(prompt => 50, cached => 40, completion => 8);
+--- no_error_log
+[error]
