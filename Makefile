@@ -269,7 +269,7 @@ test-sdk: build cli
 	fi; \
 	rc=0; $(SDK_ENV) $(TOP)/tools/run.sh start > $(BUILD)/sdk-run.out \
 	    && set -a && . <(grep '^AI_RELAY_' $(BUILD)/sdk-run.out) && set +a \
-	    && node t/sdk/sdk.test.mjs || rc=$$?; \
+	    && node t/sdk/sdk.test.mjs && node t/sdk/xlate.test.mjs || rc=$$?; \
 	$(SDK_ENV) $(TOP)/tools/run.sh stop; exit $$rc
 
 # the same suite with the module built with $(NGX_SAN_CFLAGS)

@@ -22,7 +22,7 @@
 #   BENCH_TTFB_N=300       streams per front end and repetition (TTFB)
 #   BENCH_IDLE=2000        idle streams held open
 #   BENCH_WARM_SECONDS=1   warm-up per front end and scenario
-#   BENCH_SCENARIOS="nonstream stream fixed_rate ttfb large_body idle_streams"
+#   BENCH_SCENARIOS="nonstream stream xstream fixed_rate ttfb large_body idle_streams"
 #   BENCH_PORT=18080       ports BENCH_PORT+1.. (proxy, relay, mock, redis,
 #                          portkey)
 #   BENCH_FRONT_CPU=1      core of the front ends (nginx workers, node)
@@ -49,7 +49,7 @@ RATE_SECS=${BENCH_RATE_SECONDS:-10}
 TTFB_N=${BENCH_TTFB_N:-300}
 IDLE_N=${BENCH_IDLE:-2000}
 WARM=${BENCH_WARM_SECONDS:-1}
-SCENARIOS=${BENCH_SCENARIOS:-nonstream stream fixed_rate ttfb large_body idle_streams}
+SCENARIOS=${BENCH_SCENARIOS:-nonstream stream xstream fixed_rate ttfb large_body idle_streams}
 BASE=${BENCH_PORT:-18080}
 PORTKEY_VERSION=${BENCH_PORTKEY_VERSION:-1.15.2}
 PROFILE=${BENCH_PROFILE:-0}
@@ -272,7 +272,8 @@ setup() {
         LOAD_MASK="$(mask "$LOAD_CPU")" NOFILE="$NOFILE" WCONNS="$WCONNS" MOCK_PORT="$MOCK_PORT" \
         ECHO_MODULE="$ECHO_MODULE" IDLE_HOLD=30 \
         COMPLETION="@$DATA/completion.txt" SSE_ALL="@$DATA/sse_all.conf" \
-        SSE_FIRST="@$DATA/sse_first.conf" SSE_REST="@$DATA/sse_rest.conf"
+        SSE_FIRST="@$DATA/sse_first.conf" SSE_REST="@$DATA/sse_rest.conf" \
+        ASSE_ALL="@$DATA/asse_all.conf"
 
     perl "$TOOLS/render.pl" "$TOP/bench/conf/front.conf.in" \
         "$RUN/proxy/conf/nginx.conf" \
@@ -458,6 +459,9 @@ scenario_args() {
     case $1 in
         nonstream)  echo "$CONNS $SECS chat.json - 0" ;;
         stream)     echo "$CONNS $SECS stream.json sse 0" ;;
+        # the relay translates an Anthropic stream of the same text; plain
+        # proxy_pass passes the OpenAI one through (X-Bench-Mode: sse)
+        xstream)    echo "$CONNS $SECS xstream.json sse 0" ;;
         fixed_rate) echo "$RATE_CONNS $RATE_SECS chat.json - $(( (RATE_CONNS * 1000 + RATE / 2) / RATE ))" ;;
         large_body) echo "$LARGE_CONNS $SECS large.json - 0" ;;
         # one connection, one request at a time: every Redis round trip
@@ -750,7 +754,7 @@ main() {
 
     for sc in $SCENARIOS; do
         case $sc in
-            nonstream|stream|fixed_rate|large_body)
+            nonstream|stream|xstream|fixed_rate|large_body)
                 log "warm-up: $sc"
                 warm_scenario "$sc" ;;
         esac
@@ -762,7 +766,7 @@ main() {
         else order=$(tr ' ' '\n' <<< "$FRONTS" | tac | tr '\n' ' '); fi
         for sc in $SCENARIOS; do
             case $sc in
-                nonstream|stream|fixed_rate|large_body)
+                nonstream|stream|xstream|fixed_rate|large_body)
                     run_scenario "$sc" "$rep" $order ;;
                 ttfb)
                     run_ttfb "$rep" $order ;;

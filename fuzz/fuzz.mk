@@ -145,6 +145,40 @@ $(FUZZ_BUILD)/seed.stamp: $(FUZZ_SSE_SEEDS)
 	cp $(FUZZ_SSE_SEEDS) $(FUZZ_BUILD)/seed/
 	@touch $@
 
+
+# format translation: requests, answers, errors and streams of every pair
+# the relay translates, seeded with the unit fixtures and the JSON corpus;
+# every translation that succeeds must be valid JSON (make fuzz-xlate)
+
+FUZZ_XLATE_SRCS = $(TOP)/fuzz/fuzz_xlate.c \
+                  $(TOP)/src/ngx_ai_relay_xlate.c \
+                  $(TOP)/src/ngx_ai_relay_xlate_sse.c \
+                  $(TOP)/src/ngx_ai_relay_sse.c \
+                  $(TOP)/src/ngx_ai_relay_json_scan.c
+FUZZ_XLATE_HDRS = $(TOP)/src/ngx_ai_relay_xlate.h $(FUZZ_SSE_HDRS)
+
+.PHONY: fuzz-xlate fuzz-xlate-smoke
+
+fuzz: fuzz-xlate
+
+fuzz-smoke: fuzz-xlate-smoke
+
+fuzz-xlate: $(FUZZ_BUILD)/fuzz_xlate $(FUZZ_BUILD)/seed.stamp
+	@mkdir -p $(FUZZ_BUILD)/corpus_xlate
+	$(FUZZ_BUILD)/fuzz_xlate $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/xlate- \
+	    -max_len=$(FUZZ_MAX_LEN) -dict=$(TOP)/fuzz/xlate.dict \
+	    $(FUZZ_BUILD)/corpus_xlate $(FUZZ_BUILD)/seed \
+	    $(TOP)/fuzz/corpus_json_scan
+
+fuzz-xlate-smoke: $(FUZZ_BUILD)/fuzz_xlate $(FUZZ_BUILD)/seed.stamp
+	@mkdir -p $(FUZZ_BUILD)/corpus_xlate
+	$(FUZZ_BUILD)/fuzz_xlate -runs=0 -artifact_prefix=$(FUZZ_BUILD)/xlate- \
+	    $(FUZZ_BUILD)/corpus_xlate $(FUZZ_BUILD)/seed
+
+$(FUZZ_BUILD)/fuzz_xlate: $(FUZZ_XLATE_SRCS) $(FUZZ_XLATE_HDRS) | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_XLATE_SRCS)
+
 $(FUZZ_BUILD)/fuzz_slot: $(TOP)/fuzz/fuzz_slot.c $(TOP)/src/ngx_ai_relay_slot.c \
         $(TOP)/src/ngx_ai_relay_slot.h | fuzz-deps
 	@mkdir -p $(@D)

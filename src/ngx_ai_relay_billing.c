@@ -84,6 +84,18 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     max_out = ctx->body.max_tokens >= 0 ? ctx->body.max_tokens
                                    : arlcf->default_max_tokens;
 
+    /*
+     * a translated body may ask for more (or, with no channel taking the
+     * body as is, other) output than the client's names: the most any
+     * channel in play may be sent (ngx_ai_relay_body_xlate_prepare)
+     */
+
+    if (ctx->xlate.max_out >= 0
+        && (!ctx->xlate.native || ctx->xlate.max_out > max_out))
+    {
+        max_out = ctx->xlate.max_out;
+    }
+
     if (ctx->endpoint->price == NGX_AI_RELAY_EP_PRICE_INPUT) {
         max_out = 0;
     }

@@ -35,6 +35,12 @@ static ngx_int_t ngx_ai_relay_body_characters(ngx_http_request_t *r,
 static ngx_int_t ngx_ai_relay_body_string(ngx_http_request_t *r,
     ngx_ai_relay_json_scan_t *scan, u_char *body, const char *name,
     ngx_str_t *value);
+static ngx_int_t ngx_ai_relay_body_xlate_use(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_body_chain(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_json_piece_t *pieces,
+    size_t npieces, size_t out_len);
+static void *ngx_ai_relay_body_alloc(void *data, size_t size);
 
 
 static ngx_int_t
@@ -565,10 +571,7 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     int                          rc;
     u_char                      *quoted;
-    size_t                       n, i, npieces, out_len, qlen;
-    ngx_buf_t                   *b;
-    ngx_chain_t                 *cl, **ll;
-    ngx_table_elt_t             *h;
+    size_t                       n, npieces, out_len, qlen;
     ngx_ai_relay_json_edit_t     edits[2];
     ngx_ai_relay_json_piece_t    pieces[5];
     ngx_ai_relay_loc_conf_t     *arlcf;
@@ -582,6 +585,12 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     if (ctx->body.scan == NULL) {
         /* passed through: not ours to change */
         return NGX_OK;
+    }
+
+    ctx->xlate.to = ngx_ai_relay_body_xlate_target(ctx, ctx->route.channel);
+
+    if (ctx->xlate.to) {
+        return ngx_ai_relay_body_xlate_use(r, ctx);
     }
 
     n = 0;
@@ -664,6 +673,21 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    return ngx_ai_relay_body_chain(r, ctx, pieces, npieces, out_len);
+}
+
+
+/* the body the upstream gets: buffers pointing at the pieces */
+
+static ngx_int_t
+ngx_ai_relay_body_chain(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_json_piece_t *pieces, size_t npieces, size_t out_len)
+{
+    size_t            i;
+    ngx_buf_t        *b;
+    ngx_chain_t      *cl, **ll;
+    ngx_table_elt_t  *h;
+
     ll = &cl;
     b = NULL;
 
@@ -718,4 +742,296 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                    ctx->body.raw.len, out_len);
 
     return NGX_OK;
+}
+
+
+/*
+ * Format translation.  A channel that speaks another API than the
+ * client's gets the request translated (ngx_ai_relay_xlate.c) when the
+ * endpoint is a chat one (chat/completions, messages, generateContent,
+ * streamGenerateContent) and the pair is one the relay translates; any
+ * other request goes as it is.
+ */
+
+ngx_uint_t
+ngx_ai_relay_body_xlate_target(ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_channel_t *ch)
+{
+    ngx_ai_relay_format_e  to;
+
+    if (ch == NULL || ctx->endpoint == NULL) {
+        return 0;
+    }
+
+    /* only the chat endpoints: never count_tokens, embeddings, ... */
+
+    switch (ctx->endpoint->id) {
+
+    case NGX_AI_RELAY_EP_CHAT:
+    case NGX_AI_RELAY_EP_MESSAGES:
+    case NGX_AI_RELAY_EP_GEMINI_GENERATE:
+    case NGX_AI_RELAY_EP_GEMINI_STREAM:
+        break;
+
+    default:
+        return 0;
+    }
+
+    switch (ch->provider) {
+
+    case NGX_AI_RELAY_PROVIDER_ANTHROPIC:
+        to = NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES;
+        break;
+
+    case NGX_AI_RELAY_PROVIDER_GEMINI:
+        to = NGX_AI_RELAY_FMT_GEMINI;
+        break;
+
+    default:
+
+        /*
+         * openai-compatible: a relay of relays, or a provider's endpoint
+         * that speaks several APIs (api.deepseek.com/anthropic): what the
+         * client sends goes as it is, as before translation existed;
+         * openai: OpenAI's API only, other clients translated
+         */
+
+        if (ch->compatible) {
+            return 0;
+        }
+
+        to = NGX_AI_RELAY_FMT_OPENAI_CHAT;
+        break;
+    }
+
+    if (!ngx_ai_relay_xlate_supported(ctx->body.usage_format, to)) {
+        return 0;
+    }
+
+    return to;
+}
+
+
+/*
+ * Once the route is known and before any money is held: the body
+ * translated for every format the model's enabled channels need.  A
+ * channel whose API cannot express the request is left out of this
+ * request's channels (excluded, as one with no key left); the request is
+ * refused (400) with no state changed only when no channel is left.  A
+ * failover to another channel of the same format costs no second
+ * translation.  The reservation covers the largest output any channel in
+ * play may be asked for (ctx->xlate.max_out): a translation may send
+ * another max_tokens than the client's body names (max_completion_tokens
+ * first, the default plus a thinking budget).  What follows the model is
+ * kept: each channel names the model its own way.
+ */
+
+ngx_int_t
+ngx_ai_relay_body_xlate_prepare(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx)
+{
+    int                        rc;
+    size_t                     skip;
+    int64_t                    max_out[NGX_AI_RELAY_FMT_GEMINI + 1];
+    ngx_str_t                  alt;
+    ngx_uint_t                 i, to, inplay;
+    ngx_uint_t                 state[NGX_AI_RELAY_FMT_GEMINI + 1];
+    ngx_ai_relay_channel_t    *ch;
+    ngx_ai_relay_loc_conf_t   *arlcf;
+    ngx_ai_relay_xlate_req_t  *rq;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    ctx->xlate.failed = 0;
+    ctx->xlate.native = 0;
+    ctx->xlate.max_out = -1;
+    rq = NULL;
+    inplay = 0;
+
+    /* per format: 0 not yet translated, 1 translated, 2 refused */
+    ngx_memzero(state, sizeof(state));
+
+    /*
+     * Gemini's streamGenerateContent without alt=sse answers a JSON
+     * array, which no translated stream is: only a Gemini channel takes it
+     */
+
+    if (ctx->endpoint && ctx->endpoint->id == NGX_AI_RELAY_EP_GEMINI_STREAM
+        && (ngx_http_arg(r, (u_char *) "alt", 3, &alt) != NGX_OK
+            || alt.len != 3 || ngx_strncmp(alt.data, "sse", 3) != 0))
+    {
+        for (i = NGX_AI_RELAY_FMT_OPENAI_CHAT; i <= NGX_AI_RELAY_FMT_GEMINI;
+             i++)
+        {
+            state[i] = 2;
+        }
+
+        ngx_str_set(&ctx->xlate.error, "streamGenerateContent without "
+                    "alt=sse (a JSON array) cannot be sent to this model's "
+                    "channel; ask for alt=sse");
+    }
+
+    for (i = 0; i < ctx->route.nchannels; i++) {
+
+        ch = &ctx->route.channels[i];
+
+        if (!ch->enabled) {
+            continue;
+        }
+
+        to = ngx_ai_relay_body_xlate_target(ctx, ch);
+
+        if (to == 0) {
+            ctx->xlate.native = 1;
+            inplay++;
+            continue;
+        }
+
+        if (state[to] == 0) {
+
+            if (rq == NULL) {
+                rq = ngx_pcalloc(r->pool, sizeof(ngx_ai_relay_xlate_req_t));
+                if (rq == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            rq->body = ctx->body.raw.data;
+            rq->len = ctx->body.raw.len;
+            rq->scan = ctx->body.scan;
+            rq->model = ctx->body.resolved_model.data;
+            rq->model_len = ctx->body.resolved_model.len;
+            rq->default_max_tokens = arlcf->default_max_tokens;
+            rq->from = ctx->body.usage_format;
+            rq->to = to;
+            rq->stream = ctx->body.stream;   /* Gemini: said by the path */
+
+            rc = ngx_ai_relay_xlate_request(rq, ngx_ai_relay_body_alloc,
+                                            r->pool);
+
+            if (rc == NGX_AI_RELAY_XLATE_INVALID) {
+                state[to] = 2;
+
+                if (ctx->xlate.error.len == 0) {
+                    ctx->xlate.error.len = ngx_strlen(rq->err);
+                    ctx->xlate.error.data = ngx_pnalloc(r->pool,
+                                                       ctx->xlate.error.len);
+                    if (ctx->xlate.error.data == NULL) {
+                        return NGX_ERROR;
+                    }
+
+                    ngx_memcpy(ctx->xlate.error.data, rq->err,
+                               ctx->xlate.error.len);
+                }
+
+            } else {
+
+                /* Gemini names the model in the path, the others in the
+                 * body */
+
+                skip = (to == NGX_AI_RELAY_FMT_GEMINI)
+                       ? 0
+                       : sizeof("{\"model\":") - 1
+                         + ngx_ai_relay_json_quote_len(rq->model,
+                                                       rq->model_len);
+
+                if (rc != NGX_AI_RELAY_XLATE_OK || rq->out_len <= skip) {
+                    return NGX_ERROR;
+                }
+
+                state[to] = 1;
+                max_out[to] = rq->max_out >= 0 ? rq->max_out
+                                               : arlcf->default_max_tokens;
+
+                ctx->xlate.rest[to].data = rq->out + skip;
+                ctx->xlate.rest[to].len = rq->out_len - skip;
+                ctx->xlate.include_usage = rq->include_usage;
+
+                ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "ai relay: request translated from format "
+                               "%d to %ui, %uz bytes, max_out %L",
+                               (int) rq->from, to, rq->out_len,
+                               max_out[to]);
+            }
+        }
+
+        if (state[to] == 2) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai relay: request cannot be translated for "
+                          "channel %V, left out: %V", &ch->id,
+                          &ctx->xlate.error);
+            ch->excluded = 1;
+            continue;
+        }
+
+        inplay++;
+
+        if (max_out[to] > ctx->xlate.max_out) {
+            ctx->xlate.max_out = max_out[to];
+        }
+    }
+
+    if (inplay == 0 && ctx->xlate.error.len) {
+        /* no channel of the model can express it */
+        ctx->xlate.failed = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ai_relay_body_xlate_use(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    u_char                     *quoted;
+    size_t                      qlen;
+    ngx_str_t                  *rest;
+    ngx_ai_relay_json_piece_t   pieces[3];
+
+    rest = &ctx->xlate.rest[ctx->xlate.to];
+
+    if (rest->len == 0) {
+        /* a channel prepare() did not see: a cached route changed */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: no translated body for channel %V",
+                      &ctx->route.channel->id);
+        return NGX_ERROR;
+    }
+
+    /* the stream's usage is the translator's business */
+    ctx->stream.injected_usage = 0;
+
+    if (ctx->xlate.to == NGX_AI_RELAY_FMT_GEMINI) {
+        pieces[0].data = rest->data;
+        pieces[0].len = rest->len;
+
+        return ngx_ai_relay_body_chain(r, ctx, pieces, 1, rest->len);
+    }
+
+    qlen = ngx_ai_relay_json_quote_len(ctx->body.upstream_model.data,
+                                       ctx->body.upstream_model.len);
+    quoted = ngx_pnalloc(r->pool, qlen);
+    if (quoted == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_ai_relay_json_quote(quoted, ctx->body.upstream_model.data,
+                            ctx->body.upstream_model.len);
+
+    pieces[0].data = (u_char *) "{\"model\":";
+    pieces[0].len = sizeof("{\"model\":") - 1;
+    pieces[1].data = quoted;
+    pieces[1].len = qlen;
+    pieces[2].data = rest->data;
+    pieces[2].len = rest->len;
+
+    return ngx_ai_relay_body_chain(r, ctx, pieces, 3,
+                                   pieces[0].len + qlen + rest->len);
+}
+
+
+static void *
+ngx_ai_relay_body_alloc(void *data, size_t size)
+{
+    return ngx_pnalloc(data, size);
 }

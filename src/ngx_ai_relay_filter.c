@@ -74,6 +74,18 @@ static ngx_uint_t ngx_ai_relay_renames(ngx_http_request_t *r,
 static ngx_int_t ngx_ai_relay_rename_body(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
 static void *ngx_ai_relay_pool_alloc(void *data, size_t size);
+static ngx_int_t ngx_ai_relay_xlate_start(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_xlate_stream(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_ai_relay_xlate_event(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t ***ll);
+static ngx_int_t ngx_ai_relay_xlate_whole(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_ai_relay_xlate_broken(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t ***ll);
+static void ngx_ai_relay_event(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_int_t *rc);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -382,6 +394,26 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     }
 
     if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len
+        && ctx->xlate.to)
+    {
+        /* the translator reads JSON text: nothing to give the client */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: the answer of channel %V is compressed "
+                      "(\"%V\") and cannot be translated",
+                      &ctx->route.channel->id,
+                      &r->headers_out.content_encoding->value);
+
+        ctx->stream.upstream_ok = 0;
+
+        return ngx_ai_relay_replace_header(r, ctx, NGX_HTTP_BAD_GATEWAY,
+                   "bad_gateway",
+                   "The upstream's answer could not be translated to this "
+                   "API's format.");
+    }
+
+    if (r->headers_out.content_encoding
         && r->headers_out.content_encoding->value.len)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -396,7 +428,12 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    ngx_ai_relay_usage_init(ctx->stream.usage, ctx->body.usage_format);
+    /* billed from the upstream's own usage, in the upstream's format */
+
+    ngx_ai_relay_usage_init(ctx->stream.usage,
+                            ctx->xlate.to
+                            ? (ngx_ai_relay_format_e) ctx->xlate.to
+                            : ctx->body.usage_format);
 
     type = &r->headers_out.content_type;
 
@@ -425,9 +462,18 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
             r->upstream->buffering = 0;
         }
 
-        ctx->stream.rename = ngx_ai_relay_renames(r, ctx, 1);
+        if (ctx->xlate.to) {
+            if (ngx_ai_relay_xlate_start(r, ctx) != NGX_OK) {
+                return NGX_ERROR;
+            }
 
-        if (ctx->stream.injected_usage || ctx->stream.rename) {
+        } else {
+            ctx->stream.rename = ngx_ai_relay_renames(r, ctx, 1);
+        }
+
+        if (!ctx->xlate.to
+            && (ctx->stream.injected_usage || ctx->stream.rename))
+        {
             /* we will change bytes: the length is no longer known */
             ctx->stream.drop = 1;
             ngx_http_clear_content_length(r);
@@ -452,6 +498,20 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     ctx->stream.collect = 1;
     r->filter_need_in_memory = 1;
 
+    if (ctx->xlate.to) {
+
+        /*
+         * translated whole: the header waits for the body, as the image
+         * filter's does, so that its status and length are the
+         * translation's; the translation is renamed, not the upstream's
+         * answer
+         */
+
+        ctx->xlate.whole = 1;
+        ctx->xlate.rename = ngx_ai_relay_renames(r, ctx, 0);
+        return NGX_OK;
+    }
+
     if (ngx_ai_relay_renames(r, ctx, 0)) {
         ctx->stream.rename = 1;
         ngx_http_clear_content_length(r);
@@ -459,6 +519,44 @@ ngx_ai_relay_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/* a translated stream: its events are rewritten as they complete */
+
+static ngx_int_t
+ngx_ai_relay_xlate_start(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ctx->xlate.sse = ngx_palloc(r->pool, sizeof(ngx_ai_relay_xlate_sse_t));
+    if (ctx->xlate.sse == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_ai_relay_xlate_sse_init(ctx->xlate.sse, ctx->xlate.to,
+                                ctx->body.usage_format,
+                                ngx_ai_relay_pool_alloc, r->pool);
+
+    ctx->xlate.sse->created = ngx_time();
+
+    ctx->xlate.sse->include_usage = ctx->xlate.include_usage;
+
+    /*
+     * ai_relay_response_model client: the translation names the client's
+     * model in every event it writes (each OpenAI chunk, Anthropic's
+     * message_start), rather than the upstream's
+     */
+
+    if (ngx_ai_relay_renames(r, ctx, 1)) {
+        ngx_ai_relay_xlate_sse_model(ctx->xlate.sse, ctx->body.model.data,
+                                     ctx->body.model.len);
+    }
+
+    ctx->stream.drop = 0;
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+
+    return NGX_OK;
 }
 
 
@@ -616,6 +714,14 @@ ngx_ai_relay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 break;
             }
         }
+    }
+
+    if (ctx->xlate.sse) {
+        return ngx_ai_relay_xlate_stream(r, ctx, in);
+    }
+
+    if (ctx->xlate.whole) {
+        return ngx_ai_relay_xlate_whole(r, ctx, in);
     }
 
     if (ctx->stream.drop) {
@@ -858,6 +964,375 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                             (ngx_buf_tag_t) &ngx_ai_relay_module);
 
     return rc;
+}
+
+
+/*
+ * A translated stream: every complete upstream event is billed from (its
+ * usage, in the upstream's format) and translated; what the translation
+ * gives goes out at once, one buffer per source event.
+ */
+
+static ngx_int_t
+ngx_ai_relay_xlate_stream(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char                    *p;
+    size_t                     len, n;
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl, *out, **ll;
+    ngx_uint_t                 last;
+    ngx_ai_relay_sse_t        *sse;
+    ngx_ai_relay_xlate_sse_t  *x;
+
+    sse = ctx->stream.sse;
+    x = ctx->xlate.sse;
+
+    out = NULL;
+    ll = &out;
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (ngx_buf_in_memory(cl->buf)) {
+            p = cl->buf->pos;
+            len = cl->buf->last - p;
+
+            while (len) {
+                n = ngx_ai_relay_sse_feed(sse, p, len);
+                p += n;
+                len -= n;
+
+                if (sse->event_ready
+                    && ngx_ai_relay_xlate_event(r, ctx, &ll) != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            cl->buf->pos = cl->buf->last;
+        }
+
+        if (cl->buf->last_buf) {
+            last = 1;
+
+            if (ngx_ai_relay_sse_finish(sse)
+                && ngx_ai_relay_xlate_event(r, ctx, &ll) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (ctx->xlate.broken) {
+                x->out.len = 0;
+
+            } else if (ngx_ai_relay_xlate_sse_finish(x)
+                       != NGX_AI_RELAY_XLATE_OK
+                || ngx_ai_relay_hold(r, ctx, x->out.buf, x->out.len)
+                   != NGX_OK
+                || ngx_ai_relay_emit(r, ctx, &ll) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            x->out.len = 0;
+        }
+    }
+
+    if (last) {
+        cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = cl->buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+        b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
+        b->last_buf = 1;
+
+        *ll = cl;
+        ll = &cl->next;
+    }
+
+    *ll = NULL;
+
+    if (out == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_ai_relay_pass(r, ctx, out);
+
+    ngx_chain_update_chains(r->pool, &ctx->stream.free, &ctx->stream.busy, &out,
+                            (ngx_buf_tag_t) &ngx_ai_relay_module);
+
+    return rc;
+}
+
+
+/*
+ * A translated stream that cannot go on (an event too large to be read
+ * whole): an error event in the client's format ends what the client
+ * gets; the upstream's events are still observed for the bill.
+ */
+
+static ngx_int_t
+ngx_ai_relay_xlate_broken(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    size_t                    len;
+    ngx_str_t                 msg;
+    ngx_buf_t                *b;
+    ngx_ai_relay_loc_conf_t  *arlcf;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+
+    ctx->xlate.broken = 1;
+
+    ngx_str_set(&msg, "The upstream's stream could not be translated to "
+                      "this API's format.");
+
+    b = ngx_ai_relay_error_body(r, arlcf->style, NGX_HTTP_BAD_GATEWAY,
+                                "bad_gateway", &msg);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->err.message = msg;
+
+    len = b->last - b->pos;
+
+    while (len && (b->pos[len - 1] == '\n' || b->pos[len - 1] == '\r')) {
+        len--;
+    }
+
+    if (ctx->body.usage_format == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES) {
+        if (ngx_ai_relay_hold(r, ctx, (u_char *) "event: error\n",
+                              sizeof("event: error\n") - 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_ai_relay_hold(r, ctx, (u_char *) "data: ", sizeof("data: ") - 1)
+        != NGX_OK
+        || ngx_ai_relay_hold(r, ctx, b->pos, len) != NGX_OK
+        || ngx_ai_relay_hold(r, ctx, (u_char *) "\n\n", 2) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->xlate.sse->out.len = 0;
+
+    return ngx_ai_relay_emit(r, ctx, ll);
+}
+
+
+static ngx_int_t
+ngx_ai_relay_xlate_event(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    ngx_int_t                  rc;
+    ngx_ai_relay_sse_t        *sse;
+    ngx_ai_relay_xlate_sse_t  *x;
+
+    sse = ctx->stream.sse;
+    x = ctx->xlate.sse;
+
+    ngx_ai_relay_event(r, ctx, &rc);
+
+    if (ctx->xlate.broken) {
+        /* still observed for the bill, no longer translated */
+        return NGX_OK;
+    }
+
+    if (sse->truncated) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai relay: an event of channel %V larger than "
+                      "ai_relay_sse_max_event cannot be translated: the "
+                      "client's stream ends with an error event",
+                      &ctx->route.channel->id);
+
+        return ngx_ai_relay_xlate_broken(r, ctx, ll);
+    }
+
+    if (ngx_ai_relay_xlate_sse_event(x, sse->event_name, sse->event_name_len,
+                                     sse->data, sse->data_len)
+        != NGX_AI_RELAY_XLATE_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (x->out.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_ai_relay_hold(r, ctx, x->out.buf, x->out.len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    x->out.len = 0;
+
+    return ngx_ai_relay_emit(r, ctx, ll);
+}
+
+
+/*
+ * A translated whole answer: kept (up to ai_relay_response_max) until its
+ * end, then translated, and sent with its header.  An upstream error is
+ * sent in the client's format with the upstream's status.
+ */
+
+static ngx_int_t
+ngx_ai_relay_xlate_whole(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    size_t                     a, z, qlen;
+    u_char                    *p, *q;
+    ngx_int_t                  rc;
+    ngx_str_t                  msg;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 status, last;
+    ngx_chain_t               *cl, out;
+    ngx_ai_relay_jw_t          w;
+    ngx_ai_relay_loc_conf_t   *arlcf;
+
+    ngx_ai_relay_collect(r, ctx, in);
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    ctx->xlate.whole = 0;
+
+    arlcf = ngx_http_get_module_loc_conf(r, ngx_ai_relay_module);
+    status = r->headers_out.status;
+
+    ngx_ai_relay_jw_init(&w, ngx_ai_relay_pool_alloc, r->pool);
+
+    if (status >= 200 && status < 300) {
+
+        if (ctx->stream.copy_overflow
+            || ngx_ai_relay_xlate_response(ctx->xlate.to,
+                                           ctx->body.usage_format,
+                                           ctx->stream.copy,
+                                           ctx->stream.copy_len, ngx_time(),
+                                           &w)
+               != NGX_AI_RELAY_XLATE_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai relay: the answer of channel %V could not be "
+                          "translated%s", &ctx->route.channel->id,
+                          ctx->stream.copy_overflow
+                          ? " (larger than ai_relay_response_max)" : "");
+
+            ngx_str_set(&msg, "The upstream's answer could not be "
+                              "translated to this API's format.");
+
+            b = ngx_ai_relay_error_body(r, arlcf->style,
+                                        NGX_HTTP_BAD_GATEWAY, "bad_gateway",
+                                        &msg);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            ctx->err.message = msg;
+            ctx->err.status = NGX_HTTP_BAD_GATEWAY;
+            r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+
+            /*
+             * the client gets no answer: it is not billed for one (the
+             * upstream's usage is not read, the record says 502, cost 0)
+             */
+
+            ctx->stream.upstream_ok = 0;
+            ctx->stream.usage = NULL;
+
+            w.buf = b->pos;
+            w.len = b->last - b->pos;
+        }
+
+    } else {
+        ngx_ai_relay_xlate_error(ctx->xlate.to, ctx->body.usage_format,
+                                 status, ctx->stream.copy,
+                                 ctx->stream.copy_len, &w);
+    }
+
+    if (w.failed) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * ai_relay_response_model client: the translation's model (the
+     * upstream's, written first after its id) becomes the client's
+     */
+
+    if (ctx->xlate.rename && r->headers_out.status < 300
+        && ngx_ai_relay_rename_find(w.buf, w.len, &a, &z))
+    {
+        qlen = ngx_ai_relay_json_quote_len(ctx->body.model.data,
+                                           ctx->body.model.len);
+
+        p = ngx_pnalloc(r->pool, w.len - (z - a) + qlen);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        q = ngx_cpymem(p, w.buf, a);
+        q = ngx_ai_relay_json_quote(q, ctx->body.model.data,
+                                    ctx->body.model.len);
+        q = ngx_cpymem(q, w.buf + z, w.len - z);
+
+        w.buf = p;
+        w.len = q - p;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = w.buf;
+    b->last = w.buf + w.len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    r->headers_out.status_line.len = 0;
+    r->headers_out.content_length_n = w.len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    ngx_http_clear_accept_ranges(r);
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_ai_relay_pass(r, ctx, &out);
 }
 
 

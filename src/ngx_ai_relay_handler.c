@@ -664,7 +664,7 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
         /* reserved with a stale route, now fetched again: go on */
 
-        if (ctx->route.failed) {
+        if (ctx->route.failed || ctx->xlate.failed) {
             ngx_ai_relay_route_error(r, ctx);
 
         } else if (ngx_ai_relay_route_apply(r, ctx) == NGX_OK) {
@@ -697,7 +697,7 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
      * after the key checks pass: a bad key learns nothing about models
      */
 
-    ctx->bill.auth_reserve = !ctx->route.failed;
+    ctx->bill.auth_reserve = !ctx->route.failed && !ctx->xlate.failed;
 
     rc = ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_auth_reply,
                                 ctx->bill.auth_reserve ? "reserve" : "check");
@@ -778,7 +778,7 @@ ngx_ai_relay_auth_reply(void *data, redisReply *reply)
         return;
     }
 
-    if (ctx->route.failed) {
+    if (ctx->route.failed || ctx->xlate.failed) {
         /* the key is fine: now the route's own error */
         ngx_ai_relay_route_error(r, ctx);
         ngx_ai_relay_resume(r);

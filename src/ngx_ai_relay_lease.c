@@ -220,7 +220,7 @@ ngx_ai_relay_lease_admit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
 
     if (!ctx->key.cached || !ctx->route.cached || ctx->route.failed
-        || ctx->models_list)
+        || ctx->xlate.failed || ctx->models_list)
     {
         return NGX_DECLINED;
     }

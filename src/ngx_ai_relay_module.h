@@ -20,6 +20,7 @@
 #include "ngx_ai_relay_price.h"
 #include "ngx_ai_relay_breaker.h"
 #include "ngx_ai_relay_schema.h"
+#include "ngx_ai_relay_xlate.h"
 #include "ngx_ai_relay_endpoint.h"
 #include "ngx_ai_relay_multipart.h"
 
@@ -191,7 +192,11 @@ typedef struct {
     uint32_t                      tried_keys;    /* this request's tries */
     unsigned                      enabled:1;
     unsigned                      counted:1;     /* nkeys is set */
-    unsigned                      excluded:1;    /* no key left to try */
+    unsigned                      excluded:1;    /* no key left to try,
+                                                  * or cannot express the
+                                                  * request */
+    unsigned                      compatible:1;  /* openai-compatible: no
+                                                  * translation */
 } ngx_ai_relay_channel_t;
 
 
@@ -315,6 +320,36 @@ typedef struct {
 } ngx_ai_relay_ctx_stream_t;
 
 
+/*
+ * format translation, when the channel speaks another API than the
+ * client (body.c makes the requests, filter.c translates the answer)
+ */
+typedef struct {
+    ngx_str_t                     rest[NGX_AI_RELAY_FMT_GEMINI + 1];
+                                                 /* the translated body
+                                                  * after its model, per
+                                                  * upstream format */
+    ngx_uint_t                    to;            /* this attempt's upstream
+                                                  * format, 0: as is */
+    ngx_str_t                     error;         /* why it cannot be */
+    int64_t                       max_out;       /* the most output a
+                                                  * translated channel may
+                                                  * be asked for, -1 */
+    ngx_ai_relay_xlate_sse_t     *sse;
+    ngx_chain_t                  *free;
+
+    unsigned                      include_usage:1; /* the client asked */
+    unsigned                      failed:1;      /* a 400, after AUTH */
+    unsigned                      whole:1;       /* answer held whole */
+    unsigned                      broken:1;      /* the stream ended for
+                                                  * the client */
+    unsigned                      native:1;      /* a channel in play
+                                                  * takes the body as is */
+    unsigned                      rename:1;      /* ..and names the
+                                                  * client's model */
+} ngx_ai_relay_ctx_xlate_t;
+
+
 /* an error of ours, sent instead of proxying or of nginx's page */
 typedef struct {
     ngx_uint_t                    status;
@@ -352,6 +387,7 @@ typedef struct {
     ngx_ai_relay_ctx_bill_t       bill;
     ngx_ai_relay_ctx_stream_t     stream;
     ngx_ai_relay_ctx_err_t        err;
+    ngx_ai_relay_ctx_xlate_t      xlate;
 
     /* our own answer to GET /v1/models (models.c) */
     ngx_buf_t                    *response;

@@ -23,6 +23,10 @@
 #include "ngx_ai_relay_ctx.h"
 
 
+/* sent to Anthropic channels for clients of other APIs */
+#define NGX_AI_RELAY_ANTHROPIC_VERSION  "2023-06-01"
+
+
 static ngx_int_t ngx_ai_relay_price_parse(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, redisReply *flat);
 static ngx_int_t ngx_ai_relay_channels_parse(ngx_http_request_t *r,
@@ -34,11 +38,15 @@ static ngx_int_t ngx_ai_relay_route_use(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_key(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
+static ngx_uint_t ngx_ai_relay_version_segment(u_char *p, u_char *last);
+static ngx_uint_t ngx_ai_relay_base_has_version(ngx_str_t *base);
 static ngx_int_t ngx_ai_relay_upstream_url(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_int_t ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_channel_t *ch);
 static ngx_uint_t ngx_ai_relay_is_key_header(ngx_str_t *name);
+static ngx_uint_t ngx_ai_relay_has_header(ngx_http_request_t *r,
+    const char *name);
 
 
 /*
@@ -116,6 +124,10 @@ ngx_ai_relay_route_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         ctx->route.failed = 1;
         ngx_str_set(&ctx->route.status, "nochannel");
         return NGX_OK;
+    }
+
+    if (ngx_ai_relay_body_xlate_prepare(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_ai_relay_reserve_estimate(r, ctx);
@@ -244,7 +256,9 @@ ngx_ai_relay_channels_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         } else if (f[1].len == 17
                    && ngx_strncmp(f[1].data, "openai-compatible", 17) == 0)
         {
+            /* OpenAI's API, and any other a client speaks: passed on */
             ch->provider = NGX_AI_RELAY_PROVIDER_OPENAI;
+            ch->compatible = 1;
 
         } else if (f[1].len == 9
                    && ngx_strncmp(f[1].data, "anthropic", 9) == 0)
@@ -362,6 +376,14 @@ void
 ngx_ai_relay_route_error(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ngx_ai_relay_route_failure_t  *f;
+
+    if (ctx->xlate.failed) {
+        /* the key is fine: the request cannot go to the model's channel */
+        ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST,
+                               "unsupported_parameter", "%V",
+                               &ctx->xlate.error);
+        return;
+    }
 
     for (f = ngx_ai_relay_route_failures; f->status.len; f++) {
         if (f->status.len == ctx->route.status.len
@@ -703,8 +725,66 @@ ngx_ai_relay_channel_nkeys(ngx_ai_relay_channel_t *ch)
 
 
 /*
+ * A path segment that names an API version: "v1", "v1beta", "v4",
+ * "v1alpha" ('v', digits, then letters or digits).
+ */
+
+static ngx_uint_t
+ngx_ai_relay_version_segment(u_char *p, u_char *last)
+{
+    if (last - p < 2 || p[0] != 'v' || p[1] < '0' || p[1] > '9') {
+        return 0;
+    }
+
+    for (p += 2; p < last; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * Whether the base URL's path names the API version itself
+ * (https://generativelanguage.googleapis.com/v1beta/openai,
+ * https://api.deepseek.com/v1, .../api/paas/v4): then it is the API
+ * root, and the client's path goes after it without its own version
+ * segment.  A base URL without a path, or whose path has no version
+ * segment (https://api.deepseek.com/anthropic, an nginx location), gets
+ * the client's whole path.
+ */
+
+static ngx_uint_t
+ngx_ai_relay_base_has_version(ngx_str_t *base)
+{
+    u_char  *p, *last, *seg;
+
+    last = base->data + base->len;
+
+    p = ngx_strlcasestrn(base->data, last, (u_char *) "://", 3 - 1);
+    p = (p == NULL) ? base->data : p + 3;
+
+    p = ngx_strlchr(p, last, '/');
+
+    while (p && p < last) {
+        seg = p + 1;
+        p = ngx_strlchr(seg, last, '/');
+
+        if (ngx_ai_relay_version_segment(seg, p ? p : last)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
  * base_url + the client's path (Gemini: with the upstream model) + the
- * query string without the client's "key" argument
+ * query string without the client's "key" argument; a base URL whose
+ * path has a version segment replaces the client's
  */
 
 static ngx_int_t
@@ -743,13 +823,72 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     args = r->args.data;
     args_end = r->args.data + r->args.len;
 
+    if (ctx->xlate.to) {
+
+        /* the endpoint of the channel's own API, without the client's
+         * query string (Anthropic clients add ?beta=true) */
+
+        if (ctx->xlate.to == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES) {
+            path = (u_char *) "/v1/messages";
+            path_end = path + ngx_strlen(path);
+            args_end = args;
+
+        } else if (ctx->xlate.to == NGX_AI_RELAY_FMT_GEMINI) {
+            len = sizeof("/v1beta/models/:streamGenerateContent") - 1
+                  + ctx->body.upstream_model.len
+                  + 2 * ngx_escape_uri(NULL, ctx->body.upstream_model.data,
+                                       ctx->body.upstream_model.len,
+                                       NGX_ESCAPE_URI_COMPONENT);
+
+            path = ngx_pnalloc(r->pool, len);
+            if (path == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_cpymem(path, "/v1beta/models/",
+                           sizeof("/v1beta/models/") - 1);
+            p = (u_char *) ngx_escape_uri(p, ctx->body.upstream_model.data,
+                                          ctx->body.upstream_model.len,
+                                          NGX_ESCAPE_URI_COMPONENT);
+
+            if (ctx->body.stream) {
+                p = ngx_cpymem(p, ":streamGenerateContent",
+                               sizeof(":streamGenerateContent") - 1);
+                args = (u_char *) "alt=sse";
+
+            } else {
+                p = ngx_cpymem(p, ":generateContent",
+                               sizeof(":generateContent") - 1);
+                args = (u_char *) "";
+            }
+
+            path_end = p;
+            args_end = args + ngx_strlen(args);
+
+        } else {
+            path = (u_char *) "/v1/chat/completions";
+            path_end = path + ngx_strlen(path);
+            args_end = args;
+        }
+    }
+
+    if (ngx_ai_relay_base_has_version(&ch->base_url)
+        && path_end - path > 1 && path[0] == '/')
+    {
+        p = ngx_strlchr(path + 1, path_end, '/');
+
+        if (p && ngx_ai_relay_version_segment(path + 1, p)) {
+            path = p;
+        }
+    }
+
     /* Gemini: the model segment of the path */
 
     seg = NULL;
     seg_end = NULL;
     escape = 0;
 
-    if (ctx->body.gemini_path) {
+    if (ctx->body.gemini_path && !ctx->xlate.to) {
         for (p = path; p + 8 <= path_end; p++) {
             if (ngx_strncmp(p, "/models/", 8) == 0) {
                 seg = p + 8;
@@ -816,6 +955,39 @@ ngx_ai_relay_upstream_url(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ctx->route.upstream_url.len = p - ctx->route.upstream_url.data;
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_ai_relay_has_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return 1;
+        }
+    }
 }
 
 
@@ -905,6 +1077,23 @@ ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
 
     r->headers_in.authorization = NULL;
 
+    if (ctx->xlate.to == NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES
+        && !ngx_ai_relay_has_header(r, "anthropic-version"))
+    {
+        /* Anthropic's API wants its version; OpenAI clients send none */
+
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(nh, sizeof(ngx_table_elt_t));
+        nh->hash = 1;
+        ngx_str_set(&nh->key, "anthropic-version");
+        ngx_str_set(&nh->value, NGX_AI_RELAY_ANTHROPIC_VERSION);
+        nh->lowcase_key = (u_char *) "anthropic-version";
+    }
+
     /* the channel's key is added only to the proxied request (upstream.c) */
 
     return NGX_OK;
@@ -970,7 +1159,7 @@ ngx_ai_relay_route_save(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     for (i = 0; i < ctx->route.nchannels; i++) {
         ch = &ctx->route.channels[i];
-        failed = ch->enabled;
+        failed = ch->enabled | (ch->compatible << 1);
 
         ngx_ai_relay_put_str(p, ch->id);
         ngx_ai_relay_put_str(p, ch->base_url);
@@ -1058,12 +1247,17 @@ ngx_ai_relay_route_load(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_get_num(p, ch->priority);
         ngx_ai_relay_get_num(p, ch->weight);
         ngx_ai_relay_get_num(p, flag);
-        ch->enabled = flag ? 1 : 0;
+        ch->enabled = (flag & 1) ? 1 : 0;
+        ch->compatible = (flag & 2) ? 1 : 0;
     }
 
     ctx->route.cached = 1;
 
     if (!ctx->route.failed) {
+        if (ngx_ai_relay_body_xlate_prepare(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         return ngx_ai_relay_reserve_estimate(r, ctx);
     }
 

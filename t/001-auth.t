@@ -94,7 +94,7 @@ anthropic-version: 2023-06-01
 
 === TEST 5: x-api-key carries a valid key
 --- init
-AIRelayTest::seed_world();
+AIRelayTest::seed_world(channel => { provider => 'anthropic' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -110,7 +110,7 @@ x-api-key: sk-test0000000000000000000000000000000000000000001
 
 === TEST 6: x-goog-api-key carries a valid key (Gemini style)
 --- init
-AIRelayTest::seed_world();
+AIRelayTest::seed_world(channel => { provider => 'gemini' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -126,7 +126,7 @@ x-goog-api-key: sk-test0000000000000000000000000000000000000000001
 
 === TEST 7: ?key= carries a valid key (Gemini style)
 --- init
-AIRelayTest::seed_world();
+AIRelayTest::seed_world(channel => { provider => 'gemini' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -275,7 +275,7 @@ Authorization: Bearer sk-test0000000000000000000000000000000000000000001
 
 === TEST 16: a key in the query string never shows in the access log
 --- init
-AIRelayTest::seed_world();
+AIRelayTest::seed_world(channel => { provider => 'gemini' });
 --- http_config eval: $::HttpConfig . "log_format full '\$request|\$request_uri|\$args|\$arg_key';\n"
 --- config eval: "access_log logs/full.log full;\n" . $::Config
 --- request

@@ -64,7 +64,8 @@ connect() failed (111: Connection refused)
 
 === TEST 2: the same on /v1/messages, in Anthropic's shape
 --- init
-AIRelayTest::seed_world(channel => { base_url => 'http://127.0.0.1:1' });
+AIRelayTest::seed_world(channel => { base_url => 'http://127.0.0.1:1',
+                                     provider => 'anthropic' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request

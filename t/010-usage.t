@@ -219,7 +219,7 @@ expect_bill(prompt => 36, completion => 87, reasoning => 64);
 
 === TEST 13: Anthropic stream: cache reads and 5m/1h writes billed as such, output cumulative
 --- init
-AIRelayTest::seed_fixture('anthropic_stream.sse');
+AIRelayTest::seed_fixture('anthropic_stream.sse', channel => { provider => 'anthropic' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -235,7 +235,7 @@ expect_bill(prompt => 25 + 1500 + 3000, cached => 1500, cw5m => 1000,
 
 === TEST 14: Anthropic stream whose message_delta repeats input and cache counts
 --- init
-AIRelayTest::seed_fixture('anthropic_stream_delta_full.sse');
+AIRelayTest::seed_fixture('anthropic_stream_delta_full.sse', channel => { provider => 'anthropic' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -251,7 +251,7 @@ expect_bill(prompt => 12 + 300 + 200, cached => 300, cw5m => 200,
 
 === TEST 15: Anthropic, not streamed
 --- init
-AIRelayTest::seed_fixture('anthropic.json');
+AIRelayTest::seed_fixture('anthropic.json', channel => { provider => 'anthropic' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -267,7 +267,7 @@ expect_bill(prompt => 2095 + 4102 + 2051, cached => 4102, cw5m => 51,
 
 === TEST 16: Gemini stream (SSE): the last usageMetadata, thoughts billed as output
 --- init
-AIRelayTest::seed_fixture('gemini_stream.sse');
+AIRelayTest::seed_fixture('gemini_stream.sse', channel => { provider => 'gemini' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -283,7 +283,7 @@ expect_bill(prompt => 2100, cached => 2048, completion => 40 + 100,
 
 === TEST 17: Gemini, not streamed
 --- init
-AIRelayTest::seed_fixture('gemini.json');
+AIRelayTest::seed_fixture('gemini.json', channel => { provider => 'gemini' });
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request

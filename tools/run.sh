@@ -99,6 +99,23 @@ start() {
     "$CLI" models set gpt-4o-mini --channels 1 >/dev/null
     "$CLI" prices set gpt-4o-mini --input 0.15 --output 0.60 >/dev/null
 
+    # the same demo upstream as an Anthropic and a Gemini channel: clients
+    # of any API reach models of the others, translated
+    "$CLI" channels create --id 2 --name demo-anthropic --provider anthropic \
+        --base-url "http://127.0.0.1:$DEMO_PORT" --key demo-upstream-key \
+        >/dev/null 2>&1 \
+        || "$CLI" channels update 2 --base-url "http://127.0.0.1:$DEMO_PORT" \
+            >/dev/null
+    "$CLI" channels create --id 3 --name demo-gemini --provider gemini \
+        --base-url "http://127.0.0.1:$DEMO_PORT/v1beta" \
+        --key demo-upstream-key >/dev/null 2>&1 \
+        || "$CLI" channels update 3 \
+            --base-url "http://127.0.0.1:$DEMO_PORT/v1beta" >/dev/null
+    "$CLI" models set claude-demo --channels 2 >/dev/null
+    "$CLI" prices set claude-demo --input 3 --output 15 >/dev/null
+    "$CLI" models set gemini-demo --channels 3 >/dev/null
+    "$CLI" prices set gemini-demo --input 0.30 --output 2.50 >/dev/null
+
     KEY=$(cat "$RUN/demo.key" 2>/dev/null || true)
     if [ -z "$KEY" ] || ! "$CLI" keys show "$KEY" >/dev/null 2>&1; then
         KEY=$("$CLI" keys create --user 1 --name demo 2>/dev/null)

@@ -5,12 +5,16 @@
 #   OUTDIR/chat.json     the non-stream chat completion request
 #   OUTDIR/stream.json   the same with "stream":true (no stream_options:
 #                        the common case, the relay injects include_usage)
+#   OUTDIR/xstream.json  the stream of a model whose channel speaks
+#                        Anthropic's API (bench-claude): translated
+#   OUTDIR/asse_all.conf the same stream as Anthropic's events
 #   OUTDIR/large.json    ~1 MB: a base64 "image" in the user message
 #   OUTDIR/sse_all.conf, sse_first.conf, sse_rest.conf, completion.txt
 #                        the mock's answers as nginx config text
 use strict;
 use warnings;
 use MIME::Base64 qw(encode_base64);
+use JSON::PP;
 
 my ($mock, $out) = @ARGV;
 die "usage: mkdata.pl MOCKDIR OUTDIR\n" unless $out;
@@ -32,6 +36,8 @@ my $msg = '"messages":[{"role":"user","content":"Hello"}]';
 put('chat.json', qq({"model":"bench-alias",$msg,"max_tokens":50}));
 put('stream.json',
     qq({"model":"bench-alias",$msg,"max_tokens":50,"stream":true}));
+put('xstream.json',
+    qq({"model":"bench-claude",$msg,"max_tokens":50,"stream":true}));
 
 # a deterministic 1 MB body: ~780 KB of pseudo-random bytes as base64
 my $seed = 12345;
@@ -62,3 +68,28 @@ my $echo = sub {
 put('sse_all.conf', $echo->(@ev));
 put('sse_first.conf', $echo->($ev[0]));
 put('sse_rest.conf', $echo->(@ev[1 .. $#ev]));
+
+# the same answer as Anthropic streams it: message_start, one text block
+# with a delta per chunk of text, message_delta with the usage, message_stop
+my $j = JSON::PP->new->canonical;
+my @text = map { /^data: (\{.*\})$/ ? ($j->decode($1)->{choices}[0]{delta}{content} // ()) : () }
+           split /\n\n/, $sse;
+my $ae = sub { "event: $_[0]\ndata: " . $j->encode($_[1]) . "\n\n" };
+my @aev = (
+    $ae->('message_start', { type => 'message_start', message => {
+        id => 'msg-b1', type => 'message', role => 'assistant',
+        model => 'claude-bench', content => [], stop_reason => undef,
+        stop_sequence => undef,
+        usage => { input_tokens => 9, output_tokens => 1 } } }),
+    $ae->('content_block_start', { type => 'content_block_start',
+        index => 0, content_block => { type => 'text', text => '' } }),
+    (map { $ae->('content_block_delta', { type => 'content_block_delta',
+               index => 0, delta => { type => 'text_delta', text => $_ } }) }
+         grep { length } @text),
+    $ae->('content_block_stop', { type => 'content_block_stop', index => 0 }),
+    $ae->('message_delta', { type => 'message_delta',
+        delta => { stop_reason => 'end_turn', stop_sequence => undef },
+        usage => { output_tokens => 48 } }),
+    $ae->('message_stop', { type => 'message_stop' }));
+die "asse: unexpected characters\n" if grep { /['\\\$]/ } @aev;
+put('asse_all.conf', $echo->(@aev));

@@ -112,7 +112,7 @@ for my $r (@runs) {
     $x->{p50_us} = $r->{lat_p50_us};
     $x->{p99_us} = $r->{lat_p99_us};
     $x->{mean_us} = $r->{lat_mean_us};
-    if ($sc eq 'stream' || $sc eq 'large_body') {
+    if ($sc eq 'stream' || $sc eq 'xstream' || $sc eq 'large_body') {
         $x->{bytes_per_s} = $r->{bytes} / $secs;
         $x->{resp_bytes} = $r->{bytes} / $n;
     }
@@ -142,8 +142,8 @@ my $minus = sub { $_[0] - $_[1] };
 
 # ----------------------------------------------------------- BENCH lines
 
-my @order = qw(redis_probe nonstream stream fixed_rate ttfb large_body
-               idle_streams);
+my @order = qw(redis_probe nonstream stream xstream fixed_rate ttfb
+               large_body idle_streams);
 my @present = grep { $m{$_} } @order;
 
 my %show = (
@@ -160,6 +160,10 @@ my %show = (
                       mock_cpu_us_per_req p50_us p99_us front_core_busy_pct
                       load_core_busy_pct redis_cmds_per_req
                       redis_scripts_per_req records_per_req errors)],
+    xstream    => [qw(rps bytes_per_s resp_bytes cpu_us_per_req
+                      front_cpu_us_per_req redis_cpu_us_per_req
+                      mock_cpu_us_per_req p50_us p99_us front_core_busy_pct
+                      load_core_busy_pct records_per_req errors)],
     fixed_rate => [qw(rps p50_us p99_us mean_us cpu_us_per_req
                       front_cpu_us_per_req redis_cpu_us_per_req
                       front_core_busy_pct errors)],
@@ -196,7 +200,7 @@ for my $sc (@present) {
     for my $peer (grep { $_ ne 'proxy' } @fronts) {
         my $p = $peer eq 'relay' ? 'relay' : $peer;
         my %c;
-        if ($sc =~ /^(nonstream|stream|large_body|fixed_rate)$/) {
+        if ($sc =~ /^(nonstream|stream|xstream|large_body|fixed_rate)$/) {
             $c{"${p}_vs_proxy_cpu"} = paired($sc, $peer, 'proxy',
                                              'cpu_us_per_req', $ratio);
             $c{"${p}_vs_proxy_rps"} = paired($sc, $peer, 'proxy', 'rps',
@@ -205,7 +209,7 @@ for my $sc (@present) {
             $c{"${p}_added_cpu_us_per_req"} = paired($sc, $peer, 'proxy',
                                              'cpu_us_per_req', $minus);
         }
-        if ($sc =~ /^(nonstream|stream|fixed_rate|large_body)$/) {
+        if ($sc =~ /^(nonstream|stream|xstream|fixed_rate|large_body)$/) {
             $c{"${p}_added_p50_us"} = paired($sc, $peer, 'proxy', 'p50_us',
                                              $minus);
             $c{"${p}_added_p99_us"} = paired($sc, $peer, 'proxy', 'p99_us',
@@ -261,6 +265,7 @@ my @targets = (
     # scenario, metric, op, limit, label
     [qw(nonstream relay_vs_proxy_cpu <= 2.0), 'CPU/request relay (nginx+Redis) vs proxy, non-stream'],
     [qw(stream relay_vs_proxy_cpu <= 1.5), 'CPU/request relay (nginx+Redis) vs proxy, stream'],
+    [qw(xstream relay_vs_proxy_cpu <= 2.0), 'CPU/request relay translating an Anthropic stream vs proxy passing the OpenAI one'],
     [qw(nonstream relay_vs_proxy_rps >= 0.85), 'RPS relay vs proxy, non-stream, same concurrency'],
     [qw(stream relay_vs_proxy_rps >= 0.85), 'RPS relay vs proxy, stream, same concurrency'],
     [qw(fixed_rate added_p50_us <= 100), 'added latency p50 at fixed rate (us)'],
@@ -284,6 +289,7 @@ my @rows;
 my %label = (
     nonstream    => "non-stream, $s->{conns} conns",
     stream       => "stream (SSE), $s->{conns} conns",
+    xstream      => "translated stream, $s->{conns} conns",
     fixed_rate   => "fixed rate $s->{rate}/s",
     ttfb         => 'stream TTFB',
     large_body   => "1 MB body, $s->{large_conns} conns",
@@ -292,6 +298,7 @@ my %label = (
 my %table = (
     nonstream    => [qw(rps cpu_us_per_req p50_us p99_us)],
     stream       => [qw(rps bytes_per_s cpu_us_per_req p50_us p99_us)],
+    xstream      => [qw(rps cpu_us_per_req p50_us p99_us)],
     fixed_rate   => [qw(rps p50_us p99_us cpu_us_per_req)],
     ttfb         => [qw(ttfb_p50_us ttfb_p99_us)],
     large_body   => [qw(rps cpu_us_per_req p50_us)],

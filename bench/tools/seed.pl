@@ -22,4 +22,11 @@ seed_channel(1, name => 'mock', base_url => 'http://mock',
 seed_model('gpt-4o-mini', channels => '1');
 seed_alias('bench-alias', 'gpt-4o-mini');
 seed_price('gpt-4o-mini', input => 150000, output => 600000);
+
+# a model on an Anthropic channel: its streams are translated (xstream)
+seed_channel(2, name => 'mock-anthropic', provider => 'anthropic',
+             base_url => 'http://mock/asse', keys => ['sk-upstream-bench'],
+             map => { 'bench-claude' => 'claude-bench' });
+seed_model('bench-claude', channels => '2');
+seed_price('bench-claude', input => 3000000, output => 15000000);
 print "seeded: user 1, key id 1, bench-alias -> gpt-4o-mini -> channel 1\n";

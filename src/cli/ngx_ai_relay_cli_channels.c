@@ -75,8 +75,9 @@ static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_channels_test_opts[] = {
 #define NGX_AI_RELAY_CLI_CHANNEL_HELP                                         \
     "  --name NAME          a label\n"                                        \
     "  --provider P         openai, openai-compatible, anthropic or gemini\n" \
-    "  --base-url URL       http(s)://host[:port][/prefix], without the API\n"\
-    "                       path (/v1/...); defaults: openai\n"               \
+    "  --base-url URL       http(s)://host[:port][/prefix]; a prefix with a\n"\
+    "                       version (/v1, /v1beta/openai) is the API root;\n"\
+    "                       defaults: openai\n"                              \
     "                       https://api.openai.com, anthropic\n"              \
     "                       https://api.anthropic.com, gemini\n"              \
     "                       https://generativelanguage.googleapis.com;\n"     \

@@ -6,6 +6,9 @@
  * channel, sent straight to the channel's base URL (not through nginx),
  * with libcurl; a few at once.
  *
+ * (a base URL whose path has a version segment, such as .../v1beta/openai,
+ * is the API root: the endpoint's own /v1 or /v1beta is left out)
+ *
  *   openai, openai-compatible  POST {base}/v1/chat/completions
  *                              Authorization: Bearer KEY
  *   anthropic                  POST {base}/v1/messages
@@ -234,6 +237,60 @@ ngx_ai_relay_cli_probe_model(const char *id, json_t *h, const char *want,
 }
 
 
+/* "v1", "v1beta", "v4": 'v', digits, then letters or digits */
+
+static int
+ngx_ai_relay_cli_version_segment(const char *p, size_t len)
+{
+    size_t  i;
+
+    if (len < 2 || p[0] != 'v' || p[1] < '0' || p[1] > '9') {
+        return 0;
+    }
+
+    for (i = 2; i < len; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * base + path as the module joins them (README, "Base URLs with a path"):
+ * a base URL whose path has a version segment is the API root, and the
+ * endpoint's own version segment is left out
+ */
+
+static char *
+ngx_ai_relay_cli_probe_url(const char *base, const char *path)
+{
+    const char  *p, *seg, *end;
+
+    p = strstr(base, "://");
+    p = p ? p + 3 : base;
+    p = strchr(p, '/');
+
+    while (p && *p) {
+        seg = p + 1;
+        end = strchr(seg, '/');
+
+        if (ngx_ai_relay_cli_version_segment(seg, end ? (size_t) (end - seg)
+                                                      : strlen(seg)))
+        {
+            end = strchr(path + 1, '/');
+            return ngx_ai_relay_cli_sprintf("%s%s", base, end ? end : path);
+        }
+
+        p = end;
+    }
+
+    return ngx_ai_relay_cli_sprintf("%s%s", base, path);
+}
+
+
 static int
 ngx_ai_relay_cli_probe_prepare(ngx_ai_relay_cli_probe_t *p,
     const char *base, long timeout)
@@ -249,7 +306,7 @@ ngx_ai_relay_cli_probe_prepare(ngx_ai_relay_cli_probe_t *p,
     }
 
     if (strcmp(p->provider, "anthropic") == 0) {
-        p->url = ngx_ai_relay_cli_sprintf("%s/v1/messages", base);
+        p->url = ngx_ai_relay_cli_probe_url(base, "/v1/messages");
         body = json_pack("{s:s,s:i,s:[{s:s,s:s}]}", "model", p->model,
                          "max_tokens", 1, "messages", "role", "user",
                          "content", "hi");
@@ -276,8 +333,9 @@ ngx_ai_relay_cli_probe_prepare(ngx_ai_relay_cli_probe_t *p,
             return -1;
         }
 
-        p->url = ngx_ai_relay_cli_sprintf(
-                     "%s/v1beta/models/%s:generateContent", base, esc);
+        p->url = ngx_ai_relay_cli_probe_url(base,
+                     ngx_ai_relay_cli_sprintf(
+                         "/v1beta/models/%s:generateContent", esc));
         curl_free(esc);
 
         body = json_pack("{s:[{s:s,s:[{s:s}]}],s:{s:i}}", "contents",
@@ -291,7 +349,7 @@ ngx_ai_relay_cli_probe_prepare(ngx_ai_relay_cli_probe_t *p,
         }
 
     } else {
-        p->url = ngx_ai_relay_cli_sprintf("%s/v1/chat/completions", base);
+        p->url = ngx_ai_relay_cli_probe_url(base, "/v1/chat/completions");
         body = json_pack("{s:s,s:[{s:s,s:s}],s:i}", "model", p->model,
                          "messages", "role", "user", "content", "hi",
                          "max_tokens", 1);

@@ -335,6 +335,23 @@ cli_ok('channels', 'update', '2', '--key', 'ant-good-key-4444', '--key',
 # usage errors
 
 rejected(['channels', 'test'], 2, qr/give a channel ID or --all/);
+# a base URL with a version in its path is the API root, as for the relay
+
+cli_ok('channels', 'update', '3', '--base-url', "$base/v1beta");
+mock_clear($mock);
+cli_json_rc(1, 'channels', 'test', '3');
+is_deeply([ map { "$_->{method} $_->{path}" } @{ mock_requests($mock) } ],
+          [ ('POST /v1beta/models/gemini-2.0-flash:generateContent') x 2 ],
+          'a base URL ending in /v1beta: its /v1beta, not a second one');
+cli_ok('channels', 'update', '1', '--base-url', "$base/v1");
+mock_clear($mock);
+cli('channels', 'test', '1');
+is_deeply([ map { "$_->{method} $_->{path}" } @{ mock_requests($mock) } ],
+          [ ('POST /v1/chat/completions') x 3 ],
+          'a base URL ending in /v1: POST /v1/chat/completions');
+cli_ok('channels', 'update', '1', '--base-url', $base);
+cli_ok('channels', 'update', '3', '--base-url', $base);
+
 rejected(['channels', 'test', '1', '--all'], 2, qr/give a channel ID or --all/);
 rejected(['channels', 'test', '99'], 1, qr/no channel 99/);
 rejected(['channels', 'test', 'x'], 1, qr/invalid channel id "x"/);

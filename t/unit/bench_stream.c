@@ -11,6 +11,9 @@
  *   sse     ngx_ai_relay_sse_feed() over the whole stream, events only
  *   usage   ngx_ai_relay_usage_event() over the pre-split events
  *   both    the body filter's loop: feed, then usage of every event
+ *   xlate   the same loop translating each event to another API's format
+ *           (src/ngx_ai_relay_xlate_sse.c), as a translated stream costs:
+ *           the ratio xlate / both is the translated stream's factor
  *   body    ngx_ai_relay_usage_body() over a whole response
  *
  * The streams are the recorded-style fixtures of t/unit/fixtures and the
@@ -30,6 +33,7 @@
 
 #include "ngx_ai_relay_sse.h"
 #include "ngx_ai_relay_usage.h"
+#include "ngx_ai_relay_xlate.h"
 
 
 #define BENCH_MAX_EVENTS  256
@@ -42,6 +46,7 @@ typedef struct {
     const char             *file;
     ngx_ai_relay_format_e   format;
     int                     stream;
+    ngx_ai_relay_format_e   xlate_to;  /* the client's, or 0 */
 } bench_case_t;
 
 
@@ -66,31 +71,37 @@ typedef struct {
     size_t                  len;
     bench_event_t           events[BENCH_MAX_EVENTS];
     size_t                  nevents;
-    double                  ns[4];      /* sse, usage, both, body */
+    double                  ns[5];      /* sse, usage, both, body, xlate */
     int64_t                 units;
     int64_t                 tokens;
 } bench_run_t;
 
 
 static const bench_case_t  bench_cases[] = {
-    { "bench/mock", "stream.sse", NGX_AI_RELAY_FMT_OPENAI_CHAT, 1 },
+    { "bench/mock", "stream.sse", NGX_AI_RELAY_FMT_OPENAI_CHAT, 1,
+      NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES },
     { "t/unit/fixtures", "openai_chat_stream_usage.sse",
-      NGX_AI_RELAY_FMT_OPENAI_CHAT, 1 },
+      NGX_AI_RELAY_FMT_OPENAI_CHAT, 1, NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES },
+    { "t/unit/fixtures", "openai_chat_stream_tools.sse",
+      NGX_AI_RELAY_FMT_OPENAI_CHAT, 1, NGX_AI_RELAY_FMT_GEMINI },
     { "t/unit/fixtures", "openai_chat_stream_no_usage.sse",
-      NGX_AI_RELAY_FMT_OPENAI_CHAT, 1 },
+      NGX_AI_RELAY_FMT_OPENAI_CHAT, 1, 0 },
     { "t/unit/fixtures", "openai_responses_stream_completed.sse",
-      NGX_AI_RELAY_FMT_OPENAI_RESPONSES, 1 },
+      NGX_AI_RELAY_FMT_OPENAI_RESPONSES, 1, 0 },
     { "t/unit/fixtures", "anthropic_stream.sse",
-      NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, 1 },
-    { "t/unit/fixtures", "gemini_stream.sse", NGX_AI_RELAY_FMT_GEMINI, 1 },
-    { "bench/mock", "completion.json", NGX_AI_RELAY_FMT_OPENAI_CHAT, 0 },
+      NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, 1, NGX_AI_RELAY_FMT_OPENAI_CHAT },
+    { "t/unit/fixtures", "anthropic_stream_tools.sse",
+      NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, 1, NGX_AI_RELAY_FMT_OPENAI_CHAT },
+    { "t/unit/fixtures", "gemini_stream.sse", NGX_AI_RELAY_FMT_GEMINI, 1,
+      NGX_AI_RELAY_FMT_OPENAI_CHAT },
+    { "bench/mock", "completion.json", NGX_AI_RELAY_FMT_OPENAI_CHAT, 0, 0 },
     { "t/unit/fixtures", "openai_chat.json", NGX_AI_RELAY_FMT_OPENAI_CHAT,
-      0 },
+      0, 0 },
     { "t/unit/fixtures", "anthropic.json",
-      NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, 0 },
+      NGX_AI_RELAY_FMT_ANTHROPIC_MESSAGES, 0, 0 },
     { "t/unit/fixtures", "openai_responses.json",
-      NGX_AI_RELAY_FMT_OPENAI_RESPONSES, 0 },
-    { NULL, NULL, 0, 0 }
+      NGX_AI_RELAY_FMT_OPENAI_RESPONSES, 0, 0 },
+    { NULL, NULL, 0, 0, 0 }
 };
 
 
@@ -157,6 +168,62 @@ bench_read(const char *root, const char *dir, const char *file, size_t *len)
     *len = size;
 
     return buf;
+}
+
+
+/* the translated stream's loop: feed, usage, translation of each event */
+
+static size_t
+bench_xfeed(const u_char *p, size_t len, const bench_case_t *bc,
+    bench_pool_t *pool, size_t *out)
+{
+    size_t                    n, nevents;
+    ngx_ai_relay_sse_t        sse;
+    ngx_ai_relay_usage_t      u;
+    ngx_ai_relay_xlate_sse_t  x;
+
+    pool->used = 0;
+    nevents = 0;
+    *out = 0;
+
+    ngx_ai_relay_sse_init(&sse, bench_alloc, pool, 0);
+    ngx_ai_relay_usage_init(&u, bc->format);
+    ngx_ai_relay_xlate_sse_init(&x, bc->format, bc->xlate_to, bench_alloc,
+                                pool);
+    x.include_usage = 1;
+
+    while (len) {
+        n = ngx_ai_relay_sse_feed(&sse, p, len);
+        p += n;
+        len -= n;
+
+        if (!sse.event_ready) {
+            continue;
+        }
+
+        (void) ngx_ai_relay_usage_event(&u, sse.event_name,
+                                        sse.event_name_len, sse.data,
+                                        sse.data_len);
+
+        if (ngx_ai_relay_xlate_sse_event(&x, sse.event_name,
+                                         sse.event_name_len, sse.data,
+                                         sse.data_len)
+            != NGX_AI_RELAY_XLATE_OK)
+        {
+            fprintf(stderr, "%s: translation failed\n", bc->file);
+            exit(1);
+        }
+
+        *out += x.out.len;
+        x.out.len = 0;
+        nevents++;
+    }
+
+    (void) ngx_ai_relay_xlate_sse_finish(&x);
+    *out += x.out.len;
+    ngx_ai_relay_usage_finish(&u);
+
+    return nevents;
 }
 
 
@@ -229,7 +296,7 @@ bench_prepare(bench_run_t *r, bench_pool_t *pool)
 
     r->buf = bench_read(NGX_AI_RELAY_ROOT, r->bc->dir, r->bc->file, &r->len);
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         r->ns[i] = 1e30;
     }
 
@@ -337,6 +404,22 @@ bench_trial(bench_run_t *r, bench_pool_t *pool, double seconds)
     } while (bench_now() - t0 < seconds / 3);
 
     bench_min(r, 2, t0, runs);
+
+    /* both, and each event translated */
+
+    if (r->bc->xlate_to == 0) {
+        return;
+    }
+
+    runs = 0;
+    t0 = bench_now();
+
+    do {
+        (void) bench_xfeed(r->buf, r->len, r->bc, pool, &i);
+        runs++;
+    } while (bench_now() - t0 < seconds / 3);
+
+    bench_min(r, 4, t0, runs);
 }
 
 
@@ -383,6 +466,12 @@ main(int argc, char **argv)
                    r->bc->file, r->nevents, r->len / r->nevents, r->ns[0],
                    r->ns[1], r->ns[2], (long long) r->units,
                    (long long) r->tokens);
+
+            if (r->bc->xlate_to) {
+                printf("%-38s translated to format %d: xlate %6.1f ns/ev, "
+                       "%.2fx of both\n", "", (int) r->bc->xlate_to,
+                       r->ns[4], r->ns[4] / r->ns[2]);
+            }
 
         } else {
             printf("%-38s %6zu bytes  body %7.1f ns  "

@@ -57,6 +57,8 @@ UNIT_BENCH_CFLAGS ?= -g -O
 UNIT_BENCH_SRCS = $(TOP)/t/unit/bench_stream.c \
                   $(TOP)/src/ngx_ai_relay_sse.c \
                   $(TOP)/src/ngx_ai_relay_usage.c \
+                  $(TOP)/src/ngx_ai_relay_xlate.c \
+                  $(TOP)/src/ngx_ai_relay_xlate_sse.c \
                   $(TOP)/src/ngx_ai_relay_json_scan.c
 UNIT_ASAN_BINS  = $(UNIT_BUILD)/asan/test_sse $(UNIT_BUILD)/asan/test_usage
 
@@ -105,7 +107,7 @@ $(UNIT_BUILD)/asan/test_usage: $(UNIT_USAGE_SRCS) $(UNIT_HDRS)
 	$(CC) $(CFLAGS) $(WARN) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_USAGE_SRCS) -lcmocka
 
-$(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS)
+$(UNIT_BENCH): $(UNIT_BENCH_SRCS) $(UNIT_HDRS) $(TOP)/src/ngx_ai_relay_xlate.h
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_BENCH_CFLAGS) $(WARN) -I$(TOP)/src \
 	    -DNGX_AI_RELAY_ROOT='"$(TOP)"' -o $@ $(UNIT_BENCH_SRCS)
@@ -150,6 +152,47 @@ $(UNIT_BUILD)/asan/test_prom: $(UNIT_PROM_SRCS) \
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    $(UNIT_PROM_SRCS) -lcmocka
+
+
+# format translation (src/ngx_ai_relay_xlate.c, _xlate_sse.c): requests,
+# whole answers and streams against t/unit/fixtures and their expected
+# translations in t/unit/fixtures/xlate/
+
+UNIT_XLATE_SRCS = $(TOP)/t/unit/test_xlate.c \
+                  $(TOP)/src/ngx_ai_relay_xlate.c \
+                  $(TOP)/src/ngx_ai_relay_xlate_sse.c \
+                  $(TOP)/src/ngx_ai_relay_sse.c \
+                  $(TOP)/src/ngx_ai_relay_json_scan.c
+UNIT_XLATE_HDRS = $(TOP)/src/ngx_ai_relay_xlate.h \
+                  $(TOP)/src/ngx_ai_relay_sse.h \
+                  $(TOP)/src/ngx_ai_relay_json_scan.h
+
+.PHONY: unit-xlate unit-xlate-asan unit-xlate-clean
+
+unit: unit-xlate
+
+unit-asan: unit-xlate-asan
+
+unit-clean: unit-xlate-clean
+
+unit-xlate: $(UNIT_BUILD)/test_xlate
+	cd $(TOP)/t/unit/fixtures && $(UNIT_BUILD)/test_xlate
+
+unit-xlate-asan: $(UNIT_BUILD)/asan/test_xlate
+	cd $(TOP)/t/unit/fixtures && $(SAN_ENV) $(UNIT_BUILD)/asan/test_xlate
+
+unit-xlate-clean:
+	rm -f $(UNIT_BUILD)/test_xlate $(UNIT_BUILD)/asan/test_xlate
+
+$(UNIT_BUILD)/test_xlate: $(UNIT_XLATE_SRCS) $(UNIT_XLATE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_XLATE_SRCS) -lcmocka
+
+$(UNIT_BUILD)/asan/test_xlate: $(UNIT_XLATE_SRCS) $(UNIT_XLATE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(SAN_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    $(UNIT_XLATE_SRCS) -lcmocka
 
 
 # Redis Cluster's routing (src/ngx_ai_relay_slot.c)
