@@ -71,11 +71,11 @@ TEST_PORT       ?= 1984
 # The suite's other servers follow TEST_PORT, so runs whose TEST_PORTs are
 # 50 to 5000 apart never share a port (each may still be set on its own):
 # TEST_PORT+6..+8, +5017..+5028 (and +10000: the cluster bus), +5037..+5039.
-# t/022-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus)
+# t/030-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus)
 TEST_CLUSTER_PORT ?= $(shell expr $(TEST_PORT) + 5017)
-# t/022-cluster.t's second relay (nginx)
+# t/030-cluster.t's second relay (nginx)
 TEST_SECOND_PORT ?= $(shell expr $(TEST_PORT) + 8)
-# t/023-sentinel.t: master and replica from this port, 3 sentinels from
+# t/031-sentinel.t: master and replica from this port, 3 sentinels from
 # TEST_SENTINEL_PORT
 TEST_SENTINEL_REDIS_PORT ?= $(shell expr $(TEST_PORT) + 6)
 TEST_SENTINEL_PORT ?= $(shell expr $(TEST_PORT) + 5037)

@@ -58,7 +58,7 @@ $(BUILD)/.cli-test-deps: $(TOP)/src/cli/cli.mk | $(BUILD)/.deps
 	@touch $@
 
 # t/cli/020-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus),
-# after t/022-cluster.t's (see TEST_CLUSTER_PORT)
+# after t/030-cluster.t's (see TEST_CLUSTER_PORT)
 TEST_CLI_CLUSTER_PORT ?= $(shell expr $(TEST_PORT) + 5023)
 
 cli-test: $(CLI_BIN) cli-test-deps
