@@ -27,29 +27,7 @@ sport=${2:-7321}
 dir=$top/build/sentinel-$port
 nodes="$port $((port + 1))"
 sentinels="$sport $((sport + 1)) $((sport + 2))"
-
-ours() {
-    local pid
-    pid=$(cat "$dir/$1/redis.pid" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    # a redis-server on exactly this port ("redis-server 127.0.0.1:PORT"):
-    # a pid file left behind may name a pid now some other program's
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
-        | grep -Eq "^redis-server [^ ]*:$1( |\$)" || return 1
-    echo "$pid"
-}
-
-stop_one() {
-    local pid
-    pid=$(ours "$1") || return 0
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/$1/redis.pid"
-}
+. "$top/t/redis-nodes.sh"
 
 stop() {
     for p in $sentinels $nodes; do
