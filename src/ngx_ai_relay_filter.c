@@ -67,6 +67,9 @@ static ngx_int_t ngx_ai_relay_hold(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, u_char *p, size_t len);
 static ngx_int_t ngx_ai_relay_emit(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t ***ll);
+static ngx_int_t ngx_ai_relay_send_events(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_chain_t **out, ngx_chain_t **ll,
+    ngx_uint_t last);
 static void ngx_ai_relay_collect(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_chain_t *in);
 static ngx_uint_t ngx_ai_relay_renames(ngx_http_request_t *r,
@@ -864,7 +867,6 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     u_char        *p;
     size_t         len, n;
     ngx_int_t      rc;
-    ngx_buf_t     *b;
     ngx_chain_t   *cl, *out, **ll;
     ngx_uint_t     last;
 
@@ -941,29 +943,7 @@ ngx_ai_relay_drop_usage(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         }
     }
 
-    if (last) {
-        cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
-        if (cl == NULL) {
-            return NGX_ERROR;
-        }
-
-        b = cl->buf;
-        ngx_memzero(b, sizeof(ngx_buf_t));
-        b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
-        b->last_buf = 1;
-
-        *ll = cl;
-        ll = &cl->next;
-    }
-
-    *ll = NULL;
-
-    rc = ngx_ai_relay_pass(r, ctx, out);
-
-    ngx_chain_update_chains(r->pool, &ctx->stream.free, &ctx->stream.busy, &out,
-                            (ngx_buf_tag_t) &ngx_ai_relay_module);
-
-    return rc;
+    return ngx_ai_relay_send_events(r, ctx, &out, ll, last);
 }
 
 
@@ -979,8 +959,6 @@ ngx_ai_relay_xlate_stream(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 {
     u_char                    *p;
     size_t                     len, n;
-    ngx_int_t                  rc;
-    ngx_buf_t                 *b;
     ngx_chain_t               *cl, *out, **ll;
     ngx_uint_t                 last;
     ngx_ai_relay_sse_t        *sse;
@@ -1039,33 +1017,11 @@ ngx_ai_relay_xlate_stream(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         }
     }
 
-    if (last) {
-        cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
-        if (cl == NULL) {
-            return NGX_ERROR;
-        }
-
-        b = cl->buf;
-        ngx_memzero(b, sizeof(ngx_buf_t));
-        b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
-        b->last_buf = 1;
-
-        *ll = cl;
-        ll = &cl->next;
-    }
-
-    *ll = NULL;
-
-    if (out == NULL) {
+    if (out == NULL && !last) {
         return NGX_OK;
     }
 
-    rc = ngx_ai_relay_pass(r, ctx, out);
-
-    ngx_chain_update_chains(r->pool, &ctx->stream.free, &ctx->stream.busy, &out,
-                            (ngx_buf_tag_t) &ngx_ai_relay_module);
-
-    return rc;
+    return ngx_ai_relay_send_events(r, ctx, &out, ll, last);
 }
 
 
@@ -1449,6 +1405,45 @@ ngx_ai_relay_emit(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 }
 
 
+/*
+ * the events in *out (ll: where the chain ends), then the last buffer if
+ * the answer ended: sent on
+ */
+
+static ngx_int_t
+ngx_ai_relay_send_events(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_chain_t **out, ngx_chain_t **ll, ngx_uint_t last)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (last) {
+        cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = cl->buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+        b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
+        b->last_buf = 1;
+
+        *ll = cl;
+        ll = &cl->next;
+    }
+
+    *ll = NULL;
+
+    rc = ngx_ai_relay_pass(r, ctx, *out);
+
+    ngx_chain_update_chains(r->pool, &ctx->stream.free, &ctx->stream.busy, out,
+                            (ngx_buf_tag_t) &ngx_ai_relay_module);
+
+    return rc;
+}
+
+
 static void
 ngx_ai_relay_collect(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_chain_t *in)
@@ -1506,8 +1501,6 @@ ngx_ai_relay_rename_body(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_chain_t *in)
 {
     size_t        a, z;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
     ngx_uint_t    last;
     ngx_chain_t  *cl, *out, **ll;
 
@@ -1551,29 +1544,7 @@ ngx_ai_relay_rename_body(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (last) {
-        cl = ngx_chain_get_free_buf(r->pool, &ctx->stream.free);
-        if (cl == NULL) {
-            return NGX_ERROR;
-        }
-
-        b = cl->buf;
-        ngx_memzero(b, sizeof(ngx_buf_t));
-        b->tag = (ngx_buf_tag_t) &ngx_ai_relay_module;
-        b->last_buf = 1;
-
-        *ll = cl;
-        ll = &cl->next;
-    }
-
-    *ll = NULL;
-
-    rc = ngx_ai_relay_pass(r, ctx, out);
-
-    ngx_chain_update_chains(r->pool, &ctx->stream.free, &ctx->stream.busy, &out,
-                            (ngx_buf_tag_t) &ngx_ai_relay_module);
-
-    return rc;
+    return ngx_ai_relay_send_events(r, ctx, &out, ll, last);
 }
 
 
