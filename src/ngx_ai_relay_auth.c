@@ -22,6 +22,9 @@
 #include "ngx_ai_relay_key.h"
 
 
+static void ngx_ai_relay_auth_check_reply(void *data, redisReply *reply);
+
+
 /*
  * The client key, in the styles clients use: Authorization: Bearer,
  * x-api-key (Anthropic), x-goog-api-key or ?key= (Gemini).
@@ -139,6 +142,41 @@ ngx_ai_relay_client_key(ngx_http_request_t *r, ngx_str_t *key,
 
 
 /* round trip 2: key and owner checks, limits, reservation */
+
+/*
+ * AUTH "check" for a request that reserves nothing (model lists, balance,
+ * tasks): done() runs once its replies are in, whatever AUTH said
+ */
+
+ngx_int_t
+ngx_ai_relay_auth_check(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_checked_pt done)
+{
+    ctx->key.checked = done;
+
+    return ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_auth_check_reply,
+                                  "check");
+}
+
+
+static void
+ngx_ai_relay_auth_check_reply(void *data, redisReply *reply)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_ai_relay_ctx_t  *ctx;
+
+    ctx = ngx_ai_relay_reply_ctx(r, reply);
+
+    if (ctx->state != NGX_AI_RELAY_STATE_DONE) {
+        (void) ngx_ai_relay_auth_result(r, ctx, reply);
+    }
+
+    if (ctx->nsent == 0) {
+        ctx->key.checked(r, ctx);
+    }
+}
+
 
 ngx_int_t
 ngx_ai_relay_auth_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,

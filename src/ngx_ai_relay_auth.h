@@ -21,6 +21,8 @@ ngx_int_t ngx_ai_relay_client_key(ngx_http_request_t *r, ngx_str_t *key,
 ngx_int_t ngx_ai_relay_auth_send(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_redis_handler_pt handler,
     const char *mode);
+ngx_int_t ngx_ai_relay_auth_check(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_checked_pt done);
 ngx_int_t ngx_ai_relay_auth_result(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, redisReply *reply);
 ngx_uint_t ngx_ai_relay_auth_short(redisReply *reply);

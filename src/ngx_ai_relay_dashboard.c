@@ -39,7 +39,6 @@
 
 static ngx_int_t ngx_ai_relay_dashboard_range(ngx_http_request_t *r,
     int64_t *first, int64_t *last);
-static void ngx_ai_relay_dashboard_auth_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_dashboard_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_dashboard_done(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
@@ -66,8 +65,7 @@ ngx_ai_relay_dashboard_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_DONE;
     }
 
-    if (ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_dashboard_auth_reply,
-                               "check")
+    if (ngx_ai_relay_auth_check(r, ctx, ngx_ai_relay_dashboard_done)
         != NGX_AGAIN)
     {
         return NGX_ERROR;
@@ -196,25 +194,6 @@ invalid:
                            "start_date and end_date must be dates, "
                            "YYYY-MM-DD.");
     return NGX_ERROR;
-}
-
-
-static void
-ngx_ai_relay_dashboard_auth_reply(void *data, redisReply *reply)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_ai_relay_ctx_t  *ctx;
-
-    ctx = ngx_ai_relay_reply_ctx(r, reply);
-
-    if (ctx->state != NGX_AI_RELAY_STATE_DONE) {
-        (void) ngx_ai_relay_auth_result(r, ctx, reply);
-    }
-
-    if (ctx->nsent == 0) {
-        ngx_ai_relay_dashboard_done(r, ctx);
-    }
 }
 
 

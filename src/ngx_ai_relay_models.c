@@ -22,7 +22,6 @@
 #include "ngx_ai_relay_lua.h"
 
 
-static void ngx_ai_relay_models_auth_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_models_list_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_models_done(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
@@ -40,8 +39,7 @@ ngx_ai_relay_models_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     size_t       argvlen[4];
     const char  *argv[4];
 
-    if (ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_models_auth_reply,
-                               "check")
+    if (ngx_ai_relay_auth_check(r, ctx, ngx_ai_relay_models_done)
         != NGX_AGAIN)
     {
         return NGX_ERROR;
@@ -58,25 +56,6 @@ ngx_ai_relay_models_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     return ngx_ai_relay_wait(r, ctx, ngx_ai_relay_models_list_reply, 4,
                              argv, argvlen);
-}
-
-
-static void
-ngx_ai_relay_models_auth_reply(void *data, redisReply *reply)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_ai_relay_ctx_t  *ctx;
-
-    ctx = ngx_ai_relay_reply_ctx(r, reply);
-
-    if (ctx->state != NGX_AI_RELAY_STATE_DONE) {
-        (void) ngx_ai_relay_auth_result(r, ctx, reply);
-    }
-
-    if (ctx->nsent == 0) {
-        ngx_ai_relay_models_done(r, ctx);
-    }
 }
 
 

@@ -200,8 +200,16 @@ typedef struct {
 } ngx_ai_relay_channel_t;
 
 
+typedef struct ngx_ai_relay_ctx_s  ngx_ai_relay_ctx_t;
+
+/* what a request does once AUTH checked its key (models, balance, tasks) */
+typedef void (*ngx_ai_relay_checked_pt)(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
+
+
 /* the client's key and its owner: never kept in plaintext (auth.c) */
 typedef struct {
+    ngx_ai_relay_checked_pt       checked;       /* after a "check" */
     ngx_str_t                     hash;          /* 64 hex digits */
     ngx_str_t                     masked;        /* sk-ab...wxyz */
     ngx_str_t                     id;            /* the key's id */
@@ -365,7 +373,7 @@ typedef struct {
 
 
 /* a relay request's state: one sub-struct per stage */
-typedef struct {
+struct ngx_ai_relay_ctx_s {
     ngx_uint_t                    state;
     ngx_int_t                     status;        /* handler's final result */
     ngx_str_t                     request_id;
@@ -398,7 +406,7 @@ typedef struct {
     unsigned                      relay:1;
     unsigned                      models_list:1;
     unsigned                      id_sent:1;     /* x-request-id */
-} ngx_ai_relay_ctx_t;
+};
 
 
 ngx_ai_relay_ctx_t *ngx_ai_relay_get_ctx(ngx_http_request_t *r);

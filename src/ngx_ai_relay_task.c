@@ -26,7 +26,6 @@
 #include "ngx_ai_relay_lua.h"
 
 
-static void ngx_ai_relay_task_auth_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_task_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_task_next(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
@@ -42,7 +41,7 @@ ngx_ai_relay_task_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     size_t       argvlen[5];
     const char  *argv[5];
 
-    if (ngx_ai_relay_auth_send(r, ctx, ngx_ai_relay_task_auth_reply, "check")
+    if (ngx_ai_relay_auth_check(r, ctx, ngx_ai_relay_task_next)
         != NGX_AGAIN)
     {
         return NGX_ERROR;
@@ -70,25 +69,6 @@ ngx_ai_relay_task_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     return ngx_ai_relay_wait(r, ctx, ngx_ai_relay_task_reply, 4, argv,
                              argvlen);
-}
-
-
-static void
-ngx_ai_relay_task_auth_reply(void *data, redisReply *reply)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_ai_relay_ctx_t  *ctx;
-
-    ctx = ngx_ai_relay_reply_ctx(r, reply);
-
-    if (ctx->state != NGX_AI_RELAY_STATE_DONE) {
-        (void) ngx_ai_relay_auth_result(r, ctx, reply);
-    }
-
-    if (ctx->nsent == 0) {
-        ngx_ai_relay_task_next(r, ctx);
-    }
 }
 
 
