@@ -2453,6 +2453,80 @@ ngx_ai_relay_o2g_tool_name(const u_char *b, const ngx_ai_relay_xm_t *messages,
 }
 
 
+/*
+ * The thoughtSignature a tool call id carries (see ngx_ai_relay_g2o_sig),
+ * back in base64 as a member of the functionCall's part; nothing for ids
+ * without one.
+ */
+
+static void
+ngx_ai_relay_o2g_sig(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_xm_t *id)
+{
+    u_char         c;
+    size_t         sl;
+    const u_char  *p, *s, *end;
+
+    if (id->type != NGX_AI_RELAY_JSON_STRING) {
+        return;
+    }
+
+    sl = sizeof(NGX_AI_RELAY_XLATE_SIG) - 1;
+    p = b + id->value_start + 1;
+    end = b + id->value_end - 1;
+
+    for (s = p; s + sl <= end; s++) {
+        if (memcmp(s, NGX_AI_RELAY_XLATE_SIG, sl) == 0) {
+            break;
+        }
+    }
+
+    if (s + sl >= end) {
+        return;
+    }
+
+    s += sl;
+
+    if ((end - s) % 4 == 1) {
+        return;
+    }
+
+    for (p = s; p < end; p++) {
+        c = *p;
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        {
+            return;
+        }
+    }
+
+    ngx_ai_relay_jw_lit(w, ",\"thoughtSignature\":\"");
+
+    for (p = s; p < end; p++) {
+        c = *p;
+
+        if (c == '-') {
+            c = '+';
+
+        } else if (c == '_') {
+            c = '/';
+        }
+
+        ngx_ai_relay_jw_raw(w, &c, 1);
+    }
+
+    if ((end - s) % 4 == 2) {
+        ngx_ai_relay_jw_lit(w, "==");
+
+    } else if ((end - s) % 4 == 3) {
+        ngx_ai_relay_jw_lit(w, "=");
+    }
+
+    ngx_ai_relay_jw_lit(w, "\"");
+}
+
+
 /* OpenAI content (string or parts) as Gemini parts, comma separated */
 
 static int
@@ -2595,7 +2669,7 @@ ngx_ai_relay_o2g_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
     const u_char                     *b;
     ngx_ai_relay_jw_t                 g;
     ngx_ai_relay_xm_t                 msgs, msg, role, content, calls, tc,
-                                      m, t, fn, x, name, a;
+                                      m, t, fn, x, name, a, tid;
     const ngx_ai_relay_xm_t          *top;
     const ngx_ai_relay_json_scan_t   *scan;
 
@@ -2852,7 +2926,12 @@ ngx_ai_relay_o2g_request(ngx_ai_relay_xlate_req_t *rq, ngx_ai_relay_jw_t *w)
                                                        "a string");
                     }
 
-                    ngx_ai_relay_jw_lit(w, "}}");
+                    ngx_ai_relay_jw_lit(w, "}");
+
+                    ngx_ai_relay_xm_find(b, &tc, "id", &tid);
+                    ngx_ai_relay_o2g_sig(w, b, &tid);
+
+                    ngx_ai_relay_jw_lit(w, "}");
                 }
             }
 
@@ -3177,10 +3256,80 @@ ngx_ai_relay_xlate_gemini_usage(ngx_ai_relay_jw_t *w, const u_char *b,
 }
 
 
+/*
+ * A part's thoughtSignature (base64) after a tool call id: the separator,
+ * then the signature in base64url without padding, so that the id keeps
+ * to letters, digits, '_' and '-' (ids are opaque to OpenAI's and
+ * Anthropic's SDKs); nothing when there is none or it is not base64.
+ */
+
+static void
+ngx_ai_relay_g2o_sig(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_xm_t *part)
+{
+    u_char             c;
+    size_t             i, start, end;
+    ngx_ai_relay_xm_t  sig;
+
+    if (!ngx_ai_relay_xm_find(b, part, "thoughtSignature", &sig)
+        || sig.type != NGX_AI_RELAY_JSON_STRING)
+    {
+        return;
+    }
+
+    start = sig.value_start + 1;
+    end = sig.value_end - 1;
+
+    if (start >= end) {
+        return;
+    }
+
+    for (i = start; i < end; i++) {
+        c = b[i];
+
+        if (c == '\\' && i + 1 < end && b[i + 1] == '/') {
+            i++;
+            continue;
+        }
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+              || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '='))
+        {
+            return;
+        }
+    }
+
+    ngx_ai_relay_jw_lit(w, NGX_AI_RELAY_XLATE_SIG);
+
+    for (i = start; i < end; i++) {
+        c = b[i];
+
+        if (c == '\\') {        /* "\/" */
+            i++;
+            c = '/';
+        }
+
+        if (c == '=') {
+            continue;
+        }
+
+        if (c == '+') {
+            c = '-';
+
+        } else if (c == '/') {
+            c = '_';
+        }
+
+        ngx_ai_relay_jw_raw(w, &c, 1);
+    }
+}
+
+
 /* a functionCall part as an OpenAI tool call (no "index") */
 
 void
 ngx_ai_relay_xlate_gemini_call(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_json_member_t *part,
     const ngx_ai_relay_json_member_t *fc, int64_t n)
 {
     ngx_ai_relay_xm_t  id, name, args;
@@ -3192,7 +3341,8 @@ ngx_ai_relay_xlate_gemini_call(ngx_ai_relay_jw_t *w, const u_char *b,
     ngx_ai_relay_jw_lit(w, "\"id\":");
 
     if (id.type == NGX_AI_RELAY_JSON_STRING) {
-        ngx_ai_relay_xm_raw(w, b, &id);
+        ngx_ai_relay_jw_raw(w, b + id.value_start,
+                            id.value_end - id.value_start - 1);
 
     } else {
 
@@ -3210,9 +3360,12 @@ ngx_ai_relay_xlate_gemini_call(ngx_ai_relay_jw_t *w, const u_char *b,
             ngx_ai_relay_jw_raw(w, b + name.value_start + 1,
                                 name.value_end - name.value_start - 2);
         }
-
-        ngx_ai_relay_jw_lit(w, "\"");
     }
+
+    /* Gemini 3 wants the call's signature back with it */
+
+    ngx_ai_relay_g2o_sig(w, b, part);
+    ngx_ai_relay_jw_lit(w, "\"");
 
     ngx_ai_relay_jw_lit(w, ",\"type\":\"function\",\"function\":{\"name\":");
 
@@ -3352,7 +3505,7 @@ ngx_ai_relay_g2o_response(const u_char *b, ngx_ai_relay_json_scan_t *scan,
 
             ngx_ai_relay_jw_raw(w, ",", n ? 1 : 0);
             ngx_ai_relay_jw_lit(w, "{");
-            ngx_ai_relay_xlate_gemini_call(w, b, &fc, n);
+            ngx_ai_relay_xlate_gemini_call(w, b, &part, &fc, n);
             ngx_ai_relay_jw_lit(w, "}");
             n++;
         }

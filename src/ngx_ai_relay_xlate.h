@@ -41,6 +41,13 @@
 
 #define NGX_AI_RELAY_XLATE_ERR_LEN   256
 
+/*
+ * Between an OpenAI tool call id and the Gemini thoughtSignature it
+ * carries (in base64url, no padding), so that the signature goes back to
+ * Gemini with the call
+ */
+#define NGX_AI_RELAY_XLATE_SIG       "__tsig_"
+
 /* the default budget of Anthropic's extended thinking per effort */
 #define NGX_AI_RELAY_XLATE_BUDGET_LOW     1024
 #define NGX_AI_RELAY_XLATE_BUDGET_MEDIUM  4096
@@ -166,6 +173,7 @@ const char *ngx_ai_relay_xlate_gemini_finish(const u_char *p, size_t len,
 void ngx_ai_relay_xlate_gemini_usage(ngx_ai_relay_jw_t *w, const u_char *b,
     const ngx_ai_relay_json_member_t *um);
 void ngx_ai_relay_xlate_gemini_call(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_json_member_t *part,
     const ngx_ai_relay_json_member_t *fc, int64_t n);
 const char *ngx_ai_relay_xlate_gemini_reason(const u_char *p, size_t len);
 void ngx_ai_relay_xlate_gemini_meta(ngx_ai_relay_jw_t *w, int64_t prompt,

@@ -1137,7 +1137,8 @@ ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
             ngx_ai_relay_jw_lit(w, "{\"tool_calls\":[{\"index\":");
             ngx_ai_relay_jw_int(w, x->tool_index);
             ngx_ai_relay_jw_lit(w, ",");
-            ngx_ai_relay_xlate_gemini_call(w, b, &fc, x->tool_index);
+            ngx_ai_relay_xlate_gemini_call(w, b, &part, &fc,
+                                           x->tool_index);
             ngx_ai_relay_jw_lit(w, "}]}");
             ngx_ai_relay_xs_chunk_close(x, NULL);
 

@@ -13,7 +13,7 @@ use POSIX ();
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 365;
+plan tests => repeat_each() * 391;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -101,6 +101,13 @@ our $Config = relay_config(extra => <<'_EOC_');
         echo_read_request_body;
         default_type application/json;
         echo '{"candidates":[{"content":{"parts":[{"text":"Bonjour"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":3,"totalTokenCount":31,"cachedContentTokenCount":8,"thoughtsTokenCount":8},"modelVersion":"gemini-2.5-flash","responseId":"rsp-1"}';
+    }
+
+    location /mock/gem-sig/ {
+        access_log logs/upstream.log upstream;
+        echo_read_request_body;
+        default_type application/json;
+        echo '{"candidates":[{"content":{"parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}},"thoughtSignature":"Cg4+Ab/z/Q=="}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":30,"candidatesTokenCount":5,"totalTokenCount":35},"modelVersion":"gemini-3-pro-preview","responseId":"rsp-5"}';
     }
 
     location /mock/gem-bad/ {
@@ -1010,5 +1017,42 @@ POST /v1/messages
 is(main::upstream_got(), 'POST /mock/oai/v1/chat/completions|Bearer upstream-key-1||2023-06-01||{"model":"o3","messages":[{"role":"user","content":"Hi"}],"max_completion_tokens":2048,"reasoning_effort":"low"}',
    'the upstream got max_completion_tokens and reasoning_effort');
 expect_bill(prompt => 50, cached => 40, completion => 8);
+--- no_error_log
+[error]
+
+
+
+=== TEST 34: OpenAI client, Gemini channel: a function call's thoughtSignature rides in the tool call id
+--- init
+main::world('gem', 'gemini', '/mock/gem-sig', 'gemini-3-pro-preview');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gem","messages":[{"role":"user","content":"Weather?"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],"max_completion_tokens":64}
+--- more_headers eval: $::OpenAIKey
+--- response_body_like eval
+main::with_created('{"id":"rsp-5","object":"chat.completion","created":CREATED,"model":"gemini-3-pro-preview","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_0_get_weather__tsig_Cg4-Ab_z_Q","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":30,"completion_tokens":5,"total_tokens":35,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}')
+--- redis_check
+expect_bill(prompt => 30, completion => 5);
+--- no_error_log
+[error]
+
+
+
+=== TEST 35: ...and the call sent back with that id reaches Gemini with its thoughtSignature on the part, its response named
+--- init
+main::world('gem', 'gemini', '/mock/gem', 'gemini-3-pro-preview');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gem","messages":[{"role":"user","content":"Weather?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_0_get_weather__tsig_Cg4-Ab_z_Q","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_0_get_weather__tsig_Cg4-Ab_z_Q","content":"sunny"}],"max_completion_tokens":64}
+--- more_headers eval: $::OpenAIKey
+--- error_code: 200
+--- redis_check
+is(main::upstream_got(), 'POST /mock/gem/v1beta/models/gemini-3-pro-preview:generateContent||||upstream-key-1|{"contents":[{"role":"user","parts":[{"text":"Weather?"}]},{"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}},"thoughtSignature":"Cg4+Ab/z/Q=="}]},{"role":"user","parts":[{"functionResponse":{"name":"get_weather","response":{"content":"sunny"}}}]}],"generationConfig":{"maxOutputTokens":64}}',
+   'the upstream got the signature back on the call\'s part');
+expect_bill(prompt => 20, cached => 8, completion => 11, reasoning => 8);
 --- no_error_log
 [error]

@@ -992,16 +992,34 @@ t_feed(t_stream_t *s, const u_char *p, size_t len)
 }
 
 
+static void t_stream_src(const char *src, size_t len,
+    ngx_ai_relay_format_e from, ngx_ai_relay_format_e to, int include_usage,
+    size_t cut, size_t step, t_stream_t *s, t_arena_t *a);
+
+
 static void
 t_stream_run(const char *fixture, ngx_ai_relay_format_e from,
     ngx_ai_relay_format_e to, int include_usage, size_t cut, size_t step,
     t_stream_t *s, t_arena_t *a)
 {
     char    *src;
-    size_t   len, i;
+    size_t   len;
 
     src = t_read(fixture, &len);
     assert_non_null(src);
+
+    t_stream_src(src, len, from, to, include_usage, cut, step, s, a);
+
+    free(src);
+}
+
+
+static void
+t_stream_src(const char *src, size_t len, ngx_ai_relay_format_e from,
+    ngx_ai_relay_format_e to, int include_usage, size_t cut, size_t step,
+    t_stream_t *s, t_arena_t *a)
+{
+    size_t  i;
 
     memset(s, 0, sizeof(*s));
     ngx_ai_relay_sse_init(&s->sse, t_alloc, a, 0);
@@ -1029,8 +1047,6 @@ t_stream_run(const char *fixture, ngx_ai_relay_format_e from,
     assert_int_equal(ngx_ai_relay_xlate_sse_finish(&s->x),
                      NGX_AI_RELAY_XLATE_OK);
     t_take(s);
-
-    free(src);
 }
 
 
@@ -1094,6 +1110,185 @@ test_streams(void **state)
 }
 
 
+/*
+ * Gemini's thoughtSignature of a function call part rides in the OpenAI
+ * tool call id (base64url after NGX_AI_RELAY_XLATE_SIG), in whole answers
+ * and streams, and goes back on the functionCall's part when the client
+ * sends the call back; calls without one keep today's ids.
+ */
+
+#define T_SIG_ANSWER                                                          \
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":["         \
+    "{\"functionCall\":{\"name\":\"get_weather\",\"args\":"               \
+    "{\"city\":\"Paris\"}},\"thoughtSignature\":\"Cg4+Ab/z\\/Q==\"},"       \
+    "{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}},"             \
+    "{\"functionCall\":{\"id\":\"fc9\",\"name\":\"get_day\",\"args\":{}},"  \
+    "\"thoughtSignature\":\"QUI=\"},"                                       \
+    "{\"functionCall\":{\"name\":\"get_year\",\"args\":{}},"              \
+    "\"thoughtSignature\":\"not base64!\"}]},\"finishReason\":\"STOP\"}],"   \
+    "\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":5,"  \
+    "\"totalTokenCount\":15},\"modelVersion\":\"gemini-3-pro-preview\","     \
+    "\"responseId\":\"r1\"}"
+
+
+static void
+t_answer(ngx_ai_relay_format_e from, ngx_ai_relay_format_e to,
+    const char *body, char *out, size_t size)
+{
+    t_arena_t           a;
+    ngx_ai_relay_jw_t   w;
+
+    memset(&a, 0, sizeof(a));
+
+    ngx_ai_relay_jw_init(&w, t_alloc, &a);
+    assert_int_equal(ngx_ai_relay_xlate_response(from, to,
+                                                 (const u_char *) body,
+                                                 strlen(body), 1700000000,
+                                                 &w),
+                     NGX_AI_RELAY_XLATE_OK);
+    assert_true(w.len < size);
+    memcpy(out, w.buf, w.len);
+    out[w.len] = '\0';
+
+    t_free(&a);
+}
+
+
+static void
+test_thought_signature(void **state)
+{
+    char            out[4096];
+    const char     *src;
+    t_arena_t       a;
+    t_stream_t      whole, part;
+    t_req_result_t  r;
+
+    /* a whole answer */
+
+    t_answer(G2O, T_SIG_ANSWER, out, sizeof(out));
+    assert_non_null(strstr(out, "\"tool_calls\":[{\"id\":"
+                                "\"call_0_get_weather__tsig_Cg4-Ab_z_Q\","
+                                "\"type\":\"function\""));
+    assert_non_null(strstr(out, "{\"id\":\"call_1_get_time\","));
+    assert_non_null(strstr(out, "{\"id\":\"fc9__tsig_QUI\","));
+    assert_non_null(strstr(out, "{\"id\":\"call_3_get_year\","));
+    assert_null(strstr(out, "thoughtSignature"));
+
+    /* an Anthropic client gets it in the tool_use id */
+
+    t_answer(G2A, T_SIG_ANSWER, out, sizeof(out));
+    assert_non_null(strstr(out, "\"id\":"
+                                "\"call_0_get_weather__tsig_Cg4-Ab_z_Q\""));
+
+    /* the calls sent back: the signatures on their parts again */
+
+    t_request(O2G,
+        "{\"model\":\"gem\",\"messages\":["
+        "{\"role\":\"user\",\"content\":\"Weather?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+        "{\"id\":\"call_0_get_weather__tsig_Cg4-Ab_z_Q\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+        "{\"id\":\"call_1_get_time\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"get_time\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"fc9__tsig_QUI\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"get_day\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1_get_time\","
+        "\"content\":\"noon\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":"
+        "\"call_0_get_weather__tsig_Cg4-Ab_z_Q\",\"content\":\"sunny\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"fc9__tsig_QUI\","
+        "\"content\":\"monday\"}]}", &r);
+
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_non_null(strstr(r.out,
+        "{\"role\":\"model\",\"parts\":["
+        "{\"functionCall\":{\"name\":\"get_weather\",\"args\":"
+        "{\"city\":\"Paris\"}},\"thoughtSignature\":\"Cg4+Ab/z/Q==\"},"
+        "{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}},"
+        "{\"functionCall\":{\"name\":\"get_day\",\"args\":{}},"
+        "\"thoughtSignature\":\"QUI=\"}]},"
+        "{\"role\":\"user\",\"parts\":["
+        "{\"functionResponse\":{\"name\":\"get_time\",\"response\":"
+        "{\"content\":\"noon\"}}},"
+        "{\"functionResponse\":{\"name\":\"get_weather\",\"response\":"
+        "{\"content\":\"sunny\"}}},"
+        "{\"functionResponse\":{\"name\":\"get_day\",\"response\":"
+        "{\"content\":\"monday\"}}}]}"));
+
+    /* an id with the separator but no base64url after it: no signature */
+
+    t_request(O2G,
+        "{\"model\":\"gem\",\"messages\":["
+        "{\"role\":\"user\",\"content\":\"Weather?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+        "{\"id\":\"a__tsig_b.c\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"f\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"b__tsig_\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"g\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"c__tsig_QUJDR\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"h\",\"arguments\":\"{}\"}}]}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_null(strstr(r.out, "thoughtSignature"));
+
+    /* an Anthropic client's tool_use sent back */
+
+    t_request(A2G,
+        "{\"model\":\"gem\",\"max_tokens\":100,\"messages\":["
+        "{\"role\":\"user\",\"content\":\"Weather?\"},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\","
+        "\"id\":\"call_0_get_weather__tsig_Cg4-Ab_z_Q\",\"name\":"
+        "\"get_weather\",\"input\":{\"city\":\"Paris\"}}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+        "\"tool_use_id\":\"call_0_get_weather__tsig_Cg4-Ab_z_Q\","
+        "\"content\":\"sunny\"}]}]}", &r);
+    assert_int_equal(r.rc, NGX_AI_RELAY_XLATE_OK);
+    assert_non_null(strstr(r.out,
+        "\"args\":{\"city\":\"Paris\"}},"
+        "\"thoughtSignature\":\"Cg4+Ab/z/Q==\"}"));
+    assert_non_null(strstr(r.out, "{\"functionResponse\":{\"name\":"
+                                  "\"get_weather\""));
+
+    /* a stream, whole and byte by byte */
+
+    src =
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\","
+        "\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"args\":"
+        "{\"city\":\"Paris\"}},\"thoughtSignature\":\"Cg4+Ab/z\\/Q==\"}]},"
+        "\"index\":0}],\"modelVersion\":\"gemini-3-pro-preview\","
+        "\"responseId\":\"r2\"}\r\n\r\n"
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\","
+        "\"parts\":[{\"functionCall\":{\"name\":\"get_time\",\"args\":"
+        "{}}}]},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":"
+        "{\"promptTokenCount\":10,\"candidatesTokenCount\":5,"
+        "\"totalTokenCount\":15},\"modelVersion\":\"gemini-3-pro-preview\","
+        "\"responseId\":\"r2\"}\r\n\r\n";
+
+    memset(&a, 0, sizeof(a));
+
+    t_stream_src(src, strlen(src), G2O, 0, 0, 0, &whole, &a);
+    assert_non_null(whole.out);
+    whole.out = realloc(whole.out, whole.len + 1);
+    assert_non_null(whole.out);
+    whole.out[whole.len] = '\0';
+
+    assert_non_null(strstr((char *) whole.out,
+        "\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+        "\"call_0_get_weather__tsig_Cg4-Ab_z_Q\",\"type\":\"function\""));
+    assert_non_null(strstr((char *) whole.out,
+        "{\"index\":1,\"id\":\"call_1_get_time\",\"type\":\"function\""));
+    assert_null(strstr((char *) whole.out, "thoughtSignature"));
+
+    t_stream_src(src, strlen(src), G2O, 0, 0, 1, &part, &a);
+    assert_int_equal(part.len, whole.len);
+    assert_memory_equal(part.out, whole.out, whole.len);
+
+    free(part.out);
+    free(whole.out);
+    t_free(&a);
+}
+
+
 /* a stream cut before its end is left cut: no invented ending */
 
 static void
@@ -1142,6 +1337,7 @@ main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_streams),
         cmocka_unit_test(test_stream_cut),
+        cmocka_unit_test(test_thought_signature),
     };
 
     int  failed;
