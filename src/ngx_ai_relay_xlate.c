@@ -23,14 +23,8 @@ typedef ngx_ai_relay_json_member_t  ngx_ai_relay_xm_t;
 
 static int ngx_ai_relay_xlate_fail(ngx_ai_relay_xlate_req_t *rq,
     const char *fmt, ...);
-static int ngx_ai_relay_xm_find(const u_char *b, const ngx_ai_relay_xm_t *obj,
-    const char *name, ngx_ai_relay_xm_t *out);
-static int ngx_ai_relay_xm_is(const u_char *b, const ngx_ai_relay_xm_t *m,
-    const char *s);
 static int ngx_ai_relay_xm_key_is(const u_char *b, const ngx_ai_relay_xm_t *m,
     const char *s);
-static void ngx_ai_relay_xm_raw(ngx_ai_relay_jw_t *w, const u_char *b,
-    const ngx_ai_relay_xm_t *m);
 static int ngx_ai_relay_xm_null(const ngx_ai_relay_xm_t *m);
 static int ngx_ai_relay_xm_zero(const u_char *b, const ngx_ai_relay_xm_t *m);
 static int ngx_ai_relay_json_object_text(const u_char *p, size_t len);
@@ -162,7 +156,7 @@ ngx_ai_relay_xlate_fail(ngx_ai_relay_xlate_req_t *rq, const char *fmt, ...)
 }
 
 
-static int
+int
 ngx_ai_relay_xm_find(const u_char *b, const ngx_ai_relay_xm_t *obj,
     const char *name, ngx_ai_relay_xm_t *out)
 {
@@ -182,14 +176,14 @@ ngx_ai_relay_xm_find(const u_char *b, const ngx_ai_relay_xm_t *obj,
 
 /* a string value equal to s (as written, escapes are not decoded) */
 
-static int
+int
 ngx_ai_relay_xm_is(const u_char *b, const ngx_ai_relay_xm_t *m, const char *s)
 {
     size_t  n;
 
     n = strlen(s);
 
-    return m->type == NGX_AI_RELAY_JSON_STRING
+    return m != NULL && m->type == NGX_AI_RELAY_JSON_STRING
            && m->value_end - m->value_start == n + 2
            && memcmp(b + m->value_start + 1, s, n) == 0;
 }
@@ -208,7 +202,7 @@ ngx_ai_relay_xm_key_is(const u_char *b, const ngx_ai_relay_xm_t *m,
 }
 
 
-static void
+void
 ngx_ai_relay_xm_raw(ngx_ai_relay_jw_t *w, const u_char *b,
     const ngx_ai_relay_xm_t *m)
 {

@@ -130,6 +130,15 @@ typedef struct {
 } ngx_ai_relay_xlate_sse_t;
 
 
+/* a member of a scanned object by name; its string value; its JSON text */
+int ngx_ai_relay_xm_find(const u_char *b,
+    const ngx_ai_relay_json_member_t *obj, const char *name,
+    ngx_ai_relay_json_member_t *out);
+int ngx_ai_relay_xm_is(const u_char *b, const ngx_ai_relay_json_member_t *m,
+    const char *s);
+void ngx_ai_relay_xm_raw(ngx_ai_relay_jw_t *w, const u_char *b,
+    const ngx_ai_relay_json_member_t *m);
+
 void ngx_ai_relay_jw_init(ngx_ai_relay_jw_t *w,
     ngx_ai_relay_xlate_alloc_pt alloc, void *data);
 void ngx_ai_relay_jw_raw(ngx_ai_relay_jw_t *w, const void *p, size_t n);

@@ -144,46 +144,6 @@ ngx_ai_relay_xs_pipe(ngx_ai_relay_xlate_sse_t *x)
 }
 
 
-static int
-ngx_ai_relay_xs_find(const u_char *b, const ngx_ai_relay_xm_t *obj,
-    const char *name, ngx_ai_relay_xm_t *out)
-{
-    memset(out, 0, sizeof(ngx_ai_relay_xm_t));
-
-    if (obj == NULL || obj->type != NGX_AI_RELAY_JSON_OBJECT) {
-        return 0;
-    }
-
-    if (!ngx_ai_relay_json_object_find(b, obj, name, strlen(name), out)) {
-        memset(out, 0, sizeof(ngx_ai_relay_xm_t));
-        return 0;
-    }
-
-    return 1;
-}
-
-
-static int
-ngx_ai_relay_xs_is(const u_char *b, const ngx_ai_relay_xm_t *m, const char *s)
-{
-    size_t  n;
-
-    n = strlen(s);
-
-    return m && m->type == NGX_AI_RELAY_JSON_STRING
-           && m->value_end - m->value_start == n + 2
-           && memcmp(b + m->value_start + 1, s, n) == 0;
-}
-
-
-static void
-ngx_ai_relay_xs_raw(ngx_ai_relay_jw_t *w, const u_char *b,
-    const ngx_ai_relay_xm_t *m)
-{
-    ngx_ai_relay_jw_raw(w, b + m->value_start, m->value_end - m->value_start);
-}
-
-
 /* a non-empty string */
 
 static int
@@ -201,7 +161,7 @@ ngx_ai_relay_xs_int(const u_char *b, const ngx_ai_relay_xm_t *obj,
     int64_t            v;
     ngx_ai_relay_xm_t  m;
 
-    if (!ngx_ai_relay_xs_find(b, obj, name, &m)
+    if (!ngx_ai_relay_xm_find(b, obj, name, &m)
         || ngx_ai_relay_json_member_int(b, &m, &v) != NGX_AI_RELAY_JSON_GET_OK
         || v < 0)
     {
@@ -491,17 +451,17 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    if (ngx_ai_relay_xs_is(b, type, "message_start")) {
+    if (ngx_ai_relay_xm_is(b, type, "message_start")) {
         msg = ngx_ai_relay_json_find(scan, b, "message", 7);
 
-        ngx_ai_relay_xs_find(b, msg, "id", &m);
+        ngx_ai_relay_xm_find(b, msg, "id", &m);
         ngx_ai_relay_xs_keep(x->id, &x->id_len, sizeof(x->id), b, &m);
-        ngx_ai_relay_xs_find(b, msg, "model", &m);
+        ngx_ai_relay_xm_find(b, msg, "model", &m);
         if (!x->model_fixed) {
             ngx_ai_relay_xs_keep(x->model, &x->model_len, sizeof(x->model),
                                  b, &m);
         }
-        ngx_ai_relay_xs_find(b, msg, "usage", &u);
+        ngx_ai_relay_xm_find(b, msg, "usage", &u);
         ngx_ai_relay_xs_a2o_usage(x, b, &u);
 
         x->started = 1;
@@ -512,19 +472,19 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    if (ngx_ai_relay_xs_is(b, type, "content_block_start")) {
+    if (ngx_ai_relay_xm_is(b, type, "content_block_start")) {
         cb = ngx_ai_relay_json_find(scan, b, "content_block", 13);
         index = -1;
         m.type = NGX_AI_RELAY_JSON_NONE;
 
         if (cb) {
-            ngx_ai_relay_xs_find(b, cb, "type", &t);
+            ngx_ai_relay_xm_find(b, cb, "type", &t);
 
-            if (ngx_ai_relay_xs_is(b, &t, "tool_use")) {
+            if (ngx_ai_relay_xm_is(b, &t, "tool_use")) {
                 x->tool_of_block = x->tool_index++;
 
-                ngx_ai_relay_xs_find(b, cb, "id", &m);
-                ngx_ai_relay_xs_find(b, cb, "name", &u);
+                ngx_ai_relay_xm_find(b, cb, "id", &m);
+                ngx_ai_relay_xm_find(b, cb, "name", &u);
 
                 if (m.type != NGX_AI_RELAY_JSON_STRING
                     || u.type != NGX_AI_RELAY_JSON_STRING)
@@ -536,10 +496,10 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
                 ngx_ai_relay_jw_lit(w, "{\"tool_calls\":[{\"index\":");
                 ngx_ai_relay_jw_int(w, x->tool_of_block);
                 ngx_ai_relay_jw_lit(w, ",\"id\":");
-                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_xm_raw(w, b, &m);
                 ngx_ai_relay_jw_lit(w, ",\"type\":\"function\","
                                     "\"function\":{\"name\":");
-                ngx_ai_relay_xs_raw(w, b, &u);
+                ngx_ai_relay_xm_raw(w, b, &u);
                 ngx_ai_relay_jw_lit(w, ",\"arguments\":\"\"}}]}");
                 ngx_ai_relay_xs_chunk_close(x, NULL);
 
@@ -548,12 +508,12 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
 
                 /* a text block may start with text */
 
-                ngx_ai_relay_xs_find(b, cb, "text", &m);
+                ngx_ai_relay_xm_find(b, cb, "text", &m);
 
                 if (ngx_ai_relay_xs_text(&m)) {
                     ngx_ai_relay_xs_chunk_open(x);
                     ngx_ai_relay_jw_lit(w, "{\"content\":");
-                    ngx_ai_relay_xs_raw(w, b, &m);
+                    ngx_ai_relay_xm_raw(w, b, &m);
                     ngx_ai_relay_jw_lit(w, "}");
                     ngx_ai_relay_xs_chunk_close(x, NULL);
                 }
@@ -564,42 +524,42 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    if (ngx_ai_relay_xs_is(b, type, "content_block_delta")) {
+    if (ngx_ai_relay_xm_is(b, type, "content_block_delta")) {
         delta = ngx_ai_relay_json_find(scan, b, "delta", 5);
 
-        ngx_ai_relay_xs_find(b, delta, "type", &t);
+        ngx_ai_relay_xm_find(b, delta, "type", &t);
 
-        if (ngx_ai_relay_xs_is(b, &t, "text_delta")) {
-            ngx_ai_relay_xs_find(b, delta, "text", &m);
+        if (ngx_ai_relay_xm_is(b, &t, "text_delta")) {
+            ngx_ai_relay_xm_find(b, delta, "text", &m);
 
             if (ngx_ai_relay_xs_text(&m)) {
                 ngx_ai_relay_xs_chunk_open(x);
                 ngx_ai_relay_jw_lit(w, "{\"content\":");
-                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_xm_raw(w, b, &m);
                 ngx_ai_relay_jw_lit(w, "}");
                 ngx_ai_relay_xs_chunk_close(x, NULL);
             }
 
-        } else if (ngx_ai_relay_xs_is(b, &t, "thinking_delta")) {
-            ngx_ai_relay_xs_find(b, delta, "thinking", &m);
+        } else if (ngx_ai_relay_xm_is(b, &t, "thinking_delta")) {
+            ngx_ai_relay_xm_find(b, delta, "thinking", &m);
 
             if (ngx_ai_relay_xs_text(&m)) {
                 ngx_ai_relay_xs_chunk_open(x);
                 ngx_ai_relay_jw_lit(w, "{\"reasoning_content\":");
-                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_xm_raw(w, b, &m);
                 ngx_ai_relay_jw_lit(w, "}");
                 ngx_ai_relay_xs_chunk_close(x, NULL);
             }
 
-        } else if (ngx_ai_relay_xs_is(b, &t, "input_json_delta")) {
-            ngx_ai_relay_xs_find(b, delta, "partial_json", &m);
+        } else if (ngx_ai_relay_xm_is(b, &t, "input_json_delta")) {
+            ngx_ai_relay_xm_find(b, delta, "partial_json", &m);
 
             if (ngx_ai_relay_xs_text(&m) && x->tool_of_block >= 0) {
                 ngx_ai_relay_xs_chunk_open(x);
                 ngx_ai_relay_jw_lit(w, "{\"tool_calls\":[{\"index\":");
                 ngx_ai_relay_jw_int(w, x->tool_of_block);
                 ngx_ai_relay_jw_lit(w, ",\"function\":{\"arguments\":");
-                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_xm_raw(w, b, &m);
                 ngx_ai_relay_jw_lit(w, "}}]}");
                 ngx_ai_relay_xs_chunk_close(x, NULL);
             }
@@ -608,7 +568,7 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    if (ngx_ai_relay_xs_is(b, type, "message_delta")) {
+    if (ngx_ai_relay_xm_is(b, type, "message_delta")) {
         delta = ngx_ai_relay_json_find(scan, b, "delta", 5);
         usage = ngx_ai_relay_json_find(scan, b, "usage", 5);
 
@@ -616,7 +576,7 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
             ngx_ai_relay_xs_a2o_usage(x, b, usage);
         }
 
-        ngx_ai_relay_xs_find(b, delta, "stop_reason", &m);
+        ngx_ai_relay_xm_find(b, delta, "stop_reason", &m);
 
         if (m.type == NGX_AI_RELAY_JSON_STRING) {
             finish = ngx_ai_relay_xlate_finish_reason(b + m.value_start + 1,
@@ -632,7 +592,7 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    if (ngx_ai_relay_xs_is(b, type, "message_stop")) {
+    if (ngx_ai_relay_xm_is(b, type, "message_stop")) {
         if (x->include_usage) {
             ngx_ai_relay_jw_lit(w, "data: {\"id\":");
 
@@ -666,16 +626,16 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    if (ngx_ai_relay_xs_is(b, type, "error")) {
+    if (ngx_ai_relay_xm_is(b, type, "error")) {
         err = ngx_ai_relay_json_find(scan, b, "error", 5);
 
-        ngx_ai_relay_xs_find(b, err, "type", &t);
-        ngx_ai_relay_xs_find(b, err, "message", &m);
+        ngx_ai_relay_xm_find(b, err, "type", &t);
+        ngx_ai_relay_xm_find(b, err, "message", &m);
 
         ngx_ai_relay_jw_lit(w, "data: {\"error\":{\"type\":");
 
         if (t.type == NGX_AI_RELAY_JSON_STRING) {
-            ngx_ai_relay_xs_raw(w, b, &t);
+            ngx_ai_relay_xm_raw(w, b, &t);
 
         } else {
             ngx_ai_relay_jw_lit(w, "\"api_error\"");
@@ -684,7 +644,7 @@ ngx_ai_relay_xs_a2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         ngx_ai_relay_jw_lit(w, ",\"param\":null,\"code\":null,\"message\":");
 
         if (m.type == NGX_AI_RELAY_JSON_STRING) {
-            ngx_ai_relay_xs_raw(w, b, &m);
+            ngx_ai_relay_xm_raw(w, b, &m);
 
         } else {
             ngx_ai_relay_jw_lit(w, "\"The upstream stream failed.\"");
@@ -779,7 +739,7 @@ ngx_ai_relay_xs_delta(ngx_ai_relay_xlate_sse_t *x, const char *type,
     ngx_ai_relay_jw_lit(w, "\",\"");
     ngx_ai_relay_jw_raw(w, field, strlen(field));
     ngx_ai_relay_jw_lit(w, "\":");
-    ngx_ai_relay_xs_raw(w, b, m);
+    ngx_ai_relay_xm_raw(w, b, m);
     ngx_ai_relay_jw_lit(w, "}}\n\n");
 }
 
@@ -839,14 +799,14 @@ ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
     err = ngx_ai_relay_json_find(scan, b, "error", 5);
 
     if (err && err->type == NGX_AI_RELAY_JSON_OBJECT) {
-        ngx_ai_relay_xs_find(b, err, "message", &m);
+        ngx_ai_relay_xm_find(b, err, "message", &m);
 
         ngx_ai_relay_xs_event(x, "error");
         ngx_ai_relay_jw_lit(w, "{\"type\":\"error\",\"error\":{\"type\":"
                             "\"api_error\",\"message\":");
 
         if (m.type == NGX_AI_RELAY_JSON_STRING) {
-            ngx_ai_relay_xs_raw(w, b, &m);
+            ngx_ai_relay_xm_raw(w, b, &m);
 
         } else {
             ngx_ai_relay_jw_lit(w, "\"The upstream stream failed.\"");
@@ -879,7 +839,7 @@ ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         x->in_tokens = ngx_ai_relay_xs_int(b, usage, "prompt_tokens", 0);
         x->out_tokens = ngx_ai_relay_xs_int(b, usage, "completion_tokens", 0);
 
-        ngx_ai_relay_xs_find(b, usage, "prompt_tokens_details", &details);
+        ngx_ai_relay_xm_find(b, usage, "prompt_tokens_details", &details);
         x->cache_read = ngx_ai_relay_xs_int(b, &details, "cached_tokens", 0);
 
         if (x->cache_read == 0) {
@@ -902,12 +862,12 @@ ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    ngx_ai_relay_xs_find(b, &choice, "delta", &delta);
+    ngx_ai_relay_xm_find(b, &choice, "delta", &delta);
 
-    ngx_ai_relay_xs_find(b, &delta, "reasoning_content", &m);
+    ngx_ai_relay_xm_find(b, &delta, "reasoning_content", &m);
 
     if (!ngx_ai_relay_xs_text(&m)) {
-        ngx_ai_relay_xs_find(b, &delta, "reasoning", &m);
+        ngx_ai_relay_xm_find(b, &delta, "reasoning", &m);
     }
 
     if (ngx_ai_relay_xs_text(&m)) {
@@ -915,14 +875,14 @@ ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         ngx_ai_relay_xs_delta(x, "thinking_delta", "thinking", b, &m);
     }
 
-    ngx_ai_relay_xs_find(b, &delta, "content", &m);
+    ngx_ai_relay_xm_find(b, &delta, "content", &m);
 
     if (ngx_ai_relay_xs_text(&m)) {
         ngx_ai_relay_xs_block(x, NGX_AI_RELAY_XS_TEXT);
         ngx_ai_relay_xs_delta(x, "text_delta", "text", b, &m);
     }
 
-    ngx_ai_relay_xs_find(b, &delta, "tool_calls", &calls);
+    ngx_ai_relay_xm_find(b, &delta, "tool_calls", &calls);
 
     if (calls.type == NGX_AI_RELAY_JSON_ARRAY) {
         n = 0;
@@ -930,10 +890,10 @@ ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         while (ngx_ai_relay_json_array_next(b, &calls, &n, &tc)) {
             index = ngx_ai_relay_xs_int(b, &tc, "index", 0);
 
-            ngx_ai_relay_xs_find(b, &tc, "id", &m);
-            ngx_ai_relay_xs_find(b, &tc, "function", &fn);
-            ngx_ai_relay_xs_find(b, &fn, "name", &name);
-            ngx_ai_relay_xs_find(b, &fn, "arguments", &a);
+            ngx_ai_relay_xm_find(b, &tc, "id", &m);
+            ngx_ai_relay_xm_find(b, &tc, "function", &fn);
+            ngx_ai_relay_xm_find(b, &fn, "name", &name);
+            ngx_ai_relay_xm_find(b, &fn, "arguments", &a);
 
             if (ngx_ai_relay_xs_text(&m) && index != x->tool_open) {
 
@@ -952,11 +912,11 @@ ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
                 ngx_ai_relay_jw_int(w, x->block_index);
                 ngx_ai_relay_jw_lit(w, ",\"content_block\":{\"type\":"
                                     "\"tool_use\",\"id\":");
-                ngx_ai_relay_xs_raw(w, b, &m);
+                ngx_ai_relay_xm_raw(w, b, &m);
                 ngx_ai_relay_jw_lit(w, ",\"name\":");
 
                 if (name.type == NGX_AI_RELAY_JSON_STRING) {
-                    ngx_ai_relay_xs_raw(w, b, &name);
+                    ngx_ai_relay_xm_raw(w, b, &name);
 
                 } else {
                     ngx_ai_relay_jw_lit(w, "\"\"");
@@ -975,7 +935,7 @@ ngx_ai_relay_xs_o2a(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         }
     }
 
-    ngx_ai_relay_xs_find(b, &choice, "finish_reason", &m);
+    ngx_ai_relay_xm_find(b, &choice, "finish_reason", &m);
 
     if (m.type == NGX_AI_RELAY_JSON_STRING) {
         stop = ngx_ai_relay_xlate_stop_reason(b + m.value_start + 1,
@@ -1054,13 +1014,13 @@ ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
     err = ngx_ai_relay_json_find(scan, b, "error", 5);
 
     if (err && err->type == NGX_AI_RELAY_JSON_OBJECT) {
-        ngx_ai_relay_xs_find(b, err, "status", &t);
-        ngx_ai_relay_xs_find(b, err, "message", &m);
+        ngx_ai_relay_xm_find(b, err, "status", &t);
+        ngx_ai_relay_xm_find(b, err, "message", &m);
 
         ngx_ai_relay_jw_lit(w, "data: {\"error\":{\"type\":");
 
         if (t.type == NGX_AI_RELAY_JSON_STRING) {
-            ngx_ai_relay_xs_raw(w, b, &t);
+            ngx_ai_relay_xm_raw(w, b, &t);
 
         } else {
             ngx_ai_relay_jw_lit(w, "\"api_error\"");
@@ -1069,7 +1029,7 @@ ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         ngx_ai_relay_jw_lit(w, ",\"param\":null,\"code\":null,\"message\":");
 
         if (m.type == NGX_AI_RELAY_JSON_STRING) {
-            ngx_ai_relay_xs_raw(w, b, &m);
+            ngx_ai_relay_xm_raw(w, b, &m);
 
         } else {
             ngx_ai_relay_jw_lit(w, "\"The upstream stream failed.\"");
@@ -1121,18 +1081,18 @@ ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    ngx_ai_relay_xs_find(b, &cand, "content", &content);
-    ngx_ai_relay_xs_find(b, &content, "parts", &parts);
+    ngx_ai_relay_xm_find(b, &cand, "content", &content);
+    ngx_ai_relay_xm_find(b, &content, "parts", &parts);
 
     pos = 0;
 
     while (parts.type == NGX_AI_RELAY_JSON_ARRAY
            && ngx_ai_relay_json_array_next(b, &parts, &pos, &part))
     {
-        ngx_ai_relay_xs_find(b, &part, "text", &t);
-        ngx_ai_relay_xs_find(b, &part, "thought", &thought);
+        ngx_ai_relay_xm_find(b, &part, "text", &t);
+        ngx_ai_relay_xm_find(b, &part, "thought", &thought);
 
-        if (ngx_ai_relay_xs_find(b, &part, "functionCall", &fc)) {
+        if (ngx_ai_relay_xm_find(b, &part, "functionCall", &fc)) {
             ngx_ai_relay_xs_chunk_open(x);
             ngx_ai_relay_jw_lit(w, "{\"tool_calls\":[{\"index\":");
             ngx_ai_relay_jw_int(w, x->tool_index);
@@ -1159,12 +1119,12 @@ ngx_ai_relay_xs_g2o(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
             ngx_ai_relay_jw_lit(w, "{\"content\":");
         }
 
-        ngx_ai_relay_xs_raw(w, b, &t);
+        ngx_ai_relay_xm_raw(w, b, &t);
         ngx_ai_relay_jw_lit(w, "}");
         ngx_ai_relay_xs_chunk_close(x, NULL);
     }
 
-    ngx_ai_relay_xs_find(b, &cand, "finishReason", &fr);
+    ngx_ai_relay_xm_find(b, &cand, "finishReason", &fr);
 
     if (fr.type == NGX_AI_RELAY_JSON_STRING && !x->stopped) {
         finish = ngx_ai_relay_xlate_gemini_finish(b + fr.value_start + 1,
@@ -1273,7 +1233,7 @@ ngx_ai_relay_xs_gemini_text(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
 
     ngx_ai_relay_jw_lit(w, "data: {\"candidates\":[{\"content\":{\"role\":"
                         "\"model\",\"parts\":[{\"text\":");
-    ngx_ai_relay_xs_raw(w, b, m);
+    ngx_ai_relay_xm_raw(w, b, m);
 
     if (thought) {
         ngx_ai_relay_jw_lit(w, ",\"thought\":true");
@@ -1350,12 +1310,12 @@ ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
     err = ngx_ai_relay_json_find(scan, b, "error", 5);
 
     if (err && err->type == NGX_AI_RELAY_JSON_OBJECT) {
-        ngx_ai_relay_xs_find(b, err, "message", &m);
+        ngx_ai_relay_xm_find(b, err, "message", &m);
 
         ngx_ai_relay_jw_lit(w, "data: {\"error\":{\"code\":500,\"message\":");
 
         if (m.type == NGX_AI_RELAY_JSON_STRING) {
-            ngx_ai_relay_xs_raw(w, b, &m);
+            ngx_ai_relay_xm_raw(w, b, &m);
 
         } else {
             ngx_ai_relay_jw_lit(w, "\"The upstream stream failed.\"");
@@ -1388,7 +1348,7 @@ ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         x->in_tokens = ngx_ai_relay_xs_int(b, usage, "prompt_tokens", 0);
         x->out_tokens = ngx_ai_relay_xs_int(b, usage, "completion_tokens", 0);
 
-        ngx_ai_relay_xs_find(b, usage, "prompt_tokens_details", &details);
+        ngx_ai_relay_xm_find(b, usage, "prompt_tokens_details", &details);
         x->cache_read = ngx_ai_relay_xs_int(b, &details, "cached_tokens", 0);
 
         if (x->cache_read == 0) {
@@ -1396,7 +1356,7 @@ ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
                                                 "prompt_cache_hit_tokens", 0);
         }
 
-        ngx_ai_relay_xs_find(b, usage, "completion_tokens_details",
+        ngx_ai_relay_xm_find(b, usage, "completion_tokens_details",
                              &details);
         x->reasoning = ngx_ai_relay_xs_int(b, &details, "reasoning_tokens",
                                            0);
@@ -1415,19 +1375,19 @@ ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         return NGX_AI_RELAY_XLATE_OK;
     }
 
-    ngx_ai_relay_xs_find(b, &choice, "delta", &delta);
+    ngx_ai_relay_xm_find(b, &choice, "delta", &delta);
 
-    ngx_ai_relay_xs_find(b, &delta, "reasoning_content", &m);
+    ngx_ai_relay_xm_find(b, &delta, "reasoning_content", &m);
 
     if (!ngx_ai_relay_xs_text(&m)) {
-        ngx_ai_relay_xs_find(b, &delta, "reasoning", &m);
+        ngx_ai_relay_xm_find(b, &delta, "reasoning", &m);
     }
 
     if (ngx_ai_relay_xs_text(&m)) {
         ngx_ai_relay_xs_gemini_text(x, b, &m, 1);
     }
 
-    ngx_ai_relay_xs_find(b, &delta, "content", &m);
+    ngx_ai_relay_xm_find(b, &delta, "content", &m);
 
     if (ngx_ai_relay_xs_text(&m)) {
         ngx_ai_relay_xs_gemini_text(x, b, &m, 0);
@@ -1435,7 +1395,7 @@ ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
 
     /* Gemini sends a call whole: its pieces are kept until it ends */
 
-    ngx_ai_relay_xs_find(b, &delta, "tool_calls", &calls);
+    ngx_ai_relay_xm_find(b, &delta, "tool_calls", &calls);
 
     if (calls.type == NGX_AI_RELAY_JSON_ARRAY) {
         n = 0;
@@ -1443,21 +1403,21 @@ ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         while (ngx_ai_relay_json_array_next(b, &calls, &n, &tc)) {
             index = ngx_ai_relay_xs_int(b, &tc, "index", 0);
 
-            ngx_ai_relay_xs_find(b, &tc, "id", &m);
-            ngx_ai_relay_xs_find(b, &tc, "function", &fn);
-            ngx_ai_relay_xs_find(b, &fn, "name", &name);
-            ngx_ai_relay_xs_find(b, &fn, "arguments", &a);
+            ngx_ai_relay_xm_find(b, &tc, "id", &m);
+            ngx_ai_relay_xm_find(b, &tc, "function", &fn);
+            ngx_ai_relay_xm_find(b, &fn, "name", &name);
+            ngx_ai_relay_xm_find(b, &fn, "arguments", &a);
 
             if (ngx_ai_relay_xs_text(&m) && index != x->tool_open) {
                 ngx_ai_relay_xs_o2g_call_end(x);
 
                 ngx_ai_relay_jw_raw(&x->calls, ",", x->calls.len ? 1 : 0);
                 ngx_ai_relay_jw_lit(&x->calls, "{\"functionCall\":{\"id\":");
-                ngx_ai_relay_xs_raw(&x->calls, b, &m);
+                ngx_ai_relay_xm_raw(&x->calls, b, &m);
                 ngx_ai_relay_jw_lit(&x->calls, ",\"name\":");
 
                 if (name.type == NGX_AI_RELAY_JSON_STRING) {
-                    ngx_ai_relay_xs_raw(&x->calls, b, &name);
+                    ngx_ai_relay_xm_raw(&x->calls, b, &name);
 
                 } else {
                     ngx_ai_relay_jw_lit(&x->calls, "\"\"");
@@ -1474,7 +1434,7 @@ ngx_ai_relay_xs_o2g(ngx_ai_relay_xlate_sse_t *x, const u_char *b,
         }
     }
 
-    ngx_ai_relay_xs_find(b, &choice, "finish_reason", &m);
+    ngx_ai_relay_xm_find(b, &choice, "finish_reason", &m);
 
     if (m.type == NGX_AI_RELAY_JSON_STRING) {
         reason = ngx_ai_relay_xlate_gemini_reason(b + m.value_start + 1,
