@@ -250,10 +250,6 @@ ngx_ai_relay_journal_reply(void *data, redisReply *reply)
 
     armcf->worker->journal_backoff = 0;
 
-    if (armcf->worker->on_settled) {
-        armcf->worker->on_settled(armcf, entry->argc, entry->argv, entry->lens);
-    }
-
     ngx_ai_relay_journal_done(entry);
 }
 

@@ -18,9 +18,12 @@
  * Redis may reclaim a lease at its deadline, so the worker keeps moving
  * the deadline while it holds the lease (a LEASE of nothing, every half
  * TTL) and stops admitting against it a quarter TTL before the deadline
- * it knows of.  RELEASE gives back only what the worker has not spent:
- * the cost of requests whose settlements Redis has not acknowledged yet
- * ("owed") stays in the lease for them.
+ * it knows of.  RELEASE gives back only what the worker has not spent.
+ * The worker tells it everything it took out of the lease ("spent", plus
+ * what running requests hold) and Redis subtracts what settlements have
+ * charged to the lease so far: the difference, the cost of settlements
+ * not applied yet, stays in the lease for them.  Counting totals on both
+ * sides makes the answer exact whatever settlements are on their way.
  *
  * What AUTH said about a key (its id, models, expiry, that it has no
  * limits) is kept per worker and forgotten whenever the configuration
@@ -60,7 +63,7 @@ struct ngx_ai_relay_wallet_s {
     int64_t                       available;   /* not spoken for */
     int64_t                       want;        /* the next grant */
     int64_t                       estimate;    /* a typical request */
-    int64_t                       owed;        /* spent, not yet settled */
+    int64_t                       spent;       /* by requests that ended */
     int64_t                       reserved;    /* by requests on their way */
     ngx_msec_t                    granted_at;
     ngx_msec_t                    refused_at;  /* LEASE granted nothing */
@@ -74,7 +77,6 @@ struct ngx_ai_relay_wallet_s {
     unsigned                      pending:1;
     unsigned                      active:1;
     unsigned                      refresh:1;   /* the LEASE only renews */
-    unsigned                      defer:4;     /* ticks the release waited */
     u_char                        data[1];     /* user id, lease id */
 };
 
@@ -175,6 +177,16 @@ static void
 ngx_ai_relay_lease_new_id(ngx_ai_relay_main_conf_t *armcf,
     ngx_ai_relay_wallet_t *w)
 {
+    /*
+     * requests admitted on the old id no longer count here: their end
+     * finds another id (ngx_ai_relay_lease_done()) and their settlements
+     * charge the old lease or, gone, the balance
+     */
+
+    w->spent = 0;
+    w->reserved = 0;
+    w->inflight = 0;
+
     w->lease.len = ngx_sprintf(w->lease.data, "l%P.%T.%ui", ngx_pid,
                                armcf->worker->settle_epoch,
                                armcf->worker->lease_seq++)
@@ -420,98 +432,9 @@ ngx_ai_relay_lease_done(ngx_ai_relay_main_conf_t *armcf,
 
     w->available += ctx->bill.reserve - ctx->bill.cost;
     w->reserved -= ctx->bill.reserve;
-    w->owed += ctx->bill.cost;
+    w->spent += ctx->bill.cost;
     w->inflight--;
     w->last_use = ngx_current_msec;
-}
-
-
-/*
- * Redis acknowledged a settlement batch (the arguments of SETTLE after its
- * SHA1): what it charged to this worker's leases is no longer owed.
- */
-
-void
-ngx_ai_relay_lease_settled(ngx_ai_relay_main_conf_t *armcf, ngx_uint_t argc,
-    u_char **argv, size_t *lens)
-{
-    u_char                 *p, *last;
-    int64_t                 cost;
-    ngx_int_t               nkeys, nres, nleases, lp, i;
-    ngx_str_t               user;
-    ngx_ai_relay_wallet_t  *w;
-
-    if (armcf->worker->wallets == NULL || armcf->worker->nwallets == 0
-        || argc < 2)
-    {
-        return;
-    }
-
-    nkeys = ngx_atoi(argv[0], lens[0]);
-
-    if (nkeys < 5 || (ngx_uint_t) nkeys + 6 >= argc) {
-        return;
-    }
-
-#define ngx_ai_relay_settle_argv(i)  (nkeys + (i))
-
-    /* KEYS[1] "ar:{u<id>}:user" */
-
-    p = argv[1];
-    last = argv[1] + lens[1];
-
-    if (lens[1] < sizeof(NGX_AI_RELAY_RKEY_USER(""))
-        || ngx_strncmp(p, NGX_AI_RELAY_RKEY_U_HEAD,
-                       sizeof(NGX_AI_RELAY_RKEY_U_HEAD) - 1)
-           != 0)
-    {
-        return;
-    }
-
-    user.data = p + sizeof(NGX_AI_RELAY_RKEY_U_HEAD) - 1;
-    user.len = last - (sizeof(NGX_AI_RELAY_RKEY_U_TAIL NGX_AI_RELAY_RKEY_U_USER)
-                       - 1)
-               - user.data;
-
-    w = ngx_ai_relay_wallet(armcf, &user, 0);
-    if (w == NULL) {
-        return;
-    }
-
-    nres = ngx_atoi(argv[ngx_ai_relay_settle_argv(4)],
-                    lens[ngx_ai_relay_settle_argv(4)]);
-    nleases = ngx_atoi(argv[ngx_ai_relay_settle_argv(5)],
-                       lens[ngx_ai_relay_settle_argv(5)]);
-
-    if (nres == NGX_ERROR || nleases == NGX_ERROR) {
-        return;
-    }
-
-    /* ARGV[7..]: 3 per key of KEYS[6..], 3 per reservation, then leases */
-
-    lp = 7 + 3 * (nkeys - 5) + 3 * nres;
-
-    for (i = 0; i < nleases; i++) {
-        if ((ngx_uint_t) ngx_ai_relay_settle_argv(lp + 3 * i + 2) >= argc) {
-            return;
-        }
-
-        if (lens[ngx_ai_relay_settle_argv(lp + 3 * i)] != w->lease.len
-            || ngx_strncmp(argv[ngx_ai_relay_settle_argv(lp + 3 * i)],
-                           w->lease.data, w->lease.len) != 0)
-        {
-            continue;
-        }
-
-        cost = ngx_atoof(argv[ngx_ai_relay_settle_argv(lp + 3 * i + 2)],
-                         lens[ngx_ai_relay_settle_argv(lp + 3 * i + 2)]);
-
-        if (cost > 0) {
-            w->owed -= cost;
-        }
-    }
-
-#undef ngx_ai_relay_settle_argv
 }
 
 
@@ -698,7 +621,6 @@ ngx_ai_relay_lease_reply(void *data, redisReply *reply)
 
         w->active = 0;
         w->available = 0;
-        w->owed = 0;
         ngx_ai_relay_lease_new_id(w->armcf, w);
         return;
     }
@@ -777,10 +699,13 @@ ngx_ai_relay_lease_release(ngx_ai_relay_main_conf_t *armcf,
            == NGX_OK
         && (argv[6] = ngx_pnalloc(pool, NGX_INT64_LEN)) != NULL)
     {
-        /* what the worker spent but Redis has not settled stays */
+        /*
+         * all the worker took out of the lease: Redis keeps what its
+         * settlements have not charged yet
+         */
 
         lens[6] = ngx_sprintf((u_char *) argv[6], "%L",
-                              ngx_max(w->owed, 0) + w->reserved)
+                              w->spent + w->reserved)
                   - (u_char *) argv[6];
 
         /* unanswered, the lease is refunded after the reservation TTL */
@@ -879,19 +804,6 @@ ngx_ai_relay_lease_tick(ngx_event_t *ev)
             if (ngx_exiting
                 || ngx_current_msec - w->last_use >= NGX_AI_RELAY_LEASE_IDLE)
             {
-                /*
-                 * settlements on their way are acknowledged within a tick:
-                 * wait for them rather than keep their cost in the lease
-                 * until its deadline; parked ones (Redis refusing) are not
-                 * waited for
-                 */
-
-                if (w->active && w->owed > 0 && armcf->worker->redis->critical
-                    && w->defer++ < 8)
-                {
-                    continue;
-                }
-
                 if (w->active) {
                     ngx_ai_relay_lease_release(armcf, w, 0);
 

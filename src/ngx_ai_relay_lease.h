@@ -40,8 +40,6 @@ void ngx_ai_relay_lease_version(ngx_ai_relay_main_conf_t *armcf,
 void ngx_ai_relay_lease_exit(ngx_ai_relay_main_conf_t *armcf);
 ngx_int_t ngx_ai_relay_lease_give_back(ngx_ai_relay_main_conf_t *armcf,
     ngx_str_t *user);
-void ngx_ai_relay_lease_settled(ngx_ai_relay_main_conf_t *armcf,
-    ngx_uint_t argc, u_char **argv, size_t *lens);
 
 
 #endif /* _NGX_AI_RELAY_LEASE_H_INCLUDED_ */

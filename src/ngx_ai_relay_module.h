@@ -61,10 +61,6 @@ typedef struct ngx_ai_relay_main_conf_s  ngx_ai_relay_main_conf_t;
 typedef struct ngx_ai_relay_worker_s  ngx_ai_relay_worker_t;
 typedef struct ngx_ai_relay_metrics_slot_s  ngx_ai_relay_metrics_slot_t;
 
-/* Redis acknowledged a settlement: SETTLE's arguments after its SHA1 */
-typedef void (*ngx_ai_relay_settled_pt)(ngx_ai_relay_main_conf_t *armcf,
-    ngx_uint_t argc, u_char **argv, size_t *lens);
-
 
 /*
  * A worker's run-time state, apart from the configuration: set up by
@@ -85,7 +81,6 @@ struct ngx_ai_relay_worker_s {
     ngx_msec_t                    journal_backoff;
     ngx_event_t                   journal_scan;  /* files of exited workers */
     time_t                        journal_mtime;
-    ngx_ai_relay_settled_pt       on_settled;
     ngx_queue_t                   release_queue; /* RELEASEs waiting for */
     ngx_uint_t                    release_n;     /* the link to be back */
     ngx_event_t                   release_retry;

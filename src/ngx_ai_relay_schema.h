@@ -148,7 +148,9 @@
  * deadline (unix time; past it, AUTH refunds it), the uUSD reserved from
  * the balance (a lease's: what is left, negative if overspent), the uUSD
  * of those reserved from the key's quota, and the key's SHA-256.  A
- * lease's has "0" and no key: "<deadline>|<uUSD left>|0|".
+ * lease's has no key, and in place of the key's part the uUSD that
+ * settlements charged to it so far: "<deadline>|<uUSD left>|<uUSD
+ * charged>|" (RELEASE keeps what the worker spent less that).
  */
 
 #define NGX_AI_RELAY_RES(deadline, amount, key_amount, sha)                   \

@@ -172,7 +172,6 @@ ngx_ai_relay_worker_init(ngx_ai_relay_main_conf_t *armcf)
     wk->release_retry.data = armcf;
     wk->release_retry.log = ngx_cycle->log;
     wk->release_retry.cancelable = 1;
-    wk->on_settled = ngx_ai_relay_lease_settled;
     wk->on_pending_item = ngx_ai_relay_settle_adopt;
 
     ngx_ai_relay_metrics_worker_init(armcf);

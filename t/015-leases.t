@@ -3,7 +3,8 @@
 # otherwise refund it while the worker spends it); a user whose balance
 # went into this worker's lease is not refused while that lease would
 # cover the request; RELEASE keeps what the worker spent but Redis has not
-# settled yet; a RELEASE of a lease Redis refuses is sent again.
+# settled yet, and no more (a settlement on its way ahead of the RELEASE is
+# not kept twice); a RELEASE of a lease Redis refuses is sent again.
 #
 # repeat_each(1): the blocks drive a lease through its life once.
 
@@ -12,7 +13,7 @@ use AIRelayTest;
 use Test::Nginx::Socket;
 
 repeat_each(1);
-plan tests => repeat_each() * 34;
+plan tests => repeat_each() * 43;
 
 master_on();
 workers(1);
@@ -171,3 +172,36 @@ my $sum = 0;
 $sum += $_->{cost} for records(1);
 is(user_field(1, 'balance'), 1_000_000 - $sum, 'exactly the recorded costs');
 
+
+
+
+=== TEST 5: a lease goes back while its last settlement is still on its way (Redis holds writes): the settlement is charged to the lease, not kept a second time, and nothing is held afterwards
+--- init
+AIRelayTest::seed_world(balance => 1_000_000, price => \%::Price);
+--- http_config eval: AIRelayTest::http_config(timeout => "30s")
+--- config eval: $::Config
+--- request eval
+"POST /v1/chat/completions\n$::Small"
+--- more_headers eval: $::Key
+--- response_body_like: Hi there
+--- timeout: 30
+--- redis_check
+for (1 .. 30) {
+    my ($status) = relay_post('/v1/chat/completions', $main::Small);
+    die "warm-up answered $status\n" unless $status == 200;
+}
+ok(wait_for(sub { records(1) == 31 }), 'warm-up settled');
+ok((grep { /^l/ } @{ redis('HKEYS', 'ar:{u1}:res') }), 'the worker holds a lease');
+# writes wait (reads do not) for longer than the worker waits before it
+# gives an idle lease back: the next request's SETTLE, then the lease's
+# RELEASE, queue up behind the pause, in that order
+redis('CLIENT', 'PAUSE', 6000, 'WRITE');
+my ($status) = relay_post('/v1/chat/completions', $main::Small);
+is($status, 200, 'served on the lease while Redis holds writes');
+is(scalar records(1), 31, 'its settlement is not applied yet');
+ok(wait_for(sub { records(1) == 32 }, 15), 'applied once writes go on');
+ok(wait_for(sub { redis('HLEN', 'ar:{u1}:res') == 0 }, 5),
+   'the lease went back whole: nothing held until its TTL');
+my $sum = 0;
+$sum += $_->{cost} for records(1);
+is(user_field(1, 'balance'), 1_000_000 - $sum, 'exactly the recorded costs');

@@ -39,7 +39,7 @@ if (u[1] or u[2]) and (tonumber(u[4]) or 0) <= now then
         redis.call('HINCRBY', KEYS[1], 'balance', amt)
       end
       local kk = ARGV[8] .. RKEY_U_KEY .. h
-      if kamt ~= '0' and redis.call('EXISTS', kk) == 1 then
+      if kamt ~= '0' and h ~= '' and redis.call('EXISTS', kk) == 1 then
         redis.call('HINCRBY', kk, 'quota', kamt)
       end
       redis.call('HDEL', KEYS[3], res[i])

@@ -26,15 +26,15 @@ if redis.call('EXISTS', ARGV[7] .. RKEY_U_GONE .. ARGV[1]) == 1 then
 end
 local v = redis.call('HGET', KEYS[2], ARGV[1])
 if ARGV[6] == '1' and not v then return -1 end
-local rem = 0
+local rem, charged = 0, '0'
 if v then
-  local _, amt = string.match(v, RES_PATTERN)
-  rem = tonumber(amt) or 0
+  local _, amt, c = string.match(v, RES_PATTERN)
+  rem, charged = tonumber(amt) or 0, c or '0'
 end
 local deadline = tonumber(ARGV[3]) + tonumber(ARGV[4])
 local function keep(amount)
   redis.call('HSET', KEYS[2], ARGV[1], string.format(RES_FORMAT, deadline,
-             string.format('%.0f', amount), 0, ''))
+             string.format('%.0f', amount), charged, ''))
 end
 local u = redis.call('HMGET', KEYS[1], 'status', 'balance', 'unlimited')
 local grant = 0

@@ -5,10 +5,12 @@
 --
 -- KEYS[1] ar:{u<id>}:user        KEYS[2] ar:{u<id>}:res
 -- ARGV[1] lease or request id
--- for a lease:   ARGV[2] micro-USD its worker spent but Redis has not
---                settled yet: that much stays in the lease for those
---                settlements (what they do not take is refunded at the
---                deadline)
+-- for a lease:   ARGV[2] micro-USD its worker took out of it in all
+--                (requests that ended, and what running ones hold); less
+--                what settlements charged to the lease so far (its third
+--                field), that much stays in the lease for the settlements
+--                still on their way (what they do not take is refunded at
+--                the deadline)
 -- for a request: ARGV[2] "ar:{u<id>}:" (a reservation's key quota part
 --                goes back to that key); ARGV[3] seconds to keep
 --                "ar:{u<id>}:gone:<request id>", which makes an AUTH still
@@ -28,6 +30,8 @@ local d, rem, kamt, h = string.match(v, RES_PATTERN)
 if not d then return 0 end
 rem = tonumber(rem)
 if owed then
+  if h ~= '' then return 0 end
+  owed = owed - tonumber(kamt)
   if owed < 0 then owed = 0 end
   if rem > owed then
     redis.call('HINCRBY', KEYS[1], 'balance', string.format('%.0f', rem - owed))
@@ -35,7 +39,8 @@ if owed then
   end
   if rem ~= 0 then
     redis.call('HSET', KEYS[2], ARGV[1],
-               string.format(RES_FORMAT, d, string.format('%.0f', rem), 0, ''))
+               string.format(RES_FORMAT, d, string.format('%.0f', rem), kamt,
+                             ''))
     return 1
   end
   redis.call('HDEL', KEYS[2], ARGV[1])

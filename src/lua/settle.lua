@@ -14,8 +14,9 @@
 -- ARGV[6] G, key and model pairs
 -- then per key of KEYS[6..]: cost (micro-USD), requests, tokens
 -- then R times: request id, key (1 for KEYS[6]...), cost
--- then L times: lease id, key, cost: it comes out of the lease, or out
--- of the balance once the lease is gone
+-- then L times: lease id, key, cost: it comes out of the lease (and is
+-- added to what the lease counts as charged), or out of the balance
+-- once the lease is gone
 -- then G times: key id, model, requests, errors, prompt tokens,
 -- completion tokens, cost (the daily counters)
 -- then the records, one per request: JSON objects, added as one stream
@@ -111,11 +112,14 @@ for i = lp, gp - 1, 3 do
   local k = keys[tonumber(ARGV[i + 1])]
   local spent = k.unl and 0 or tonumber(ARGV[i + 2])
   local v = redis.call('HGET', KEYS[2], ARGV[i])
-  local d, rem
-  if v then d, rem = string.match(v, RES_PATTERN) end
-  if d then
+  local d, rem, charged, h
+  if v then d, rem, charged, h = string.match(v, RES_PATTERN) end
+  if d and h == '' then
+    -- what the worker counted as spent, charged or not (RELEASE needs it)
     redis.call('HSET', KEYS[2], ARGV[i],
-               string.format(RES_FORMAT, d, int(tonumber(rem) - spent), 0, ''))
+               string.format(RES_FORMAT, d, int(tonumber(rem) - spent),
+                             int(tonumber(charged) + tonumber(ARGV[i + 2])),
+                             ''))
   else
     bal = bal - spent
   end

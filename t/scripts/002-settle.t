@@ -10,7 +10,7 @@ use AIRelayTest;
 use List::Util qw(sum0);
 use Test::More;
 
-plan tests => 75;
+plan tests => 77;
 
 my $NOW = 1_800_000_030;
 my $MINUTE = int($NOW / 60);
@@ -117,13 +117,18 @@ is(key_field(1, $TEST_KEY, 'quota'), 4700, 'to the key quota too');
 world(balance => 5000, res => { l1 => "$LATER|5000|0|" });
 is(settle(keys => [[$KH, 1200, 1, 15]], leases => [['l1', 1, 1200]]), 1,
    'a request on a lease');
-is(res('l1'), "$LATER|3800|0|", 'its cost comes out of the lease');
+is(res('l1'), "$LATER|3800|1200|",
+   'its cost comes out of the lease and is counted as charged to it');
 is(user_field(1, 'balance'), 5000, 'not out of the balance');
 is(key_field(1, $TEST_KEY, 'used'), 1200, 'key: used');
+is(settle(batch => 'b2', keys => [[$KH, 300, 1, 15]],
+          leases => [['l1', 1, 300]]), 1, 'a second request on the lease');
+is(res('l1'), "$LATER|3500|1500|", 'what is charged to the lease adds up');
 
 world(balance => 5000, res => { l1 => "$LATER|500|0|" });
 settle(leases => [['l1', 1, 1200]]);
-is(res('l1'), "$LATER|-700|0|", 'a lease spent beyond what it held owes it');
+is(res('l1'), "$LATER|-700|1200|",
+   'a lease spent beyond what it held owes it');
 is(user_field(1, 'balance'), 5000, 'until its deadline (AUTH)');
 
 world(balance => 5000);
@@ -137,7 +142,7 @@ is(settle(keys => [[$KH, 1500, 3, 30]],
           res => [['r1', 1, 300]], leases => [['l1', 1, 1200]]),
    3, 'a batch of reservations and leases');
 is(user_field(1, 'balance'), 5700, 'balance: the reservation\'s part');
-is(res('l1'), "$LATER|3800|0|", 'lease: its part');
+is(res('l1'), "$LATER|3800|1200|", 'lease: its part');
 is(user_field(1, 'used'), 1500, 'used: all of it');
 is(user_field(1, 'requests'), 3, 'requests: all of them');
 is(scalar @{ redis('XRANGE', "${U}log", '-', '+')->[0][1] }, 6,
@@ -173,7 +178,8 @@ settle(keys => [[$KH, 500, 2, 10]], res => [['r1', 1, 300]],
        leases => [['l1', 1, 200]],
        groups => [['1', 'm', 2, 0, 5, 5, 500]]);
 is(user_field(1, 'balance'), 0, 'unlimited user: balance untouched');
-is(res('l1'), "$LATER|0|0|", 'lease untouched');
+is(res('l1'), "$LATER|0|200|",
+   'lease: nothing taken, the cost its worker counted is counted charged');
 is(user_field(1, 'used'), 500, 'but used counted');
 is(key_field(1, $TEST_KEY, 'used'), 500, 'on the key too');
 is(stat_field('cost'), 500, 'and in the daily counters');

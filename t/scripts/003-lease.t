@@ -11,7 +11,7 @@ use lib 't/helpers';
 use AIRelayTest;
 use Test::More;
 
-plan tests => 37;
+plan tests => 39;
 
 my $NOW = 1_800_000_030;
 my $U = 'ar:{u1}:';
@@ -86,6 +86,11 @@ my $bal = user_field(1, 'balance');
 is(lease(want => 0, held => 1, now => $NOW + 20), 0, 'refresh: LEASE of 0');
 is(lease_of(), ($NOW + 320) . '|300|0|', 'the deadline moved, nothing else');
 is(user_field(1, 'balance'), $bal, 'balance untouched');
+
+world(lease => "$NOW|300|700|");
+is(lease(want => 2000, held => 1, now => $NOW + 10), 2000,
+   'top-up of a lease settlements charged');
+is(lease_of(), ($NOW + 310) . '|2300|700|', 'what was charged to it is kept');
 
 world(lease => "$NOW|-200|0|");
 is(lease(want => 0, held => 1), 0, 'refresh of an overspent lease');

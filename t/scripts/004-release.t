@@ -10,7 +10,7 @@ use lib 't/helpers';
 use AIRelayTest;
 use Test::More;
 
-plan tests => 35;
+plan tests => 44;
 
 my $NOW = 1_800_000_030;
 my $LATER = $NOW + 300;
@@ -63,6 +63,25 @@ world(res => { l1 => "$LATER|5000|0|" });
 is(release_lease('l1', -7), 1, 'owed below zero counts as zero');
 is(user_field(1, 'balance'), 6000, 'all of it back');
 ok(!defined res('l1'), 'the lease is gone');
+
+# what the worker took out in all, less what settlements charged: a
+# settlement applied just before the RELEASE (sent ahead of it on the
+# same link, acknowledged after) is not kept a second time
+world(res => { l1 => "$LATER|3800|1200|" });
+is(release_lease('l1', 1200), 1, 'a lease whose one settlement was applied');
+is(user_field(1, 'balance'), 4800, 'all that is left back');
+ok(!defined res('l1'), 'nothing kept: the lease is gone');
+
+world(res => { l1 => "$LATER|3800|1200|" });
+is(release_lease('l1', 2000), 1, 'a lease with 800 not settled yet');
+is(user_field(1, 'balance'), 4000, 'the rest back');
+is(res('l1'), "$LATER|800|1200|", 'the 800 stay, the charged count too');
+is(run_script('settle', ["${U}user", "${U}res", "${U}done:b9", "${U}log",
+                         "${U}stats:20270115", "${U}key:$KH"],
+              'b9', $NOW, 1000, 0, 1, 0, 800, 1, 10, 'l1', 1, 800,
+              '{"n":1}'), 1, 'the late settlement');
+is(res('l1'), "$LATER|0|2000|", 'takes what was kept for it');
+is(user_field(1, 'balance'), 4000, 'and nothing from the balance');
 
 world(res => { l1 => "$LATER|-300|0|" });
 is(release_lease('l1', 0), 1, 'an overspent lease');
