@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# `make bench-cluster`: the relay's CPU per request on one Redis against a
-# 3-master Redis Cluster (3 replicas), in the same run, and two relays (two
-# nginx) on that cluster at once.  Non-stream requests through wrk; CPU =
-# the relays' workers + every Redis process, user + system, from /proc.
-# Results: build/bench/cluster-latest.txt.
+# `make bench-cluster` (and the last part of `make bench`): the relay's CPU
+# per request on one Redis against a 3-master Redis Cluster (3 replicas),
+# in the same run, and two relays (two nginx) on that cluster at once, each
+# also as a ratio to plain nginx proxy_pass measured in the same run.
+# Non-stream requests through wrk; CPU = the fronts' workers + every Redis
+# process, user + system, from /proc.  Results:
+# build/bench/cluster-latest.txt.
 #
 #   BENCH_SECONDS=10        wrk seconds per figure
 #   BENCH_REPS=3            repetitions, interleaved; medians reported
 #   BENCH_CONNS=32          connections per relay
 #   BENCH_CLUSTER_BASE=2293 ports: +0 Redis, +1 mock, +2 relay on Redis,
-#                           +3 relay on the cluster, +4 the second relay
+#                           +3 relay on the cluster, +4 the second relay,
+#                           +5 plain proxy_pass
 #   BENCH_CLUSTER_PORT=7307 the cluster's nodes (6, and +10000: bus)
 #
 # Everything it starts it stops (the cluster with t/cluster.sh, which stops
@@ -32,6 +35,7 @@ MOCK_PORT=$((BASE + 1))
 R1_PORT=$((BASE + 2))
 C1_PORT=$((BASE + 3))
 C2_PORT=$((BASE + 4))
+P1_PORT=$((BASE + 5))
 
 KEY=sk-bench0000000000000000000000000000000000000000001
 B=$BUILD/bench
@@ -79,7 +83,7 @@ stop_nginx() {
 }
 
 cleanup() {
-    for n in r1 c1 c2 mock; do stop_nginx "$n"; done
+    for n in p1 r1 c1 c2 mock; do stop_nginx "$n"; done
     "$TOP/t/cluster.sh" stop "$CPORT" || true
     if [ -n "$REDIS_PID" ]; then
         kill "$REDIS_PID" 2>/dev/null || true
@@ -88,8 +92,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-redis_pids() {   # the single Redis, or the cluster's six
-    if [ "$1" = single ]; then
+redis_pids() {   # the single Redis, or the cluster's six, or none
+    if [ "$1" = none ]; then
+        return 0
+    elif [ "$1" = single ]; then
         echo "$REDIS_PID"
     else
         cat "$BUILD/cluster-$CPORT"/*/redis.pid
@@ -138,7 +144,10 @@ figure() {
 }
 
 port() {
-    case $1 in r1) echo "$R1_PORT" ;; c1) echo "$C1_PORT" ;; c2) echo "$C2_PORT" ;; esac
+    case $1 in
+        p1) echo "$P1_PORT" ;; r1) echo "$R1_PORT" ;;
+        c1) echo "$C1_PORT" ;; c2) echo "$C2_PORT" ;;
+    esac
 }
 
 render_front() {   # name port redis-line
@@ -159,12 +168,24 @@ render_front() {   # name port redis-line
     return 0
 }
 
+render_proxy() {   # name port: the same front, plain proxy_pass
+    mkdir -p "$RUN/$1/conf" "$RUN/$1/logs" "$RUN/$1/tmp"
+    perl "$TOOLS/render.pl" "$TOP/bench/conf/front.conf.in" \
+        "$RUN/$1/conf/nginx.conf" \
+        FRONT_MASK="$(printf '%*s' "$(nproc)" '' | tr ' ' 1)" \
+        NOFILE="$NOFILE" WCONNS=$((NOFILE - 64)) MOCK_PORT="$MOCK_PORT" \
+        PORT="$2" RELAY_LOAD= RELAY_HTTP= \
+        RELAY_LOCATION="            proxy_pass             http://mock;"
+    [ "$(id -u)" = 0 ] && echo "user root;" >> "$RUN/$1/conf/nginx.conf"
+    return 0
+}
+
 main() {
     command -v wrk >/dev/null || die "wrk is missing (make bench-deps)"
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     NOFILE=$(ulimit -n)
     "$TOP/tools/ports-free.sh" "$REDIS_PORT" "$MOCK_PORT" "$R1_PORT" \
-        "$C1_PORT" "$C2_PORT" || exit 1
+        "$C1_PORT" "$C2_PORT" "$P1_PORT" || exit 1
     rm -rf "$RUN"
     mkdir -p "$RUN/redis" "$RUN/mock/conf" "$RUN/mock/logs" "$RUN/mock/tmp" "$DATA"
     perl "$TOOLS/mkdata.pl" "$TOP/bench/mock" "$DATA"
@@ -187,23 +208,26 @@ main() {
         WCONNS=$((NOFILE - 64)) MOCK_PORT="$MOCK_PORT" ECHO_MODULE="$ECHO_MODULE" \
         IDLE_HOLD=30 COMPLETION="@$DATA/completion.txt" \
         SSE_ALL="@$DATA/sse_all.conf" SSE_FIRST="@$DATA/sse_first.conf" \
-        SSE_REST="@$DATA/sse_rest.conf"
+        SSE_REST="@$DATA/sse_rest.conf" ASSE_ALL="@$DATA/asse_all.conf"
     [ "$(id -u)" = 0 ] && echo "user root;" >> "$RUN/mock/conf/nginx.conf"
 
     local seeds="127.0.0.1:$CPORT 127.0.0.1:$((CPORT + 1)) cluster"
     render_front r1 "$R1_PORT" "127.0.0.1:$REDIS_PORT"
     render_front c1 "$C1_PORT" "$seeds"
     render_front c2 "$C2_PORT" "$seeds"
-    for n in mock r1 c1 c2; do start_nginx "$n"; done
+    render_proxy p1 "$P1_PORT"
+    for n in mock p1 r1 c1 c2; do start_nginx "$n"; done
 
     # warm: connections, slot maps, scripts, leases
-    local f
-    for f in r1 c1 c2; do
-        SECS=1 figure warm-$f "$([ $f = r1 ] && echo single || echo cluster)" "$f" >/dev/null
+    local f r
+    for f in p1 r1 c1 c2; do
+        case $f in p1) r=none ;; r1) r=single ;; *) r=cluster ;; esac
+        SECS=1 figure warm-$f "$r" "$f" >/dev/null
     done
 
     : > "$RUN/raw"
     for rep in $(seq 1 "$REPS"); do
+        figure proxy none p1 | tee -a "$RUN/raw" >&2
         figure single single r1 | tee -a "$RUN/raw" >&2
         figure cluster cluster c1 | tee -a "$RUN/raw" >&2
         figure two_nodes cluster c1 c2 | tee -a "$RUN/raw" >&2
@@ -212,7 +236,8 @@ main() {
     {
         echo "# make bench-cluster $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
              "$SECS s x $REPS, $CONNS connections per relay, non-stream"
-        echo "# CPU per request = relay workers + all Redis processes (medians)"
+        echo "# CPU per request = front workers + all Redis processes (medians);"
+        echo "# x_proxy: cpu_us / plain proxy_pass's; x_single: / one Redis's"
         awk '{ n = $1; for (i = 2; i <= NF; i++) { split($i, kv, "=");
                    v[n, kv[1], ++c[n, kv[1]]] = kv[2] } names[n] = 1 }
              function med(n, k,   m, i, j, t, a) {
@@ -221,13 +246,17 @@ main() {
                      if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
                  return a[int((m + 1) / 2)] }
              END {
-                 printf "%-10s %10s %10s %10s %10s %8s\n", "figure",
-                        "req/s", "cpu_us", "relay_us", "redis_us", "errors"
-                 split("single cluster two_nodes", order, " ")
-                 for (o = 1; o <= 3; o++) { n = order[o]
-                     printf "%-10s %10.0f %10.1f %10.1f %10.1f %8d\n", n,
-                            med(n, "requests") / secs, med(n, "cpu_us"),
+                 px = med("proxy", "cpu_us"); sg = med("single", "cpu_us")
+                 printf "%-10s %10s %10s %10s %10s %8s %8s %8s\n", "figure",
+                        "req/s", "cpu_us", "front_us", "redis_us", "x_proxy",
+                        "x_single", "errors"
+                 split("proxy single cluster two_nodes", order, " ")
+                 for (o = 1; o <= 4; o++) { n = order[o]; cu = med(n, "cpu_us")
+                     printf "%-10s %10.0f %10.1f %10.1f %10.1f %8.2f %8s %8d\n",
+                            n, med(n, "requests") / secs, cu,
                             med(n, "front_us"), med(n, "redis_us"),
+                            (px > 0 ? cu / px : 0),
+                            (n == "proxy" ? "-" : sprintf("%.2f", cu / sg)),
                             med(n, "errors") }
              }' secs="$SECS" "$RUN/raw"
         echo
