@@ -67,9 +67,11 @@ FUZZ_DIFF_SRCS = $(TOP)/fuzz/fuzz_usage_diff.c \
 # the multipart parser and the model finder
 FUZZ_MP_SRCS = $(TOP)/fuzz/fuzz_multipart.c \
                $(TOP)/src/ngx_ai_relay_multipart.c \
-               $(TOP)/src/ngx_ai_relay_rename.c
+               $(TOP)/src/ngx_ai_relay_rename.c \
+               $(TOP)/src/ngx_ai_relay_audio.c
 FUZZ_MP_HDRS = $(TOP)/src/ngx_ai_relay_multipart.h \
-               $(TOP)/src/ngx_ai_relay_rename.h
+               $(TOP)/src/ngx_ai_relay_rename.h \
+               $(TOP)/src/ngx_ai_relay_audio.h
 
 fuzz: fuzz-json-scan fuzz-sse fuzz-slot fuzz-multipart
 

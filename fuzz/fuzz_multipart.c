@@ -3,7 +3,8 @@
  * Copyright (C) ngx_ai_relay authors
  *
  * libFuzzer target for the multipart parser (and the answer's model
- * finder): the input's first line is the boundary, the rest the body.
+ * finder, and an audio file's duration from its first bytes): the
+ * input's first line is the boundary, the rest the body.
  * The body is fed whole and cut at points derived from the input; both
  * feeds must agree on every part, and every value kept must be the
  * body's own bytes at the part's offsets.
@@ -16,6 +17,7 @@
 
 #include "ngx_ai_relay_multipart.h"
 #include "ngx_ai_relay_rename.h"
+#include "ngx_ai_relay_audio.h"
 
 
 static void
@@ -51,6 +53,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t             ct[128];
     const uint8_t      *nl, *body;
     ngx_ai_relay_mp_t  *m1, *m2;
+
+    /* a file that is not empty plays for a second at least */
+
+    if (size && (ngx_ai_relay_audio_seconds(data, size, size) == 0
+                 || ngx_ai_relay_audio_seconds(data, size / 2, size) == 0))
+    {
+        abort();
+    }
 
     if (ngx_ai_relay_rename_find(data, size, &a, &z)) {
         if (!(a < z && z <= size && data[a] == '"' && data[z - 1] == '"')) {

@@ -108,6 +108,26 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ctx->bill.reserve = (int64_t) 1 << 61;
     }
 
+    /*
+     * a transcription priced by the second: as long as its file can play
+     * (the usage the upstream reports is charged in the end)
+     */
+
+    if (ctx->body.audio_seconds > 0 && ctx->route.price.per_second > 0
+        && ctx->bill.reserve < ((int64_t) 1 << 61))
+    {
+        if (ctx->body.audio_seconds
+            > (((int64_t) 1 << 61) - ctx->bill.reserve)
+              / ctx->route.price.per_second)
+        {
+            ctx->bill.reserve = (int64_t) 1 << 61;
+
+        } else {
+            ctx->bill.reserve += ctx->body.audio_seconds
+                                 * ctx->route.price.per_second;
+        }
+    }
+
     if (ctx->body.usage_format == NGX_AI_RELAY_FMT_OPENAI_IMAGES) {
         pu.images = ctx->body.images_requested;
         pu.image_size = (char *) ctx->body.image_size.data;

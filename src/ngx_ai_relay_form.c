@@ -20,6 +20,7 @@
 #include "ngx_ai_relay_module.h"
 #include "ngx_ai_relay_form.h"
 #include "ngx_ai_relay_error.h"
+#include "ngx_ai_relay_audio.h"
 
 
 static ngx_int_t ngx_ai_relay_form_filter(ngx_http_request_t *r,
@@ -128,7 +129,7 @@ ngx_ai_relay_form_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ngx_int_t                 n;
     ngx_str_t                 v;
     ngx_ai_relay_mp_t        *mp;
-    ngx_ai_relay_mp_part_t   *model;
+    ngx_ai_relay_mp_part_t   *model, *file;
 
     static const char  *single[] = { "model", "n", "size", "quality",
                                      "stream", "seconds", "response_format" };
@@ -259,6 +260,20 @@ ngx_ai_relay_form_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                                    "response_format must be 'json' or "
                                    "'verbose_json'.");
             return NGX_ERROR;
+        }
+
+        /*
+         * how long the audio can play, from its first bytes (the parser
+         * kept them): a price by the second reserves that much
+         */
+
+        file = ngx_ai_relay_mp_find(mp, "file");
+
+        if (file && file->file) {
+            ctx->body.audio_seconds = (int64_t) ngx_ai_relay_audio_seconds(
+                file->value,
+                ngx_min(file->end - file->start, NGX_AI_RELAY_MP_VALUE_LEN),
+                file->end - file->start);
         }
     }
 

@@ -230,6 +230,7 @@ typedef struct {
     int64_t                       images_requested;
     int64_t                       characters;    /* audio/speech input */
     int64_t                       seconds;       /* of a video asked for */
+    int64_t                       audio_seconds; /* the file plays at most */
     ngx_str_t                     image_size;
     ngx_str_t                     image_quality;
     ngx_ai_relay_mp_t            *form;          /* multipart (form.c) */

@@ -12,7 +12,7 @@ use Digest::SHA qw(sha256_hex);
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 87;
+plan tests => repeat_each() * 99;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -85,6 +85,16 @@ our $Audio = "ID3\x00\x01\r\n--" . substr($B, 0, 8) . "\r\n\xff\xfe"
 our $Form = form(['file', $Audio, 'speech.mp3'], ['model', 'stt'],
                  ['response_format', 'json']);
 our $CT = "Content-Type: multipart/form-data; boundary=$B";
+
+# a WAV file of mono 16 kHz 16-bit PCM (32000 bytes a second) playing
+# $secs seconds, its 44-byte header included in the size
+sub wav {
+    my ($secs) = @_;
+    my $data = 32000 * $secs;
+    return 'RIFF' . pack('V', 36 + $data) . 'WAVE' . 'fmt ' . pack('V', 16)
+           . pack('vvVVvv', 1, 1, 16000, 32000, 2, 16) . 'data'
+           . pack('V', $data) . ("\0" x $data);
+}
 
 # a world with model "stt" on channel 1, the upstream's name "stt-real"
 sub world {
@@ -445,4 +455,42 @@ main::world(mock => '/mock/echo');
 ["unsupported_response_format", "unsupported_response_format", "stt-real"]
 --- redis_check
 ok(wait_for(sub { records(1) == 1 }), 'one record: the verbose_json one');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+
+
+
+=== TEST 16: a transcription priced by the second reserves as long as its file plays (a WAV's header says: 10 s and 44 bytes, so 11 s): a balance short of that is refused before anything goes
+--- init
+main::world(mock => '/mock/sec', price => { second => 100_000, request => 0 });
+AIRelayTest::redis('HSET', 'ar:{u1}:user', 'balance', 1_000_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/audio/transcriptions\n" . main::form(['file', main::wav(10), 'talk.wav'], ['model', 'stt'])
+--- more_headers eval: "$::Key\n$::CT"
+--- error_code: 402
+--- response_body_like: insufficient
+--- redis_check
+is(user_field(1, 'balance'), 1_000_000, 'balance untouched');
+is(scalar records(1), 0, 'no record');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation');
+
+
+
+=== TEST 17: the same file with a balance that covers 11 s: served, and charged the seconds the upstream reports (9.2, so 10)
+--- init
+main::world(mock => '/mock/sec', price => { second => 100_000, request => 0 });
+AIRelayTest::redis('HSET', 'ar:{u1}:user', 'balance', 1_200_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/audio/transcriptions\n" . main::form(['file', main::wav(10), 'talk.wav'], ['model', 'stt'])
+--- more_headers eval: "$::Key\n$::CT"
+--- response_body_like: Hello
+--- redis_check
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+my $r = last_record(1);
+is($r->{seconds}, 10, '9.2 seconds billed as 10');
+is($r->{cost}, 1_000_000, 'per second');
+is(user_field(1, 'balance'), 200_000, 'charged once');
 is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
