@@ -45,6 +45,8 @@ static int ngx_ai_relay_price_image_match(const char *key, const char *a,
     size_t alen, const char *b, size_t blen);
 static int64_t ngx_ai_relay_price_image(const ngx_ai_relay_price_t *p,
     const ngx_ai_relay_price_usage_t *usage);
+static int64_t ngx_ai_relay_price_second(const ngx_ai_relay_price_t *p,
+    const ngx_ai_relay_price_usage_t *usage);
 static int ngx_ai_relay_price_worst(int a, int b);
 
 
@@ -84,6 +86,29 @@ ngx_ai_relay_price_add_image(ngx_ai_relay_price_t *price, const char *key,
     memcpy(img->key, key, key_len);
     img->key[key_len] = '\0';
     img->price = image_price;
+
+    return 0;
+}
+
+
+int
+ngx_ai_relay_price_add_second(ngx_ai_relay_price_t *price, const char *key,
+    size_t key_len, int64_t second_price)
+{
+    ngx_ai_relay_price_image_t  *sec;
+
+    if (price->nseconds == NGX_AI_RELAY_PRICE_SECOND_MAX || key_len == 0
+        || key_len >= NGX_AI_RELAY_PRICE_IMAGE_KEY_LEN
+        || memchr(key, '\0', key_len) != NULL)
+    {
+        return -1;
+    }
+
+    sec = &price->seconds[price->nseconds++];
+
+    memcpy(sec->key, key, key_len);
+    sec->key[key_len] = '\0';
+    sec->price = second_price;
 
     return 0;
 }
@@ -254,7 +279,7 @@ ngx_ai_relay_price_cost(const ngx_ai_relay_price_t *price,
 
     if (usage->seconds > 0) {
         ngx_ai_relay_price_big_add_product(&acc, (uint64_t) usage->seconds,
-                                           (uint64_t) p.per_second);
+                            (uint64_t) ngx_ai_relay_price_second(&p, usage));
     }
 
     if (images > 0) {
@@ -930,4 +955,30 @@ ngx_ai_relay_price_big_get(const ngx_ai_relay_price_big_t *b, int64_t *v)
     *v = (int64_t) u;
 
     return 1;
+}
+
+
+/* the price of a second of this size, or per_second */
+
+static int64_t
+ngx_ai_relay_price_second(const ngx_ai_relay_price_t *p,
+    const ngx_ai_relay_price_usage_t *usage)
+{
+    unsigned  i;
+
+    if (usage->image_size == NULL) {
+        return p->per_second;
+    }
+
+    for (i = 0; i < p->nseconds; i++) {
+        if (usage->image_size_len == strlen(p->seconds[i].key)
+            && memcmp(p->seconds[i].key, usage->image_size,
+                      usage->image_size_len) == 0
+            && p->seconds[i].price >= 0)
+        {
+            return p->seconds[i].price;
+        }
+    }
+
+    return p->per_second;
 }

@@ -202,6 +202,11 @@ ngx_ai_relay_price_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
             (void) ngx_ai_relay_price_add_image(&ctx->route.price,
                                                 (char *) k.data + 6,
                                                 k.len - 6, v);
+
+        } else if (k.len > 7 && ngx_strncmp(k.data, "second:", 7) == 0) {
+            (void) ngx_ai_relay_price_add_second(&ctx->route.price,
+                                                 (char *) k.data + 7,
+                                                 k.len - 7, v);
         }
 
 #undef ngx_ai_relay_is

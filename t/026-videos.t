@@ -11,7 +11,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 59;
+plan tests => repeat_each() * 70;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -244,3 +244,43 @@ is($t{channel}, '1', 'its channel');
 is($t{request}, last_record(1)->{request_id}, 'the request that created it');
 is(user_field(1, 'balance'), 10_000_000 - 500_000, 'charged once');
 ok(redis('TTL', 'ar:{u1}:task:video_slow1') > 29 * 86400, 'for 30 days');
+
+
+
+=== TEST 6: a price per second by video size: a task of that size pays it, another size the model's per-second price
+--- init
+main::world(mock => '/mock/vid');
+AIRelayTest::seed_price('sora-2', 'second:1792x1024' => 250_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a wide shot\",\"seconds\":\"4\",\"size\":\"1792x1024\"}",
+ "POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a small shot\",\"seconds\":4,\"size\":\"1280x720\"}"]
+--- more_headers eval: $::Key
+--- response_body_like eval
+["video_abc123", "video_abc123"]
+--- redis_check
+ok(wait_for(sub { records(1) == 2 }), 'two records');
+my @c = sort { $a <=> $b } map { $_->{cost} } records(1);
+is_deeply(\@c, [100_000 + 4 * 50_000, 100_000 + 4 * 250_000],
+          'per second of its size, or the per-second price');
+is(user_field(1, 'balance'), 10_000_000 - 1_400_000, 'charged once each');
+
+
+
+=== TEST 7: the price of the video's size is what the submit reserves: a balance short of it is refused before anything goes
+--- init
+main::world(mock => '/mock/vid');
+AIRelayTest::seed_price('sora-2', 'second:1792x1024' => 250_000);
+AIRelayTest::redis('HSET', 'ar:{u1}:user', 'balance', 1_000_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/videos
+{"model":"sora-2","prompt":"a wide shot","seconds":"4","size":"1792x1024"}
+--- more_headers eval: $::Key
+--- error_code: 402
+--- response_body_like: insufficient
+--- redis_check
+is(user_field(1, 'balance'), 1_000_000, 'balance untouched');
+is(main::spy_lines(), 0, 'nothing forwarded');

@@ -10,7 +10,9 @@
  *                                 image:<size>:<quality> (uUSD),
  *                                 character (uUSD per 1M characters,
  *                                 audio/speech input), second (uUSD per
- *                                 second of transcribed audio or video)
+ *                                 second of transcribed audio or video),
+ *                                 second:<size> (uUSD per second of a
+ *                                 video of that size)
  *
  * Prices are given in exact USD ("2.50" per 1M tokens) and stored as
  * integer micro-USD.
@@ -29,6 +31,7 @@ static int ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args);
 static int ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args);
+static int ngx_ai_relay_cli_size_valid(const char *k, size_t len);
 
 
 static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_set_opts[] = {
@@ -42,6 +45,7 @@ static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_set_opts[] = {
     { "character", 1, 0 },
     { "second", 1, 0 },
     { "image-size-quality", 1, 1 },
+    { "second-size", 1, 1 },
     { "unset", 1, 1 },
     { "force", 0, 0 },
     { NULL, 0, 0 }
@@ -76,7 +80,8 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       "prices set MODEL [--input USD] [--cached-input USD] "
       "[--cache-write USD] [--cache-write-1h USD] [--output USD] "
       "[--request USD] [--image USD] [--character USD] [--second USD] "
-      "[--image-size-quality SIZE:QUALITY=USD]... [--unset FIELD]... "
+      "[--image-size-quality SIZE:QUALITY=USD]... [--second-size SIZE=USD]... "
+      "[--unset FIELD]... "
       "[--force]",
       "Set prices of a model (or alias: an alias may be priced apart from\n"
       "its target; the relay uses the first priced name of the chain).\n"
@@ -96,8 +101,11 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       "                         second of a video task (its \"seconds\")\n"
       "  --image-size-quality 1024x1024:hd=USD   per image of that size and\n"
       "                         quality (either may be *); at most 8\n"
+      "  --second-size 1792x1024=USD   per second of a video task of that\n"
+      "                         size (its \"size\"); others pay --second;\n"
+      "                         at most 8\n"
       "  --unset FIELD          remove a field (input, cached_input, ...,\n"
-      "                         image:1024x1024:hd)\n"
+      "                         image:1024x1024:hd, second:1792x1024)\n"
       "  --force                allow a name that is not a model (yet)\n"
       "Amounts are exact USD with at most 6 decimals (0.075, 2.5, 15).\n" },
 
@@ -131,6 +139,10 @@ ngx_ai_relay_cli_price_field_valid(const char *f)
         }
     }
 
+    if (strncmp(f, "second:", 7) == 0) {
+        return ngx_ai_relay_cli_size_valid(f + 7, strlen(f + 7));
+    }
+
     if (strncmp(f, "image:", 6) != 0) {
         return 0;
     }
@@ -139,6 +151,29 @@ ngx_ai_relay_cli_price_field_valid(const char *f)
 
     return colon && colon > f + 6 && colon[1] != '\0'
            && strlen(f + 6) < NGX_AI_RELAY_PRICE_IMAGE_KEY_LEN;
+}
+
+
+/* a video's size, "1792x1024": letters, digits, '-', '_', '.' */
+static int
+ngx_ai_relay_cli_size_valid(const char *k, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len >= NGX_AI_RELAY_PRICE_IMAGE_KEY_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z')
+              || (k[i] >= '0' && k[i] <= '9') || k[i] == '-' || k[i] == '_'
+              || k[i] == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -210,7 +245,7 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
 {
     int                       try, member;
     char                     *key, *eq;
-    size_t                    i, nimages;
+    size_t                    i, nimages, nseconds;
     json_t                   *h, *v, *j;
     int64_t                   micro;
     const char               *name, *val, *f;
@@ -273,6 +308,28 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
                                    "%" PRId64, micro));
     }
 
+    l = ngx_ai_relay_cli_opt_list(args, "second-size");
+
+    for (i = 0; i < l->nelts; i++) {
+        eq = strrchr(l->elts[i], '=');
+
+        if (eq == NULL
+            || !ngx_ai_relay_cli_size_valid(l->elts[i], eq - l->elts[i])
+            || ngx_ai_relay_cli_parse_usd(eq + 1, &micro) != 0)
+        {
+            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                          "invalid --second-size \"%s\" "
+                                          "(e.g. 1792x1024=0.50)",
+                                          l->elts[i]);
+        }
+
+        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
+                                   "second:%.*s", (int) (eq - l->elts[i]),
+                                   l->elts[i]));
+        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
+                                   "%" PRId64, micro));
+    }
+
     l = ngx_ai_relay_cli_opt_list(args, "unset");
 
     for (i = 0; i < l->nelts; i++) {
@@ -282,7 +339,7 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
                                           "cached_input, cache_write, "
                                           "cache_write_1h, output, request, "
                                           "image, character, second, "
-                                          "image:SIZE:QUALITY)",
+                                          "image:SIZE:QUALITY, second:SIZE)",
                                           l->elts[i]);
         }
 
@@ -323,21 +380,24 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
 
         h = ngx_ai_relay_cli_hgetall(cli, key);
         nimages = 0;
+        nseconds = 0;
 
         json_object_foreach(h, f, v) {
-            if (strncmp(f, "image:", 6) == 0
-                && !ngx_ai_relay_cli_list_has(&unset, (char *) f))
-            {
-                nimages++;
+            if (ngx_ai_relay_cli_list_has(&unset, (char *) f)) {
+                continue;
             }
+
+            nimages += (strncmp(f, "image:", 6) == 0);
+            nseconds += (strncmp(f, "second:", 7) == 0);
         }
 
         for (i = 0; i < set.nelts; i += 2) {
-            if (strncmp(set.elts[i], "image:", 6) == 0
-                && ngx_ai_relay_cli_hval(h, set.elts[i]) == NULL)
-            {
-                nimages++;
+            if (ngx_ai_relay_cli_hval(h, set.elts[i]) != NULL) {
+                continue;
             }
+
+            nimages += (strncmp(set.elts[i], "image:", 6) == 0);
+            nseconds += (strncmp(set.elts[i], "second:", 7) == 0);
         }
 
         json_decref(h);
@@ -348,6 +408,14 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
                                           "at most %d image size/quality "
                                           "prices per model",
                                           NGX_AI_RELAY_PRICE_IMAGE_MAX);
+        }
+
+        if (nseconds > NGX_AI_RELAY_PRICE_SECOND_MAX) {
+            ngx_ai_relay_cli_unwatch(cli);
+            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                          "at most %d video size prices "
+                                          "per model",
+                                          NGX_AI_RELAY_PRICE_SECOND_MAX);
         }
 
         memset(&tx, 0, sizeof(tx));
@@ -525,6 +593,7 @@ ngx_ai_relay_cli_prices_list(ngx_ai_relay_cli_t *cli,
 
             json_object_foreach(j, f, v) {
                 if (strncmp(f, "image:", 6) == 0
+                    || strncmp(f, "second:", 7) == 0
                     || strcmp(f, "character") == 0
                     || strcmp(f, "second") == 0)
                 {

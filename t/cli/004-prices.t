@@ -43,6 +43,27 @@ $out = cli_ok('prices', 'set', 'gpt-4o', '--second', '0.0001', '--force');
 is(hgetall('ar:{cfg}:price:gpt-4o')->{second}, '100',
    'micro-USD per second of transcribed audio');
 cli_ok('prices', 'set', 'gpt-4o', '--unset', 'second');
+
+# video tasks: per second, by size
+cli_ok('prices', 'set', 'dall-e-3', '--second', '0.10',
+       '--second-size', '1792x1024=0.50', '--second-size', '1024x1792=0.5');
+is_deeply([ @{ hgetall('ar:{cfg}:price:dall-e-3') }{qw(second second:1792x1024 second:1024x1792)} ],
+          ['100000', '500000', '500000'], 'per second by video size');
+like(cli_ok('prices', 'list'), qr/^\s+second:1792x1024 \$0\.50$/m,
+     'list shows it');
+cli_ok('prices', 'set', 'dall-e-3', '--unset', 'second:1024x1792',
+       '--unset', 'second');
+is_deeply([ sort grep { /^second/ } keys %{ hgetall('ar:{cfg}:price:dall-e-3') } ],
+          ['second:1792x1024'], '--unset second:SIZE');
+rejected(['prices', 'set', 'dall-e-3', '--second-size', '1792x1024'], 1,
+         qr/invalid --second-size/);
+rejected(['prices', 'set', 'dall-e-3', '--second-size', '17:92=1'], 1,
+         qr/invalid --second-size/);
+rejected(['prices', 'set', 'dall-e-3', '--unset', 'second:'], 1,
+         qr/invalid --unset/);
+rejected(['prices', 'set', 'dall-e-3', map { ('--second-size', "${_}x$_=1") } 1 .. 8],
+         1, qr/at most 8 video size prices/);
+cli_ok('prices', 'set', 'dall-e-3', '--unset', 'second:1792x1024');
 cli_ok('prices', 'set', 'gpt-4o', '--unset', 'character');
 ok(!exists hgetall('ar:{cfg}:price:gpt-4o')->{character}, 'and unsets it');
 

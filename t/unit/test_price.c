@@ -203,6 +203,59 @@ test_characters(void **state)
 
 
 static void
+test_seconds_by_size(void **state)
+{
+    int64_t                     cost;
+    ngx_ai_relay_price_t        p;
+    ngx_ai_relay_price_usage_t  u;
+
+    ngx_ai_relay_price_init(&p);
+    p.per_request = 7;
+    p.per_second = 100000;
+
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("1792x1024"),
+                                                   500000),
+                     0);
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("1024x1792"), -1),
+                     0);
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N(""), 1), -1);
+
+    memset(&u, 0, sizeof(u));
+    u.seconds = 8;
+
+    /* no size: per_second */
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 8 * 100000);
+
+    u.image_size = "1792x1024";
+    u.image_size_len = 9;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 8 * 500000);
+
+    /* a size priced unset, another size, a prefix of a priced one */
+    u.image_size = "1024x1792";
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 8 * 100000);
+
+    u.image_size = "1280x720";
+    u.image_size_len = 8;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 8 * 100000);
+
+    u.image_size = "1792x102";
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 8 * 100000);
+
+    /* full */
+    while (p.nseconds < NGX_AI_RELAY_PRICE_SECOND_MAX) {
+        assert_int_equal(ngx_ai_relay_price_add_second(&p, N("1x1"), 1), 0);
+    }
+
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("2x2"), 1), -1);
+}
+
+
+static void
 test_images(void **state)
 {
     int64_t                     cost;
@@ -944,6 +997,7 @@ main(void)
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_images),
+        cmocka_unit_test(test_seconds_by_size),
         cmocka_unit_test(test_characters),
         cmocka_unit_test(test_overflow),
 #if defined(__SIZEOF_INT128__)
