@@ -32,6 +32,11 @@ static int ngx_ai_relay_cli_prices_show(ngx_ai_relay_cli_t *cli,
 static int ngx_ai_relay_cli_prices_remove(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args);
 static int ngx_ai_relay_cli_size_valid(const char *k, size_t len);
+static int ngx_ai_relay_cli_image_key_valid(const char *k, size_t len);
+static int ngx_ai_relay_cli_price_overrides(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args, const char *opt, const char *prefix,
+    const char *example, int (*valid)(const char *k, size_t len),
+    ngx_ai_relay_cli_list_t *set);
 
 
 static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_set_opts[] = {
@@ -239,12 +244,48 @@ ngx_ai_relay_cli_price_json(json_t *h)
 }
 
 
+/* --OPT KEY=USD, repeated: PREFIX KEY and its micro-USD added to set */
+static int
+ngx_ai_relay_cli_price_overrides(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_args_t *args, const char *opt, const char *prefix,
+    const char *example, int (*valid)(const char *k, size_t len),
+    ngx_ai_relay_cli_list_t *set)
+{
+    char                     *eq;
+    size_t                    i;
+    int64_t                   micro;
+    ngx_ai_relay_cli_list_t  *l;
+
+    l = ngx_ai_relay_cli_opt_list(args, opt);
+
+    for (i = 0; i < l->nelts; i++) {
+        eq = strrchr(l->elts[i], '=');
+
+        if (eq == NULL || !valid(l->elts[i], eq - l->elts[i])
+            || ngx_ai_relay_cli_parse_usd(eq + 1, &micro) != 0)
+        {
+            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                          "invalid --%s \"%s\" (e.g. %s)",
+                                          opt, l->elts[i], example);
+        }
+
+        ngx_ai_relay_cli_list_push(set, ngx_ai_relay_cli_sprintf(
+                                   "%s%.*s", prefix, (int) (eq - l->elts[i]),
+                                   l->elts[i]));
+        ngx_ai_relay_cli_list_push(set, ngx_ai_relay_cli_sprintf(
+                                   "%" PRId64, micro));
+    }
+
+    return NGX_AI_RELAY_CLI_OK;
+}
+
+
 static int
 ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args)
 {
     int                       try, member;
-    char                     *key, *eq;
+    char                     *key;
     size_t                    i, nimages, nseconds;
     json_t                   *h, *v, *j;
     int64_t                   micro;
@@ -285,49 +326,17 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
                                                      "%" PRId64, micro));
     }
 
-    l = ngx_ai_relay_cli_opt_list(args, "image-size-quality");
-
-    for (i = 0; i < l->nelts; i++) {
-        eq = strrchr(l->elts[i], '=');
-
-        if (eq == NULL
-            || !ngx_ai_relay_cli_image_key_valid(l->elts[i],
-                                                 eq - l->elts[i])
-            || ngx_ai_relay_cli_parse_usd(eq + 1, &micro) != 0)
-        {
-            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
-                                          "invalid --image-size-quality "
-                                          "\"%s\" (e.g. 1024x1024:hd=0.08)",
-                                          l->elts[i]);
-        }
-
-        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
-                                   "image:%.*s", (int) (eq - l->elts[i]),
-                                   l->elts[i]));
-        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
-                                   "%" PRId64, micro));
-    }
-
-    l = ngx_ai_relay_cli_opt_list(args, "second-size");
-
-    for (i = 0; i < l->nelts; i++) {
-        eq = strrchr(l->elts[i], '=');
-
-        if (eq == NULL
-            || !ngx_ai_relay_cli_size_valid(l->elts[i], eq - l->elts[i])
-            || ngx_ai_relay_cli_parse_usd(eq + 1, &micro) != 0)
-        {
-            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
-                                          "invalid --second-size \"%s\" "
-                                          "(e.g. 1792x1024=0.50)",
-                                          l->elts[i]);
-        }
-
-        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
-                                   "second:%.*s", (int) (eq - l->elts[i]),
-                                   l->elts[i]));
-        ngx_ai_relay_cli_list_push(&set, ngx_ai_relay_cli_sprintf(
-                                   "%" PRId64, micro));
+    if (ngx_ai_relay_cli_price_overrides(cli, args, "image-size-quality",
+                                         "image:", "1024x1024:hd=0.08",
+                                         ngx_ai_relay_cli_image_key_valid,
+                                         &set)
+        != NGX_AI_RELAY_CLI_OK
+        || ngx_ai_relay_cli_price_overrides(cli, args, "second-size",
+                                            "second:", "1792x1024=0.50",
+                                            ngx_ai_relay_cli_size_valid, &set)
+           != NGX_AI_RELAY_CLI_OK)
+    {
+        return cli->failed_rc;
     }
 
     l = ngx_ai_relay_cli_opt_list(args, "unset");
