@@ -45,7 +45,7 @@
 #             adds $(SAN_CFLAGS) (ASan + UBSan, defined here only) and runs
 #             its programs with $(SAN_ENV); fuzzers are $(FUZZ_CC) with
 #             -fsanitize=fuzzer and the same $(SAN_CFLAGS); test-asan's
-#             module, NGX_SAN_CFLAGS, is SAN_CFLAGS less one check.
+#             module, NGX_SAN_CFLAGS, is SAN_CFLAGS.
 #   packages  each file lists its Debian packages in <PREFIX>_PKGS and
 #             installs them with $(call apt_install,...) from a *-deps
 #             target or stamp that what needs them depends on.
@@ -94,10 +94,9 @@ WARN         := -std=gnu99 -W -Wall -Wpointer-arith -Wno-unused-parameter \
 SAN_CFLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer
 SAN_ENV      := ASAN_OPTIONS=detect_leaks=1
-# the module of test-asan, less one check: nginx's empty ngx_str_t has
-# data NULL and is copied as ngx_cpymem(p, NULL, 0), which UBSan's
-# nonnull-attribute check stops on (route.c and body.c do it)
-NGX_SAN_CFLAGS := $(SAN_CFLAGS) -fno-sanitize=nonnull-attribute
+# the module of test-asan: every check (an empty string's NULL data is
+# never handed to memcpy(), which UBSan's nonnull check would stop on)
+NGX_SAN_CFLAGS := $(SAN_CFLAGS)
 
 # Debian packages by need: the module's build, what `make run` starts,
 # and what the test suite uses.  No database server: the CLI's MySQL

@@ -1009,10 +1009,11 @@ ngx_ai_relay_settle_request(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     p = (u_char *) (item + 1);
 
+/* an empty string's data may be NULL: memcpy() must not see it */
 #define ngx_ai_relay_keep(field, s)                                           \
     item->field.data = p;                                                     \
     item->field.len = (s).len;                                                \
-    p = ngx_cpymem(p, (s).data, (s).len)
+    p = (s).len ? ngx_cpymem(p, (s).data, (s).len) : p
 
     ngx_ai_relay_keep(user, ctx->key.user_id);
     ngx_ai_relay_keep(key_hash, ctx->key.hash);

@@ -114,7 +114,7 @@ ngx_ai_relay_body_get(ngx_http_request_t *r, ngx_str_t *body)
 
             p += size;
 
-        } else {
+        } else if (b->last > b->pos) {
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }

@@ -1311,7 +1311,10 @@ ngx_ai_relay_hold(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx, u_char *p,
             return NGX_ERROR;
         }
 
-        ngx_memcpy(nb, ctx->stream.hold, ctx->stream.hold_len);
+        if (ctx->stream.hold_len) {
+            ngx_memcpy(nb, ctx->stream.hold, ctx->stream.hold_len);
+        }
+
         ctx->stream.hold = nb;
         ctx->stream.hold_cap = cap;
     }

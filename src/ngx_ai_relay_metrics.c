@@ -266,8 +266,15 @@ ngx_ai_relay_metrics_node_alloc(ngx_slab_pool_t *shpool,
     node->model_len = (u_char) model->len;
     node->channel_len = (u_char) channel->len;
 
-    ngx_memcpy(node->labels, model->data, model->len);
-    ngx_memcpy(node->labels + model->len, channel->data, channel->len);
+    /* an empty label's data may be NULL: memcpy() must not see it */
+
+    if (model->len) {
+        ngx_memcpy(node->labels, model->data, model->len);
+    }
+
+    if (channel->len) {
+        ngx_memcpy(node->labels + model->len, channel->data, channel->len);
+    }
 
     if (sh->last) {
         sh->last->link = node;
@@ -316,10 +323,12 @@ ngx_ai_relay_metrics_node(ngx_slab_pool_t *shpool,
             && node->style == style
             && node->model_len == model->len
             && node->channel_len == channel->len
-            && ngx_memcmp(node->labels, model->data, model->len) == 0
-            && ngx_memcmp(node->labels + model->len, channel->data,
-                          channel->len)
-               == 0)
+            && (model->len == 0
+                || ngx_memcmp(node->labels, model->data, model->len) == 0)
+            && (channel->len == 0
+                || ngx_memcmp(node->labels + model->len, channel->data,
+                              channel->len)
+                   == 0))
         {
             return node;
         }

@@ -389,7 +389,11 @@ ngx_ai_relay_redis_send_after(ngx_ai_relay_redis_t *rds,
 
     for (i = 0; i < argc; i++) {
         p = ngx_sprintf(p, "$%uz\r\n", argvlen[i]);
-        p = ngx_cpymem(p, argv[i], argvlen[i]);
+
+        if (argvlen[i]) {
+            p = ngx_cpymem(p, argv[i], argvlen[i]);
+        }
+
         *p++ = '\r';
         *p++ = '\n';
     }

@@ -1113,9 +1113,10 @@ ngx_ai_relay_upstream_headers(ngx_http_request_t *r,
 #define ngx_ai_relay_put_num(p, v)                                            \
     p = ngx_cpymem(p, &(v), sizeof(v))
 
+/* an empty string's data may be NULL: memcpy() must not see it */
 #define ngx_ai_relay_put_str(p, s)                                            \
     p = ngx_cpymem(p, &(s).len, sizeof(size_t));                              \
-    p = ngx_cpymem(p, (s).data, (s).len)
+    p = (s).len ? ngx_cpymem(p, (s).data, (s).len) : p
 
 
 void

@@ -103,7 +103,8 @@ package Test::Nginx::Socket;
 # Failure diagnostics: readable diffs for response_body and
 # grep_error_log_out, and for every failing block the last 30 lines of
 # error.log.  [alert], [crit], [emerg] lines are printed as warnings; lines
-# matching /\bAssertion .*?failed\b/, /ERROR: AddressSanitizer|LeakSanitizer/ or
+# matching /\bAssertion .*?failed\b/, /ERROR: AddressSanitizer|LeakSanitizer/,
+# /: runtime error: / (UBSan) or
 # /worker process \d+ exited on signal \d+/ are failing assertions, including
 # lines logged while nginx shuts down; an nginx that disappeared during a block
 # is a failing assertion too ("nginx is not running any more (crashed?)").
@@ -1805,6 +1806,7 @@ sub _is_fatal_line {
     my ($line) = @_;
     return $line =~ /\bAssertion .*?failed\b/
            || $line =~ /ERROR: AddressSanitizer|LeakSanitizer/
+           || $line =~ /: runtime error: /
            || (!$SignalExitExpected
                && $line =~ /\bworker process \d+ exited on signal \d+/);
 }
