@@ -63,12 +63,12 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_tasks_commands[] = {
       ngx_ai_relay_cli_tasks_opts, 0, 0,
       "tasks list --user USER",
       "The video tasks of a user the relay keeps (30 days): id, model,\n"
-      "channel, cost, whether a poll found it failed and refunded it.\n" },
+      "channel, cost, state (the last status seen; refunded or not).\n" },
 
     { "tasks", "show", ngx_ai_relay_cli_tasks_show,
       ngx_ai_relay_cli_tasks_opts, 1, 1,
       "tasks show --user USER ID",
-      "One video task of a user, every field.\n" },
+      "One video task of a user, every field, and the statuses seen.\n" },
 
     { "tasks", "reconcile", ngx_ai_relay_cli_tasks_reconcile,
       ngx_ai_relay_cli_reconcile_opts, 0, 0,
