@@ -23,6 +23,7 @@
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_metrics.h"
 #include "ngx_ai_relay_lua.h"
+#include "ngx_ai_relay_vtask.h"
 
 
 static ngx_int_t ngx_ai_relay_settle_request(ngx_http_request_t *r,
@@ -831,7 +832,7 @@ static void
 ngx_ai_relay_task_status(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     int                        deleted;
-    size_t                     lens[13], n, i;
+    size_t                     lens[13], n;
     u_char                    *p;
     ngx_str_t                  status, pre;
     ngx_tm_t                   tm;
@@ -855,18 +856,8 @@ ngx_ai_relay_task_status(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     } else if (ngx_ai_relay_answer_string(r, ctx, "status", &status)
                == NGX_OK)
     {
-        if (status.len == 0 || status.len > 32) {
+        if (!ngx_ai_relay_vtask_word(status.data, status.len)) {
             return;
-        }
-
-        for (i = 0; i < status.len; i++) {
-            if (!((status.data[i] >= 'a' && status.data[i] <= 'z')
-                  || (status.data[i] >= 'A' && status.data[i] <= 'Z')
-                  || (status.data[i] >= '0' && status.data[i] <= '9')
-                  || status.data[i] == '_'))
-            {
-                return;
-            }
         }
 
     } else if (r->method == NGX_HTTP_DELETE) {
@@ -975,10 +966,8 @@ ngx_ai_relay_task_status(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 13, argv, lens);
 
-    if (!((status.len == 9 && ngx_strncmp(status.data, "completed", 9) == 0)
-          || (status.len == 6 && ngx_strncmp(status.data, "queued", 6) == 0)
-          || (status.len == 11
-              && ngx_strncmp(status.data, "in_progress", 11) == 0)))
+    if (ngx_ai_relay_vtask_end(status.data, status.len)
+        == NGX_AI_RELAY_VTASK_LOST)
     {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "ai relay: video task \"%V\" %V upstream: its charge "

@@ -20,11 +20,13 @@ CLI_OBJDIR   := $(BUILD)/cli
 CLI_SRCS     := $(wildcard $(TOP)/src/cli/*.c) \
                 $(TOP)/src/ngx_ai_relay_key.c \
                 $(TOP)/src/ngx_ai_relay_price.c \
-                $(TOP)/src/ngx_ai_relay_slot.c
+                $(TOP)/src/ngx_ai_relay_slot.c \
+                $(TOP)/src/ngx_ai_relay_vtask.c
 CLI_DEPS     := $(wildcard $(TOP)/src/cli/*.h) \
                 $(TOP)/src/ngx_ai_relay_key.h \
                 $(TOP)/src/ngx_ai_relay_price.h \
                 $(TOP)/src/ngx_ai_relay_slot.h \
+                $(TOP)/src/ngx_ai_relay_vtask.h \
                 $(TOP)/src/ngx_ai_relay_schema.h
 # the Redis scripts the CLI runs itself (REFUND: tasks reconcile), the
 # module's own text, as src/lua/mkheader.sh makes it for the module

@@ -18,11 +18,11 @@
  */
 
 
-#include <ctype.h>
 #include <curl/curl.h>
 
 #include "ngx_ai_relay_cli.h"
 #include "ngx_ai_relay_cli_scripts.h"
+#include "ngx_ai_relay_vtask.h"
 
 
 #define NGX_AI_RELAY_CLI_TASK_BODY_MAX   65536
@@ -405,26 +405,8 @@ ngx_ai_relay_cli_recon_write(char *data, size_t size, size_t n, void *ctx)
 static int
 ngx_ai_relay_cli_task_ended(const char *st)
 {
-    return strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0
-           || strcmp(st, "cancelled") == 0 || strcmp(st, "expired") == 0
-           || strcmp(st, "deleted") == 0;
-}
-
-
-/* a status word REFUND takes: letters, digits, '_', at most 32 */
-
-static int
-ngx_ai_relay_cli_task_word(const char *st)
-{
-    size_t  i;
-
-    for (i = 0; st[i]; i++) {
-        if (i == 32 || !(isalnum((unsigned char) st[i]) || st[i] == '_')) {
-            return 0;
-        }
-    }
-
-    return i > 0;
+    return ngx_ai_relay_vtask_end((const unsigned char *) st, strlen(st))
+           != NGX_AI_RELAY_VTASK_RUNNING;
 }
 
 
@@ -527,7 +509,9 @@ ngx_ai_relay_cli_recon_poll(ngx_ai_relay_cli_t *cli,
         v = body ? json_object_get(body, "status") : NULL;
 
         if (json_is_string(v)
-            && ngx_ai_relay_cli_task_word(json_string_value(v)))
+            && ngx_ai_relay_vtask_word((const unsigned char *)
+                                       json_string_value(v),
+                                       json_string_length(v)))
         {
             t->seen = ngx_ai_relay_cli_strdup(json_string_value(v));
 
@@ -616,7 +600,7 @@ ngx_ai_relay_cli_recon_task(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_recon_t *t, int64_t score, int64_t expire_after,
     long timeout, int dry_run, const char *records_max)
 {
-    int64_t      created, deadline, charged;
+    int64_t      created, charged;
     redisReply  *r;
 
     t->task = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
@@ -658,22 +642,8 @@ ngx_ai_relay_cli_recon_task(ngx_ai_relay_cli_t *cli,
         return;
     }
 
-    deadline = created + expire_after;
-
-    if (t->expires_at > 0 && t->seen && !ngx_ai_relay_cli_task_ended(t->seen))
-    {
-        deadline = t->expires_at;
-    }
-
-    if (t->seen && ngx_ai_relay_cli_task_ended(t->seen)) {
-        t->final = t->seen;
-
-    } else if (cli->now >= deadline) {
-        t->final = "expired";
-
-    } else {
-        t->final = t->seen;
-    }
+    t->final = ngx_ai_relay_vtask_verdict(t->seen, cli->now, created,
+                                          t->expires_at, expire_after);
 
     if (t->final == NULL) {
         t->action = "left: unknown upstream, not expired yet";

@@ -1,5 +1,5 @@
 # ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key,
-# breaker, endpoint, multipart, rename), included by the top Makefile.  Targets:
+# breaker, endpoint, multipart, rename, vtask), included by the top Makefile.  Targets:
 #
 #   make core-unit        build the tests and the benchmark into build/unit/
 #   make core-unit-test   build and run the tests
@@ -25,7 +25,8 @@ CORE_UNIT_TESTS = \
     $(CORE_UNIT_DIR)/test_breaker \
     $(CORE_UNIT_DIR)/test_endpoint \
     $(CORE_UNIT_DIR)/test_multipart \
-    $(CORE_UNIT_DIR)/test_rename
+    $(CORE_UNIT_DIR)/test_rename \
+    $(CORE_UNIT_DIR)/test_vtask
 
 CORE_UNIT_SAN_TESTS = $(CORE_UNIT_TESTS:%=%_san)
 
@@ -47,6 +48,8 @@ CORE_MULTIPART_SRCS = $(TOP)/src/ngx_ai_relay_multipart.c
 CORE_MULTIPART_DEPS = $(TOP)/src/ngx_ai_relay_multipart.h
 CORE_RENAME_SRCS = $(TOP)/src/ngx_ai_relay_rename.c
 CORE_RENAME_DEPS = $(TOP)/src/ngx_ai_relay_rename.h
+CORE_VTASK_SRCS = $(TOP)/src/ngx_ai_relay_vtask.c
+CORE_VTASK_DEPS = $(TOP)/src/ngx_ai_relay_vtask.h
 
 
 .PHONY: core-unit core-unit-test core-unit-san core-bench core-unit-clean
@@ -151,6 +154,18 @@ $(CORE_UNIT_DIR)/test_rename_san: $(TOP)/t/unit/test_rename.c \
 	@mkdir -p $(@D)
 	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
 	    $(TOP)/t/unit/test_rename.c $(CORE_RENAME_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_vtask: $(TOP)/t/unit/test_vtask.c \
+        $(CORE_VTASK_SRCS) $(CORE_VTASK_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ $(TOP)/t/unit/test_vtask.c \
+	    $(CORE_VTASK_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_vtask_san: $(TOP)/t/unit/test_vtask.c \
+        $(CORE_VTASK_SRCS) $(CORE_VTASK_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    $(TOP)/t/unit/test_vtask.c $(CORE_VTASK_SRCS) -lcmocka
 
 $(CORE_UNIT_BENCH): $(TOP)/t/unit/bench_json_scan.c \
         $(CORE_JSON_SCAN_SRCS) $(TOP)/src/ngx_ai_relay_json_scan.h
