@@ -255,6 +255,8 @@ ngx_ai_relay_cli_tasks_list(ngx_ai_relay_cli_t *cli,
                                     ngx_ai_relay_cli_hint(h, "charged", 0)));
             json_object_set_new(j, "refunded", json_boolean(
                 strcmp(ngx_ai_relay_cli_hstr(h, "refunded"), "1") == 0));
+            json_object_set_new(j, "status", json_string(
+                                    ngx_ai_relay_cli_hstr(h, "status")));
             json_object_set_new(j, "created", json_integer(
                                     ngx_ai_relay_cli_hint(h, "created", 0)));
             json_array_append_new(out, j);
