@@ -893,7 +893,9 @@ ngx_ai_relay_task_status(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     pre.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len;
 
-    n = 5 * pre.len + ctx->task_id.len + 64 + 3 * NGX_INT64_LEN
+    /* the prefix, then five keys that start with it */
+
+    n = 6 * pre.len + ctx->task_id.len + 64 + 3 * NGX_INT64_LEN
         + sizeof(NGX_AI_RELAY_RKEY_U_TASKS_OPEN)
         + ctx->request_id.len + ctx->task_id.len + status.len
         + ngx_ai_relay_json_escape_len(ctx->body.model.data,
