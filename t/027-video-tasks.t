@@ -13,7 +13,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 72;
+plan tests => repeat_each() * 82;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -60,6 +60,12 @@ our $Config = relay_config(extra => <<'_EOC_');
         access_log logs/spy.log;
         default_type application/json;
         return 200 '{"id":"$1","object":"video","status":"failed","error":{"code":"internal_error","message":"x"}}';
+    }
+
+    location ~ ^/mock/cancelled/v1/videos/(video_\w+)$ {
+        access_log logs/spy.log;
+        default_type application/json;
+        return 200 '{"id":"$1","object":"video","status":"cancelled"}';
     }
 
     # an upstream that cancels an unfinished task on DELETE
@@ -287,4 +293,28 @@ is(user_field(1, 'balance'), 10_000_000, 'refunded once');
 my @recs = records(1);
 is(scalar(@recs), 2, 'one refund record');
 is($recs[-1]{request_id}, 'reconcile-' . int($recs[-1]{time} / 1000), 'by reconcile');
+is_deeply(main::open_tasks(), [], 'out of the index');
+
+
+
+=== TEST 6: a poll that finds the task cancelled upstream refunds it once
+--- init
+main::world(mock => '/mock/cancelled');
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/videos
+{"model":"sora-2","prompt":"a cat","seconds":"4"}
+--- more_headers eval: $::Key
+--- response_body_like: "id":"video_t1"
+--- redis_check
+main::submitted();
+main::req('GET', '/v1/videos/video_t1');
+ok(wait_for(sub { user_field(1, 'balance') == 10_000_000 }), 'refunded');
+main::req('GET', '/v1/videos/video_t1');
+sleep 0.3;
+is(user_field(1, 'balance'), 10_000_000, 'once');
+is(main::task('status'), 'cancelled', 'the task says cancelled');
+is(last_record(1)->{task_status}, 'cancelled', 'the refund record says why');
+is(scalar(records(1)), 2, 'one refund record');
 is_deeply(main::open_tasks(), [], 'out of the index');
