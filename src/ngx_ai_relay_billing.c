@@ -23,6 +23,7 @@
 #include "ngx_ai_relay_lease.h"
 #include "ngx_ai_relay_metrics.h"
 #include "ngx_ai_relay_lua.h"
+#include "ngx_ai_relay_vtask.h"
 
 
 static ngx_int_t ngx_ai_relay_settle_request(ngx_http_request_t *r,
@@ -37,7 +38,7 @@ static ngx_int_t ngx_ai_relay_answer_string(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, const char *name, ngx_str_t *value);
 static void ngx_ai_relay_task_remember(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
-static void ngx_ai_relay_task_refund(ngx_http_request_t *r,
+static void ngx_ai_relay_task_status(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 
 
@@ -355,12 +356,17 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
     if (ctx && r == r->main) {
         ngx_ai_relay_settle_now(r, ctx);
 
-        /* a poll that finds its video failed: the task's money back */
+        /*
+         * a poll, download or delete of a video task: its status and
+         * history, and its money back if it ended without its video
+         */
 
-        if (ctx->endpoint && ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_GET
+        if (ctx->endpoint
+            && (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_GET
+                || ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CONTENT)
             && ctx->stream.upstream_ok && ctx->stream.header_seen)
         {
-            ngx_ai_relay_task_refund(r, ctx);
+            ngx_ai_relay_task_status(r, ctx);
         }
 
         /* refused before any money was held: counted here, not settled */
@@ -809,6 +815,25 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 3, argv, lens);
 
+    /* unfinished: `ai-relay tasks reconcile` polls it if nobody does */
+
+    p = ngx_pnalloc(r->pool, sizeof(NGX_AI_RELAY_RKEY_U("")) - 1
+                             + ctx->key.user_id.len
+                             + sizeof(NGX_AI_RELAY_RKEY_U_TASKS_OPEN) - 1);
+    if (p == NULL) {
+        return;
+    }
+
+    ngx_ai_relay_arg(0, "ZADD", 4);
+    ngx_ai_relay_arg(1, p, ngx_sprintf(p, NGX_AI_RELAY_RKEY_U("%V")
+                                       NGX_AI_RELAY_RKEY_U_TASKS_OPEN,
+                                       &ctx->key.user_id)
+                           - p);
+    ngx_ai_relay_arg(2, now.data, now.len);
+    ngx_ai_relay_arg(3, id.data, id.len);
+
+    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 4, argv, lens);
+
 #undef ngx_ai_relay_arg
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -818,25 +843,65 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
 
 /*
- * A poll of the key's own video answered "status":"failed": REFUND gives
- * the task's charge back, once (the task hash says if it was).
+ * What the upstream said of the key's own video task, to REFUND: a poll's
+ * "status" (queued, in_progress, completed, failed, ...), "completed" for
+ * a download it served, "deleted" for a delete it accepted (OpenAI's
+ * {"id","object":"video.deleted","deleted":true}), or the "status" of a
+ * delete that answered with the task.  REFUND records a new status in the
+ * task's history, takes an ended task out of the unfinished ones, and
+ * gives the charge of one that ended without its video back, once.
  */
 
 static void
-ngx_ai_relay_task_refund(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+ngx_ai_relay_task_status(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
+    int                        deleted;
+    size_t                     lens[13], n;
     u_char                    *p;
-    size_t                     lens[10], n;
     ngx_str_t                  status, pre;
     ngx_tm_t                   tm;
-    const char                *argv[10];
+    const char                *argv[13];
     ngx_ai_relay_redis_t      *rds;
     ngx_ai_relay_main_conf_t  *armcf;
+    ngx_ai_relay_json_scan_t   scan;
+    ngx_ai_relay_json_member_t members[32];
 
-    if (ngx_ai_relay_answer_string(r, ctx, "status", &status) != NGX_OK
-        || status.len != 6 || ngx_strncmp(status.data, "failed", 6) != 0
-        || !ngx_ai_relay_task_id_valid(&ctx->task_id))
+    if (!ngx_ai_relay_task_id_valid(&ctx->task_id)) {
+        return;
+    }
+
+    if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CONTENT) {
+        if (r->method != NGX_HTTP_GET) {
+            return;
+        }
+
+        ngx_str_set(&status, "completed");
+
+    } else if (ngx_ai_relay_answer_string(r, ctx, "status", &status)
+               == NGX_OK)
     {
+        if (!ngx_ai_relay_vtask_word(status.data, status.len)) {
+            return;
+        }
+
+    } else if (r->method == NGX_HTTP_DELETE) {
+        ngx_ai_relay_json_scan_init(&scan, members, 32);
+
+        if (ctx->stream.copy_len == 0 || ctx->stream.copy_overflow
+            || ngx_ai_relay_json_scan(&scan, ctx->stream.copy,
+                                      ctx->stream.copy_len)
+               != NGX_AI_RELAY_JSON_OK
+            || ngx_ai_relay_json_get_bool(&scan, ctx->stream.copy, "deleted",
+                                          7, &deleted)
+               != NGX_AI_RELAY_JSON_GET_OK
+            || !deleted)
+        {
+            return;
+        }
+
+        ngx_str_set(&status, "deleted");
+
+    } else {
         return;
     }
 
@@ -845,15 +910,18 @@ ngx_ai_relay_task_refund(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     if (rds == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai relay: refund of video task \"%V\" not sent: no "
-                      "Redis link", &ctx->task_id);
+                      "ai relay: status \"%V\" of video task \"%V\" not "
+                      "recorded: no Redis link", &status, &ctx->task_id);
         return;
     }
 
     pre.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len;
 
-    n = 4 * pre.len + ctx->task_id.len + 64 + 2 * NGX_INT64_LEN
-        + ctx->request_id.len + ctx->task_id.len
+    /* the prefix, then five keys that start with it */
+
+    n = 6 * pre.len + ctx->task_id.len + 64 + 3 * NGX_INT64_LEN
+        + sizeof(NGX_AI_RELAY_RKEY_U_TASKS_OPEN)
+        + ctx->request_id.len + ctx->task_id.len + status.len
         + ngx_ai_relay_json_escape_len(ctx->body.model.data,
                                        ctx->body.model.len)
         + 256;
@@ -870,7 +938,7 @@ ngx_ai_relay_task_refund(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     lens[0] = 7;
     argv[1] = (const char *) rds->script_sha[NGX_AI_RELAY_SCRIPT_REFUND].data;
     lens[1] = rds->script_sha[NGX_AI_RELAY_SCRIPT_REFUND].len;
-    argv[2] = "4";
+    argv[2] = "5";
     lens[2] = 1;
 
     argv[3] = (const char *) p;
@@ -893,29 +961,50 @@ ngx_ai_relay_task_refund(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
     lens[6] = p - (u_char *) argv[6];
 
-    argv[7] = (const char *) pre.data;
-    lens[7] = pre.len;
+    argv[7] = (const char *) p;
+    p = ngx_sprintf(p, "%V" NGX_AI_RELAY_RKEY_U_TASKS_OPEN, &pre);
+    lens[7] = p - (u_char *) argv[7];
 
-    argv[8] = (const char *) p;
+    argv[8] = (const char *) pre.data;
+    lens[8] = pre.len;
+
+    argv[9] = (const char *) p;
     p = ngx_sprintf(p, "%ui", armcf->records_max);
-    lens[8] = p - (u_char *) argv[8];
+    lens[9] = p - (u_char *) argv[9];
 
     /* the refund's record, without its cost: REFUND adds it */
 
-    argv[9] = (const char *) p;
+    argv[10] = (const char *) p;
     p = ngx_sprintf(p, "{\"time\":%T000,\"request_id\":\"%V\","
-                    "\"task\":\"%V\",\"status\":200,"
+                    "\"task\":\"%V\",\"task_status\":\"%V\",\"status\":200,"
                     "\"usage_source\":\"refund\",\"model\":\"",
-                    ngx_time(), &ctx->request_id, &ctx->task_id);
+                    ngx_time(), &ctx->request_id, &ctx->task_id, &status);
     p = ngx_ai_relay_json_escape(p, ctx->body.model.data, ctx->body.model.len);
     p = ngx_cpymem(p, "\",\"cost\":", sizeof("\",\"cost\":") - 1);
-    lens[9] = p - (u_char *) argv[9];
+    lens[10] = p - (u_char *) argv[10];
 
-    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 10, argv, lens);
+    argv[11] = (const char *) status.data;
+    lens[11] = status.len;
 
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "ai relay: video task \"%V\" failed upstream: its charge "
-                  "is refunded (once)", &ctx->task_id);
+    argv[12] = (const char *) p;
+    p = ngx_sprintf(p, "%T", ngx_time());
+    lens[12] = p - (u_char *) argv[12];
+
+    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 13, argv, lens);
+
+    if (ngx_ai_relay_vtask_end(status.data, status.len)
+        == NGX_AI_RELAY_VTASK_LOST)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "ai relay: video task \"%V\" %V upstream: its charge "
+                      "is refunded (once) unless it was seen completed",
+                      &ctx->task_id, &status);
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai relay: video task \"%V\" %V upstream",
+                       &ctx->task_id, &status);
+    }
 }
 
 

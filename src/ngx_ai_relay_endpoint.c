@@ -112,7 +112,8 @@ const ngx_ai_relay_endpoint_t  ngx_ai_relay_endpoints[] = {
       NGX_AI_RELAY_EP_PRICE_TASK, NGX_AI_RELAY_FMT_UNKNOWN,
       "the request: per task, per second of video" },
 
-    { "videos/*", NGX_AI_RELAY_EP_VIDEO_GET, G, NGX_AI_RELAY_EP_BODY_TASK,
+    { "videos/*", NGX_AI_RELAY_EP_VIDEO_GET, G|NGX_AI_RELAY_EP_DELETE,
+      NGX_AI_RELAY_EP_BODY_TASK,
       NGX_AI_RELAY_EP_PRICE_FREE, NGX_AI_RELAY_FMT_UNKNOWN,
       "none: the key's own task, on its channel" },
 

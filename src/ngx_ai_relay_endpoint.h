@@ -29,6 +29,7 @@
 /* methods */
 #define NGX_AI_RELAY_EP_GET           0x01   /* and HEAD */
 #define NGX_AI_RELAY_EP_POST          0x02
+#define NGX_AI_RELAY_EP_DELETE        0x04
 #define NGX_AI_RELAY_EP_ANY           0xff
 
 /* the request's body */

@@ -316,6 +316,9 @@ ngx_ai_relay_endpoint(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     } else if (r->method == NGX_HTTP_POST) {
         method = NGX_AI_RELAY_EP_POST;
 
+    } else if (r->method == NGX_HTTP_DELETE) {
+        method = NGX_AI_RELAY_EP_DELETE;
+
     } else {
         method = 0x80;
     }

@@ -116,6 +116,10 @@
  * key, cost; kept 30 days */
 #define NGX_AI_RELAY_RKEY_U_TASK(id)        "task:" id
 
+/* sorted set: the user's tasks not finished yet (task id, scored by its
+ * creation time): what `ai-relay tasks reconcile` polls */
+#define NGX_AI_RELAY_RKEY_U_TASKS_OPEN      "tasks:open"
+
 /* string: a key's rate counters before 0.2 (now in the key's hash) */
 #define NGX_AI_RELAY_RKEY_U_RL(sha)         "rl:" sha
 
@@ -139,6 +143,8 @@
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_STATS(day)
 #define NGX_AI_RELAY_RKEY_TASK(uid, id)                                       \
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_TASK(id)
+#define NGX_AI_RELAY_RKEY_TASKS_OPEN(uid)                                     \
+    NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_TASKS_OPEN
 #define NGX_AI_RELAY_RKEY_RL(uid, sha)                                        \
     NGX_AI_RELAY_RKEY_U(uid) NGX_AI_RELAY_RKEY_U_RL(sha)
 

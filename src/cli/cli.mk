@@ -20,16 +20,22 @@ CLI_OBJDIR   := $(BUILD)/cli
 CLI_SRCS     := $(wildcard $(TOP)/src/cli/*.c) \
                 $(TOP)/src/ngx_ai_relay_key.c \
                 $(TOP)/src/ngx_ai_relay_price.c \
-                $(TOP)/src/ngx_ai_relay_slot.c
+                $(TOP)/src/ngx_ai_relay_slot.c \
+                $(TOP)/src/ngx_ai_relay_vtask.c
 CLI_DEPS     := $(wildcard $(TOP)/src/cli/*.h) \
                 $(TOP)/src/ngx_ai_relay_key.h \
                 $(TOP)/src/ngx_ai_relay_price.h \
                 $(TOP)/src/ngx_ai_relay_slot.h \
+                $(TOP)/src/ngx_ai_relay_vtask.h \
                 $(TOP)/src/ngx_ai_relay_schema.h
+# the Redis scripts the CLI runs itself (REFUND: tasks reconcile), the
+# module's own text, as src/lua/mkheader.sh makes it for the module
+CLI_SCRIPTS_H := $(CLI_OBJDIR)/ngx_ai_relay_cli_scripts.h
+CLI_DEPS     += $(CLI_SCRIPTS_H)
 CLI_OBJS     := $(patsubst %.c,$(CLI_OBJDIR)/%.o,$(notdir $(CLI_SRCS)))
 # pkg-config runs in the recipes, after `make deps` installed
 # libmariadb-dev and libcurl4-openssl-dev, not when make reads this file
-CLI_CFLAGS    = $(CFLAGS) $(WARN) -I$(TOP)/src -I$(TOP)/src/cli \
+CLI_CFLAGS    = $(CFLAGS) $(WARN) -I$(TOP)/src -I$(TOP)/src/cli -I$(CLI_OBJDIR) \
                 $$(pkg-config --cflags libmariadb) \
                 $$(pkg-config --cflags libcurl)
 CLI_LIBS      = -lhiredis -ljansson -lcrypto -lsqlite3 -lm \
@@ -42,6 +48,11 @@ cli: $(CLI_BIN)
 
 $(CLI_BIN): $(CLI_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CLI_LIBS)
+
+$(CLI_SCRIPTS_H): $(TOP)/src/lua/refund.lua $(TOP)/src/lua/mkheader.sh \
+                 $(TOP)/src/ngx_ai_relay_schema.h
+	@mkdir -p $(CLI_OBJDIR)
+	sh $(TOP)/src/lua/mkheader.sh $@ $(TOP)/src/lua/refund.lua
 
 $(CLI_OBJDIR)/%.o: $(TOP)/src/cli/%.c $(CLI_DEPS) | $(BUILD)/.deps
 	@mkdir -p $(CLI_OBJDIR)

@@ -258,6 +258,7 @@ int ngx_ai_relay_cli_valid_upstream_key(const char *k);
 
 int ngx_ai_relay_cli_channels_test(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args);
+char *ngx_ai_relay_cli_probe_url(const char *base, const char *path);
 
 
 /* command tables */

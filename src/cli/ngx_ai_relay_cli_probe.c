@@ -264,7 +264,7 @@ ngx_ai_relay_cli_version_segment(const char *p, size_t len)
  * endpoint's own version segment is left out
  */
 
-static char *
+char *
 ngx_ai_relay_cli_probe_url(const char *base, const char *path)
 {
     const char  *p, *seg, *end;

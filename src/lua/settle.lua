@@ -30,7 +30,9 @@
 --
 -- A record with "task" (a video task the upstream accepted) also keeps
 -- the task: ar:{u<id>}:task:<id> (channel, model, key, key_id, cost,
--- charged, request, created; 30 days), in this user's hash slot.
+-- charged, request, created; 30 days), in this user's hash slot, and
+-- puts it in ar:{u<id>}:tasks:open (scored by now) unless REFUND has
+-- recorded its end already.
 --
 -- -> the number of requests settled now, 0 if the batch was settled
 
@@ -194,6 +196,13 @@ for i = xp, #ARGV do
                  'charged', unl and '0' or int(cost),
                  'request', idstr(rec.request_id), 'created', int(now))
       redis.call('EXPIRE', tk, 2592000)
+      -- unfinished until REFUND hears otherwise (ai-relay tasks reconcile
+      -- polls these)
+      local d = redis.call('HMGET', tk, 'status', 'refunded', 'completed')
+      if not (d[2] or d[3] or d[1] == 'failed' or d[1] == 'cancelled'
+              or d[1] == 'expired' or d[1] == 'deleted') then
+        redis.call('ZADD', upre .. RKEY_U_TASKS_OPEN, int(now), rec.task)
+      end
     end
   end
 end

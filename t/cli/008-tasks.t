@@ -39,6 +39,8 @@ $j = decode_json(cli_ok('--json', 'tasks', 'list', '--user', '1'));
 is(scalar @$j, 2, 'json: two tasks');
 is($j->[0]{id}, 'video_a', 'json: id');
 is($j->[0]{refunded}, JSON::PP::true, 'json: refunded');
+is($j->[0]{status}, 'failed', 'json: the last status seen');
+is($j->[1]{status}, '', 'json: none seen yet');
 is($j->[1]{cost}, 500000, 'json: cost in micro-USD');
 
 $out = cli_ok('tasks', 'show', '--user', 'alice', 'video_a');

@@ -10,7 +10,7 @@ use AIRelayTest;
 use List::Util qw(sum0);
 use Test::More;
 
-plan tests => 77;
+plan tests => 83;
 
 my $NOW = 1_800_000_030;
 my $MINUTE = int($NOW / 60);
@@ -232,3 +232,27 @@ malformed('a negative count', 7,
 
 eval { settle(batch => 'bad', res => [['r1', 1, 'inf']]) };
 is(redis_snapshot(), $before, 'a cost of "inf" changes nothing');
+
+
+# a video task the upstream accepted: kept, and listed as unfinished
+# unless REFUND has recorded its end already
+
+world(res => { r1 => "$LATER|1000|0|$KH" });
+settle(res => [['r1', 1, 300]],
+       records => ['{"request_id":"r1","task":"video_s1","channel":"3",'
+                   . '"model":"sora-2","key_id":"1","cost":300}']);
+is(redis('HGET', "${U}task:video_s1", 'cost'), 300, 'task: kept with its cost');
+is(redis('HGET', "${U}task:video_s1", 'key'), $KH, "task: the key's hash");
+is_deeply(redis('ZRANGE', "${U}tasks:open", 0, -1, 'WITHSCORES'),
+          ['video_s1', $NOW], 'task: unfinished, scored by now');
+
+world(res => { r1 => "$LATER|1000|0|$KH", r2 => "$LATER|1000|0|$KH" });
+redis('HSET', "${U}task:video_s2", status => 'failed', refunded => 1);
+redis('HSET', "${U}task:video_s3", status => 'completed', completed => $NOW);
+settle(keys => [[$KH, 600, 2, 30]], res => [['r1', 1, 300], ['r2', 1, 300]],
+       records => ['{"request_id":"r1","task":"video_s2","cost":300}',
+                   '{"request_id":"r2","task":"video_s3","cost":300}']);
+is(redis('HGET', "${U}task:video_s2", 'cost'), 300, 'an ended task: kept');
+is(redis('HGET', "${U}task:video_s2", 'refunded'), 1, '... still refunded');
+is_deeply(redis('ZRANGE', "${U}tasks:open", 0, -1), [],
+          '... and not unfinished again');

@@ -1,5 +1,6 @@
 # ngx_ai_relay: unit tests of the nginx-free core (json_scan, price, key,
-# breaker, endpoint, multipart, rename, audio), included by the top Makefile.  Targets:
+# breaker, endpoint, multipart, rename, audio, vtask), included by the top
+# Makefile.  Targets:
 #
 #   make core-unit        build the tests and the benchmark into build/unit/
 #   make core-unit-test   build and run the tests
@@ -26,7 +27,8 @@ CORE_UNIT_TESTS = \
     $(CORE_UNIT_DIR)/test_endpoint \
     $(CORE_UNIT_DIR)/test_multipart \
     $(CORE_UNIT_DIR)/test_rename \
-    $(CORE_UNIT_DIR)/test_audio
+    $(CORE_UNIT_DIR)/test_audio \
+    $(CORE_UNIT_DIR)/test_vtask
 
 CORE_UNIT_SAN_TESTS = $(CORE_UNIT_TESTS:%=%_san)
 
@@ -50,6 +52,8 @@ CORE_RENAME_SRCS = $(TOP)/src/ngx_ai_relay_rename.c
 CORE_RENAME_DEPS = $(TOP)/src/ngx_ai_relay_rename.h
 CORE_AUDIO_SRCS = $(TOP)/src/ngx_ai_relay_audio.c
 CORE_AUDIO_DEPS = $(TOP)/src/ngx_ai_relay_audio.h
+CORE_VTASK_SRCS = $(TOP)/src/ngx_ai_relay_vtask.c
+CORE_VTASK_DEPS = $(TOP)/src/ngx_ai_relay_vtask.h
 
 
 .PHONY: core-unit core-unit-test core-unit-san core-bench core-unit-clean
@@ -166,6 +170,18 @@ $(CORE_UNIT_DIR)/test_audio_san: $(TOP)/t/unit/test_audio.c \
 	@mkdir -p $(@D)
 	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
 	    $(TOP)/t/unit/test_audio.c $(CORE_AUDIO_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_vtask: $(TOP)/t/unit/test_vtask.c \
+        $(CORE_VTASK_SRCS) $(CORE_VTASK_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) -o $@ $(TOP)/t/unit/test_vtask.c \
+	    $(CORE_VTASK_SRCS) -lcmocka
+
+$(CORE_UNIT_DIR)/test_vtask_san: $(TOP)/t/unit/test_vtask.c \
+        $(CORE_VTASK_SRCS) $(CORE_VTASK_DEPS)
+	@mkdir -p $(@D)
+	$(CORE_UNIT_CC) $(CORE_UNIT_CFLAGS) $(CORE_UNIT_SAN) -o $@ \
+	    $(TOP)/t/unit/test_vtask.c $(CORE_VTASK_SRCS) -lcmocka
 
 $(CORE_UNIT_BENCH): $(TOP)/t/unit/bench_json_scan.c \
         $(CORE_JSON_SCAN_SRCS) $(TOP)/src/ngx_ai_relay_json_scan.h

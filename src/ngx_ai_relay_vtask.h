@@ -1,0 +1,49 @@
+
+/*
+ * Copyright (C) ngx_ai_relay authors
+ */
+
+
+#ifndef _NGX_AI_RELAY_VTASK_H_INCLUDED_
+#define _NGX_AI_RELAY_VTASK_H_INCLUDED_
+
+
+/*
+ * What an upstream's status means for a video task (nginx-free): the
+ * module's polls, downloads and deletes and `ai-relay tasks reconcile`
+ * decide with these what they hand to the REFUND script, which applies
+ * the same rules (src/lua/refund.lua).
+ */
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+/* a status word REFUND takes: letters, digits, '_', 1 to 32 of them */
+#define NGX_AI_RELAY_VTASK_WORD_MAX    32
+
+/* how a status leaves a task */
+#define NGX_AI_RELAY_VTASK_RUNNING     0   /* queued, in_progress, another
+                                              word: unfinished */
+#define NGX_AI_RELAY_VTASK_COMPLETED   1   /* ended with its video */
+#define NGX_AI_RELAY_VTASK_LOST        2   /* failed, cancelled, expired,
+                                              deleted: ended without it */
+
+
+int ngx_ai_relay_vtask_word(const unsigned char *s, size_t len);
+int ngx_ai_relay_vtask_end(const unsigned char *s, size_t len);
+
+/*
+ * The reconciling pass: what REFUND is told of a task polled now.  seen:
+ * the upstream's status, NULL when the upstream does not know the task
+ * (404); expires_at: the upstream's (0: none); the task's deadline is
+ * expires_at if an unfinished task has one, else created + expire_after.
+ * -> seen if it ended the task, "expired" if the task is unfinished or
+ * unknown past its deadline, else seen (NULL: nothing to tell).
+ */
+const char *ngx_ai_relay_vtask_verdict(const char *seen, int64_t now,
+    int64_t created, int64_t expires_at, int64_t expire_after);
+
+
+#endif /* _NGX_AI_RELAY_VTASK_H_INCLUDED_ */
