@@ -203,6 +203,7 @@ void ngx_ai_relay_cli_tx_add(ngx_ai_relay_cli_tx_t *tx,
     ngx_ai_relay_cli_cmd_t *c);
 int ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_tx_t *tx);
+void ngx_ai_relay_cli_step_done(ngx_ai_relay_cli_t *cli);
 
 
 /* ngx_ai_relay_cli_common.c: lookups and writes shared by the commands */

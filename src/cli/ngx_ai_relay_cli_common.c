@@ -22,13 +22,21 @@
  * -> 1, or 0 if the hash does not exist
  */
 
-static const char  ngx_ai_relay_cli_script_hset[] =
-"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-"redis.call('HSET', KEYS[1], unpack(ARGV))\n"
-"if redis.call('HEXISTS', KEYS[1], 'source') == 1 then\n"
-"  redis.call('HSET', KEYS[1], 'edited', '1')\n"
+#define NGX_AI_RELAY_CLI_SCRIPT_HSET                                         \
+"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"                  \
+"redis.call('HSET', KEYS[1], unpack(ARGV))\n"                                \
+"if redis.call('HEXISTS', KEYS[1], 'source') == 1 then\n"                    \
+"  redis.call('HSET', KEYS[1], 'edited', '1')\n"                             \
 "end\n"
+
+static const char  ngx_ai_relay_cli_script_hset[] =
+NGX_AI_RELAY_CLI_SCRIPT_HSET
 "redis.call('INCR', KEYS[2])\n"
+"return 1\n";
+
+/* on a Redis Cluster: the hash alone, the version is a step of its own */
+static const char  ngx_ai_relay_cli_script_hset1[] =
+NGX_AI_RELAY_CLI_SCRIPT_HSET
 "return 1\n";
 
 
@@ -52,6 +60,51 @@ static const char  ngx_ai_relay_cli_script_money[] =
 "           'amount', ARGV[1], 'balance', tostring(new),\n"
 "           'note', ARGV[3])\n"
 "return {'ok', tostring(new)}\n";
+
+
+/*
+ * keys rotate on a Redis Cluster, in steps (ngx_ai_relay_cli_rotate_key()).
+ * The first, in the user's slot: the new key hash, a copy of the old one
+ * with its masked form, in the user's set of keys.
+ * KEYS[1] old key hash  KEYS[2] new key hash  KEYS[3] ar:{u<id>}:keys
+ * ARGV[1] new sha256  ARGV[2] new masked form  -> "ok" | "missing"
+ */
+
+static const char  ngx_ai_relay_cli_script_rotate_copy[] =
+"if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end\n"
+"local h = redis.call('HGETALL', KEYS[1])\n"
+"redis.call('HSET', KEYS[2], unpack(h))\n"
+"redis.call('HSET', KEYS[2], 'masked', ARGV[2])\n"
+"redis.call('SADD', KEYS[3], ARGV[1])\n"
+"return 'ok'\n";
+
+
+/*
+ * The last in the user's slot, once nothing points to the old key: the
+ * old key hash goes, its reservations become the new key's.
+ * KEYS[1] old key hash  KEYS[2] ar:{u<id>}:rl:<old>  KEYS[3] ar:{u<id>}:keys
+ * KEYS[4] ar:{u<id>}:res  ARGV[1] old sha256  ARGV[2] new sha256
+ */
+
+static const char  ngx_ai_relay_cli_script_rotate_drop[] =
+"redis.call('DEL', KEYS[1], KEYS[2])\n"
+"redis.call('SREM', KEYS[3], ARGV[1])\n"
+"local res = redis.call('HGETALL', KEYS[4])\n"
+"for i = 1, #res, 2 do\n"
+"  local d, amt, kamt, h =\n"
+"    string.match(res[i + 1], '" NGX_AI_RELAY_RES_PATTERN "')\n"
+"  if h == ARGV[1] then\n"
+"    redis.call('HSET', KEYS[4], res[i],\n"
+"               string.format('" NGX_AI_RELAY_RES_FORMAT "', d, amt, kamt,\n"
+"                             ARGV[2]))\n"
+"  end\n"
+"end\n"
+"return 'ok'\n";
+
+
+static const char *ngx_ai_relay_cli_rotate_steps(ngx_ai_relay_cli_t *cli,
+    const char *uid, const char *kid, const char *old, const char *new,
+    const char *masked);
 
 
 /*
@@ -125,6 +178,29 @@ ngx_ai_relay_cli_hset_existing(ngx_ai_relay_cli_t *cli, const char *key,
     keys[0] = key;
     keys[1] = NGX_AI_RELAY_RKEY_VERSION;
 
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        exit(NGX_AI_RELAY_CLI_FAILED);
+    }
+
+    if (cli->cluster) {
+        /* two slots: the hash, then the version */
+
+        r = ngx_ai_relay_cli_eval(cli, ngx_ai_relay_cli_script_hset1, 1,
+                                  keys, (int) fv->nelts,
+                                  (const char **) fv->elts);
+
+        rc = (r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+        freeReplyObject(r);
+
+        if (rc) {
+            ngx_ai_relay_cli_step_done(cli);
+            freeReplyObject(ngx_ai_relay_cli_runv(cli, "INCR", keys[1],
+                                                  NULL));
+        }
+
+        return rc;
+    }
+
     r = ngx_ai_relay_cli_eval(cli, ngx_ai_relay_cli_script_hset, 2, keys,
                               (int) fv->nelts, (const char **) fv->elts);
 
@@ -191,6 +267,14 @@ ngx_ai_relay_cli_rotate_key(ngx_ai_relay_cli_t *cli, const char *uid,
     const char  *keys[9], *argv[4];
     redisReply  *r;
 
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        exit(NGX_AI_RELAY_CLI_FAILED);
+    }
+
+    if (cli->cluster) {
+        return ngx_ai_relay_cli_rotate_steps(cli, uid, kid, old, new, masked);
+    }
+
     keys[0] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
                                        uid, old);
     keys[1] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
@@ -218,6 +302,96 @@ ngx_ai_relay_cli_rotate_key(ngx_ai_relay_cli_t *cli, const char *uid,
     freeReplyObject(r);
 
     return rc;
+}
+
+
+/*
+ * keys rotate on a Redis Cluster: the new key hash (unreachable), the new
+ * SHA-256's index claimed with SET NX (the new key works; if it was
+ * taken, the new hash goes again), the id's index, the old SHA-256's
+ * index removed (the old key stops working), the old hash dropped, the
+ * configuration version.  Stopped between two steps, the old key or the
+ * new one or both work, and each that works has its hash and is listed.
+ */
+
+static const char *
+ngx_ai_relay_cli_rotate_steps(ngx_ai_relay_cli_t *cli, const char *uid,
+    const char *kid, const char *old, const char *new, const char *masked)
+{
+    int          taken;
+    char        *ohash, *nhash, *set, *idx;
+    const char  *keys[4], *argv[2];
+    redisReply  *r;
+
+    ohash = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                     uid, old);
+    nhash = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                     uid, new);
+    set = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYS("%s"), uid);
+    idx = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYIDX("%s"), new);
+
+    if (ngx_ai_relay_cli_exists(cli, idx)) {
+        return "taken";
+    }
+
+    keys[0] = ohash;
+    keys[1] = nhash;
+    keys[2] = set;
+    argv[0] = new;
+    argv[1] = masked;
+
+    r = ngx_ai_relay_cli_eval(cli, ngx_ai_relay_cli_script_rotate_copy, 3,
+                              keys, 2, argv);
+    taken = (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
+            || strcmp(r->str, "ok") != 0;
+    freeReplyObject(r);
+
+    if (taken) {
+        return "missing";
+    }
+
+    ngx_ai_relay_cli_step_done(cli);
+
+    r = ngx_ai_relay_cli_runv(cli, "SET", idx, uid, "NX", NULL);
+    taken = (r->type == REDIS_REPLY_NIL);
+    freeReplyObject(r);
+
+    if (taken) {
+        freeReplyObject(ngx_ai_relay_cli_runv(cli, "SREM", set, new, NULL));
+        freeReplyObject(ngx_ai_relay_cli_runv(cli, "DEL", nhash, NULL));
+        return "taken";
+    }
+
+    ngx_ai_relay_cli_step_done(cli);
+
+    freeReplyObject(ngx_ai_relay_cli_runv(cli, "SET",
+                        ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYID("%s"),
+                                                 kid),
+                        ngx_ai_relay_cli_sprintf("%s:%s", uid, new), NULL));
+    ngx_ai_relay_cli_step_done(cli);
+
+    freeReplyObject(ngx_ai_relay_cli_runv(cli, "DEL",
+                        ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYIDX("%s"),
+                                                 old), NULL));
+    ngx_ai_relay_cli_step_done(cli);
+
+    keys[0] = ohash;
+    keys[1] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RL("%s", "%s"),
+                                       uid, old);
+    keys[2] = set;
+    keys[3] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RES("%s"), uid);
+    argv[0] = old;
+    argv[1] = new;
+
+    freeReplyObject(ngx_ai_relay_cli_eval(cli,
+                                          ngx_ai_relay_cli_script_rotate_drop,
+                                          4, keys, 2, argv));
+    ngx_ai_relay_cli_step_done(cli);
+
+    freeReplyObject(ngx_ai_relay_cli_runv(cli, "INCR",
+                                          NGX_AI_RELAY_RKEY_VERSION, NULL));
+
+    return "ok";
 }
 
 
