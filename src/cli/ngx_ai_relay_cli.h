@@ -231,6 +231,10 @@ char *ngx_ai_relay_cli_user_by_name(ngx_ai_relay_cli_t *cli,
     const char *name);
 int ngx_ai_relay_cli_find_user(ngx_ai_relay_cli_t *cli, const char *ref,
     char **uid, json_t **user);
+int ngx_ai_relay_cli_key_reachable(ngx_ai_relay_cli_t *cli,
+    const char *uid, const char *sha);
+int ngx_ai_relay_cli_is_member(ngx_ai_relay_cli_t *cli, const char *set,
+    const char *member);
 int ngx_ai_relay_cli_hash_key(ngx_ai_relay_cli_t *cli, const char *key,
     char *hash);
 int ngx_ai_relay_cli_find_key(ngx_ai_relay_cli_t *cli, const char *ref,

@@ -605,6 +605,15 @@ ngx_ai_relay_cli_find_user(ngx_ai_relay_cli_t *cli, const char *ref,
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
                                       NGX_AI_RELAY_RKEY_USER("%s"), id));
+
+    if (h && cli->cluster && !ngx_ai_relay_cli_is_member(cli,
+                                                 NGX_AI_RELAY_RKEY_USERS, id))
+    {
+        /* left by a "users create" stopped before its last steps */
+        json_decref(h);
+        h = NULL;
+    }
+
     if (h == NULL) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no user with id %s", id);
@@ -620,6 +629,44 @@ ngx_ai_relay_cli_find_user(ngx_ai_relay_cli_t *cli, const char *ref,
     }
 
     return NGX_AI_RELAY_CLI_OK;
+}
+
+
+/*
+ * On a Redis Cluster, the CLI's writes run in steps and one stopped
+ * midway may leave objects nothing points to (README, "Operator command
+ * line"): a key of a user's set of keys is listed only if its SHA-256's
+ * index names that user.  Elsewhere every key of the set is.
+ */
+int
+ngx_ai_relay_cli_key_reachable(ngx_ai_relay_cli_t *cli, const char *uid,
+    const char *sha)
+{
+    char  *v;
+
+    if (cli->cluster == NULL) {
+        return 1;
+    }
+
+    v = ngx_ai_relay_cli_get(cli, ngx_ai_relay_cli_sprintf(
+                                  NGX_AI_RELAY_RKEY_KEYIDX("%s"), sha));
+
+    return v && strcmp(v, uid) == 0;
+}
+
+
+int
+ngx_ai_relay_cli_is_member(ngx_ai_relay_cli_t *cli, const char *set,
+    const char *member)
+{
+    int          n;
+    redisReply  *r;
+
+    r = ngx_ai_relay_cli_runv(cli, "SISMEMBER", set, member, NULL);
+    n = (r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+
+    return n;
 }
 
 

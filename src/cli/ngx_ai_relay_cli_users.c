@@ -373,7 +373,9 @@ ngx_ai_relay_cli_users_show(ngx_ai_relay_cli_t *cli,
     arr = json_array();
 
     json_array_foreach(keys, i, k) {
-        if (json_is_null(k)) {
+        if (json_is_null(k)
+            || !ngx_ai_relay_cli_key_reachable(cli, uid, hashes.elts[i]))
+        {
             continue;
         }
 
