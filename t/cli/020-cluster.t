@@ -247,6 +247,8 @@ for my $n (1 .. 3) {
 }
 cmp_ok(get("SCARD ar:{u$bob}:keys"), '>', $bobkeys,
        "an orphan is in bob's set of keys, not listed");
+($rc, $out, $err) = c('users', 'list');
+like($out, qr/^$bob\s+bob\s.*\s1\n/m, 'users list counts one key of bob');
 
 # a delete stopped after its first step: the key no longer works; a
 # second delete finishes it
