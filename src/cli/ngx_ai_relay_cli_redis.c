@@ -46,8 +46,23 @@ typedef struct {
     ngx_ai_relay_cli_cmd_t       *cmd;
     int                           slot;
     int                           rank;
+    unsigned                      claim:1;
     size_t                        order;
 } ngx_ai_relay_cli_step_cmd_t;
+
+
+/*
+ * On a Redis Cluster, the set of an ar:keyidx:<sha> is a claim: it fails
+ * (0) if the key names another user, so that two CLIs never both take
+ * one key, even after the WATCH on its node was spent by an earlier step.
+ * KEYS[1] ar:keyidx:<sha>  ARGV[1] the user id  -> 1 | 0
+ */
+
+static const char  ngx_ai_relay_cli_script_claim[] =
+"local v = redis.call('GET', KEYS[1])\n"
+"if v and v ~= ARGV[1] then return 0 end\n"
+"redis.call('SET', KEYS[1], ARGV[1])\n"
+"return 1\n";
 
 
 static void ngx_ai_relay_cli_fatal(ngx_ai_relay_cli_t *cli,
@@ -66,7 +81,8 @@ static redisContext *ngx_ai_relay_cli_open(ngx_ai_relay_cli_t *cli,
 static void ngx_ai_relay_cli_watched(ngx_ai_relay_cli_t *cli,
     redisContext *rc);
 static int ngx_ai_relay_cli_tx_multi(ngx_ai_relay_cli_t *cli,
-    redisContext *rc, ngx_ai_relay_cli_cmd_t **cmds, size_t ncmds);
+    redisContext *rc, ngx_ai_relay_cli_cmd_t **cmds, size_t ncmds,
+    unsigned char *claim);
 static int ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_tx_t *tx);
 static int ngx_ai_relay_cli_key_rank(const char *cmd, const char *key,
@@ -715,15 +731,20 @@ ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
         return ngx_ai_relay_cli_tx_steps(cli, tx);
     }
 
-    return ngx_ai_relay_cli_tx_multi(cli, cli->redis, tx->cmds, tx->ncmds);
+    return ngx_ai_relay_cli_tx_multi(cli, cli->redis, tx->cmds, tx->ncmds,
+                                     NULL);
 }
 
 
-/* one MULTI/EXEC on one connection: 0 done, 1 a watched key changed */
+/*
+ * One MULTI/EXEC on one connection: 0 done, 1 a watched key changed
+ * (nothing written), 2 a claim (claim[i] set: the command is
+ * ngx_ai_relay_cli_script_claim) found its key taken (the rest written).
+ */
 
 static int
 ngx_ai_relay_cli_tx_multi(ngx_ai_relay_cli_t *cli, redisContext *rc,
-    ngx_ai_relay_cli_cmd_t **cmds, size_t ncmds)
+    ngx_ai_relay_cli_cmd_t **cmds, size_t ncmds, unsigned char *claim)
 {
     int                      aborted;
     char                    *err;
@@ -770,6 +791,13 @@ ngx_ai_relay_cli_tx_multi(ngx_ai_relay_cli_t *cli, redisContext *rc,
                                                   r->element[i]->str,
                                                   cmds[i]->argv[0]);
                     }
+
+                    if (claim && claim[i]
+                        && r->element[i]->type == REDIS_REPLY_INTEGER
+                        && r->element[i]->integer == 0)
+                    {
+                        aborted = 2;
+                    }
                 }
             }
         }
@@ -799,6 +827,7 @@ ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
 {
     int                           slot, k, i, first;
     size_t                        n, j, from, nsteps, step;
+    unsigned char                *claim;
     redisContext                 *rc;
     ngx_ai_relay_cli_cmd_t       *c, *one, **cmds;
     ngx_ai_relay_cli_step_cmd_t  *sc;
@@ -832,6 +861,7 @@ ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
                 sc[n].rank = ngx_ai_relay_cli_key_rank(c->argv[0],
                                                        c->argv[i],
                                                        c->lens[i]);
+                sc[n].claim = 0;
                 sc[n].order = n;
                 n++;
             }
@@ -856,7 +886,23 @@ ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
         sc[n].rank = k < 0 ? 1 : ngx_ai_relay_cli_key_rank(c->argv[0],
                                                            c->argv[k],
                                                            c->lens[k]);
+        sc[n].claim = 0;
         sc[n].order = n;
+
+        if (sc[n].rank == 5 && c->argc == 3
+            && strcasecmp(c->argv[0], "SET") == 0)
+        {
+            /* an ar:keyidx:<sha> set: a claim, whatever was watched */
+
+            one = ngx_ai_relay_cli_cmd("EVAL", ngx_ai_relay_cli_script_claim,
+                                       "1", NULL);
+            ngx_ai_relay_cli_cmd_addn(one, c->argv[1], c->lens[1]);
+            ngx_ai_relay_cli_cmd_addn(one, c->argv[2], c->lens[2]);
+
+            sc[n].cmd = one;
+            sc[n].claim = 1;
+        }
+
         n++;
     }
 
@@ -876,7 +922,7 @@ ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
 
     if (j == n) {
         rc = ngx_ai_relay_cli_slot_ctx(cli, first);
-        i = ngx_ai_relay_cli_tx_multi(cli, rc, tx->cmds, tx->ncmds);
+        i = ngx_ai_relay_cli_tx_multi(cli, rc, tx->cmds, tx->ncmds, NULL);
         ngx_ai_relay_cli_unwatch(cli);
 
         return i;
@@ -893,24 +939,26 @@ ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
     }
 
     cmds = ngx_ai_relay_cli_alloc(n * sizeof(ngx_ai_relay_cli_cmd_t *));
+    claim = ngx_ai_relay_cli_alloc(n);
 
     for (from = 0, step = 0; from < n; from = j, step++) {
 
         for (j = from; j < n && sc[j].slot == sc[from].slot; j++) {
             cmds[j - from] = sc[j].cmd;
+            claim[j - from] = sc[j].claim;
         }
 
         rc = ngx_ai_relay_cli_slot_ctx(cli, sc[from].slot);
 
-        if (ngx_ai_relay_cli_tx_multi(cli, rc, cmds, j - from)) {
+        if (ngx_ai_relay_cli_tx_multi(cli, rc, cmds, j - from, claim)) {
             ngx_ai_relay_cli_unwatch(cli);
 
             if (step > 0) {
                 fprintf(stderr, "ai-relay: Redis Cluster: a concurrent "
-                        "change stopped step %d of %d (%s %s ...); what the "
+                        "change stopped step %d of %d (%s ...); what the "
                         "steps before wrote is unreachable; starting over\n",
-                        (int) step + 1, (int) nsteps, cmds[0]->argv[0],
-                        cmds[0]->argv[1]);
+                        (int) step + 1, (int) nsteps,
+                        cmds[0]->argv[claim[0] ? 3 : 1]);
             }
 
             return 1;
