@@ -239,6 +239,8 @@ int ngx_ai_relay_cli_hash_key(ngx_ai_relay_cli_t *cli, const char *key,
     char *hash);
 int ngx_ai_relay_cli_find_key(ngx_ai_relay_cli_t *cli, const char *ref,
     char **uid, char **hash, json_t **key);
+int ngx_ai_relay_cli_find_any_key(ngx_ai_relay_cli_t *cli, const char *ref,
+    char **uid, char **hash, json_t **key);
 char *ngx_ai_relay_cli_mask(const char *key);
 const char *ngx_ai_relay_cli_hstr(json_t *h, const char *field);
 int64_t ngx_ai_relay_cli_hint(json_t *h, const char *field, int64_t def);

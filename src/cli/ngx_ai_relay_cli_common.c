@@ -704,8 +704,39 @@ ngx_ai_relay_cli_is_hash(const char *s)
  * A key by id ("12"), by plaintext ("sk-...") or by its SHA-256 (64 hex
  * digits).  OK, or REJECTED (reported).
  */
+/*
+ * A key by id, plaintext or SHA-256.  On a Redis Cluster, one whose
+ * SHA-256's index does not name its user (left by a write stopped between
+ * two steps) is not found; ngx_ai_relay_cli_find_any_key() finds it (keys
+ * delete, which finishes such a delete).
+ */
 int
 ngx_ai_relay_cli_find_key(ngx_ai_relay_cli_t *cli, const char *ref,
+    char **uid, char **hash, json_t **key)
+{
+    int  rc;
+
+    rc = ngx_ai_relay_cli_find_any_key(cli, ref, uid, hash, key);
+
+    if (rc != NGX_AI_RELAY_CLI_OK
+        || ngx_ai_relay_cli_key_reachable(cli, *uid, *hash))
+    {
+        return rc;
+    }
+
+    if (key) {
+        json_decref(*key);
+        *key = NULL;
+    }
+
+    return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                  "no key %s (its index does not name its "
+                                  "user: a write stopped midway)", ref);
+}
+
+
+int
+ngx_ai_relay_cli_find_any_key(ngx_ai_relay_cli_t *cli, const char *ref,
     char **uid, char **hash, json_t **key)
 {
     char    *v, *colon, *id, *h;

@@ -1037,7 +1037,8 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
         return cli->failed_rc;
     }
 
-    rc = ngx_ai_relay_cli_find_key(cli, args->pos.elts[0], &uid, &hash, &h);
+    rc = ngx_ai_relay_cli_find_any_key(cli, args->pos.elts[0], &uid, &hash,
+                                       &h);
     if (rc != NGX_AI_RELAY_CLI_OK) {
         return rc;
     }
@@ -1077,7 +1078,19 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
                                            uid, hash),
                   ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RL("%s", "%s"),
                                            uid, hash),
-                  watch.elts[0], NULL));
+                  NULL));
+
+        /*
+         * on a Redis Cluster, the orphan of a stopped create may share its
+         * SHA-256 with another user's key: that user's index stays
+         */
+
+        if (cli->cluster == NULL
+            || ngx_ai_relay_cli_key_reachable(cli, uid, hash))
+        {
+            ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("DEL",
+                                             watch.elts[0], NULL));
+        }
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SREM",
                   ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYS("%s"), uid),
                   hash, NULL));

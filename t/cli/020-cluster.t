@@ -249,6 +249,34 @@ cmp_ok(get("SCARD ar:{u$bob}:keys"), '>', $bobkeys,
        "an orphan is in bob's set of keys, not listed");
 ($rc, $out, $err) = c('users', 'list');
 like($out, qr/^$bob\s+bob\s.*\s1\n/m, 'users list counts one key of bob');
+my $half = get('HGET ar:seq key');
+is(get("EXISTS ar:keyid:$half"), '1', 'step 3 wrote the id index');
+($rc, $out, $err) = c('keys', 'show', $half);
+is($rc, 1, 'keys show by that id: not found (no ar:keyidx names bob)');
+
+# the orphan of a stopped "keys add" for user 1, then the same key given
+# to bob: bob owns it; the orphan stays unreachable, and deleting it by
+# its id leaves bob's index alone
+my $k4 = 'sk-cluster-contested-key-0123456789ab';
+my $h4 = sha256_hex($k4);
+stopped(3, 'keys', 'add', '--user', '1', '--key', $k4);
+my $okid = get('HGET ar:seq key');
+is(get("GET ar:keyid:$okid"), "1:$h4", "the orphan's id names user 1");
+is(get("EXISTS ar:keyidx:$h4"), '0', 'but no index names anybody');
+($rc, $out, $err) = c('keys', 'add', '--user', 'bob', '--key', $k4);
+is($rc, 0, 'the same key for bob') or diag($err);
+is(get("GET ar:keyidx:$h4"), $bob, 'the index names bob');
+$j = cl_json('keys', 'show', $k4);
+is($j->{user}, $bob, 'keys show: bob\'s');
+($rc, $out, $err) = c('keys', 'show', $okid);
+is($rc, 1, "the orphan's id: not found");
+($rc, $out, $err) = c('keys', 'list', '--user', '1');
+unlike($out, qr/^$okid\s/m, 'not listed for user 1');
+($rc, $out, $err) = c('keys', 'delete', $okid);
+is($rc, 0, 'keys delete removes the orphan by its id') or diag($err);
+is(get("EXISTS ar:keyid:$okid") . get("EXISTS ar:{u1}:key:$h4"), '00',
+   'its id and hash');
+is(get("GET ar:keyidx:$h4"), $bob, "bob's index stays");
 
 # a delete stopped after its first step: the key no longer works; a
 # second delete finishes it
