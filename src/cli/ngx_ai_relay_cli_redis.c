@@ -88,8 +88,8 @@ static int ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli,
 static int ngx_ai_relay_cli_key_rank(const char *cmd, const char *key,
     size_t len);
 static int ngx_ai_relay_cli_step_cmp(const void *one, const void *two);
-static int ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli,
-    const char *spec, char **addr);
+static char *ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli,
+    const char *spec);
 
 
 int
@@ -98,7 +98,7 @@ ngx_ai_relay_cli_connect(ngx_ai_relay_cli_t *cli)
     int              port;
     char            *host, *p, *end;
     long             v;
-    char            *master = NULL;
+    char            *master;
     const char      *addr;
     redisReply      *r;
     struct timeval   tv;
@@ -114,9 +114,9 @@ ngx_ai_relay_cli_connect(ngx_ai_relay_cli_t *cli)
     }
 
     if (strncmp(addr, "sentinel:", 9) == 0) {
-        if (ngx_ai_relay_cli_sentinel_master(cli, addr + 9, &master)
-            != NGX_AI_RELAY_CLI_OK)
-        {
+        master = ngx_ai_relay_cli_sentinel_master(cli, addr + 9);
+
+        if (master == NULL) {
             return cli->failed_rc;
         }
 
@@ -240,12 +240,11 @@ ngx_ai_relay_cli_connect(ngx_ai_relay_cli_t *cli)
  * get-master-addr-by-name); the sentinels are asked without a password.
  */
 
-static int
-ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli, const char *spec,
-    char **addr)
+static char *
+ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli, const char *spec)
 {
     int              port;
-    char            *list, *name, *a, *next;
+    char            *list, *name, *a, *next, *addr;
     char             host[NGX_AI_RELAY_SLOT_HOST_LEN];
     redisReply      *r;
     redisContext    *rc;
@@ -257,11 +256,11 @@ ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli, const char *spec,
     a = strchr(list, '@');
 
     if (a == NULL || a == list || a[1] == '\0') {
-        return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
-                                      "invalid Redis Sentinel address "
-                                      "\"sentinel:%s\" "
-                                      "(sentinel:MASTER@IP:PORT[,IP:PORT...])",
-                                      spec);
+        ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
+                               "invalid Redis Sentinel address "
+                               "\"sentinel:%s\" "
+                               "(sentinel:MASTER@IP:PORT[,IP:PORT...])", spec);
+        return NULL;
     }
 
     *a++ = '\0';
@@ -273,9 +272,10 @@ ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli, const char *spec,
         }
 
         if (ngx_ai_relay_slot_parse_addr(a, strlen(a), host, &port) != 0) {
-            return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
-                                          "invalid Redis Sentinel address "
-                                          "\"%s\" (IP:port)", a);
+            ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
+                                   "invalid Redis Sentinel address \"%s\" "
+                                   "(IP:port)", a);
+            return NULL;
         }
 
         tv.tv_sec = 5;
@@ -304,21 +304,22 @@ ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli, const char *spec,
             && r->element[0]->type == REDIS_REPLY_STRING
             && r->element[1]->type == REDIS_REPLY_STRING)
         {
-            *addr = ngx_ai_relay_cli_sprintf(
+            addr = ngx_ai_relay_cli_sprintf(
                         strchr(r->element[0]->str, ':') ? "[%s]:%s" : "%s:%s",
                         r->element[0]->str, r->element[1]->str);
             freeReplyObject(r);
 
-            return NGX_AI_RELAY_CLI_OK;
+            return addr;
         }
 
         freeReplyObject(r);
     }
 
-    return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_FAILED,
-                                  "no Redis Sentinel at \"%s\" answered with "
-                                  "the address of the master \"%s\"",
-                                  strchr(spec, '@') + 1, name);
+    ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_FAILED,
+                           "no Redis Sentinel at \"%s\" answered with the "
+                           "address of the master \"%s\"",
+                           strchr(spec, '@') + 1, name);
+    return NULL;
 }
 
 
