@@ -8,7 +8,10 @@
  * else changed them and the command starts over).
  *
  * A failed Redis call ends the program with NGX_AI_RELAY_CLI_FAILED:
- * nothing is written outside EXEC, so nothing is half done.
+ * nothing is written outside EXEC, so nothing is half done; on a Redis
+ * Cluster, a write of several slots is several EXECs, and one failing
+ * leaves at most objects nothing reaches (below).  "sentinel:" addresses
+ * name a master the sentinels are asked for, then used as a single Redis.
  */
 
 
