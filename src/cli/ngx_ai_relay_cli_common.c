@@ -306,19 +306,21 @@ ngx_ai_relay_cli_rotate_key(ngx_ai_relay_cli_t *cli, const char *uid,
 
 
 /*
- * keys rotate on a Redis Cluster: the new key hash (unreachable), the new
- * SHA-256's index claimed with SET NX (the new key works; if it was
- * taken, the new hash goes again), the id's index, the old SHA-256's
- * index removed (the old key stops working), the old hash dropped, the
- * configuration version.  Stopped between two steps, the old key or the
- * new one or both work, and each that works has its hash and is listed.
+ * keys rotate on a Redis Cluster, in steps: the new key hash (a copy,
+ * unreachable yet), the old SHA-256's index removed (the old key stops
+ * working), the id's index pointed at the new hash, the new SHA-256's
+ * index claimed with SET NX (the new key works), the old hash dropped
+ * (its reservations become the new key's), the configuration version.
+ * Stopped anywhere, at most one of the two keys works, and "keys rotate
+ * ID" again rotates whatever the id names (ngx_ai_relay_cli_find_any_key())
+ * to a fresh key; the hash left behind is an orphan nothing reaches.
  */
 
 static const char *
 ngx_ai_relay_cli_rotate_steps(ngx_ai_relay_cli_t *cli, const char *uid,
     const char *kid, const char *old, const char *new, const char *masked)
 {
-    int          taken;
+    int          bad;
     char        *ohash, *nhash, *set, *idx;
     const char  *keys[4], *argv[2];
     redisReply  *r;
@@ -342,24 +344,23 @@ ngx_ai_relay_cli_rotate_steps(ngx_ai_relay_cli_t *cli, const char *uid,
 
     r = ngx_ai_relay_cli_eval(cli, ngx_ai_relay_cli_script_rotate_copy, 3,
                               keys, 2, argv);
-    taken = (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
-            || strcmp(r->str, "ok") != 0;
+    bad = (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
+          || strcmp(r->str, "ok") != 0;
     freeReplyObject(r);
 
-    if (taken) {
+    if (bad) {
         return "missing";
     }
 
     ngx_ai_relay_cli_step_done(cli);
 
-    r = ngx_ai_relay_cli_runv(cli, "SET", idx, uid, "NX", NULL);
-    taken = (r->type == REDIS_REPLY_NIL);
-    freeReplyObject(r);
+    /* the old index, only if it still names this user */
 
-    if (taken) {
-        freeReplyObject(ngx_ai_relay_cli_runv(cli, "SREM", set, new, NULL));
-        freeReplyObject(ngx_ai_relay_cli_runv(cli, "DEL", nhash, NULL));
-        return "taken";
+    if (ngx_ai_relay_cli_key_reachable(cli, uid, old)) {
+        freeReplyObject(ngx_ai_relay_cli_runv(cli, "DEL",
+                            ngx_ai_relay_cli_sprintf(
+                                NGX_AI_RELAY_RKEY_KEYIDX("%s"), old),
+                            NULL));
     }
 
     ngx_ai_relay_cli_step_done(cli);
@@ -370,9 +371,15 @@ ngx_ai_relay_cli_rotate_steps(ngx_ai_relay_cli_t *cli, const char *uid,
                         ngx_ai_relay_cli_sprintf("%s:%s", uid, new), NULL));
     ngx_ai_relay_cli_step_done(cli);
 
-    freeReplyObject(ngx_ai_relay_cli_runv(cli, "DEL",
-                        ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYIDX("%s"),
-                                                 old), NULL));
+    r = ngx_ai_relay_cli_runv(cli, "SET", idx, uid, "NX", NULL);
+    bad = (r->type == REDIS_REPLY_NIL);
+    freeReplyObject(r);
+
+    if (bad) {
+        /* a new SHA-256 taken since the check: "keys rotate ID" again */
+        return "taken meanwhile; the key works no more, rotate it again";
+    }
+
     ngx_ai_relay_cli_step_done(cli);
 
     keys[0] = ohash;

@@ -976,7 +976,10 @@ ngx_ai_relay_cli_keys_rotate(ngx_ai_relay_cli_t *cli,
         return cli->failed_rc;
     }
 
-    rc = ngx_ai_relay_cli_find_key(cli, args->pos.elts[0], &uid, &hash, &h);
+    /* on a Redis Cluster, also a key a stopped rotate left unreachable */
+
+    rc = ngx_ai_relay_cli_find_any_key(cli, args->pos.elts[0], &uid, &hash,
+                                       &h);
     if (rc != NGX_AI_RELAY_CLI_OK) {
         return rc;
     }

@@ -294,6 +294,31 @@ is($rc, 0, 'keys delete again finishes it') or diag($err);
 is(get("EXISTS ar:keyid:$kid2") . get("EXISTS ar:{u$bob}:key:$h2"), '00',
    'id and hash gone');
 
+# a rotate stopped after each step: at most one of the two keys works, and
+# "keys rotate ID" again finishes it
+($rc, $out, $err) = c('keys', 'create', '--user', 'bob', '--name', 'rot');
+chomp(my $kr = $out);
+my $hr = sha256_hex($kr);
+my $kidr = get("HGET ar:{u$bob}:key:$hr id");
+for my $n (1 .. 4) {
+    stopped($n, 'keys', 'rotate', $kidr);
+    is(get("GET ar:keyidx:$hr"), $n == 1 ? $bob : '',
+       $n == 1 ? 'step 1: the old key still works'
+               : "step $n: the old key works no more");
+    $j = cl_json('keys', 'list', '--user', 'bob');
+    cmp_ok(scalar(grep { $_->{id} == $kidr } @$j), '<=', 1,
+           "step $n: its id listed at most once");
+    ($rc, $out, $err) = c('keys', 'rotate', $kidr);
+    is($rc, 0, "step $n: keys rotate again") or diag($err);
+    chomp($kr = $out);
+    $hr = sha256_hex($kr);
+    is(get("GET ar:keyidx:$hr"), $bob, "step $n: the new key works");
+    is(get("GET ar:keyid:$kidr"), "$bob:$hr", "step $n: its id names it");
+    $j = cl_json('keys', 'list', '--user', 'bob');
+    is(scalar(grep { $_->{id} == $kidr } @$j), 1, "step $n: listed once");
+    is(get("HGET ar:{u$bob}:key:$hr name"), 'rot', "step $n: same settings");
+}
+
 # import (One API): in steps, a second run changes nothing
 my $db = sqlite_db('one-api.db', one_api_schema('sqlite'), one_api_rows());
 my @import = ('import', '--from', 'one-api', '--sqlite', $db);
