@@ -70,7 +70,8 @@ TEST_REDIS_PORT ?= 6399
 TEST_PORT       ?= 1984
 # The suite's other servers follow TEST_PORT, so runs whose TEST_PORTs are
 # 50 to 5000 apart never share a port (each may still be set on its own):
-# TEST_PORT+6..+8, +5017..+5028 (and +10000: the cluster bus), +5037..+5039.
+# TEST_PORT+6..+10, +5017..+5028 (and +10000: the cluster bus), +5037..+5043
+# (+9, +10 and +5040..+5043: t/cli/021-sentinel.t, see src/cli/cli.mk).
 # t/030-cluster.t's Redis Cluster: 6 nodes from this port (+10000: bus)
 TEST_CLUSTER_PORT ?= $(shell expr $(TEST_PORT) + 5017)
 # t/030-cluster.t's second relay (nginx)

@@ -1,7 +1,9 @@
 # Redis Cluster: the relay on a 3-master cluster (3 replicas) the test
 # starts itself (t/cluster.sh, ports TEST_NGINX_CLUSTER_PORT..+5): users on
 # different masters billed exactly; a master killed mid-run, its replica
-# promoted: a bounded window of 503s, no settlement lost, none twice.
+# promoted: a bounded window of 503s, no settlement lost, none twice; a
+# user and key the operator CLI wrote on the cluster (in single-slot
+# steps) served, billed, and rotated.
 
 use lib 't/helpers';
 use AIRelayTest;
@@ -10,7 +12,7 @@ use Time::HiRes qw(sleep time);
 
 repeat_each(1);
 # once: the blocks seed the cluster in --- init, the second kills a master
-plan tests => repeat_each() * 40;
+plan tests => repeat_each() * 50;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -124,6 +126,18 @@ sub redirect_stats {
     ($n{asking}) = $cmd =~ /^cmdstat_asking:calls=(\d+)/m;
     $_ //= 0 for values %n;
     return %n;
+}
+
+# the operator CLI on this cluster (its multi-slot writes run in steps)
+our $CliKey = 'sk-testcli00000000000000000000000000000000000000004';
+
+sub cluster_cli {
+    my $bin = $ENV{TEST_NGINX_CLI} || "$AIRelayTest::TOP/build/ai-relay";
+    # every node a seed: TEST 2 killed one of them
+    my $seeds = join ',', map { "127.0.0.1:$_" } $Base .. $Base + 5;
+    my $out = `$bin --redis cluster:$seeds @_ 2>/dev/null`;
+    die "ai-relay @_ failed ($?)\n" if $?;
+    return $out;
 }
 
 sub today {
@@ -389,3 +403,37 @@ ok($after{ask} > $before{ask} && $after{moved} > $before{moved}
 unlike($log, qr/\[(alert|crit|emerg)\]/,
        'the relay logged no alert (a worker that crashed mid-run would)');
 --- timeout: 40
+
+
+
+=== TEST 4: a user and a key the CLI wrote on the cluster in steps: served and billed; after keys rotate the old key is refused, the new one served
+--- init
+main::seed_cluster();
+main::cluster_cli('users', 'create', 'dora', '--balance', '2', '--id', '7');
+main::cluster_cli('keys', 'add', '--user', 'dora', '--key', $main::CliKey);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","max_tokens":10}
+--- more_headers eval: "Authorization: Bearer $main::CliKey"
+--- response_body_like: Hi there
+--- redis_check
+is(redis('GET', 'ar:keyidx:' . key_hash($main::CliKey)), '7',
+   'the key index the CLI wrote names dora');
+ok(wait_for(sub { records(7) == 1 }, 5), 'one record for dora');
+my ($rec) = records(7);
+ok($rec->{cost} > 0 && user_field(7, 'balance') == 2_000_000 - $rec->{cost},
+   'billed to the user the CLI created');
+chomp(my $new = main::cluster_cli('keys', 'rotate', $main::CliKey));
+like($new, qr/^sk-\w{40,}$/, 'keys rotate on the cluster');
+my ($s) = relay_post('/v1/chat/completions',
+                     '{"model":"gpt-4o-mini","max_tokens":10}', $main::CliKey);
+is($s, 401, 'the old key is refused');
+($s) = relay_post('/v1/chat/completions',
+                  '{"model":"gpt-4o-mini","max_tokens":10}', $new);
+is($s, 200, 'the new key is served');
+ok(wait_for(sub { records(7) == 2 }, 5), 'and billed to dora');
+--- no_error_log
+[alert]
+--- timeout: 20

@@ -72,7 +72,14 @@ $(BUILD)/.cli-test-deps: $(TOP)/src/cli/cli.mk | $(BUILD)/.deps
 # after t/030-cluster.t's (see TEST_CLUSTER_PORT)
 TEST_CLI_CLUSTER_PORT ?= $(shell expr $(TEST_PORT) + 5023)
 
+# t/cli/021-sentinel.t: a master and its replica from this port, three
+# sentinels from TEST_CLI_SENTINEL_PORT (+3: a sentinel that is down)
+TEST_CLI_SENTINEL_REDIS_PORT ?= $(shell expr $(TEST_PORT) + 9)
+TEST_CLI_SENTINEL_PORT ?= $(shell expr $(TEST_PORT) + 5040)
+
 cli-test: $(CLI_BIN) cli-test-deps
 	AI_RELAY_CLI=$(CLI_BIN) \
-	AI_RELAY_TEST_CLUSTER_PORT=$(TEST_CLI_CLUSTER_PORT) prove -I t/cli/lib $(PROVE_FLAGS) \
-	    $(or $(T),t/cli)
+	AI_RELAY_TEST_CLUSTER_PORT=$(TEST_CLI_CLUSTER_PORT) \
+	AI_RELAY_TEST_SENTINEL_REDIS_PORT=$(TEST_CLI_SENTINEL_REDIS_PORT) \
+	AI_RELAY_TEST_SENTINEL_PORT=$(TEST_CLI_SENTINEL_PORT) \
+	    prove -I t/cli/lib $(PROVE_FLAGS) $(or $(T),t/cli)

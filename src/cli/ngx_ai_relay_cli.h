@@ -203,6 +203,7 @@ void ngx_ai_relay_cli_tx_add(ngx_ai_relay_cli_tx_t *tx,
     ngx_ai_relay_cli_cmd_t *c);
 int ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_tx_t *tx);
+void ngx_ai_relay_cli_step_done(ngx_ai_relay_cli_t *cli);
 
 
 /* ngx_ai_relay_cli_common.c: lookups and writes shared by the commands */
@@ -230,9 +231,15 @@ char *ngx_ai_relay_cli_user_by_name(ngx_ai_relay_cli_t *cli,
     const char *name);
 int ngx_ai_relay_cli_find_user(ngx_ai_relay_cli_t *cli, const char *ref,
     char **uid, json_t **user);
+int ngx_ai_relay_cli_key_reachable(ngx_ai_relay_cli_t *cli,
+    const char *uid, const char *sha);
+int ngx_ai_relay_cli_is_member(ngx_ai_relay_cli_t *cli, const char *set,
+    const char *member);
 int ngx_ai_relay_cli_hash_key(ngx_ai_relay_cli_t *cli, const char *key,
     char *hash);
 int ngx_ai_relay_cli_find_key(ngx_ai_relay_cli_t *cli, const char *ref,
+    char **uid, char **hash, json_t **key);
+int ngx_ai_relay_cli_find_any_key(ngx_ai_relay_cli_t *cli, const char *ref,
     char **uid, char **hash, json_t **key);
 char *ngx_ai_relay_cli_mask(const char *key);
 const char *ngx_ai_relay_cli_hstr(json_t *h, const char *field);

@@ -22,13 +22,21 @@
  * -> 1, or 0 if the hash does not exist
  */
 
-static const char  ngx_ai_relay_cli_script_hset[] =
-"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-"redis.call('HSET', KEYS[1], unpack(ARGV))\n"
-"if redis.call('HEXISTS', KEYS[1], 'source') == 1 then\n"
-"  redis.call('HSET', KEYS[1], 'edited', '1')\n"
+#define NGX_AI_RELAY_CLI_SCRIPT_HSET                                         \
+"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"                  \
+"redis.call('HSET', KEYS[1], unpack(ARGV))\n"                                \
+"if redis.call('HEXISTS', KEYS[1], 'source') == 1 then\n"                    \
+"  redis.call('HSET', KEYS[1], 'edited', '1')\n"                             \
 "end\n"
+
+static const char  ngx_ai_relay_cli_script_hset[] =
+NGX_AI_RELAY_CLI_SCRIPT_HSET
 "redis.call('INCR', KEYS[2])\n"
+"return 1\n";
+
+/* on a Redis Cluster: the hash alone, the version is a step of its own */
+static const char  ngx_ai_relay_cli_script_hset1[] =
+NGX_AI_RELAY_CLI_SCRIPT_HSET
 "return 1\n";
 
 
@@ -52,6 +60,51 @@ static const char  ngx_ai_relay_cli_script_money[] =
 "           'amount', ARGV[1], 'balance', tostring(new),\n"
 "           'note', ARGV[3])\n"
 "return {'ok', tostring(new)}\n";
+
+
+/*
+ * keys rotate on a Redis Cluster, in steps (ngx_ai_relay_cli_rotate_key()).
+ * The first, in the user's slot: the new key hash, a copy of the old one
+ * with its masked form, in the user's set of keys.
+ * KEYS[1] old key hash  KEYS[2] new key hash  KEYS[3] ar:{u<id>}:keys
+ * ARGV[1] new sha256  ARGV[2] new masked form  -> "ok" | "missing"
+ */
+
+static const char  ngx_ai_relay_cli_script_rotate_copy[] =
+"if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end\n"
+"local h = redis.call('HGETALL', KEYS[1])\n"
+"redis.call('HSET', KEYS[2], unpack(h))\n"
+"redis.call('HSET', KEYS[2], 'masked', ARGV[2])\n"
+"redis.call('SADD', KEYS[3], ARGV[1])\n"
+"return 'ok'\n";
+
+
+/*
+ * The last in the user's slot, once nothing points to the old key: the
+ * old key hash goes, its reservations become the new key's.
+ * KEYS[1] old key hash  KEYS[2] ar:{u<id>}:rl:<old>  KEYS[3] ar:{u<id>}:keys
+ * KEYS[4] ar:{u<id>}:res  ARGV[1] old sha256  ARGV[2] new sha256
+ */
+
+static const char  ngx_ai_relay_cli_script_rotate_drop[] =
+"redis.call('DEL', KEYS[1], KEYS[2])\n"
+"redis.call('SREM', KEYS[3], ARGV[1])\n"
+"local res = redis.call('HGETALL', KEYS[4])\n"
+"for i = 1, #res, 2 do\n"
+"  local d, amt, kamt, h =\n"
+"    string.match(res[i + 1], '" NGX_AI_RELAY_RES_PATTERN "')\n"
+"  if h == ARGV[1] then\n"
+"    redis.call('HSET', KEYS[4], res[i],\n"
+"               string.format('" NGX_AI_RELAY_RES_FORMAT "', d, amt, kamt,\n"
+"                             ARGV[2]))\n"
+"  end\n"
+"end\n"
+"return 'ok'\n";
+
+
+static const char *ngx_ai_relay_cli_rotate_steps(ngx_ai_relay_cli_t *cli,
+    const char *uid, const char *kid, const char *old, const char *new,
+    const char *masked);
 
 
 /*
@@ -125,6 +178,29 @@ ngx_ai_relay_cli_hset_existing(ngx_ai_relay_cli_t *cli, const char *key,
     keys[0] = key;
     keys[1] = NGX_AI_RELAY_RKEY_VERSION;
 
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        exit(NGX_AI_RELAY_CLI_FAILED);
+    }
+
+    if (cli->cluster) {
+        /* two slots: the hash, then the version */
+
+        r = ngx_ai_relay_cli_eval(cli, ngx_ai_relay_cli_script_hset1, 1,
+                                  keys, (int) fv->nelts,
+                                  (const char **) fv->elts);
+
+        rc = (r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+        freeReplyObject(r);
+
+        if (rc) {
+            ngx_ai_relay_cli_step_done(cli);
+            freeReplyObject(ngx_ai_relay_cli_runv(cli, "INCR", keys[1],
+                                                  NULL));
+        }
+
+        return rc;
+    }
+
     r = ngx_ai_relay_cli_eval(cli, ngx_ai_relay_cli_script_hset, 2, keys,
                               (int) fv->nelts, (const char **) fv->elts);
 
@@ -191,6 +267,14 @@ ngx_ai_relay_cli_rotate_key(ngx_ai_relay_cli_t *cli, const char *uid,
     const char  *keys[9], *argv[4];
     redisReply  *r;
 
+    if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
+        exit(NGX_AI_RELAY_CLI_FAILED);
+    }
+
+    if (cli->cluster) {
+        return ngx_ai_relay_cli_rotate_steps(cli, uid, kid, old, new, masked);
+    }
+
     keys[0] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
                                        uid, old);
     keys[1] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
@@ -218,6 +302,103 @@ ngx_ai_relay_cli_rotate_key(ngx_ai_relay_cli_t *cli, const char *uid,
     freeReplyObject(r);
 
     return rc;
+}
+
+
+/*
+ * keys rotate on a Redis Cluster, in steps: the new key hash (a copy,
+ * unreachable yet), the old SHA-256's index removed (the old key stops
+ * working), the id's index pointed at the new hash, the new SHA-256's
+ * index claimed with SET NX (the new key works), the old hash dropped
+ * (its reservations become the new key's), the configuration version.
+ * Stopped anywhere, at most one of the two keys works, and "keys rotate
+ * ID" again rotates whatever the id names (ngx_ai_relay_cli_find_any_key())
+ * to a fresh key; the hash left behind is an orphan nothing reaches.
+ */
+
+static const char *
+ngx_ai_relay_cli_rotate_steps(ngx_ai_relay_cli_t *cli, const char *uid,
+    const char *kid, const char *old, const char *new, const char *masked)
+{
+    int          bad;
+    char        *ohash, *nhash, *set, *idx;
+    const char  *keys[4], *argv[2];
+    redisReply  *r;
+
+    ohash = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                     uid, old);
+    nhash = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                     uid, new);
+    set = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYS("%s"), uid);
+    idx = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYIDX("%s"), new);
+
+    if (ngx_ai_relay_cli_exists(cli, idx)) {
+        return "taken";
+    }
+
+    keys[0] = ohash;
+    keys[1] = nhash;
+    keys[2] = set;
+    argv[0] = new;
+    argv[1] = masked;
+
+    r = ngx_ai_relay_cli_eval(cli, ngx_ai_relay_cli_script_rotate_copy, 3,
+                              keys, 2, argv);
+    bad = (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
+          || strcmp(r->str, "ok") != 0;
+    freeReplyObject(r);
+
+    if (bad) {
+        return "missing";
+    }
+
+    ngx_ai_relay_cli_step_done(cli);
+
+    /* the old index, only if it still names this user */
+
+    if (ngx_ai_relay_cli_key_reachable(cli, uid, old)) {
+        freeReplyObject(ngx_ai_relay_cli_runv(cli, "DEL",
+                            ngx_ai_relay_cli_sprintf(
+                                NGX_AI_RELAY_RKEY_KEYIDX("%s"), old),
+                            NULL));
+    }
+
+    ngx_ai_relay_cli_step_done(cli);
+
+    freeReplyObject(ngx_ai_relay_cli_runv(cli, "SET",
+                        ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYID("%s"),
+                                                 kid),
+                        ngx_ai_relay_cli_sprintf("%s:%s", uid, new), NULL));
+    ngx_ai_relay_cli_step_done(cli);
+
+    r = ngx_ai_relay_cli_runv(cli, "SET", idx, uid, "NX", NULL);
+    bad = (r->type == REDIS_REPLY_NIL);
+    freeReplyObject(r);
+
+    if (bad) {
+        /* a new SHA-256 taken since the check: "keys rotate ID" again */
+        return "taken meanwhile; the key works no more, rotate it again";
+    }
+
+    ngx_ai_relay_cli_step_done(cli);
+
+    keys[0] = ohash;
+    keys[1] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RL("%s", "%s"),
+                                       uid, old);
+    keys[2] = set;
+    keys[3] = ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RES("%s"), uid);
+    argv[0] = old;
+    argv[1] = new;
+
+    freeReplyObject(ngx_ai_relay_cli_eval(cli,
+                                          ngx_ai_relay_cli_script_rotate_drop,
+                                          4, keys, 2, argv));
+    ngx_ai_relay_cli_step_done(cli);
+
+    freeReplyObject(ngx_ai_relay_cli_runv(cli, "INCR",
+                                          NGX_AI_RELAY_RKEY_VERSION, NULL));
+
+    return "ok";
 }
 
 
@@ -431,6 +612,15 @@ ngx_ai_relay_cli_find_user(ngx_ai_relay_cli_t *cli, const char *ref,
 
     h = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
                                       NGX_AI_RELAY_RKEY_USER("%s"), id));
+
+    if (h && cli->cluster && !ngx_ai_relay_cli_is_member(cli,
+                                                 NGX_AI_RELAY_RKEY_USERS, id))
+    {
+        /* left by a "users create" stopped before its last steps */
+        json_decref(h);
+        h = NULL;
+    }
+
     if (h == NULL) {
         return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                       "no user with id %s", id);
@@ -446,6 +636,44 @@ ngx_ai_relay_cli_find_user(ngx_ai_relay_cli_t *cli, const char *ref,
     }
 
     return NGX_AI_RELAY_CLI_OK;
+}
+
+
+/*
+ * On a Redis Cluster, the CLI's writes run in steps and one stopped
+ * midway may leave objects nothing points to (README, "Operator command
+ * line"): a key of a user's set of keys is listed only if its SHA-256's
+ * index names that user.  Elsewhere every key of the set is.
+ */
+int
+ngx_ai_relay_cli_key_reachable(ngx_ai_relay_cli_t *cli, const char *uid,
+    const char *sha)
+{
+    char  *v;
+
+    if (cli->cluster == NULL) {
+        return 1;
+    }
+
+    v = ngx_ai_relay_cli_get(cli, ngx_ai_relay_cli_sprintf(
+                                  NGX_AI_RELAY_RKEY_KEYIDX("%s"), sha));
+
+    return v && strcmp(v, uid) == 0;
+}
+
+
+int
+ngx_ai_relay_cli_is_member(ngx_ai_relay_cli_t *cli, const char *set,
+    const char *member)
+{
+    int          n;
+    redisReply  *r;
+
+    r = ngx_ai_relay_cli_runv(cli, "SISMEMBER", set, member, NULL);
+    n = (r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+
+    return n;
 }
 
 
@@ -483,8 +711,39 @@ ngx_ai_relay_cli_is_hash(const char *s)
  * A key by id ("12"), by plaintext ("sk-...") or by its SHA-256 (64 hex
  * digits).  OK, or REJECTED (reported).
  */
+/*
+ * A key by id, plaintext or SHA-256.  On a Redis Cluster, one whose
+ * SHA-256's index does not name its user (left by a write stopped between
+ * two steps) is not found; ngx_ai_relay_cli_find_any_key() finds it (keys
+ * delete, which finishes such a delete).
+ */
 int
 ngx_ai_relay_cli_find_key(ngx_ai_relay_cli_t *cli, const char *ref,
+    char **uid, char **hash, json_t **key)
+{
+    int  rc;
+
+    rc = ngx_ai_relay_cli_find_any_key(cli, ref, uid, hash, key);
+
+    if (rc != NGX_AI_RELAY_CLI_OK
+        || ngx_ai_relay_cli_key_reachable(cli, *uid, *hash))
+    {
+        return rc;
+    }
+
+    if (key) {
+        json_decref(*key);
+        *key = NULL;
+    }
+
+    return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
+                                  "no key %s (its index does not name its "
+                                  "user: a write stopped midway)", ref);
+}
+
+
+int
+ngx_ai_relay_cli_find_any_key(ngx_ai_relay_cli_t *cli, const char *ref,
     char **uid, char **hash, json_t **key)
 {
     char    *v, *colon, *id, *h;

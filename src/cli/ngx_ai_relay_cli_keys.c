@@ -554,7 +554,7 @@ ngx_ai_relay_cli_keys_list(ngx_ai_relay_cli_t *cli,
     const char               *v;
     redisReply              **replies, *r;
     ngx_ai_relay_cli_cmd_t  **cmds;
-    ngx_ai_relay_cli_list_t   ids, hkeys, owners;
+    ngx_ai_relay_cli_list_t   ids, hkeys, owners, shas;
 
     if (ngx_ai_relay_cli_connect(cli) != NGX_AI_RELAY_CLI_OK) {
         return cli->failed_rc;
@@ -563,6 +563,7 @@ ngx_ai_relay_cli_keys_list(ngx_ai_relay_cli_t *cli,
     memset(&ids, 0, sizeof(ids));
     memset(&hkeys, 0, sizeof(hkeys));
     memset(&owners, 0, sizeof(owners));
+    memset(&shas, 0, sizeof(shas));
 
     v = ngx_ai_relay_cli_opt(args, "user");
 
@@ -599,6 +600,8 @@ ngx_ai_relay_cli_keys_list(ngx_ai_relay_cli_t *cli,
                                  NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
                                  ids.elts[i], r->element[k]->str));
             ngx_ai_relay_cli_list_push(&owners, ids.elts[i]);
+            ngx_ai_relay_cli_list_push(&shas, ngx_ai_relay_cli_strdup(
+                                                   r->element[k]->str));
         }
     }
 
@@ -608,7 +611,10 @@ ngx_ai_relay_cli_keys_list(ngx_ai_relay_cli_t *cli,
     out = json_array();
 
     json_array_foreach(keys, i, h) {
-        if (!json_is_null(h)) {
+        if (!json_is_null(h)
+            && ngx_ai_relay_cli_key_reachable(cli, owners.elts[i],
+                                              shas.elts[i]))
+        {
             json_array_append_new(out, ngx_ai_relay_cli_key_json(
                                                  owners.elts[i], h));
         }
@@ -970,7 +976,10 @@ ngx_ai_relay_cli_keys_rotate(ngx_ai_relay_cli_t *cli,
         return cli->failed_rc;
     }
 
-    rc = ngx_ai_relay_cli_find_key(cli, args->pos.elts[0], &uid, &hash, &h);
+    /* on a Redis Cluster, also a key a stopped rotate left unreachable */
+
+    rc = ngx_ai_relay_cli_find_any_key(cli, args->pos.elts[0], &uid, &hash,
+                                       &h);
     if (rc != NGX_AI_RELAY_CLI_OK) {
         return rc;
     }
@@ -1031,7 +1040,8 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
         return cli->failed_rc;
     }
 
-    rc = ngx_ai_relay_cli_find_key(cli, args->pos.elts[0], &uid, &hash, &h);
+    rc = ngx_ai_relay_cli_find_any_key(cli, args->pos.elts[0], &uid, &hash,
+                                       &h);
     if (rc != NGX_AI_RELAY_CLI_OK) {
         return rc;
     }
@@ -1048,7 +1058,17 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
                                        NGX_AI_RELAY_RKEY_KEYID("%s"), kid));
         ngx_ai_relay_cli_watch(cli, &watch);
 
-        if (!ngx_ai_relay_cli_exists(cli, watch.elts[0])) {
+        /*
+         * on a Redis Cluster, a delete stopped after its first step left
+         * the key hash without its SHA-256's index: this one finishes it
+         */
+
+        if (!ngx_ai_relay_cli_exists(cli, watch.elts[0])
+            && (cli->cluster == NULL
+                || !ngx_ai_relay_cli_exists(cli, ngx_ai_relay_cli_sprintf(
+                                        NGX_AI_RELAY_RKEY_KEY("%s", "%s"),
+                                        uid, hash))))
+        {
             ngx_ai_relay_cli_unwatch(cli);
             return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
                                           "key %s was deleted", kid);
@@ -1061,7 +1081,19 @@ ngx_ai_relay_cli_keys_delete(ngx_ai_relay_cli_t *cli,
                                            uid, hash),
                   ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_RL("%s", "%s"),
                                            uid, hash),
-                  watch.elts[0], NULL));
+                  NULL));
+
+        /*
+         * on a Redis Cluster, the orphan of a stopped create may share its
+         * SHA-256 with another user's key: that user's index stays
+         */
+
+        if (cli->cluster == NULL
+            || ngx_ai_relay_cli_key_reachable(cli, uid, hash))
+        {
+            ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("DEL",
+                                             watch.elts[0], NULL));
+        }
         ngx_ai_relay_cli_tx_add(&tx, ngx_ai_relay_cli_cmd("SREM",
                   ngx_ai_relay_cli_sprintf(NGX_AI_RELAY_RKEY_KEYS("%s"), uid),
                   hash, NULL));

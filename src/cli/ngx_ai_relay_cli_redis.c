@@ -8,7 +8,10 @@
  * else changed them and the command starts over).
  *
  * A failed Redis call ends the program with NGX_AI_RELAY_CLI_FAILED:
- * nothing is written outside EXEC, so nothing is half done.
+ * nothing is written outside EXEC, so nothing is half done; on a Redis
+ * Cluster, a write of several slots is several EXECs, and one failing
+ * leaves at most objects nothing reaches (below).  "sentinel:" addresses
+ * name a master the sentinels are asked for, then used as a single Redis.
  */
 
 
@@ -23,16 +26,46 @@
  * A Redis Cluster ("--redis cluster:IP:PORT,..."): the slot map from a
  * seed, a connection per node on first need, each command sent to its
  * key's slot's owner (MOVED and ASK followed).  A transaction runs on one
- * node, so all its keys (and the ones it watches) must share a slot: a
- * command that would write keys of several slots at once is refused
- * before anything is written.
+ * slot, so one whose keys span several slots runs as a sequence of
+ * single-slot steps (ngx_ai_relay_cli_tx_steps()): objects first, the
+ * indexes that make them reachable after them, the configuration version
+ * last; removals from the indexes before the objects they point to.  A
+ * CLI stopped between two steps leaves at most an object nobody reaches.
+ * WATCH is sent to each watched key's node; a step aborts when a key it
+ * watched on its node changed.
  */
 
 typedef struct {
     ngx_ai_relay_slot_map_t       map;
     redisContext                 *node[NGX_AI_RELAY_SLOT_MAX_NODES];
-    int                           watch_slot;   /* -1: nothing watched */
+    redisContext                 *watched[NGX_AI_RELAY_SLOT_MAX_NODES + 1];
+    int                           nwatched;
+    int                           steps;        /* done, for the test hook */
 } ngx_ai_relay_cli_cluster_t;
+
+
+/* a command of a multi-slot transaction, where it goes and when */
+typedef struct {
+    ngx_ai_relay_cli_cmd_t       *cmd;
+    int                           slot;
+    int                           rank;
+    unsigned                      claim:1;
+    size_t                        order;
+} ngx_ai_relay_cli_step_cmd_t;
+
+
+/*
+ * On a Redis Cluster, the set of an ar:keyidx:<sha> is a claim: it fails
+ * (0) if the key names another user, so that two CLIs never both take
+ * one key, even after the WATCH on its node was spent by an earlier step.
+ * KEYS[1] ar:keyidx:<sha>  ARGV[1] the user id  -> 1 | 0
+ */
+
+static const char  ngx_ai_relay_cli_script_claim[] =
+"local v = redis.call('GET', KEYS[1])\n"
+"if v and v ~= ARGV[1] then return 0 end\n"
+"redis.call('SET', KEYS[1], ARGV[1])\n"
+"return 1\n";
 
 
 static void ngx_ai_relay_cli_fatal(ngx_ai_relay_cli_t *cli,
@@ -48,6 +81,18 @@ static redisReply *ngx_ai_relay_cli_cluster_run(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_cmd_t *c);
 static redisContext *ngx_ai_relay_cli_open(ngx_ai_relay_cli_t *cli,
     const char *host, int port);
+static void ngx_ai_relay_cli_watched(ngx_ai_relay_cli_t *cli,
+    redisContext *rc);
+static int ngx_ai_relay_cli_tx_multi(ngx_ai_relay_cli_t *cli,
+    redisContext *rc, ngx_ai_relay_cli_cmd_t **cmds, size_t ncmds,
+    unsigned char *claim);
+static int ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli,
+    ngx_ai_relay_cli_tx_t *tx);
+static int ngx_ai_relay_cli_key_rank(const char *cmd, const char *key,
+    size_t len);
+static int ngx_ai_relay_cli_step_cmp(const void *one, const void *two);
+static char *ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli,
+    const char *spec);
 
 
 int
@@ -56,6 +101,7 @@ ngx_ai_relay_cli_connect(ngx_ai_relay_cli_t *cli)
     int              port;
     char            *host, *p, *end;
     long             v;
+    char            *master;
     const char      *addr;
     redisReply      *r;
     struct timeval   tv;
@@ -68,6 +114,16 @@ ngx_ai_relay_cli_connect(ngx_ai_relay_cli_t *cli)
 
     if (strncmp(addr, "cluster:", 8) == 0) {
         return ngx_ai_relay_cli_cluster_connect(cli, addr + 8);
+    }
+
+    if (strncmp(addr, "sentinel:", 9) == 0) {
+        master = ngx_ai_relay_cli_sentinel_master(cli, addr + 9);
+
+        if (master == NULL) {
+            return cli->failed_rc;
+        }
+
+        addr = master;
     }
 
     tv.tv_sec = 5;
@@ -178,6 +234,95 @@ ngx_ai_relay_cli_connect(ngx_ai_relay_cli_t *cli)
     }
 
     return NGX_AI_RELAY_CLI_OK;
+}
+
+
+/*
+ * "sentinel:NAME@IP:PORT[,IP:PORT...]": the address of the master NAME,
+ * as the first sentinel that knows it says (SENTINEL
+ * get-master-addr-by-name); the sentinels are asked without a password.
+ */
+
+static char *
+ngx_ai_relay_cli_sentinel_master(ngx_ai_relay_cli_t *cli, const char *spec)
+{
+    int              port;
+    char            *list, *name, *a, *next, *addr;
+    char             host[NGX_AI_RELAY_SLOT_HOST_LEN];
+    redisReply      *r;
+    redisContext    *rc;
+    struct timeval   tv;
+
+    list = ngx_ai_relay_cli_strdup(spec);
+    name = list;
+
+    a = strchr(list, '@');
+
+    if (a == NULL || a == list || a[1] == '\0') {
+        ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
+                               "invalid Redis Sentinel address "
+                               "\"sentinel:%s\" "
+                               "(sentinel:MASTER@IP:PORT[,IP:PORT...])", spec);
+        return NULL;
+    }
+
+    *a++ = '\0';
+
+    for ( /* void */ ; a && *a; a = next) {
+        next = strchr(a, ',');
+        if (next) {
+            *next++ = '\0';
+        }
+
+        if (ngx_ai_relay_slot_parse_addr(a, strlen(a), host, &port) != 0) {
+            ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_USAGE,
+                                   "invalid Redis Sentinel address \"%s\" "
+                                   "(IP:port)", a);
+            return NULL;
+        }
+
+        tv.tv_sec = 5;
+        tv.tv_usec = 0;
+
+        rc = redisConnectWithTimeout(host, port, tv);
+
+        if (rc == NULL || rc->err) {
+            if (rc) {
+                redisFree(rc);
+            }
+
+            continue;
+        }
+
+        redisSetTimeout(rc, tv);
+
+        r = redisCommand(rc, "SENTINEL get-master-addr-by-name %s", name);
+        redisFree(rc);
+
+        if (r == NULL) {
+            continue;
+        }
+
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2
+            && r->element[0]->type == REDIS_REPLY_STRING
+            && r->element[1]->type == REDIS_REPLY_STRING)
+        {
+            addr = ngx_ai_relay_cli_sprintf(
+                        strchr(r->element[0]->str, ':') ? "[%s]:%s" : "%s:%s",
+                        r->element[0]->str, r->element[1]->str);
+            freeReplyObject(r);
+
+            return addr;
+        }
+
+        freeReplyObject(r);
+    }
+
+    ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_FAILED,
+                           "no Redis Sentinel at \"%s\" answered with the "
+                           "address of the master \"%s\"",
+                           strchr(spec, '@') + 1, name);
+    return NULL;
 }
 
 
@@ -423,18 +568,14 @@ ngx_ai_relay_cli_exists(ngx_ai_relay_cli_t *cli, const char *key)
 int
 ngx_ai_relay_cli_watch(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_list_t *keys)
 {
-    size_t                       i;
-    redisReply                  *r;
-    ngx_ai_relay_cli_cmd_t      *c;
-    ngx_ai_relay_cli_cluster_t  *cl;
+    size_t                   i, j;
+    unsigned                 slot;
+    redisReply              *r;
+    redisContext            *rc;
+    ngx_ai_relay_cli_cmd_t  *c;
+    unsigned char           *done;
 
-    c = ngx_ai_relay_cli_cmd("WATCH", NULL);
-
-    for (i = 0; i < keys->nelts; i++) {
-        ngx_ai_relay_cli_cmd_add(c, keys->elts[i]);
-    }
-
-    if (c->argc == 1) {
+    if (keys->nelts == 0) {
         return NGX_AI_RELAY_CLI_OK;
     }
 
@@ -442,33 +583,99 @@ ngx_ai_relay_cli_watch(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_list_t *keys)
         exit(NGX_AI_RELAY_CLI_FAILED);
     }
 
-    if (cli->cluster) {
-        /* on the node of their slot, which the transaction goes to */
-        cl = cli->cluster;
-        cl->watch_slot = ngx_ai_relay_cli_cmd_slot(c);
+    if (cli->cluster == NULL) {
+        c = ngx_ai_relay_cli_cmd("WATCH", NULL);
+
+        for (i = 0; i < keys->nelts; i++) {
+            ngx_ai_relay_cli_cmd_add(c, keys->elts[i]);
+        }
+
+        r = ngx_ai_relay_cli_run(cli, c);
+        freeReplyObject(r);
+
+        return NGX_AI_RELAY_CLI_OK;
     }
 
-    r = ngx_ai_relay_cli_run(cli, c);
-    freeReplyObject(r);
+    /* a WATCH per slot, on the node its step's EXEC goes to */
+
+    done = ngx_ai_relay_cli_alloc(keys->nelts);
+    memset(done, 0, keys->nelts);
+
+    for (i = 0; i < keys->nelts; i++) {
+        if (done[i]) {
+            continue;
+        }
+
+        slot = ngx_ai_relay_slot_of((const unsigned char *) keys->elts[i],
+                                    strlen(keys->elts[i]));
+        c = ngx_ai_relay_cli_cmd("WATCH", NULL);
+
+        for (j = i; j < keys->nelts; j++) {
+            if (!done[j]
+                && ngx_ai_relay_slot_of((const unsigned char *) keys->elts[j],
+                                        strlen(keys->elts[j])) == slot)
+            {
+                ngx_ai_relay_cli_cmd_add(c, keys->elts[j]);
+                done[j] = 1;
+            }
+        }
+
+        rc = ngx_ai_relay_cli_slot_ctx(cli, (int) slot);
+
+        r = redisCommandArgv(rc, c->argc, (const char **) c->argv, c->lens);
+
+        if (r == NULL) {
+            ngx_ai_relay_cli_fatal(cli, rc->errstr);
+        }
+
+        if (r->type == REDIS_REPLY_ERROR) {
+            ngx_ai_relay_cli_fatal(cli, ngx_ai_relay_cli_sprintf("WATCH: %s",
+                                                                 r->str));
+        }
+
+        freeReplyObject(r);
+
+        ngx_ai_relay_cli_watched(cli, rc);
+    }
 
     return NGX_AI_RELAY_CLI_OK;
+}
+
+
+static void
+ngx_ai_relay_cli_watched(ngx_ai_relay_cli_t *cli, redisContext *rc)
+{
+    int                          i;
+    ngx_ai_relay_cli_cluster_t  *cl;
+
+    cl = cli->cluster;
+
+    for (i = 0; i < cl->nwatched; i++) {
+        if (cl->watched[i] == rc) {
+            return;
+        }
+    }
+
+    if (cl->nwatched < NGX_AI_RELAY_SLOT_MAX_NODES + 1) {
+        cl->watched[cl->nwatched++] = rc;
+    }
 }
 
 
 void
 ngx_ai_relay_cli_unwatch(ngx_ai_relay_cli_t *cli)
 {
-    redisContext                *rc;
+    int                          i;
     ngx_ai_relay_cli_cluster_t  *cl;
 
     if (cli->cluster) {
         cl = cli->cluster;
 
-        if (cl->watch_slot >= 0) {
-            rc = ngx_ai_relay_cli_slot_ctx(cli, cl->watch_slot);
-            freeReplyObject(redisCommand(rc, "UNWATCH"));
-            cl->watch_slot = -1;
+        for (i = 0; i < cl->nwatched; i++) {
+            freeReplyObject(redisCommand(cl->watched[i], "UNWATCH"));
         }
+
+        cl->nwatched = 0;
 
         return;
     }
@@ -500,19 +707,15 @@ ngx_ai_relay_cli_tx_add(ngx_ai_relay_cli_tx_t *tx, ngx_ai_relay_cli_cmd_t *c)
 
 
 /*
- * MULTI, the commands, INCR ar:{cfg}:version if asked, EXEC.
- * 0: done; 1: a watched key changed, nothing was written (start over).
+ * MULTI, the commands, INCR ar:{cfg}:version if asked, EXEC; on a Redis
+ * Cluster, as many of those as the commands' keys have slots (see
+ * ngx_ai_relay_cli_tx_steps()).
+ * 0: done; 1: a watched key changed, nothing was written (start over) or,
+ * on a cluster, what the steps before wrote is unreachable (start over).
  */
 int
 ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
 {
-    int                      aborted, slot, s;
-    char                    *err;
-    size_t                   i, n;
-    redisReply              *r;
-    redisContext            *rc;
-    ngx_ai_relay_cli_cmd_t  *c;
-
     if (tx->ncmds == 0 && !tx->version) {
         ngx_ai_relay_cli_unwatch(cli);
         return 0;
@@ -528,40 +731,36 @@ ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
         tx->version = 0;
     }
 
-    rc = cli->redis;
-
     if (cli->cluster) {
-        /* one node runs it: every key in one slot, the watched ones too */
-
-        slot = ((ngx_ai_relay_cli_cluster_t *) cli->cluster)->watch_slot;
-
-        for (i = 0; i < tx->ncmds; i++) {
-            s = ngx_ai_relay_cli_cmd_slot(tx->cmds[i]);
-
-            if (s == -2 || (s >= 0 && slot >= 0 && s != slot)) {
-                ngx_ai_relay_cli_unwatch(cli);
-                ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_FAILED,
-                    "on a Redis Cluster, this command would change keys "
-                    "of several hash slots at once (%s ...), which the "
-                    "CLI does not do: nothing was changed",
-                    tx->cmds[i]->argv[1]);
-                exit(NGX_AI_RELAY_CLI_FAILED);
-            }
-
-            if (s >= 0) {
-                slot = s;
-            }
-        }
-
-        rc = ngx_ai_relay_cli_slot_ctx(cli, slot);
-        ((ngx_ai_relay_cli_cluster_t *) cli->cluster)->watch_slot = -1;
+        return ngx_ai_relay_cli_tx_steps(cli, tx);
     }
+
+    return ngx_ai_relay_cli_tx_multi(cli, cli->redis, tx->cmds, tx->ncmds,
+                                     NULL);
+}
+
+
+/*
+ * One MULTI/EXEC on one connection: 0 done, 1 a watched key changed
+ * (nothing written), 2 a claim (claim[i] set: the command is
+ * ngx_ai_relay_cli_script_claim) found its key taken (the rest written).
+ */
+
+static int
+ngx_ai_relay_cli_tx_multi(ngx_ai_relay_cli_t *cli, redisContext *rc,
+    ngx_ai_relay_cli_cmd_t **cmds, size_t ncmds, unsigned char *claim)
+{
+    int                      aborted;
+    char                    *err;
+    size_t                   i, n;
+    redisReply              *r;
+    ngx_ai_relay_cli_cmd_t  *c;
 
     c = ngx_ai_relay_cli_cmd("MULTI", NULL);
     redisAppendCommandArgv(rc, c->argc, (const char **) c->argv, c->lens);
 
-    for (i = 0; i < tx->ncmds; i++) {
-        c = tx->cmds[i];
+    for (i = 0; i < ncmds; i++) {
+        c = cmds[i];
         redisAppendCommandArgv(rc, c->argc, (const char **) c->argv,
                                c->lens);
     }
@@ -572,19 +771,18 @@ ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
     err = NULL;
     aborted = 0;
 
-    for (n = 0; n < tx->ncmds + 2; n++) {
+    for (n = 0; n < ncmds + 2; n++) {
         if (redisGetReply(rc, (void **) &r) != REDIS_OK) {
             ngx_ai_relay_cli_fatal(cli, rc->errstr);
         }
 
         if (r->type == REDIS_REPLY_ERROR && err == NULL) {
             err = ngx_ai_relay_cli_sprintf("%s%s%s", r->str,
-                         (n > 0 && n <= tx->ncmds) ? " in " : "",
-                         (n > 0 && n <= tx->ncmds) ? tx->cmds[n - 1]->argv[0]
-                                                   : "");
+                         (n > 0 && n <= ncmds) ? " in " : "",
+                         (n > 0 && n <= ncmds) ? cmds[n - 1]->argv[0] : "");
         }
 
-        if (n == tx->ncmds + 1) {
+        if (n == ncmds + 1) {
             if (r->type == REDIS_REPLY_NIL) {
                 aborted = 1;
 
@@ -595,7 +793,14 @@ ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
                     {
                         err = ngx_ai_relay_cli_sprintf("%s in %s",
                                                   r->element[i]->str,
-                                                  tx->cmds[i]->argv[0]);
+                                                  cmds[i]->argv[0]);
+                    }
+
+                    if (claim && claim[i]
+                        && r->element[i]->type == REDIS_REPLY_INTEGER
+                        && r->element[i]->integer == 0)
+                    {
+                        aborted = 2;
                     }
                 }
             }
@@ -611,6 +816,282 @@ ngx_ai_relay_cli_tx_exec(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
     return aborted;
 }
 
+
+/*
+ * A transaction on a Redis Cluster.  Its commands sorted by the rank of
+ * their key (ngx_ai_relay_cli_key_rank()), then by slot; each run of one
+ * slot is a step, a MULTI/EXEC on that slot's node.  The first step
+ * aborting writes nothing; a later one leaves what the steps before wrote
+ * unreachable (objects, ids), and the caller starts over as after any
+ * abort.
+ */
+
+static int
+ngx_ai_relay_cli_tx_steps(ngx_ai_relay_cli_t *cli, ngx_ai_relay_cli_tx_t *tx)
+{
+    int                           slot, k, i, first;
+    size_t                        n, j, from, nsteps, step;
+    unsigned char                *claim;
+    redisContext                 *rc;
+    ngx_ai_relay_cli_cmd_t       *c, *one, **cmds;
+    ngx_ai_relay_cli_step_cmd_t  *sc;
+
+    /* a DEL of keys of several slots: a DEL per key */
+
+    n = 0;
+    for (j = 0; j < tx->ncmds; j++) {
+        n += tx->cmds[j]->argc;
+    }
+
+    sc = ngx_ai_relay_cli_alloc(n * sizeof(ngx_ai_relay_cli_step_cmd_t));
+    n = 0;
+
+    for (j = 0; j < tx->ncmds; j++) {
+        c = tx->cmds[j];
+        slot = ngx_ai_relay_cli_cmd_slot(c);
+
+        if (slot == -2
+            && (strcasecmp(c->argv[0], "DEL") == 0
+                || strcasecmp(c->argv[0], "UNLINK") == 0))
+        {
+            for (i = 1; i < c->argc; i++) {
+                one = ngx_ai_relay_cli_cmd(c->argv[0], NULL);
+                ngx_ai_relay_cli_cmd_addn(one, c->argv[i], c->lens[i]);
+
+                sc[n].cmd = one;
+                sc[n].slot = (int) ngx_ai_relay_slot_of(
+                                   (const unsigned char *) c->argv[i],
+                                   c->lens[i]);
+                sc[n].rank = ngx_ai_relay_cli_key_rank(c->argv[0],
+                                                       c->argv[i],
+                                                       c->lens[i]);
+                sc[n].claim = 0;
+                sc[n].order = n;
+                n++;
+            }
+
+            continue;
+        }
+
+        if (slot == -2) {
+            ngx_ai_relay_cli_unwatch(cli);
+            ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_FAILED,
+                "on a Redis Cluster, %s %s ... uses keys of several hash "
+                "slots in one command, which the CLI does not do there: "
+                "nothing was changed", c->argv[0], c->argv[1]);
+            exit(NGX_AI_RELAY_CLI_FAILED);
+        }
+
+        k = ngx_ai_relay_slot_key_arg(c->argc, (const char **) c->argv,
+                                      c->lens);
+
+        sc[n].cmd = c;
+        sc[n].slot = slot;
+        sc[n].rank = k < 0 ? 1 : ngx_ai_relay_cli_key_rank(c->argv[0],
+                                                           c->argv[k],
+                                                           c->lens[k]);
+        sc[n].claim = 0;
+        sc[n].order = n;
+
+        if (sc[n].rank == 5 && c->argc == 3
+            && strcasecmp(c->argv[0], "SET") == 0)
+        {
+            /* an ar:keyidx:<sha> set: a claim, whatever was watched */
+
+            one = ngx_ai_relay_cli_cmd("EVAL", ngx_ai_relay_cli_script_claim,
+                                       "1", NULL);
+            ngx_ai_relay_cli_cmd_addn(one, c->argv[1], c->lens[1]);
+            ngx_ai_relay_cli_cmd_addn(one, c->argv[2], c->lens[2]);
+
+            sc[n].cmd = one;
+            sc[n].claim = 1;
+        }
+
+        n++;
+    }
+
+    /* one slot: the transaction as it is, on that slot's node */
+
+    first = -1;
+
+    for (j = 0; j < n; j++) {
+        if (sc[j].slot >= 0) {
+            if (first >= 0 && sc[j].slot != first) {
+                break;
+            }
+
+            first = sc[j].slot;
+        }
+    }
+
+    if (j == n) {
+        rc = ngx_ai_relay_cli_slot_ctx(cli, first);
+        i = ngx_ai_relay_cli_tx_multi(cli, rc, tx->cmds, tx->ncmds, NULL);
+        ngx_ai_relay_cli_unwatch(cli);
+
+        return i;
+    }
+
+    qsort(sc, n, sizeof(ngx_ai_relay_cli_step_cmd_t),
+          ngx_ai_relay_cli_step_cmp);
+
+    nsteps = 0;
+    for (j = 0; j < n; j++) {
+        if (j == 0 || sc[j].slot != sc[j - 1].slot) {
+            nsteps++;
+        }
+    }
+
+    cmds = ngx_ai_relay_cli_alloc(n * sizeof(ngx_ai_relay_cli_cmd_t *));
+    claim = ngx_ai_relay_cli_alloc(n);
+
+    for (from = 0, step = 0; from < n; from = j, step++) {
+
+        for (j = from; j < n && sc[j].slot == sc[from].slot; j++) {
+            cmds[j - from] = sc[j].cmd;
+            claim[j - from] = sc[j].claim;
+        }
+
+        rc = ngx_ai_relay_cli_slot_ctx(cli, sc[from].slot);
+
+        if (ngx_ai_relay_cli_tx_multi(cli, rc, cmds, j - from, claim)) {
+            ngx_ai_relay_cli_unwatch(cli);
+
+            if (step > 0) {
+                fprintf(stderr, "ai-relay: Redis Cluster: a concurrent "
+                        "change stopped step %d of %d (%s ...); what the "
+                        "steps before wrote is unreachable; starting over\n",
+                        (int) step + 1, (int) nsteps,
+                        cmds[0]->argv[claim[0] ? 3 : 1]);
+            }
+
+            return 1;
+        }
+
+        ngx_ai_relay_cli_step_done(cli);
+    }
+
+    ngx_ai_relay_cli_unwatch(cli);
+
+    return 0;
+}
+
+
+/*
+ * A step of a multi-slot write on a Redis Cluster is done.  The test hook
+ * AI_RELAY_TEST_CLUSTER_STEPS=N ends the program after the Nth, as a CLI
+ * killed there would end.
+ */
+
+void
+ngx_ai_relay_cli_step_done(ngx_ai_relay_cli_t *cli)
+{
+    int64_t                      stop;
+    const char                  *v;
+    ngx_ai_relay_cli_cluster_t  *cl;
+
+    cl = cli->cluster;
+    cl->steps++;
+
+    v = getenv("AI_RELAY_TEST_CLUSTER_STEPS");
+
+    if (v && ngx_ai_relay_cli_parse_int(v, 1, INT32_MAX, &stop) == 0
+        && cl->steps >= stop)
+    {
+        ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_FAILED,
+                               "stopped after step %d of the Redis Cluster "
+                               "writes (AI_RELAY_TEST_CLUSTER_STEPS)",
+                               cl->steps);
+        exit(NGX_AI_RELAY_CLI_FAILED);
+    }
+}
+
+
+/*
+ * When a write of a multi-slot transaction runs: ids (ar:seq) first,
+ * then objects (everything not listed here), then the indexes that make
+ * them reachable, the key's own set of its user before its id, its id
+ * before its SHA-256 and the global users set; the import's record and
+ * the configuration version last.  A removal from an index comes before
+ * the objects, the most reachable index first.
+ */
+
+static int
+ngx_ai_relay_cli_key_rank(const char *cmd, const char *key, size_t len)
+{
+    int      idx;
+    size_t   hl, tl;
+
+    static const char  seq[] = NGX_AI_RELAY_RKEY_SEQ;
+    static const char  users[] = NGX_AI_RELAY_RKEY_USERS;
+    static const char  version[] = NGX_AI_RELAY_RKEY_VERSION;
+    static const char  imported[] = NGX_AI_RELAY_RKEY_IMPORTED;
+    static const char  keyidx[] = NGX_AI_RELAY_RKEY_KEYIDX("");
+    static const char  keyid[] = NGX_AI_RELAY_RKEY_KEYID("");
+    static const char  uhead[] = NGX_AI_RELAY_RKEY_U_HEAD;
+    static const char  ukeys[] = NGX_AI_RELAY_RKEY_U_TAIL
+                                 NGX_AI_RELAY_RKEY_U_KEYS;
+
+    if (len == sizeof(version) - 1 && memcmp(key, version, len) == 0) {
+        return 7;
+    }
+
+    if (len == sizeof(imported) - 1 && memcmp(key, imported, len) == 0) {
+        return 6;
+    }
+
+    if (len == sizeof(seq) - 1 && memcmp(key, seq, len) == 0) {
+        return 0;
+    }
+
+    hl = sizeof(uhead) - 1;
+    tl = sizeof(ukeys) - 1;
+
+    if ((len == sizeof(users) - 1 && memcmp(key, users, len) == 0)
+        || (len > sizeof(keyidx) - 1
+            && memcmp(key, keyidx, sizeof(keyidx) - 1) == 0))
+    {
+        idx = 4;
+
+    } else if (len > sizeof(keyid) - 1
+               && memcmp(key, keyid, sizeof(keyid) - 1) == 0)
+    {
+        idx = 3;
+
+    } else if (len > hl + tl && memcmp(key, uhead, hl) == 0
+               && memcmp(key + len - tl, ukeys, tl) == 0)
+    {
+        idx = 2;
+
+    } else {
+        return 1;
+    }
+
+    if (strcasecmp(cmd, "DEL") == 0 || strcasecmp(cmd, "UNLINK") == 0
+        || strcasecmp(cmd, "SREM") == 0 || strcasecmp(cmd, "HDEL") == 0)
+    {
+        return -idx;
+    }
+
+    return idx + 1;
+}
+
+
+static int
+ngx_ai_relay_cli_step_cmp(const void *one, const void *two)
+{
+    const ngx_ai_relay_cli_step_cmd_t  *a = one, *b = two;
+
+    if (a->rank != b->rank) {
+        return a->rank < b->rank ? -1 : 1;
+    }
+
+    if (a->slot != b->slot) {
+        return a->slot < b->slot ? -1 : 1;
+    }
+
+    return a->order < b->order ? -1 : (a->order > b->order);
+}
 
 
 static redisContext *
@@ -681,7 +1162,6 @@ ngx_ai_relay_cli_cluster_connect(ngx_ai_relay_cli_t *cli, const char *addrs)
 
     cl = ngx_ai_relay_cli_alloc(sizeof(ngx_ai_relay_cli_cluster_t));
     memset(cl, 0, sizeof(ngx_ai_relay_cli_cluster_t));
-    cl->watch_slot = -1;
 
     list = ngx_ai_relay_cli_strdup(addrs);
 
@@ -856,7 +1336,9 @@ ngx_ai_relay_cli_cluster_run(ngx_ai_relay_cli_t *cli,
                                "on a Redis Cluster, %s %s ... uses keys of "
                                "several hash slots at once, which the CLI "
                                "does not do there: refused before it ran",
-                               c->argv[0], c->argv[1]);
+                               c->argv[0],
+                               strncasecmp(c->argv[0], "EVAL", 4) == 0
+                               && c->argc > 3 ? c->argv[3] : c->argv[1]);
         exit(NGX_AI_RELAY_CLI_FAILED);
     }
 

@@ -1017,8 +1017,10 @@ ngx_ai_relay_cli_import_sync(ngx_ai_relay_cli_import_t *im)
 
         if (ngx_ai_relay_cli_tx_exec(im->cli, &s.tx) == 0) {
             ngx_ai_relay_cli_sync_report(im, ngx_ai_relay_cli_sprintf(
-                                         "written: %d change(s) in one "
-                                         "transaction", n), 1);
+                                         "written: %d change(s) in %s", n,
+                                         im->cli->cluster
+                                         ? "single-slot steps (Redis Cluster)"
+                                         : "one transaction"), 1);
             return NGX_AI_RELAY_CLI_OK;
         }
     }

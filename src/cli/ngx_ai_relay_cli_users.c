@@ -373,7 +373,9 @@ ngx_ai_relay_cli_users_show(ngx_ai_relay_cli_t *cli,
     arr = json_array();
 
     json_array_foreach(keys, i, k) {
-        if (json_is_null(k)) {
+        if (json_is_null(k)
+            || !ngx_ai_relay_cli_key_reachable(cli, uid, hashes.elts[i]))
+        {
             continue;
         }
 
@@ -443,7 +445,8 @@ static int
 ngx_ai_relay_cli_users_list(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_args_t *args)
 {
-    size_t                    i;
+    size_t                    i, k;
+    long long                 nkeys;
     json_t                   *users, *h, *j, *out;
     redisReply              **replies;
     ngx_ai_relay_cli_cmd_t  **cmds;
@@ -470,7 +473,9 @@ ngx_ai_relay_cli_users_list(ngx_ai_relay_cli_t *cli,
     replies = ngx_ai_relay_cli_alloc((ids.nelts + 1) * sizeof(void *));
 
     for (i = 0; i < ids.nelts; i++) {
-        cmds[i] = ngx_ai_relay_cli_cmd("SCARD", ngx_ai_relay_cli_sprintf(
+        /* on a Redis Cluster, without the orphans of a stopped write */
+        cmds[i] = ngx_ai_relay_cli_cmd(cli->cluster ? "SMEMBERS" : "SCARD",
+                                       ngx_ai_relay_cli_sprintf(
                                            NGX_AI_RELAY_RKEY_KEYS("%s"),
                                            ids.elts[i]),
                                        NULL);
@@ -492,8 +497,17 @@ ngx_ai_relay_cli_users_list(ngx_ai_relay_cli_t *cli,
             continue;
         }
 
+        nkeys = replies[i]->integer;
+
+        if (cli->cluster) {
+            for (nkeys = 0, k = 0; k < replies[i]->elements; k++) {
+                nkeys += ngx_ai_relay_cli_key_reachable(cli, ids.elts[i],
+                                              replies[i]->element[k]->str);
+            }
+        }
+
         j = ngx_ai_relay_cli_user_json(ids.elts[i], h);
-        json_object_set_new(j, "keys", json_integer(replies[i]->integer));
+        json_object_set_new(j, "keys", json_integer(nkeys));
 
         if (!cli->json) {
             printf("%-6s %-20s %-9s %16s %-9s %-12s %lld\n", ids.elts[i],
@@ -503,7 +517,7 @@ ngx_ai_relay_cli_users_list(ngx_ai_relay_cli_t *cli,
                    json_is_true(json_object_get(j, "unlimited"))
                    ? "yes" : "no",
                    json_string_value(json_object_get(j, "group")),
-                   replies[i]->integer);
+                   (long long) nkeys);
         }
 
         json_array_append_new(out, j);
