@@ -151,6 +151,7 @@ void ngx_ai_relay_cli_buf_add(ngx_ai_relay_cli_buf_t *b, const char *s,
 int ngx_ai_relay_cli_parse_int(const char *s, int64_t min, int64_t max,
     int64_t *out);
 int ngx_ai_relay_cli_is_id(const char *s);
+int64_t ngx_ai_relay_cli_unit_seconds(char c);
 int ngx_ai_relay_cli_parse_time(const char *s, time_t now, time_t *out);
 int ngx_ai_relay_cli_parse_usd(const char *s, int64_t *out);
 char *ngx_ai_relay_cli_usd(int64_t micro);

@@ -122,24 +122,8 @@ ngx_ai_relay_cli_duration(const char *s, int64_t *out)
     len = strlen(s);
     unit = 1;
 
-    if (len > 1) {
-        switch (s[len - 1]) {
-        case 'd':
-            unit = 86400;
-            break;
-        case 'h':
-            unit = 3600;
-            break;
-        case 'm':
-            unit = 60;
-            break;
-        case 's':
-            unit = 1;
-            break;
-        default:
-            len++;
-        }
-
+    if (len > 1 && ngx_ai_relay_cli_unit_seconds(s[len - 1])) {
+        unit = ngx_ai_relay_cli_unit_seconds(s[len - 1]);
         len--;
     }
 

@@ -445,6 +445,25 @@ ngx_ai_relay_cli_digits(const char *s, int n)
 }
 
 
+/* the seconds of a duration's unit: d, h, m, s; 0 for another letter */
+int64_t
+ngx_ai_relay_cli_unit_seconds(char c)
+{
+    switch (c) {
+    case 'd':
+        return 86400;
+    case 'h':
+        return 3600;
+    case 'm':
+        return 60;
+    case 's':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+
 /*
  * A point in time, UTC: "now", "never" (0), "+30d", "+12h", "+15m",
  * "-7d", "YYYY-MM-DD", "YYYY-MM-DD[T| ]HH:MM[:SS][Z]" or Unix seconds
@@ -479,20 +498,9 @@ ngx_ai_relay_cli_parse_time(const char *s, time_t now, time_t *out)
             return -1;
         }
 
-        switch (s[len - 1]) {
-        case 'd':
-            unit = 86400;
-            break;
-        case 'h':
-            unit = 3600;
-            break;
-        case 'm':
-            unit = 60;
-            break;
-        case 's':
-            unit = 1;
-            break;
-        default:
+        unit = ngx_ai_relay_cli_unit_seconds(s[len - 1]);
+
+        if (unit == 0) {
             return -1;
         }
 
