@@ -40,6 +40,8 @@ static void ngx_ai_relay_task_remember(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_task_status(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
+static const ngx_ai_relay_vtask_api_t *ngx_ai_relay_task_api(
+    ngx_ai_relay_ctx_t *ctx, ngx_uint_t submit);
 
 
 /* the most this request may cost: prompt estimate plus max_tokens */
@@ -71,6 +73,10 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         pu.seconds = ctx->body.seconds;
         pu.image_size = (char *) ctx->body.image_size.data;
         pu.image_size_len = ctx->body.image_size.len;
+
+        if (ctx->endpoint->id == NGX_AI_RELAY_EP_DS_IMAGE) {
+            pu.images = ctx->body.images_requested;
+        }
 
         if (ngx_ai_relay_price_cost(&ctx->route.price, &pu, &ctx->bill.reserve)
             != NGX_AI_RELAY_PRICE_OK)
@@ -267,6 +273,11 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             pu.seconds = ctx->body.seconds;
             pu.image_size = (char *) ctx->body.image_size.data;
             pu.image_size_len = ctx->body.image_size.len;
+
+            if (ctx->endpoint->id == NGX_AI_RELAY_EP_DS_IMAGE) {
+                pu.images = ctx->body.images_requested;
+            }
+
             ctx->bill.usage_source = NGX_AI_RELAY_USAGE_REQUEST;
 
         } else {
@@ -362,8 +373,7 @@ ngx_ai_relay_log_handler(ngx_http_request_t *r)
          */
 
         if (ctx->endpoint
-            && (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_GET
-                || ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CONTENT)
+            && ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_TASK
             && ctx->stream.upstream_ok && ctx->stream.header_seen)
         {
             ngx_ai_relay_task_status(r, ctx);
@@ -411,9 +421,7 @@ ngx_ai_relay_settle_now(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
      * the journal too if Redis is away now
      */
 
-    if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CREATE
-        && ctx->stream.upstream_ok)
-    {
+    if (ctx->stream.upstream_ok && ngx_ai_relay_task_api(ctx, 1)) {
         ngx_ai_relay_task_remember(r, ctx);
     }
 
@@ -468,9 +476,12 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
                  "\"usage_source\":\"estimated\",\"channel_name\":\"\","
                  "\"path\":\"\",\"host\":\"\",\"client\":\"\","
                  "\"tries\":,\"attempts\":\"#:\",\"images\":,"
-                 "\"characters\":,\"seconds\":,\"task\":\"\"}")
+                 "\"characters\":,\"seconds\":,\"task\":\"\","
+                 "\"task_api\":\"generation\",\"remix_of\":\"\"}")
           + 20 * NGX_INT64_LEN
           + ngx_ai_relay_json_escape_len(ctx->task_id.data, ctx->task_id.len)
+          + ngx_ai_relay_json_escape_len(ctx->task_from.data,
+                                         ctx->task_from.len)
           + ngx_ai_relay_json_escape_len(ctx->request_id.data,
                                          ctx->request_id.len)
           + 2 + ngx_ai_relay_json_escape_len(ctx->key.id.data,
@@ -574,12 +585,19 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
     /* a video task the upstream accepted: SETTLE keeps it */
 
-    if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_CREATE
-        && ctx->task_id.len)
-    {
+    if (ctx->task_kept) {
         p = ngx_cpymem(p, ",\"task\":\"", sizeof(",\"task\":\"") - 1);
         p = ngx_ai_relay_json_escape(p, ctx->task_id.data, ctx->task_id.len);
-        *p++ = '"';
+        p = ngx_sprintf(p, "\",\"task_api\":\"%s\"",
+                        ngx_ai_relay_task_api(ctx, 1)->name);
+
+        if (ctx->task_from.len) {
+            p = ngx_cpymem(p, ",\"remix_of\":\"",
+                           sizeof(",\"remix_of\":\"") - 1);
+            p = ngx_ai_relay_json_escape(p, ctx->task_from.data,
+                                         ctx->task_from.len);
+            *p++ = '"';
+        }
     }
 
     *p++ = '}';
@@ -658,15 +676,19 @@ ngx_ai_relay_usage_seconds(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 }
 
 
-/* a top-level string of the (copied) JSON answer, at most 128 bytes */
+/*
+ * A string of the (copied) JSON answer, at most 128 bytes: a top-level
+ * member, or "outer.inner" one level down
+ */
 
 static ngx_int_t
 ngx_ai_relay_answer_string(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     const char *name, ngx_str_t *value)
 {
     size_t                       len;
+    const char                  *dot;
     ngx_ai_relay_json_scan_t     scan;
-    ngx_ai_relay_json_member_t   members[32];
+    ngx_ai_relay_json_member_t   members[32], *m, in;
 
     if (ctx->stream.copy_len == 0 || ctx->stream.copy_overflow) {
         return NGX_DECLINED;
@@ -685,8 +707,28 @@ ngx_ai_relay_answer_string(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (ngx_ai_relay_json_get_string(&scan, ctx->stream.copy, name,
-                                     ngx_strlen(name), value->data, 128, &len)
+    dot = ngx_strchr(name, '.');
+
+    if (dot == NULL) {
+        m = ngx_ai_relay_json_find(&scan, ctx->stream.copy, name,
+                                   ngx_strlen(name));
+
+    } else {
+        m = ngx_ai_relay_json_find(&scan, ctx->stream.copy, name, dot - name);
+
+        if (m && m->type == NGX_AI_RELAY_JSON_OBJECT
+            && ngx_ai_relay_json_object_find(ctx->stream.copy, m, dot + 1,
+                                             ngx_strlen(dot + 1), &in))
+        {
+            m = &in;
+
+        } else {
+            m = NULL;
+        }
+    }
+
+    if (ngx_ai_relay_json_member_string(ctx->stream.copy, m, value->data,
+                                        128, &len)
         != NGX_AI_RELAY_JSON_GET_OK)
     {
         return NGX_DECLINED;
@@ -695,6 +737,81 @@ ngx_ai_relay_answer_string(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     value->len = len;
 
     return NGX_OK;
+}
+
+
+/*
+ * The task API of the request's endpoint: of a submit (submit: 1; a remix
+ * is one of OpenAI's videos), or of a poll; NULL if it is neither
+ */
+
+static const ngx_ai_relay_vtask_api_t *
+ngx_ai_relay_task_api(ngx_ai_relay_ctx_t *ctx, ngx_uint_t submit)
+{
+    ngx_uint_t  api;
+
+    if (ctx->endpoint == NULL) {
+        return NULL;
+    }
+
+    switch (ctx->endpoint->id) {
+
+    case NGX_AI_RELAY_EP_VIDEO_CREATE:
+    case NGX_AI_RELAY_EP_VIDEO_REMIX:
+        if (!submit) {
+            return NULL;
+        }
+
+        api = NGX_AI_RELAY_VTASK_VIDEO;
+        break;
+
+    case NGX_AI_RELAY_EP_VGEN_CREATE:
+        if (!submit) {
+            return NULL;
+        }
+
+        api = NGX_AI_RELAY_VTASK_GENERATION;
+        break;
+
+    case NGX_AI_RELAY_EP_DS_IMAGE:
+    case NGX_AI_RELAY_EP_DS_VIDEO:
+        if (!submit) {
+            return NULL;
+        }
+
+        api = NGX_AI_RELAY_VTASK_DASHSCOPE;
+        break;
+
+    case NGX_AI_RELAY_EP_VIDEO_GET:
+    case NGX_AI_RELAY_EP_VIDEO_CONTENT:
+        if (submit) {
+            return NULL;
+        }
+
+        api = NGX_AI_RELAY_VTASK_VIDEO;
+        break;
+
+    case NGX_AI_RELAY_EP_VGEN_GET:
+        if (submit) {
+            return NULL;
+        }
+
+        api = NGX_AI_RELAY_VTASK_GENERATION;
+        break;
+
+    case NGX_AI_RELAY_EP_DS_TASK:
+        if (submit) {
+            return NULL;
+        }
+
+        api = NGX_AI_RELAY_VTASK_DASHSCOPE;
+        break;
+
+    default:
+        return NULL;
+    }
+
+    return &ngx_ai_relay_vtask_apis[api];
 }
 
 
@@ -735,26 +852,29 @@ ngx_ai_relay_task_id_valid(ngx_str_t *id)
 static void
 ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    u_char                    *p;
-    size_t                     lens[20];
-    ngx_str_t                  id, key, cost, charged, now;
-    const char                *argv[20];
-    ngx_ai_relay_redis_t      *rds;
-    ngx_ai_relay_main_conf_t  *armcf;
+    u_char                          *p;
+    size_t                           lens[28], n;
+    ngx_str_t                        id, key, cost, charged, now, secs;
+    const char                      *argv[28];
+    ngx_ai_relay_redis_t            *rds;
+    ngx_ai_relay_main_conf_t        *armcf;
+    const ngx_ai_relay_vtask_api_t  *api;
 
     armcf = ngx_http_get_module_main_conf(r, ngx_ai_relay_module);
     rds = ngx_ai_relay_redis_link(armcf);
+    api = ngx_ai_relay_task_api(ctx, 1);
 
-    if (ngx_ai_relay_answer_string(r, ctx, "id", &id) != NGX_OK
+    if (ngx_ai_relay_answer_string(r, ctx, api->id, &id) != NGX_OK
         || !ngx_ai_relay_task_id_valid(&id) || ctx->route.channel == NULL)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "ai relay: video task of request %V has no id the "
-                      "relay can keep", &ctx->request_id);
+                      "ai relay: task of request %V has no id the relay "
+                      "can keep (\"%s\")", &ctx->request_id, api->id);
         return;
     }
 
     ctx->task_id = id;
+    ctx->task_kept = 1;
 
     if (rds == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -766,7 +886,7 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     key.len = sizeof(NGX_AI_RELAY_RKEY_U("")) - 1 + ctx->key.user_id.len
               + sizeof(NGX_AI_RELAY_RKEY_U_TASK("")) - 1 + id.len;
 
-    p = ngx_pnalloc(r->pool, key.len + 3 * NGX_INT64_LEN);
+    p = ngx_pnalloc(r->pool, key.len + 4 * NGX_INT64_LEN);
     if (p == NULL) {
         return;
     }
@@ -786,6 +906,10 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     now.data = p;
     p = ngx_sprintf(p, "%T", ngx_time());
     now.len = p - now.data;
+
+    secs.data = p;
+    p = ngx_sprintf(p, "%L", ctx->body.seconds);
+    secs.len = p - secs.data;
 
 #define ngx_ai_relay_arg(i, s, l)  argv[i] = (const char *) (s); lens[i] = (l)
 
@@ -807,8 +931,32 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ngx_ai_relay_arg(15, ctx->request_id.data, ctx->request_id.len);
     ngx_ai_relay_arg(16, "created", 7);
     ngx_ai_relay_arg(17, now.data, now.len);
+    ngx_ai_relay_arg(18, "api", 3);
+    ngx_ai_relay_arg(19, api->name, ngx_strlen(api->name));
+    n = 20;
 
-    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, 18, argv, lens);
+    /* what a remix of it will be priced as */
+
+    if (ctx->body.seconds > 0) {
+        ngx_ai_relay_arg(n, "seconds", 7);
+        ngx_ai_relay_arg(n + 1, secs.data, secs.len);
+        n += 2;
+    }
+
+    if (ctx->body.image_size.len) {
+        ngx_ai_relay_arg(n, "size", 4);
+        ngx_ai_relay_arg(n + 1, ctx->body.image_size.data,
+                         ctx->body.image_size.len);
+        n += 2;
+    }
+
+    if (ctx->task_from.len) {
+        ngx_ai_relay_arg(n, "remix_of", 8);
+        ngx_ai_relay_arg(n + 1, ctx->task_from.data, ctx->task_from.len);
+        n += 2;
+    }
+
+    (void) ngx_ai_relay_redis_send(rds, NULL, NULL, n, argv, lens);
 
     ngx_ai_relay_arg(0, "EXPIRE", 6);
     ngx_ai_relay_arg(2, "2592000", 7);
@@ -877,10 +1025,17 @@ ngx_ai_relay_task_status(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
         ngx_str_set(&status, "completed");
 
-    } else if (ngx_ai_relay_answer_string(r, ctx, "status", &status)
+    } else if (ngx_ai_relay_answer_string(r, ctx,
+                                          ngx_ai_relay_task_api(ctx, 0)
+                                              ->status,
+                                          &status)
                == NGX_OK)
     {
-        if (!ngx_ai_relay_vtask_word(status.data, status.len)) {
+        /* in the relay's words: DashScope's SUCCEEDED is completed */
+
+        status.len = ngx_ai_relay_vtask_normal(status.data, status.len,
+                                               status.data);
+        if (status.len == 0) {
             return;
         }
 

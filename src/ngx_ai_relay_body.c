@@ -32,6 +32,10 @@ static ngx_int_t ngx_ai_relay_gemini_model(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_body_characters(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
+static ngx_int_t ngx_ai_relay_body_task(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_json_scan_t *scan);
+static int64_t ngx_ai_relay_body_number(ngx_ai_relay_json_scan_t *scan,
+    u_char *body, const char *outer, const char *name);
 static ngx_int_t ngx_ai_relay_body_string(ngx_http_request_t *r,
     ngx_ai_relay_json_scan_t *scan, u_char *body, const char *name,
     ngx_str_t *value);
@@ -270,7 +274,6 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     size_t                       len;
     int64_t                      n, units;
     ngx_int_t                    grc;
-    ngx_str_t                    secs;
     ngx_ai_relay_json_scan_t    *scan;
     ngx_ai_relay_loc_conf_t     *arlcf;
     ngx_ai_relay_json_member_t  *members;
@@ -363,6 +366,20 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                                    );
             return NGX_ERROR;
         }
+
+    } else if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_REMIX) {
+
+        /* the remixed video's model, looked up with it (task.c) */
+
+        if (ngx_ai_relay_json_find(scan, ctx->body.raw.data, "model", 5)) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "unsupported_parameter",
+                                   "A remix is made with the model of the "
+                                   "video it remixes: do not send a model.");
+            return NGX_ERROR;
+        }
+
+        ctx->body.task_model = 1;
 
     } else {
         ctx->body.model.data = ngx_pnalloc(r->pool,
@@ -457,34 +474,10 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    if (ctx->endpoint->price == NGX_AI_RELAY_EP_PRICE_TASK) {
-
-        /* a video's length: "seconds": "8" (OpenAI's) or 8 */
-
-        if (ngx_ai_relay_json_get_int(scan, ctx->body.raw.data, "seconds", 7,
-                                      &n)
-            == NGX_AI_RELAY_JSON_GET_OK && n > 0 && n <= 3600)
-        {
-            ctx->body.seconds = n;
-
-        } else if (ngx_ai_relay_body_string(r, scan, ctx->body.raw.data,
-                                            "seconds", &secs)
-                   == NGX_OK)
-        {
-            n = ngx_atoi(secs.data, secs.len);
-            ctx->body.seconds = (n > 0 && n <= 3600) ? n : 0;
-        }
-
-        /* its size may have a price per second of its own */
-
-        if (ngx_ai_relay_body_string(r, scan, ctx->body.raw.data, "size",
-                                     &ctx->body.image_size)
-            != NGX_OK)
-        {
-            ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
-                                   "internal error");
-            return NGX_ERROR;
-        }
+    if (ctx->endpoint->price == NGX_AI_RELAY_EP_PRICE_TASK
+        && ngx_ai_relay_body_task(r, ctx, scan) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     /*
@@ -507,6 +500,244 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                    ctx->body.max_tokens, ctx->body.prompt_estimate);
 
     return NGX_OK;
+}
+
+
+/*
+ * A task's price: per task, per second of the video it asks for, per
+ * image.  Each API names the length, size and count its own way; a length
+ * not given is the API's own default, so a task is never priced shorter
+ * than the upstream makes it.
+ */
+
+static ngx_int_t
+ngx_ai_relay_body_task(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_json_scan_t *scan)
+{
+    u_char                      *p, *body;
+    size_t                       len;
+    int64_t                      n, w, h;
+    const char                  *outer;
+    ngx_ai_relay_json_member_t  *m, in;
+
+    body = ctx->body.raw.data;
+
+    switch (ctx->endpoint->id) {
+
+    case NGX_AI_RELAY_EP_VIDEO_REMIX:
+
+        /* the remixed video's seconds and size (task.c) */
+        return NGX_OK;
+
+    case NGX_AI_RELAY_EP_VGEN_CREATE:
+
+        /* {"duration": 5, "size": "1280x720" or "width", "height", "n"} */
+
+        n = ngx_ai_relay_body_number(scan, body, NULL, "n");
+
+        if (n != -1 && n != 1) {
+            ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "unsupported_parameter",
+                                   "This relay makes one video per task: "
+                                   "\"n\" must be 1.");
+            return NGX_ERROR;
+        }
+
+        n = ngx_ai_relay_body_number(scan, body, NULL, "duration");
+        ctx->body.seconds = (n > 0) ? n : 5;
+
+        if (ngx_ai_relay_body_string(r, scan, body, "size",
+                                     &ctx->body.image_size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        w = ngx_ai_relay_body_number(scan, body, NULL, "width");
+        h = ngx_ai_relay_body_number(scan, body, NULL, "height");
+
+        if (ctx->body.image_size.len == 0 && w > 0 && h > 0) {
+            p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN + 1);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ctx->body.image_size.data = p;
+            ctx->body.image_size.len = ngx_sprintf(p, "%Lx%L", w, h) - p;
+        }
+
+        break;
+
+    case NGX_AI_RELAY_EP_DS_IMAGE:
+    case NGX_AI_RELAY_EP_DS_VIDEO:
+
+        /* {"parameters": {"n": 4, "size": "1024*1024", "duration": 5}} */
+
+        outer = "parameters";
+
+        if (ctx->endpoint->id == NGX_AI_RELAY_EP_DS_IMAGE) {
+            n = ngx_ai_relay_body_number(scan, body, outer, "n");
+            ctx->body.images_requested = (n > 0) ? n : 4;
+
+        } else {
+            ctx->body.images_requested = 0;
+            n = ngx_ai_relay_body_number(scan, body, outer, "duration");
+            ctx->body.seconds = (n > 0) ? n : 5;
+        }
+
+        ngx_str_null(&ctx->body.image_size);
+
+        m = ngx_ai_relay_json_find(scan, body, outer, ngx_strlen(outer));
+
+        if (m && m->type == NGX_AI_RELAY_JSON_OBJECT
+            && ngx_ai_relay_json_object_find(body, m, "size", 4, &in))
+        {
+            p = ngx_pnalloc(r->pool, 32);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (ngx_ai_relay_json_member_string(body, &in, p, 32, &len)
+                == NGX_AI_RELAY_JSON_GET_OK)
+            {
+                /* "1024*1024" is priced as "1024x1024": '*' is a wildcard */
+
+                ctx->body.image_size.data = p;
+                ctx->body.image_size.len = len;
+
+                for ( /* void */ ; len; len--, p++) {
+                    if (*p == '*') {
+                        *p = 'x';
+                    }
+                }
+            }
+        }
+
+        break;
+
+    default:
+
+        /* OpenAI's videos: "seconds": "8" or 8, 4 if absent; "size" */
+
+        n = ngx_ai_relay_body_number(scan, body, NULL, "seconds");
+        ctx->body.seconds = (n > 0) ? n : 4;
+
+        if (ngx_ai_relay_body_string(r, scan, body, "size",
+                                     &ctx->body.image_size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+    }
+
+    if (ctx->body.seconds > 3600) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "invalid_value",
+                               "A video may be at most 3600 seconds long.");
+        return NGX_ERROR;
+    }
+
+    if (ctx->body.images_requested > 128) {
+        ngx_ai_relay_set_error(r, NGX_HTTP_BAD_REQUEST, "invalid_value",
+                               "A task may ask for at most 128 images.");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A whole number given as 8, 8.0, 7.5 (rounded up) or "8" (at the top
+ * level, or in the object outer): -1 if absent or not one, or if not
+ * positive
+ */
+
+static int64_t
+ngx_ai_relay_body_number(ngx_ai_relay_json_scan_t *scan, u_char *body,
+    const char *outer, const char *name)
+{
+    u_char                      *p, *last;
+    size_t                       len;
+    int64_t                      n;
+    ngx_int_t                    frac;
+    unsigned char                buf[24];
+    ngx_ai_relay_json_member_t  *m, in;
+
+    if (outer) {
+        m = ngx_ai_relay_json_find(scan, body, outer, ngx_strlen(outer));
+
+        if (m == NULL || m->type != NGX_AI_RELAY_JSON_OBJECT
+            || !ngx_ai_relay_json_object_find(body, m, name,
+                                              ngx_strlen(name), &in))
+        {
+            return -1;
+        }
+
+        m = &in;
+
+    } else {
+        m = ngx_ai_relay_json_find(scan, body, name, ngx_strlen(name));
+
+        if (m == NULL) {
+            return -1;
+        }
+    }
+
+    if (ngx_ai_relay_json_member_int(body, m, &n) == NGX_AI_RELAY_JSON_GET_OK)
+    {
+        return n > 0 ? n : -1;
+    }
+
+    /* "8", or a number with a fraction */
+
+    if (m->type == NGX_AI_RELAY_JSON_STRING) {
+        if (ngx_ai_relay_json_member_string(body, m, buf, sizeof(buf), &len)
+            != NGX_AI_RELAY_JSON_GET_OK)
+        {
+            return -1;
+        }
+
+        p = buf;
+
+    } else if (m->type == NGX_AI_RELAY_JSON_NUMBER) {
+        p = body + m->value_start;
+        len = m->value_end - m->value_start;
+
+    } else {
+        return -1;
+    }
+
+    last = p + len;
+    n = 0;
+    frac = 0;
+
+    if (p == last) {
+        return -1;
+    }
+
+    for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (n > 1000000) {
+            return -1;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            frac |= (*p != '0');
+        }
+    }
+
+    if (p != last) {
+        return -1;
+    }
+
+    n += frac;
+
+    return n > 0 ? n : -1;
 }
 
 
@@ -606,7 +837,7 @@ ngx_ai_relay_body_rewrite(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     n = 0;
 
-    if (!ctx->body.gemini_path
+    if (!ctx->body.gemini_path && !ctx->body.task_model
         && (ctx->body.upstream_model.len != ctx->body.model.len
             || ngx_strncmp(ctx->body.upstream_model.data, ctx->body.model.data,
                            ctx->body.model.len) != 0))

@@ -121,6 +121,31 @@ const ngx_ai_relay_endpoint_t  ngx_ai_relay_endpoints[] = {
       NGX_AI_RELAY_EP_BODY_TASK, NGX_AI_RELAY_EP_PRICE_FREE,
       NGX_AI_RELAY_FMT_UNKNOWN, "none: the key's own task, on its channel" },
 
+    { "videos/*/remix", NGX_AI_RELAY_EP_VIDEO_REMIX, P, JSON,
+      NGX_AI_RELAY_EP_PRICE_TASK, NGX_AI_RELAY_FMT_UNKNOWN,
+      "the remixed task: its model, seconds and size, on its channel" },
+
+    { "video/generations", NGX_AI_RELAY_EP_VGEN_CREATE, P, JSON,
+      NGX_AI_RELAY_EP_PRICE_TASK, NGX_AI_RELAY_FMT_UNKNOWN,
+      "the request: per task, per second of video" },
+
+    { "video/generations/*", NGX_AI_RELAY_EP_VGEN_GET, G,
+      NGX_AI_RELAY_EP_BODY_TASK, NGX_AI_RELAY_EP_PRICE_FREE,
+      NGX_AI_RELAY_FMT_UNKNOWN, "none: the key's own task, on its channel" },
+
+    { "services/aigc/text2image/image-synthesis", NGX_AI_RELAY_EP_DS_IMAGE,
+      P, JSON, NGX_AI_RELAY_EP_PRICE_TASK, NGX_AI_RELAY_FMT_UNKNOWN,
+      "the request: per task, per image (parameters.n, 4 if absent)" },
+
+    { "services/aigc/video-generation/video-synthesis",
+      NGX_AI_RELAY_EP_DS_VIDEO, P, JSON, NGX_AI_RELAY_EP_PRICE_TASK,
+      NGX_AI_RELAY_FMT_UNKNOWN,
+      "the request: per task, per second (parameters.duration)" },
+
+    { "tasks/*", NGX_AI_RELAY_EP_DS_TASK, G, NGX_AI_RELAY_EP_BODY_TASK,
+      NGX_AI_RELAY_EP_PRICE_FREE, NGX_AI_RELAY_FMT_UNKNOWN,
+      "none: the key's own task, on its channel" },
+
     { NULL, 0, 0, 0, 0, 0, NULL }
 };
 

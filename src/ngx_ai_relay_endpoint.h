@@ -47,7 +47,7 @@
 #define NGX_AI_RELAY_EP_PRICE_REQUEST 4      /* the model's per request */
 #define NGX_AI_RELAY_EP_PRICE_FREE    5      /* nothing, still recorded */
 #define NGX_AI_RELAY_EP_PRICE_NONE    6      /* the relay's own answer */
-#define NGX_AI_RELAY_EP_PRICE_TASK    7      /* per task and per second */
+#define NGX_AI_RELAY_EP_PRICE_TASK    7      /* per task, second, image */
 
 typedef enum {
     NGX_AI_RELAY_EP_CHAT = 1,
@@ -75,6 +75,12 @@ typedef enum {
     NGX_AI_RELAY_EP_VIDEO_CREATE,
     NGX_AI_RELAY_EP_VIDEO_GET,
     NGX_AI_RELAY_EP_VIDEO_CONTENT,
+    NGX_AI_RELAY_EP_VIDEO_REMIX,
+    NGX_AI_RELAY_EP_VGEN_CREATE,
+    NGX_AI_RELAY_EP_VGEN_GET,
+    NGX_AI_RELAY_EP_DS_IMAGE,
+    NGX_AI_RELAY_EP_DS_VIDEO,
+    NGX_AI_RELAY_EP_DS_TASK,
     NGX_AI_RELAY_EP_PASSTHROUGH
 } ngx_ai_relay_endpoint_e;
 

@@ -599,6 +599,7 @@ ngx_ai_relay_renames(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     case NGX_AI_RELAY_EP_TRANSCRIPTION:
     case NGX_AI_RELAY_EP_TRANSLATION:
     case NGX_AI_RELAY_EP_VIDEO_CREATE:
+    case NGX_AI_RELAY_EP_VIDEO_REMIX:
         break;
 
     default:

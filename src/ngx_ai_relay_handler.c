@@ -355,6 +355,15 @@ ngx_ai_relay_endpoint(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
     }
 
+    if (ep->id == NGX_AI_RELAY_EP_VIDEO_REMIX) {
+
+        /* a new task from the key's own: its model and channel (task.c) */
+
+        ctx->task_from.data = (u_char *) name;
+        ctx->task_from.len = len;
+        ctx->task_id = ctx->task_from;
+    }
+
     return NGX_OK;
 }
 
@@ -446,7 +455,7 @@ ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
     }
 
-    if (!ctx->models_list) {
+    if (!ctx->models_list && ctx->body.model.len) {
         rc = ngx_ai_relay_route_load(r, ctx);
 
         if (rc == NGX_ERROR) {
@@ -485,6 +494,13 @@ ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
     }
 
+    if (ctx->nsent == 0 && ctx->body.model.len == 0) {
+
+        /* a remix: its video's model first (task.c) */
+
+        return ngx_ai_relay_lookup_done(r, ctx);
+    }
+
     if (ctx->nsent == 0) {
 
         /* all from the cache: maybe no Redis round trip at all */
@@ -515,6 +531,17 @@ failed:
     ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                            "internal error");
     return NGX_ERROR;
+}
+
+
+/* a remix, its video's model now known: round trip 1 again (task.c) */
+
+ngx_int_t
+ngx_ai_relay_lookup_task(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+{
+    ctx->state = NGX_AI_RELAY_STATE_LOOKUP;
+
+    return ngx_ai_relay_lookup(r, ctx);
 }
 
 
@@ -648,6 +675,10 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     }
 
     ctx->state = NGX_AI_RELAY_STATE_RESERVE;
+
+    if (ctx->body.task_model && ctx->task_channel.len == 0) {
+        return ngx_ai_relay_task_send(r, ctx);
+    }
 
     if (ctx->models_list) {
         if (ctx->endpoint->id == NGX_AI_RELAY_EP_SUBSCRIPTION

@@ -241,6 +241,7 @@ typedef struct {
     unsigned                      form_read:1;
     unsigned                      form_split:1;  /* file ranges with gaps */
     unsigned                      gemini_path:1; /* model in the path */
+    unsigned                      task_model:1;  /* the remixed task's */
 } ngx_ai_relay_ctx_body_t;
 
 
@@ -377,6 +378,7 @@ struct ngx_ai_relay_ctx_s {
     const ngx_ai_relay_endpoint_t *endpoint;     /* what the path asks */
     ngx_str_t                     task_id;       /* videos/{id} (task.c) */
     ngx_str_t                     task_channel;  /* the channel that has it */
+    ngx_str_t                     task_from;     /* a remix's source task */
 
     /* pending Redis replies, oldest first, and their deadline (ctx.c) */
     ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];
@@ -402,6 +404,7 @@ struct ngx_ai_relay_ctx_s {
     unsigned                      relay:1;
     unsigned                      models_list:1;
     unsigned                      id_sent:1;     /* x-request-id */
+    unsigned                      task_kept:1;   /* task_id: a new task */
 };
 
 

@@ -418,7 +418,41 @@ ngx_ai_relay_route_error(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 ngx_int_t
 ngx_ai_relay_route_apply(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
+    ngx_uint_t               i, found;
     ngx_ai_relay_channel_t  *ch;
+
+    if (ctx->task_channel.len) {
+
+        /* a task's poll or remix: the channel that has it, and no other */
+
+        found = 0;
+
+        for (i = 0; i < ctx->route.nchannels; i++) {
+            ch = &ctx->route.channels[i];
+
+            if (ch->id.len == ctx->task_channel.len
+                && ngx_strncmp(ch->id.data, ctx->task_channel.data,
+                               ch->id.len) == 0)
+            {
+                found = 1;
+
+            } else {
+                ch->excluded = 1;
+            }
+        }
+
+        if (!found) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai relay: channel %V of task \"%V\" no longer "
+                          "serves model \"%V\"", &ctx->task_channel,
+                          &ctx->task_id, &ctx->body.model);
+            ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "service_unavailable",
+                                   "The channel of video '%V' is not "
+                                   "available.", &ctx->task_id);
+            return NGX_ERROR;
+        }
+    }
 
     for ( ;; ) {
         ch = ngx_ai_relay_channel_pick(r, ctx);

@@ -2,14 +2,18 @@
 /*
  * Copyright (C) ngx_ai_relay authors
  *
- * GET /v1/videos/{id} and /v1/videos/{id}/content: a video task of the
- * key's own user, on the channel that accepted it.  The task's hash is
- * looked for under the asking user's own keys ({u<uid>}), so another
- * user's key finds nothing and gets 404; the key is checked by AUTH
- * ("check": nothing reserved, nothing billed) in the same round trip;
- * then the task's model is routed (ROUTE) and only the channel that has
- * the task may take the request.  billing.c keeps the task when the
- * upstream accepts it, and refunds it when a poll says it failed.
+ * A task of the key's own user, on the channel that accepted it: polls,
+ * downloads and deletes (GET /v1/videos/{id}, .../content, DELETE, GET
+ * /v1/video/generations/{id}, GET /api/v1/tasks/{id}), and the remix of a
+ * video (POST /v1/videos/{id}/remix).  The task's hash is looked for under
+ * the asking user's own keys ({u<uid>}), so another user's key finds
+ * nothing and gets 404; the key is checked by AUTH ("check": nothing
+ * reserved, nothing billed) in the same round trip.  A poll then routes
+ * the task's model (ROUTE) and goes to the channel that has the task and
+ * no other (route.c); a remix goes on as a new task of that model, its
+ * seconds and size, reserved by AUTH like any other (handler.c).
+ * billing.c keeps a task when the upstream accepts it, and refunds it when
+ * a poll says it ended without its video.
  */
 
 
@@ -24,22 +28,21 @@
 #include "ngx_ai_relay_route.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_lua.h"
+#include "ngx_ai_relay_handler.h"
 
 
 static void ngx_ai_relay_task_reply(void *data, redisReply *reply);
 static void ngx_ai_relay_task_next(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_task_route_reply(void *data, redisReply *reply);
-static void ngx_ai_relay_task_route(ngx_http_request_t *r,
-    ngx_ai_relay_ctx_t *ctx);
 
 
 ngx_int_t
 ngx_ai_relay_task_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     u_char      *p;
-    size_t       argvlen[5];
-    const char  *argv[5];
+    size_t       argvlen[6];
+    const char  *argv[6];
 
     if (ngx_ai_relay_auth_check(r, ctx, ngx_ai_relay_task_next)
         != NGX_AGAIN)
@@ -66,8 +69,12 @@ ngx_ai_relay_task_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     argvlen[2] = 5;
     argv[3] = "channel";
     argvlen[3] = 7;
+    argv[4] = "seconds";
+    argvlen[4] = 7;
+    argv[5] = "size";
+    argvlen[5] = 4;
 
-    return ngx_ai_relay_wait(r, ctx, ngx_ai_relay_task_reply, 4, argv,
+    return ngx_ai_relay_wait(r, ctx, ngx_ai_relay_task_reply, 6, argv,
                              argvlen);
 }
 
@@ -77,12 +84,13 @@ ngx_ai_relay_task_reply(void *data, redisReply *reply)
 {
     ngx_http_request_t  *r = data;
 
+    ngx_int_t            n;
     ngx_ai_relay_ctx_t  *ctx;
 
     ctx = ngx_ai_relay_reply_ctx(r, reply);
 
     if (ctx->state != NGX_AI_RELAY_STATE_DONE && reply
-        && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4
         && reply->element[0]->type == REDIS_REPLY_STRING
         && reply->element[1]->type == REDIS_REPLY_STRING)
     {
@@ -90,11 +98,24 @@ ngx_ai_relay_task_reply(void *data, redisReply *reply)
             != NGX_OK
             || ngx_ai_relay_reply_string(r, reply->element[1],
                                          &ctx->task_channel)
-               != NGX_OK)
+               != NGX_OK
+            || (reply->element[3]->type == REDIS_REPLY_STRING
+                && ngx_ai_relay_reply_string(r, reply->element[3],
+                                             &ctx->body.image_size)
+                   != NGX_OK))
         {
             ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                    "internal error");
         }
+
+        /* a remix is as long as its video (tasks kept before: 4 s) */
+
+        n = (reply->element[2]->type == REDIS_REPLY_STRING)
+            ? ngx_atoi((u_char *) reply->element[2]->str,
+                       reply->element[2]->len)
+            : NGX_ERROR;
+
+        ctx->body.seconds = (n > 0 && n <= 3600) ? n : 4;
     }
 
     if (ctx->nsent == 0) {
@@ -126,6 +147,17 @@ ngx_ai_relay_task_next(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
                                "Video with id '%V' not found.",
                                &ctx->task_id);
         ngx_ai_relay_resume(r);
+        return;
+    }
+
+    if (ctx->endpoint->id == NGX_AI_RELAY_EP_VIDEO_REMIX) {
+
+        /* a new task of the video's model: routed, reserved, sent */
+
+        if (ngx_ai_relay_lookup_task(r, ctx) != NGX_AGAIN) {
+            ngx_ai_relay_resume(r);
+        }
+
         return;
     }
 
@@ -179,58 +211,17 @@ ngx_ai_relay_task_route_reply(void *data, redisReply *reply)
             ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                    "internal error");
 
-        } else {
-            ngx_ai_relay_task_route(r, ctx);
+        } else if (ctx->route.failed) {
+            ngx_ai_relay_route_error(r, ctx);
+
+        } else if (ngx_ai_relay_route_apply(r, ctx) == NGX_OK) {
+
+            /* the channel that has the task, and no other (route.c) */
+
+            ctx->state = NGX_AI_RELAY_STATE_DONE;
+            ctx->status = NGX_DECLINED;
         }
     }
 
     ngx_ai_relay_resume(r);
-}
-
-
-/* the channel that has the task, and no other */
-
-static void
-ngx_ai_relay_task_route(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
-{
-    ngx_uint_t               i, found;
-    ngx_ai_relay_channel_t  *ch;
-
-    if (ctx->route.failed) {
-        ngx_ai_relay_route_error(r, ctx);
-        return;
-    }
-
-    found = 0;
-
-    for (i = 0; i < ctx->route.nchannels; i++) {
-        ch = &ctx->route.channels[i];
-
-        if (ch->id.len == ctx->task_channel.len
-            && ngx_strncmp(ch->id.data, ctx->task_channel.data,
-                           ch->id.len) == 0)
-        {
-            found = 1;
-
-        } else {
-            ch->excluded = 1;
-        }
-    }
-
-    if (!found) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "ai relay: channel %V of video \"%V\" no longer "
-                      "serves model \"%V\"", &ctx->task_channel,
-                      &ctx->task_id, &ctx->body.model);
-        ngx_ai_relay_set_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                               "service_unavailable",
-                               "The channel of video '%V' is not available.",
-                               &ctx->task_id);
-        return;
-    }
-
-    if (ngx_ai_relay_route_apply(r, ctx) == NGX_OK) {
-        ctx->state = NGX_AI_RELAY_STATE_DONE;
-        ctx->status = NGX_DECLINED;
-    }
 }

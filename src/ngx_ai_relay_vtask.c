@@ -2,10 +2,11 @@
 /*
  * Copyright (C) ngx_ai_relay authors
  *
- * Video task statuses: OpenAI's video API has queued, in_progress,
- * completed and failed; other upstreams add cancelled; the relay adds
- * expired (unfinished past its deadline) and deleted (a delete the
- * upstream accepted).
+ * Task statuses: OpenAI's video API has queued, in_progress, completed
+ * and failed; other upstreams add cancelled, or say the same in words of
+ * their own (DashScope's PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED),
+ * which are brought to these; the relay adds expired (unfinished past its
+ * deadline) and deleted (a delete the upstream accepted).
  */
 
 
@@ -74,4 +75,75 @@ ngx_ai_relay_vtask_verdict(const char *seen, int64_t now, int64_t created,
     deadline = (seen && expires_at > 0) ? expires_at : created + expire_after;
 
     return (now >= deadline) ? "expired" : seen;
+}
+
+
+const ngx_ai_relay_vtask_api_t  ngx_ai_relay_vtask_apis[] = {
+    { "video", "id", "status", "/v1/videos/" },
+    { "generation", "task_id", "status", "/v1/video/generations/" },
+    { "dashscope", "output.task_id", "output.task_status", "/api/v1/tasks/" },
+    { NULL, NULL, NULL, NULL }
+};
+
+
+const ngx_ai_relay_vtask_api_t *
+ngx_ai_relay_vtask_api(const char *name, size_t len)
+{
+    const ngx_ai_relay_vtask_api_t  *api;
+
+    if (name == NULL || len == 0) {
+        return &ngx_ai_relay_vtask_apis[NGX_AI_RELAY_VTASK_VIDEO];
+    }
+
+    for (api = ngx_ai_relay_vtask_apis; api->name; api++) {
+        if (strlen(api->name) == len && memcmp(api->name, name, len) == 0) {
+            return api;
+        }
+    }
+
+    return NULL;
+}
+
+
+size_t
+ngx_ai_relay_vtask_normal(const unsigned char *s, size_t len,
+    unsigned char *out)
+{
+    size_t  i, n;
+
+    static const struct {
+        const char  *from;
+        const char  *to;
+    } same[] = {
+        { "succeeded", "completed" },
+        { "success", "completed" },
+        { "succeed", "completed" },
+        { "canceled", "cancelled" },
+        { "failure", "failed" },
+        { "pending", "queued" },
+        { "submitted", "queued" },
+        { "queueing", "queued" },
+        { "running", "in_progress" },
+        { "processing", "in_progress" }
+    };
+
+    if (!ngx_ai_relay_vtask_word(s, len)) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (s[i] | 0x20) : s[i];
+    }
+
+    for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        n = strlen(same[i].from);
+
+        if (n == len && memcmp(out, same[i].from, n) == 0) {
+            n = strlen(same[i].to);
+            memcpy(out, same[i].to, n);
+            return n;
+        }
+    }
+
+    return len;
 }

@@ -46,4 +46,39 @@ const char *ngx_ai_relay_vtask_verdict(const char *seen, int64_t now,
     int64_t created, int64_t expires_at, int64_t expire_after);
 
 
+/*
+ * The task APIs the relay serves: where a submit's answer names the task,
+ * where a poll's answer says its status, and the path that polls it (the
+ * reconciling pass).  Their names are kept in the task's hash ("api");
+ * a task without one is OpenAI's video API.
+ */
+typedef struct {
+    const char  *name;        /* "video", "generation", "dashscope" */
+    const char  *id;          /* "id", "task_id", "output.task_id" */
+    const char  *status;      /* "status", "output.task_status" */
+    const char  *poll;        /* "/v1/videos/", ... + the task's id */
+} ngx_ai_relay_vtask_api_t;
+
+extern const ngx_ai_relay_vtask_api_t  ngx_ai_relay_vtask_apis[];
+
+#define NGX_AI_RELAY_VTASK_VIDEO       0   /* POST /v1/videos */
+#define NGX_AI_RELAY_VTASK_GENERATION  1   /* POST /v1/video/generations */
+#define NGX_AI_RELAY_VTASK_DASHSCOPE   2   /* DashScope's async tasks */
+
+/* the API of a task hash's "api" field (NULL or empty: OpenAI's videos) */
+const ngx_ai_relay_vtask_api_t *ngx_ai_relay_vtask_api(const char *name,
+    size_t len);
+
+/*
+ * An upstream's status word in the relay's words, into out (at least
+ * NGX_AI_RELAY_VTASK_WORD_MAX bytes): lower case; "succeeded", "success",
+ * "succeed" -> "completed"; "canceled" -> "cancelled"; "failure" ->
+ * "failed"; "pending", "submitted", "queueing" -> "queued"; "running",
+ * "processing" -> "in_progress"; any other word as it is, lower case.
+ * -> its length, or 0 if s is not a status word.
+ */
+size_t ngx_ai_relay_vtask_normal(const unsigned char *s, size_t len,
+    unsigned char *out);
+
+
 #endif /* _NGX_AI_RELAY_VTASK_H_INCLUDED_ */

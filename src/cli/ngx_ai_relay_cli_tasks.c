@@ -396,20 +396,36 @@ ngx_ai_relay_cli_task_ended(const char *st)
 }
 
 
-/* GET {base}/v1/videos/{id} on the task's channel, with its first key */
+/*
+ * GET {base}/v1/videos/{id} (or the poll path of the task's API) on the
+ * task's channel, with its first key
+ */
 
 static void
 ngx_ai_relay_cli_recon_poll(ngx_ai_relay_cli_t *cli,
     ngx_ai_relay_cli_recon_t *t, long timeout)
 {
-    char                    *url, *key, *nl, errbuf[CURL_ERROR_SIZE];
-    CURL                    *easy;
-    json_t                  *ch, *body, *v;
-    CURLcode                 code;
-    const char              *base;
-    json_error_t             jerr;
-    struct curl_slist       *headers;
-    ngx_ai_relay_cli_buf_t   resp;
+    char                            *url, *key, *nl, *dot;
+    char                             errbuf[CURL_ERROR_SIZE];
+    size_t                           n;
+    CURL                            *easy;
+    json_t                          *ch, *body, *v;
+    CURLcode                         code;
+    const char                      *base, *name;
+    json_error_t                     jerr;
+    unsigned char                    word[NGX_AI_RELAY_VTASK_WORD_MAX];
+    struct curl_slist               *headers;
+    ngx_ai_relay_cli_buf_t           resp;
+    const ngx_ai_relay_vtask_api_t  *api;
+
+    name = ngx_ai_relay_cli_hstr(t->task, "api");
+    api = ngx_ai_relay_vtask_api(name, strlen(name));
+
+    if (api == NULL) {
+        t->error = ngx_ai_relay_cli_sprintf("the task's API \"%s\" is not "
+                                            "one this version knows", name);
+        return;
+    }
 
     ch = ngx_ai_relay_cli_hgetall(cli, ngx_ai_relay_cli_sprintf(
                                        NGX_AI_RELAY_RKEY_CHANNEL("%s"),
@@ -444,7 +460,7 @@ ngx_ai_relay_cli_recon_poll(ngx_ai_relay_cli_t *cli,
     }
 
     url = ngx_ai_relay_cli_probe_url(base, ngx_ai_relay_cli_sprintf(
-                                               "/v1/videos/%s", t->id));
+                                               "%s%s", api->poll, t->id));
 
     easy = curl_easy_init();
     if (easy == NULL) {
@@ -492,14 +508,29 @@ ngx_ai_relay_cli_recon_poll(ngx_ai_relay_cli_t *cli,
     if (t->http >= 200 && t->http < 300) {
         body = resp.len ? json_loadb(resp.data, resp.len, 0, &jerr) : NULL;
 
-        v = body ? json_object_get(body, "status") : NULL;
+        /* "status", or "output.task_status": one level down */
 
-        if (json_is_string(v)
-            && ngx_ai_relay_vtask_word((const unsigned char *)
-                                       json_string_value(v),
-                                       json_string_length(v)))
-        {
-            t->seen = ngx_ai_relay_cli_strdup(json_string_value(v));
+        dot = strchr(api->status, '.');
+        v = body;
+
+        if (dot) {
+            v = v ? json_object_get(v, ngx_ai_relay_cli_strndup(
+                                           api->status, dot - api->status))
+                  : NULL;
+        }
+
+        v = json_is_object(v) ? json_object_get(v, dot ? dot + 1
+                                                       : api->status)
+                              : NULL;
+
+        n = json_is_string(v)
+            ? ngx_ai_relay_vtask_normal((const unsigned char *)
+                                        json_string_value(v),
+                                        json_string_length(v), word)
+            : 0;
+
+        if (n) {
+            t->seen = ngx_ai_relay_cli_strndup((const char *) word, n);
 
         } else {
             t->error = "the upstream's answer has no status";

@@ -28,9 +28,10 @@
 -- checked before anything is written: a malformed batch (a journal from
 -- another version) changes nothing.
 --
--- A record with "task" (a video task the upstream accepted) also keeps
--- the task: ar:{u<id>}:task:<id> (channel, model, key, key_id, cost,
--- charged, request, created; 30 days), in this user's hash slot, and
+-- A record with "task" (a task the upstream accepted) also keeps the
+-- task: ar:{u<id>}:task:<id> (channel, model, key, key_id, cost, charged,
+-- request, created, api, seconds, remix_of; 30 days), in this user's slot,
+-- and
 -- puts it in ar:{u<id>}:tasks:open (scored by now) unless REFUND has
 -- recorded its end already.
 --
@@ -194,7 +195,14 @@ for i = xp, #ARGV do
                  'model', idstr(rec.model), 'key', kh,
                  'key_id', idstr(rec.key_id), 'cost', int(cost),
                  'charged', unl and '0' or int(cost),
-                 'request', idstr(rec.request_id), 'created', int(now))
+                 'request', idstr(rec.request_id), 'created', int(now),
+                 'api', idstr(rec.task_api or 'video'))
+      if (tonumber(rec.seconds) or 0) > 0 then
+        redis.call('HSET', tk, 'seconds', int(tonumber(rec.seconds)))
+      end
+      if type(rec.remix_of) == 'string' then
+        redis.call('HSET', tk, 'remix_of', rec.remix_of)
+      end
       redis.call('EXPIRE', tk, 2592000)
       -- unfinished until REFUND hears otherwise (ai-relay tasks reconcile
       -- polls these)

@@ -45,8 +45,24 @@ my %upstream = (
     video_broken   => [500, { error => { message => 'oops' } }],
 );
 
+# tasks of the other APIs, on their own poll paths and in their own words
+my %other = (
+    '/v1/video/generations/gen_failed' =>
+        [200, { task_id => 'gen_failed', status => 'failed' }],
+    '/api/v1/tasks/ds-ok' =>
+        [200, { request_id => 'r1', output => { task_id => 'ds-ok',
+                                                task_status => 'SUCCEEDED' } }],
+    '/api/v1/tasks/ds-cancel' =>
+        [200, { request_id => 'r2', output => { task_id => 'ds-cancel',
+                                                task_status => 'CANCELED' } }],
+);
+
 my $mock = mock_http(sub {
     my ($req) = @_;
+    if (my $o = $other{$req->{path}}) {
+        return ($o->[0], { 'Content-Type' => 'application/json' },
+                $json->encode($o->[1]));
+    }
     my ($id) = $req->{path} =~ m{^/v1/videos/([\w-]+)$};
     my $a = $upstream{$id // ''} // [404, { error => { message => 'no' } }];
     my %body = (%{ $a->[1] }, $a->[0] == 200 ? (id => $id,
@@ -87,7 +103,8 @@ sub submitted {
                   cost => $cost }));
     redis_cmd('HSET', "ar:{u$uid}:task:$id", channel => $o{channel} // 1,
               model => 'sora-2', key => $kh, key_id => 1, cost => $cost,
-              charged => $cost, request => "sub-$id", created => $created);
+              charged => $cost, request => "sub-$id", created => $created,
+              $o{api} ? (api => $o{api}) : ());
     redis_cmd('ZADD', "ar:{u$uid}:tasks:open", $created, $id);
 }
 
@@ -299,6 +316,33 @@ $out = cli_ok('tasks', 'reconcile', '--user', '1');
 $out = cli_ok('tasks', 'show', '--user', 'alice', 'video_failed');
 like($out, qr/^state:\s+failed, refunded$/m, 'show: the state');
 like($out, qr/^history:\n\s+2026-01-01.*\s+failed$/m, 'show: the history');
+
+# ---- the generic video API and DashScope's tasks: their poll paths,
+# their status words; a task of an API this version does not know is left
+
+fresh();
+submitted(1, 'gen_failed', api => 'generation');
+submitted(1, 'ds-ok', api => 'dashscope');
+submitted(1, 'ds-cancel', api => 'dashscope');
+submitted(1, 'odd_task', api => 'suno');
+mock_clear($mock);
+($rc, $out, $err) = cli('tasks', 'reconcile');
+is($rc, 1, 'other APIs: exits 1 for the one it cannot poll');
+like($out, qr/^1\s+gen_failed\s+1\s+200\s+failed\s+refunded \$0\.30 \(failed\)$/m,
+     'generic: failed, refunded');
+like($out, qr/^1\s+ds-ok\s+1\s+200\s+completed\s+recorded completed$/m,
+     'DashScope: SUCCEEDED is completed');
+like($out, qr/^1\s+ds-cancel\s+1\s+200\s+cancelled\s+refunded \$0\.30 \(cancelled\)$/m,
+     'DashScope: CANCELED is cancelled, refunded');
+like($out, qr/^1\s+odd_task\s+1\s+-\s+-\s+left: .*API "suno"/m,
+     'an unknown API: left');
+$reqs = mock_requests($mock);
+is_deeply([sort map { "$_->{method} $_->{path}" } @$reqs],
+          ['GET /api/v1/tasks/ds-cancel', 'GET /api/v1/tasks/ds-ok',
+           'GET /v1/video/generations/gen_failed'],
+          'each polled on its own path');
+is(money(1)->{balance}, 10_000_000 - 2 * 300_000, 'two refunded, two still charged');
+is_deeply(open_tasks(1), ['odd_task'], 'the unknown one stays unfinished');
 
 # ---- usage
 

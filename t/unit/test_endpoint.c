@@ -99,6 +99,32 @@ test_known(void **state)
     ep = find("/v1/videos/video_123/content", name);
     assert_int_equal(ep->id, NGX_AI_RELAY_EP_VIDEO_CONTENT);
     assert_string_equal(name, "video_123");
+
+    ep = find("/v1/videos/video_123/remix", name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_VIDEO_REMIX);
+    assert_int_equal(ep->body, NGX_AI_RELAY_EP_BODY_JSON);
+    assert_int_equal(ep->price, NGX_AI_RELAY_EP_PRICE_TASK);
+    assert_string_equal(name, "video_123");
+
+    ep = find("/v1/video/generations", name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_VGEN_CREATE);
+    assert_int_equal(ep->price, NGX_AI_RELAY_EP_PRICE_TASK);
+
+    ep = find("/v1/video/generations/task_9", name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_VGEN_GET);
+    assert_int_equal(ep->body, NGX_AI_RELAY_EP_BODY_TASK);
+    assert_string_equal(name, "task_9");
+
+    ep = find("/api/v1/services/aigc/text2image/image-synthesis", name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_DS_IMAGE);
+
+    ep = find("/api/v1/services/aigc/video-generation/video-synthesis",
+              name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_DS_VIDEO);
+
+    ep = find("/api/v1/tasks/86ecf553-d340-4e21-af6e-a0c6a421c010", name);
+    assert_int_equal(ep->id, NGX_AI_RELAY_EP_DS_TASK);
+    assert_string_equal(name, "86ecf553-d340-4e21-af6e-a0c6a421c010");
 }
 
 
@@ -118,8 +144,12 @@ test_unknown(void **state)
     assert_null(find("/v1beta/models/:generateContent", name));
     assert_null(find("/v1beta/models/g:deleteAll", name));
     assert_null(find("/v1/", name));
-    assert_null(find("/v1/videos/v1/remix", name));
-    assert_null(find("/v1/video/generations", name));
+    assert_null(find("/v1/videos/v1/remix/x", name));
+    assert_null(find("/v1/videos//remix", name));
+    assert_null(find("/v1/video/generations/a/b", name));
+    assert_null(find("/v1/video/generation", name));
+    assert_null(find("/v1/tasks", name));
+    assert_null(find("/api/v1/services/aigc/text2image", name));
     assert_null(find("", name));
     assert_string_equal(name, "");
 }

@@ -115,6 +115,87 @@ test_verdict(void **state)
 }
 
 
+static void
+test_normal(void **state)
+{
+    size_t          i, n;
+    unsigned char   out[NGX_AI_RELAY_VTASK_WORD_MAX];
+
+    static const char  *cases[][2] = {
+        { "queued", "queued" },
+        { "completed", "completed" },
+        { "SUCCEEDED", "completed" },
+        { "success", "completed" },
+        { "succeed", "completed" },
+        { "CANCELED", "cancelled" },
+        { "cancelled", "cancelled" },
+        { "FAILED", "failed" },
+        { "failure", "failed" },
+        { "PENDING", "queued" },
+        { "submitted", "queued" },
+        { "queueing", "queued" },
+        { "RUNNING", "in_progress" },
+        { "processing", "in_progress" },
+        { "UNKNOWN", "unknown" },
+        { "In_Progress", "in_progress" },
+        { "abcdefghijklmnopqrstuvwxyz_01234",
+          "abcdefghijklmnopqrstuvwxyz_01234" }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(out, 'X', sizeof(out));
+        n = ngx_ai_relay_vtask_normal((const unsigned char *) cases[i][0],
+                                      strlen(cases[i][0]), out);
+        assert_int_equal(n, strlen(cases[i][1]));
+        assert_memory_equal(out, cases[i][1], n);
+    }
+
+    /* what normal makes of DashScope's words ends the task as ours do */
+    n = ngx_ai_relay_vtask_normal((const unsigned char *) "SUCCEEDED", 9, out);
+    assert_int_equal(ngx_ai_relay_vtask_end(out, n),
+                     NGX_AI_RELAY_VTASK_COMPLETED);
+    n = ngx_ai_relay_vtask_normal((const unsigned char *) "CANCELED", 8, out);
+    assert_int_equal(ngx_ai_relay_vtask_end(out, n), NGX_AI_RELAY_VTASK_LOST);
+
+    /* not a status word: nothing */
+    assert_int_equal(ngx_ai_relay_vtask_normal((const unsigned char *) "", 0,
+                                               out), 0);
+    assert_int_equal(ngx_ai_relay_vtask_normal((const unsigned char *)
+                                               "in progress", 11, out), 0);
+    assert_int_equal(ngx_ai_relay_vtask_normal((const unsigned char *)
+                         "abcdefghijklmnopqrstuvwxyz_012345", 33, out), 0);
+}
+
+
+static void
+test_api(void **state)
+{
+    const ngx_ai_relay_vtask_api_t  *api;
+
+    api = ngx_ai_relay_vtask_api(NULL, 0);
+    assert_non_null(api);
+    assert_string_equal(api->name, "video");
+    assert_string_equal(api->poll, "/v1/videos/");
+
+    api = ngx_ai_relay_vtask_api("", 0);
+    assert_string_equal(api->name, "video");
+
+    api = ngx_ai_relay_vtask_api("generation", 10);
+    assert_non_null(api);
+    assert_string_equal(api->id, "task_id");
+    assert_string_equal(api->poll, "/v1/video/generations/");
+
+    api = ngx_ai_relay_vtask_api("dashscope", 9);
+    assert_non_null(api);
+    assert_string_equal(api->id, "output.task_id");
+    assert_string_equal(api->status, "output.task_status");
+    assert_string_equal(api->poll, "/api/v1/tasks/");
+
+    assert_null(ngx_ai_relay_vtask_api("dashscop", 8));
+    assert_null(ngx_ai_relay_vtask_api("videos", 6));
+}
+
+
 int
 main(void)
 {
@@ -122,6 +203,8 @@ main(void)
         cmocka_unit_test(test_word),
         cmocka_unit_test(test_end),
         cmocka_unit_test(test_verdict),
+        cmocka_unit_test(test_normal),
+        cmocka_unit_test(test_api),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
