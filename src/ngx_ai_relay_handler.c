@@ -46,6 +46,8 @@ static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
 static ngx_int_t ngx_ai_relay_endpoint(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_body_handler(ngx_http_request_t *r);
+static void ngx_ai_relay_lookup_task(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_lookup(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_keyidx_reply(void *data, redisReply *reply);
@@ -536,12 +538,14 @@ failed:
 
 /* a remix, its video's model now known: round trip 1 again (task.c) */
 
-ngx_int_t
+static void
 ngx_ai_relay_lookup_task(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     ctx->state = NGX_AI_RELAY_STATE_LOOKUP;
 
-    return ngx_ai_relay_lookup(r, ctx);
+    if (ngx_ai_relay_lookup(r, ctx) != NGX_AGAIN) {
+        ngx_ai_relay_resume(r);
+    }
 }
 
 
@@ -677,7 +681,7 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
     ctx->state = NGX_AI_RELAY_STATE_RESERVE;
 
     if (ctx->body.task_model && ctx->task_channel.len == 0) {
-        return ngx_ai_relay_task_send(r, ctx);
+        return ngx_ai_relay_task_send(r, ctx, ngx_ai_relay_lookup_task);
     }
 
     if (ctx->models_list) {
@@ -688,7 +692,7 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
 
         if (ctx->endpoint->body == NGX_AI_RELAY_EP_BODY_TASK) {
-            return ngx_ai_relay_task_send(r, ctx);
+            return ngx_ai_relay_task_send(r, ctx, NULL);
         }
 
         return ngx_ai_relay_models_send(r, ctx);

@@ -16,8 +16,7 @@
 
 
 ngx_int_t ngx_ai_relay_handler(ngx_http_request_t *r);
-ngx_int_t ngx_ai_relay_lookup_task(ngx_http_request_t *r,
-    ngx_ai_relay_ctx_t *ctx);
+
 
 
 #endif /* _NGX_AI_RELAY_HANDLER_H_INCLUDED_ */

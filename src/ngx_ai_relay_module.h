@@ -379,6 +379,7 @@ struct ngx_ai_relay_ctx_s {
     ngx_str_t                     task_id;       /* videos/{id} (task.c) */
     ngx_str_t                     task_channel;  /* the channel that has it */
     ngx_str_t                     task_from;     /* a remix's source task */
+    ngx_ai_relay_checked_pt       task_found;    /* a remix goes on */
 
     /* pending Redis replies, oldest first, and their deadline (ctx.c) */
     ngx_ai_relay_redis_cmd_t     *cmds[NGX_AI_RELAY_MAX_CMDS];

@@ -28,7 +28,6 @@
 #include "ngx_ai_relay_route.h"
 #include "ngx_ai_relay_error.h"
 #include "ngx_ai_relay_lua.h"
-#include "ngx_ai_relay_handler.h"
 
 
 static void ngx_ai_relay_task_reply(void *data, redisReply *reply);
@@ -38,11 +37,14 @@ static void ngx_ai_relay_task_route_reply(void *data, redisReply *reply);
 
 
 ngx_int_t
-ngx_ai_relay_task_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
+ngx_ai_relay_task_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_checked_pt found)
 {
     u_char      *p;
     size_t       argvlen[6];
     const char  *argv[6];
+
+    ctx->task_found = found;
 
     if (ngx_ai_relay_auth_check(r, ctx, ngx_ai_relay_task_next)
         != NGX_AGAIN)
@@ -154,10 +156,7 @@ ngx_ai_relay_task_next(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
         /* a new task of the video's model: routed, reserved, sent */
 
-        if (ngx_ai_relay_lookup_task(r, ctx) != NGX_AGAIN) {
-            ngx_ai_relay_resume(r);
-        }
-
+        ctx->task_found(r, ctx);
         return;
     }
 
