@@ -71,6 +71,8 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         pu.seconds = ctx->body.seconds;
         pu.image_size = (char *) ctx->body.image_size.data;
         pu.image_size_len = ctx->body.image_size.len;
+        pu.image_quality = (char *) ctx->body.image_quality.data;
+        pu.image_quality_len = ctx->body.image_quality.len;
 
         if (ngx_ai_relay_price_cost(&ctx->route.price, &pu, &ctx->bill.reserve)
             != NGX_AI_RELAY_PRICE_OK)
@@ -267,6 +269,8 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             pu.seconds = ctx->body.seconds;
             pu.image_size = (char *) ctx->body.image_size.data;
             pu.image_size_len = ctx->body.image_size.len;
+            pu.image_quality = (char *) ctx->body.image_quality.data;
+            pu.image_quality_len = ctx->body.image_quality.len;
             ctx->bill.usage_source = NGX_AI_RELAY_USAGE_REQUEST;
 
         } else {

@@ -475,11 +475,14 @@ ngx_ai_relay_body_parse(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             ctx->body.seconds = (n > 0 && n <= 3600) ? n : 0;
         }
 
-        /* its size may have a price per second of its own */
+        /* its size and quality may have a price per second of their own */
 
         if (ngx_ai_relay_body_string(r, scan, ctx->body.raw.data, "size",
                                      &ctx->body.image_size)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_ai_relay_body_string(r, scan, ctx->body.raw.data,
+                                        "quality", &ctx->body.image_quality)
+               != NGX_OK)
         {
             ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",
                                    "internal error");
