@@ -73,6 +73,8 @@ ngx_ai_relay_reserve_estimate(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         pu.seconds = ctx->body.seconds;
         pu.image_size = (char *) ctx->body.image_size.data;
         pu.image_size_len = ctx->body.image_size.len;
+        pu.image_quality = (char *) ctx->body.image_quality.data;
+        pu.image_quality_len = ctx->body.image_quality.len;
 
         if (ctx->endpoint->id == NGX_AI_RELAY_EP_DS_IMAGE) {
             pu.images = ctx->body.images_requested;
@@ -273,6 +275,8 @@ ngx_ai_relay_usage_final(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
             pu.seconds = ctx->body.seconds;
             pu.image_size = (char *) ctx->body.image_size.data;
             pu.image_size_len = ctx->body.image_size.len;
+            pu.image_quality = (char *) ctx->body.image_quality.data;
+            pu.image_quality_len = ctx->body.image_quality.len;
 
             if (ctx->endpoint->id == NGX_AI_RELAY_EP_DS_IMAGE) {
                 pu.images = ctx->body.images_requested;
@@ -853,9 +857,9 @@ static void
 ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
     u_char                          *p;
-    size_t                           lens[28], n;
+    size_t                           lens[30], n;
     ngx_str_t                        id, key, cost, charged, now, secs;
-    const char                      *argv[28];
+    const char                      *argv[30];
     ngx_ai_relay_redis_t            *rds;
     ngx_ai_relay_main_conf_t        *armcf;
     const ngx_ai_relay_vtask_api_t  *api;
@@ -947,6 +951,13 @@ ngx_ai_relay_task_remember(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         ngx_ai_relay_arg(n, "size", 4);
         ngx_ai_relay_arg(n + 1, ctx->body.image_size.data,
                          ctx->body.image_size.len);
+        n += 2;
+    }
+
+    if (ctx->body.image_quality.len) {
+        ngx_ai_relay_arg(n, "quality", 7);
+        ngx_ai_relay_arg(n + 1, ctx->body.image_quality.data,
+                         ctx->body.image_quality.len);
         n += 2;
     }
 

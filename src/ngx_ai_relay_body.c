@@ -548,7 +548,10 @@ ngx_ai_relay_body_task(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 
         if (ngx_ai_relay_body_string(r, scan, body, "size",
                                      &ctx->body.image_size)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_ai_relay_body_string(r, scan, body, "quality",
+                                        &ctx->body.image_quality)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -622,9 +625,14 @@ ngx_ai_relay_body_task(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         n = ngx_ai_relay_body_number(scan, body, NULL, "seconds");
         ctx->body.seconds = (n > 0) ? n : 4;
 
+        /* its size and quality may have a price per second of their own */
+
         if (ngx_ai_relay_body_string(r, scan, body, "size",
                                      &ctx->body.image_size)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_ai_relay_body_string(r, scan, body, "quality",
+                                        &ctx->body.image_quality)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }

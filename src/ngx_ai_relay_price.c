@@ -43,6 +43,9 @@ static int ngx_ai_relay_price_big_get(const ngx_ai_relay_price_big_t *b,
     int64_t *v);
 static int ngx_ai_relay_price_image_match(const char *key, const char *a,
     size_t alen, const char *b, size_t blen);
+static int64_t ngx_ai_relay_price_lookup(const ngx_ai_relay_price_image_t *t,
+    unsigned n, const ngx_ai_relay_price_usage_t *usage, unsigned bare,
+    int64_t dflt);
 static int64_t ngx_ai_relay_price_image(const ngx_ai_relay_price_t *p,
     const ngx_ai_relay_price_usage_t *usage);
 static int64_t ngx_ai_relay_price_second(const ngx_ai_relay_price_t *p,
@@ -315,10 +318,91 @@ static int
 ngx_ai_relay_price_image_match(const char *key, const char *a, size_t alen,
     const char *b, size_t blen)
 {
+    if (b == NULL) {
+        /* a bare size: "1792x1024" */
+        return strlen(key) == alen && memcmp(key, a, alen) == 0;
+    }
+
     return strlen(key) == alen + 1 + blen
            && memcmp(key, a, alen) == 0
            && key[alen] == ':'
            && memcmp(key + alen + 1, b, blen) == 0;
+}
+
+
+/*
+ * The first set override of the table for the usage's size and quality:
+ * "size:quality", "size:*", the bare "size" (if bare), "*:quality"; or
+ * dflt.
+ */
+
+static int64_t
+ngx_ai_relay_price_lookup(const ngx_ai_relay_price_image_t *t, unsigned n,
+    const ngx_ai_relay_price_usage_t *usage, unsigned bare, int64_t dflt)
+{
+    size_t       alen, blen;
+    unsigned     i, pass;
+    const char  *a, *b;
+
+    for (pass = 0; pass < 4; pass++) {
+
+        switch (pass) {
+
+        case 0:
+            if (usage->image_size == NULL || usage->image_quality == NULL) {
+                continue;
+            }
+
+            a = usage->image_size;
+            alen = usage->image_size_len;
+            b = usage->image_quality;
+            blen = usage->image_quality_len;
+            break;
+
+        case 1:
+            if (usage->image_size == NULL) {
+                continue;
+            }
+
+            a = usage->image_size;
+            alen = usage->image_size_len;
+            b = "*";
+            blen = 1;
+            break;
+
+        case 2:
+            if (usage->image_size == NULL || !bare) {
+                continue;
+            }
+
+            a = usage->image_size;
+            alen = usage->image_size_len;
+            b = NULL;
+            blen = 0;
+            break;
+
+        default:
+            if (usage->image_quality == NULL) {
+                continue;
+            }
+
+            a = "*";
+            alen = 1;
+            b = usage->image_quality;
+            blen = usage->image_quality_len;
+            break;
+        }
+
+        for (i = 0; i < n; i++) {
+            if (t[i].price >= 0
+                && ngx_ai_relay_price_image_match(t[i].key, a, alen, b, blen))
+            {
+                return t[i].price;
+            }
+        }
+    }
+
+    return dflt;
 }
 
 
@@ -328,51 +412,23 @@ static int64_t
 ngx_ai_relay_price_image(const ngx_ai_relay_price_t *p,
     const ngx_ai_relay_price_usage_t *usage)
 {
-    size_t       alen, blen;
-    unsigned     i, pass;
-    const char  *a, *b;
+    return ngx_ai_relay_price_lookup(p->images, p->nimages, usage, 0,
+                                     p->per_image);
+}
 
-    for (pass = 0; pass < 3; pass++) {
 
-        switch (pass) {
+/*
+ * The price of a second of this size and quality: "size:quality",
+ * "size:*", "size" (the same as "size:*", which wins if both are set),
+ * "*:quality", then per_second.  p is resolved.
+ */
 
-        case 0:
-            a = usage->image_size;
-            alen = usage->image_size_len;
-            b = usage->image_quality;
-            blen = usage->image_quality_len;
-            break;
-
-        case 1:
-            a = usage->image_size;
-            alen = usage->image_size_len;
-            b = "*";
-            blen = 1;
-            break;
-
-        default:
-            a = "*";
-            alen = 1;
-            b = usage->image_quality;
-            blen = usage->image_quality_len;
-            break;
-        }
-
-        if (a == NULL || b == NULL) {
-            continue;
-        }
-
-        for (i = 0; i < p->nimages; i++) {
-            if (p->images[i].price >= 0
-                && ngx_ai_relay_price_image_match(p->images[i].key,
-                                                  a, alen, b, blen))
-            {
-                return p->images[i].price;
-            }
-        }
-    }
-
-    return p->per_image;
+static int64_t
+ngx_ai_relay_price_second(const ngx_ai_relay_price_t *p,
+    const ngx_ai_relay_price_usage_t *usage)
+{
+    return ngx_ai_relay_price_lookup(p->seconds, p->nseconds, usage, 1,
+                                     p->per_second);
 }
 
 
@@ -955,30 +1011,4 @@ ngx_ai_relay_price_big_get(const ngx_ai_relay_price_big_t *b, int64_t *v)
     *v = (int64_t) u;
 
     return 1;
-}
-
-
-/* the price of a second of this size, or per_second */
-
-static int64_t
-ngx_ai_relay_price_second(const ngx_ai_relay_price_t *p,
-    const ngx_ai_relay_price_usage_t *usage)
-{
-    unsigned  i;
-
-    if (usage->image_size == NULL) {
-        return p->per_second;
-    }
-
-    for (i = 0; i < p->nseconds; i++) {
-        if (usage->image_size_len == strlen(p->seconds[i].key)
-            && memcmp(p->seconds[i].key, usage->image_size,
-                      usage->image_size_len) == 0
-            && p->seconds[i].price >= 0)
-        {
-            return p->seconds[i].price;
-        }
-    }
-
-    return p->per_second;
 }

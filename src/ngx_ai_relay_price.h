@@ -32,9 +32,10 @@
  *   price (after its own fallback), i.e. no discount and no surcharge
  *   unless configured.
  * image_price is the first match of: the override "size:quality", then
- * "size:*", then "*:quality", then per_image.  per_second likewise: the
- * override for the request's size (a video's "1792x1024"), then
- * per_second.
+ * "size:*", then "*:quality", then per_image.  per_second likewise, for
+ * a video's size and quality: "size:quality", then "size:*" or the bare
+ * "size" (the same; "size:*" wins if both are set), then "*:quality",
+ * then per_second.
  *
  * Usage (all int64_t, negative values count as 0):
  *   prompt_tokens is the TOTAL input, including cached and cache-write
@@ -54,7 +55,7 @@
 #define NGX_AI_RELAY_PRICE_UNSET          (-1)
 #define NGX_AI_RELAY_PRICE_IMAGE_MAX      8
 #define NGX_AI_RELAY_PRICE_IMAGE_KEY_LEN  32
-#define NGX_AI_RELAY_PRICE_SECOND_MAX     8
+#define NGX_AI_RELAY_PRICE_SECOND_MAX     16
 
 /* micro-USD per USD, and per 1M tokens */
 #define NGX_AI_RELAY_PRICE_MICRO          1000000
@@ -98,7 +99,8 @@ typedef struct {
     ngx_ai_relay_price_image_t   images[NGX_AI_RELAY_PRICE_IMAGE_MAX];
     unsigned                     nseconds;
     ngx_ai_relay_price_image_t   seconds[NGX_AI_RELAY_PRICE_SECOND_MAX];
-                                                 /* key: a size */
+                                                 /* key: "size" or as
+                                                    images' */
 } ngx_ai_relay_price_t;
 
 
@@ -111,7 +113,8 @@ typedef struct {
     int64_t                      images;
     int64_t                      characters;     /* audio/speech input */
     int64_t                      seconds;        /* of audio, of a video */
-    const char                  *image_size;     /* "1024x1024", or NULL */
+    const char                  *image_size;     /* "1024x1024", or NULL;
+                                                    an image's, a video's */
     size_t                       image_size_len;
     const char                  *image_quality;  /* "hd", or NULL */
     size_t                       image_quality_len;
@@ -131,7 +134,10 @@ void ngx_ai_relay_price_init(ngx_ai_relay_price_t *price);
 int ngx_ai_relay_price_add_image(ngx_ai_relay_price_t *price,
     const char *key, size_t key_len, int64_t image_price);
 
-/* key is a size ("1792x1024"): uUSD per second of it; 0, or -1 */
+/*
+ * key is a size ("1792x1024") or, as images' keys, "size:quality",
+ * "size:*" or "*:quality": uUSD per second of it; 0, or -1 if full/long
+ */
 int ngx_ai_relay_price_add_second(ngx_ai_relay_price_t *price,
     const char *key, size_t key_len, int64_t second_price);
 

@@ -41,8 +41,8 @@ ngx_ai_relay_task_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     ngx_ai_relay_checked_pt found)
 {
     u_char      *p;
-    size_t       argvlen[6];
-    const char  *argv[6];
+    size_t       argvlen[7];
+    const char  *argv[7];
 
     ctx->task_found = found;
 
@@ -75,8 +75,10 @@ ngx_ai_relay_task_send(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
     argvlen[4] = 7;
     argv[5] = "size";
     argvlen[5] = 4;
+    argv[6] = "quality";
+    argvlen[6] = 7;
 
-    return ngx_ai_relay_wait(r, ctx, ngx_ai_relay_task_reply, 6, argv,
+    return ngx_ai_relay_wait(r, ctx, ngx_ai_relay_task_reply, 7, argv,
                              argvlen);
 }
 
@@ -92,7 +94,7 @@ ngx_ai_relay_task_reply(void *data, redisReply *reply)
     ctx = ngx_ai_relay_reply_ctx(r, reply);
 
     if (ctx->state != NGX_AI_RELAY_STATE_DONE && reply
-        && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4
+        && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5
         && reply->element[0]->type == REDIS_REPLY_STRING
         && reply->element[1]->type == REDIS_REPLY_STRING)
     {
@@ -104,6 +106,10 @@ ngx_ai_relay_task_reply(void *data, redisReply *reply)
             || (reply->element[3]->type == REDIS_REPLY_STRING
                 && ngx_ai_relay_reply_string(r, reply->element[3],
                                              &ctx->body.image_size)
+                   != NGX_OK)
+            || (reply->element[4]->type == REDIS_REPLY_STRING
+                && ngx_ai_relay_reply_string(r, reply->element[4],
+                                             &ctx->body.image_quality)
                    != NGX_OK))
         {
             ngx_ai_relay_set_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR, "",

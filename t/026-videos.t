@@ -11,7 +11,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 70;
+plan tests => repeat_each() * 100;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -80,6 +80,19 @@ sub spy_lines {
     open my $fh, '<', "$root/logs/spy.log" or return 0;
     my @l = <$fh>;
     return scalar @l;
+}
+
+# a multipart/form-data body of [name, value] parts
+our $B = 'videoFormBoundary7MA4YWxk';
+our $CT = "Content-Type: multipart/form-data; boundary=$B";
+
+sub form {
+    my $body = '';
+    for my $p (@_) {
+        $body .= "--$B\r\nContent-Disposition: form-data; name=\"$p->[0]\""
+                 . "\r\n\r\n$p->[1]\r\n";
+    }
+    return $body . "--$B--";   # no epilogue: the runner would chomp it
 }
 
 sub get {
@@ -284,3 +297,87 @@ POST /v1/videos
 --- redis_check
 is(user_field(1, 'balance'), 1_000_000, 'balance untouched');
 is(main::spy_lines(), 0, 'nothing forwarded');
+
+
+
+=== TEST 8: a price per second by video size and quality: second:<size>:<quality>, then the size's own, then second:*:<quality>, then second
+--- init
+main::world(mock => '/mock/vid');
+AIRelayTest::seed_price('sora-2', 'second:1792x1024' => 250_000,
+                        'second:1792x1024:high' => 400_000,
+                        'second:*:high' => 300_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a wide shot\",\"seconds\":\"4\",\"size\":\"1792x1024\",\"quality\":\"high\"}",
+ "POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a wide shot\",\"seconds\":\"4\",\"size\":\"1792x1024\",\"quality\":\"standard\"}",
+ "POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a small shot\",\"seconds\":\"4\",\"size\":\"1280x720\",\"quality\":\"high\"}",
+ "POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a small shot\",\"seconds\":\"4\",\"size\":\"1280x720\"}"]
+--- more_headers eval: $::Key
+--- response_body_like eval
+["video_abc123", "video_abc123", "video_abc123", "video_abc123"]
+--- redis_check
+ok(wait_for(sub { records(1) == 4 }), 'four records');
+my @c = sort { $a <=> $b } map { $_->{cost} } records(1);
+is_deeply(\@c, [100_000 + 4 * 50_000, 100_000 + 4 * 250_000,
+                100_000 + 4 * 300_000, 100_000 + 4 * 400_000],
+          'its size and quality, its size, its quality, the per-second price');
+is(user_field(1, 'balance'), 10_000_000 - 4_400_000, 'charged once each');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation left');
+
+
+
+=== TEST 9: what a submit reserves is the price of its size and quality (the 402 says how much), or of its fallback; a balance short of it is refused before anything goes
+--- init
+main::world(mock => '/mock/vid');
+AIRelayTest::seed_price('sora-2', 'second:1792x1024' => 250_000,
+                        'second:1792x1024:high' => 400_000,
+                        'second:*:high' => 300_000);
+AIRelayTest::redis('HSET', 'ar:{u1}:user', 'balance', 1_000_000);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a wide shot\",\"seconds\":\"4\",\"size\":\"1792x1024\",\"quality\":\"high\"}",
+ "POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a wide shot\",\"seconds\":\"4\",\"size\":\"1792x1024\",\"quality\":\"standard\"}",
+ "POST /v1/videos\n{\"model\":\"sora-2\",\"prompt\":\"a small shot\",\"seconds\":\"4\",\"size\":\"1280x720\",\"quality\":\"high\"}"]
+--- more_headers eval: $::Key
+--- error_code eval
+[402, 402, 402]
+--- response_body_like eval
+["reserves up to 1700000 micro-USD", "reserves up to 1100000 micro-USD",
+ "reserves up to 1300000 micro-USD"]
+--- redis_check
+is(user_field(1, 'balance'), 1_000_000, 'balance untouched');
+is(redis('HLEN', 'ar:{u1}:res'), 0, 'no reservation');
+is(scalar records(1), 0, 'no record');
+is(main::spy_lines(), 0, 'nothing forwarded');
+
+
+
+=== TEST 10: a multipart submit's quality part is priced too: reserved (a balance short of it refused), then charged
+--- init
+main::world(mock => '/mock/vid');
+AIRelayTest::seed_price('sora-2', 'second:1792x1024' => 250_000,
+                        'second:1792x1024:high' => 400_000);
+AIRelayTest::redis('HSET', 'ar:{u1}:user', 'balance', 1_699_999);
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /v1/videos\n" . main::form(['model', 'sora-2'], ['prompt', 'a wide shot'], ['seconds', '4'],
+                                 ['size', '1792x1024'], ['quality', 'high'])
+--- more_headers eval: "$::Key\n$::CT"
+--- error_code: 402
+--- response_body_like: reserves up to 1700000 micro-USD
+--- redis_check
+is(main::spy_lines(), 0, 'nothing forwarded');
+redis('HSET', 'ar:{u1}:user', 'balance', 1_700_000);
+my ($s, $h, $b) = http_request('POST', '/v1/videos',
+                               [$::Key, $::CT],
+                               main::form(['model', 'sora-2'], ['prompt', 'a wide shot'],
+                                          ['seconds', '4'], ['size', '1792x1024'],
+                                          ['quality', 'high']));
+is($s, 200, 'served with a balance that covers it');
+like($b, qr/video_abc123/, 'the task');
+ok(wait_for(sub { records(1) == 1 }), 'one record');
+is(last_record(1)->{cost}, 100_000 + 4 * 400_000, 'charged its size and quality');
+is(user_field(1, 'balance'), 0, 'charged once');

@@ -13,7 +13,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 82;
+plan tests => repeat_each() * 83;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -129,7 +129,9 @@ main::world();
 AIRelayTest::seed_channel(2, base_url => AIRelayTest::mock_url('/mock/ch2'), priority => 10);
 AIRelayTest::seed_model('sora-2', channels => '1,2');
 AIRelayTest::redis('HSET', 'ar:{u1}:task:video_src1', channel => 1, model => 'sora-2',
-                   cost => 1_700_000, charged => 1_700_000, seconds => 8, size => '1792x1024', api => 'video');
+                   cost => 2_500_000, charged => 2_500_000, seconds => 8, size => '1792x1024',
+                   quality => 'high', api => 'video');
+AIRelayTest::seed_price('sora-2', 'second:1792x1024:high' => 300_000);
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -140,15 +142,16 @@ POST /v1/videos/video_src1/remix
 --- redis_check
 ok(wait_for(sub { records(1) == 1 }), 'one record');
 my $r = last_record(1);
-is($r->{cost}, 100_000 + 8 * 200_000, 'a task and 8 seconds at 1792x1024, as the video');
+is($r->{cost}, 100_000 + 8 * 300_000, 'a task and 8 seconds at 1792x1024 high, as the video');
 is($r->{model}, 'sora-2', 'the video model');
 is($r->{task}, 'video_rmx1', 'the new task');
 is($r->{remix_of}, 'video_src1', 'remixed from the video');
-is(user_field(1, 'balance'), 10_000_000 - 1_700_000, 'charged once');
+is(user_field(1, 'balance'), 10_000_000 - 2_500_000, 'charged once');
 ok(wait_for(sub { redis('HGET', 'ar:{u1}:task:video_rmx1', 'channel') }), 'the new task is kept');
 is(redis('HGET', 'ar:{u1}:task:video_rmx1', 'channel'), 1, 'on the video channel');
 is(redis('HGET', 'ar:{u1}:task:video_rmx1', 'remix_of'), 'video_src1', 'with its source');
 is(redis('HGET', 'ar:{u1}:task:video_rmx1', 'seconds'), 8, 'and its seconds');
+is(redis('HGET', 'ar:{u1}:task:video_rmx1', 'quality'), 'high', 'and its quality');
 is(main::lines('ch2.log'), 0, 'the higher-priority channel got nothing');
 is(main::lines('ch1.log'), 1, 'the video channel got the remix');
 # the remix fails: refunded once, and the video stays paid for

@@ -12,7 +12,9 @@
  *                                 audio/speech input), second (uUSD per
  *                                 second of transcribed audio or video),
  *                                 second:<size> (uUSD per second of a
- *                                 video of that size)
+ *                                 video of that size),
+ *                                 second:<size>:<quality> (of that size
+ *                                 and quality; either may be *)
  *
  * Prices are given in exact USD ("2.50" per 1M tokens) and stored as
  * integer micro-USD.
@@ -51,6 +53,7 @@ static const ngx_ai_relay_cli_opt_t  ngx_ai_relay_cli_prices_set_opts[] = {
     { "second", 1, 0 },
     { "image-size-quality", 1, 1 },
     { "second-size", 1, 1 },
+    { "second-size-quality", 1, 1 },
     { "unset", 1, 1 },
     { "force", 0, 0 },
     { NULL, 0, 0 }
@@ -86,6 +89,7 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       "[--cache-write USD] [--cache-write-1h USD] [--output USD] "
       "[--request USD] [--image USD] [--character USD] [--second USD] "
       "[--image-size-quality SIZE:QUALITY=USD]... [--second-size SIZE=USD]... "
+      "[--second-size-quality SIZE:QUALITY=USD]... "
       "[--unset FIELD]... "
       "[--force]",
       "Set prices of a model (or alias: an alias may be priced apart from\n"
@@ -107,10 +111,16 @@ ngx_ai_relay_cli_command_t  ngx_ai_relay_cli_prices_commands[] = {
       "  --image-size-quality 1024x1024:hd=USD   per image of that size and\n"
       "                         quality (either may be *); at most 8\n"
       "  --second-size 1792x1024=USD   per second of a video task of that\n"
-      "                         size (its \"size\"); others pay --second;\n"
-      "                         at most 8\n"
+      "                         size (its \"size\"); others pay --second\n"
+      "  --second-size-quality 1792x1024:high=USD   per second of a video\n"
+      "                         task of that size and quality (its\n"
+      "                         \"quality\"; either may be *); first match of\n"
+      "                         SIZE:QUALITY, SIZE:* (or --second-size),\n"
+      "                         *:QUALITY, then --second; at most 16\n"
+      "                         second overrides in all\n"
       "  --unset FIELD          remove a field (input, cached_input, ...,\n"
-      "                         image:1024x1024:hd, second:1792x1024)\n"
+      "                         image:1024x1024:hd, second:1792x1024,\n"
+      "                         second:1792x1024:high)\n"
       "  --force                allow a name that is not a model (yet)\n"
       "Amounts are exact USD with at most 6 decimals (0.075, 2.5, 15).\n" },
 
@@ -145,7 +155,8 @@ ngx_ai_relay_cli_price_field_valid(const char *f)
     }
 
     if (strncmp(f, "second:", 7) == 0) {
-        return ngx_ai_relay_cli_size_valid(f + 7, strlen(f + 7));
+        return ngx_ai_relay_cli_size_valid(f + 7, strlen(f + 7))
+               || ngx_ai_relay_cli_image_key_valid(f + 7, strlen(f + 7));
     }
 
     if (strncmp(f, "image:", 6) != 0) {
@@ -182,7 +193,7 @@ ngx_ai_relay_cli_size_valid(const char *k, size_t len)
 }
 
 
-/* "1024x1024:hd", "*:hd", "1024x1024:*" */
+/* "1024x1024:hd", "*:hd", "1024x1024:*": an image's, a video's */
 static int
 ngx_ai_relay_cli_image_key_valid(const char *k, size_t len)
 {
@@ -334,6 +345,11 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
         || ngx_ai_relay_cli_price_overrides(cli, args, "second-size",
                                             "second:", "1792x1024=0.50",
                                             ngx_ai_relay_cli_size_valid, &set)
+           != NGX_AI_RELAY_CLI_OK
+        || ngx_ai_relay_cli_price_overrides(cli, args, "second-size-quality",
+                                            "second:", "1792x1024:high=0.70",
+                                            ngx_ai_relay_cli_image_key_valid,
+                                            &set)
            != NGX_AI_RELAY_CLI_OK)
     {
         return cli->failed_rc;
@@ -348,7 +364,8 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
                                           "cached_input, cache_write, "
                                           "cache_write_1h, output, request, "
                                           "image, character, second, "
-                                          "image:SIZE:QUALITY, second:SIZE)",
+                                          "image:SIZE:QUALITY, second:SIZE, "
+                                          "second:SIZE:QUALITY)",
                                           l->elts[i]);
         }
 
@@ -422,8 +439,8 @@ ngx_ai_relay_cli_prices_set(ngx_ai_relay_cli_t *cli,
         if (nseconds > NGX_AI_RELAY_PRICE_SECOND_MAX) {
             ngx_ai_relay_cli_unwatch(cli);
             return ngx_ai_relay_cli_error(cli, NGX_AI_RELAY_CLI_REJECTED,
-                                          "at most %d video size prices "
-                                          "per model",
+                                          "at most %d video size/quality "
+                                          "prices per model",
                                           NGX_AI_RELAY_PRICE_SECOND_MAX);
         }
 

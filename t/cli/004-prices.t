@@ -61,8 +61,52 @@ rejected(['prices', 'set', 'dall-e-3', '--second-size', '17:92=1'], 1,
          qr/invalid --second-size/);
 rejected(['prices', 'set', 'dall-e-3', '--unset', 'second:'], 1,
          qr/invalid --unset/);
-rejected(['prices', 'set', 'dall-e-3', map { ('--second-size', "${_}x$_=1") } 1 .. 8],
-         1, qr/at most 8 video size prices/);
+rejected(['prices', 'set', 'dall-e-3', map { ('--second-size', "${_}x$_=1") } 1 .. 16],
+         1, qr/at most 16 video size\/quality prices/);
+
+# video tasks: per second, by size and quality
+$out = cli_ok('prices', 'set', 'dall-e-3',
+              '--second-size-quality', '1792x1024:high=0.70',
+              '--second-size-quality', '1280x720:*=0.2',
+              '--second-size-quality', '*:high=0.30');
+like($out, qr/ second:1792x1024:high=\$0\.70/, 'set prints it');
+is_deeply({ map { $_->[0] => $_->[1] } grep { $_->[0] =~ /^second/ }
+            map { [ $_, hgetall('ar:{cfg}:price:dall-e-3')->{$_} ] }
+            keys %{ hgetall('ar:{cfg}:price:dall-e-3') } },
+          { 'second:1792x1024' => '500000', 'second:1792x1024:high' => '700000',
+            'second:1280x720:*' => '200000', 'second:*:high' => '300000' },
+          'per second by video size and quality, beside by size');
+$out = cli_ok('prices', 'list');
+like($out, qr/^\s+second:1792x1024:high \$0\.70$/m, 'list shows it');
+like($out, qr/^\s+second:\*:high \$0\.30$/m, 'list shows a quality of any size');
+like(cli_ok('prices', 'list', '--micro'), qr/^\s+second:1280x720:\* 200000$/m,
+     'list --micro shows a size of any quality');
+like(cli_ok('prices', 'show', 'dall-e-3'),
+     qr/^\s+second:1792x1024:high\s+\$0\.70 \(700000 uUSD\)$/m, 'show shows it');
+$j = cli_json('prices', 'show', 'dall-e-3');
+is($j->{'second:*:high'}, 300000, 'show --json: micro-USD');
+is($j->{usd}{'second:*:high'}, '$0.30', 'show --json: USD');
+rejected(['prices', 'set', 'dall-e-3', '--second-size-quality', '1792x1024=1'],
+         1, qr/invalid --second-size-quality/);
+rejected(['prices', 'set', 'dall-e-3', '--second-size-quality', '*:*=1'], 1,
+         qr/invalid --second-size-quality/);
+rejected(['prices', 'set', 'dall-e-3', '--second-size-quality', '1792x1024:=1'],
+         1, qr/invalid --second-size-quality/);
+rejected(['prices', 'set', 'dall-e-3', '--second-size-quality', 'a b:high=1'],
+         1, qr/invalid --second-size-quality/);
+rejected(['prices', 'set', 'dall-e-3', '--unset', 'second:*:*'], 1,
+         qr/invalid --unset/);
+# four set: 12 more make 16, 13 more too many
+rejected(['prices', 'set', 'dall-e-3', map { ('--second-size-quality', "${_}x$_:hd=1") } 1 .. 13],
+         1, qr/at most 16 video size\/quality prices/);
+cli_ok('prices', 'set', 'dall-e-3', map { ('--second-size-quality', "${_}x$_:hd=1") } 1 .. 12);
+is(scalar(grep { /^second:/ } keys %{ hgetall('ar:{cfg}:price:dall-e-3') }), 16,
+   'sixteen second overrides');
+cli_ok('prices', 'set', 'dall-e-3', '--unset', 'second:1792x1024:high',
+       '--unset', 'second:1280x720:*', '--unset', 'second:*:high',
+       map { ('--unset', "second:${_}x$_:hd") } 1 .. 12);
+is_deeply([ sort grep { /^second/ } keys %{ hgetall('ar:{cfg}:price:dall-e-3') } ],
+          ['second:1792x1024'], '--unset second:SIZE:QUALITY');
 cli_ok('prices', 'set', 'dall-e-3', '--unset', 'second:1792x1024');
 cli_ok('prices', 'set', 'gpt-4o', '--unset', 'character');
 ok(!exists hgetall('ar:{cfg}:price:gpt-4o')->{character}, 'and unsets it');

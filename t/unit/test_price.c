@@ -255,6 +255,143 @@ test_seconds_by_size(void **state)
 }
 
 
+/*
+ * A video's size and quality: "size:quality", "size:*", the bare "size",
+ * "*:quality", then per_second; images' lookup knows no bare size.
+ */
+
+static void
+test_seconds_by_quality(void **state)
+{
+    int64_t                     cost;
+    ngx_ai_relay_price_t        p;
+    ngx_ai_relay_price_usage_t  u;
+
+    ngx_ai_relay_price_init(&p);
+    p.per_request = 7;
+    p.per_second = 100000;
+
+    /* added in an order unlike the lookup's: order in the table is moot */
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("*:high"), 300000),
+                     0);
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("1792x1024"),
+                                                   500000),
+                     0);
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("1792x1024:high"),
+                                                   700000),
+                     0);
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("1280x720:*"),
+                                                   200000),
+                     0);
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("1280x720"),
+                                                   250000),
+                     0);
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("720x1280:low"),
+                                                   -1),
+                     0);
+
+    memset(&u, 0, sizeof(u));
+    u.seconds = 4;
+
+    /* size and quality priced together */
+    u.image_size = "1792x1024";
+    u.image_size_len = 9;
+    u.image_quality = "high";
+    u.image_quality_len = 4;
+    assert_int_equal(ngx_ai_relay_price_cost(&p, &u, &cost),
+                     NGX_AI_RELAY_PRICE_OK);
+    assert_int_equal(cost, 7 + 4 * 700000);
+
+    /* another quality of that size: the bare size */
+    u.image_quality = "standard";
+    u.image_quality_len = 8;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 500000);
+
+    /* no quality: the bare size */
+    u.image_quality = NULL;
+    u.image_quality_len = 0;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 500000);
+
+    /* an empty quality (a field not sent) is no quality */
+    u.image_quality = "";
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 500000);
+
+    /* "size:*" wins over the bare size, and both over "*:quality" */
+    u.image_size = "1280x720";
+    u.image_size_len = 8;
+    u.image_quality = "high";
+    u.image_quality_len = 4;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 200000);
+
+    /* a size without a price of its own: "*:quality" */
+    u.image_size = "720x1280";
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 300000);
+
+    /* an unset override is skipped: "*:low" is not there, per_second */
+    u.image_quality = "low";
+    u.image_quality_len = 3;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 100000);
+
+    /* only a quality */
+    u.image_size = NULL;
+    u.image_size_len = 0;
+    u.image_quality = "high";
+    u.image_quality_len = 4;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 300000);
+
+    /* prefixes match nothing */
+    u.image_size = "1792x1024";
+    u.image_size_len = 9;
+    u.image_quality = "hig";
+    u.image_quality_len = 3;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 500000);
+
+    u.image_size = "1792x10";
+    u.image_size_len = 7;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 7 + 4 * 100000);
+
+    /* a quality is not a size: "high" alone is no "*:high" */
+    ngx_ai_relay_price_init(&p);
+    p.per_second = 100000;
+    assert_int_equal(ngx_ai_relay_price_add_second(&p, N("high"), 900000),
+                     0);
+    u.image_size = NULL;
+    u.image_size_len = 0;
+    u.image_quality = "high";
+    u.image_quality_len = 4;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 4 * 100000);
+
+    /* no seconds: nothing per second, whatever the overrides */
+    u.seconds = 0;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 0);
+
+    /* images ignore a bare size ("1024x1024" is no image key) */
+    ngx_ai_relay_price_init(&p);
+    p.per_image = 40000;
+    assert_int_equal(ngx_ai_relay_price_add_image(&p, N("1024x1024"), 1), -1);
+    p.images[0].price = 90000;
+    memcpy(p.images[0].key, "1024x1024", sizeof("1024x1024"));
+    p.nimages = 1;
+    memset(&u, 0, sizeof(u));
+    u.images = 1;
+    u.image_size = "1024x1024";
+    u.image_size_len = 9;
+    ngx_ai_relay_price_cost(&p, &u, &cost);
+    assert_int_equal(cost, 40000);
+}
+
+
 static void
 test_images(void **state)
 {
@@ -998,6 +1135,7 @@ main(void)
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_images),
         cmocka_unit_test(test_seconds_by_size),
+        cmocka_unit_test(test_seconds_by_quality),
         cmocka_unit_test(test_characters),
         cmocka_unit_test(test_overflow),
 #if defined(__SIZEOF_INT128__)
