@@ -5,7 +5,7 @@
 # GET /v1/models lists one model, POST /v1/audio/transcriptions and
 # /v1/images/edits (multipart/form-data) answer with what their model
 # field and file sizes were, POST /v1/videos queues a video that GET
-# /v1/videos/{id} says is completed. It also stands in for Anthropic (POST
+# /v1/videos/{id} says is completed (a remix of one, likewise). It also stands in for Anthropic (POST
 # /v1/messages) and Gemini (POST /v1beta/models/M:generateContent and
 # :streamGenerateContent?alt=sse), the channels the relay translates for:
 # their bodies are checked strictly against the providers' documented
@@ -122,6 +122,21 @@ sub serve {
         } elsif ($method eq 'POST'
                  && $path =~ m{/(audio/transcriptions|images/edits|videos)$}) {
             form($c, $1, $hdr, $body, $close);
+        } elsif ($method eq 'POST' && $path =~ m{/videos/([\w-]+)/remix$}) {
+            # a remix names no model: OpenAI's API takes only a prompt
+            my ($from, $req) = ($1, eval { $json->decode($body) });
+            if (!$req || ref $req ne 'HASH' || !defined $req->{prompt}
+                || grep { $_ ne 'prompt' } keys %$req) {
+                reply($c, 400, '{"error":{"message":"a remix takes a prompt '
+                      . 'only","type":"invalid_request_error","param":null,'
+                      . '"code":null}}', $close);
+            } else {
+                reply($c, 200, $json->encode({
+                      id => 'video_demo' . int(time * 1000) . 'r',
+                      object => 'video', status => 'queued', progress => 0,
+                      remixed_from_video_id => $from,
+                      created_at => int(time) }), $close);
+            }
         } elsif ($method eq 'GET' && $path =~ m{/videos/([\w-]+)/content$}) {
             print $c "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n"
                 . "Content-Length: 8\r\n"

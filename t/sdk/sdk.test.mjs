@@ -1,6 +1,7 @@
 // The official OpenAI SDK (npm "openai") against the relay `make run`
 // started: a completion, a stream, the models list, a refused key, a
-// transcription and an image edit (multipart), a video task, an endpoint
+// transcription and an image edit (multipart), a video task and its
+// remix, an endpoint
 // not served.
 // Reads AI_RELAY_BASE_URL, AI_RELAY_DEMO_KEY, AI_RELAY_DEMO_MODEL.
 
@@ -113,6 +114,18 @@ await check('videos.create, retrieve and downloadContent: the key\'s own task', 
     const content = await client.videos.downloadContent(v.id);
     assert.equal(Buffer.from(await content.arrayBuffer()).toString(), 'DEMO-MP4');
     await assert.rejects(client.videos.retrieve('video_not_ours'),
+        (e) => e instanceof OpenAI.NotFoundError);
+});
+
+await check('videos.remix: a new task of the key\'s own video', async () => {
+    const v = await client.videos.create({ model, prompt: 'a dog', seconds: '4' });
+    const r = await client.videos.remix(v.id, { prompt: 'make it snow' });
+    assert.notEqual(r.id, v.id);
+    assert.equal(r.remixed_from_video_id, v.id);
+    assert.equal(r.status, 'queued');
+    const got = await client.videos.retrieve(r.id);
+    assert.equal(got.status, 'completed');
+    await assert.rejects(client.videos.remix('video_not_ours', { prompt: 'x' }),
         (e) => e instanceof OpenAI.NotFoundError);
 });
 
