@@ -620,9 +620,7 @@ ngx_ai_relay_record(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 static int64_t
 ngx_ai_relay_usage_seconds(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 {
-    u_char                      *p, *last;
     int64_t                      n;
-    ngx_uint_t                   frac;
     ngx_ai_relay_json_scan_t     scan;
     ngx_ai_relay_json_member_t   members[16], *usage, secs;
 
@@ -650,33 +648,18 @@ ngx_ai_relay_usage_seconds(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     /* digits, then maybe a fraction: any fraction is one more second */
 
-    p = ctx->stream.copy + secs.value_start;
-    last = ctx->stream.copy + secs.value_end;
-    n = 0;
-    frac = 0;
-
-    for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
-        if (n > NGX_MAX_INT32_VALUE) {
-            return -1;
-        }
-
-        n = n * 10 + (*p - '0');
-    }
-
-    if (p < last && *p == '.') {
-        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
-            frac |= (*p != '0');
-        }
-    }
-
-    if (p != last) {
+    if (ngx_ai_relay_json_whole(ctx->stream.copy + secs.value_start,
+                                secs.value_end - secs.value_start, &n)
+        != 0
+        || n > NGX_MAX_INT32_VALUE)
+    {
         /* a sign or an exponent: not a duration we bill */
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "ai relay: transcription usage seconds not understood");
         return -1;
     }
 
-    return n + frac;
+    return n;
 }
 
 

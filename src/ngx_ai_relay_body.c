@@ -34,6 +34,8 @@ static ngx_int_t ngx_ai_relay_body_characters(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_body_task(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_json_scan_t *scan);
+static ngx_int_t ngx_ai_relay_body_video_size(ngx_http_request_t *r,
+    ngx_ai_relay_ctx_t *ctx, ngx_ai_relay_json_scan_t *scan);
 static int64_t ngx_ai_relay_body_number(ngx_ai_relay_json_scan_t *scan,
     u_char *body, const char *outer, const char *name);
 static ngx_int_t ngx_ai_relay_body_string(ngx_http_request_t *r,
@@ -546,15 +548,11 @@ ngx_ai_relay_body_task(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         n = ngx_ai_relay_body_number(scan, body, NULL, "duration");
         ctx->body.seconds = (n > 0) ? n : 5;
 
-        if (ngx_ai_relay_body_string(r, scan, body, "size",
-                                     &ctx->body.image_size)
-            != NGX_OK
-            || ngx_ai_relay_body_string(r, scan, body, "quality",
-                                        &ctx->body.image_quality)
-               != NGX_OK)
-        {
+        if (ngx_ai_relay_body_video_size(r, ctx, scan) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        /* no "size": "width" and "height" */
 
         w = ngx_ai_relay_body_number(scan, body, NULL, "width");
         h = ngx_ai_relay_body_number(scan, body, NULL, "height");
@@ -625,15 +623,7 @@ ngx_ai_relay_body_task(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
         n = ngx_ai_relay_body_number(scan, body, NULL, "seconds");
         ctx->body.seconds = (n > 0) ? n : 4;
 
-        /* its size and quality may have a price per second of their own */
-
-        if (ngx_ai_relay_body_string(r, scan, body, "size",
-                                     &ctx->body.image_size)
-            != NGX_OK
-            || ngx_ai_relay_body_string(r, scan, body, "quality",
-                                        &ctx->body.image_quality)
-               != NGX_OK)
-        {
+        if (ngx_ai_relay_body_video_size(r, ctx, scan) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -656,6 +646,26 @@ ngx_ai_relay_body_task(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
 }
 
 
+/* a video's "size" and "quality": either may have a price per second */
+
+static ngx_int_t
+ngx_ai_relay_body_video_size(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx,
+    ngx_ai_relay_json_scan_t *scan)
+{
+    if (ngx_ai_relay_body_string(r, scan, ctx->body.raw.data, "size",
+                                 &ctx->body.image_size)
+        != NGX_OK
+        || ngx_ai_relay_body_string(r, scan, ctx->body.raw.data, "quality",
+                                    &ctx->body.image_quality)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * A whole number given as 8, 8.0, 7.5 (rounded up) or "8" (at the top
  * level, or in the object outer): -1 if absent or not one, or if not
@@ -666,10 +676,8 @@ static int64_t
 ngx_ai_relay_body_number(ngx_ai_relay_json_scan_t *scan, u_char *body,
     const char *outer, const char *name)
 {
-    u_char                      *p, *last;
     size_t                       len;
     int64_t                      n;
-    ngx_int_t                    frac;
     unsigned char                buf[24];
     ngx_ai_relay_json_member_t  *m, in;
 
@@ -693,57 +701,21 @@ ngx_ai_relay_body_number(ngx_ai_relay_json_scan_t *scan, u_char *body,
         }
     }
 
-    if (ngx_ai_relay_json_member_int(body, m, &n) == NGX_AI_RELAY_JSON_GET_OK)
-    {
-        return n > 0 ? n : -1;
-    }
-
-    /* "8", or a number with a fraction */
-
     if (m->type == NGX_AI_RELAY_JSON_STRING) {
         if (ngx_ai_relay_json_member_string(body, m, buf, sizeof(buf), &len)
-            != NGX_AI_RELAY_JSON_GET_OK)
+            != NGX_AI_RELAY_JSON_GET_OK
+            || ngx_ai_relay_json_whole(buf, len, &n) != 0)
         {
             return -1;
         }
 
-        p = buf;
-
-    } else if (m->type == NGX_AI_RELAY_JSON_NUMBER) {
-        p = body + m->value_start;
-        len = m->value_end - m->value_start;
-
-    } else {
+    } else if (m->type != NGX_AI_RELAY_JSON_NUMBER
+               || ngx_ai_relay_json_whole(body + m->value_start,
+                                          m->value_end - m->value_start, &n)
+                  != 0)
+    {
         return -1;
     }
-
-    last = p + len;
-    n = 0;
-    frac = 0;
-
-    if (p == last) {
-        return -1;
-    }
-
-    for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
-        if (n > 1000000) {
-            return -1;
-        }
-
-        n = n * 10 + (*p - '0');
-    }
-
-    if (p < last && *p == '.') {
-        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
-            frac |= (*p != '0');
-        }
-    }
-
-    if (p != last) {
-        return -1;
-    }
-
-    n += frac;
 
     return n > 0 ? n : -1;
 }

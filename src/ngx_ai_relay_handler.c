@@ -46,6 +46,10 @@ static ngx_int_t ngx_ai_relay_start(ngx_http_request_t *r,
 static ngx_int_t ngx_ai_relay_endpoint(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static void ngx_ai_relay_body_handler(ngx_http_request_t *r);
+/* a remix whose video (model, channel) is not looked up yet (task.c) */
+#define ngx_ai_relay_remix_pending(ctx)                                       \
+    ((ctx)->body.task_model && (ctx)->task_channel.len == 0)
+
 static void ngx_ai_relay_lookup_task(ngx_http_request_t *r,
     ngx_ai_relay_ctx_t *ctx);
 static ngx_int_t ngx_ai_relay_lookup(ngx_http_request_t *r,
@@ -457,7 +461,7 @@ ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
     }
 
-    if (!ctx->models_list && ctx->body.model.len) {
+    if (!ctx->models_list && !ngx_ai_relay_remix_pending(ctx)) {
         rc = ngx_ai_relay_route_load(r, ctx);
 
         if (rc == NGX_ERROR) {
@@ -496,7 +500,7 @@ ngx_ai_relay_lookup(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
         }
     }
 
-    if (ctx->nsent == 0 && ctx->body.model.len == 0) {
+    if (ctx->nsent == 0 && ngx_ai_relay_remix_pending(ctx)) {
 
         /* a remix: its video's model first (task.c) */
 
@@ -680,7 +684,7 @@ ngx_ai_relay_lookup_done(ngx_http_request_t *r, ngx_ai_relay_ctx_t *ctx)
 
     ctx->state = NGX_AI_RELAY_STATE_RESERVE;
 
-    if (ctx->body.task_model && ctx->task_channel.len == 0) {
+    if (ngx_ai_relay_remix_pending(ctx)) {
         return ngx_ai_relay_task_send(r, ctx, ngx_ai_relay_lookup_task);
     }
 

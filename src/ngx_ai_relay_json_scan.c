@@ -2009,6 +2009,46 @@ ngx_ai_relay_json_unescape(const unsigned char *src, size_t len,
 }
 
 
+int
+ngx_ai_relay_json_whole(const unsigned char *p, size_t len, int64_t *value)
+{
+    int                   frac;
+    int64_t               n;
+    const unsigned char  *last;
+
+    last = p + len;
+    n = 0;
+    frac = 0;
+
+    if (p == last || *p < '0' || *p > '9') {
+        return -1;
+    }
+
+    for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (n < NGX_AI_RELAY_JSON_WHOLE_MAX) {
+            n = n * 10 + (*p - '0');
+        }
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            frac |= (*p != '0');
+        }
+    }
+
+    if (p != last) {
+        return -1;
+    }
+
+    n += frac;
+
+    *value = (n > NGX_AI_RELAY_JSON_WHOLE_MAX) ? NGX_AI_RELAY_JSON_WHOLE_MAX
+                                               : n;
+
+    return 0;
+}
+
+
 size_t
 ngx_ai_relay_json_quote_len(const unsigned char *src, size_t len)
 {

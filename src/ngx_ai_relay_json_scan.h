@@ -252,6 +252,16 @@ int ngx_ai_relay_json_unescape(const unsigned char *src, size_t len,
 size_t ngx_ai_relay_json_unescape_prefix(const unsigned char *src,
     size_t len, unsigned char *dst, size_t size, size_t *out_len);
 
+/*
+ * "8" or "7.5": digits, maybe a fraction, rounded up to a whole (a length
+ * in seconds); more than 2^31 - 1 is 2^31.  -> 0, or -1 if it is not
+ * such a number (empty, a sign, an exponent)
+ */
+#define NGX_AI_RELAY_JSON_WHOLE_MAX  2147483648LL
+
+int ngx_ai_relay_json_whole(const unsigned char *p, size_t len,
+    int64_t *value);
+
 /* JSON string literal with quotes; src is copied as is if >= 0x80 */
 size_t ngx_ai_relay_json_quote_len(const unsigned char *src, size_t len);
 unsigned char *ngx_ai_relay_json_quote(unsigned char *dst,

@@ -13,7 +13,7 @@ use Test::Nginx::Socket;
 repeat_each(1);
 # once: each block seeds Redis in --- init (run once per block) and
 # asserts the state its requests leave
-plan tests => repeat_each() * 83;
+plan tests => repeat_each() * 84;
 no_shuffle();
 no_long_string();
 install_redis_check();
@@ -272,6 +272,8 @@ is(last_record(1)->{cost}, 10_000 + 8 * 30_000, 'rounded up to 8 seconds');
 is($s, 200, 'no duration');
 ok(wait_for(sub { records(1) == 2 }), 'recorded');
 is(last_record(1)->{cost}, 10_000 + 5 * 30_000, 'priced as 5 seconds');
+($s) = main::call('POST', '/v1/video/generations', '{"model":"kling-v2","prompt":"a fox","duration":99999999999}');
+is($s, 400, 'a duration past 3600 seconds: 400, not a default');
 
 
 

@@ -2348,6 +2348,38 @@ test_differential(void **state)
 }
 
 
+static void
+test_whole(void **state)
+{
+    int64_t  n;
+
+#define WHOLE(s)  ngx_ai_relay_json_whole((const unsigned char *) (s),       \
+                                          strlen(s), &n)
+
+    assert_int_equal(WHOLE("8"), 0);
+    assert_int_equal(n, 8);
+    assert_int_equal(WHOLE("8.0"), 0);
+    assert_int_equal(n, 8);
+    assert_int_equal(WHOLE("7.5"), 0);
+    assert_int_equal(n, 8);
+    assert_int_equal(WHOLE("0.01"), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(WHOLE("0"), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(WHOLE("99999999999999999999999"), 0);
+    assert_int_equal(n, NGX_AI_RELAY_JSON_WHOLE_MAX);
+
+    assert_int_equal(WHOLE(""), -1);
+    assert_int_equal(WHOLE("-1"), -1);
+    assert_int_equal(WHOLE("1e3"), -1);
+    assert_int_equal(WHOLE(".5"), -1);
+    assert_int_equal(WHOLE("8 "), -1);
+    assert_int_equal(WHOLE("8s"), -1);
+
+#undef WHOLE
+}
+
+
 int
 main(void)
 {
@@ -2377,6 +2409,7 @@ main(void)
         cmocka_unit_test(test_unescape_prefix),
         cmocka_unit_test(test_strict),
         cmocka_unit_test(test_differential),
+        cmocka_unit_test(test_whole),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
